@@ -1,0 +1,245 @@
+//! Where the bytes come from: a `data.sources` entry is a local file, a local directory (walked
+//! recursively, in sorted path order) or an object_store URL (an object, or a prefix listed in
+//! sorted order). Inside directories and prefixes, hidden files are skipped and, under
+//! `format = "auto"`, so are files whose extension names no known format.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use tracing::debug;
+use url::Url;
+
+use super::document::RawFile;
+use super::{Error, Format};
+
+/// Reads every file that `source` names. Never returns an empty list.
+pub(crate) async fn read(source: &str, format: Format) -> Result<Vec<RawFile>, Error> {
+    if source.contains("://") {
+        let url = Url::parse(source)
+            .map_err(|e| Error::InvalidUrl { url: source.to_owned(), source: e })?;
+        let (store, prefix) = object_store::parse_url(&url).map_err(|e| store_error(source, e))?;
+        let base = match url.host_str() {
+            Some(host) => format!("{}://{host}/", url.scheme()),
+            None => format!("{}:///", url.scheme()),
+        };
+        read_store(store.as_ref(), &prefix, source, &base, format).await
+    } else {
+        let path = PathBuf::from(source);
+        tokio::task::spawn_blocking(move || read_local(&path, format)).await?
+    }
+}
+
+/// Reads the object at `prefix`, or every object under it. `label` names the source in errors;
+/// `base` + an object's path names the object.
+pub(crate) async fn read_store(
+    store: &dyn ObjectStore,
+    prefix: &object_store::path::Path,
+    label: &str,
+    base: &str,
+    format: Format,
+) -> Result<Vec<RawFile>, Error> {
+    let head_err = match store.head(prefix).await {
+        Ok(meta) => {
+            let location = format!("{base}{}", meta.location);
+            let format = format
+                .resolve(meta.location.as_ref())
+                .ok_or_else(|| Error::UnknownFormat { location: location.clone() })?;
+            let bytes = get(store, &meta.location, &location).await?;
+            return Ok(vec![RawFile { location, format, bytes }]);
+        }
+        Err(e) => e,
+    };
+    // Not an object: a prefix ("directory").
+    let mut objects: Vec<_> =
+        store.list(Some(prefix)).try_collect().await.map_err(|e| store_error(label, e))?;
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    if objects.is_empty() {
+        return Err(match head_err {
+            object_store::Error::NotFound { .. } => Error::NotFound { location: label.to_owned() },
+            other => store_error(label, other),
+        });
+    }
+    let mut files = Vec::new();
+    for meta in objects {
+        let location = format!("{base}{}", meta.location);
+        let Some(format) = pick(&location, meta.location.filename().unwrap_or(""), format) else {
+            continue;
+        };
+        let bytes = get(store, &meta.location, &location).await?;
+        files.push(RawFile { location, format, bytes });
+    }
+    if files.is_empty() {
+        return Err(Error::NoText { location: label.to_owned() });
+    }
+    Ok(files)
+}
+
+async fn get(store: &dyn ObjectStore, path: &object_store::path::Path, location: &str) -> Result<Bytes, Error> {
+    let result = store.get(path).await.map_err(|e| store_error(location, e))?;
+    result.bytes().await.map_err(|e| store_error(location, e))
+}
+
+fn store_error(location: &str, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => Error::NotFound { location: location.to_owned() },
+        source => Error::Store { location: location.to_owned(), source },
+    }
+}
+
+/// The format of a file found inside a directory or prefix; `None` skips it.
+fn pick(location: &str, file_name: &str, format: Format) -> Option<Format> {
+    if file_name.starts_with('.') {
+        debug!(location, "skipping hidden file");
+        return None;
+    }
+    let found = format.resolve(file_name);
+    if found.is_none() {
+        debug!(location, "skipping file of unknown format");
+    }
+    found
+}
+
+fn read_local(path: &Path, format: Format) -> Result<Vec<RawFile>, Error> {
+    let location = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| io_error(&location, e))?;
+    if !meta.is_dir() {
+        let format = format.resolve(&location).ok_or_else(|| Error::UnknownFormat { location: location.clone() })?;
+        let bytes = std::fs::read(path).map_err(|e| io_error(&location, e))?;
+        return Ok(vec![RawFile { location, format, bytes: bytes.into() }]);
+    }
+    let mut paths = Vec::new();
+    walk(path, &mut paths)?;
+    paths.sort();
+    let mut files = Vec::new();
+    for p in paths {
+        let file_location = p.display().to_string();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some(format) = pick(&file_location, name, format) else { continue };
+        let bytes = std::fs::read(&p).map_err(|e| io_error(&file_location, e))?;
+        files.push(RawFile { location: file_location, format, bytes: bytes.into() });
+    }
+    if files.is_empty() {
+        return Err(Error::NoText { location });
+    }
+    Ok(files)
+}
+
+/// Every file under `dir`, skipping hidden directories. Symlinks are followed.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error(&dir.display().to_string(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(&dir.display().to_string(), e))?;
+        let path = entry.path();
+        let meta = std::fs::metadata(&path).map_err(|e| io_error(&path.display().to_string(), e))?;
+        if meta.is_dir() {
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                walk(&path, out)?;
+            }
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn io_error(location: &str, source: std::io::Error) -> Error {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        Error::NotFound { location: location.to_owned() }
+    } else {
+        Error::Io { location: location.to_owned(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::PutPayload;
+    use object_store::memory::InMemory;
+    use object_store::path::Path as StorePath;
+
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, body: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    fn names(files: &[RawFile], root: &str) -> Vec<String> {
+        files.iter().map(|f| f.location.strip_prefix(root).unwrap().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn directories_recurse_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "b.txt", "b");
+        write(dir.path(), "a/z.md", "az");
+        write(dir.path(), "a/y.jsonl", "{\"text\": \"ay\"}");
+        write(dir.path(), "README", "skipped: unknown extension");
+        write(dir.path(), ".hidden.txt", "skipped: hidden");
+        write(dir.path(), ".git/c.txt", "skipped: hidden dir");
+        let root = dir.path().display().to_string();
+        let files = read(&root, Format::Auto).await.unwrap();
+        assert_eq!(names(&files, &root), vec!["/a/y.jsonl", "/a/z.md", "/b.txt"]);
+        assert_eq!(files[0].format, Format::Jsonl);
+        assert_eq!(files[1].format, Format::Text);
+        // An explicit format takes every visible file.
+        let files = read(&root, Format::Text).await.unwrap();
+        assert_eq!(names(&files, &root), vec!["/README", "/a/y.jsonl", "/a/z.md", "/b.txt"]);
+    }
+
+    #[tokio::test]
+    async fn local_errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope").display().to_string();
+        let err = read(&missing, Format::Auto).await.unwrap_err();
+        assert!(err.is_not_found());
+        assert_eq!(err.to_string(), format!("data source {missing} not found"));
+
+        write(dir.path(), "data.csv", "a,b");
+        let csv = dir.path().join("data.csv").display().to_string();
+        let err = read(&csv, Format::Auto).await.unwrap_err();
+        assert!(err.to_string().contains(&csv) && err.to_string().contains("data.format"), "{err}");
+        let err = read(&dir.path().display().to_string(), Format::Auto).await.unwrap_err();
+        assert!(matches!(err, Error::NoText { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn file_urls_read_objects_and_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "corpus/one.txt", "one");
+        write(dir.path(), "corpus/sub/two.txt", "two");
+        let url = Url::from_directory_path(dir.path().join("corpus")).unwrap().to_string();
+        let files = read(url.trim_end_matches('/'), Format::Auto).await.unwrap();
+        let bodies: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_ref()).collect();
+        assert_eq!(bodies, vec![b"one".as_slice(), b"two"]);
+        assert!(files[0].location.starts_with("file:///") && files[0].location.ends_with("corpus/one.txt"));
+
+        let one = Url::from_file_path(dir.path().join("corpus/one.txt")).unwrap().to_string();
+        let files = read(&one, Format::Auto).await.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].location, one);
+
+        let err = read(&format!("{url}missing"), Format::Auto).await.unwrap_err();
+        assert!(err.is_not_found(), "{err:?}");
+        let err = read("memory:///nothing/here", Format::Auto).await.unwrap_err();
+        assert!(err.is_not_found(), "{err:?}");
+        let err = read("not a url://x", Format::Auto).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_prefix() {
+        let store = InMemory::new();
+        for (key, body) in [("runs/data/b.jsonl", "{\"text\": \"b\"}"), ("runs/data/a.txt", "a"), ("runs/other.txt", "x")] {
+            store.put(&StorePath::from(key), PutPayload::from(body.as_bytes().to_vec())).await.unwrap();
+        }
+        let files = read_store(&store, &StorePath::from("runs/data"), "memory:///runs/data", "memory:///", Format::Auto)
+            .await
+            .unwrap();
+        let locations: Vec<&str> = files.iter().map(|f| f.location.as_str()).collect();
+        assert_eq!(locations, vec!["memory:///runs/data/a.txt", "memory:///runs/data/b.jsonl"]);
+        assert_eq!(files[1].format, Format::Jsonl);
+    }
+}

@@ -1,0 +1,258 @@
+//! The train/eval split and sample windows. The token stream is cut into blocks (whole documents
+//! where they fit, at most `MAX_BLOCK` tokens); a keyed hash of each block's position picks the
+//! held-out blocks, so the split depends on the corpus alone, never on a training seed. Adjacent
+//! blocks of one split merge into spans, and a sample is a window inside one span: it never
+//! crosses from train into eval. Windows are drawn by a keyed hash of (seed, split, index), a
+//! counter-based draw with no state.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Largest block, in tokens.
+const MAX_BLOCK: usize = 8192;
+/// Smallest block, in tokens, for small corpora.
+const MIN_BLOCK: usize = 16;
+/// Small corpora get blocks of `tokens / TARGET_BLOCKS` so both splits have several blocks.
+const TARGET_BLOCKS: usize = 64;
+/// blake3 `derive_key` contexts; changing one changes every split or every sample.
+const SPLIT_CONTEXT: &str = "sliver data split v1: eval block rank";
+const SAMPLE_CONTEXT: &str = "sliver data split v1: sample window";
+
+/// A part of the corpus: training data or held-out evaluation data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The data trained on.
+    Train,
+    /// The held-out data, never trained on.
+    Eval,
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Eval => "eval",
+        })
+    }
+}
+
+/// Where each split lies in the token stream.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    train: Vec<Range<usize>>,
+    eval: Vec<Range<usize>>,
+    blocks: usize,
+    eval_blocks: usize,
+}
+
+impl Layout {
+    /// Splits a stream whose documents end at `doc_ends` (increasing; the last is the stream
+    /// length). `None` when the stream is too short for two blocks.
+    pub(crate) fn new(doc_ends: &[usize], eval_fraction: f64) -> Option<Layout> {
+        let total = *doc_ends.last()?;
+        let block_len = (total / TARGET_BLOCKS).clamp(MIN_BLOCK, MAX_BLOCK);
+        let blocks = cut_blocks(doc_ends, block_len);
+        if blocks.len() < 2 {
+            return None;
+        }
+        let eval = eval_blocks(blocks.len(), eval_fraction);
+        let mut layout =
+            Layout { train: Vec::new(), eval: Vec::new(), blocks: blocks.len(), eval_blocks: 0 };
+        for (i, block) in blocks.into_iter().enumerate() {
+            let split = if eval[i] { Split::Eval } else { Split::Train };
+            if split == Split::Eval {
+                layout.eval_blocks += 1;
+            }
+            let spans = layout.spans_mut(split);
+            match spans.last_mut() {
+                Some(last) if last.end == block.start => last.end = block.end,
+                _ => spans.push(block),
+            }
+        }
+        Some(layout)
+    }
+
+    fn spans_mut(&mut self, split: Split) -> &mut Vec<Range<usize>> {
+        match split {
+            Split::Train => &mut self.train,
+            Split::Eval => &mut self.eval,
+        }
+    }
+
+    /// The stretches of the stream that belong to `split`, in order, non-adjacent.
+    pub(crate) fn spans(&self, split: Split) -> &[Range<usize>] {
+        match split {
+            Split::Train => &self.train,
+            Split::Eval => &self.eval,
+        }
+    }
+
+    /// Tokens in `split`.
+    pub(crate) fn tokens(&self, split: Split) -> usize {
+        self.spans(split).iter().map(|s| s.len()).sum()
+    }
+
+    /// The longest window `split` can hold.
+    pub(crate) fn longest(&self, split: Split) -> usize {
+        self.spans(split).iter().map(|s| s.len()).max().unwrap_or(0)
+    }
+
+    /// Number of blocks, and how many of them are held out.
+    pub(crate) fn blocks(&self) -> (usize, usize) {
+        (self.blocks, self.eval_blocks)
+    }
+
+    /// The window of `len` tokens for sample `index` of `split` under `seed`: uniform over every
+    /// start position at which the window fits inside one span. `None` if none fits.
+    pub(crate) fn window(&self, split: Split, seed: u64, index: u64, len: usize) -> Option<Range<usize>> {
+        let starts = |s: &Range<usize>| (s.len() + 1).saturating_sub(len.max(1));
+        let spans = self.spans(split);
+        let total: u64 = spans.iter().map(|s| starts(s) as u64).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut hasher = blake3::Hasher::new_derive_key(SAMPLE_CONTEXT);
+        hasher.update(&seed.to_le_bytes());
+        hasher.update(&[split as u8]);
+        hasher.update(&index.to_le_bytes());
+        // Multiply-shift maps the 64-bit hash onto [0, total); the bias is below total / 2^64.
+        let mut pick = ((u128::from(first_u64(hasher.finalize())) * u128::from(total)) >> 64) as u64;
+        for span in spans {
+            let n = starts(span) as u64;
+            if pick < n {
+                let start = span.start + pick as usize;
+                return Some(start..start + len);
+            }
+            pick -= n;
+        }
+        unreachable!("pick < total, the sum of every span's start count")
+    }
+}
+
+/// Cuts the stream into blocks of at most `block_len` tokens, at document ends where possible.
+fn cut_blocks(doc_ends: &[usize], block_len: usize) -> Vec<Range<usize>> {
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    // The last document end inside the open block, where it is best cut.
+    let mut last_end: Option<usize> = None;
+    for &end in doc_ends {
+        while end - start > block_len {
+            let cut = last_end.take().unwrap_or(start + block_len);
+            blocks.push(start..cut);
+            start = cut;
+        }
+        if end > start {
+            last_end = Some(end);
+        }
+    }
+    let total = doc_ends.last().copied().unwrap_or(0);
+    if total > start {
+        blocks.push(start..total);
+    }
+    blocks
+}
+
+/// Which of `n` blocks are held out: the `round(n * fraction)` blocks (at least one, and never
+/// all) with the smallest keyed hash of their position.
+fn eval_blocks(n: usize, fraction: f64) -> Vec<bool> {
+    let k = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
+    let mut ranked: Vec<(u64, usize)> = (0..n)
+        .map(|i| {
+            let mut hasher = blake3::Hasher::new_derive_key(SPLIT_CONTEXT);
+            hasher.update(&(i as u64).to_le_bytes());
+            (first_u64(hasher.finalize()), i)
+        })
+        .collect();
+    ranked.sort_unstable();
+    let mut eval = vec![false; n];
+    for &(_, i) in &ranked[..k] {
+        eval[i] = true;
+    }
+    eval
+}
+
+fn first_u64(hash: blake3::Hash) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&hash.as_bytes()[..8]);
+    u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
+        a.start < b.end && b.start < a.end
+    }
+
+    #[test]
+    fn blocks_follow_documents_and_tile_the_stream() {
+        // Small documents are kept whole; a long one is cut at the block length.
+        let ends = [10, 20, 30, 100, 105];
+        let blocks = cut_blocks(&ends, 25);
+        assert_eq!(blocks, vec![0..20, 20..30, 30..55, 55..80, 80..105]);
+        let ends: Vec<usize> = (1..=1000).map(|i| i * 7).collect();
+        let blocks = cut_blocks(&ends, 50);
+        assert_eq!(blocks[0].start, 0);
+        assert_eq!(blocks.last().unwrap().end, 7000);
+        for pair in blocks.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        // Every cut is a document end, since documents are shorter than blocks.
+        assert!(blocks.iter().all(|b| b.end % 7 == 0 && b.len() <= 50));
+    }
+
+    #[test]
+    fn eval_share_matches_fraction_and_ignores_nothing() {
+        for (n, f) in [(2, 0.05), (64, 0.05), (1000, 0.05), (1000, 0.5), (37, 0.2)] {
+            let eval = eval_blocks(n, f);
+            let k = eval.iter().filter(|&&e| e).count();
+            assert_eq!(k, ((n as f64 * f).round() as usize).clamp(1, n - 1), "n={n} f={f}");
+        }
+        // Stable: the same positions every time.
+        assert_eq!(eval_blocks(500, 0.1), eval_blocks(500, 0.1));
+    }
+
+    #[test]
+    fn layout_separates_splits() {
+        let ends: Vec<usize> = (1..=400).map(|i| i * 50).collect();
+        let layout = Layout::new(&ends, 0.1).unwrap();
+        let (blocks, eval_blocks) = layout.blocks();
+        assert!(blocks >= 32, "{blocks}");
+        assert_eq!(layout.tokens(Split::Train) + layout.tokens(Split::Eval), 20_000);
+        let share = layout.tokens(Split::Eval) as f64 / 20_000.0;
+        assert!((0.05..0.15).contains(&share), "{share} over {eval_blocks}/{blocks} blocks");
+        for t in layout.spans(Split::Train) {
+            for e in layout.spans(Split::Eval) {
+                assert!(!overlaps(t, e));
+            }
+        }
+        for split in [Split::Train, Split::Eval] {
+            for index in 0..2000 {
+                let w = layout.window(split, 7, index, 40).unwrap();
+                assert_eq!(w.len(), 40);
+                assert!(layout.spans(split).iter().any(|s| s.start <= w.start && w.end <= s.end));
+            }
+        }
+        assert!(layout.window(Split::Eval, 0, 0, layout.longest(Split::Eval) + 1).is_none());
+        assert!(layout.window(Split::Eval, 0, 0, layout.longest(Split::Eval)).is_some());
+    }
+
+    #[test]
+    fn too_short_for_two_blocks() {
+        assert!(Layout::new(&[10], 0.05).is_none());
+        assert!(Layout::new(&[], 0.05).is_none());
+        assert!(Layout::new(&[20], 0.05).is_some());
+    }
+
+    #[test]
+    fn windows_are_a_pure_function_of_seed_split_index() {
+        let ends: Vec<usize> = (1..=100).map(|i| i * 100).collect();
+        let layout = Layout::new(&ends, 0.05).unwrap();
+        let w = |seed, index| layout.window(Split::Train, seed, index, 64).unwrap();
+        assert_eq!(w(1, 5), w(1, 5));
+        let distinct: std::collections::HashSet<_> = (0..100).map(|i| w(1, i).start).collect();
+        assert!(distinct.len() > 90, "{}", distinct.len());
+        assert_ne!((0..10).map(|i| w(1, i)).collect::<Vec<_>>(), (0..10).map(|i| w(2, i)).collect::<Vec<_>>());
+    }
+}

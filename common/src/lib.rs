@@ -1,0 +1,37 @@
+//! The shared core of Sliver, used by both `btminer` and `btvalidator`.
+//!
+//! Sliver trains one language model across many untrusted machines: the
+//! model is cut into pipeline stages, each miner runs one stage, and what
+//! crosses a stage boundary is compressed and sent through object storage.
+//! This crate holds everything both sides of that exchange must agree on:
+//!
+//! - [`spec`]: the run spec (TOML), validated up front.
+//! - [`model`]: the Llama-style decoder cut into [`Stage`]s, with the learned
+//!   boundary bottleneck.
+//! - [`codec`]: how boundary tensors become bytes ([`WireCodec`]).
+//! - [`data`]: text sources, tokenizers and deterministic sample draws.
+//! - [`train`]: the [`Trainer`] that runs stages in order with real
+//!   serialization between them (the pipeline) or as one piece (the
+//!   monolithic baseline).
+//! - [`device`]: the `--neuron.device` flag.
+//!
+//! It sits below the miner and validator and knows nothing of the chain.
+//!
+//! # Features
+//!
+//! | feature | default | what it does |
+//! |---------|---------|--------------|
+//! | `cuda`  | no      | links libtorch's CUDA library so `--neuron.device cuda` works |
+
+pub mod codec;
+pub mod data;
+pub mod device;
+pub mod model;
+pub mod spec;
+pub mod train;
+
+pub use codec::{CodecKind, WireCodec};
+pub use data::{Corpus, DataSpec};
+pub use model::{Batch, Stage};
+pub use spec::RunSpec;
+pub use train::Trainer;

@@ -1,0 +1,551 @@
+//! The run spec: everything that defines a training run, read from TOML.
+//!
+//! Every participant derives what it does from the run spec, the block height
+//! and the metagraph, so the spec must be unambiguous and validated up front:
+//! [`RunSpec::from_toml`] rejects unknown fields and [`RunSpec::validate`]
+//! checks the relations between fields (stage ranges tile the layers, heads
+//! divide evenly, ...), naming the offending field in the error.
+//!
+//! ```
+//! let spec = sliver_common::RunSpec::from_toml(r#"
+//!     name = "tiny"
+//!     seed = 7
+//!     [model]
+//!     vocab_size = 256
+//!     d_model = 64
+//!     n_layers = 2
+//!     n_heads = 4
+//!     n_kv_heads = 2
+//!     ffn_hidden = 128
+//!     seq_len = 32
+//!     [[stages]]
+//!     layers = [0, 1]
+//!     [[stages]]
+//!     layers = [1, 2]
+//!     [boundary]
+//!     bottleneck = 8
+//!     codec = "int8"
+//!     [data]
+//!     sources = ["texts/"]
+//! "#).unwrap();
+//! assert_eq!(spec.stages.len(), 2);
+//! assert_eq!(spec.boundary.wire_dim(spec.model.d_model), 8);
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::CodecKind;
+use crate::data::DataSpec;
+
+/// A run spec could not be read or is inconsistent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("reading run spec {path}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown field or a value of the wrong type.
+    #[error("parsing run spec{}: {source}", path.as_deref().map(|p| format!(" {p}")).unwrap_or_default())]
+    Parse {
+        /// The file, when read from one.
+        path: Option<String>,
+        /// The parser's error, which names the line and key.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A field holds a value that is not allowed on its own or next to others.
+    #[error("invalid run spec: {field} {reason}")]
+    Invalid {
+        /// Dotted path of the offending field, e.g. `model.n_kv_heads`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
+    SpecError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+/// A whole training run: model, stages, boundary compression, optimizer and data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Run identifier; part of every storage key and of the sample seed.
+    pub name: String,
+    /// Seed for weight initialisation and sample draws.
+    #[serde(default)]
+    pub seed: u64,
+    /// Model dimensions.
+    pub model: ModelSpec,
+    /// Pipeline stages in order; their layer ranges must tile `0..model.n_layers`.
+    pub stages: Vec<StageSpec>,
+    /// What crosses each stage boundary.
+    #[serde(default)]
+    pub boundary: BoundarySpec,
+    /// The per-stage optimizer.
+    #[serde(default)]
+    pub optimizer: OptimizerSpec,
+    /// Where the training text comes from.
+    pub data: DataSpec,
+}
+
+/// Dimensions of the Llama-style decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Vocabulary size; must cover the tokenizer's.
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Number of transformer blocks.
+    pub n_layers: usize,
+    /// Attention (query) heads.
+    pub n_heads: usize,
+    /// Key/value heads (grouped-query attention); must divide `n_heads`.
+    pub n_kv_heads: usize,
+    /// Hidden width of the SwiGLU feed-forward.
+    pub ffn_hidden: usize,
+    /// Tokens per sample.
+    pub seq_len: usize,
+    /// Rotary base frequency.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
+}
+
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+
+impl ModelSpec {
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads.max(1)
+    }
+}
+
+/// One pipeline stage: the half-open range of layers one miner owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// `[start, end)` layer indices.
+    pub layers: [usize; 2],
+}
+
+impl StageSpec {
+    /// The layer indices of this stage.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.layers[0]..self.layers[1]
+    }
+}
+
+/// Compression at every stage boundary.
+///
+/// With `bottleneck = 0` the full residual stream crosses (no learned
+/// compression); otherwise each stage ends with a down-projection to
+/// `bottleneck` dimensions and the next one starts with the matching
+/// up-projection, both keeping a low-rank identity path (ResBM). Whatever
+/// crosses is then serialized with `codec` (activations) and `grad_codec`
+/// (gradients, same shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundarySpec {
+    /// Width of the learned bottleneck; 0 turns it off.
+    #[serde(default)]
+    pub bottleneck: usize,
+    /// Wire codec for activations.
+    #[serde(default = "default_codec")]
+    pub codec: CodecKind,
+    /// Wire codec for gradients; defaults to `codec`.
+    #[serde(default)]
+    pub grad_codec: Option<CodecKind>,
+    /// Values per quantization scale for the int8/uint8 codecs; 0 means one
+    /// scale per row of the last dimension.
+    #[serde(default)]
+    pub codec_row: usize,
+    /// Give every stage after the first its own token embedding, so the
+    /// boundary only has to carry context. Tokens are not sent: every stage
+    /// reads the sample by its id from the shared data set, as the last stage
+    /// must anyway for its targets.
+    #[serde(default)]
+    pub token_embedding: bool,
+}
+
+fn default_codec() -> CodecKind {
+    CodecKind::Fp32
+}
+
+impl Default for BoundarySpec {
+    fn default() -> Self {
+        Self {
+            bottleneck: 0,
+            codec: CodecKind::Fp32,
+            grad_codec: None,
+            codec_row: 0,
+            token_embedding: false,
+        }
+    }
+}
+
+impl BoundarySpec {
+    /// Width of what crosses a boundary for a model of width `d_model`.
+    pub fn wire_dim(&self, d_model: usize) -> usize {
+        if self.bottleneck == 0 { d_model } else { self.bottleneck }
+    }
+
+    /// The codec used for gradients.
+    pub fn grad_codec(&self) -> CodecKind {
+        self.grad_codec.unwrap_or(self.codec)
+    }
+}
+
+/// AdamW with warm-up, cosine decay and gradient clipping, run by each stage on its own weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSpec {
+    /// Peak learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Final learning rate as a fraction of `lr`.
+    #[serde(default = "default_min_lr_ratio")]
+    pub min_lr_ratio: f64,
+    /// Linear warm-up steps.
+    #[serde(default = "default_warmup")]
+    pub warmup_steps: u64,
+    /// Decoupled weight decay on matrices (not on norms or embeddings).
+    #[serde(default = "default_wd")]
+    pub weight_decay: f64,
+    /// Adam β1.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Adam β2.
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// Clip each stage's gradient to this global L2 norm; 0 disables.
+    #[serde(default = "default_clip")]
+    pub grad_clip: f64,
+    /// Samples per micro-batch.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Backward passes accumulated per optimizer step.
+    #[serde(default = "default_accumulate")]
+    pub accumulate: usize,
+}
+
+fn default_lr() -> f64 {
+    3e-3
+}
+fn default_min_lr_ratio() -> f64 {
+    0.1
+}
+fn default_warmup() -> u64 {
+    20
+}
+fn default_wd() -> f64 {
+    0.1
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.95
+}
+fn default_clip() -> f64 {
+    1.0
+}
+fn default_batch() -> usize {
+    16
+}
+fn default_accumulate() -> usize {
+    1
+}
+
+impl Default for OptimizerSpec {
+    fn default() -> Self {
+        Self {
+            lr: default_lr(),
+            min_lr_ratio: default_min_lr_ratio(),
+            warmup_steps: default_warmup(),
+            weight_decay: default_wd(),
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            grad_clip: default_clip(),
+            batch_size: default_batch(),
+            accumulate: default_accumulate(),
+        }
+    }
+}
+
+impl OptimizerSpec {
+    /// Learning rate at optimizer step `step` of `total` (warm-up, then cosine to `min_lr_ratio`).
+    pub fn lr_at(&self, step: u64, total: u64) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
+    }
+}
+
+impl RunSpec {
+    /// Parses and validates a run spec from TOML text.
+    ///
+    /// # Errors
+    /// [`SpecError::Parse`] for malformed TOML, unknown fields or wrong types;
+    /// [`SpecError::Invalid`] for inconsistent values.
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        let spec: RunSpec =
+            toml::from_str(text).map_err(|source| SpecError::Parse { path: None, source })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Reads, parses and validates a run spec file.
+    ///
+    /// # Errors
+    /// As [`RunSpec::from_toml`], plus [`SpecError::Io`] when the file cannot be read.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SpecError::Io { path: shown.clone(), source })?;
+        let spec: RunSpec = toml::from_str(&text)
+            .map_err(|source| SpecError::Parse { path: Some(shown), source })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Serializes the spec back to TOML.
+    pub fn to_toml(&self) -> String {
+        // Every field is a plain TOML value; serialization cannot fail.
+        toml::to_string(self).expect("a RunSpec always serializes to TOML")
+    }
+
+    /// Checks the relations between fields.
+    ///
+    /// # Errors
+    /// [`SpecError::Invalid`] naming the first offending field.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        if !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(invalid(
+                "name",
+                format!("may hold only ASCII letters, digits, '-', '_' and '.', got {:?}", self.name),
+            ));
+        }
+        let m = &self.model;
+        for (field, value) in [
+            ("model.vocab_size", m.vocab_size),
+            ("model.d_model", m.d_model),
+            ("model.n_layers", m.n_layers),
+            ("model.n_heads", m.n_heads),
+            ("model.n_kv_heads", m.n_kv_heads),
+            ("model.ffn_hidden", m.ffn_hidden),
+            ("model.seq_len", m.seq_len),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be at least 1, got 0"));
+            }
+        }
+        if m.d_model % m.n_heads != 0 {
+            return Err(invalid(
+                "model.n_heads",
+                format!("must divide model.d_model ({}), got {}", m.d_model, m.n_heads),
+            ));
+        }
+        if m.n_heads % m.n_kv_heads != 0 {
+            return Err(invalid(
+                "model.n_kv_heads",
+                format!("must divide model.n_heads ({}), got {}", m.n_heads, m.n_kv_heads),
+            ));
+        }
+        if m.head_dim() % 2 != 0 {
+            return Err(invalid(
+                "model.n_heads",
+                format!("must leave an even head width for rotary positions, got {}", m.head_dim()),
+            ));
+        }
+        if !(m.rope_theta > 1.0) {
+            return Err(invalid("model.rope_theta", format!("must be above 1, got {}", m.rope_theta)));
+        }
+        if !(m.norm_eps > 0.0) {
+            return Err(invalid("model.norm_eps", format!("must be positive, got {}", m.norm_eps)));
+        }
+
+        if self.stages.is_empty() {
+            return Err(invalid("stages", "must list at least one stage"));
+        }
+        let mut next = 0;
+        for (i, stage) in self.stages.iter().enumerate() {
+            let [start, end] = stage.layers;
+            if start != next {
+                return Err(invalid(
+                    format!("stages[{i}].layers"),
+                    format!(
+                        "must start at layer {next} so the stages tile 0..{} without gap or overlap, got [{start}, {end}]",
+                        m.n_layers
+                    ),
+                ));
+            }
+            if end <= start {
+                return Err(invalid(
+                    format!("stages[{i}].layers"),
+                    format!("must hold at least one layer, got [{start}, {end}]"),
+                ));
+            }
+            next = end;
+        }
+        if next != m.n_layers {
+            return Err(invalid(
+                format!("stages[{}].layers", self.stages.len() - 1),
+                format!("must end at model.n_layers ({}), got {next}", m.n_layers),
+            ));
+        }
+
+        let b = &self.boundary;
+        if b.bottleneck > m.d_model {
+            return Err(invalid(
+                "boundary.bottleneck",
+                format!("must not exceed model.d_model ({}), got {}", m.d_model, b.bottleneck),
+            ));
+        }
+
+        let o = &self.optimizer;
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            return Err(invalid("optimizer.lr", format!("must be positive, got {}", o.lr)));
+        }
+        if !(0.0..=1.0).contains(&o.min_lr_ratio) {
+            return Err(invalid("optimizer.min_lr_ratio", format!("must be in [0, 1], got {}", o.min_lr_ratio)));
+        }
+        for (field, beta) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(invalid(field, format!("must be in [0, 1), got {beta}")));
+            }
+        }
+        if !(o.weight_decay >= 0.0) {
+            return Err(invalid("optimizer.weight_decay", format!("must not be negative, got {}", o.weight_decay)));
+        }
+        if !(o.grad_clip >= 0.0) {
+            return Err(invalid("optimizer.grad_clip", format!("must not be negative, got {}", o.grad_clip)));
+        }
+        if o.batch_size == 0 {
+            return Err(invalid("optimizer.batch_size", "must be at least 1, got 0"));
+        }
+        if o.accumulate == 0 {
+            return Err(invalid("optimizer.accumulate", "must be at least 1, got 0"));
+        }
+        self.data.validate().map_err(|reason| invalid("data", reason.to_string()))?;
+        Ok(())
+    }
+
+    /// Bytes per token of the uncompressed fp32 residual stream at a boundary:
+    /// the reference that compression ratios are measured against.
+    pub fn fp32_boundary_bytes_per_token(&self) -> usize {
+        self.model.d_model * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const TINY: &str = r#"
+        name = "tiny"
+        seed = 7
+        [model]
+        vocab_size = 256
+        d_model = 32
+        n_layers = 4
+        n_heads = 4
+        n_kv_heads = 2
+        ffn_hidden = 64
+        seq_len = 16
+        [[stages]]
+        layers = [0, 2]
+        [[stages]]
+        layers = [2, 4]
+        [data]
+        sources = ["texts"]
+    "#;
+
+    fn err_of(toml: &str) -> String {
+        RunSpec::from_toml(toml).expect_err("spec should be rejected").to_string()
+    }
+
+    #[test]
+    fn accepts_a_good_spec() {
+        let spec = RunSpec::from_toml(TINY).unwrap();
+        assert_eq!(spec.model.head_dim(), 8);
+        assert_eq!(spec.stages[1].range(), 2..4);
+        assert_eq!(spec.boundary.codec, CodecKind::Fp32);
+        // Round trip through TOML keeps every field.
+        assert_eq!(RunSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+    }
+
+    #[test]
+    fn rejects_stages_that_do_not_tile_the_layers() {
+        let gap = TINY.replace("layers = [2, 4]", "layers = [3, 4]");
+        let msg = err_of(&gap);
+        assert!(msg.contains("stages[1].layers") && msg.contains("must start at layer 2"), "{msg}");
+
+        let short = TINY.replace("layers = [2, 4]", "layers = [2, 3]");
+        let msg = err_of(&short);
+        assert!(msg.contains("stages[1].layers") && msg.contains("must end at model.n_layers (4)"), "{msg}");
+
+        let empty = TINY.replace("layers = [0, 2]", "layers = [0, 0]").replace("layers = [2, 4]", "layers = [0, 4]");
+        let msg = err_of(&empty);
+        assert!(msg.contains("stages[0].layers") && msg.contains("at least one layer"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_zero_heads() {
+        let msg = err_of(&TINY.replace("n_heads = 4", "n_heads = 0"));
+        assert!(msg.contains("model.n_heads") && msg.contains("at least 1"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_kv_heads_that_do_not_divide_heads() {
+        let msg = err_of(&TINY.replace("n_kv_heads = 2", "n_kv_heads = 3"));
+        assert!(msg.contains("model.n_kv_heads") && msg.contains("must divide model.n_heads (4), got 3"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_unknown_codec() {
+        let msg = err_of(&format!("{TINY}\n[boundary]\ncodec = \"int3\"\n"));
+        assert!(msg.contains("unknown variant `int3`") && msg.contains("codec"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_oversized_bottleneck() {
+        let msg = err_of(&TINY.replace("seq_len = 16", "seq_len = 16\nseq_length = 3"));
+        assert!(msg.contains("seq_length"), "{msg}");
+        let msg = err_of(&format!("{TINY}\n[boundary]\nbottleneck = 64\n"));
+        assert!(msg.contains("boundary.bottleneck") && msg.contains("d_model (32)"), "{msg}");
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_decays() {
+        let o = OptimizerSpec { warmup_steps: 10, ..Default::default() };
+        assert!(o.lr_at(0, 100) < o.lr_at(9, 100));
+        assert!((o.lr_at(9, 100) - o.lr).abs() < 1e-12);
+        assert!(o.lr_at(50, 100) < o.lr);
+        assert!((o.lr_at(100, 100) - o.lr * o.min_lr_ratio).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,274 @@
+//! The trainer: stages run in order with real serialization between them.
+//!
+//! [`Trainer::pipeline`] is exactly the path miners take, in one process:
+//! each stage's boundary tensor is encoded with the wire codec, the bytes are
+//! counted, and the next stage decodes them; gradients come back the same
+//! way. Each stage has its own AdamW and clips its own gradient, as separate
+//! miners must. [`Trainer::monolithic`] is the same model as a single stage
+//! with no boundary: the baseline compression is measured against.
+
+use tch::nn::OptimizerConfig;
+use tch::{Device, Kind, Tensor, nn};
+use tracing::debug;
+
+use crate::codec::{CodecError, WireCodec};
+use crate::data::{Corpus, Split};
+use crate::model::{Batch, ModelError, Stage};
+use crate::spec::RunSpec;
+
+/// A training or evaluation step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A stage's forward or backward failed.
+    #[error("stage {stage}")]
+    Model {
+        /// The stage.
+        stage: usize,
+        /// Why.
+        #[source]
+        source: ModelError,
+    },
+    /// A boundary tensor could not be encoded or decoded.
+    #[error("{direction} at boundary {boundary}")]
+    Wire {
+        /// "activations" or "gradients".
+        direction: &'static str,
+        /// Boundary index (between stages `boundary` and `boundary + 1`).
+        boundary: usize,
+        /// Why.
+        #[source]
+        source: CodecError,
+    },
+    /// The loss is NaN or infinite: training diverged.
+    #[error("loss is {loss} at step {step}: training diverged")]
+    Diverged {
+        /// Optimizer step.
+        step: u64,
+        /// The loss.
+        loss: f64,
+    },
+    /// libtorch failed outside a stage (optimizer).
+    #[error("optimizer: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// Optimizer step just taken (0-based).
+    pub step: u64,
+    /// Mean training loss over the step's micro-batches.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Tokens trained on.
+    pub tokens: u64,
+    /// Serialized bytes of activations that crossed boundaries.
+    pub activation_bytes: u64,
+    /// Serialized bytes of gradients that crossed boundaries.
+    pub gradient_bytes: u64,
+    /// Each stage's gradient norm before clipping.
+    pub grad_norms: Vec<f64>,
+}
+
+/// Trains the stages of one run spec in this process.
+pub struct Trainer {
+    spec: RunSpec,
+    stages: Vec<Stage>,
+    optimizers: Vec<nn::Optimizer>,
+    activations: WireCodec,
+    gradients: WireCodec,
+    device: Device,
+    step: u64,
+    total_steps: u64,
+}
+
+impl Trainer {
+    /// Every stage of `spec`, with the boundary codecs between them.
+    ///
+    /// # Errors
+    /// When libtorch cannot build an optimizer.
+    pub fn pipeline(spec: &RunSpec, device: Device, total_steps: u64) -> Result<Self, TrainError> {
+        let stages = (0..spec.stages.len())
+            .map(|i| Stage::new(spec, i, device).map_err(|source| TrainError::Model { stage: i, source }))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::with_stages(spec, stages, device, total_steps)
+    }
+
+    /// The same model as one stage, without boundaries or compression.
+    ///
+    /// # Errors
+    /// When libtorch cannot build an optimizer.
+    pub fn monolithic(spec: &RunSpec, device: Device, total_steps: u64) -> Result<Self, TrainError> {
+        Self::with_stages(spec, vec![Stage::monolithic(spec, device)], device, total_steps)
+    }
+
+    fn with_stages(spec: &RunSpec, stages: Vec<Stage>, device: Device, total_steps: u64) -> Result<Self, TrainError> {
+        let o = &spec.optimizer;
+        let optimizers = stages
+            .iter()
+            .map(|s| {
+                let mut opt = nn::AdamW { beta1: o.beta1, beta2: o.beta2, wd: o.weight_decay, eps: 1e-8, amsgrad: false }
+                    .build(s.var_store(), o.lr)?;
+                // Group 0 holds norms, embeddings and identity paths: no decay.
+                opt.set_weight_decay_group(0, 0.0);
+                Ok(opt)
+            })
+            .collect::<Result<Vec<_>, tch::TchError>>()?;
+        let b = &spec.boundary;
+        Ok(Self {
+            spec: spec.clone(),
+            stages,
+            optimizers,
+            activations: WireCodec::new(b.codec, b.codec_row),
+            gradients: WireCodec::new(b.grad_codec(), b.codec_row),
+            device,
+            step: 0,
+            total_steps,
+        })
+    }
+
+    /// The stages, in pipeline order.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// Optimizer steps taken so far.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    /// Sets how many optimizer steps have been taken (after loading a checkpoint).
+    pub fn set_steps_done(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// Total parameters across stages.
+    pub fn parameter_count(&self) -> i64 {
+        self.stages.iter().map(Stage::parameter_count).sum()
+    }
+
+    /// The micro-batch with sample index `index` of `split`, as every
+    /// participant would draw it.
+    pub fn batch(&self, corpus: &Corpus, split: Split, index: u64) -> Result<Batch, TrainError> {
+        let o = &self.spec.optimizer;
+        let seq = self.spec.model.seq_len;
+        let tokens = corpus.batch(split, self.spec.seed, index, o.batch_size, seq);
+        Batch::from_tokens(&tokens, o.batch_size, seq, self.device).map_err(|source| TrainError::Model { stage: 0, source })
+    }
+
+    /// Forwards `batch` through every stage, crossing each boundary as bytes.
+    /// Returns each stage's [`Forward`](crate::model::Forward) and the activation bytes sent.
+    fn forward_all(&self, batch: &Batch) -> Result<(Vec<crate::model::Forward>, u64), TrainError> {
+        let mut fwds = Vec::with_capacity(self.stages.len());
+        let mut input: Option<Tensor> = None;
+        let mut bytes = 0u64;
+        for stage in &self.stages {
+            let i = stage.index();
+            let fwd = stage.forward(input.as_ref(), batch).map_err(|source| TrainError::Model { stage: i, source })?;
+            if !stage.is_last() {
+                let wire = |source| TrainError::Wire { direction: "activations", boundary: i, source };
+                let msg = self.activations.encode(fwd.output()).map_err(wire)?;
+                bytes += msg.len() as u64;
+                input = Some(self.activations.decode(&msg, self.device).map_err(wire)?);
+            }
+            fwds.push(fwd);
+        }
+        Ok((fwds, bytes))
+    }
+
+    /// One optimizer step over `micro_batches` (usually `optimizer.accumulate` of them).
+    ///
+    /// # Errors
+    /// A stage or codec failure, or a non-finite loss.
+    pub fn step(&mut self, micro_batches: &[Batch]) -> Result<StepReport, TrainError> {
+        let n = micro_batches.len().max(1) as f64;
+        let weight = Tensor::from(1.0 / n).to_device(self.device);
+        let (mut loss_sum, mut act_bytes, mut grad_bytes, mut tokens) = (0.0, 0u64, 0u64, 0u64);
+        for batch in micro_batches {
+            let (fwds, bytes) = self.forward_all(batch)?;
+            act_bytes += bytes;
+            let (b, t) = batch.shape();
+            tokens += (b * t) as u64;
+            let loss = fwds.last().map(|f| f.output().double_value(&[])).unwrap_or(f64::NAN);
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged { step: self.step, loss });
+            }
+            loss_sum += loss;
+            // Backward from the last stage to the first, gradients crossing as bytes.
+            let mut grad = Some(weight.shallow_clone());
+            for (stage, fwd) in self.stages.iter().zip(fwds).rev() {
+                let i = stage.index();
+                let g_in = stage.backward(fwd, grad.as_ref()).map_err(|source| TrainError::Model { stage: i, source })?;
+                grad = match g_in {
+                    Some(g) => {
+                        let wire = |source| TrainError::Wire { direction: "gradients", boundary: i - 1, source };
+                        let msg = self.gradients.encode(&g).map_err(wire)?;
+                        grad_bytes += msg.len() as u64;
+                        Some(self.gradients.decode(&msg, self.device).map_err(wire)?)
+                    }
+                    None => None,
+                };
+            }
+        }
+
+        let lr = self.spec.optimizer.lr_at(self.step, self.total_steps);
+        let clip = self.spec.optimizer.grad_clip;
+        let mut grad_norms = Vec::with_capacity(self.stages.len());
+        for (stage, opt) in self.stages.iter().zip(&mut self.optimizers) {
+            grad_norms.push(clip_grad_norm(stage.var_store(), clip));
+            opt.set_lr(lr);
+            opt.step();
+            opt.zero_grad();
+        }
+        let report = StepReport {
+            step: self.step,
+            loss: loss_sum / n,
+            lr,
+            tokens,
+            activation_bytes: act_bytes,
+            gradient_bytes: grad_bytes,
+            grad_norms,
+        };
+        debug!(step = report.step, loss = report.loss, lr, "step");
+        self.step += 1;
+        Ok(report)
+    }
+
+    /// Mean loss over `batches` held-out micro-batches (sample indices `0..batches`
+    /// of the eval split), through the same wire codecs, without gradients.
+    ///
+    /// # Errors
+    /// A stage or codec failure.
+    pub fn eval(&self, corpus: &Corpus, batches: u64) -> Result<f64, TrainError> {
+        tch::no_grad(|| {
+            let mut total = 0.0;
+            for index in 0..batches {
+                let batch = self.batch(corpus, Split::Eval, index)?;
+                let (fwds, _) = self.forward_all(&batch)?;
+                total += fwds.last().map(|f| f.output().double_value(&[])).unwrap_or(f64::NAN);
+            }
+            Ok(total / batches.max(1) as f64)
+        })
+    }
+}
+
+/// Clips the global L2 norm of a stage's gradients to `max` (0: no clipping); returns the norm before clipping.
+fn clip_grad_norm(vs: &nn::VarStore, max: f64) -> f64 {
+    tch::no_grad(|| {
+        let grads: Vec<Tensor> = vs.trainable_variables().iter().map(Tensor::grad).filter(Tensor::defined).collect();
+        if grads.is_empty() {
+            return 0.0;
+        }
+        let norms: Vec<Tensor> = grads.iter().map(|g| g.norm().to_kind(Kind::Double)).collect();
+        let total = Tensor::stack(&norms, 0).norm().double_value(&[]);
+        if max > 0.0 && total > max {
+            let coef = max / (total + 1e-6);
+            for mut g in grads {
+                let _ = g.g_mul_scalar_(coef);
+            }
+        }
+        total
+    })
+}

