@@ -63,7 +63,12 @@ pub enum CodecKind {
 
 impl CodecKind {
     /// Every codec, in id order.
-    pub const ALL: [CodecKind; 4] = [CodecKind::Fp32, CodecKind::Bf16, CodecKind::Int8, CodecKind::Uint8];
+    pub const ALL: [CodecKind; 4] = [
+        CodecKind::Fp32,
+        CodecKind::Bf16,
+        CodecKind::Int8,
+        CodecKind::Uint8,
+    ];
 
     fn id(self) -> u8 {
         match self {
@@ -176,7 +181,13 @@ trait Codec: Sync {
     /// Appends the payload for `x` (shape `[rows, row]`, padded) to `out`.
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError>;
     /// Reads `payload` (exactly `payload_len` bytes) back into a `[rows, row]` f32 tensor (padded with zeros).
-    fn decode(&self, payload: &[u8], numel: usize, rows: usize, row: usize) -> Result<Tensor, CodecError>;
+    fn decode(
+        &self,
+        payload: &[u8],
+        numel: usize,
+        rows: usize,
+        row: usize,
+    ) -> Result<Tensor, CodecError>;
 }
 
 /// A codec together with its row length: what a stage boundary uses.
@@ -210,7 +221,11 @@ impl WireCodec {
     }
 
     fn row_len(&self, dims: &[i64]) -> usize {
-        if self.row != 0 { self.row } else { dims.last().map_or(1, |&d| d.max(1) as usize) }
+        if self.row != 0 {
+            self.row
+        } else {
+            dims.last().map_or(1, |&d| d.max(1) as usize)
+        }
     }
 
     /// Exact size in bytes of the message [`encode`](Self::encode) writes for a tensor of shape `dims`.
@@ -226,23 +241,43 @@ impl WireCodec {
     /// [`CodecError::NonFinite`] if the tensor holds NaN or infinity,
     /// [`CodecError::BadShape`] for a shape the header cannot carry.
     pub fn encode(&self, t: &Tensor) -> Result<Vec<u8>, CodecError> {
-        let torch = |source| CodecError::Torch { codec: self.kind, source };
+        let torch = |source| CodecError::Torch {
+            codec: self.kind,
+            source,
+        };
         let dims = t.size();
         let numel: usize = dims.iter().map(|&d| d as usize).product();
         let row = self.row_len(&dims);
-        check_shape(&dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), row as u64)?;
-        let x = t.f_detach().and_then(|x| x.f_to_device(Device::Cpu)).and_then(|x| x.f_to_kind(Kind::Float)).map_err(torch)?;
+        check_shape(
+            &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+            row as u64,
+        )?;
+        let x = t
+            .f_detach()
+            .and_then(|x| x.f_to_device(Device::Cpu))
+            .and_then(|x| x.f_to_kind(Kind::Float))
+            .map_err(torch)?;
         if !all_finite(&x).map_err(torch)? {
             return Err(CodecError::NonFinite { what: "tensor" });
         }
         let rows = numel.div_ceil(row);
         let flat = x.f_reshape([numel as i64]).map_err(torch)?;
         let padded = if rows * row > numel {
-            Tensor::f_cat(&[flat, Tensor::zeros([(rows * row - numel) as i64], (Kind::Float, Device::Cpu))], 0).map_err(torch)?
+            Tensor::f_cat(
+                &[
+                    flat,
+                    Tensor::zeros([(rows * row - numel) as i64], (Kind::Float, Device::Cpu)),
+                ],
+                0,
+            )
+            .map_err(torch)?
         } else {
             flat
         };
-        let grid = padded.f_reshape([rows as i64, row as i64]).and_then(|g| g.f_contiguous()).map_err(torch)?;
+        let grid = padded
+            .f_reshape([rows as i64, row as i64])
+            .and_then(|g| g.f_contiguous())
+            .map_err(torch)?;
 
         let mut out = Vec::with_capacity(self.encoded_len(&dims));
         out.extend_from_slice(&WIRE_MAGIC);
@@ -251,7 +286,10 @@ impl WireCodec {
         for &d in &dims {
             out.extend_from_slice(&(d as u32).to_le_bytes());
         }
-        self.kind.imp().encode(&grid, numel, &mut out).map_err(torch)?;
+        self.kind
+            .imp()
+            .encode(&grid, numel, &mut out)
+            .map_err(torch)?;
         debug_assert_eq!(out.len(), self.encoded_len(&dims));
         Ok(out)
     }
@@ -264,7 +302,10 @@ impl WireCodec {
     pub fn decode(&self, bytes: &[u8], device: Device) -> Result<Tensor, CodecError> {
         let header = read_header(bytes)?;
         if header.codec != self.kind {
-            return Err(CodecError::WrongCodec { expected: self.kind, found: header.codec });
+            return Err(CodecError::WrongCodec {
+                expected: self.kind,
+                found: header.codec,
+            });
         }
         decode_with(&header, bytes, device)
     }
@@ -285,14 +326,21 @@ fn header_len(ndim: usize) -> usize {
 }
 
 fn check_shape(dims: &[u64], row: u64) -> Result<(), CodecError> {
-    let bad = |reason| CodecError::BadShape { dims: dims.to_vec(), row, reason };
+    let bad = |reason| CodecError::BadShape {
+        dims: dims.to_vec(),
+        row,
+        reason,
+    };
     if dims.is_empty() || dims.len() > MAX_DIMS {
         return Err(bad("must have 1 to 6 dimensions"));
     }
     if dims.iter().any(|&d| d == 0 || d > u32::MAX as u64) {
         return Err(bad("every dimension must be in 1..=u32::MAX"));
     }
-    let numel = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad("too many values"))?;
+    let numel = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad("too many values"))?;
     if numel > MAX_VALUES as u64 {
         return Err(bad("too many values"));
     }
@@ -308,7 +356,10 @@ fn check_shape(dims: &[u64], row: u64) -> Result<(), CodecError> {
 /// See [`CodecError`].
 pub fn read_header(bytes: &[u8]) -> Result<WireHeader, CodecError> {
     if bytes.len() < header_len(0) {
-        return Err(CodecError::Truncated { needed: header_len(0), got: bytes.len() });
+        return Err(CodecError::Truncated {
+            needed: header_len(0),
+            got: bytes.len(),
+        });
     }
     let magic: [u8; 4] = bytes[0..4].try_into().unwrap_or_default();
     if magic != WIRE_MAGIC {
@@ -319,17 +370,30 @@ pub fn read_header(bytes: &[u8]) -> Result<WireHeader, CodecError> {
     }
     let codec = CodecKind::from_id(bytes[5]).ok_or(CodecError::UnknownCodec(bytes[5]))?;
     let ndim = bytes[6] as usize;
-    let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as u64;
+    let u32_at = |at: usize| {
+        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as u64
+    };
     let row = u32_at(8);
     if ndim == 0 || ndim > MAX_DIMS {
-        return Err(CodecError::BadShape { dims: vec![], row, reason: "must have 1 to 6 dimensions" });
+        return Err(CodecError::BadShape {
+            dims: vec![],
+            row,
+            reason: "must have 1 to 6 dimensions",
+        });
     }
     if bytes.len() < header_len(ndim) {
-        return Err(CodecError::Truncated { needed: header_len(ndim), got: bytes.len() });
+        return Err(CodecError::Truncated {
+            needed: header_len(ndim),
+            got: bytes.len(),
+        });
     }
     let dims: Vec<u64> = (0..ndim).map(|i| u32_at(12 + 4 * i)).collect();
     check_shape(&dims, row)?;
-    Ok(WireHeader { codec, row: row as usize, dims: dims.into_iter().map(|d| d as i64).collect() })
+    Ok(WireHeader {
+        codec,
+        row: row as usize,
+        dims: dims.into_iter().map(|d| d as i64).collect(),
+    })
 }
 
 fn decode_with(header: &WireHeader, bytes: &[u8], device: Device) -> Result<Tensor, CodecError> {
@@ -338,13 +402,24 @@ fn decode_with(header: &WireHeader, bytes: &[u8], device: Device) -> Result<Tens
     let start = header_len(header.dims.len());
     let needed = start + header.codec.imp().payload_len(numel, rows);
     if bytes.len() < needed {
-        return Err(CodecError::Truncated { needed, got: bytes.len() });
+        return Err(CodecError::Truncated {
+            needed,
+            got: bytes.len(),
+        });
     }
     if bytes.len() > needed {
-        return Err(CodecError::Trailing { extra: bytes.len() - needed });
+        return Err(CodecError::Trailing {
+            extra: bytes.len() - needed,
+        });
     }
-    let grid = header.codec.imp().decode(&bytes[start..], numel, rows, header.row)?;
-    let torch = |source| CodecError::Torch { codec: header.codec, source };
+    let grid = header
+        .codec
+        .imp()
+        .decode(&bytes[start..], numel, rows, header.row)?;
+    let torch = |source| CodecError::Torch {
+        codec: header.codec,
+        source,
+    };
     let t = grid
         .f_reshape([(rows * header.row) as i64])
         .and_then(|f| f.f_narrow(0, 0, numel as i64))
@@ -362,7 +437,10 @@ fn all_finite(t: &Tensor) -> Result<bool, tch::TchError> {
 
 /// Copies the raw bytes of a contiguous CPU tensor's first `numel` values.
 fn tensor_bytes(t: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
-    let flat = t.f_reshape([-1])?.f_narrow(0, 0, numel as i64)?.f_contiguous()?;
+    let flat = t
+        .f_reshape([-1])?
+        .f_narrow(0, 0, numel as i64)?
+        .f_contiguous()?;
     let width = flat.kind().elt_size_in_bytes();
     let start = out.len();
     out.resize(start + numel * width, 0);
@@ -371,18 +449,41 @@ fn tensor_bytes(t: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::
 }
 
 /// Builds a `[rows, row]` tensor of `kind` from the raw bytes of `numel` values, padding with zeros.
-fn tensor_from_bytes(bytes: &[u8], kind: Kind, numel: usize, rows: usize, row: usize) -> Result<Tensor, tch::TchError> {
+fn tensor_from_bytes(
+    bytes: &[u8],
+    kind: Kind,
+    numel: usize,
+    rows: usize,
+    row: usize,
+) -> Result<Tensor, tch::TchError> {
     let t = Tensor::f_from_data_size(bytes, &[numel as i64], kind)?;
     let pad = rows * row - numel;
-    let t = if pad > 0 { Tensor::f_cat(&[t.shallow_clone(), Tensor::f_zeros([pad as i64], (kind, Device::Cpu))?], 0)? } else { t };
+    let t = if pad > 0 {
+        Tensor::f_cat(
+            &[
+                t.shallow_clone(),
+                Tensor::f_zeros([pad as i64], (kind, Device::Cpu))?,
+            ],
+            0,
+        )?
+    } else {
+        t
+    };
     t.f_reshape([rows as i64, row as i64])
 }
 
 /// Reads `rows` little-endian f32 values (per-row scales or minima).
 fn f32_column(bytes: &[u8], rows: usize) -> Result<Tensor, CodecError> {
-    let t = Tensor::f_from_data_size(&bytes[..rows * 4], &[rows as i64, 1], Kind::Float)
-        .map_err(|source| CodecError::Torch { codec: CodecKind::Fp32, source })?;
-    if !all_finite(&t).map_err(|source| CodecError::Torch { codec: CodecKind::Fp32, source })? {
+    let t = Tensor::f_from_data_size(&bytes[..rows * 4], &[rows as i64, 1], Kind::Float).map_err(
+        |source| CodecError::Torch {
+            codec: CodecKind::Fp32,
+            source,
+        },
+    )?;
+    if !all_finite(&t).map_err(|source| CodecError::Torch {
+        codec: CodecKind::Fp32,
+        source,
+    })? {
         return Err(CodecError::NonFinite { what: "scales" });
     }
     Ok(t)
@@ -408,15 +509,31 @@ mod tests {
                 for dims in [vec![2i64, 5, 8], vec![3, 17], vec![1]] {
                     let c = WireCodec::new(kind, row);
                     let bytes = c.encode(&sample(&dims, 1)).unwrap();
-                    assert_eq!(bytes.len(), c.encoded_len(&dims), "{kind} row {row} dims {dims:?}");
+                    assert_eq!(
+                        bytes.len(),
+                        c.encoded_len(&dims),
+                        "{kind} row {row} dims {dims:?}"
+                    );
                 }
             }
         }
         // Hand-computed: [4, 16] int8 with one scale per 16 values = 4 rows.
-        assert_eq!(WireCodec::new(CodecKind::Int8, 0).encoded_len(&[4, 16]), 12 + 8 + 4 * 4 + 64);
-        assert_eq!(WireCodec::new(CodecKind::Uint8, 32).encoded_len(&[4, 16]), 12 + 8 + 2 * 8 + 64);
-        assert_eq!(WireCodec::new(CodecKind::Bf16, 0).encoded_len(&[4, 16]), 12 + 8 + 128);
-        assert_eq!(WireCodec::new(CodecKind::Fp32, 0).encoded_len(&[4, 16]), 12 + 8 + 256);
+        assert_eq!(
+            WireCodec::new(CodecKind::Int8, 0).encoded_len(&[4, 16]),
+            12 + 8 + 4 * 4 + 64
+        );
+        assert_eq!(
+            WireCodec::new(CodecKind::Uint8, 32).encoded_len(&[4, 16]),
+            12 + 8 + 2 * 8 + 64
+        );
+        assert_eq!(
+            WireCodec::new(CodecKind::Bf16, 0).encoded_len(&[4, 16]),
+            12 + 8 + 128
+        );
+        assert_eq!(
+            WireCodec::new(CodecKind::Fp32, 0).encoded_len(&[4, 16]),
+            12 + 8 + 256
+        );
     }
 
     #[test]
@@ -431,7 +548,9 @@ mod tests {
             // bf16: 8 mantissa bits, round to nearest: relative error <= 2^-8.
             let c = WireCodec::new(CodecKind::Bf16, row);
             let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
-            let excess = ((&y - &x).abs() - x.abs() * 2f64.powi(-8)).max().double_value(&[]);
+            let excess = ((&y - &x).abs() - x.abs() * 2f64.powi(-8))
+                .max()
+                .double_value(&[]);
             assert!(excess <= 0.0, "bf16 error exceeds bound by {excess}");
 
             // int8 / uint8: per row, error <= half a quantization step.
@@ -440,18 +559,32 @@ mod tests {
             let rows = n.div_ceil(r);
             let pad = |t: &Tensor| {
                 let f = t.reshape([-1]);
-                Tensor::cat(&[f, Tensor::zeros([(rows * r - n) as i64], (Kind::Float, Device::Cpu))], 0)
-                    .reshape([rows as i64, r as i64])
+                Tensor::cat(
+                    &[
+                        f,
+                        Tensor::zeros([(rows * r - n) as i64], (Kind::Float, Device::Cpu)),
+                    ],
+                    0,
+                )
+                .reshape([rows as i64, r as i64])
             };
             let grid = pad(&x);
             let absmax = grid.abs().amax([1].as_slice(), true);
             let range = grid.amax([1].as_slice(), true) - grid.amin([1].as_slice(), true);
-            for (kind, step) in [(CodecKind::Int8, absmax / 127.0), (CodecKind::Uint8, range / 255.0)] {
+            for (kind, step) in [
+                (CodecKind::Int8, absmax / 127.0),
+                (CodecKind::Uint8, range / 255.0),
+            ] {
                 let c = WireCodec::new(kind, row);
                 let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
                 let err = pad(&(&y - &x)).abs();
-                let excess = (err - step * 0.5 * (1.0 + 1e-5) - 1e-7).max().double_value(&[]);
-                assert!(excess <= 0.0, "{kind} row {row}: error exceeds half a step by {excess}");
+                let excess = (err - step * 0.5 * (1.0 + 1e-5) - 1e-7)
+                    .max()
+                    .double_value(&[]);
+                assert!(
+                    excess <= 0.0,
+                    "{kind} row {row}: error exceeds half a step by {excess}"
+                );
             }
         }
     }
@@ -474,30 +607,54 @@ mod tests {
 
         let mut bad = good.clone();
         bad[0] = b'X';
-        assert!(matches!(c.decode(&bad, Device::Cpu), Err(CodecError::BadMagic { .. })));
+        assert!(matches!(
+            c.decode(&bad, Device::Cpu),
+            Err(CodecError::BadMagic { .. })
+        ));
         let mut bad = good.clone();
         bad[4] = 9;
-        assert!(matches!(c.decode(&bad, Device::Cpu), Err(CodecError::Version { found: 9 })));
+        assert!(matches!(
+            c.decode(&bad, Device::Cpu),
+            Err(CodecError::Version { found: 9 })
+        ));
         let mut bad = good.clone();
         bad[5] = 77;
-        assert!(matches!(c.decode(&bad, Device::Cpu), Err(CodecError::UnknownCodec(77))));
-        assert!(matches!(c.decode(&good[..good.len() - 1], Device::Cpu), Err(CodecError::Truncated { .. })));
+        assert!(matches!(
+            c.decode(&bad, Device::Cpu),
+            Err(CodecError::UnknownCodec(77))
+        ));
+        assert!(matches!(
+            c.decode(&good[..good.len() - 1], Device::Cpu),
+            Err(CodecError::Truncated { .. })
+        ));
         let mut long = good.clone();
         long.push(0);
-        assert!(matches!(c.decode(&long, Device::Cpu), Err(CodecError::Trailing { extra: 1 })));
+        assert!(matches!(
+            c.decode(&long, Device::Cpu),
+            Err(CodecError::Trailing { extra: 1 })
+        ));
         assert!(matches!(
             WireCodec::new(CodecKind::Bf16, 0).decode(&good, Device::Cpu),
-            Err(CodecError::WrongCodec { expected: CodecKind::Bf16, found: CodecKind::Int8 })
+            Err(CodecError::WrongCodec {
+                expected: CodecKind::Bf16,
+                found: CodecKind::Int8
+            })
         ));
         // A header claiming a huge tensor is refused before any allocation.
         let mut huge = good.clone();
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(c.decode(&huge, Device::Cpu), Err(CodecError::BadShape { .. })));
+        assert!(matches!(
+            c.decode(&huge, Device::Cpu),
+            Err(CodecError::BadShape { .. })
+        ));
         // A NaN scale is corrupt data, not a tensor.
         let mut nan = good.clone();
         nan[20..24].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(matches!(c.decode(&nan, Device::Cpu), Err(CodecError::NonFinite { what: "scales" })));
+        assert!(matches!(
+            c.decode(&nan, Device::Cpu),
+            Err(CodecError::NonFinite { what: "scales" })
+        ));
         // Non-finite input is refused at the sender.
         let x = sample(&[2, 8], 4);
         let _ = x.get(0).get(0).fill_(f64::INFINITY);
@@ -506,7 +663,10 @@ mod tests {
         let f = WireCodec::new(CodecKind::Fp32, 0);
         let mut bytes = f.encode(&sample(&[2, 8], 5)).unwrap();
         bytes[20..24].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(matches!(f.decode(&bytes, Device::Cpu), Err(CodecError::NonFinite { what: "tensor" })));
+        assert!(matches!(
+            f.decode(&bytes, Device::Cpu),
+            Err(CodecError::NonFinite { what: "tensor" })
+        ));
     }
 
     #[test]
@@ -514,7 +674,14 @@ mod tests {
         let x = sample(&[3, 4], 6);
         let bytes = WireCodec::new(CodecKind::Bf16, 0).encode(&x).unwrap();
         let (header, y) = decode(&bytes, Device::Cpu).unwrap();
-        assert_eq!(header, WireHeader { codec: CodecKind::Bf16, row: 4, dims: vec![3, 4] });
+        assert_eq!(
+            header,
+            WireHeader {
+                codec: CodecKind::Bf16,
+                row: 4,
+                dims: vec![3, 4]
+            }
+        );
         assert_eq!(y.size(), vec![3, 4]);
     }
 }

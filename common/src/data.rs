@@ -81,6 +81,17 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// The URL's scheme has no object_store backend in this build (today: only `file://` and
+    /// `memory://`; `s3://` needs object_store's `aws` feature).
+    #[error(
+        "data source {location}: {scheme}:// URLs are not supported by this build (file:// and memory:// are)"
+    )]
+    UnsupportedScheme {
+        /// The source as written.
+        location: String,
+        /// The URL scheme, e.g. `s3`.
+        scheme: String,
+    },
     /// `format = "auto"` and a file named directly has an unknown extension.
     #[error(
         "cannot tell the format of {location} from its extension; set data.format to text, jsonl or parquet"
@@ -156,7 +167,9 @@ pub enum Error {
         available: String,
     },
     /// A Parquet text column is not a string column.
-    #[error("{location}: column {column:?} has type {found}, not a string type (Utf8, LargeUtf8 or Utf8View)")]
+    #[error(
+        "{location}: column {column:?} has type {found}, not a string type (Utf8, LargeUtf8 or Utf8View)"
+    )]
     WrongColumnType {
         /// The path or URL.
         location: String,
@@ -249,7 +262,9 @@ impl Corpus {
                     texts.extend(docs);
                 }
                 if texts.len() == before {
-                    return Err(Error::NoText { location: source.clone() });
+                    return Err(Error::NoText {
+                        location: source.clone(),
+                    });
                 }
             }
             drop(sources);
@@ -282,7 +297,9 @@ impl Corpus {
     fn build(spec: &DataSpec, mut texts: Vec<String>) -> Result<Corpus, Error> {
         texts.retain(|t| !t.is_empty());
         if texts.is_empty() {
-            return Err(Error::EmptyCorpus { sources: spec.sources.clone() });
+            return Err(Error::EmptyCorpus {
+                sources: spec.sources.clone(),
+            });
         }
         let tokenizer = Tokenizer::new(spec.tokenizer)?;
         let encoded = tokenizer.encode_all(&texts);
@@ -303,7 +320,12 @@ impl Corpus {
             needed: 2,
             longest: tokens.len(),
         })?;
-        Ok(Corpus { tokenizer, tokens, layout, documents })
+        Ok(Corpus {
+            tokenizer,
+            tokens,
+            layout,
+            documents,
+        })
     }
 
     /// The tokenizer the corpus was encoded with.
@@ -336,7 +358,11 @@ impl Corpus {
         for split in [Split::Train, Split::Eval] {
             let longest = self.layout.longest(split);
             if longest < needed {
-                return Err(Error::TooSmall { split, needed, longest });
+                return Err(Error::TooSmall {
+                    split,
+                    needed,
+                    longest,
+                });
             }
         }
         Ok(())
@@ -363,11 +389,22 @@ impl Corpus {
     ///
     /// # Panics
     /// As [`Corpus::sample`].
-    pub fn batch(&self, split: Split, seed: u64, index: u64, batch: usize, seq_len: usize) -> Vec<i64> {
+    pub fn batch(
+        &self,
+        split: Split,
+        seed: u64,
+        index: u64,
+        batch: usize,
+        seq_len: usize,
+    ) -> Vec<i64> {
         let mut out = Vec::with_capacity(batch * (seq_len + 1));
         let first = index * batch as u64;
         for i in 0..batch as u64 {
-            out.extend(self.sample(split, seed, first + i, seq_len).into_iter().map(i64::from));
+            out.extend(
+                self.sample(split, seed, first + i, seq_len)
+                    .into_iter()
+                    .map(i64::from),
+            );
         }
         out
     }
@@ -395,7 +432,10 @@ mod tests {
     use super::*;
 
     fn spec(sources: Vec<String>) -> DataSpec {
-        DataSpec { sources, ..DataSpec::default() }
+        DataSpec {
+            sources,
+            ..DataSpec::default()
+        }
     }
 
     fn write(dir: &Path, rel: &str, body: impl AsRef<[u8]>) -> String {
@@ -412,7 +452,10 @@ mod tests {
 
     fn markers(text: &str) -> HashSet<u32> {
         text.split('<')
-            .filter_map(|s| s.strip_suffix('>').or_else(|| s.split_once('>').map(|(a, _)| a)))
+            .filter_map(|s| {
+                s.strip_suffix('>')
+                    .or_else(|| s.split_once('>').map(|(a, _)| a))
+            })
             .filter(|s| s.len() == 5)
             .filter_map(|s| s.parse().ok())
             .collect()
@@ -422,14 +465,24 @@ mod tests {
     async fn loads_a_text_directory_recursively() {
         let dir = tempfile::tempdir().unwrap();
         for i in 0..30 {
-            write(dir.path(), &format!("part{}/doc{i:02}.txt", i % 3), format!("{}\n", "word ".repeat(40 + i)));
+            write(
+                dir.path(),
+                &format!("part{}/doc{i:02}.txt", i % 3),
+                format!("{}\n", "word ".repeat(40 + i)),
+            );
         }
         write(dir.path(), "notes.bin", [0xffu8, 0xfe]);
-        let corpus = Corpus::load(&spec(vec![dir.path().display().to_string()])).await.unwrap();
+        let corpus = Corpus::load(&spec(vec![dir.path().display().to_string()]))
+            .await
+            .unwrap();
         assert_eq!(corpus.documents(), 30);
         let text_bytes: usize = (0..30).map(|i| 5 * (40 + i) + 1).sum();
         let total = corpus.tokens(Split::Train) + corpus.tokens(Split::Eval);
-        assert_eq!(total, text_bytes + 30 * 2, "byte tokens plus a \\n\\n separator per document");
+        assert_eq!(
+            total,
+            text_bytes + 30 * 2,
+            "byte tokens plus a \\n\\n separator per document"
+        );
         assert_eq!(corpus.vocab_size(), 256);
         corpus.check_seq_len(32).unwrap();
         let s = corpus.sample(Split::Train, 1, 0, 32);
@@ -440,30 +493,50 @@ mod tests {
     #[tokio::test]
     async fn loads_jsonl_and_parquet_and_file_urls_together() {
         let dir = tempfile::tempdir().unwrap();
-        let jsonl: String =
-            (0..100).map(|i| format!("{{\"id\": {i}, \"text\": \"jsonl row {i} with some words\"}}\n")).collect();
+        let jsonl: String = (0..100)
+            .map(|i| format!("{{\"id\": {i}, \"text\": \"jsonl row {i} with some words\"}}\n"))
+            .collect();
         let jsonl_path = write(dir.path(), "a/rows.jsonl", jsonl);
-        let rows: Vec<String> = (0..100).map(|i| format!("parquet row {i} with some words")).collect();
+        let rows: Vec<String> = (0..100)
+            .map(|i| format!("parquet row {i} with some words"))
+            .collect();
         let rows: Vec<Option<&str>> = rows.iter().map(|r| Some(r.as_str())).collect();
-        write(dir.path(), "b/rows.parquet", document::tests::parquet_bytes(&rows, false));
-        let parquet_url = url::Url::from_file_path(dir.path().join("b/rows.parquet")).unwrap().to_string();
+        write(
+            dir.path(),
+            "b/rows.parquet",
+            document::tests::parquet_bytes(&rows, false),
+        );
+        let parquet_url = url::Url::from_file_path(dir.path().join("b/rows.parquet"))
+            .unwrap()
+            .to_string();
         let mut data = spec(vec![jsonl_path.clone(), parquet_url]);
         data.tokenizer = TokenizerKind::Gpt2;
         let corpus = Corpus::load(&data).await.unwrap();
         assert_eq!(corpus.documents(), 200);
         assert_eq!(corpus.vocab_size(), 50257);
-        let text = corpus.tokenizer().decode(&corpus.sample(Split::Train, 3, 9, 48));
+        let text = corpus
+            .tokenizer()
+            .decode(&corpus.sample(Split::Train, 3, 9, 48));
         assert!(text.contains("row"), "{text}");
 
         // A bad line fails the whole load, naming file and line.
-        write(dir.path(), "a/rows.jsonl", "{\"text\": \"fine\"}\n{\"text\": \"fine\"}\n{not json}\n");
-        let err = Corpus::load(&spec(vec![jsonl_path.clone()])).await.unwrap_err();
+        write(
+            dir.path(),
+            "a/rows.jsonl",
+            "{\"text\": \"fine\"}\n{\"text\": \"fine\"}\n{not json}\n",
+        );
+        let err = Corpus::load(&spec(vec![jsonl_path.clone()]))
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), format!("{jsonl_path}: bad JSON on line 3"));
         // A wrong column names file and column.
         data.text_field = "id".into();
         data.sources.remove(0);
         let err = Corpus::load(&data).await.unwrap_err();
-        assert!(matches!(err, Error::WrongColumnType { ref column, .. } if column == "id"), "{err:?}");
+        assert!(
+            matches!(err, Error::WrongColumnType { ref column, .. } if column == "id"),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("b/rows.parquet"), "{err}");
     }
 
@@ -483,40 +556,76 @@ mod tests {
     fn samples_are_deterministic() {
         let corpus = Corpus::from_texts(&spec(vec!["t".into()]), marked_docs(500)).unwrap();
         for split in [Split::Train, Split::Eval] {
-            assert_eq!(corpus.sample(split, 7, 3, 64), corpus.sample(split, 7, 3, 64));
-            assert_ne!(corpus.sample(split, 7, 3, 64), corpus.sample(split, 7, 4, 64));
-            assert_ne!(corpus.sample(split, 7, 3, 64), corpus.sample(split, 8, 3, 64));
+            assert_eq!(
+                corpus.sample(split, 7, 3, 64),
+                corpus.sample(split, 7, 3, 64)
+            );
+            assert_ne!(
+                corpus.sample(split, 7, 3, 64),
+                corpus.sample(split, 7, 4, 64)
+            );
+            assert_ne!(
+                corpus.sample(split, 7, 3, 64),
+                corpus.sample(split, 8, 3, 64)
+            );
         }
         // The same corpus loaded twice gives the same samples: no hidden state.
         let again = Corpus::from_texts(&spec(vec!["t".into()]), marked_docs(500)).unwrap();
-        assert_eq!(corpus.batch(Split::Train, 1, 5, 8, 32), again.batch(Split::Train, 1, 5, 8, 32));
+        assert_eq!(
+            corpus.batch(Split::Train, 1, 5, 8, 32),
+            again.batch(Split::Train, 1, 5, 8, 32)
+        );
         // A batch is its samples, row-major.
         let batch = corpus.batch(Split::Eval, 1, 2, 3, 16);
         assert_eq!(batch.len(), 3 * 17);
         for row in 0..3 {
-            let s: Vec<i64> = corpus.sample(Split::Eval, 1, 6 + row, 16).into_iter().map(i64::from).collect();
-            assert_eq!(&batch[row as usize * 17..(row as usize + 1) * 17], s.as_slice());
+            let s: Vec<i64> = corpus
+                .sample(Split::Eval, 1, 6 + row, 16)
+                .into_iter()
+                .map(i64::from)
+                .collect();
+            assert_eq!(
+                &batch[row as usize * 17..(row as usize + 1) * 17],
+                s.as_slice()
+            );
         }
     }
 
     #[test]
     fn eval_never_leaks_into_train() {
         let docs = marked_docs(2000);
-        let data = DataSpec { eval_fraction: 0.1, ..spec(vec!["t".into()]) };
+        let data = DataSpec {
+            eval_fraction: 0.1,
+            ..spec(vec!["t".into()])
+        };
         let corpus = Corpus::from_texts(&data, docs).unwrap();
-        let share = corpus.tokens(Split::Eval) as f64 / (corpus.tokens(Split::Eval) + corpus.tokens(Split::Train)) as f64;
+        let share = corpus.tokens(Split::Eval) as f64
+            / (corpus.tokens(Split::Eval) + corpus.tokens(Split::Train)) as f64;
         assert!((0.07..0.13).contains(&share), "eval share {share}");
         let seen = |split, seed| {
             let mut ids = HashSet::new();
             for index in 0..3000 {
-                ids.extend(markers(&corpus.tokenizer().decode(&corpus.sample(split, seed, index, 100))));
+                ids.extend(markers(
+                    &corpus
+                        .tokenizer()
+                        .decode(&corpus.sample(split, seed, index, 100)),
+                ));
             }
             ids
         };
         let eval = seen(Split::Eval, 1);
         let train = seen(Split::Train, 1);
-        assert!(eval.len() > 50 && train.len() > 1000, "{} eval, {} train documents", eval.len(), train.len());
-        assert!(eval.is_disjoint(&train), "documents in both: {:?}", eval.intersection(&train).take(5).collect::<Vec<_>>());
+        assert!(
+            eval.len() > 50 && train.len() > 1000,
+            "{} eval, {} train documents",
+            eval.len(),
+            train.len()
+        );
+        assert!(
+            eval.is_disjoint(&train),
+            "documents in both: {:?}",
+            eval.intersection(&train).take(5).collect::<Vec<_>>()
+        );
         // Another seed draws other windows from the same split.
         assert!(seen(Split::Eval, 2).is_disjoint(&train));
     }
@@ -525,17 +634,33 @@ mod tests {
     fn gpt2_corpus_round_trips() {
         let mut data = spec(vec!["t".into()]);
         data.tokenizer = TokenizerKind::Gpt2;
-        let texts: Vec<String> = (0..300).map(|i| format!("The quick brown fox {i} jumps over the lazy dog.")).collect();
+        let texts: Vec<String> = (0..300)
+            .map(|i| format!("The quick brown fox {i} jumps over the lazy dog."))
+            .collect();
         let corpus = Corpus::from_texts(&data, texts).unwrap();
-        let text = corpus.tokenizer().decode(&corpus.sample(Split::Train, 0, 0, 40));
-        assert!(text.contains("<|endoftext|>") && text.contains("fox"), "{text}");
+        let text = corpus
+            .tokenizer()
+            .decode(&corpus.sample(Split::Train, 0, 0, 40));
+        assert!(
+            text.contains("<|endoftext|>") && text.contains("fox"),
+            "{text}"
+        );
     }
 
     #[test]
     fn too_small_is_reported() {
         let corpus = Corpus::from_texts(&spec(vec!["t".into()]), marked_docs(40)).unwrap();
         let err = corpus.check_seq_len(100_000).unwrap_err();
-        assert!(matches!(err, Error::TooSmall { needed: 100_001, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::TooSmall {
+                    needed: 100_001,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("too small"), "{err}");
         let err = Corpus::from_texts(&spec(vec!["t".into()]), vec!["tiny".into()]).unwrap_err();
         assert!(matches!(err, Error::TooSmall { .. }), "{err:?}");
@@ -548,21 +673,32 @@ mod tests {
             .expect("SLIVER_TEXT_DIR is not set: run `source scripts/setup.sh` (it fetches the corpus and sets it)");
         let corpus = Corpus::load(&spec(vec![dir.clone()])).await.unwrap();
         let total = corpus.tokens(Split::Train) + corpus.tokens(Split::Eval);
-        assert!((5_000_000..20_000_000).contains(&total), "{total} byte tokens");
+        assert!(
+            (5_000_000..20_000_000).contains(&total),
+            "{total} byte tokens"
+        );
         assert!(corpus.documents() > 10);
         let share = corpus.tokens(Split::Eval) as f64 / total as f64;
         assert!((0.03..0.07).contains(&share), "eval share {share}");
         corpus.check_seq_len(1024).unwrap();
 
         // GPT-2 on one play: about four bytes per token on English prose.
-        let play = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).find(|p| {
-            p.extension().is_some_and(|e| e == "txt")
-        });
+        let play = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "txt"));
         let play = play.expect("a .txt file in SLIVER_TEXT_DIR");
         let bytes = std::fs::metadata(&play).unwrap().len() as f64;
-        let data = DataSpec { tokenizer: TokenizerKind::Gpt2, ..spec(vec![play.display().to_string()]) };
+        let data = DataSpec {
+            tokenizer: TokenizerKind::Gpt2,
+            ..spec(vec![play.display().to_string()])
+        };
         let corpus = Corpus::load(&data).await.unwrap();
         let tokens = (corpus.tokens(Split::Train) + corpus.tokens(Split::Eval)) as f64;
-        assert!((2.5..6.0).contains(&(bytes / tokens)), "{} bytes per token", bytes / tokens);
+        assert!(
+            (2.5..6.0).contains(&(bytes / tokens)),
+            "{} bytes per token",
+            bytes / tokens
+        );
     }
 }

@@ -50,8 +50,16 @@ impl FromStr for DeviceSpec {
             Device::Cuda(n) => {
                 let count = tch::Cuda::device_count();
                 if !tch::Cuda::is_available() || n as i64 >= count {
-                    let build = if cfg!(feature = "cuda") { "has" } else { "lacks" };
-                    return Err(DeviceError::NoCuda { requested: s.to_string(), build, count });
+                    let build = if cfg!(feature = "cuda") {
+                        "has"
+                    } else {
+                        "lacks"
+                    };
+                    return Err(DeviceError::NoCuda {
+                        requested: s.to_string(),
+                        build,
+                        count,
+                    });
                 }
             }
             Device::Mps if !tch::utils::has_mps() => return Err(DeviceError::NoMps),
@@ -71,7 +79,10 @@ mod tests {
         assert_eq!(" CPU ".parse::<DeviceSpec>().unwrap().0, Device::Cpu);
         let err = "tpu".parse::<DeviceSpec>().unwrap_err().to_string();
         assert!(err.contains("expected cpu, cuda, cuda:N or mps"), "{err}");
-        assert!(matches!("cuda:x".parse::<DeviceSpec>(), Err(DeviceError::Unknown(_))));
+        assert!(matches!(
+            "cuda:x".parse::<DeviceSpec>(),
+            Err(DeviceError::Unknown(_))
+        ));
         if !tch::Cuda::is_available() {
             let err = "cuda:0".parse::<DeviceSpec>().unwrap_err().to_string();
             assert!(err.contains("CUDA is not available"), "{err}");

@@ -13,7 +13,7 @@
 //! - [`train`]: the [`Trainer`] that runs stages in order with real
 //!   serialization between them (the pipeline) or as one piece (the
 //!   monolithic baseline).
-//! - [`device`]: the `--neuron.device` flag.
+//! - [`device`]: the `--neuron.device` flag; [`telemetry`]: the `--logging.*` flags.
 //!
 //! It sits below the miner and validator and knows nothing of the chain.
 //!
@@ -28,6 +28,7 @@ pub mod data;
 pub mod device;
 pub mod model;
 pub mod spec;
+pub mod telemetry;
 pub mod train;
 
 pub use codec::{CodecKind, WireCodec};

@@ -72,7 +72,10 @@ pub enum SpecError {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
-    SpecError::Invalid { field: field.into(), reason: reason.into() }
+    SpecError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 /// A whole training run: model, stages, boundary compression, optimizer and data.
@@ -204,7 +207,11 @@ impl Default for BoundarySpec {
 impl BoundarySpec {
     /// Width of what crosses a boundary for a model of width `d_model`.
     pub fn wire_dim(&self, d_model: usize) -> usize {
-        if self.bottleneck == 0 { d_model } else { self.bottleneck }
+        if self.bottleneck == 0 {
+            d_model
+        } else {
+            self.bottleneck
+        }
     }
 
     /// The codec used for gradients.
@@ -322,10 +329,14 @@ impl RunSpec {
     /// As [`RunSpec::from_toml`], plus [`SpecError::Io`] when the file cannot be read.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SpecError::Io { path: shown.clone(), source })?;
-        let spec: RunSpec = toml::from_str(&text)
-            .map_err(|source| SpecError::Parse { path: Some(shown), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let spec: RunSpec = toml::from_str(&text).map_err(|source| SpecError::Parse {
+            path: Some(shown),
+            source,
+        })?;
         spec.validate()?;
         Ok(spec)
     }
@@ -344,10 +355,17 @@ impl RunSpec {
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty"));
         }
-        if !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if !self
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err(invalid(
                 "name",
-                format!("may hold only ASCII letters, digits, '-', '_' and '.', got {:?}", self.name),
+                format!(
+                    "may hold only ASCII letters, digits, '-', '_' and '.', got {:?}",
+                    self.name
+                ),
             ));
         }
         let m = &self.model;
@@ -367,26 +385,41 @@ impl RunSpec {
         if m.d_model % m.n_heads != 0 {
             return Err(invalid(
                 "model.n_heads",
-                format!("must divide model.d_model ({}), got {}", m.d_model, m.n_heads),
+                format!(
+                    "must divide model.d_model ({}), got {}",
+                    m.d_model, m.n_heads
+                ),
             ));
         }
         if m.n_heads % m.n_kv_heads != 0 {
             return Err(invalid(
                 "model.n_kv_heads",
-                format!("must divide model.n_heads ({}), got {}", m.n_heads, m.n_kv_heads),
+                format!(
+                    "must divide model.n_heads ({}), got {}",
+                    m.n_heads, m.n_kv_heads
+                ),
             ));
         }
         if m.head_dim() % 2 != 0 {
             return Err(invalid(
                 "model.n_heads",
-                format!("must leave an even head width for rotary positions, got {}", m.head_dim()),
+                format!(
+                    "must leave an even head width for rotary positions, got {}",
+                    m.head_dim()
+                ),
             ));
         }
         if !(m.rope_theta > 1.0) {
-            return Err(invalid("model.rope_theta", format!("must be above 1, got {}", m.rope_theta)));
+            return Err(invalid(
+                "model.rope_theta",
+                format!("must be above 1, got {}", m.rope_theta),
+            ));
         }
         if !(m.norm_eps > 0.0) {
-            return Err(invalid("model.norm_eps", format!("must be positive, got {}", m.norm_eps)));
+            return Err(invalid(
+                "model.norm_eps",
+                format!("must be positive, got {}", m.norm_eps),
+            ));
         }
 
         if self.stages.is_empty() {
@@ -423,16 +456,25 @@ impl RunSpec {
         if b.bottleneck > m.d_model {
             return Err(invalid(
                 "boundary.bottleneck",
-                format!("must not exceed model.d_model ({}), got {}", m.d_model, b.bottleneck),
+                format!(
+                    "must not exceed model.d_model ({}), got {}",
+                    m.d_model, b.bottleneck
+                ),
             ));
         }
 
         let o = &self.optimizer;
         if !(o.lr > 0.0 && o.lr.is_finite()) {
-            return Err(invalid("optimizer.lr", format!("must be positive, got {}", o.lr)));
+            return Err(invalid(
+                "optimizer.lr",
+                format!("must be positive, got {}", o.lr),
+            ));
         }
         if !(0.0..=1.0).contains(&o.min_lr_ratio) {
-            return Err(invalid("optimizer.min_lr_ratio", format!("must be in [0, 1], got {}", o.min_lr_ratio)));
+            return Err(invalid(
+                "optimizer.min_lr_ratio",
+                format!("must be in [0, 1], got {}", o.min_lr_ratio),
+            ));
         }
         for (field, beta) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
             if !(0.0..1.0).contains(&beta) {
@@ -440,10 +482,16 @@ impl RunSpec {
             }
         }
         if !(o.weight_decay >= 0.0) {
-            return Err(invalid("optimizer.weight_decay", format!("must not be negative, got {}", o.weight_decay)));
+            return Err(invalid(
+                "optimizer.weight_decay",
+                format!("must not be negative, got {}", o.weight_decay),
+            ));
         }
         if !(o.grad_clip >= 0.0) {
-            return Err(invalid("optimizer.grad_clip", format!("must not be negative, got {}", o.grad_clip)));
+            return Err(invalid(
+                "optimizer.grad_clip",
+                format!("must not be negative, got {}", o.grad_clip),
+            ));
         }
         if o.batch_size == 0 {
             return Err(invalid("optimizer.batch_size", "must be at least 1, got 0"));
@@ -451,7 +499,9 @@ impl RunSpec {
         if o.accumulate == 0 {
             return Err(invalid("optimizer.accumulate", "must be at least 1, got 0"));
         }
-        self.data.validate().map_err(|reason| invalid("data", reason.to_string()))?;
+        self.data
+            .validate()
+            .map_err(|reason| invalid("data", reason.to_string()))?;
         Ok(())
     }
 
@@ -486,7 +536,9 @@ mod tests {
     "#;
 
     fn err_of(toml: &str) -> String {
-        RunSpec::from_toml(toml).expect_err("spec should be rejected").to_string()
+        RunSpec::from_toml(toml)
+            .expect_err("spec should be rejected")
+            .to_string()
     }
 
     #[test]
@@ -503,33 +555,54 @@ mod tests {
     fn rejects_stages_that_do_not_tile_the_layers() {
         let gap = TINY.replace("layers = [2, 4]", "layers = [3, 4]");
         let msg = err_of(&gap);
-        assert!(msg.contains("stages[1].layers") && msg.contains("must start at layer 2"), "{msg}");
+        assert!(
+            msg.contains("stages[1].layers") && msg.contains("must start at layer 2"),
+            "{msg}"
+        );
 
         let short = TINY.replace("layers = [2, 4]", "layers = [2, 3]");
         let msg = err_of(&short);
-        assert!(msg.contains("stages[1].layers") && msg.contains("must end at model.n_layers (4)"), "{msg}");
+        assert!(
+            msg.contains("stages[1].layers") && msg.contains("must end at model.n_layers (4)"),
+            "{msg}"
+        );
 
-        let empty = TINY.replace("layers = [0, 2]", "layers = [0, 0]").replace("layers = [2, 4]", "layers = [0, 4]");
+        let empty = TINY
+            .replace("layers = [0, 2]", "layers = [0, 0]")
+            .replace("layers = [2, 4]", "layers = [0, 4]");
         let msg = err_of(&empty);
-        assert!(msg.contains("stages[0].layers") && msg.contains("at least one layer"), "{msg}");
+        assert!(
+            msg.contains("stages[0].layers") && msg.contains("at least one layer"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn rejects_zero_heads() {
         let msg = err_of(&TINY.replace("n_heads = 4", "n_heads = 0"));
-        assert!(msg.contains("model.n_heads") && msg.contains("at least 1"), "{msg}");
+        assert!(
+            msg.contains("model.n_heads") && msg.contains("at least 1"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn rejects_kv_heads_that_do_not_divide_heads() {
         let msg = err_of(&TINY.replace("n_kv_heads = 2", "n_kv_heads = 3"));
-        assert!(msg.contains("model.n_kv_heads") && msg.contains("must divide model.n_heads (4), got 3"), "{msg}");
+        assert!(
+            msg.contains("model.n_kv_heads")
+                && msg.contains("must divide model.n_heads (4), got 3"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn rejects_unknown_codec() {
         let msg = err_of(&format!("{TINY}\n[boundary]\ncodec = \"int3\"\n"));
-        assert!(msg.contains("unknown variant `int3`") && msg.contains("codec"), "{msg}");
+        assert!(
+            msg.contains("unknown variant `int3`") && msg.contains("codec"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -537,12 +610,18 @@ mod tests {
         let msg = err_of(&TINY.replace("seq_len = 16", "seq_len = 16\nseq_length = 3"));
         assert!(msg.contains("seq_length"), "{msg}");
         let msg = err_of(&format!("{TINY}\n[boundary]\nbottleneck = 64\n"));
-        assert!(msg.contains("boundary.bottleneck") && msg.contains("d_model (32)"), "{msg}");
+        assert!(
+            msg.contains("boundary.bottleneck") && msg.contains("d_model (32)"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn learning_rate_warms_up_then_decays() {
-        let o = OptimizerSpec { warmup_steps: 10, ..Default::default() };
+        let o = OptimizerSpec {
+            warmup_steps: 10,
+            ..Default::default()
+        };
         assert!(o.lr_at(0, 100) < o.lr_at(9, 100));
         assert!((o.lr_at(9, 100) - o.lr).abs() < 1e-12);
         assert!(o.lr_at(50, 100) < o.lr);

@@ -91,7 +91,9 @@ impl Trainer {
     /// When libtorch cannot build an optimizer.
     pub fn pipeline(spec: &RunSpec, device: Device, total_steps: u64) -> Result<Self, TrainError> {
         let stages = (0..spec.stages.len())
-            .map(|i| Stage::new(spec, i, device).map_err(|source| TrainError::Model { stage: i, source }))
+            .map(|i| {
+                Stage::new(spec, i, device).map_err(|source| TrainError::Model { stage: i, source })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Self::with_stages(spec, stages, device, total_steps)
     }
@@ -100,17 +102,37 @@ impl Trainer {
     ///
     /// # Errors
     /// When libtorch cannot build an optimizer.
-    pub fn monolithic(spec: &RunSpec, device: Device, total_steps: u64) -> Result<Self, TrainError> {
-        Self::with_stages(spec, vec![Stage::monolithic(spec, device)], device, total_steps)
+    pub fn monolithic(
+        spec: &RunSpec,
+        device: Device,
+        total_steps: u64,
+    ) -> Result<Self, TrainError> {
+        Self::with_stages(
+            spec,
+            vec![Stage::monolithic(spec, device)],
+            device,
+            total_steps,
+        )
     }
 
-    fn with_stages(spec: &RunSpec, stages: Vec<Stage>, device: Device, total_steps: u64) -> Result<Self, TrainError> {
+    fn with_stages(
+        spec: &RunSpec,
+        stages: Vec<Stage>,
+        device: Device,
+        total_steps: u64,
+    ) -> Result<Self, TrainError> {
         let o = &spec.optimizer;
         let optimizers = stages
             .iter()
             .map(|s| {
-                let mut opt = nn::AdamW { beta1: o.beta1, beta2: o.beta2, wd: o.weight_decay, eps: 1e-8, amsgrad: false }
-                    .build(s.var_store(), o.lr)?;
+                let mut opt = nn::AdamW {
+                    beta1: o.beta1,
+                    beta2: o.beta2,
+                    wd: o.weight_decay,
+                    eps: 1e-8,
+                    amsgrad: false,
+                }
+                .build(s.var_store(), o.lr)?;
                 // Group 0 holds norms, embeddings and identity paths: no decay.
                 opt.set_weight_decay_group(0, 0.0);
                 Ok(opt)
@@ -134,6 +156,14 @@ impl Trainer {
         &self.stages
     }
 
+    /// Stage `index`, mutably (to load its weights).
+    ///
+    /// # Panics
+    /// When `index` is not a stage of this trainer.
+    pub fn stage_mut(&mut self, index: usize) -> &mut Stage {
+        &mut self.stages[index]
+    }
+
     /// Optimizer steps taken so far.
     pub fn steps_done(&self) -> u64 {
         self.step
@@ -155,7 +185,8 @@ impl Trainer {
         let o = &self.spec.optimizer;
         let seq = self.spec.model.seq_len;
         let tokens = corpus.batch(split, self.spec.seed, index, o.batch_size, seq);
-        Batch::from_tokens(&tokens, o.batch_size, seq, self.device).map_err(|source| TrainError::Model { stage: 0, source })
+        Batch::from_tokens(&tokens, o.batch_size, seq, self.device)
+            .map_err(|source| TrainError::Model { stage: 0, source })
     }
 
     /// Forwards `batch` through every stage, crossing each boundary as bytes.
@@ -166,9 +197,15 @@ impl Trainer {
         let mut bytes = 0u64;
         for stage in &self.stages {
             let i = stage.index();
-            let fwd = stage.forward(input.as_ref(), batch).map_err(|source| TrainError::Model { stage: i, source })?;
+            let fwd = stage
+                .forward(input.as_ref(), batch)
+                .map_err(|source| TrainError::Model { stage: i, source })?;
             if !stage.is_last() {
-                let wire = |source| TrainError::Wire { direction: "activations", boundary: i, source };
+                let wire = |source| TrainError::Wire {
+                    direction: "activations",
+                    boundary: i,
+                    source,
+                };
                 let msg = self.activations.encode(fwd.output()).map_err(wire)?;
                 bytes += msg.len() as u64;
                 input = Some(self.activations.decode(&msg, self.device).map_err(wire)?);
@@ -191,19 +228,31 @@ impl Trainer {
             act_bytes += bytes;
             let (b, t) = batch.shape();
             tokens += (b * t) as u64;
-            let loss = fwds.last().map(|f| f.output().double_value(&[])).unwrap_or(f64::NAN);
+            let loss = fwds
+                .last()
+                .map(|f| f.output().double_value(&[]))
+                .unwrap_or(f64::NAN);
             if !loss.is_finite() {
-                return Err(TrainError::Diverged { step: self.step, loss });
+                return Err(TrainError::Diverged {
+                    step: self.step,
+                    loss,
+                });
             }
             loss_sum += loss;
             // Backward from the last stage to the first, gradients crossing as bytes.
             let mut grad = Some(weight.shallow_clone());
             for (stage, fwd) in self.stages.iter().zip(fwds).rev() {
                 let i = stage.index();
-                let g_in = stage.backward(fwd, grad.as_ref()).map_err(|source| TrainError::Model { stage: i, source })?;
+                let g_in = stage
+                    .backward(fwd, grad.as_ref())
+                    .map_err(|source| TrainError::Model { stage: i, source })?;
                 grad = match g_in {
                     Some(g) => {
-                        let wire = |source| TrainError::Wire { direction: "gradients", boundary: i - 1, source };
+                        let wire = |source| TrainError::Wire {
+                            direction: "gradients",
+                            boundary: i - 1,
+                            source,
+                        };
                         let msg = self.gradients.encode(&g).map_err(wire)?;
                         grad_bytes += msg.len() as u64;
                         Some(self.gradients.decode(&msg, self.device).map_err(wire)?)
@@ -247,7 +296,10 @@ impl Trainer {
             for index in 0..batches {
                 let batch = self.batch(corpus, Split::Eval, index)?;
                 let (fwds, _) = self.forward_all(&batch)?;
-                total += fwds.last().map(|f| f.output().double_value(&[])).unwrap_or(f64::NAN);
+                total += fwds
+                    .last()
+                    .map(|f| f.output().double_value(&[]))
+                    .unwrap_or(f64::NAN);
             }
             Ok(total / batches.max(1) as f64)
         })
@@ -257,11 +309,19 @@ impl Trainer {
 /// Clips the global L2 norm of a stage's gradients to `max` (0: no clipping); returns the norm before clipping.
 fn clip_grad_norm(vs: &nn::VarStore, max: f64) -> f64 {
     tch::no_grad(|| {
-        let grads: Vec<Tensor> = vs.trainable_variables().iter().map(Tensor::grad).filter(Tensor::defined).collect();
+        let grads: Vec<Tensor> = vs
+            .trainable_variables()
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .collect();
         if grads.is_empty() {
             return 0.0;
         }
-        let norms: Vec<Tensor> = grads.iter().map(|g| g.norm().to_kind(Kind::Double)).collect();
+        let norms: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.norm().to_kind(Kind::Double))
+            .collect();
         let total = Tensor::stack(&norms, 0).norm().double_value(&[]);
         if max > 0.0 && total > max {
             let coef = max / (total + 1e-6);

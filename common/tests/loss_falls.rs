@@ -17,7 +17,10 @@ fn loss_falls_on_real_text_through_compressed_boundaries() {
         .unwrap()
         .block_on(Corpus::load(&spec.data))
         .expect("the real text corpus loads");
-    assert!(corpus.tokens(Split::Train) > 1_000_000, "Shakespeare holds millions of bytes");
+    assert!(
+        corpus.tokens(Split::Train) > 1_000_000,
+        "Shakespeare holds millions of bytes"
+    );
 
     let steps = 80;
     let mut trainer = Trainer::pipeline(&spec, Device::Cpu, steps).unwrap();
@@ -32,11 +35,17 @@ fn loss_falls_on_real_text_through_compressed_boundaries() {
     let after = trainer.eval(&corpus, 4).unwrap();
     // Byte-level loss starts near ln(256) = 5.5; a short run must cut it well down.
     assert!(before > 5.0, "initial eval loss {before}");
-    assert!(after < before - 1.5, "eval loss only went from {before} to {after}");
+    assert!(
+        after < before - 1.5,
+        "eval loss only went from {before} to {after}"
+    );
     // What crossed the boundary was the 8-wide int8 bottleneck (8 bytes and a
     // 4-byte scale per token, plus a 24-byte header per message), not the
     // 64-wide fp32 stream (256 bytes per token).
     let tokens = steps * 8 * 32;
     let per_token = wire as f64 / tokens as f64;
-    assert!((per_token - (12.0 + 24.0 / 256.0)).abs() < 1e-9, "{per_token} wire bytes per token");
+    assert!(
+        (per_token - (12.0 + 24.0 / 256.0)).abs() < 1e-9,
+        "{per_token} wire bytes per token"
+    );
 }

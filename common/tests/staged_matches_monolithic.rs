@@ -9,7 +9,12 @@ use tch::{Device, Tensor};
 use crate::support::{small_corpus, tiny_spec};
 
 fn grads(stage: &Stage) -> HashMap<String, Tensor> {
-    stage.var_store().variables().into_iter().map(|(name, t)| (name, t.grad())).collect()
+    stage
+        .var_store()
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.grad()))
+        .collect()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -32,14 +37,19 @@ fn staged_forward_and_backward_equal_monolithic() {
     let mono_weights = mono.var_store().variables();
 
     // Staged, each boundary crossing as fp32 bytes.
-    let stages: Vec<Stage> = (0..3).map(|i| Stage::new(&spec, i, Device::Cpu).unwrap()).collect();
+    let stages: Vec<Stage> = (0..3)
+        .map(|i| Stage::new(&spec, i, Device::Cpu).unwrap())
+        .collect();
     let wire = WireCodec::new(CodecKind::Fp32, 0);
     let mut input = None;
     let mut fwds = vec![];
     for stage in &stages {
         let fwd = stage.forward(input.as_ref(), &batch).unwrap();
         if !stage.is_last() {
-            input = Some(wire.decode(&wire.encode(fwd.output()).unwrap(), Device::Cpu).unwrap());
+            input = Some(
+                wire.decode(&wire.encode(fwd.output()).unwrap(), Device::Cpu)
+                    .unwrap(),
+            );
         }
         fwds.push(fwd);
     }
@@ -53,11 +63,16 @@ fn staged_forward_and_backward_equal_monolithic() {
     }
     assert!(grad.is_none(), "stage 0 has no input gradient");
 
-    assert!((mono_loss - staged_loss).abs() < 1e-5, "loss {mono_loss} vs {staged_loss}");
+    assert!(
+        (mono_loss - staged_loss).abs() < 1e-5,
+        "loss {mono_loss} vs {staged_loss}"
+    );
     let mut seen = 0;
     for stage in &stages {
         for (name, w) in stage.var_store().variables() {
-            let mw = mono_weights.get(&name).unwrap_or_else(|| panic!("{name} missing from the monolithic model"));
+            let mw = mono_weights
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} missing from the monolithic model"));
             assert_eq!(max_abs_diff(mw, &w), 0.0, "initial weight {name} differs");
             let g = w.grad();
             assert!(g.defined(), "no gradient for {name}");
@@ -66,7 +81,11 @@ fn staged_forward_and_backward_equal_monolithic() {
             seen += 1;
         }
     }
-    assert_eq!(seen, mono_weights.len(), "stages together hold exactly the monolithic weights");
+    assert_eq!(
+        seen,
+        mono_weights.len(),
+        "stages together hold exactly the monolithic weights"
+    );
 }
 
 #[test]
@@ -78,7 +97,10 @@ fn stages_reject_inputs_that_do_not_fit() {
     let s1 = Stage::new(&spec, 1, Device::Cpu).unwrap();
     let wrong = Tensor::zeros([4, 32, 64], (tch::Kind::Float, Device::Cpu));
     let err = s1.forward(Some(&wrong), &batch).unwrap_err().to_string();
-    assert!(err.contains("input activations has shape [4, 32, 64], expected [4, 32, 8]"), "{err}");
+    assert!(
+        err.contains("input activations has shape [4, 32, 64], expected [4, 32, 8]"),
+        "{err}"
+    );
     let err = s1.forward(None, &batch).unwrap_err().to_string();
     assert!(err.contains("needs the previous stage's output"), "{err}");
     let err = Stage::new(&spec, 2, Device::Cpu).unwrap_err().to_string();
@@ -87,5 +109,8 @@ fn stages_reject_inputs_that_do_not_fit() {
     let bad_batch = Batch::from_tokens(&bad, 4, 32, Device::Cpu).unwrap();
     let s0 = Stage::new(&spec, 0, Device::Cpu).unwrap();
     let err = s0.forward(None, &bad_batch).unwrap_err().to_string();
-    assert!(err.contains("token id 300 is outside the vocabulary"), "{err}");
+    assert!(
+        err.contains("token id 300 is outside the vocabulary"),
+        "{err}"
+    );
 }

@@ -4,9 +4,17 @@ use sliver_common::data::{Corpus, DataSpec};
 use sliver_common::{CodecKind, RunSpec};
 
 /// A small model split into `stages` (layer ranges), with the given boundary.
-pub fn tiny_spec(stages: &[[usize; 2]], bottleneck: usize, codec: CodecKind, token_embedding: bool) -> RunSpec {
+pub fn tiny_spec(
+    stages: &[[usize; 2]],
+    bottleneck: usize,
+    codec: CodecKind,
+    token_embedding: bool,
+) -> RunSpec {
     let n_layers = stages.last().map_or(0, |s| s[1]);
-    let stages: String = stages.iter().map(|[a, b]| format!("[[stages]]\nlayers = [{a}, {b}]\n")).collect();
+    let stages: String = stages
+        .iter()
+        .map(|[a, b]| format!("[[stages]]\nlayers = [{a}, {b}]\n"))
+        .collect();
     RunSpec::from_toml(&format!(
         r#"
         name = "tiny"
@@ -40,7 +48,11 @@ pub fn small_corpus(spec: &RunSpec) -> Corpus {
     let texts: Vec<String> = (0..40)
         .map(|i| {
             (0..60)
-                .map(|j| format!("line {j} of document {i}: the quick brown fox jumps over the lazy dog.\n"))
+                .map(|j| {
+                    format!(
+                        "line {j} of document {i}: the quick brown fox jumps over the lazy dog.\n"
+                    )
+                })
                 .collect()
         })
         .collect();

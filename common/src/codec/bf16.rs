@@ -17,9 +17,18 @@ impl Codec for Bf16 {
         tensor_bytes(&x.f_to_kind(Kind::BFloat16)?, numel, out)
     }
 
-    fn decode(&self, payload: &[u8], numel: usize, rows: usize, row: usize) -> Result<Tensor, CodecError> {
+    fn decode(
+        &self,
+        payload: &[u8],
+        numel: usize,
+        rows: usize,
+        row: usize,
+    ) -> Result<Tensor, CodecError> {
         tensor_from_bytes(payload, Kind::BFloat16, numel, rows, row)
             .and_then(|t| t.f_to_kind(Kind::Float))
-            .map_err(|source| CodecError::Torch { codec: CodecKind::Bf16, source })
+            .map_err(|source| CodecError::Torch {
+                codec: CodecKind::Bf16,
+                source,
+            })
     }
 }

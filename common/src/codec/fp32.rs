@@ -16,8 +16,18 @@ impl Codec for Fp32 {
         tensor_bytes(x, numel, out)
     }
 
-    fn decode(&self, payload: &[u8], numel: usize, rows: usize, row: usize) -> Result<Tensor, CodecError> {
-        tensor_from_bytes(payload, Kind::Float, numel, rows, row)
-            .map_err(|source| CodecError::Torch { codec: super::CodecKind::Fp32, source })
+    fn decode(
+        &self,
+        payload: &[u8],
+        numel: usize,
+        rows: usize,
+        row: usize,
+    ) -> Result<Tensor, CodecError> {
+        tensor_from_bytes(payload, Kind::Float, numel, rows, row).map_err(|source| {
+            CodecError::Torch {
+                codec: super::CodecKind::Fp32,
+                source,
+            }
+        })
     }
 }

@@ -19,16 +19,28 @@ impl Codec for Int8 {
         let absmax = x.f_abs()?.f_amax([1].as_slice(), true)?;
         // An all-zero row gets scale 1 so decoding never divides by zero.
         let scale = (absmax / 127.0).f_clamp_min(f32::MIN_POSITIVE as f64)?;
-        let q = (x / &scale).f_round()?.f_clamp(-127.0, 127.0)?.f_to_kind(Kind::Int8)?;
+        let q = (x / &scale)
+            .f_round()?
+            .f_clamp(-127.0, 127.0)?
+            .f_to_kind(Kind::Int8)?;
         tensor_bytes(&scale, scale.numel(), out)?;
         tensor_bytes(&q, numel, out)
     }
 
-    fn decode(&self, payload: &[u8], numel: usize, rows: usize, row: usize) -> Result<Tensor, CodecError> {
+    fn decode(
+        &self,
+        payload: &[u8],
+        numel: usize,
+        rows: usize,
+        row: usize,
+    ) -> Result<Tensor, CodecError> {
         let scale = f32_column(payload, rows)?;
         tensor_from_bytes(&payload[rows * 4..], Kind::Int8, numel, rows, row)
             .and_then(|q| q.f_to_kind(Kind::Float))
             .map(|q| q * scale)
-            .map_err(|source| CodecError::Torch { codec: CodecKind::Int8, source })
+            .map_err(|source| CodecError::Torch {
+                codec: CodecKind::Int8,
+                source,
+            })
     }
 }

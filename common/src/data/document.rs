@@ -31,15 +31,23 @@ pub(crate) fn parse(file: &RawFile, text_field: &str) -> Result<Vec<String>, Err
 }
 
 fn parse_text(file: &RawFile) -> Result<Vec<String>, Error> {
-    let text = std::str::from_utf8(&file.bytes)
-        .map_err(|source| Error::NotUtf8 { location: file.location.clone(), source })?;
+    let text = std::str::from_utf8(&file.bytes).map_err(|source| Error::NotUtf8 {
+        location: file.location.clone(),
+        source,
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Ok(if text.trim().is_empty() { Vec::new() } else { vec![text.to_owned()] })
+    Ok(if text.trim().is_empty() {
+        Vec::new()
+    } else {
+        vec![text.to_owned()]
+    })
 }
 
 fn parse_jsonl(file: &RawFile, field: &str) -> Result<Vec<String>, Error> {
-    let text = std::str::from_utf8(&file.bytes)
-        .map_err(|source| Error::NotUtf8 { location: file.location.clone(), source })?;
+    let text = std::str::from_utf8(&file.bytes).map_err(|source| Error::NotUtf8 {
+        location: file.location.clone(),
+        source,
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -47,13 +55,17 @@ fn parse_jsonl(file: &RawFile, field: &str) -> Result<Vec<String>, Error> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|source| Error::BadJson {
-            location: file.location.clone(),
-            line: line_no,
-            source,
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|source| Error::BadJson {
+                location: file.location.clone(),
+                line: line_no,
+                source,
+            })?;
         let serde_json::Value::Object(mut object) = value else {
-            return Err(Error::NotAnObject { location: file.location.clone(), line: line_no });
+            return Err(Error::NotAnObject {
+                location: file.location.clone(),
+                line: line_no,
+            });
         };
         match object.remove(field) {
             None => {
@@ -94,8 +106,12 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 }
 
 fn parse_parquet(file: &RawFile, column: &str) -> Result<Vec<String>, Error> {
-    let parquet_err = |source| Error::Parquet { location: file.location.clone(), source };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file.bytes.clone()).map_err(parquet_err)?;
+    let parquet_err = |source| Error::Parquet {
+        location: file.location.clone(),
+        source,
+    };
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file.bytes.clone()).map_err(parquet_err)?;
     let schema = builder.schema().clone();
     let Some((index, arrow_field)) = schema.column_with_name(column) else {
         let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -105,7 +121,10 @@ fn parse_parquet(file: &RawFile, column: &str) -> Result<Vec<String>, Error> {
             available: available.join(", "),
         });
     };
-    if !matches!(arrow_field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+    if !matches!(
+        arrow_field.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
         return Err(Error::WrongColumnType {
             location: file.location.clone(),
             column: column.to_owned(),
@@ -154,12 +173,20 @@ pub(crate) mod tests {
     use super::*;
 
     fn raw(format: Format, bytes: impl Into<Bytes>) -> RawFile {
-        RawFile { location: "/data/f".into(), format, bytes: bytes.into() }
+        RawFile {
+            location: "/data/f".into(),
+            format,
+            bytes: bytes.into(),
+        }
     }
 
     /// A Parquet file with an `id` (Int64) and a `text` column of the given arrow type.
     pub(crate) fn parquet_bytes(texts: &[Option<&str>], large: bool) -> Vec<u8> {
-        let text_type = if large { DataType::LargeUtf8 } else { DataType::Utf8 };
+        let text_type = if large {
+            DataType::LargeUtf8
+        } else {
+            DataType::Utf8
+        };
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("text", text_type, true),
@@ -182,7 +209,11 @@ pub(crate) mod tests {
     fn text_is_one_document() {
         let docs = parse(&raw(Format::Text, "\u{feff}line one\nline two\n"), "text").unwrap();
         assert_eq!(docs, vec!["line one\nline two\n"]);
-        assert!(parse(&raw(Format::Text, " \n\t"), "text").unwrap().is_empty());
+        assert!(
+            parse(&raw(Format::Text, " \n\t"), "text")
+                .unwrap()
+                .is_empty()
+        );
         let err = parse(&raw(Format::Text, vec![b'a', 0xff, b'b']), "text").unwrap_err();
         assert!(matches!(err, Error::NotUtf8 { .. }));
         assert_eq!(err.to_string(), "/data/f is not valid UTF-8 text");
@@ -194,16 +225,29 @@ pub(crate) mod tests {
         let docs = parse(&raw(Format::Jsonl, body), "text").unwrap();
         assert_eq!(docs, vec!["first", "second\nline"]);
 
-        let err = parse(&raw(Format::Jsonl, "{\"text\": \"ok\"}\n{\"text\": \"ok\"}\n{\"text\": oops}\n"), "text")
-            .unwrap_err();
+        let err = parse(
+            &raw(
+                Format::Jsonl,
+                "{\"text\": \"ok\"}\n{\"text\": \"ok\"}\n{\"text\": oops}\n",
+            ),
+            "text",
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::BadJson { line: 3, .. }), "{err:?}");
         assert_eq!(err.to_string(), "/data/f: bad JSON on line 3");
 
-        let err = parse(&raw(Format::Jsonl, "{\"text\": \"ok\"}\n{\"body\": \"x\"}\n"), "text").unwrap_err();
+        let err = parse(
+            &raw(Format::Jsonl, "{\"text\": \"ok\"}\n{\"body\": \"x\"}\n"),
+            "text",
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "/data/f: line 2 has no field \"text\"");
 
         let err = parse(&raw(Format::Jsonl, "{\"text\": 5}\n"), "text").unwrap_err();
-        assert_eq!(err.to_string(), "/data/f: field \"text\" on line 1 is a number, not a string");
+        assert_eq!(
+            err.to_string(),
+            "/data/f: field \"text\" on line 1 is a number, not a string"
+        );
 
         let err = parse(&raw(Format::Jsonl, "[1, 2]\n"), "text").unwrap_err();
         assert_eq!(err.to_string(), "/data/f: line 1 is not a JSON object");
@@ -222,7 +266,10 @@ pub(crate) mod tests {
     fn parquet_errors_name_file_and_column() {
         let bytes = Bytes::from(parquet_bytes(&[Some("alpha")], false));
         let err = parse(&raw(Format::Parquet, bytes.clone()), "content").unwrap_err();
-        assert_eq!(err.to_string(), "/data/f: no column \"content\" (columns: id, text)");
+        assert_eq!(
+            err.to_string(),
+            "/data/f: no column \"content\" (columns: id, text)"
+        );
         let err = parse(&raw(Format::Parquet, bytes), "id").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -17,17 +17,37 @@ use super::{Error, Format};
 /// Reads every file that `source` names. Never returns an empty list.
 pub(crate) async fn read(source: &str, format: Format) -> Result<Vec<RawFile>, Error> {
     if source.contains("://") {
-        let url = Url::parse(source)
-            .map_err(|e| Error::InvalidUrl { url: source.to_owned(), source: e })?;
-        let (store, prefix) = object_store::parse_url(&url).map_err(|e| store_error(source, e))?;
+        let url = Url::parse(source).map_err(|e| Error::InvalidUrl {
+            url: source.to_owned(),
+            source: e,
+        })?;
+        let (store, prefix) = object_store::parse_url(&url).map_err(|e| match e {
+            // The scheme's backend is not compiled in (only `fs` is enabled today).
+            object_store::Error::Generic {
+                store: "parse_url", ..
+            } => Error::UnsupportedScheme {
+                location: source.to_owned(),
+                scheme: url.scheme().to_owned(),
+            },
+            other => store_error(source, other),
+        })?;
         let base = match url.host_str() {
             Some(host) => format!("{}://{host}/", url.scheme()),
             None => format!("{}:///", url.scheme()),
         };
         read_store(store.as_ref(), &prefix, source, &base, format).await
     } else {
-        let path = PathBuf::from(source);
+        let path = expand_home(source);
         tokio::task::spawn_blocking(move || read_local(&path, format)).await?
+    }
+}
+
+/// A local path, with a leading `~/` meaning the user's home directory (as in a shell),
+/// so run specs can name the shared cache the same way on every machine.
+fn expand_home(source: &str) -> PathBuf {
+    match (source.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(source),
     }
 }
 
@@ -43,21 +63,33 @@ pub(crate) async fn read_store(
     let head_err = match store.head(prefix).await {
         Ok(meta) => {
             let location = format!("{base}{}", meta.location);
-            let format = format
-                .resolve(meta.location.as_ref())
-                .ok_or_else(|| Error::UnknownFormat { location: location.clone() })?;
+            let format =
+                format
+                    .resolve(meta.location.as_ref())
+                    .ok_or_else(|| Error::UnknownFormat {
+                        location: location.clone(),
+                    })?;
             let bytes = get(store, &meta.location, &location).await?;
-            return Ok(vec![RawFile { location, format, bytes }]);
+            return Ok(vec![RawFile {
+                location,
+                format,
+                bytes,
+            }]);
         }
         Err(e) => e,
     };
     // Not an object: a prefix ("directory").
-    let mut objects: Vec<_> =
-        store.list(Some(prefix)).try_collect().await.map_err(|e| store_error(label, e))?;
+    let mut objects: Vec<_> = store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|e| store_error(label, e))?;
     objects.sort_by(|a, b| a.location.cmp(&b.location));
     if objects.is_empty() {
         return Err(match head_err {
-            object_store::Error::NotFound { .. } => Error::NotFound { location: label.to_owned() },
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                location: label.to_owned(),
+            },
             other => store_error(label, other),
         });
     }
@@ -68,23 +100,41 @@ pub(crate) async fn read_store(
             continue;
         };
         let bytes = get(store, &meta.location, &location).await?;
-        files.push(RawFile { location, format, bytes });
+        files.push(RawFile {
+            location,
+            format,
+            bytes,
+        });
     }
     if files.is_empty() {
-        return Err(Error::NoText { location: label.to_owned() });
+        return Err(Error::NoText {
+            location: label.to_owned(),
+        });
     }
     Ok(files)
 }
 
-async fn get(store: &dyn ObjectStore, path: &object_store::path::Path, location: &str) -> Result<Bytes, Error> {
-    let result = store.get(path).await.map_err(|e| store_error(location, e))?;
+async fn get(
+    store: &dyn ObjectStore,
+    path: &object_store::path::Path,
+    location: &str,
+) -> Result<Bytes, Error> {
+    let result = store
+        .get(path)
+        .await
+        .map_err(|e| store_error(location, e))?;
     result.bytes().await.map_err(|e| store_error(location, e))
 }
 
 fn store_error(location: &str, e: object_store::Error) -> Error {
     match e {
-        object_store::Error::NotFound { .. } => Error::NotFound { location: location.to_owned() },
-        source => Error::Store { location: location.to_owned(), source },
+        object_store::Error::NotFound { .. } => Error::NotFound {
+            location: location.to_owned(),
+        },
+        source => Error::Store {
+            location: location.to_owned(),
+            source,
+        },
     }
 }
 
@@ -105,9 +155,17 @@ fn read_local(path: &Path, format: Format) -> Result<Vec<RawFile>, Error> {
     let location = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| io_error(&location, e))?;
     if !meta.is_dir() {
-        let format = format.resolve(&location).ok_or_else(|| Error::UnknownFormat { location: location.clone() })?;
+        let format = format
+            .resolve(&location)
+            .ok_or_else(|| Error::UnknownFormat {
+                location: location.clone(),
+            })?;
         let bytes = std::fs::read(path).map_err(|e| io_error(&location, e))?;
-        return Ok(vec![RawFile { location, format, bytes: bytes.into() }]);
+        return Ok(vec![RawFile {
+            location,
+            format,
+            bytes: bytes.into(),
+        }]);
     }
     let mut paths = Vec::new();
     walk(path, &mut paths)?;
@@ -116,9 +174,15 @@ fn read_local(path: &Path, format: Format) -> Result<Vec<RawFile>, Error> {
     for p in paths {
         let file_location = p.display().to_string();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let Some(format) = pick(&file_location, name, format) else { continue };
+        let Some(format) = pick(&file_location, name, format) else {
+            continue;
+        };
         let bytes = std::fs::read(&p).map_err(|e| io_error(&file_location, e))?;
-        files.push(RawFile { location: file_location, format, bytes: bytes.into() });
+        files.push(RawFile {
+            location: file_location,
+            format,
+            bytes: bytes.into(),
+        });
     }
     if files.is_empty() {
         return Err(Error::NoText { location });
@@ -132,7 +196,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     for entry in entries {
         let entry = entry.map_err(|e| io_error(&dir.display().to_string(), e))?;
         let path = entry.path();
-        let meta = std::fs::metadata(&path).map_err(|e| io_error(&path.display().to_string(), e))?;
+        let meta =
+            std::fs::metadata(&path).map_err(|e| io_error(&path.display().to_string(), e))?;
         if meta.is_dir() {
             if !entry.file_name().to_string_lossy().starts_with('.') {
                 walk(&path, out)?;
@@ -146,9 +211,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
 
 fn io_error(location: &str, source: std::io::Error) -> Error {
     if source.kind() == std::io::ErrorKind::NotFound {
-        Error::NotFound { location: location.to_owned() }
+        Error::NotFound {
+            location: location.to_owned(),
+        }
     } else {
-        Error::Io { location: location.to_owned(), source }
+        Error::Io {
+            location: location.to_owned(),
+            source,
+        }
     }
 }
 
@@ -167,7 +237,18 @@ mod tests {
     }
 
     fn names(files: &[RawFile], root: &str) -> Vec<String> {
-        files.iter().map(|f| f.location.strip_prefix(root).unwrap().to_owned()).collect()
+        files
+            .iter()
+            .map(|f| f.location.strip_prefix(root).unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn home_is_expanded_only_at_the_start() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(expand_home("~/a/b"), PathBuf::from(home).join("a/b"));
+        assert_eq!(expand_home("a/~/b"), PathBuf::from("a/~/b"));
+        assert_eq!(expand_home("/x"), PathBuf::from("/x"));
     }
 
     #[tokio::test]
@@ -181,12 +262,18 @@ mod tests {
         write(dir.path(), ".git/c.txt", "skipped: hidden dir");
         let root = dir.path().display().to_string();
         let files = read(&root, Format::Auto).await.unwrap();
-        assert_eq!(names(&files, &root), vec!["/a/y.jsonl", "/a/z.md", "/b.txt"]);
+        assert_eq!(
+            names(&files, &root),
+            vec!["/a/y.jsonl", "/a/z.md", "/b.txt"]
+        );
         assert_eq!(files[0].format, Format::Jsonl);
         assert_eq!(files[1].format, Format::Text);
         // An explicit format takes every visible file.
         let files = read(&root, Format::Text).await.unwrap();
-        assert_eq!(names(&files, &root), vec!["/README", "/a/y.jsonl", "/a/z.md", "/b.txt"]);
+        assert_eq!(
+            names(&files, &root),
+            vec!["/README", "/a/y.jsonl", "/a/z.md", "/b.txt"]
+        );
     }
 
     #[tokio::test]
@@ -200,8 +287,13 @@ mod tests {
         write(dir.path(), "data.csv", "a,b");
         let csv = dir.path().join("data.csv").display().to_string();
         let err = read(&csv, Format::Auto).await.unwrap_err();
-        assert!(err.to_string().contains(&csv) && err.to_string().contains("data.format"), "{err}");
-        let err = read(&dir.path().display().to_string(), Format::Auto).await.unwrap_err();
+        assert!(
+            err.to_string().contains(&csv) && err.to_string().contains("data.format"),
+            "{err}"
+        );
+        let err = read(&dir.path().display().to_string(), Format::Auto)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::NoText { .. }), "{err:?}");
     }
 
@@ -210,21 +302,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "corpus/one.txt", "one");
         write(dir.path(), "corpus/sub/two.txt", "two");
-        let url = Url::from_directory_path(dir.path().join("corpus")).unwrap().to_string();
+        let url = Url::from_directory_path(dir.path().join("corpus"))
+            .unwrap()
+            .to_string();
         let files = read(url.trim_end_matches('/'), Format::Auto).await.unwrap();
         let bodies: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_ref()).collect();
         assert_eq!(bodies, vec![b"one".as_slice(), b"two"]);
-        assert!(files[0].location.starts_with("file:///") && files[0].location.ends_with("corpus/one.txt"));
+        assert!(
+            files[0].location.starts_with("file:///")
+                && files[0].location.ends_with("corpus/one.txt")
+        );
 
-        let one = Url::from_file_path(dir.path().join("corpus/one.txt")).unwrap().to_string();
+        let one = Url::from_file_path(dir.path().join("corpus/one.txt"))
+            .unwrap()
+            .to_string();
         let files = read(&one, Format::Auto).await.unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].location, one);
 
-        let err = read(&format!("{url}missing"), Format::Auto).await.unwrap_err();
+        let err = read(&format!("{url}missing"), Format::Auto)
+            .await
+            .unwrap_err();
         assert!(err.is_not_found(), "{err:?}");
-        let err = read("memory:///nothing/here", Format::Auto).await.unwrap_err();
+        let err = read("memory:///nothing/here", Format::Auto)
+            .await
+            .unwrap_err();
         assert!(err.is_not_found(), "{err:?}");
+        let err = read("s3://bucket/corpus", Format::Auto).await.unwrap_err();
+        assert!(matches!(err, Error::UnsupportedScheme { .. }), "{err:?}");
+        assert!(err.to_string().contains("s3://bucket/corpus"), "{err}");
         let err = read("not a url://x", Format::Auto).await.unwrap_err();
         assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
     }
@@ -232,14 +338,33 @@ mod tests {
     #[tokio::test]
     async fn in_memory_store_prefix() {
         let store = InMemory::new();
-        for (key, body) in [("runs/data/b.jsonl", "{\"text\": \"b\"}"), ("runs/data/a.txt", "a"), ("runs/other.txt", "x")] {
-            store.put(&StorePath::from(key), PutPayload::from(body.as_bytes().to_vec())).await.unwrap();
+        for (key, body) in [
+            ("runs/data/b.jsonl", "{\"text\": \"b\"}"),
+            ("runs/data/a.txt", "a"),
+            ("runs/other.txt", "x"),
+        ] {
+            store
+                .put(
+                    &StorePath::from(key),
+                    PutPayload::from(body.as_bytes().to_vec()),
+                )
+                .await
+                .unwrap();
         }
-        let files = read_store(&store, &StorePath::from("runs/data"), "memory:///runs/data", "memory:///", Format::Auto)
-            .await
-            .unwrap();
+        let files = read_store(
+            &store,
+            &StorePath::from("runs/data"),
+            "memory:///runs/data",
+            "memory:///",
+            Format::Auto,
+        )
+        .await
+        .unwrap();
         let locations: Vec<&str> = files.iter().map(|f| f.location.as_str()).collect();
-        assert_eq!(locations, vec!["memory:///runs/data/a.txt", "memory:///runs/data/b.jsonl"]);
+        assert_eq!(
+            locations,
+            vec!["memory:///runs/data/a.txt", "memory:///runs/data/b.jsonl"]
+        );
         assert_eq!(files[1].format, Format::Jsonl);
     }
 }

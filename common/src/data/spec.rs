@@ -54,7 +54,13 @@ impl DataSpec {
     /// [`Error::InvalidSpec`] naming the field, e.g.
     /// `data.eval_fraction must be in (0, 0.5], got 0.9`.
     pub fn validate(&self) -> Result<(), Error> {
-        let Self { sources, format: _, text_field, tokenizer: _, eval_fraction } = self;
+        let Self {
+            sources,
+            format: _,
+            text_field,
+            tokenizer: _,
+            eval_fraction,
+        } = self;
         if sources.is_empty() {
             return Err(invalid(
                 "data.sources",
@@ -151,13 +157,22 @@ mod tests {
     use super::*;
 
     fn spec() -> DataSpec {
-        DataSpec { sources: vec!["texts".into()], ..DataSpec::default() }
+        DataSpec {
+            sources: vec!["texts".into()],
+            ..DataSpec::default()
+        }
     }
 
     #[test]
     fn defaults_from_empty_toml() {
         let parsed: DataSpec = toml::from_str("sources = [\"a\"]").unwrap();
-        assert_eq!(parsed, DataSpec { sources: vec!["a".into()], ..DataSpec::default() });
+        assert_eq!(
+            parsed,
+            DataSpec {
+                sources: vec!["a".into()],
+                ..DataSpec::default()
+            }
+        );
         assert_eq!(parsed.format, Format::Auto);
         assert_eq!(parsed.text_field, "text");
         assert_eq!(parsed.tokenizer, TokenizerKind::Byte);
@@ -195,27 +210,50 @@ mod tests {
     fn validation_messages_name_the_field() {
         let msg = |s: DataSpec| s.validate().unwrap_err().to_string();
         assert_eq!(
-            msg(DataSpec { eval_fraction: 0.9, ..spec() }),
+            msg(DataSpec {
+                eval_fraction: 0.9,
+                ..spec()
+            }),
             "data.eval_fraction must be in (0, 0.5], got 0.9"
         );
         assert_eq!(
-            msg(DataSpec { eval_fraction: 0.0, ..spec() }),
+            msg(DataSpec {
+                eval_fraction: 0.0,
+                ..spec()
+            }),
             "data.eval_fraction must be in (0, 0.5], got 0"
         );
-        assert!(msg(DataSpec { eval_fraction: f64::NAN, ..spec() }).starts_with("data.eval_fraction"));
+        assert!(
+            msg(DataSpec {
+                eval_fraction: f64::NAN,
+                ..spec()
+            })
+            .starts_with("data.eval_fraction")
+        );
         assert_eq!(
             msg(DataSpec::default()),
             "data.sources must name at least one file, directory or URL"
         );
         assert_eq!(
-            msg(DataSpec { sources: vec!["a".into(), " ".into()], ..spec() }),
+            msg(DataSpec {
+                sources: vec!["a".into(), " ".into()],
+                ..spec()
+            }),
             "data.sources entry 1 is empty"
         );
         assert_eq!(
-            msg(DataSpec { text_field: String::new(), ..spec() }),
+            msg(DataSpec {
+                text_field: String::new(),
+                ..spec()
+            }),
             "data.text_field must not be empty"
         );
-        DataSpec { eval_fraction: 0.5, ..spec() }.validate().unwrap();
+        DataSpec {
+            eval_fraction: 0.5,
+            ..spec()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]

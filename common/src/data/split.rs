@@ -56,8 +56,12 @@ impl Layout {
             return None;
         }
         let eval = eval_blocks(blocks.len(), eval_fraction);
-        let mut layout =
-            Layout { train: Vec::new(), eval: Vec::new(), blocks: blocks.len(), eval_blocks: 0 };
+        let mut layout = Layout {
+            train: Vec::new(),
+            eval: Vec::new(),
+            blocks: blocks.len(),
+            eval_blocks: 0,
+        };
         for (i, block) in blocks.into_iter().enumerate() {
             let split = if eval[i] { Split::Eval } else { Split::Train };
             if split == Split::Eval {
@@ -104,7 +108,13 @@ impl Layout {
 
     /// The window of `len` tokens for sample `index` of `split` under `seed`: uniform over every
     /// start position at which the window fits inside one span. `None` if none fits.
-    pub(crate) fn window(&self, split: Split, seed: u64, index: u64, len: usize) -> Option<Range<usize>> {
+    pub(crate) fn window(
+        &self,
+        split: Split,
+        seed: u64,
+        index: u64,
+        len: usize,
+    ) -> Option<Range<usize>> {
         let starts = |s: &Range<usize>| (s.len() + 1).saturating_sub(len.max(1));
         let spans = self.spans(split);
         let total: u64 = spans.iter().map(|s| starts(s) as u64).sum();
@@ -116,7 +126,8 @@ impl Layout {
         hasher.update(&[split as u8]);
         hasher.update(&index.to_le_bytes());
         // Multiply-shift maps the 64-bit hash onto [0, total); the bias is below total / 2^64.
-        let mut pick = ((u128::from(first_u64(hasher.finalize())) * u128::from(total)) >> 64) as u64;
+        let mut pick =
+            ((u128::from(first_u64(hasher.finalize())) * u128::from(total)) >> 64) as u64;
         for span in spans {
             let n = starts(span) as u64;
             if pick < n {
@@ -207,7 +218,11 @@ mod tests {
         for (n, f) in [(2, 0.05), (64, 0.05), (1000, 0.05), (1000, 0.5), (37, 0.2)] {
             let eval = eval_blocks(n, f);
             let k = eval.iter().filter(|&&e| e).count();
-            assert_eq!(k, ((n as f64 * f).round() as usize).clamp(1, n - 1), "n={n} f={f}");
+            assert_eq!(
+                k,
+                ((n as f64 * f).round() as usize).clamp(1, n - 1),
+                "n={n} f={f}"
+            );
         }
         // Stable: the same positions every time.
         assert_eq!(eval_blocks(500, 0.1), eval_blocks(500, 0.1));
@@ -219,9 +234,15 @@ mod tests {
         let layout = Layout::new(&ends, 0.1).unwrap();
         let (blocks, eval_blocks) = layout.blocks();
         assert!(blocks >= 32, "{blocks}");
-        assert_eq!(layout.tokens(Split::Train) + layout.tokens(Split::Eval), 20_000);
+        assert_eq!(
+            layout.tokens(Split::Train) + layout.tokens(Split::Eval),
+            20_000
+        );
         let share = layout.tokens(Split::Eval) as f64 / 20_000.0;
-        assert!((0.05..0.15).contains(&share), "{share} over {eval_blocks}/{blocks} blocks");
+        assert!(
+            (0.05..0.15).contains(&share),
+            "{share} over {eval_blocks}/{blocks} blocks"
+        );
         for t in layout.spans(Split::Train) {
             for e in layout.spans(Split::Eval) {
                 assert!(!overlaps(t, e));
@@ -231,11 +252,24 @@ mod tests {
             for index in 0..2000 {
                 let w = layout.window(split, 7, index, 40).unwrap();
                 assert_eq!(w.len(), 40);
-                assert!(layout.spans(split).iter().any(|s| s.start <= w.start && w.end <= s.end));
+                assert!(
+                    layout
+                        .spans(split)
+                        .iter()
+                        .any(|s| s.start <= w.start && w.end <= s.end)
+                );
             }
         }
-        assert!(layout.window(Split::Eval, 0, 0, layout.longest(Split::Eval) + 1).is_none());
-        assert!(layout.window(Split::Eval, 0, 0, layout.longest(Split::Eval)).is_some());
+        assert!(
+            layout
+                .window(Split::Eval, 0, 0, layout.longest(Split::Eval) + 1)
+                .is_none()
+        );
+        assert!(
+            layout
+                .window(Split::Eval, 0, 0, layout.longest(Split::Eval))
+                .is_some()
+        );
     }
 
     #[test]
@@ -253,6 +287,9 @@ mod tests {
         assert_eq!(w(1, 5), w(1, 5));
         let distinct: std::collections::HashSet<_> = (0..100).map(|i| w(1, i).start).collect();
         assert!(distinct.len() > 90, "{}", distinct.len());
-        assert_ne!((0..10).map(|i| w(1, i)).collect::<Vec<_>>(), (0..10).map(|i| w(2, i)).collect::<Vec<_>>());
+        assert_ne!(
+            (0..10).map(|i| w(1, i)).collect::<Vec<_>>(),
+            (0..10).map(|i| w(2, i)).collect::<Vec<_>>()
+        );
     }
 }

@@ -43,7 +43,10 @@ impl Tokenizer {
 
     /// The byte-level tokenizer: token id = UTF-8 byte.
     pub fn byte() -> Self {
-        Self { kind: TokenizerKind::Byte, bpe: None }
+        Self {
+            kind: TokenizerKind::Byte,
+            bpe: None,
+        }
     }
 
     /// The GPT-2 BPE tokenizer (`r50k_base`).
@@ -51,9 +54,14 @@ impl Tokenizer {
     /// # Errors
     /// [`Error::Tokenizer`] if the compiled-in ranks fail to load.
     pub fn gpt2() -> Result<Self, Error> {
-        let bpe = tiktoken_rs::r50k_base()
-            .map_err(|e| Error::Tokenizer { kind: TokenizerKind::Gpt2, source: e.into() })?;
-        Ok(Self { kind: TokenizerKind::Gpt2, bpe: Some(Arc::new(bpe)) })
+        let bpe = tiktoken_rs::r50k_base().map_err(|e| Error::Tokenizer {
+            kind: TokenizerKind::Gpt2,
+            source: e.into(),
+        })?;
+        Ok(Self {
+            kind: TokenizerKind::Gpt2,
+            bpe: Some(Arc::new(bpe)),
+        })
     }
 
     /// Which tokenizer this is.
@@ -121,7 +129,9 @@ impl Tokenizer {
 
     /// Encodes many documents, in order, on all cores (BPE is the slow part of loading).
     pub(crate) fn encode_all(&self, docs: &[String]) -> Vec<Vec<u32>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(docs.len());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(docs.len());
         if self.bpe.is_none() || threads <= 1 {
             return docs.iter().map(|d| self.encode(d)).collect();
         }
@@ -189,7 +199,11 @@ mod tests {
         // Reference ids from OpenAI's GPT-2 encoder.
         assert_eq!(t.encode("Hello world"), vec![15496, 995]);
         let ids = t.encode(SAMPLE);
-        assert!(ids.len() < SAMPLE.len() / 2, "BPE should compress: {} ids", ids.len());
+        assert!(
+            ids.len() < SAMPLE.len() / 2,
+            "BPE should compress: {} ids",
+            ids.len()
+        );
         assert!(ids.iter().all(|&i| (i as usize) < t.vocab_size()));
         // The literal special-token text is not the special token.
         assert!(!ids.contains(&GPT2_EOT));
@@ -201,7 +215,9 @@ mod tests {
     #[test]
     fn encode_all_keeps_order() {
         let t = Tokenizer::gpt2().unwrap();
-        let docs: Vec<String> = (0..50).map(|i| format!("document number {i} ").repeat(i % 7 + 1)).collect();
+        let docs: Vec<String> = (0..50)
+            .map(|i| format!("document number {i} ").repeat(i % 7 + 1))
+            .collect();
         let all = t.encode_all(&docs);
         assert_eq!(all.len(), docs.len());
         for (doc, ids) in docs.iter().zip(&all) {

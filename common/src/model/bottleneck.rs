@@ -67,7 +67,9 @@ impl Decoder {
         Self {
             identity: p.set_group(0).var_copy("identity", &basis),
             v1: p.set_group(1).var_copy("v1", &v1),
-            v2: p.set_group(1).var_copy("v2", &Tensor::zeros([d, d], (Kind::Float, Device::Cpu))),
+            v2: p
+                .set_group(1)
+                .var_copy("v2", &Tensor::zeros([d, d], (Kind::Float, Device::Cpu))),
         }
     }
 

@@ -46,7 +46,9 @@ impl Init {
         key[..8].copy_from_slice(&seed.to_le_bytes());
         key[8..16].copy_from_slice(&component.id().to_le_bytes());
         key[16..24].copy_from_slice(b"sliver.i");
-        Self { rng: ChaCha8Rng::from_seed(key) }
+        Self {
+            rng: ChaCha8Rng::from_seed(key),
+        }
     }
 
     /// A CPU f32 tensor of normal values with standard deviation `std` (Box–Muller).
@@ -96,7 +98,10 @@ mod tests {
     fn orthonormal_columns() {
         let p = Init::new(3, Component::Boundary(0)).orthonormal(32, 6);
         let gram = p.transpose(0, 1).matmul(&p);
-        let err = (gram - Tensor::eye(6, (Kind::Float, tch::Device::Cpu))).abs().max().double_value(&[]);
+        let err = (gram - Tensor::eye(6, (Kind::Float, tch::Device::Cpu)))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(err < 1e-5, "{err}");
     }
 }

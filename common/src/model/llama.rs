@@ -15,7 +15,14 @@ use crate::spec::ModelSpec;
 pub(crate) const INIT_STD: f64 = 0.02;
 
 /// Creates a trainable `[out, in]` weight, decayed by the optimizer (group 1).
-pub(crate) fn weight(p: &nn::Path, name: &str, out: i64, inp: i64, std: f64, init: &mut Init) -> Tensor {
+pub(crate) fn weight(
+    p: &nn::Path,
+    name: &str,
+    out: i64,
+    inp: i64,
+    std: f64,
+    init: &mut Init,
+) -> Tensor {
     let w = init.normal(&[out, inp], std);
     p.set_group(1).var_copy(name, &w)
 }
@@ -34,12 +41,16 @@ pub(crate) struct RmsNorm {
 impl RmsNorm {
     pub(crate) fn new(p: nn::Path, dim: i64, eps: f64) -> Self {
         // Gains are not weight-decayed: group 0.
-        let gain = p.set_group(0).var_copy("gain", &Tensor::ones([dim], (Kind::Float, Device::Cpu)));
+        let gain = p
+            .set_group(0)
+            .var_copy("gain", &Tensor::ones([dim], (Kind::Float, Device::Cpu)));
         Self { gain, eps }
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        let ms = x.pow_tensor_scalar(2).mean_dim([-1].as_slice(), true, Kind::Float);
+        let ms = x
+            .pow_tensor_scalar(2)
+            .mean_dim([-1].as_slice(), true, Kind::Float);
         x * (ms + self.eps).rsqrt() * &self.gain
     }
 }
@@ -107,13 +118,28 @@ impl Attention {
 
     fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
         let (b, t, _) = x.size3().expect("attention input is [batch, seq, d_model]");
-        let heads = |w: &Tensor, n: i64| linear(x, w).view([b, t, n, self.head_dim]).transpose(1, 2);
+        let heads =
+            |w: &Tensor, n: i64| linear(x, w).view([b, t, n, self.head_dim]).transpose(1, 2);
         let q = rotary.apply(&heads(&self.wq, self.n_heads));
         let k = rotary.apply(&heads(&self.wk, self.n_kv_heads));
         let v = heads(&self.wv, self.n_kv_heads);
         let enable_gqa = self.n_kv_heads != self.n_heads;
-        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, enable_gqa);
-        linear(&y.transpose(1, 2).contiguous().view([b, t, self.n_heads * self.head_dim]), &self.wo)
+        let y = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            true,
+            None,
+            enable_gqa,
+        );
+        linear(
+            &y.transpose(1, 2)
+                .contiguous()
+                .view([b, t, self.n_heads * self.head_dim]),
+            &self.wo,
+        )
     }
 }
 
@@ -136,7 +162,10 @@ impl SwiGlu {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        linear(&(linear(x, &self.w1).silu() * linear(x, &self.w3)), &self.w2)
+        linear(
+            &(linear(x, &self.w1).silu() * linear(x, &self.w3)),
+            &self.w2,
+        )
     }
 }
 
@@ -191,7 +220,11 @@ mod tests {
         let n = RmsNorm::new(vs.root() / "n", 8, 1e-6);
         let x = Tensor::from_slice(&[3.0f32, -4.0, 1.0, 2.0, 0.5, -1.5, 7.0, 2.0]).reshape([1, 8]);
         let y = n.forward(&x);
-        let rms = y.pow_tensor_scalar(2).mean(Kind::Float).sqrt().double_value(&[]);
+        let rms = y
+            .pow_tensor_scalar(2)
+            .mean(Kind::Float)
+            .sqrt()
+            .double_value(&[]);
         assert!((rms - 1.0).abs() < 1e-5, "{rms}");
     }
 
@@ -201,10 +234,16 @@ mod tests {
         let r = Rotary::new(&c, Device::Cpu);
         let q = Tensor::ones([1, 1, 8, 4], (Kind::Float, Device::Cpu));
         let rq = r.apply(&q);
-        let norms = rq.pow_tensor_scalar(2).sum_dim_intlist([-1].as_slice(), false, Kind::Float);
+        let norms = rq
+            .pow_tensor_scalar(2)
+            .sum_dim_intlist([-1].as_slice(), false, Kind::Float);
         assert!((norms - 4.0).abs().max().double_value(&[]) < 1e-5);
         // <R(m) q, R(n) q> depends only on m - n.
-        let dot = |m: i64, n: i64| (rq.get(0).get(0).get(m) * rq.get(0).get(0).get(n)).sum(Kind::Float).double_value(&[]);
+        let dot = |m: i64, n: i64| {
+            (rq.get(0).get(0).get(m) * rq.get(0).get(0).get(n))
+                .sum(Kind::Float)
+                .double_value(&[])
+        };
         assert!((dot(3, 1) - dot(6, 4)).abs() < 1e-5);
     }
 
@@ -221,8 +260,17 @@ mod tests {
         let x2 = x.copy();
         let _ = x2.get(0).get(7).fill_(5.0);
         let y2 = block.forward(&x2, &r);
-        let early = (y.narrow(1, 0, 7) - y2.narrow(1, 0, 7)).abs().max().double_value(&[]);
+        let early = (y.narrow(1, 0, 7) - y2.narrow(1, 0, 7))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(early < 1e-6, "{early}");
-        assert!((y.get(0).get(7) - y2.get(0).get(7)).abs().max().double_value(&[]) > 1e-3);
+        assert!(
+            (y.get(0).get(7) - y2.get(0).get(7))
+                .abs()
+                .max()
+                .double_value(&[])
+                > 1e-3
+        );
     }
 }

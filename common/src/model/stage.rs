@@ -28,7 +28,12 @@ impl Batch {
     ///
     /// # Errors
     /// [`ModelError::Shape`] when `tokens` does not hold `batch * (seq_len + 1)` ids.
-    pub fn from_tokens(tokens: &[i64], batch: usize, seq_len: usize, device: Device) -> Result<Self, ModelError> {
+    pub fn from_tokens(
+        tokens: &[i64],
+        batch: usize,
+        seq_len: usize,
+        device: Device,
+    ) -> Result<Self, ModelError> {
         let (b, t) = (batch as i64, seq_len as i64);
         if tokens.len() != batch * (seq_len + 1) {
             return Err(ModelError::Shape {
@@ -38,8 +43,13 @@ impl Batch {
                 got: vec![tokens.len() as i64],
             });
         }
-        let all = Tensor::from_slice(tokens).view([b, t + 1]).to_device(device);
-        Ok(Self { inputs: all.narrow(1, 0, t), targets: all.narrow(1, 1, t) })
+        let all = Tensor::from_slice(tokens)
+            .view([b, t + 1])
+            .to_device(device);
+        Ok(Self {
+            inputs: all.narrow(1, 0, t),
+            targets: all.narrow(1, 1, t),
+        })
     }
 
     /// `[batch, seq]`.
@@ -99,9 +109,18 @@ impl Stage {
         let layers = spec
             .stages
             .get(index)
-            .ok_or(ModelError::NoSuchStage { index, stages: spec.stages.len() })?
+            .ok_or(ModelError::NoSuchStage {
+                index,
+                stages: spec.stages.len(),
+            })?
             .range();
-        Ok(Self::build(spec, index, index + 1 == spec.stages.len(), layers, device))
+        Ok(Self::build(
+            spec,
+            index,
+            index + 1 == spec.stages.len(),
+            layers,
+            device,
+        ))
     }
 
     /// The whole model as one stage, with no boundaries: the monolithic baseline.
@@ -109,7 +128,13 @@ impl Stage {
         Self::build(spec, 0, true, 0..spec.model.n_layers, device)
     }
 
-    fn build(spec: &RunSpec, index: usize, last: bool, layers: std::ops::Range<usize>, device: Device) -> Self {
+    fn build(
+        spec: &RunSpec,
+        index: usize,
+        last: bool,
+        layers: std::ops::Range<usize>,
+        device: Device,
+    ) -> Self {
         let cfg = &spec.model;
         let (v, d) = (cfg.vocab_size as i64, cfg.d_model as i64);
         let seed = spec.seed;
@@ -118,18 +143,37 @@ impl Stage {
         let root = vs.root();
 
         let embedding = if index == 0 {
-            Some(embedding(&root, "embed", v, d, &mut Init::new(seed, Component::Embedding)))
+            Some(embedding(
+                &root,
+                "embed",
+                v,
+                d,
+                &mut Init::new(seed, Component::Embedding),
+            ))
         } else if spec.boundary.token_embedding {
-            Some(embedding(&root, "stage_embed", v, d, &mut Init::new(seed, Component::StageEmbedding(index))))
+            Some(embedding(
+                &root,
+                "stage_embed",
+                v,
+                d,
+                &mut Init::new(seed, Component::StageEmbedding(index)),
+            ))
         } else {
             None
         };
-        let decoder = (index > 0 && k > 0).then(|| Decoder::new(&root / "boundary_in", cfg, k, seed, index - 1));
-        let blocks = layers.map(|i| Block::new(&root / "layers" / i, cfg, seed, i)).collect();
-        let encoder = (!last && k > 0).then(|| Encoder::new(&root / "boundary_out", cfg, k, seed, index));
+        let decoder = (index > 0 && k > 0)
+            .then(|| Decoder::new(&root / "boundary_in", cfg, k, seed, index - 1));
+        let blocks = layers
+            .map(|i| Block::new(&root / "layers" / i, cfg, seed, i))
+            .collect();
+        let encoder =
+            (!last && k > 0).then(|| Encoder::new(&root / "boundary_out", cfg, k, seed, index));
         let head = last.then(|| {
             let mut init = Init::new(seed, Component::Head);
-            (RmsNorm::new(&root / "norm", d, cfg.norm_eps), weight(&root, "lm_head", v, d, INIT_STD, &mut init))
+            (
+                RmsNorm::new(&root / "norm", d, cfg.norm_eps),
+                weight(&root, "lm_head", v, d, INIT_STD, &mut init),
+            )
         });
         Self {
             index,
@@ -168,7 +212,11 @@ impl Stage {
 
     /// Number of trainable scalars.
     pub fn parameter_count(&self) -> i64 {
-        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
     }
 
     /// Width of the boundary tensor this stage reads (if not stage 0) and writes (if not last).
@@ -190,14 +238,34 @@ impl Stage {
         let device = self.vs.device();
         let leaf = match (self.index, input) {
             (0, None) => None,
-            (0, Some(_)) => return Err(ModelError::WrongInput { stage: 0, reason: "reads tokens, not activations" }),
-            (_, None) => return Err(ModelError::WrongInput { stage: self.index, reason: "needs the previous stage's output" }),
+            (0, Some(_)) => {
+                return Err(ModelError::WrongInput {
+                    stage: 0,
+                    reason: "reads tokens, not activations",
+                });
+            }
+            (_, None) => {
+                return Err(ModelError::WrongInput {
+                    stage: self.index,
+                    reason: "needs the previous stage's output",
+                });
+            }
             (stage, Some(x)) => {
                 let expected = vec![b, t, self.wire_dim];
                 if x.size() != expected {
-                    return Err(ModelError::Shape { stage, what: "input activations", expected, got: x.size() });
+                    return Err(ModelError::Shape {
+                        stage,
+                        what: "input activations",
+                        expected,
+                        got: x.size(),
+                    });
                 }
-                Some(x.f_to_device(device)?.f_to_kind(Kind::Float)?.f_detach()?.set_requires_grad(true))
+                Some(
+                    x.f_to_device(device)?
+                        .f_to_kind(Kind::Float)?
+                        .f_detach()?
+                        .set_requires_grad(true),
+                )
             }
         };
         let mut h = match (&leaf, &self.decoder) {
@@ -215,7 +283,10 @@ impl Stage {
         }
         // Stage 0 always has its embedding; later stages always have an input.
         let Some(mut h) = h else {
-            return Err(ModelError::WrongInput { stage: self.index, reason: "has neither input nor embedding" });
+            return Err(ModelError::WrongInput {
+                stage: self.index,
+                reason: "has neither input nor embedding",
+            });
         };
         for block in &self.blocks {
             h = block.forward(&h, &self.rotary);
@@ -225,13 +296,22 @@ impl Stage {
             let logits = norm.forward(&h).matmul(&lm_head.tr());
             logits
                 .view([b * t, self.vocab as i64])
-                .f_cross_entropy_loss::<Tensor>(&batch.targets.reshape([b * t]), None, tch::Reduction::Mean, -100, 0.0)?
+                .f_cross_entropy_loss::<Tensor>(
+                    &batch.targets.reshape([b * t]),
+                    None,
+                    tch::Reduction::Mean,
+                    -100,
+                    0.0,
+                )?
         } else if let Some(enc) = &self.encoder {
             enc.forward(&h)
         } else {
             h
         };
-        Ok(Forward { input: leaf, output })
+        Ok(Forward {
+            input: leaf,
+            output,
+        })
     }
 
     /// Back-propagates from `grad_output` (the gradient of the loss with respect
@@ -241,11 +321,20 @@ impl Stage {
     ///
     /// # Errors
     /// [`ModelError::Shape`] when `grad_output` does not match the output.
-    pub fn backward(&self, fwd: Forward, grad_output: Option<&Tensor>) -> Result<Option<Tensor>, ModelError> {
+    pub fn backward(
+        &self,
+        fwd: Forward,
+        grad_output: Option<&Tensor>,
+    ) -> Result<Option<Tensor>, ModelError> {
         let out = &fwd.output;
         let weighted = match grad_output {
             None if self.last => out.shallow_clone(),
-            None => return Err(ModelError::WrongInput { stage: self.index, reason: "needs a gradient for its output" }),
+            None => {
+                return Err(ModelError::WrongInput {
+                    stage: self.index,
+                    reason: "needs a gradient for its output",
+                });
+            }
             Some(g) => {
                 let g = g.f_to_device(out.device())?.f_to_kind(Kind::Float)?;
                 if g.size() != out.size() {
@@ -271,7 +360,10 @@ impl Stage {
         let (lo, hi) = (ids.min().int64_value(&[]), ids.max().int64_value(&[]));
         for token in [lo, hi] {
             if token < 0 || token as usize >= self.vocab {
-                return Err(ModelError::Token { token, vocab: self.vocab });
+                return Err(ModelError::Token {
+                    token,
+                    vocab: self.vocab,
+                });
             }
         }
         Ok(())

@@ -1,0 +1,151 @@
+//! The local chain's runtime metadata (V16), built in Rust to finney's layout.
+//!
+//! Every pallet, call, storage entry and runtime API the local chain has is described here with
+//! the index, argument types, storage hashers and defaults that finney (`node-subtensor` spec 393)
+//! publishes, so that clients generated or validated against finney work against the local chain
+//! unchanged. The local chain has *fewer* of each (only what Sliver and common Bittensor clients
+//! use); what it has is identical in shape. `chain/tests/local_metadata.rs` holds this against
+//! the real finney metadata in `../shared/chain/finney-spec393.scale`.
+//!
+//! Layout of this module: `registry` is the type-registry builder, `primitives` the shared
+//! types, one file per pallet group (`system`, `subtensor`, `commitments`), `extrinsic` the
+//! extrinsic format and its transaction extensions, and `apis` the runtime APIs.
+
+mod apis;
+mod commitments;
+mod extrinsic;
+mod pallet;
+mod primitives;
+mod registry;
+mod subtensor;
+mod system;
+
+use std::collections::BTreeMap;
+
+use frame_metadata::RuntimeMetadataPrefixed;
+use frame_metadata::v16::{
+    CustomMetadata, EnumDeprecationInfo, ItemDeprecationInfo, OuterEnums, PalletCallMetadata,
+    PalletErrorMetadata, PalletEventMetadata, PalletMetadata, RuntimeMetadataV16,
+};
+use parity_scale_codec::Encode;
+use scale_info::form::PortableForm;
+
+use self::pallet::Pallet;
+use self::primitives::Prims;
+use self::registry::{TypeId, Types, anon, var};
+
+pub use self::commitments::{MAX_FIELDS as COMMITMENT_MAX_FIELDS, MAX_RAW as COMMITMENT_MAX_RAW};
+pub use self::extrinsic::{EXTENSIONS as TRANSACTION_EXTENSIONS, VERSIONS as EXTRINSIC_VERSIONS};
+pub use self::subtensor::{DEFAULT_TEMPO, ERRORS as SUBTENSOR_ERRORS};
+pub use self::system::{BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, SS58_PREFIX};
+
+/// `spec_name` of the runtime the local chain imitates.
+pub const SPEC_NAME: &str = "node-subtensor";
+/// `spec_version` of finney's runtime whose layout the local chain has.
+pub const SPEC_VERSION: u32 = 393;
+/// Finney's `impl_version`.
+pub const IMPL_VERSION: u32 = 1;
+/// Finney's `authoring_version`.
+pub const AUTHORING_VERSION: u32 = 1;
+/// Finney's `transaction_version` (signed into every extrinsic by `CheckTxVersion`).
+pub const TRANSACTION_VERSION: u32 = 1;
+/// Finney's `system_version`.
+pub const SYSTEM_VERSION: u8 = 1;
+/// The metadata version served (`Metadata_metadata_versions` also lists it).
+pub const METADATA_VERSION: u32 = 16;
+
+/// The local chain's metadata, as `state_getMetadata` and `Metadata_metadata_at_version(16)`
+/// serve it.
+pub fn runtime_metadata() -> RuntimeMetadataPrefixed {
+    let mut t = Types::new();
+    let p = Prims::register(&mut t);
+    let account_info = system::account_info(&mut t, &p);
+    let st = subtensor::types(&mut t, &p);
+
+    let mut pallets = vec![
+        system::system(&mut t, &p),
+        system::timestamp(&mut t, &p),
+        system::balances(&mut t, &p),
+        subtensor::pallet(&mut t, &p, &st),
+        commitments::pallet(&mut t, &p),
+    ];
+    let outer = outer_enums(&mut t, &pallets);
+    let system_storage = system::system_storage(&mut t, &p, account_info, outer.event_enum_ty.id);
+    if let Some(system) = pallets.iter_mut().find(|pallet| pallet.name == "System") {
+        system.storage = Some(system_storage);
+    }
+    let extrinsic = extrinsic::extrinsic(&mut t, &p, outer.call_enum_ty.id);
+    let apis = apis::apis(&mut t, &p, &st, extrinsic.unchecked);
+
+    let metadata = RuntimeMetadataV16 {
+        types: t.finish(),
+        pallets: pallets.into_iter().map(pallet_metadata).collect(),
+        extrinsic: extrinsic.metadata,
+        apis,
+        outer_enums: outer,
+        custom: CustomMetadata {
+            map: BTreeMap::new(),
+        },
+    };
+    metadata.into()
+}
+
+/// [`runtime_metadata`], SCALE-encoded (with the `meta` magic prefix).
+pub fn metadata_bytes() -> Vec<u8> {
+    runtime_metadata().encode()
+}
+
+fn outer_enums(t: &mut Types, pallets: &[Pallet]) -> OuterEnums<PortableForm> {
+    let mut calls = Vec::new();
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for p in pallets {
+        if let Some(call) = p.calls {
+            let type_name = format!(
+                "self::sp_api_hidden_includes_construct_runtime::hidden_include::dispatch\n::CallableCallFor<{}, Runtime>",
+                p.name
+            );
+            calls.push(var(p.name, p.index, vec![anon(call, Some(&type_name))]));
+        }
+        if let Some((event, type_name)) = p.event {
+            events.push(var(p.name, p.index, vec![anon(event, Some(type_name))]));
+        }
+        if let Some((error, type_name)) = p.error {
+            errors.push(var(p.name, p.index, vec![anon(error, Some(type_name))]));
+        }
+    }
+    let call: TypeId = t.variant("node_subtensor_runtime::RuntimeCall", &[], calls);
+    let event = t.variant("node_subtensor_runtime::RuntimeEvent", &[], events);
+    let error = t.variant("node_subtensor_runtime::RuntimeError", &[], errors);
+    OuterEnums {
+        call_enum_ty: call.into(),
+        event_enum_ty: event.into(),
+        error_enum_ty: error.into(),
+    }
+}
+
+fn pallet_metadata(p: Pallet) -> PalletMetadata<PortableForm> {
+    let no_deprecations = || EnumDeprecationInfo(BTreeMap::new());
+    PalletMetadata {
+        name: p.name.to_owned(),
+        storage: p.storage,
+        calls: p.calls.map(|ty| PalletCallMetadata {
+            ty: ty.into(),
+            deprecation_info: no_deprecations(),
+        }),
+        event: p.event.map(|(ty, _)| PalletEventMetadata {
+            ty: ty.into(),
+            deprecation_info: no_deprecations(),
+        }),
+        constants: p.constants,
+        error: p.error.map(|(ty, _)| PalletErrorMetadata {
+            ty: ty.into(),
+            deprecation_info: no_deprecations(),
+        }),
+        associated_types: Vec::new(),
+        view_functions: Vec::new(),
+        index: p.index,
+        docs: Vec::new(),
+        deprecation_info: ItemDeprecationInfo::NotDeprecated,
+    }
+}

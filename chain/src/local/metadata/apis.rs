@@ -1,0 +1,399 @@
+//! Runtime API descriptions (`state_call` targets): `Core`, `Metadata`, `TaggedTransactionQueue`,
+//! `AccountNonceApi`, `TransactionPaymentApi`, and subtensor's `NeuronInfoRuntimeApi` and
+//! `SubnetInfoRuntimeApi`, with finney's trait versions, method names, inputs and return types.
+
+use frame_metadata::v16::{
+    FunctionParamMetadata, ItemDeprecationInfo, RuntimeApiMetadata, RuntimeApiMethodMetadata,
+};
+use parity_scale_codec::Compact;
+use scale_info::form::PortableForm;
+
+use super::primitives::Prims;
+use super::registry::{TypeId, Types, anon, field, var};
+use super::subtensor::SubtensorTypes;
+
+fn method(
+    name: &str,
+    inputs: &[(&str, TypeId)],
+    output: TypeId,
+) -> RuntimeApiMethodMetadata<PortableForm> {
+    RuntimeApiMethodMetadata {
+        name: name.to_owned(),
+        inputs: inputs
+            .iter()
+            .map(|(n, ty)| FunctionParamMetadata {
+                name: (*n).to_owned(),
+                ty: (*ty).into(),
+            })
+            .collect(),
+        output: output.into(),
+        docs: Vec::new(),
+        deprecation_info: ItemDeprecationInfo::NotDeprecated,
+    }
+}
+
+fn api(
+    name: &str,
+    version: u32,
+    methods: Vec<RuntimeApiMethodMetadata<PortableForm>>,
+) -> RuntimeApiMetadata<PortableForm> {
+    RuntimeApiMetadata {
+        name: name.to_owned(),
+        methods,
+        docs: Vec::new(),
+        version: Compact(version),
+        deprecation_info: ItemDeprecationInfo::NotDeprecated,
+    }
+}
+
+/// The runtime APIs; `unchecked` is the extrinsic type some of them take.
+pub(crate) fn apis(
+    t: &mut Types,
+    p: &Prims,
+    st: &SubtensorTypes,
+    unchecked: TypeId,
+) -> Vec<RuntimeApiMetadata<PortableForm>> {
+    vec![
+        api(
+            "Core",
+            5,
+            vec![method("version", &[], runtime_version(t, p))],
+        ),
+        metadata_api(t, p),
+        tagged_transaction_queue(t, p, unchecked),
+        api(
+            "AccountNonceApi",
+            1,
+            vec![method("account_nonce", &[("account", p.account)], p.u32)],
+        ),
+        transaction_payment(t, p, unchecked),
+        neuron_info(t, p, st),
+        subnet_info(t, p),
+    ]
+}
+
+fn runtime_version(t: &mut Types, p: &Prims) -> TypeId {
+    let str = t.str();
+    let cow_str = t.composite("Cow", &[("T", Some(str))], vec![anon(str, None)]);
+    let id = t.byte_array(8);
+    let entry = t.tuple(&[id, p.u32]);
+    let entries = t.seq(entry);
+    let apis = t.composite("Cow", &[("T", Some(entries))], vec![anon(entries, None)]);
+    t.composite(
+        "sp_version::RuntimeVersion",
+        &[],
+        vec![
+            field("spec_name", cow_str, "Cow<'static, str>"),
+            field("impl_name", cow_str, "Cow<'static, str>"),
+            field("authoring_version", p.u32, "u32"),
+            field("spec_version", p.u32, "u32"),
+            field("impl_version", p.u32, "u32"),
+            field("apis", apis, "ApisVec"),
+            field("transaction_version", p.u32, "u32"),
+            field("system_version", p.u8, "u8"),
+        ],
+    )
+}
+
+fn metadata_api(t: &mut Types, p: &Prims) -> RuntimeApiMetadata<PortableForm> {
+    let opaque = t.composite(
+        "sp_core::OpaqueMetadata",
+        &[],
+        vec![anon(p.bytes, Some("Vec<u8>"))],
+    );
+    let maybe = t.option(opaque);
+    let versions = t.seq(p.u32);
+    api(
+        "Metadata",
+        2,
+        vec![
+            method("metadata", &[], opaque),
+            method("metadata_at_version", &[("version", p.u32)], maybe),
+            method("metadata_versions", &[], versions),
+        ],
+    )
+}
+
+fn tagged_transaction_queue(
+    t: &mut Types,
+    p: &Prims,
+    unchecked: TypeId,
+) -> RuntimeApiMetadata<PortableForm> {
+    let source = t.unit_enum(
+        "sp_runtime::transaction_validity::TransactionSource",
+        &[],
+        &["InBlock", "Local", "External"],
+    );
+    let tags = t.seq(p.bytes);
+    let valid = t.composite(
+        "sp_runtime::transaction_validity::ValidTransaction",
+        &[],
+        vec![
+            field("priority", p.u64, "TransactionPriority"),
+            field("requires", tags, "Vec<TransactionTag>"),
+            field("provides", tags, "Vec<TransactionTag>"),
+            field("longevity", p.u64, "TransactionLongevity"),
+            field("propagate", p.bool, "bool"),
+        ],
+    );
+    let invalid = t.variant(
+        "sp_runtime::transaction_validity::InvalidTransaction",
+        &[],
+        [
+            "Call",
+            "Payment",
+            "Future",
+            "Stale",
+            "BadProof",
+            "AncientBirthBlock",
+            "ExhaustsResources",
+            "Custom",
+            "BadMandatory",
+            "MandatoryValidation",
+            "BadSigner",
+            "IndeterminateImplicit",
+            "UnknownOrigin",
+        ]
+        .into_iter()
+        .zip(0u8..)
+        .map(|(name, i)| {
+            let fields = if name == "Custom" {
+                vec![anon(p.u8, Some("u8"))]
+            } else {
+                vec![]
+            };
+            var(name, i, fields)
+        })
+        .collect(),
+    );
+    let unknown = t.variant(
+        "sp_runtime::transaction_validity::UnknownTransaction",
+        &[],
+        vec![
+            var("CannotLookup", 0, vec![]),
+            var("NoUnsignedValidator", 1, vec![]),
+            var("Custom", 2, vec![anon(p.u8, Some("u8"))]),
+        ],
+    );
+    let validity_error = t.variant(
+        "sp_runtime::transaction_validity::TransactionValidityError",
+        &[],
+        vec![
+            var(
+                "Invalid",
+                0,
+                vec![anon(invalid, Some("InvalidTransaction"))],
+            ),
+            var(
+                "Unknown",
+                1,
+                vec![anon(unknown, Some("UnknownTransaction"))],
+            ),
+        ],
+    );
+    let out = t.result(valid, validity_error);
+    api(
+        "TaggedTransactionQueue",
+        3,
+        vec![method(
+            "validate_transaction",
+            &[
+                ("source", source),
+                ("tx", unchecked),
+                ("block_hash", p.h256),
+            ],
+            out,
+        )],
+    )
+}
+
+fn transaction_payment(
+    t: &mut Types,
+    p: &Prims,
+    unchecked: TypeId,
+) -> RuntimeApiMetadata<PortableForm> {
+    let info = t.composite(
+        "pallet_transaction_payment::types::RuntimeDispatchInfo",
+        &[("Balance", Some(p.u64)), ("Weight", Some(p.weight))],
+        vec![
+            field("weight", p.weight, "Weight"),
+            field("class", p.dispatch_class, "DispatchClass"),
+            field("partial_fee", p.u64, "Balance"),
+        ],
+    );
+    let inclusion = t.composite(
+        "pallet_transaction_payment::types::InclusionFee",
+        &[("Balance", Some(p.u64))],
+        vec![
+            field("base_fee", p.u64, "Balance"),
+            field("len_fee", p.u64, "Balance"),
+            field("adjusted_weight_fee", p.u64, "Balance"),
+        ],
+    );
+    let maybe_inclusion = t.option(inclusion);
+    let details = t.composite(
+        "pallet_transaction_payment::types::FeeDetails",
+        &[("Balance", Some(p.u64))],
+        vec![
+            field(
+                "inclusion_fee",
+                maybe_inclusion,
+                "Option<InclusionFee<Balance>>",
+            ),
+            field("tip", p.u64, "Balance"),
+        ],
+    );
+    let args = [("uxt", unchecked), ("len", p.u32)];
+    api(
+        "TransactionPaymentApi",
+        4,
+        vec![
+            method("query_info", &args, info),
+            method("query_fee_details", &args, details),
+        ],
+    )
+}
+
+fn neuron_info(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> RuntimeApiMetadata<PortableForm> {
+    let c16 = p.compact_u16;
+    let c64 = p.compact_u64;
+    let stake_entry = t.tuple(&[p.account, c64]);
+    let stake = t.seq(stake_entry);
+    let pair = t.tuple(&[c16, c16]);
+    let pairs = t.seq(pair);
+    let head = vec![
+        field("hotkey", p.account, "AccountId"),
+        field("coldkey", p.account, "AccountId"),
+        field("uid", c16, "Compact<u16>"),
+        field("netuid", c16, "Compact<NetUid>"),
+        field("active", p.bool, "bool"),
+        field("axon_info", st.axon_info, "AxonInfo"),
+        field("prometheus_info", st.prometheus_info, "PrometheusInfo"),
+        field("stake", stake, "Vec<(AccountId, Compact<AlphaBalance>)>"),
+        field("rank", c16, "Compact<u16>"),
+        field("emission", c64, "Compact<AlphaBalance>"),
+        field("incentive", c16, "Compact<u16>"),
+        field("consensus", c16, "Compact<u16>"),
+        field("trust", c16, "Compact<u16>"),
+        field("validator_trust", c16, "Compact<u16>"),
+        field("dividends", c16, "Compact<u16>"),
+        field("last_update", c64, "Compact<u64>"),
+        field("validator_permit", p.bool, "bool"),
+    ];
+    let mut full = head.clone();
+    full.extend([
+        field("weights", pairs, "Vec<(Compact<u16>, Compact<u16>)>"),
+        field("bonds", pairs, "Vec<(Compact<u16>, Compact<u16>)>"),
+        field("pruning_score", c16, "Compact<u16>"),
+    ]);
+    let mut lite = head;
+    lite.push(field("pruning_score", c16, "Compact<u16>"));
+    let generic = [("AccountId", Some(p.account))];
+    let neuron = t.composite(
+        "pallet_subtensor::rpc_info::neuron_info::NeuronInfo",
+        &generic,
+        full,
+    );
+    let neuron_lite = t.composite(
+        "pallet_subtensor::rpc_info::neuron_info::NeuronInfoLite",
+        &generic,
+        lite,
+    );
+    let neurons = t.seq(neuron);
+    let maybe_neuron = t.option(neuron);
+    let neurons_lite = t.seq(neuron_lite);
+    let maybe_neuron_lite = t.option(neuron_lite);
+    let net = [("netuid", p.u16)];
+    let net_uid = [("netuid", p.u16), ("uid", p.u16)];
+    api(
+        "NeuronInfoRuntimeApi",
+        1,
+        vec![
+            method("get_neurons", &net, neurons),
+            method("get_neuron", &net_uid, maybe_neuron),
+            method("get_neurons_lite", &net, neurons_lite),
+            method("get_neuron_lite", &net_uid, maybe_neuron_lite),
+        ],
+    )
+}
+
+fn subnet_info(t: &mut Types, p: &Prims) -> RuntimeApiMetadata<PortableForm> {
+    let c16 = p.compact_u16;
+    let c64 = p.compact_u64;
+    let pair = t.array(2, p.u16);
+    let connect = t.seq(pair);
+    let info = t.composite(
+        "pallet_subtensor::rpc_info::subnet_info::SubnetInfo",
+        &[("AccountId", Some(p.account))],
+        vec![
+            field("netuid", c16, "Compact<NetUid>"),
+            field("rho", c16, "Compact<u16>"),
+            field("kappa", c16, "Compact<u16>"),
+            field("difficulty", c64, "Compact<u64>"),
+            field("immunity_period", c16, "Compact<u16>"),
+            field("max_allowed_validators", c16, "Compact<u16>"),
+            field("min_allowed_weights", c16, "Compact<u16>"),
+            field("max_weights_limit", c16, "Compact<u16>"),
+            field("scaling_law_power", c16, "Compact<u16>"),
+            field("subnetwork_n", c16, "Compact<u16>"),
+            field("max_allowed_uids", c16, "Compact<u16>"),
+            field("blocks_since_last_step", c64, "Compact<u64>"),
+            field("tempo", c16, "Compact<u16>"),
+            field("network_modality", c16, "Compact<u16>"),
+            field("network_connect", connect, "Vec<[u16; 2]>"),
+            field("emission_values", c64, "Compact<u64>"),
+            field("burn", c64, "Compact<TaoBalance>"),
+            field("owner", p.account, "AccountId"),
+        ],
+    );
+    let maybe_info = t.option(info);
+    let infos = t.seq(maybe_info);
+    let u16s: [(&str, &str); 6] = [
+        ("rho", "Compact<u16>"),
+        ("kappa", "Compact<u16>"),
+        ("immunity_period", "Compact<u16>"),
+        ("min_allowed_weights", "Compact<u16>"),
+        ("max_weights_limit", "Compact<u16>"),
+        ("tempo", "Compact<u16>"),
+    ];
+    let mut fields: Vec<_> = u16s.iter().map(|(n, tn)| field(n, c16, tn)).collect();
+    fields.extend([
+        field("min_difficulty", c64, "Compact<u64>"),
+        field("max_difficulty", c64, "Compact<u64>"),
+        field("weights_version", c64, "Compact<u64>"),
+        field("weights_rate_limit", c64, "Compact<u64>"),
+        field("adjustment_interval", c16, "Compact<u16>"),
+        field("activity_cutoff", c16, "Compact<u16>"),
+        field("registration_allowed", p.bool, "bool"),
+        field("target_regs_per_interval", c16, "Compact<u16>"),
+        field("min_burn", c64, "Compact<TaoBalance>"),
+        field("max_burn", c64, "Compact<TaoBalance>"),
+        field("bonds_moving_avg", c64, "Compact<u64>"),
+        field("max_regs_per_block", c16, "Compact<u16>"),
+        field("serving_rate_limit", c64, "Compact<u64>"),
+        field("max_validators", c16, "Compact<u16>"),
+        field("adjustment_alpha", c64, "Compact<u64>"),
+        field("difficulty", c64, "Compact<u64>"),
+        field("commit_reveal_period", c64, "Compact<u64>"),
+        field("commit_reveal_weights_enabled", p.bool, "bool"),
+        field("alpha_high", c16, "Compact<u16>"),
+        field("alpha_low", c16, "Compact<u16>"),
+        field("liquid_alpha_enabled", p.bool, "bool"),
+    ]);
+    let hyper = t.composite(
+        "pallet_subtensor::rpc_info::subnet_info::SubnetHyperparams",
+        &[],
+        fields,
+    );
+    let maybe_hyper = t.option(hyper);
+    let net = [("netuid", p.u16)];
+    api(
+        "SubnetInfoRuntimeApi",
+        1,
+        vec![
+            method("get_subnet_info", &net, maybe_info),
+            method("get_subnets_info", &[], infos),
+            method("get_subnet_hyperparams", &net, maybe_hyper),
+        ],
+    )
+}

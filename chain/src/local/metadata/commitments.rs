@@ -1,0 +1,121 @@
+//! `Commitments` (pallet 18): the per-(netuid, hotkey) data a participant publishes, such as
+//! where its artifacts can be read. Its `Data` enum is finney's: `Raw0..Raw128` carry that many
+//! bytes, the hash variants carry 32.
+
+use frame_metadata::v16::StorageHasher::{Identity, Twox64Concat};
+
+use super::pallet::{Pallet, Storage, constant};
+use super::primitives::Prims;
+use super::registry::{TypeId, Types, anon, field, index_u8, named, var};
+
+/// Finney's `Commitments.MaxFields`.
+pub const MAX_FIELDS: u32 = 3;
+/// The largest `RawN` variant of `Data`.
+pub const MAX_RAW: usize = 128;
+
+/// `pallet_commitments::types::CommitmentInfo<MaxFields>`.
+fn commitment_info(t: &mut Types, p: &Prims) -> TypeId {
+    let mut variants = vec![var("None", 0, vec![])];
+    for n in 0..=MAX_RAW {
+        let bytes = t.byte_array(u32::try_from(n).unwrap_or(u32::MAX));
+        variants.push(var(
+            &format!("Raw{n}"),
+            index_u8(n + 1),
+            vec![anon(bytes, None)],
+        ));
+    }
+    let base = MAX_RAW + 2;
+    for (i, name) in ["BlakeTwo256", "Sha256", "Keccak256", "ShaThree256"]
+        .into_iter()
+        .enumerate()
+    {
+        variants.push(var(name, index_u8(base + i), vec![anon(p.bytes32, None)]));
+    }
+    let bounded_bytes = t.bounded_vec(p.u8);
+    variants.push(var(
+        "TimelockEncrypted",
+        index_u8(base + 4),
+        vec![
+            named(Some("encrypted"), bounded_bytes, None),
+            named(Some("reveal_round"), p.u64, None),
+        ],
+    ));
+    variants.push(var("ResetBondsFlag", index_u8(base + 5), vec![]));
+    variants.push(var(
+        "BigRaw",
+        index_u8(base + 6),
+        vec![anon(bounded_bytes, None)],
+    ));
+    let data = t.variant("pallet_commitments::types::Data", &[], variants);
+    let fields = t.bounded_vec(data);
+    t.composite(
+        "pallet_commitments::types::CommitmentInfo",
+        &[("FieldLimit", None)],
+        vec![field("fields", fields, "BoundedVec<Data, FieldLimit>")],
+    )
+}
+
+/// The pallet.
+pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
+    let info = commitment_info(t, p);
+    let registration = t.composite(
+        "pallet_commitments::types::Registration",
+        &[
+            ("Balance", Some(p.u64)),
+            ("MaxFields", None),
+            ("BlockNumber", Some(p.u32)),
+        ],
+        vec![
+            field("deposit", p.u64, "Balance"),
+            field("block", p.u32, "BlockNumber"),
+            field("info", info, "CommitmentInfo<MaxFields>"),
+        ],
+    );
+    let calls = t.variant(
+        "pallet_commitments::pallet::Call",
+        &[("T", None)],
+        vec![var(
+            "set_commitment",
+            0,
+            vec![
+                field("netuid", p.u16, "NetUid"),
+                field("info", info, "Box<CommitmentInfo<T::MaxFields>>"),
+            ],
+        )],
+    );
+    let event = t.variant(
+        "pallet_commitments::pallet::Event",
+        &[("T", None)],
+        vec![var(
+            "Commitment",
+            0,
+            vec![
+                field("netuid", p.u16, "NetUid"),
+                field("who", p.account, "T::AccountId"),
+            ],
+        )],
+    );
+    let error = t.unit_enum(
+        "pallet_commitments::pallet::Error",
+        &[("T", None)],
+        &[
+            "TooManyFieldsInCommitmentInfo",
+            "AccountNotAllowedCommit",
+            "SpaceLimitExceeded",
+            "UnexpectedUnreserveLeftover",
+        ],
+    );
+    let keys = [(Identity, p.u16), (Twox64Concat, p.account)];
+    let mut s = Storage::new("Commitments");
+    s.optional_map(t, "CommitmentOf", &keys, registration)
+        .optional_map(t, "LastCommitment", &keys, p.u32);
+    Pallet {
+        name: "Commitments",
+        index: 18,
+        storage: Some(s.finish()),
+        calls: Some(calls),
+        event: Some((event, "pallet_commitments::Event<Runtime>")),
+        error: Some((error, "pallet_commitments::Error<Runtime>")),
+        constants: vec![constant("MaxFields", p.u32, MAX_FIELDS)],
+    }
+}

@@ -1,0 +1,561 @@
+//! One btcli key file: its JSON fields, how a keypair or a public key is read from them, and
+//! how the file is read and written on disk (mode 0600, written whole then renamed into place).
+//!
+//! The JSON is what bittensor-wallet writes: `secretPhrase` (the mnemonic), `secretSeed` (the
+//! 32-byte mini-secret), `privateKey` (the 64-byte expanded secret key), `publicKey` and
+//! `accountId` (both the 32-byte public key), `ss58Address` (prefix 42) and `cryptoType`
+//! (1 = sr25519). Hex fields are `0x`-prefixed lowercase; unknown fields are ignored, and any
+//! field may be absent or `null`. Public-key files (`coldkeypub.txt`, `<hotkey>pub.txt`) hold
+//! only the public fields.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use subxt_utils_accountid32::AccountId32;
+use zeroize::Zeroizing;
+
+use super::error::Error;
+use super::keypair::{Keypair, PRIVATE_KEY_LEN, SEED_LEN};
+use super::nacl;
+
+/// `cryptoType` of sr25519 keys, the only kind Bittensor wallets hold.
+const CRYPTO_TYPE_SR25519: u64 = 1;
+/// Mode of every file written, as btcli writes key files.
+const FILE_MODE: u32 = 0o600;
+/// Mode of directories created.
+const DIR_MODE: u32 = 0o700;
+
+/// The JSON object inside a key file.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyfileJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_phrase: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_seed: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ss58_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crypto_type: Option<u64>,
+}
+
+impl KeyfileJson {
+    fn public(account: &AccountId32) -> Self {
+        let hex = hex0x(&account.0);
+        KeyfileJson {
+            account_id: Some(hex.clone()),
+            public_key: Some(hex),
+            ss58_address: Some(account.to_string()),
+            crypto_type: Some(CRYPTO_TYPE_SR25519),
+            ..KeyfileJson::default()
+        }
+    }
+
+    fn secret(pair: &Keypair) -> Self {
+        KeyfileJson {
+            private_key: Some(Zeroizing::new(hex0x(pair.private_key().expose_secret()))),
+            secret_phrase: pair
+                .phrase()
+                .map(|p| Zeroizing::new(p.expose_secret().to_owned())),
+            secret_seed: pair
+                .seed()
+                .map(|s| Zeroizing::new(hex0x(s.expose_secret()))),
+            ..KeyfileJson::public(&pair.account_id())
+        }
+    }
+
+    fn parse(path: &Path, data: &[u8]) -> Result<Self, Error> {
+        let json: KeyfileJson = serde_json::from_slice(data).map_err(|e| Error::json(path, &e))?;
+        match json.crypto_type {
+            None | Some(CRYPTO_TYPE_SR25519) => Ok(json),
+            Some(crypto_type) => Err(Error::UnsupportedCryptoType {
+                path: path.to_owned(),
+                crypto_type,
+            }),
+        }
+    }
+
+    fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(serde_json::to_vec(self).expect("a struct of strings serialises"))
+    }
+
+    /// The stated public key: `publicKey`, `accountId` and `ss58Address`, whichever are present,
+    /// which must agree. `None` if none is present.
+    fn stated_account(&self, path: &Path) -> Result<Option<(AccountId32, &'static str)>, Error> {
+        let mut found: Option<(AccountId32, &'static str)> = None;
+        let hex_fields = [
+            ("publicKey", self.public_key.as_deref()),
+            ("accountId", self.account_id.as_deref()),
+        ];
+        for (field, value) in hex_fields {
+            let Some(value) = value else { continue };
+            let account = AccountId32(*parse_hex::<32>(path, field, value)?);
+            check_same(path, found, field, account)?;
+            found = found.or(Some((account, field)));
+        }
+        if let Some(ss58) = &self.ss58_address {
+            let account = ss58
+                .parse::<AccountId32>()
+                .map_err(|source| Error::BadSs58 {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            check_same(path, found, "ss58Address", account)?;
+            found = found.or(Some((account, "ss58Address")));
+        }
+        Ok(found)
+    }
+
+    /// The keypair, from `secretPhrase`, else `secretSeed`, else `privateKey` (btcli's order),
+    /// checked against every other field present.
+    fn keypair(&self, path: &Path) -> Result<Keypair, Error> {
+        let (pair, source_field) = if let Some(phrase) = &self.secret_phrase {
+            let pair = Keypair::from_phrase(phrase).map_err(|source| Error::BadSecret {
+                path: path.to_owned(),
+                field: "secretPhrase",
+                source,
+            })?;
+            (pair, "secretPhrase")
+        } else if let Some(seed) = &self.secret_seed {
+            let seed = parse_hex::<SEED_LEN>(path, "secretSeed", seed)?;
+            (Keypair::from_seed(&seed), "secretSeed")
+        } else if let Some(private_key) = &self.private_key {
+            let bytes = parse_hex::<PRIVATE_KEY_LEN>(path, "privateKey", private_key)?;
+            let pair = Keypair::from_private_key(&bytes).map_err(|source| Error::BadSecret {
+                path: path.to_owned(),
+                field: "privateKey",
+                source,
+            })?;
+            (pair, "privateKey")
+        } else {
+            return Err(Error::NoSecret {
+                path: path.to_owned(),
+            });
+        };
+
+        if source_field == "secretPhrase"
+            && let Some(seed) = &self.secret_seed
+        {
+            let stated = parse_hex::<SEED_LEN>(path, "secretSeed", seed)?;
+            let derived = pair.seed().map(|s| *s.expose_secret());
+            if derived.as_ref() != Some(&*stated) {
+                return Err(Error::SecretMismatch {
+                    path: path.to_owned(),
+                    field: "secretSeed",
+                    source_field,
+                });
+            }
+        }
+        if source_field != "privateKey"
+            && let Some(private_key) = &self.private_key
+        {
+            let stated = parse_hex::<PRIVATE_KEY_LEN>(path, "privateKey", private_key)?;
+            if *pair.private_key().expose_secret() != *stated {
+                return Err(Error::SecretMismatch {
+                    path: path.to_owned(),
+                    field: "privateKey",
+                    source_field,
+                });
+            }
+        }
+        if let Some((stated, field)) = self.stated_account(path)? {
+            let derived = pair.account_id();
+            if stated != derived {
+                return Err(Error::PublicKeyMismatch {
+                    path: path.to_owned(),
+                    field,
+                    stated,
+                    source_field,
+                    derived,
+                });
+            }
+        }
+        Ok(pair)
+    }
+}
+
+fn check_same(
+    path: &Path,
+    found: Option<(AccountId32, &'static str)>,
+    field: &'static str,
+    account: AccountId32,
+) -> Result<(), Error> {
+    match found {
+        Some((first, first_field)) if first != account => Err(Error::PublicKeyMismatch {
+            path: path.to_owned(),
+            field,
+            stated: account,
+            source_field: first_field,
+            derived: first,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// Decodes `0x`-prefixed (or bare, as bittensor also accepts) hex of exactly `N` bytes.
+fn parse_hex<const N: usize>(
+    path: &Path,
+    field: &'static str,
+    value: &str,
+) -> Result<Zeroizing<[u8; N]>, Error> {
+    let digits = value.strip_prefix("0x").unwrap_or(value);
+    let mut out = Zeroizing::new([0u8; N]);
+    hex::decode_to_slice(digits, out.as_mut()).map_err(|_| Error::BadHex {
+        path: path.to_owned(),
+        field,
+        expected: N,
+    })?;
+    Ok(out)
+}
+
+/// How a key file's bytes are protected.
+enum Contents<'a> {
+    Plain(&'a [u8]),
+    Nacl(&'a [u8]),
+}
+
+fn classify<'a>(path: &Path, data: &'a [u8]) -> Result<Contents<'a>, Error> {
+    if nacl::is_sealed(data) {
+        Ok(Contents::Nacl(data))
+    } else if data.starts_with(b"$ANSIBLE_VAULT") {
+        Err(Error::UnsupportedEncryption {
+            path: path.to_owned(),
+            method: "Ansible Vault",
+        })
+    } else if data.starts_with(b"gAAAAA") {
+        Err(Error::UnsupportedEncryption {
+            path: path.to_owned(),
+            method: "legacy Fernet",
+        })
+    } else {
+        Ok(Contents::Plain(data))
+    }
+}
+
+/// Reads a key file holding a secret; `password` is asked for only if the file is encrypted.
+///
+/// Warns when the file is readable by group or others.
+pub(crate) fn read_keypair(
+    path: &Path,
+    password: Option<&dyn Fn() -> Result<Zeroizing<String>, Error>>,
+) -> Result<Keypair, Error> {
+    let data = read(path, true)?;
+    match classify(path, &data)? {
+        Contents::Plain(json) => KeyfileJson::parse(path, json)?.keypair(path),
+        Contents::Nacl(sealed) => {
+            let Some(password) = password else {
+                return Err(Error::Encrypted {
+                    path: path.to_owned(),
+                });
+            };
+            let password = password()?;
+            let json = nacl::open(sealed, password.as_bytes()).map_err(|e| match e {
+                nacl::OpenError::Truncated => Error::Truncated {
+                    path: path.to_owned(),
+                    len: sealed.len(),
+                },
+                nacl::OpenError::Kdf(source) => Error::Kdf {
+                    path: path.to_owned(),
+                    source,
+                },
+                nacl::OpenError::Decrypt => Error::WrongPassword {
+                    path: path.to_owned(),
+                },
+            })?;
+            KeyfileJson::parse(path, &json)?.keypair(path)
+        }
+    }
+}
+
+/// Reads the public key of a public-key file (or of an unencrypted secret key file).
+pub(crate) fn read_public(path: &Path) -> Result<AccountId32, Error> {
+    let data = read(path, false)?;
+    match classify(path, &data)? {
+        Contents::Plain(json) => match KeyfileJson::parse(path, json)?.stated_account(path)? {
+            Some((account, _)) => Ok(account),
+            None => Err(Error::NoPublicKey {
+                path: path.to_owned(),
+            }),
+        },
+        Contents::Nacl(_) => Err(Error::Encrypted {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+/// Writes `pair` with its secrets, in the clear (as btcli writes hotkeys).
+pub(crate) fn write_keypair(path: &Path, pair: &Keypair, overwrite: bool) -> Result<(), Error> {
+    write(path, &KeyfileJson::secret(pair).to_bytes(), overwrite)
+}
+
+/// Writes `pair` with its secrets, encrypted under `password` (as btcli writes coldkeys).
+pub(crate) fn write_keypair_encrypted(
+    path: &Path,
+    pair: &Keypair,
+    password: &[u8],
+    overwrite: bool,
+) -> Result<(), Error> {
+    // Fail before the costly key derivation if the file is there.
+    if !overwrite && path.exists() {
+        return Err(Error::AlreadyExists {
+            path: path.to_owned(),
+        });
+    }
+    let json = KeyfileJson::secret(pair).to_bytes();
+    let sealed = nacl::seal(&json, password).map_err(|e| match e {
+        nacl::SealError::Kdf(source) => Error::Kdf {
+            path: path.to_owned(),
+            source,
+        },
+        nacl::SealError::Encrypt => Error::Encrypt {
+            path: path.to_owned(),
+        },
+    })?;
+    write(path, &sealed, overwrite)
+}
+
+/// Writes the public fields of `account`.
+pub(crate) fn write_public(
+    path: &Path,
+    account: &AccountId32,
+    overwrite: bool,
+) -> Result<(), Error> {
+    write(path, &KeyfileJson::public(account).to_bytes(), overwrite)
+}
+
+fn read(path: &Path, secret: bool) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let data = Zeroizing::new(fs::read(path).map_err(|e| Error::io("read", path, e))?);
+    if secret {
+        warn_if_open(path);
+    }
+    Ok(data)
+}
+
+/// btcli writes key files 0600 and does not refuse looser ones; neither do we, but we say so.
+fn warn_if_open(path: &Path) {
+    if let Ok(meta) = fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{mode:o}"),
+                "key file is readable by other users; btcli writes it with mode 600",
+            );
+        }
+    }
+}
+
+/// Writes `data` to `path` with mode 0600: into a temporary file beside it, synced, then
+/// renamed over it, so that a crash never leaves a half-written key file.
+fn write(path: &Path, data: &[u8], overwrite: bool) -> Result<(), Error> {
+    if !overwrite && path.exists() {
+        return Err(Error::AlreadyExists {
+            path: path.to_owned(),
+        });
+    }
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", &tmp, e));
+    }
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("write", path, e)
+    })
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHRASE: &str = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+
+    fn load(json: &str) -> Result<Keypair, Error> {
+        KeyfileJson::parse(Path::new("k"), json.as_bytes())?.keypair(Path::new("k"))
+    }
+
+    #[test]
+    fn serialised_fields_are_btclis() {
+        let pair = Keypair::from_phrase(PHRASE).unwrap();
+        let bytes = KeyfileJson::secret(&pair).to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let object = value.as_object().unwrap();
+        let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "accountId",
+                "cryptoType",
+                "privateKey",
+                "publicKey",
+                "secretPhrase",
+                "secretSeed",
+                "ss58Address"
+            ]
+        );
+        assert_eq!(object["cryptoType"], 1);
+        assert_eq!(object["secretPhrase"], PHRASE);
+        for field in ["accountId", "publicKey", "privateKey", "secretSeed"] {
+            let s = object[field].as_str().unwrap();
+            assert!(s.starts_with("0x"), "{field}");
+            assert_eq!(s[2..], s[2..].to_lowercase(), "{field}");
+        }
+        assert_eq!(object["privateKey"].as_str().unwrap().len(), 2 + 128);
+        assert_eq!(object["secretSeed"].as_str().unwrap().len(), 2 + 64);
+    }
+
+    #[test]
+    fn mismatching_public_key_is_an_error() {
+        let other = Keypair::from_seed(&[1; 32]).account_id();
+        let json = format!(r#"{{"secretPhrase":"{PHRASE}","ss58Address":"{other}"}}"#);
+        let err = load(&json).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::PublicKeyMismatch {
+                    field: "ss58Address",
+                    source_field: "secretPhrase",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mismatching_seed_is_an_error_that_hides_both() {
+        let seed = "0x".to_owned() + &"11".repeat(32);
+        let json = format!(r#"{{"secretPhrase":"{PHRASE}","secretSeed":"{seed}"}}"#);
+        let err = load(&json).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SecretMismatch {
+                    field: "secretSeed",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("1111"));
+        assert!(!err.to_string().contains("bottom"));
+    }
+
+    #[test]
+    fn bad_hex_names_the_field_but_not_the_value() {
+        let json = r#"{"secretSeed":"0xzz11"}"#;
+        let err = load(json).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BadHex {
+                    field: "secretSeed",
+                    expected: 32,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("zz11"));
+        let short = r#"{"privateKey":"0x1234"}"#;
+        assert!(matches!(
+            load(short).unwrap_err(),
+            Error::BadHex {
+                field: "privateKey",
+                expected: 64,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn wrongly_typed_secret_does_not_leak_into_the_error() {
+        let err = load(r#"{"secretSeed": 123456789}"#).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Json {
+                    category: "data",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("123456789"), "{err}");
+    }
+
+    #[test]
+    fn public_only_and_unsupported_files() {
+        assert!(matches!(
+            load(r#"{"ss58Address":null}"#).unwrap_err(),
+            Error::NoSecret { .. }
+        ));
+        let ed = format!(r#"{{"secretPhrase":"{PHRASE}","cryptoType":0}}"#);
+        assert!(matches!(
+            load(&ed).unwrap_err(),
+            Error::UnsupportedCryptoType { crypto_type: 0, .. }
+        ));
+        let path = Path::new("k");
+        assert!(matches!(
+            classify(path, b"$ANSIBLE_VAULT;1.1"),
+            Err(Error::UnsupportedEncryption {
+                method: "Ansible Vault",
+                ..
+            })
+        ));
+        assert!(matches!(
+            classify(path, b"gAAAAABk"),
+            Err(Error::UnsupportedEncryption {
+                method: "legacy Fernet",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bare_hex_and_null_fields_are_accepted_as_bittensor_does() {
+        let pair = Keypair::from_phrase(PHRASE).unwrap();
+        let seed = hex::encode(pair.seed().unwrap().expose_secret());
+        let json = format!(r#"{{"secretPhrase":null,"secretSeed":"{seed}","extra":[1]}}"#);
+        assert_eq!(load(&json).unwrap().account_id(), pair.account_id());
+    }
+}

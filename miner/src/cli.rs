@@ -1,0 +1,62 @@
+//! The `btminer` command line (clap), with Bittensor-style dotted flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use sliver_common::device::DeviceSpec;
+use sliver_common::telemetry::LoggingArgs;
+
+/// Sliver miner: trains one pipeline stage of a language model shared across a Bittensor subnet.
+#[derive(Debug, Parser)]
+#[command(name = "btminer", version, propagate_version = true)]
+pub struct Cli {
+    /// Logging flags.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `btminer` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train every stage of a run spec in this process, passing activations and
+    /// gradients between stages through the real wire codecs.
+    ///
+    /// Prints training and held-out loss as it goes, checkpoints to --out, and
+    /// resumes from there when run again (Ctrl-C saves and stops).
+    Local(LocalArgs),
+}
+
+/// Flags of `btminer local`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalArgs {
+    /// Run spec (TOML).
+    #[arg(long, default_value = "specs/local.toml")]
+    pub spec: PathBuf,
+    /// Text to train on, replacing the spec's data sources: a file, a directory or an object_store URL.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Compute device: cpu, cuda, cuda:N or mps.
+    #[arg(long = "neuron.device", default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Optimizer steps to train for in total (a resumed run counts the steps already done).
+    #[arg(long, default_value_t = 300)]
+    pub steps: u64,
+    /// Evaluate on held-out text every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 25)]
+    pub eval_every: u64,
+    /// Held-out micro-batches per evaluation.
+    #[arg(long, default_value_t = 8)]
+    pub eval_batches: u64,
+    /// Directory for checkpoints and the loss log.
+    #[arg(long, default_value = "runs/local")]
+    pub out: PathBuf,
+    /// Save a checkpoint every this many steps (0: only at the end and on Ctrl-C).
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: u64,
+    /// Start from scratch even if --out holds a checkpoint of this run.
+    #[arg(long)]
+    pub fresh: bool,
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the `btminer` binary, compiled into one test binary.
+
+mod cli;

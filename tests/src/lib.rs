@@ -1,0 +1,1 @@
+//! Shared fixtures for Sliver's whole-system tests.
