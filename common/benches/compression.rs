@@ -50,22 +50,22 @@ fn runs() -> Vec<Run> {
         Run {
             name: "staged-k32-int8",
             monolithic: false,
-            boundary: compressed(32, true),
+            boundary: compressed(32, false),
         },
         Run {
             name: "staged-k7-int8",
             monolithic: false,
-            boundary: compressed(7, true),
+            boundary: compressed(7, false),
         },
         Run {
-            name: "staged-k7-int8-no-token-embedding",
+            name: "staged-k7-int8-token-embedding",
             monolithic: false,
-            boundary: compressed(7, false),
+            boundary: compressed(7, true),
         },
         Run {
             name: "staged-k4-int8",
             monolithic: false,
-            boundary: compressed(4, true),
+            boundary: compressed(4, false),
         },
     ]
 }
@@ -133,6 +133,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?
         .block_on(Corpus::load(&base.data))?;
+    corpus.check_seq_len(base.model.seq_len)?;
 
     let tokens_per_step = (base.optimizer.batch_size * base.model.seq_len) as u64;
     let steps = args.tokens.div_ceil(tokens_per_step);

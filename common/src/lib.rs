@@ -22,6 +22,7 @@
 //! | feature | default | what it does |
 //! |---------|---------|--------------|
 //! | `cuda`  | no      | links libtorch's CUDA library so `--neuron.device cuda` works |
+//! | `testing` | no    | [`testing`](crate::testing): fixtures for other crates' tests |
 
 pub mod codec;
 pub mod data;
@@ -29,6 +30,8 @@ pub mod device;
 pub mod model;
 pub mod spec;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod train;
 
 pub use codec::{CodecKind, WireCodec};

@@ -382,7 +382,7 @@ impl RunSpec {
                 return Err(invalid(field, "must be at least 1, got 0"));
             }
         }
-        if m.d_model % m.n_heads != 0 {
+        if !m.d_model.is_multiple_of(m.n_heads) {
             return Err(invalid(
                 "model.n_heads",
                 format!(
@@ -391,7 +391,7 @@ impl RunSpec {
                 ),
             ));
         }
-        if m.n_heads % m.n_kv_heads != 0 {
+        if !m.n_heads.is_multiple_of(m.n_kv_heads) {
             return Err(invalid(
                 "model.n_kv_heads",
                 format!(
@@ -400,7 +400,7 @@ impl RunSpec {
                 ),
             ));
         }
-        if m.head_dim() % 2 != 0 {
+        if !m.head_dim().is_multiple_of(2) {
             return Err(invalid(
                 "model.n_heads",
                 format!(
@@ -409,13 +409,13 @@ impl RunSpec {
                 ),
             ));
         }
-        if !(m.rope_theta > 1.0) {
+        if m.rope_theta.is_nan() || m.rope_theta <= 1.0 {
             return Err(invalid(
                 "model.rope_theta",
                 format!("must be above 1, got {}", m.rope_theta),
             ));
         }
-        if !(m.norm_eps > 0.0) {
+        if m.norm_eps.is_nan() || m.norm_eps <= 0.0 {
             return Err(invalid(
                 "model.norm_eps",
                 format!("must be positive, got {}", m.norm_eps),
@@ -481,13 +481,13 @@ impl RunSpec {
                 return Err(invalid(field, format!("must be in [0, 1), got {beta}")));
             }
         }
-        if !(o.weight_decay >= 0.0) {
+        if o.weight_decay.is_nan() || o.weight_decay < 0.0 {
             return Err(invalid(
                 "optimizer.weight_decay",
                 format!("must not be negative, got {}", o.weight_decay),
             ));
         }
-        if !(o.grad_clip >= 0.0) {
+        if o.grad_clip.is_nan() || o.grad_clip < 0.0 {
             return Err(invalid(
                 "optimizer.grad_clip",
                 format!("must not be negative, got {}", o.grad_clip),

@@ -4,12 +4,12 @@ use sliver_common::data::{Corpus, Split};
 use sliver_common::{CodecKind, Trainer};
 use tch::Device;
 
-use crate::support::{real_text_spec, tiny_spec};
+use crate::support::{real_text, tiny_spec};
 
 #[test]
 fn loss_falls_on_real_text_through_compressed_boundaries() {
     let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, CodecKind::Int8, true);
-    spec.data = real_text_spec();
+    spec.data = real_text();
     spec.optimizer.batch_size = 8;
     let corpus = tokio::runtime::Builder::new_current_thread()
         .enable_all()

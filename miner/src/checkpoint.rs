@@ -123,29 +123,12 @@ mod tests {
     use tch::Device;
 
     fn spec() -> RunSpec {
-        RunSpec::from_toml(
-            r#"
-            name = "ckpt"
-            seed = 3
-            [model]
-            vocab_size = 32
-            d_model = 16
-            n_layers = 2
-            n_heads = 2
-            n_kv_heads = 1
-            ffn_hidden = 32
-            seq_len = 8
-            [[stages]]
-            layers = [0, 1]
-            [[stages]]
-            layers = [1, 2]
-            [boundary]
-            bottleneck = 4
-            [data]
-            sources = ["x"]
-            "#,
+        sliver_common::testing::tiny_spec(
+            &[[0, 1], [1, 2]],
+            4,
+            sliver_common::CodecKind::Int8,
+            false,
         )
-        .unwrap()
     }
 
     #[test]

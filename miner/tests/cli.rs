@@ -9,46 +9,22 @@ fn btminer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_btminer"))
 }
 
-fn text_dir() -> String {
-    std::env::var("SLIVER_TEXT_DIR")
-        .expect("SLIVER_TEXT_DIR is not set: run `scripts/test` (or `source scripts/setup.sh`) to fetch the text corpus")
-}
-
 /// A tiny two-stage spec, written next to the run's output.
 fn tiny_spec(dir: &Path) -> PathBuf {
     let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        r#"
-        name = "cli-test"
-        seed = 5
-        [model]
-        vocab_size = 256
-        d_model = 32
-        n_layers = 2
-        n_heads = 2
-        n_kv_heads = 1
-        ffn_hidden = 64
-        seq_len = 16
-        [[stages]]
-        layers = [0, 1]
-        [[stages]]
-        layers = [1, 2]
-        [boundary]
-        bottleneck = 4
-        codec = "int8"
-        [optimizer]
-        batch_size = 2
-        [data]
-        sources = ["unused"]
-        "#,
-    )
-    .unwrap();
+    let spec = sliver_common::testing::tiny_spec(
+        &[[0, 1], [1, 2]],
+        4,
+        sliver_common::CodecKind::Int8,
+        false,
+    );
+    std::fs::write(&path, spec.to_toml()).unwrap();
     path
 }
 
 fn step_of(dir: &Path) -> u64 {
-    let state = std::fs::read_to_string(dir.join("checkpoint/state.json")).expect("a checkpoint exists");
+    let state =
+        std::fs::read_to_string(dir.join("checkpoint/state.json")).expect("a checkpoint exists");
     let v: serde_json::Value = serde_json::from_str(&state).unwrap();
     v["step"].as_u64().unwrap()
 }
@@ -58,23 +34,38 @@ fn help_lists_only_what_is_built() {
     let out = btminer().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    assert!(help.contains("local") && help.contains("--logging.debug"), "{help}");
+    assert!(
+        help.contains("local") && help.contains("--logging.debug"),
+        "{help}"
+    );
     let out = btminer().args(["local", "--help"]).output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    assert!(help.contains("--neuron.device") && help.contains("--spec"), "{help}");
+    assert!(
+        help.contains("--neuron.device") && help.contains("--spec"),
+        "{help}"
+    );
 }
 
 #[test]
 fn bad_flags_and_files_fail_with_a_clear_message() {
-    let out = btminer().args(["local", "--neuron.device", "tpu"]).output().unwrap();
+    let out = btminer()
+        .args(["local", "--neuron.device", "tpu"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown device \"tpu\""), "{err}");
 
-    let out = btminer().args(["local", "--spec", "/nonexistent/spec.toml"]).output().unwrap();
+    let out = btminer()
+        .args(["local", "--spec", "/nonexistent/spec.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/spec.toml") && err.contains("No such file"), "{err}");
+    assert!(
+        err.contains("/nonexistent/spec.toml") && err.contains("No such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,17 +75,25 @@ fn interrupted_run_saves_and_resumes() {
     let out = dir.path().join("run");
     let run = |steps: u64| {
         let mut cmd = btminer();
-        cmd.args(["local", "--eval-every", "0", "--eval-batches", "1", "--checkpoint-every", "0"])
-            .arg("--spec")
-            .arg(&spec)
-            .arg("--data")
-            .arg(text_dir())
-            .arg("--out")
-            .arg(&out)
-            .arg("--steps")
-            .arg(steps.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "local",
+            "--eval-every",
+            "0",
+            "--eval-batches",
+            "1",
+            "--checkpoint-every",
+            "0",
+        ])
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--data")
+        .arg(sliver_common::testing::text_dir())
+        .arg("--out")
+        .arg(&out)
+        .arg("--steps")
+        .arg(steps.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         cmd
     };
 
@@ -103,12 +102,21 @@ fn interrupted_run_saves_and_resumes() {
     let log = out.join("loss.csv");
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 4 {
-        assert!(Instant::now() < deadline, "btminer made no progress in 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "btminer made no progress in 120 s"
+        );
         assert!(child.try_wait().unwrap().is_none(), "btminer exited early");
         std::thread::sleep(Duration::from_millis(100));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "interrupted run failed: {stderr}");
@@ -122,7 +130,22 @@ fn interrupted_run_saves_and_resumes() {
     assert!(output.status.success(), "resumed run failed: {stderr}");
     assert!(stderr.contains("resumed from checkpoint"), "{stderr}");
     assert_eq!(step_of(&out), saved + 2);
-    let rows: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
-    let last: u64 = rows.last().unwrap().split(',').next().unwrap().parse().unwrap();
-    assert_eq!(last, saved + 2, "the loss log continues where the run stopped");
+    let rows: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let last: u64 = rows
+        .last()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        last,
+        saved + 2,
+        "the loss log continues where the run stopped"
+    );
 }

@@ -350,10 +350,7 @@ impl Stage {
             }
         };
         weighted.f_backward()?;
-        Ok(match fwd.input {
-            Some(x) => Some(x.grad().detach().copy()),
-            None => None,
-        })
+        Ok(fwd.input.map(|x| x.grad().detach().copy()))
     }
 
     fn check_tokens(&self, ids: &Tensor) -> Result<(), ModelError> {

@@ -1,0 +1,3 @@
+//! Whole-system tests, compiled into one binary.
+
+mod shipped_specs;
