@@ -1,8 +1,11 @@
 //! Sliver's chain side: who takes part, what time it is, and who gets paid.
 //!
+//! - [`client`]: the subtensor client over subxt (metagraph, clock, registration, axons,
+//!   commitments, set/commit/reveal weights) for finney, testnet, `btlocalnet` or any endpoint.
 //! - [`wallet`]: wallets in the files `btcli` writes (`~/.bittensor/wallets/<name>/...`).
 //! - [`local`] (feature `local-chain`): the local finney-compatible chain (`btlocalnet`) and its metadata.
 
+pub mod client;
 pub mod wallet;
 
 #[cfg(feature = "local-chain")]

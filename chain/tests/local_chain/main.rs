@@ -1,8 +1,11 @@
 //! Integration tests of the local chain (`local-chain` feature): its metadata against finney's and against
-//! the checked-in `metadata/local.scale`.
+//! the checked-in `metadata/local.scale`, and `btlocalnet` end to end over WebSocket.
 #![cfg(feature = "local-chain")]
 
+mod client_e2e;
 mod finney;
 mod metadata_file;
 mod metadata_layout;
+mod net;
+mod node_e2e;
 mod shape;

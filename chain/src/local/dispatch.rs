@@ -1,0 +1,508 @@
+//! Calls of the local runtime, decoded from their SCALE encoding (pallet index, call index,
+//! arguments, as finney lays them out) and executed against storage: `System`, `Balances` and
+//! `Commitments` here, `SubtensorModule` in [`super::subtensor`]. A call either succeeds, having
+//! deposited its events, or fails with a [`DispatchError`] as FRAME encodes it (module errors
+//! carry the pallet index and the error's index in the metadata).
+
+use parity_scale_codec::{Compact, Decode, Encode, Input};
+
+use super::state::{Key, Overlay};
+use super::subtensor::{self, SubtensorCall};
+
+/// An account id (`AccountId32`).
+pub(crate) type AccountId = [u8; 32];
+
+/// Pallet indices (finney's `construct_runtime!`).
+pub(crate) mod pallet {
+    /// `System`.
+    pub(crate) const SYSTEM: u8 = 0;
+    /// `Balances`.
+    pub(crate) const BALANCES: u8 = 5;
+    /// `SubtensorModule`.
+    pub(crate) const SUBTENSOR: u8 = 7;
+    /// `Commitments`.
+    pub(crate) const COMMITMENTS: u8 = 18;
+}
+
+/// `sp_runtime::DispatchError`, the variants the local chain raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DispatchError {
+    /// `CannotLookup`: a `MultiAddress` that is not an account id.
+    CannotLookup,
+    /// `Module { index, error: [error, 0, 0, 0] }`.
+    Module {
+        /// Pallet index.
+        index: u8,
+        /// Error index in the pallet's `Error` enum.
+        error: u8,
+    },
+    /// `Token(TokenError)`, by variant index.
+    Token(u8),
+}
+
+/// `TokenError` variants used by balance transfers.
+pub(crate) mod token {
+    /// `FundsUnavailable`.
+    pub(crate) const FUNDS_UNAVAILABLE: u8 = 0;
+    /// `BelowMinimum`.
+    pub(crate) const BELOW_MINIMUM: u8 = 2;
+    /// `NotExpendable`.
+    pub(crate) const NOT_EXPENDABLE: u8 = 8;
+}
+
+impl Encode for DispatchError {
+    fn encode_to<W: parity_scale_codec::Output + ?Sized>(&self, dest: &mut W) {
+        match *self {
+            Self::CannotLookup => dest.push_byte(1),
+            Self::Module { index, error } => {
+                dest.push_byte(3);
+                dest.write(&[index, error, 0, 0, 0]);
+            }
+            Self::Token(e) => dest.write(&[7, e]),
+        }
+    }
+}
+
+/// The module error `name` of a pallet whose errors are `names` (index order).
+pub(crate) fn module_error(index: u8, names: &[&str], name: &str) -> DispatchError {
+    let error = names
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u8::try_from(i).ok());
+    debug_assert!(error.is_some(), "unknown error {name} of pallet {index}");
+    DispatchError::Module {
+        index,
+        error: error.unwrap_or(u8::MAX),
+    }
+}
+
+const COMMITMENTS_ERRORS: &[&str] = &[
+    "TooManyFieldsInCommitmentInfo",
+    "AccountNotAllowedCommit",
+    "SpaceLimitExceeded",
+    "UnexpectedUnreserveLeftover",
+];
+
+/// `sp_runtime::MultiAddress<AccountId32, ()>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MultiAddress {
+    /// `Id` or `Address32`: an account.
+    Account(AccountId),
+    /// `Index`, `Raw` or `Address20`, which the runtime cannot look up.
+    Other,
+}
+
+impl Decode for MultiAddress {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        match input.read_byte()? {
+            0 | 3 => Ok(Self::Account(AccountId::decode(input)?)),
+            1 => Ok(Self::Other),
+            2 => {
+                Vec::<u8>::decode(input)?;
+                Ok(Self::Other)
+            }
+            4 => {
+                <[u8; 20]>::decode(input)?;
+                Ok(Self::Other)
+            }
+            _ => Err("unknown MultiAddress variant".into()),
+        }
+    }
+}
+
+impl MultiAddress {
+    fn lookup(&self) -> Result<AccountId, DispatchError> {
+        match self {
+            Self::Account(a) => Ok(*a),
+            Self::Other => Err(DispatchError::CannotLookup),
+        }
+    }
+}
+
+/// `pallet_commitments::CommitmentInfo`, kept as its encoding, with its number of fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitmentInfo {
+    /// The SCALE encoding, as stored in `CommitmentOf`.
+    pub encoded: Vec<u8>,
+    /// Number of `Data` fields.
+    pub fields: usize,
+}
+
+impl Decode for CommitmentInfo {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, parity_scale_codec::Error> {
+        let count = Compact::<u32>::decode(input)?.0;
+        let mut encoded = Compact(count).encode();
+        for _ in 0..count {
+            let variant = input.read_byte()?;
+            encoded.push(variant);
+            let take = |input: &mut I, n: usize, out: &mut Vec<u8>| {
+                let mut buf = vec![0u8; n];
+                input.read(&mut buf)?;
+                out.extend_from_slice(&buf);
+                Ok::<_, parity_scale_codec::Error>(())
+            };
+            match variant {
+                0 | 135 => {}
+                1..=129 => take(input, usize::from(variant - 1), &mut encoded)?,
+                130..=133 => take(input, 32, &mut encoded)?,
+                134 => {
+                    Vec::<u8>::decode(input)?.encode_to(&mut encoded);
+                    u64::decode(input)?.encode_to(&mut encoded);
+                }
+                136 => Vec::<u8>::decode(input)?.encode_to(&mut encoded),
+                _ => return Err("unknown commitment Data variant".into()),
+            }
+        }
+        let fields = usize::try_from(count).map_err(|_| "too many fields")?;
+        Ok(Self { encoded, fields })
+    }
+}
+
+/// The calls the local runtime has (`RuntimeCall`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// `System::remark`.
+    Remark(Vec<u8>),
+    /// `Balances::transfer_allow_death` (0), `transfer_keep_alive` (3).
+    Transfer {
+        /// Recipient.
+        dest: MultiAddress,
+        /// Amount in rao.
+        value: u64,
+        /// Whether the sender must stay above the existential deposit.
+        keep_alive: bool,
+    },
+    /// `Balances::transfer_all`.
+    TransferAll {
+        /// Recipient.
+        dest: MultiAddress,
+        /// Whether the sender must stay above the existential deposit.
+        keep_alive: bool,
+    },
+    /// A `SubtensorModule` call.
+    Subtensor(SubtensorCall),
+    /// `Commitments::set_commitment`.
+    SetCommitment {
+        /// Subnet.
+        netuid: u16,
+        /// What is committed.
+        info: CommitmentInfo,
+    },
+}
+
+impl Call {
+    /// Decodes a whole call; trailing bytes are an error.
+    pub(crate) fn decode_all(bytes: &[u8]) -> Result<Self, String> {
+        let mut input = bytes;
+        let call = Self::decode_from(&mut input).map_err(|e| e.to_string())?;
+        if !input.is_empty() {
+            return Err(format!("{} trailing bytes after the call", input.len()));
+        }
+        Ok(call)
+    }
+
+    fn decode_from(input: &mut &[u8]) -> Result<Self, parity_scale_codec::Error> {
+        let pallet = u8::decode(input)?;
+        let call = u8::decode(input)?;
+        Ok(match (pallet, call) {
+            (pallet::SYSTEM, 0) => Self::Remark(Decode::decode(input)?),
+            (pallet::BALANCES, 0 | 3) => Self::Transfer {
+                dest: Decode::decode(input)?,
+                value: Compact::<u64>::decode(input)?.0,
+                keep_alive: call == 3,
+            },
+            (pallet::BALANCES, 4) => Self::TransferAll {
+                dest: Decode::decode(input)?,
+                keep_alive: Decode::decode(input)?,
+            },
+            (pallet::SUBTENSOR, c) => Self::Subtensor(SubtensorCall::decode(c, input)?),
+            (pallet::COMMITMENTS, 0) => Self::SetCommitment {
+                netuid: Decode::decode(input)?,
+                info: Decode::decode(input)?,
+            },
+            _ => return Err("no such call in the local runtime".into()),
+        })
+    }
+
+    /// `(ref_time, pays_fee)` of the call's `DispatchEventInfo`: nominal weights; subtensor's
+    /// neuron calls are free, as on finney.
+    pub(crate) fn dispatch_info(&self) -> (u64, bool) {
+        match self {
+            Self::Subtensor(c) => (c.weight(), c.pays_fee()),
+            Self::SetCommitment { .. } => (50_000_000, true),
+            _ => (200_000_000, true),
+        }
+    }
+}
+
+/// `pallet_balances::AccountData` inside `frame_system::AccountInfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct AccountInfo {
+    /// Transactions sent.
+    pub nonce: u32,
+    /// Consumer references.
+    pub consumers: u32,
+    /// Provider references.
+    pub providers: u32,
+    /// Sufficient references.
+    pub sufficients: u32,
+    /// Free balance, rao.
+    pub free: u64,
+    /// Reserved balance.
+    pub reserved: u64,
+    /// Frozen balance.
+    pub frozen: u64,
+    /// `ExtraFlags`.
+    pub flags: u128,
+}
+
+impl Default for AccountInfo {
+    fn default() -> Self {
+        Self {
+            nonce: 0,
+            consumers: 0,
+            providers: 0,
+            sufficients: 0,
+            free: 0,
+            reserved: 0,
+            frozen: 0,
+            flags: 1u128 << 127,
+        }
+    }
+}
+
+/// `System.Account` key.
+pub(crate) fn account_key(who: &AccountId) -> Vec<u8> {
+    Key::new("System", "Account").b2(who).build()
+}
+
+/// The execution context of one block: storage writes and the events deposited so far.
+#[derive(Debug)]
+pub(crate) struct Ext<'a> {
+    /// Storage, over the parent block's state.
+    pub storage: Overlay<'a>,
+    /// Number of the block being built.
+    pub block: u32,
+    /// `(phase, event)` records, SCALE-encoded.
+    pub events: Vec<Vec<u8>>,
+    phase: Option<u32>,
+}
+
+impl<'a> Ext<'a> {
+    /// A context for building block `block` over `storage`.
+    pub(crate) fn new(storage: Overlay<'a>, block: u32) -> Self {
+        Self {
+            storage,
+            block,
+            events: Vec::new(),
+            phase: None,
+        }
+    }
+
+    /// Sets the phase of the events deposited next: `Some(i)` = `ApplyExtrinsic(i)`, `None` =
+    /// `Initialization`.
+    pub(crate) fn set_phase(&mut self, phase: Option<u32>) {
+        self.phase = phase;
+    }
+
+    /// Deposits event `variant` of `pallet` with SCALE-encoded `fields`.
+    pub(crate) fn deposit(&mut self, pallet: u8, variant: u8, fields: impl Encode) {
+        let mut record = match self.phase {
+            Some(i) => {
+                let mut r = vec![0u8];
+                i.encode_to(&mut r);
+                r
+            }
+            None => vec![2u8],
+        };
+        record.push(pallet);
+        record.push(variant);
+        fields.encode_to(&mut record);
+        // topics: none
+        record.push(0);
+        self.events.push(record);
+    }
+
+    /// The current block as subtensor counts (`u64`).
+    pub(crate) fn block_u64(&self) -> u64 {
+        u64::from(self.block)
+    }
+
+    /// `System.Account` of `who`.
+    pub(crate) fn account(&self, who: &AccountId) -> AccountInfo {
+        self.storage
+            .get_or(&account_key(who), AccountInfo::default())
+    }
+
+    /// Writes `System.Account` of `who`.
+    pub(crate) fn set_account(&mut self, who: &AccountId, info: &AccountInfo) {
+        self.storage.put(account_key(who), info);
+    }
+
+    /// Takes `amount` from `who`'s free balance and out of the total issuance (a burn).
+    pub(crate) fn burn(&mut self, who: &AccountId, amount: u64) -> Result<(), ()> {
+        let mut info = self.account(who);
+        info.free = info.free.checked_sub(amount).ok_or(())?;
+        self.set_account(who, &info);
+        let key = Key::new("Balances", "TotalIssuance").build();
+        let issuance: u64 = self.storage.get_or(&key, 0);
+        self.storage.put(key, &issuance.saturating_sub(amount));
+        Ok(())
+    }
+
+    /// Takes `amount` from `who`'s free balance (into stake), or fails when it is not there.
+    pub(crate) fn withdraw(&mut self, who: &AccountId, amount: u64) -> Result<(), ()> {
+        let mut info = self.account(who);
+        info.free = info.free.checked_sub(amount).ok_or(())?;
+        self.set_account(who, &info);
+        Ok(())
+    }
+}
+
+/// Executes `call` signed by `who`.
+pub(crate) fn dispatch(
+    ext: &mut Ext<'_>,
+    who: &AccountId,
+    call: &Call,
+) -> Result<(), DispatchError> {
+    match call {
+        Call::Remark(_) => Ok(()),
+        Call::Transfer {
+            dest,
+            value,
+            keep_alive,
+        } => transfer(ext, who, &dest.lookup()?, *value, *keep_alive),
+        Call::TransferAll { dest, keep_alive } => {
+            let dest = dest.lookup()?;
+            let free = ext.account(who).free;
+            let value = if *keep_alive {
+                free.saturating_sub(super::metadata::EXISTENTIAL_DEPOSIT)
+            } else {
+                free
+            };
+            transfer(ext, who, &dest, value, *keep_alive)
+        }
+        Call::Subtensor(c) => subtensor::dispatch(ext, who, c),
+        Call::SetCommitment { netuid, info } => set_commitment(ext, who, *netuid, info),
+    }
+}
+
+fn transfer(
+    ext: &mut Ext<'_>,
+    from: &AccountId,
+    to: &AccountId,
+    value: u64,
+    keep_alive: bool,
+) -> Result<(), DispatchError> {
+    let ed = super::metadata::EXISTENTIAL_DEPOSIT;
+    let mut source = ext.account(from);
+    let left = source
+        .free
+        .checked_sub(value)
+        .ok_or(DispatchError::Token(token::FUNDS_UNAVAILABLE))?;
+    if keep_alive && left < ed {
+        return Err(DispatchError::Token(token::NOT_EXPENDABLE));
+    }
+    if from == to || value == 0 {
+        return Ok(());
+    }
+    let mut dest = ext.account(to);
+    let new_account = dest.providers == 0 && dest.free == 0;
+    if new_account && value < ed {
+        return Err(DispatchError::Token(token::BELOW_MINIMUM));
+    }
+    source.free = left;
+    dest.free = dest.free.saturating_add(value);
+    if new_account {
+        dest.providers = 1;
+    }
+    ext.set_account(from, &source);
+    ext.set_account(to, &dest);
+    if new_account {
+        ext.deposit(pallet::SYSTEM, 3, to);
+        ext.deposit(pallet::BALANCES, 0, (to, value));
+    }
+    ext.deposit(pallet::BALANCES, 2, (from, to, value));
+    Ok(())
+}
+
+fn set_commitment(
+    ext: &mut Ext<'_>,
+    who: &AccountId,
+    netuid: u16,
+    info: &CommitmentInfo,
+) -> Result<(), DispatchError> {
+    let err = |name| module_error(pallet::COMMITMENTS, COMMITMENTS_ERRORS, name);
+    if !subtensor::is_registered(ext, netuid, who) {
+        return Err(err("AccountNotAllowedCommit"));
+    }
+    let max_fields = usize::try_from(super::metadata::COMMITMENT_MAX_FIELDS).unwrap_or(usize::MAX);
+    if info.fields > max_fields {
+        return Err(err("TooManyFieldsInCommitmentInfo"));
+    }
+    // Registration { deposit: u64, block: u32, info: CommitmentInfo }
+    let mut registration = 0u64.encode();
+    ext.block.encode_to(&mut registration);
+    registration.extend_from_slice(&info.encoded);
+    let key = Key::new("Commitments", "CommitmentOf")
+        .id(&netuid)
+        .tx(who)
+        .build();
+    ext.storage.put_raw(key, Some(registration));
+    let last = Key::new("Commitments", "LastCommitment")
+        .id(&netuid)
+        .tx(who)
+        .build();
+    ext.storage.put(last, &ext.block);
+    ext.deposit(pallet::COMMITMENTS, 0, (netuid, who));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_decode_with_finneys_indices() {
+        // Balances::transfer_keep_alive(Id(Bob), 1000)
+        let mut bytes = vec![5u8, 3, 0];
+        bytes.extend_from_slice(&[7u8; 32]);
+        Compact(1000u64).encode_to(&mut bytes);
+        assert_eq!(
+            Call::decode_all(&bytes),
+            Ok(Call::Transfer {
+                dest: MultiAddress::Account([7; 32]),
+                value: 1000,
+                keep_alive: true
+            })
+        );
+        bytes.push(0);
+        assert!(Call::decode_all(&bytes).is_err());
+        assert!(Call::decode_all(&[5, 99]).is_err());
+    }
+
+    #[test]
+    fn commitment_info_keeps_its_encoding() {
+        // two fields: Raw3(b"abc"), Sha256([1; 32])
+        let mut bytes = vec![8u8, 4, b'a', b'b', b'c', 131];
+        bytes.extend_from_slice(&[1; 32]);
+        let info = CommitmentInfo::decode(&mut &bytes[..]).ok();
+        assert_eq!(
+            info,
+            Some(CommitmentInfo {
+                encoded: bytes.clone(),
+                fields: 2
+            })
+        );
+    }
+
+    #[test]
+    fn module_errors_encode_as_frame_does() {
+        let e = module_error(
+            pallet::COMMITMENTS,
+            COMMITMENTS_ERRORS,
+            "SpaceLimitExceeded",
+        );
+        assert_eq!(e.encode(), vec![3, 18, 2, 0, 0, 0]);
+    }
+}

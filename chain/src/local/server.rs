@@ -1,0 +1,136 @@
+//! Starting and stopping the local chain: load or create the chain, bind the WebSocket/HTTP
+//! JSON-RPC server on 127.0.0.1, spawn the block producer, and on stop, save the state last.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonrpsee::server::{RandomStringIdProvider, Server, ServerHandle};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use super::node::Node;
+use super::persist::{self, PersistError};
+use super::rpc;
+use super::runtime::{Chain, GenesisConfig};
+
+/// Everything `btlocalnet` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Time between blocks; zero builds a block whenever an extrinsic arrives.
+    pub block_time: Duration,
+    /// Where the chain is saved after each block that changed it, and loaded from at start.
+    pub state_file: Option<PathBuf>,
+    /// The chain created when there is no state file.
+    pub genesis: GenesisConfig,
+}
+
+/// Why the local chain could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The state file could not be loaded.
+    #[error("loading the chain")]
+    Load(#[from] PersistError),
+    /// The RPC server could not bind.
+    #[error("binding 127.0.0.1:{port}")]
+    Bind {
+        /// The port asked for.
+        port: u16,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The RPC methods could not be registered (a bug).
+    #[error("registering RPC methods")]
+    Methods(#[from] jsonrpsee::core::RegisterMethodError),
+}
+
+/// A running local chain.
+#[derive(Debug)]
+pub struct LocalChain {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    node: Arc<Node>,
+    stop: Arc<Notify>,
+    producer: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").finish_non_exhaustive()
+    }
+}
+
+impl LocalChain {
+    /// Loads (or creates) the chain and starts serving it.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError`] when the state file is unreadable or the port cannot be bound.
+    pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        let chain = match config
+            .state_file
+            .as_deref()
+            .map(persist::load)
+            .transpose()?
+        {
+            Some(Some(chain)) => {
+                info!(head = chain.head(), genesis = %hex::encode(chain.genesis_hash()), "chain loaded from the state file");
+                chain
+            }
+            _ => {
+                let chain = Chain::genesis(&config.genesis);
+                info!(genesis = %hex::encode(chain.genesis_hash()), netuids = ?config.genesis.netuids, "new chain");
+                chain
+            }
+        };
+        let node = Node::new(chain, config.state_file.clone());
+        let server = Server::builder()
+            .set_config(
+                jsonrpsee::server::ServerConfig::builder()
+                    .set_id_provider(RandomStringIdProvider::new(16))
+                    .build(),
+            )
+            .build(SocketAddr::from(([127, 0, 0, 1], config.port)))
+            .await
+            .map_err(|source| ServerError::Bind {
+                port: config.port,
+                source,
+            })?;
+        let addr = server.local_addr().map_err(|source| ServerError::Bind {
+            port: config.port,
+            source,
+        })?;
+        let handle = server.start(rpc::module(node.clone())?);
+        let stop = Arc::new(Notify::new());
+        let producer = tokio::spawn(node.clone().run_producer(config.block_time, stop.clone()));
+        info!(%addr, block_time_ms = config.block_time.as_millis(), "serving");
+        Ok(Self {
+            addr,
+            handle,
+            node,
+            stop,
+            producer,
+        })
+    }
+
+    /// The address served.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops producing blocks, saves the state, then stops the RPC server.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.producer.await;
+        self.node.save();
+        let _ = self.handle.stop();
+        self.handle.stopped().await;
+        info!("stopped");
+    }
+}

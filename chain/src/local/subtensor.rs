@@ -1,0 +1,624 @@
+//! `SubtensorModule` for the local chain: subnets, `burned_register`, `serve_axon`, `add_stake`,
+//! `set_weights`, `commit_weights`/`reveal_weights` and a simple emission each tempo, over
+//! finney's storage layout and with finney's checks, in finney's order, raising finney's errors.
+//!
+//! Epochs follow subtensor: epoch index `(block + netuid + 1) / (tempo + 1)`, and a subnet's epoch
+//! runs at the block where `tempo - (block + netuid + 1) % (tempo + 1) == 0`. A weight commit made
+//! in epoch `e` can be revealed only during epoch `e + RevealPeriodEpochs` and expires after it.
+//! The emission is simpler than Yuma consensus: each epoch, validator permits go to the top
+//! `MaxAllowedValidators` hotkeys by stake; incentive is the stake-weighted sum of permitted
+//! validators' normalised weights; 1 TAO per block is emitted, half to miners by incentive and half
+//! to validators by dividends, and added to each hotkey's stake.
+
+use parity_scale_codec::{Decode, Encode};
+
+use super::dispatch::{AccountId, DispatchError, Ext, module_error, pallet};
+use super::metadata::SUBTENSOR_ERRORS;
+use super::state::{Key, Overlay};
+
+mod epoch;
+mod weights;
+
+pub(crate) use self::epoch::on_initialize;
+
+/// Minimum stake an `add_stake` may add (finney's `DefaultMinStake`), in rao.
+pub(crate) const MIN_STAKE: u64 = 2_000_000;
+/// Blocks between two `serve_axon` of one hotkey (finney's `ServingRateLimit` default).
+pub(crate) const SERVING_RATE_LIMIT: u64 = 50;
+/// Emission per block, in rao (1 TAO).
+pub(crate) const EMISSION_PER_BLOCK: u64 = 1_000_000_000;
+
+/// A `SubtensorModule` call, with finney's call indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SubtensorCall {
+    /// 0.
+    SetWeights {
+        /// Subnet.
+        netuid: u16,
+        /// Uids weighted.
+        dests: Vec<u16>,
+        /// Weights.
+        weights: Vec<u16>,
+        /// Version key.
+        version_key: u64,
+    },
+    /// 2.
+    AddStake {
+        /// Hotkey staked to.
+        hotkey: AccountId,
+        /// Subnet.
+        netuid: u16,
+        /// Rao.
+        amount: u64,
+    },
+    /// 4.
+    ServeAxon {
+        /// Subnet.
+        netuid: u16,
+        /// The axon, as stored (`block` is filled in by the chain).
+        axon: AxonInfo,
+    },
+    /// 7.
+    BurnedRegister {
+        /// Subnet.
+        netuid: u16,
+        /// Hotkey registered.
+        hotkey: AccountId,
+    },
+    /// 96.
+    CommitWeights {
+        /// Subnet.
+        netuid: u16,
+        /// `BlakeTwo256(SCALE(hotkey, netuid, uids, values, salt, version_key))`.
+        commit_hash: [u8; 32],
+    },
+    /// 97.
+    RevealWeights {
+        /// Subnet.
+        netuid: u16,
+        /// Uids.
+        uids: Vec<u16>,
+        /// Weights.
+        values: Vec<u16>,
+        /// Salt.
+        salt: Vec<u16>,
+        /// Version key.
+        version_key: u64,
+    },
+}
+
+/// `pallet_subtensor::AxonInfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub(crate) struct AxonInfo {
+    /// Block served at.
+    pub block: u64,
+    /// Axon version.
+    pub version: u32,
+    /// IP address.
+    pub ip: u128,
+    /// Port.
+    pub port: u16,
+    /// 4 or 6.
+    pub ip_type: u8,
+    /// Protocol.
+    pub protocol: u8,
+    /// Unused.
+    pub placeholder1: u8,
+    /// Unused.
+    pub placeholder2: u8,
+}
+
+impl SubtensorCall {
+    /// Decodes the arguments of call `index`.
+    pub(crate) fn decode(index: u8, input: &mut &[u8]) -> Result<Self, parity_scale_codec::Error> {
+        Ok(match index {
+            0 => Self::SetWeights {
+                netuid: Decode::decode(input)?,
+                dests: Decode::decode(input)?,
+                weights: Decode::decode(input)?,
+                version_key: Decode::decode(input)?,
+            },
+            2 => Self::AddStake {
+                hotkey: Decode::decode(input)?,
+                netuid: Decode::decode(input)?,
+                amount: Decode::decode(input)?,
+            },
+            4 => {
+                let netuid = Decode::decode(input)?;
+                let version = Decode::decode(input)?;
+                let ip = Decode::decode(input)?;
+                let port = Decode::decode(input)?;
+                let ip_type = Decode::decode(input)?;
+                let protocol = Decode::decode(input)?;
+                let placeholder1 = Decode::decode(input)?;
+                let placeholder2 = Decode::decode(input)?;
+                Self::ServeAxon {
+                    netuid,
+                    axon: AxonInfo {
+                        block: 0,
+                        version,
+                        ip,
+                        port,
+                        ip_type,
+                        protocol,
+                        placeholder1,
+                        placeholder2,
+                    },
+                }
+            }
+            7 => Self::BurnedRegister {
+                netuid: Decode::decode(input)?,
+                hotkey: Decode::decode(input)?,
+            },
+            96 => Self::CommitWeights {
+                netuid: Decode::decode(input)?,
+                commit_hash: Decode::decode(input)?,
+            },
+            97 => Self::RevealWeights {
+                netuid: Decode::decode(input)?,
+                uids: Decode::decode(input)?,
+                values: Decode::decode(input)?,
+                salt: Decode::decode(input)?,
+                version_key: Decode::decode(input)?,
+            },
+            _ => return Err("SubtensorModule call not served by the local chain".into()),
+        })
+    }
+
+    /// Nominal `ref_time` weight.
+    pub(crate) fn weight(&self) -> u64 {
+        match self {
+            Self::BurnedRegister { .. } => 400_000_000,
+            _ => 100_000_000,
+        }
+    }
+
+    /// Whether the call pays a fee on finney (weights and axons do not).
+    pub(crate) fn pays_fee(&self) -> bool {
+        matches!(self, Self::AddStake { .. } | Self::BurnedRegister { .. })
+    }
+}
+
+fn err(name: &str) -> DispatchError {
+    module_error(pallet::SUBTENSOR, SUBTENSOR_ERRORS, name)
+}
+
+fn st(item: &str) -> Key {
+    Key::new("SubtensorModule", item)
+}
+
+/// Typed reads and writes of subtensor's storage.
+pub(crate) struct Sub<'s, 'a>(pub &'s mut Overlay<'a>);
+
+macro_rules! net_value {
+    ($get:ident, $set:ident, $item:literal, $ty:ty, $default:expr) => {
+        pub(crate) fn $get(&self, netuid: u16) -> $ty {
+            self.0.get_or(&st($item).id(&netuid).build(), $default)
+        }
+        #[allow(dead_code)]
+        pub(crate) fn $set(&mut self, netuid: u16, v: $ty) {
+            self.0.put(st($item).id(&netuid).build(), &v);
+        }
+    };
+}
+
+impl Sub<'_, '_> {
+    net_value!(added, set_added, "NetworksAdded", bool, false);
+    net_value!(
+        tempo,
+        set_tempo,
+        "Tempo",
+        u16,
+        super::metadata::DEFAULT_TEMPO
+    );
+    net_value!(n, set_n, "SubnetworkN", u16, 0);
+    net_value!(max_uids, set_max_uids, "MaxAllowedUids", u16, 256);
+    net_value!(burn, set_burn, "Burn", u64, 100_000_000);
+    net_value!(max_regs, set_max_regs, "MaxRegistrationsPerBlock", u16, 1);
+    net_value!(
+        regs_this_block,
+        set_regs_this_block,
+        "RegistrationsThisBlock",
+        u16,
+        0
+    );
+    net_value!(immunity, set_immunity, "ImmunityPeriod", u16, 4096);
+    net_value!(version_key, set_version_key, "WeightsVersionKey", u64, 0);
+    net_value!(rate_limit, set_rate_limit, "WeightsSetRateLimit", u64, 100);
+    net_value!(min_weights, set_min_weights, "MinAllowedWeights", u16, 1024);
+    net_value!(max_weight, set_max_weight, "MaxWeightsLimit", u16, u16::MAX);
+    net_value!(
+        cr_enabled,
+        set_cr_enabled,
+        "CommitRevealWeightsEnabled",
+        bool,
+        true
+    );
+    net_value!(
+        max_validators,
+        set_max_validators,
+        "MaxAllowedValidators",
+        u16,
+        128
+    );
+    net_value!(
+        activity_cutoff,
+        set_activity_cutoff,
+        "ActivityCutoff",
+        u16,
+        5000
+    );
+    net_value!(since_step, set_since_step, "BlocksSinceLastStep", u64, 0);
+
+    /// `RevealPeriodEpochs` (Twox64Concat, unlike the other subnet maps).
+    pub(crate) fn reveal_period(&self, netuid: u16) -> u64 {
+        self.0
+            .get_or(&st("RevealPeriodEpochs").tx(&netuid).build(), 1)
+    }
+
+    /// Per-uid vector `item` of a subnet.
+    pub(crate) fn vec<T: Decode>(&self, item: &str, netuid: u16) -> Vec<T> {
+        self.0.get_or(&st(item).id(&netuid).build(), Vec::new())
+    }
+
+    /// Writes per-uid vector `item`.
+    pub(crate) fn set_vec<T: Encode>(&mut self, item: &str, netuid: u16, v: &Vec<T>) {
+        self.0.put(st(item).id(&netuid).build(), v);
+    }
+
+    /// Sets entry `uid` of vector `item`, growing it with `T::default()` as needed.
+    fn set_at<T: Encode + Decode + Default + Clone>(
+        &mut self,
+        item: &str,
+        netuid: u16,
+        uid: u16,
+        v: T,
+    ) {
+        let mut all: Vec<T> = self.vec(item, netuid);
+        let i = usize::from(uid);
+        if all.len() <= i {
+            all.resize(i + 1, T::default());
+        }
+        all[i] = v;
+        self.set_vec(item, netuid, &all);
+    }
+
+    /// The uid of `hotkey` on `netuid`.
+    pub(crate) fn uid(&self, netuid: u16, hotkey: &AccountId) -> Option<u16> {
+        self.0.get(&st("Uids").id(&netuid).b2(hotkey).build())
+    }
+
+    /// The hotkey at `uid`.
+    pub(crate) fn key(&self, netuid: u16, uid: u16) -> Option<AccountId> {
+        self.0.get(&st("Keys").id(&netuid).id(&uid).build())
+    }
+
+    /// The coldkey owning `hotkey`.
+    pub(crate) fn owner(&self, hotkey: &AccountId) -> Option<AccountId> {
+        self.0.get(&st("Owner").b2(hotkey).build())
+    }
+
+    /// `TotalHotkeyAlpha` of `hotkey` on `netuid`.
+    pub(crate) fn stake(&self, hotkey: &AccountId, netuid: u16) -> u64 {
+        self.0
+            .get_or(&st("TotalHotkeyAlpha").b2(hotkey).id(&netuid).build(), 0)
+    }
+
+    fn set_stake(&mut self, hotkey: &AccountId, netuid: u16, v: u64) {
+        self.0
+            .put(st("TotalHotkeyAlpha").b2(hotkey).id(&netuid).build(), &v);
+    }
+
+    fn push_account(&mut self, item: &str, who: &AccountId, add: &AccountId) {
+        let key = st(item).b2(who).build();
+        let mut all: Vec<AccountId> = self.0.get_or(&key, Vec::new());
+        if !all.contains(add) {
+            all.push(*add);
+            self.0.put(key, &all);
+        }
+    }
+
+    /// The epoch index of `block` on `netuid`.
+    pub(crate) fn epoch_index(&self, netuid: u16, block: u64) -> u64 {
+        (block + u64::from(netuid) + 1) / (u64::from(self.tempo(netuid)) + 1)
+    }
+}
+
+/// Whether `hotkey` holds a uid on `netuid`.
+pub(crate) fn is_registered(ext: &mut Ext<'_>, netuid: u16, hotkey: &AccountId) -> bool {
+    Sub(&mut ext.storage).uid(netuid, hotkey).is_some()
+}
+
+/// How a subnet is created at genesis.
+#[derive(Debug, Clone)]
+pub(crate) struct SubnetParams {
+    /// Blocks per epoch.
+    pub tempo: u16,
+    /// `WeightsSetRateLimit`.
+    pub weights_rate_limit: u64,
+    /// `CommitRevealWeightsEnabled`.
+    pub commit_reveal: bool,
+    /// `RevealPeriodEpochs`.
+    pub reveal_period: u64,
+    /// `Burn`, rao.
+    pub burn: u64,
+}
+
+/// Creates subnet `netuid` owned by `owner`.
+pub(crate) fn create_subnet(ext: &mut Ext<'_>, netuid: u16, owner: &AccountId, p: &SubnetParams) {
+    let total_key = st("TotalNetworks").build();
+    let total: u16 = ext.storage.get_or(&total_key, 0);
+    ext.storage.put(total_key, &total.saturating_add(1));
+    let block = ext.block_u64();
+    let mut s = Sub(&mut ext.storage);
+    s.set_added(netuid, true);
+    s.set_tempo(netuid, p.tempo);
+    s.set_rate_limit(netuid, p.weights_rate_limit);
+    s.set_cr_enabled(netuid, p.commit_reveal);
+    s.set_burn(netuid, p.burn);
+    s.set_min_weights(netuid, 1);
+    s.set_max_regs(netuid, 64);
+    s.0.put(
+        st("RevealPeriodEpochs").tx(&netuid).build(),
+        &p.reveal_period,
+    );
+    s.0.put(st("NetworkRegisteredAt").id(&netuid).build(), &block);
+    s.0.put(st("SubnetOwner").id(&netuid).build(), owner);
+    ext.deposit(pallet::SUBTENSOR, 0, (netuid, 0u16));
+}
+
+/// Executes a subtensor call signed by `who`.
+pub(crate) fn dispatch(
+    ext: &mut Ext<'_>,
+    who: &AccountId,
+    call: &SubtensorCall,
+) -> Result<(), DispatchError> {
+    match call {
+        SubtensorCall::BurnedRegister { netuid, hotkey } => {
+            burned_register(ext, who, *netuid, hotkey)
+        }
+        SubtensorCall::ServeAxon { netuid, axon } => serve_axon(ext, who, *netuid, *axon),
+        SubtensorCall::AddStake {
+            hotkey,
+            netuid,
+            amount,
+        } => add_stake(ext, who, hotkey, *netuid, *amount),
+        SubtensorCall::SetWeights {
+            netuid,
+            dests,
+            weights,
+            version_key,
+        } => {
+            if Sub(&mut ext.storage).cr_enabled(*netuid) {
+                return Err(err("CommitRevealEnabled"));
+            }
+            self::weights::set_weights(ext, who, *netuid, dests, weights, *version_key, true)
+        }
+        SubtensorCall::CommitWeights {
+            netuid,
+            commit_hash,
+        } => weights::commit_weights(ext, who, *netuid, *commit_hash),
+        SubtensorCall::RevealWeights {
+            netuid,
+            uids,
+            values,
+            salt,
+            version_key,
+        } => weights::reveal_weights(ext, who, *netuid, uids, values, salt, *version_key),
+    }
+}
+
+fn burned_register(
+    ext: &mut Ext<'_>,
+    coldkey: &AccountId,
+    netuid: u16,
+    hotkey: &AccountId,
+) -> Result<(), DispatchError> {
+    let block = ext.block_u64();
+    let s = Sub(&mut ext.storage);
+    if netuid == 0 {
+        return Err(err("RegistrationNotPermittedOnRootSubnet"));
+    }
+    if !s.added(netuid) {
+        return Err(err("SubnetNotExists"));
+    }
+    if s.regs_this_block(netuid) >= s.max_regs(netuid) {
+        return Err(err("TooManyRegistrationsThisBlock"));
+    }
+    if s.uid(netuid, hotkey).is_some() {
+        return Err(err("HotKeyAlreadyRegisteredInSubNet"));
+    }
+    if let Some(owner) = s.owner(hotkey)
+        && owner != *coldkey
+    {
+        return Err(err("NonAssociatedColdKey"));
+    }
+    let burn = s.burn(netuid);
+    if ext.account(coldkey).free < burn {
+        return Err(err("NotEnoughBalanceToStake"));
+    }
+    ext.burn(coldkey, burn)
+        .map_err(|()| err("NotEnoughBalanceToStake"))?;
+
+    let mut s = Sub(&mut ext.storage);
+    s.0.put(st("Owner").b2(hotkey).build(), coldkey);
+    s.push_account("OwnedHotkeys", coldkey, hotkey);
+    let n = s.n(netuid);
+    let uid = if n < s.max_uids(netuid) {
+        s.set_n(netuid, n + 1);
+        n
+    } else {
+        let uid =
+            prune_candidate(&s, netuid, n, block).ok_or_else(|| err("NoNeuronIdAvailable"))?;
+        if let Some(old) = s.key(netuid, uid) {
+            s.0.remove(st("Uids").id(&netuid).b2(&old).build());
+            s.0.remove(st("Axons").id(&netuid).b2(&old).build());
+        }
+        s.0.remove(st("Weights").id(&netuid).id(&uid).build());
+        uid
+    };
+    s.0.put(st("Keys").id(&netuid).id(&uid).build(), hotkey);
+    s.0.put(st("Uids").id(&netuid).b2(hotkey).build(), &uid);
+    s.0.put(
+        st("BlockAtRegistration").id(&netuid).id(&uid).build(),
+        &block,
+    );
+    s.set_at("Active", netuid, uid, true);
+    for item in ["Rank", "Trust", "Consensus", "Incentive", "Dividends"] {
+        s.set_at(item, netuid, uid, 0u16);
+    }
+    s.set_at("Emission", netuid, uid, 0u64);
+    s.set_at("LastUpdate", netuid, uid, block);
+    s.set_at("ValidatorPermit", netuid, uid, false);
+    let regs = s.regs_this_block(netuid);
+    s.set_regs_this_block(netuid, regs.saturating_add(1));
+    ext.deposit(pallet::SUBTENSOR, 6, (netuid, uid, hotkey));
+    Ok(())
+}
+
+/// The uid a registration on a full subnet replaces: the lowest emission outside the immunity
+/// period, else the lowest emission of all.
+fn prune_candidate(s: &Sub<'_, '_>, netuid: u16, n: u16, block: u64) -> Option<u16> {
+    let emission: Vec<u64> = s.vec("Emission", netuid);
+    let immunity = u64::from(s.immunity(netuid));
+    let registered_at = |uid: u16| -> u64 {
+        s.0.get_or(&st("BlockAtRegistration").id(&netuid).id(&uid).build(), 0)
+    };
+    let score = |uid: u16| emission.get(usize::from(uid)).copied().unwrap_or(0);
+    let outside: Vec<u16> = (0..n)
+        .filter(|&u| block.saturating_sub(registered_at(u)) >= immunity)
+        .collect();
+    let pool: Vec<u16> = if outside.is_empty() {
+        (0..n).collect()
+    } else {
+        outside
+    };
+    pool.into_iter().min_by_key(|&u| (score(u), u))
+}
+
+fn serve_axon(
+    ext: &mut Ext<'_>,
+    hotkey: &AccountId,
+    netuid: u16,
+    mut axon: AxonInfo,
+) -> Result<(), DispatchError> {
+    let block = ext.block_u64();
+    let s = Sub(&mut ext.storage);
+    if s.uid(netuid, hotkey).is_none() {
+        return Err(err("HotKeyNotRegisteredInNetwork"));
+    }
+    if !matches!(axon.ip_type, 4 | 6) {
+        return Err(err("InvalidIpType"));
+    }
+    if !valid_ip(axon.ip_type, axon.ip) {
+        return Err(err("InvalidIpAddress"));
+    }
+    let key = st("Axons").id(&netuid).b2(hotkey).build();
+    if let Some(prev) = s.0.get::<AxonInfo>(&key)
+        && prev.block != 0
+        && block.saturating_sub(prev.block) < SERVING_RATE_LIMIT
+    {
+        return Err(err("ServingRateLimitExceeded"));
+    }
+    axon.block = block;
+    ext.storage.put(key, &axon);
+    ext.deposit(pallet::SUBTENSOR, 28, (netuid, hotkey));
+    Ok(())
+}
+
+/// Finney's address check: not zero, IPv4 within range and not 127.0.0.1, IPv6 not `::`,
+/// `::1` or all ones.
+pub(crate) fn valid_ip(ip_type: u8, ip: u128) -> bool {
+    match ip_type {
+        4 => ip != 0 && ip < u128::from(u32::MAX) && ip != 0x7f00_0001,
+        6 => ip != 0 && ip != 1 && ip != u128::MAX,
+        _ => false,
+    }
+}
+
+fn add_stake(
+    ext: &mut Ext<'_>,
+    coldkey: &AccountId,
+    hotkey: &AccountId,
+    netuid: u16,
+    amount: u64,
+) -> Result<(), DispatchError> {
+    let mut s = Sub(&mut ext.storage);
+    if !s.added(netuid) {
+        return Err(err("SubnetNotExists"));
+    }
+    if s.owner(hotkey).is_none() {
+        return Err(err("HotKeyAccountNotExists"));
+    }
+    if amount < MIN_STAKE {
+        return Err(err("AmountTooLow"));
+    }
+    let stake = s.stake(hotkey, netuid);
+    s.set_stake(hotkey, netuid, stake.saturating_add(amount));
+    s.push_account("StakingHotkeys", coldkey, hotkey);
+    ext.withdraw(coldkey, amount)
+        .map_err(|()| err("NotEnoughBalanceToStake"))?;
+    ext.deposit(
+        pallet::SUBTENSOR,
+        2,
+        (coldkey, hotkey, amount, amount, netuid, 0u64),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_raised_is_in_finneys_list() {
+        for name in [
+            "RegistrationNotPermittedOnRootSubnet",
+            "SubnetNotExists",
+            "TooManyRegistrationsThisBlock",
+            "HotKeyAlreadyRegisteredInSubNet",
+            "NonAssociatedColdKey",
+            "NotEnoughBalanceToStake",
+            "NoNeuronIdAvailable",
+            "HotKeyNotRegisteredInNetwork",
+            "InvalidIpType",
+            "InvalidIpAddress",
+            "ServingRateLimitExceeded",
+            "HotKeyAccountNotExists",
+            "AmountTooLow",
+            "CanNotSetRootNetworkWeights",
+            "WeightVecNotEqualSize",
+            "UidsLengthExceedUidsInSubNet",
+            "HotKeyNotRegisteredInSubNet",
+            "IncorrectWeightVersionKey",
+            "SettingWeightsTooFast",
+            "NeuronNoValidatorPermit",
+            "DuplicateUids",
+            "UidVecContainInvalidOne",
+            "WeightVecLengthIsLow",
+            "MaxWeightExceeded",
+            "CommitRevealEnabled",
+            "CommitRevealDisabled",
+            "CommittingWeightsTooFast",
+            "TooManyUnrevealedCommits",
+            "NoWeightsCommitFound",
+            "ExpiredWeightCommit",
+            "InvalidRevealCommitHashNotMatch",
+            "RevealTooEarly",
+        ] {
+            assert!(SUBTENSOR_ERRORS.contains(&name), "{name}");
+        }
+        assert_eq!(
+            err("SettingWeightsTooFast").encode(),
+            vec![3, 7, 28, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn upscale_and_normalise() {
+        assert_eq!(weights::max_upscale(&[1, 2]), vec![32767, 65535]);
+        assert_eq!(epoch::normalise(&[1, 1, 2]), vec![16383, 16383, 32767]);
+        assert!(valid_ip(4, 0x0a00_0001));
+        assert!(!valid_ip(4, 0x7f00_0001));
+    }
+}

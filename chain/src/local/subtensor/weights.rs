@@ -1,0 +1,202 @@
+//! `set_weights`, `commit_weights` and `reveal_weights`: finney's checks in finney's order,
+//! weights max-upscaled to `u16::MAX`, and commits kept as `(hash, commit_block,
+//! first_reveal_block, last_reveal_block)`, revealable only during epoch
+//! `commit epoch + RevealPeriodEpochs`.
+
+use parity_scale_codec::Encode;
+use sp_crypto_hashing::blake2_256;
+
+use super::{Sub, err, st};
+use crate::local::dispatch::{AccountId, DispatchError, Ext, pallet};
+
+/// Unrevealed commits a hotkey may hold per subnet.
+const MAX_COMMITS: usize = 10;
+
+pub(super) fn set_weights(
+    ext: &mut Ext<'_>,
+    hotkey: &AccountId,
+    netuid: u16,
+    uids: &[u16],
+    values: &[u16],
+    version_key: u64,
+    rate_limited: bool,
+) -> Result<(), DispatchError> {
+    let block = ext.block_u64();
+    let mut s = Sub(&mut ext.storage);
+    if netuid == 0 {
+        return Err(err("CanNotSetRootNetworkWeights"));
+    }
+    if uids.len() != values.len() {
+        return Err(err("WeightVecNotEqualSize"));
+    }
+    if !s.added(netuid) {
+        return Err(err("SubnetNotExists"));
+    }
+    let n = s.n(netuid);
+    if uids.len() > usize::from(n) {
+        return Err(err("UidsLengthExceedUidsInSubNet"));
+    }
+    let uid = s
+        .uid(netuid, hotkey)
+        .ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
+    let network_key = s.version_key(netuid);
+    if network_key != 0 && version_key < network_key {
+        return Err(err("IncorrectWeightVersionKey"));
+    }
+    let last_update: Vec<u64> = s.vec("LastUpdate", netuid);
+    let last = last_update.get(usize::from(uid)).copied().unwrap_or(0);
+    if rate_limited && last != 0 && block.saturating_sub(last) < s.rate_limit(netuid) {
+        return Err(err("SettingWeightsTooFast"));
+    }
+    let self_weight = values.len() == 1 && uids.first() == Some(&uid);
+    let permits: Vec<bool> = s.vec("ValidatorPermit", netuid);
+    if !self_weight && !permits.get(usize::from(uid)).copied().unwrap_or(false) {
+        return Err(err("NeuronNoValidatorPermit"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if !uids.iter().all(|u| seen.insert(*u)) {
+        return Err(err("DuplicateUids"));
+    }
+    if uids.iter().any(|u| *u >= n) {
+        return Err(err("UidVecContainInvalidOne"));
+    }
+    let min_len = usize::from(s.min_weights(netuid).min(n));
+    if !self_weight && values.len() < min_len {
+        return Err(err("WeightVecLengthIsLow"));
+    }
+    let upscaled = max_upscale(values);
+    let limit = s.max_weight(netuid);
+    if !self_weight && limit != u16::MAX && upscaled.iter().any(|w| *w > limit) {
+        return Err(err("MaxWeightExceeded"));
+    }
+    let zipped: Vec<(u16, u16)> = uids.iter().copied().zip(upscaled).collect();
+    s.0.put(st("Weights").id(&netuid).id(&uid).build(), &zipped);
+    s.set_at("LastUpdate", netuid, uid, block);
+    ext.deposit(pallet::SUBTENSOR, 5, (netuid, uid));
+    Ok(())
+}
+
+/// Scales weights so that the largest is `u16::MAX` (subtensor's `vec_u16_max_upscale_to_u16`).
+pub(super) fn max_upscale(values: &[u16]) -> Vec<u16> {
+    let max = values.iter().copied().max().unwrap_or(0);
+    if max == 0 || max == u16::MAX {
+        return values.to_vec();
+    }
+    values
+        .iter()
+        .map(|v| {
+            let scaled = u64::from(*v) * u64::from(u16::MAX) / u64::from(max);
+            u16::try_from(scaled).unwrap_or(u16::MAX)
+        })
+        .collect()
+}
+
+/// The commit hash subtensor checks a reveal against: `BlakeTwo256(SCALE(hotkey, netuid_index,
+/// uids, values, salt, version_key))`.
+pub(crate) fn commit_hash(
+    hotkey: &AccountId,
+    netuid: u16,
+    uids: &[u16],
+    values: &[u16],
+    salt: &[u16],
+    version_key: u64,
+) -> [u8; 32] {
+    blake2_256(&(hotkey, netuid, uids, values, salt, version_key).encode())
+}
+
+type Commit = ([u8; 32], u64, u64, u64);
+
+fn commits_key(netuid: u16, who: &AccountId) -> Vec<u8> {
+    st("WeightCommits").tx(&netuid).tx(who).build()
+}
+
+pub(super) fn commit_weights(
+    ext: &mut Ext<'_>,
+    hotkey: &AccountId,
+    netuid: u16,
+    hash: [u8; 32],
+) -> Result<(), DispatchError> {
+    let block = ext.block_u64();
+    let mut s = Sub(&mut ext.storage);
+    if !s.cr_enabled(netuid) {
+        return Err(err("CommitRevealDisabled"));
+    }
+    let uid = s
+        .uid(netuid, hotkey)
+        .ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
+    let last_update: Vec<u64> = s.vec("LastUpdate", netuid);
+    let last = last_update.get(usize::from(uid)).copied().unwrap_or(0);
+    if last != 0 && block.saturating_sub(last) < s.rate_limit(netuid) {
+        return Err(err("CommittingWeightsTooFast"));
+    }
+    let tempo = u64::from(s.tempo(netuid));
+    let reveal_epoch = s.epoch_index(netuid, block) + s.reveal_period(netuid);
+    let first_reveal = (reveal_epoch * (tempo + 1)).saturating_sub(u64::from(netuid) + 1);
+    let last_reveal = first_reveal + tempo;
+    let key = commits_key(netuid, hotkey);
+    let mut commits: Vec<Commit> = s.0.get_or(&key, Vec::new());
+    commits.retain(|c| !is_expired(&s, netuid, c.1, block));
+    if commits.len() >= MAX_COMMITS {
+        return Err(err("TooManyUnrevealedCommits"));
+    }
+    commits.push((hash, block, first_reveal, last_reveal));
+    s.0.put(key, &commits);
+    s.set_at("LastUpdate", netuid, uid, block);
+    ext.deposit(pallet::SUBTENSOR, 83, (hotkey, netuid, hash));
+    Ok(())
+}
+
+fn is_expired(s: &Sub<'_, '_>, netuid: u16, commit_block: u64, block: u64) -> bool {
+    s.epoch_index(netuid, block) > s.epoch_index(netuid, commit_block) + s.reveal_period(netuid)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn reveal_weights(
+    ext: &mut Ext<'_>,
+    hotkey: &AccountId,
+    netuid: u16,
+    uids: &[u16],
+    values: &[u16],
+    salt: &[u16],
+    version_key: u64,
+) -> Result<(), DispatchError> {
+    let block = ext.block_u64();
+    let s = Sub(&mut ext.storage);
+    if !s.cr_enabled(netuid) {
+        return Err(err("CommitRevealDisabled"));
+    }
+    let key = commits_key(netuid, hotkey);
+    let mut commits: Vec<Commit> = s.0.get(&key).ok_or_else(|| err("NoWeightsCommitFound"))?;
+    let provided = commit_hash(hotkey, netuid, uids, values, salt, version_key);
+    let mut expired = Vec::new();
+    while let Some(c) = commits.first() {
+        if is_expired(&s, netuid, c.1, block) {
+            expired.push(c.0);
+            commits.remove(0);
+        } else {
+            break;
+        }
+    }
+    let Some(position) = commits.iter().position(|c| c.0 == provided) else {
+        return Err(if expired.contains(&provided) {
+            err("ExpiredWeightCommit")
+        } else if commits.is_empty() {
+            err("NoWeightsCommitFound")
+        } else {
+            err("InvalidRevealCommitHashNotMatch")
+        });
+    };
+    let commit_epoch = s.epoch_index(netuid, commits[position].1);
+    if s.epoch_index(netuid, block) != commit_epoch + s.reveal_period(netuid) {
+        return Err(err("RevealTooEarly"));
+    }
+    commits.drain(..=position);
+    if commits.is_empty() {
+        ext.storage.remove(key);
+    } else {
+        ext.storage.put(key, &commits);
+    }
+    set_weights(ext, hotkey, netuid, uids, values, version_key, false)?;
+    ext.deposit(pallet::SUBTENSOR, 84, (hotkey, netuid, provided));
+    Ok(())
+}

@@ -1,0 +1,471 @@
+//! The subtensor client (`sliver_chain::client`) end to end against a spawned `btlocalnet`:
+//! wallets in a tempdir, registration, stake, axon, commitment, metagraph, set weights, commit
+//! then reveal, and the refusals (by the client before paying, and by the chain) each with an
+//! error that names the problem.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sliver_chain::client::{
+    Axon, BlockNumber, Call, Client, Endpoint, Error, NetUid, RejectionKind, SubtensorConfig,
+    TxOptions, Uid, Weights,
+};
+use sliver_chain::wallet::{AccountId32, Keypair, PasswordSource, Wallet};
+use subxt::utils::MultiSignature;
+use subxt_signer::sr25519::dev;
+
+use crate::net::LocalNet;
+
+const NETUID: NetUid = NetUid(1);
+const TAO: u64 = 1_000_000_000;
+/// Every chain step of these tests finishes well within this; a hang fails instead of blocking.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(STEP_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {STEP_TIMEOUT:?}"))
+}
+
+/// A funded dev account (`//Alice`, ...) as a signer: the chain funds these at genesis.
+struct Dev(subxt_signer::sr25519::Keypair);
+
+impl subxt::tx::Signer<SubtensorConfig> for Dev {
+    fn account_id(&self) -> AccountId32 {
+        AccountId32(self.0.public_key().0)
+    }
+
+    fn sign(&self, payload: &[u8]) -> MultiSignature {
+        MultiSignature::Sr25519(self.0.sign(payload).0)
+    }
+}
+
+/// Claims to be `claimed` but signs with another key: a forged signature.
+struct Forger {
+    claimed: AccountId32,
+    key: Keypair,
+}
+
+impl subxt::tx::Signer<SubtensorConfig> for Forger {
+    fn account_id(&self) -> AccountId32 {
+        self.claimed
+    }
+
+    fn sign(&self, payload: &[u8]) -> MultiSignature {
+        MultiSignature::Sr25519(self.key.sign(payload))
+    }
+}
+
+/// `btlocalnet` with one fast subnet, and a client connected to it.
+async fn chain(commit_reveal: bool) -> (LocalNet, Client) {
+    let net = LocalNet::spawn(&[
+        "--block-time",
+        "100",
+        "--netuid",
+        "1",
+        "--tempo",
+        "10",
+        "--weights-rate-limit",
+        "20",
+        "--reveal-period",
+        "1",
+        "--commit-reveal",
+        if commit_reveal { "true" } else { "false" },
+    ]);
+    let endpoint = Endpoint::url(&net.url).expect("btlocalnet prints a ws:// URL");
+    let client = bounded("connecting", Client::connect(endpoint))
+        .await
+        .expect("connecting to btlocalnet");
+    (net, client)
+}
+
+/// A validator (own coldkey wallet, funded by Alice, staked) and two miners (paid by Bob),
+/// registered; waits until the validator holds a permit.
+struct Subnet {
+    _dir: tempfile::TempDir,
+    validator: Keypair,
+    miners: Vec<Keypair>,
+}
+
+async fn populate(client: &Client) -> Subnet {
+    let dir = tempfile::tempdir().unwrap();
+    let password = PasswordSource::given("test password");
+    let vwallet = Wallet::new("validator", "default", dir.path()).unwrap();
+    let vcold = vwallet.create_coldkey(&password, false).unwrap();
+    let validator = vwallet.create_hotkey(false).unwrap();
+    let miners: Vec<Keypair> = (0..2)
+        .map(|i| {
+            let w = Wallet::new("miner", format!("m{i}"), dir.path()).unwrap();
+            w.create_hotkey(false).unwrap()
+        })
+        .collect();
+    // What the files hold is what signs.
+    assert_eq!(
+        vwallet.hotkey().unwrap().account_id(),
+        validator.account_id()
+    );
+    assert_eq!(vwallet.coldkeypub().unwrap(), vcold.account_id());
+
+    let alice = Dev(dev::alice());
+    bounded(
+        "funding the validator's coldkey",
+        client.transfer(&alice, &vcold.account_id(), 10 * TAO),
+    )
+    .await
+    .expect("transfer from //Alice");
+    let vuid = bounded(
+        "registering the validator",
+        client.burned_register(NETUID, &vcold, &validator.account_id()),
+    )
+    .await
+    .expect("burned_register (validator)");
+    // Registering again is a no-op that returns the same uid.
+    let again = client
+        .burned_register(NETUID, &vcold, &validator.account_id())
+        .await
+        .unwrap();
+    assert_eq!(again, vuid);
+    let bob = Dev(dev::bob());
+    for m in &miners {
+        bounded(
+            "registering a miner",
+            client.burned_register(NETUID, &bob, &m.account_id()),
+        )
+        .await
+        .expect("burned_register (miner)");
+    }
+    bounded(
+        "staking",
+        client.add_stake(NETUID, &vcold, &validator.account_id(), 5 * TAO),
+    )
+    .await
+    .expect("add_stake");
+
+    bounded("waiting for the validator permit", async {
+        loop {
+            let mg = client.metagraph(NETUID).await.unwrap();
+            if mg.neuron(vuid).is_some_and(|n| n.validator_permit) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    Subnet {
+        _dir: dir,
+        validator,
+        miners,
+    }
+}
+
+/// Runs `f`; if the client refuses with [`Error::RateLimited`] (a new neuron's `LastUpdate` is
+/// its registration block, so it waits `WeightsSetRateLimit` blocks like any other), waits for
+/// the block it names and runs `f` again.
+async fn after_rate_limit<T, F, Fut>(client: &Client, mut f: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    match f().await {
+        Err(Error::RateLimited { next_allowed, .. }) => {
+            // The extrinsic lands one block after the finalized block it is sent at.
+            let ready = BlockNumber(next_allowed.0.saturating_sub(1));
+            bounded("waiting out the rate limit", client.wait_for_block(ready))
+                .await
+                .unwrap();
+            f().await
+        }
+        other => other,
+    }
+}
+
+fn weights_on(miners: &[Uid]) -> Weights {
+    Weights::from_pairs(miners.iter().map(|u| (*u, 100)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_serve_commit_and_set_weights() {
+    let (_net, client) = chain(false).await;
+    let net = populate(&client).await;
+
+    // Axon and commitment of a miner.
+    let miner = &net.miners[0];
+    let addr = "1.2.3.4:8091".parse().unwrap();
+    bounded(
+        "serving an axon",
+        client.serve_axon(NETUID, miner, Axon::new(addr, 3)),
+    )
+    .await
+    .expect("serve_axon");
+    let location = b"s3://sliver-local/runs/demo?endpoint=http://127.0.0.1:9000";
+    bounded(
+        "committing a storage location",
+        client.set_commitment(NETUID, miner, location),
+    )
+    .await
+    .expect("set_commitment");
+    let c = client
+        .commitment(NETUID, &miner.account_id())
+        .await
+        .unwrap()
+        .expect("the commitment is stored");
+    assert_eq!(c.data, location);
+    let all = client.commitments(NETUID).await.unwrap();
+    assert!(
+        all.iter()
+            .any(|(h, c)| *h == miner.account_id() && c.data == location)
+    );
+
+    // The metagraph reflects all of it.
+    let mg = client.metagraph(NETUID).await.unwrap();
+    assert_eq!(mg.len(), 3, "{mg:#?}");
+    let v = mg.by_hotkey(&net.validator.account_id()).unwrap();
+    assert!(v.validator_permit && v.stake > 0, "{v:#?}");
+    let m = mg.by_hotkey(&miner.account_id()).unwrap();
+    assert_eq!(m.coldkey, AccountId32(dev::bob().public_key().0));
+    let axon = m.axon.expect("the miner's axon");
+    assert_eq!((axon.addr, axon.version), (Some(addr), 3));
+    let miner_uids: Vec<Uid> = net
+        .miners
+        .iter()
+        .map(|k| mg.uid_of(&k.account_id()).unwrap())
+        .collect();
+
+    // Weights: set once, then refused by the client before paying (rate limit)...
+    let params = client.subnet_params(NETUID).await.unwrap();
+    assert!(!params.commit_reveal);
+    let weights = weights_on(&miner_uids);
+    let set = bounded(
+        "setting weights",
+        after_rate_limit(&client, || {
+            client.set_weights(NETUID, &net.validator, &weights, params.weights_version_key)
+        }),
+    )
+    .await
+    .expect("set_weights");
+    let mg = client.metagraph(NETUID).await.unwrap();
+    let v = mg.by_hotkey(&net.validator.account_id()).unwrap();
+    assert_eq!(v.last_update, set.block);
+    let err = client
+        .set_weights(NETUID, &net.validator, &weights, params.weights_version_key)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RateLimited { .. }), "{err}");
+    assert!(
+        err.is_rate_limited() && err.to_string().contains("WeightsSetRateLimit"),
+        "{err}"
+    );
+    // ... and by the chain when sent anyway, with the module error's name.
+    let raw = Call::set_weights(NETUID, weights.uids(), weights.values(), 0);
+    let err = bounded(
+        "sending weights too fast",
+        client.submit(&raw, &net.validator),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.module_error().map(ToString::to_string).as_deref(),
+        Some("SubtensorModule::SettingWeightsTooFast"),
+        "{err}"
+    );
+    assert!(err.is_rate_limited());
+    assert!(
+        err.to_string()
+            .contains("SubtensorModule::SettingWeightsTooFast"),
+        "{err}"
+    );
+
+    // Commit-reveal is off here.
+    let err = client
+        .commit_weights(NETUID, &net.validator, &weights, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CommitRevealDisabled { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_problem() {
+    let (_net, client) = chain(false).await;
+    let alice = Dev(dev::alice());
+    let bob = AccountId32(dev::bob().public_key().0);
+
+    // An unregistered hotkey: refused by the client, and by the chain when sent anyway.
+    let stranger = Keypair::generate();
+    let weights = Weights::from_pairs([(Uid(0), 1)]);
+    let err = client
+        .set_weights(NETUID, &stranger, &weights, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotRegistered { .. }), "{err}");
+    assert!(
+        err.to_string().contains("not registered on subnet 1"),
+        "{err}"
+    );
+    let err = client
+        .serve_axon(
+            NETUID,
+            &stranger,
+            Axon::new("1.2.3.4:1".parse().unwrap(), 1),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotRegistered { .. }), "{err}");
+    client
+        .transfer(&alice, &stranger.account_id(), TAO)
+        .await
+        .expect("funding the stranger");
+    let raw = Call::serve_axon(NETUID, &Axon::new("1.2.3.4:1".parse().unwrap(), 1));
+    let err = bounded(
+        "an axon from an unregistered hotkey",
+        client.submit(&raw, &stranger),
+    )
+    .await
+    .unwrap_err();
+    let name = err.module_error().map(|m| m.name.clone());
+    assert!(
+        matches!(
+            name.as_deref(),
+            Some("HotKeyNotRegisteredInSubNet" | "HotKeyNotRegisteredInNetwork")
+        ),
+        "{err}"
+    );
+
+    // A forged signature: the pool refuses it, nothing is paid.
+    let forger = Forger {
+        claimed: AccountId32(dev::alice().public_key().0),
+        key: Keypair::generate(),
+    };
+    let err = bounded(
+        "a forged transfer",
+        client.submit(&Call::transfer_keep_alive(&bob, 1), &forger),
+    )
+    .await
+    .unwrap_err();
+    let Error::Rejected { rejection, .. } = &err else {
+        panic!("expected a rejection, got {err}");
+    };
+    assert_eq!(rejection.kind(), RejectionKind::BadSignature, "{err}");
+    assert!(err.to_string().contains("bad signature"), "{err}");
+
+    // A stale nonce: Alice has sent two transfers, nonce 0 is used.
+    let opts = TxOptions {
+        nonce: Some(0),
+        ..TxOptions::default()
+    };
+    let err = bounded(
+        "a transfer with a used nonce",
+        client.submit_with(&Call::transfer_keep_alive(&bob, 1), &alice, opts),
+    )
+    .await
+    .unwrap_err();
+    let Error::Rejected { rejection, .. } = &err else {
+        panic!("expected a rejection, got {err}");
+    };
+    assert_eq!(rejection.kind(), RejectionKind::StaleNonce, "{err}");
+    assert!(err.to_string().contains("stale nonce"), "{err}");
+    // The client recovers its nonce afterwards.
+    client
+        .transfer(&alice, &bob, 1)
+        .await
+        .expect("a transfer after the stale one");
+
+    // A subnet that does not exist.
+    let err = client.metagraph(NetUid(77)).await.unwrap_err();
+    assert!(
+        matches!(err, Error::SubnetNotFound { netuid: NetUid(77) }),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_reveal_in_the_window() {
+    let (_net, client) = chain(true).await;
+    let net = populate(&client).await;
+    let mg = client.metagraph(NETUID).await.unwrap();
+    let miner_uids: Vec<Uid> = net
+        .miners
+        .iter()
+        .map(|k| mg.uid_of(&k.account_id()).unwrap())
+        .collect();
+    let weights = weights_on(&miner_uids);
+    let params = client.subnet_params(NETUID).await.unwrap();
+    assert!(params.commit_reveal);
+
+    let err = client
+        .set_weights(NETUID, &net.validator, &weights, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CommitRevealEnabled { .. }), "{err}");
+
+    let pending = bounded(
+        "committing weights",
+        after_rate_limit(&client, || {
+            client.commit_weights(NETUID, &net.validator, &weights, params.weights_version_key)
+        }),
+    )
+    .await
+    .expect("commit_weights");
+    assert!(pending.window.first > pending.commit_block, "{pending:?}");
+    assert_eq!(
+        pending.window.last.0 - pending.window.first.0,
+        u64::from(params.tempo)
+    );
+
+    // Too early: refused by the client.
+    let err = client
+        .reveal_weights(&net.validator, &pending)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RevealTooEarly { .. }), "{err}");
+
+    // A wrong salt: refused by the client (no such commit) ...
+    let mut wrong = pending.clone();
+    wrong.salt[0] ^= 1;
+    let err = client
+        .reveal_weights(&net.validator, &wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoMatchingCommit { .. }), "{err}");
+    // ... and by the chain inside the window, with the module error's name.
+    bounded(
+        "waiting for the reveal window",
+        client.wait_for_block(BlockNumber(pending.window.first.0.saturating_sub(1))),
+    )
+    .await
+    .unwrap();
+    let raw = Call::reveal_weights(
+        NETUID,
+        wrong.weights.uids(),
+        wrong.weights.values(),
+        &wrong.salt,
+        wrong.version_key,
+    );
+    let err = bounded(
+        "revealing with a wrong salt",
+        client.submit(&raw, &net.validator),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.module_error().map(|m| m.name.as_str()),
+        Some("InvalidRevealCommitHashNotMatch"),
+        "{err}"
+    );
+
+    let revealed = bounded(
+        "revealing",
+        client.reveal_when_ready(&net.validator, &pending),
+    )
+    .await
+    .expect("reveal_weights");
+    assert!(
+        pending.window.contains(revealed.block),
+        "{revealed:?} {pending:?}"
+    );
+    // The commit is consumed: revealing it again finds nothing.
+    let err = client
+        .reveal_weights(&net.validator, &pending)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoMatchingCommit { .. }), "{err}");
+}

@@ -1,0 +1,287 @@
+//! `btlocalnet` end to end over a real WebSocket with an unmodified subxt 0.51 client: reads,
+//! signed transfers and registrations watched to finalized success, rejections with a node's
+//! error codes, and a restart from the state file.
+
+use std::future::Future;
+use std::time::Duration;
+
+use subxt::dynamic::{self, Value};
+use subxt::ext::scale_value::At;
+use subxt::utils::{AccountId32, MultiSignature};
+use subxt::{OnlineClient, PolkadotConfig};
+use subxt_signer::sr25519::{Keypair, dev};
+
+use crate::net::LocalNet;
+
+type Config = PolkadotConfig;
+
+/// Every wait in these tests is bounded by this.
+const STEP: Duration = Duration::from_secs(60);
+
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(STEP, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
+}
+
+/// subxt-signer's sr25519 key as a subxt signer.
+struct Signer(Keypair);
+
+impl subxt::tx::Signer<Config> for Signer {
+    fn account_id(&self) -> AccountId32 {
+        AccountId32(self.0.public_key().0)
+    }
+
+    fn sign(&self, payload: &[u8]) -> MultiSignature {
+        MultiSignature::Sr25519(self.0.sign(payload).0)
+    }
+}
+
+fn id(k: &Keypair) -> [u8; 32] {
+    k.public_key().0
+}
+
+async fn connect(net: &LocalNet) -> OnlineClient<Config> {
+    bounded("connecting", OnlineClient::<Config>::from_url(&net.url))
+        .await
+        .expect("subxt connects to btlocalnet")
+}
+
+async fn free_balance(api: &OnlineClient<Config>, who: [u8; 32]) -> u128 {
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let addr = dynamic::storage::<([u8; 32],), Value>("System", "Account");
+    let info = bounded("System.Account", at.storage().fetch(addr, (who,)))
+        .await
+        .expect("System.Account")
+        .decode()
+        .expect("AccountInfo decodes");
+    info.at("data")
+        .and_then(|d| d.at("free"))
+        .and_then(|f| f.as_u128())
+        .expect("data.free")
+}
+
+async fn uid(api: &OnlineClient<Config>, netuid: u16, hotkey: [u8; 32]) -> Option<u16> {
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let addr = dynamic::storage::<(u16, [u8; 32]), u16>("SubtensorModule", "Uids");
+    bounded("Uids", at.storage().try_fetch(addr, (netuid, hotkey)))
+        .await
+        .expect("Uids")
+        .map(|v| v.decode().expect("u16"))
+}
+
+fn account(who: [u8; 32]) -> Value {
+    Value::unnamed_variant("Id", [Value::from_bytes(who)])
+}
+
+/// Signs `call` with `signer` and watches it to finalized success.
+async fn submit_finalized(
+    api: &OnlineClient<Config>,
+    call: &subxt::tx::DynamicPayload<Vec<Value>>,
+    signer: &Signer,
+) {
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let progress = bounded(
+        "submitting",
+        at.transactions()
+            .sign_and_submit_then_watch_default(call, signer),
+    )
+    .await
+    .expect("the transaction is accepted");
+    bounded("finalization", progress.wait_for_finalized_success())
+        .await
+        .expect("the transaction succeeds in a finalized block");
+}
+
+fn transfer(to: [u8; 32], amount: u128) -> subxt::tx::DynamicPayload<Vec<Value>> {
+    dynamic::transaction(
+        "Balances",
+        "transfer_keep_alive",
+        vec![account(to), Value::u128(amount)],
+    )
+}
+
+fn burned_register(netuid: u16, hotkey: [u8; 32]) -> subxt::tx::DynamicPayload<Vec<Value>> {
+    dynamic::transaction(
+        "SubtensorModule",
+        "burned_register",
+        vec![Value::u128(u128::from(netuid)), Value::from_bytes(hotkey)],
+    )
+}
+
+#[tokio::test]
+async fn subxt_reads_transfers_and_registers() {
+    let net = LocalNet::spawn(&["--block-time", "100", "--netuid", "9"]);
+    let api = connect(&net).await;
+
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let number = bounded(
+        "System.Number",
+        at.storage()
+            .fetch(dynamic::storage::<(), u32>("System", "Number"), ()),
+    )
+    .await
+    .expect("System.Number")
+    .decode()
+    .expect("u32");
+    assert_eq!(u64::from(number), at.block_number());
+
+    let (alice, bob) = (dev::alice(), dev::bob());
+    let before = free_balance(&api, id(&bob)).await;
+    assert!(before > 0, "dev accounts are funded");
+    submit_finalized(&api, &transfer(id(&bob), 7_000_000_000), &Signer(alice)).await;
+    assert_eq!(free_balance(&api, id(&bob)).await, before + 7_000_000_000);
+
+    let hotkey = dev::charlie();
+    assert_eq!(uid(&api, 9, id(&hotkey)).await, None);
+    submit_finalized(&api, &burned_register(9, id(&hotkey)), &Signer(dev::bob())).await;
+    assert_eq!(uid(&api, 9, id(&hotkey)).await, Some(0));
+    // The burn left Bob's coldkey.
+    assert!(free_balance(&api, id(&bob)).await < before + 7_000_000_000);
+
+    // The runtime API clients use for the metagraph sees the neuron.
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let neurons = bounded(
+        "get_neurons_lite",
+        at.runtime_apis()
+            .call(dynamic::runtime_api_call::<_, Value>(
+                "NeuronInfoRuntimeApi",
+                "get_neurons_lite",
+                (9u16,),
+            )),
+    )
+    .await
+    .expect("NeuronInfoRuntimeApi_get_neurons_lite");
+    let hotkey_field = neurons
+        .at(0)
+        .and_then(|n| n.at("hotkey"))
+        .map(|h| h.to_string());
+    assert!(hotkey_field.is_some(), "one neuron: {neurons}");
+}
+
+fn rpc_error_text(e: impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+}
+
+#[tokio::test]
+async fn bad_signature_and_stale_nonce_are_rejected_like_a_node() {
+    let net = LocalNet::spawn(&["--block-time", "0"]);
+    let api = connect(&net).await;
+    let rpc = bounded("rpc client", subxt::rpcs::RpcClient::from_url(&net.url))
+        .await
+        .expect("rpc client");
+    let alice = Signer(dev::alice());
+    let bob = id(&dev::bob());
+
+    // A correctly signed transfer with one signature byte flipped.
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let signed = bounded(
+        "signing",
+        at.transactions()
+            .create_signed(&transfer(bob, 1_000_000_000), &alice, Default::default()),
+    )
+    .await
+    .expect("signed");
+    let mut bytes = signed.encoded().to_vec();
+    // Compact length (2 bytes here), version, MultiAddress::Id (33), MultiSignature tag, then
+    // the signature.
+    bytes[2 + 1 + 33 + 1 + 10] ^= 0xff;
+    let err = bounded(
+        "author_submitExtrinsic",
+        rpc.request::<String>(
+            "author_submitExtrinsic",
+            subxt::rpcs::rpc_params![format!("0x{}", hex::encode(&bytes))],
+        ),
+    )
+    .await
+    .expect_err("a bad signature is refused");
+    let text = rpc_error_text(&err);
+    assert!(
+        text.contains("1010") && text.contains("bad signature"),
+        "{text}"
+    );
+
+    // Nonce 0 is used, then reused.
+    submit_finalized(&api, &transfer(bob, 1_000_000_000), &alice).await;
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let params = subxt::config::PolkadotExtrinsicParamsBuilder::<Config>::new()
+        .nonce(0)
+        .build();
+    let stale = bounded(
+        "signing",
+        at.transactions()
+            .create_signed(&transfer(bob, 2_000_000_000), &alice, params),
+    )
+    .await
+    .expect("signed");
+    let err = bounded("submitting a stale nonce", stale.submit())
+        .await
+        .expect_err("a stale nonce is refused");
+    let text = rpc_error_text(&err);
+    assert!(text.contains("1010") && text.contains("outdated"), "{text}");
+
+    // A nonce from the future.
+    let params = subxt::config::PolkadotExtrinsicParamsBuilder::<Config>::new()
+        .nonce(7)
+        .build();
+    let future = bounded(
+        "signing",
+        at.transactions()
+            .create_signed(&transfer(bob, 2_000_000_000), &alice, params),
+    )
+    .await
+    .expect("signed");
+    let err = bounded("submitting a future nonce", future.submit())
+        .await
+        .expect_err("a future nonce is refused");
+    let text = rpc_error_text(&err);
+    assert!(text.contains("future"), "{text}");
+}
+
+#[tokio::test]
+async fn restart_from_the_state_file_keeps_registrations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("chain.state");
+    let state = state.to_str().expect("utf-8 path");
+    let hotkey = id(&dev::dave());
+    let (genesis, number) = {
+        let net = LocalNet::spawn(&["--block-time", "0", "--state", state]);
+        let api = connect(&net).await;
+        submit_finalized(&api, &burned_register(9, hotkey), &Signer(dev::eve())).await;
+        assert_eq!(uid(&api, 9, hotkey).await, Some(0));
+        let at = bounded("latest block", api.at_current_block())
+            .await
+            .expect("block");
+        (api.genesis_hash(), at.block_number())
+        // dropped: the process is killed, as a crash would
+    };
+    let net = LocalNet::spawn(&["--block-time", "0", "--state", state, "--netuid", "3"]);
+    let api = connect(&net).await;
+    assert_eq!(api.genesis_hash(), genesis, "the same chain resumes");
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    assert!(at.block_number() >= number);
+    assert_eq!(uid(&api, 9, hotkey).await, Some(0));
+    // And it keeps building on it.
+    submit_finalized(
+        &api,
+        &transfer(id(&dev::ferdie()), 1_000_000_000),
+        &Signer(dev::eve()),
+    )
+    .await;
+}
