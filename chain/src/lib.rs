@@ -3,7 +3,14 @@
 //! - [`client`]: the subtensor client over subxt (metagraph, clock, registration, axons,
 //!   commitments, set/commit/reveal weights) for finney, testnet, `btlocalnet` or any endpoint.
 //! - [`wallet`]: wallets in the files `btcli` writes (`~/.bittensor/wallets/<name>/...`).
-//! - [`local`] (feature `local-chain`): the local finney-compatible chain (`btlocalnet`) and its metadata.
+//! - `local` (feature `local-chain`): the local finney-compatible chain (`btlocalnet`) and its
+//!   metadata. Behind a feature so that miner and validator builds do not compile a chain.
+//!
+//! # Features
+//!
+//! | feature       | default | what it does |
+//! |---------------|---------|--------------|
+//! | `local-chain` | no      | the `local` module and the `btlocalnet` binary |
 
 pub mod client;
 pub mod wallet;

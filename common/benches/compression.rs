@@ -257,8 +257,8 @@ fn markdown(report: &serde_json::Value) -> String {
     let mut s = format!(
         "# Compression benchmark\n\n{} — {} training tokens per run, eval on {} held-out tokens, CPU ({} threads).\n\
          Produced by `{}`.\n\n\
-         | run | compression (activations) | compression (gradients) | eval loss | vs baseline | tokens/s |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | run | compression (activations) | compression (gradients) | eval loss | vs baseline | tokens/s | parameters |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
         report["model"].as_str().unwrap_or_default(),
         report["tokens"],
         report["eval_tokens"],
@@ -268,10 +268,11 @@ fn markdown(report: &serde_json::Value) -> String {
     let base_loss = report["baseline"]["eval_loss"].as_f64();
     if let Some(b) = report["baseline"].as_object() {
         s += &format!(
-            "| {} | 1x | 1x | {:.4} | — | {:.0} |\n",
+            "| {} | 1x | 1x | {:.4} | — | {:.0} | {} |\n",
             b["name"].as_str().unwrap_or_default(),
             b["eval_loss"].as_f64().unwrap_or(f64::NAN),
-            b["tokens_per_s"].as_f64().unwrap_or(f64::NAN)
+            b["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
+            b["parameters"]
         );
     }
     for r in report["runs"].as_array().into_iter().flatten() {
@@ -280,14 +281,18 @@ fn markdown(report: &serde_json::Value) -> String {
             .map(|b| format!("{:+.1}%", (loss / b - 1.0) * 100.0))
             .unwrap_or_default();
         s += &format!(
-            "| {} | {:.1}x | {:.1}x | {:.4} | {} | {:.0} |\n",
+            "| {} | {:.1}x | {:.1}x | {:.4} | {} | {:.0} | {} |\n",
             r["name"].as_str().unwrap_or_default(),
             r["compression_ratio"].as_f64().unwrap_or(f64::NAN),
             r["gradient_compression_ratio"].as_f64().unwrap_or(f64::NAN),
             loss,
             vs,
             r["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["parameters"],
         );
     }
+    s += "\nStaged runs carry the boundary encoder and decoder (a few percent more parameters). \
+          tokens/s is wall-clock training throughput on this machine while the run was going; \
+          it is only comparable between runs made on an otherwise idle machine.\n";
     s
 }

@@ -22,7 +22,7 @@
 //! | feature | default | what it does |
 //! |---------|---------|--------------|
 //! | `cuda`  | no      | links libtorch's CUDA library so `--neuron.device cuda` works |
-//! | `testing` | no    | [`testing`](crate::testing): fixtures for other crates' tests |
+//! | `testing` | no    | the `testing` module: fixtures for other crates' tests |
 
 pub mod codec;
 pub mod data;

@@ -13,7 +13,11 @@ use sliver_chain::local::{GenesisConfig, LocalChain, ServerConfig, SubnetParamsC
 
 /// A local subtensor-compatible chain.
 #[derive(Debug, Parser)]
-#[command(name = "btlocalnet", version, about)]
+#[command(
+    name = "btlocalnet",
+    version,
+    about = "A local subtensor-compatible chain on 127.0.0.1: finney's layout for the calls, storage and runtime APIs Sliver uses, for tests and the local subnet"
+)]
 struct Cli {
     /// Port on 127.0.0.1 (0 picks a free one and prints it).
     #[arg(long, default_value_t = 9944)]
