@@ -29,7 +29,16 @@
 //! `AccountNonceApi_account_nonce`, `TaggedTransactionQueue_validate_transaction`,
 //! `TransactionPaymentApi_query_info|query_fee_details` (fees are zero),
 //! `NeuronInfoRuntimeApi_get_neurons|get_neuron|get_neurons_lite|get_neuron_lite`,
-//! `SubnetInfoRuntimeApi_get_subnet_info|get_subnets_info|get_subnet_hyperparams`.
+//! `SubnetInfoRuntimeApi_get_subnet_info|get_subnets_info|get_subnet_hyperparams` and their
+//! `_v2` forms, the metagraph family `get_metagraph|get_all_metagraphs|get_selective_metagraph`
+//! (what current bittensor SDKs call for `subtensor.metagraph(netuid)`), its mechanism forms
+//! `get_mechagraph|get_all_mechagraphs|get_selective_mechagraph` (one mechanism, 0, per subnet),
+//! `get_dynamic_info|get_all_dynamic_info`, `get_subnet_state`, and
+//! `get_coldkey_auto_stake_hotkey`/`get_subnet_to_prune` (always `None`). Metagraph fields come
+//! from the chain state; what the local chain has no concept of (pools, names, identities, root
+//! stake) is zero, empty or `None`, listed in `runtime_api/metagraph.rs`. Not served: the other
+//! runtime APIs finney has (`DelegateInfoRuntimeApi`, `StakeInfoRuntimeApi`, `SwapRuntimeApi`,
+//! …), which are not in the local metadata either.
 //!
 //! Calls: `System.remark`; `Balances.transfer_allow_death|transfer_keep_alive|transfer_all`;
 //! `SubtensorModule.burned_register` (burns `Burn` from the coldkey), `serve_axon` (finney's IP

@@ -1,7 +1,8 @@
 //! The runtime APIs `state_call` reaches, by the names a node exports them under
 //! (`<Trait>_<method>`), with SCALE-encoded arguments and results exactly as the metadata's
 //! runtime API section describes them: `Core`, `Metadata`, `TaggedTransactionQueue`,
-//! `AccountNonceApi`, `TransactionPaymentApi`, `NeuronInfoRuntimeApi` and `SubnetInfoRuntimeApi`.
+//! `AccountNonceApi`, `TransactionPaymentApi`, `NeuronInfoRuntimeApi` and `SubnetInfoRuntimeApi`
+//! (its metagraph family in [`metagraph`]).
 
 use std::sync::OnceLock;
 
@@ -15,6 +16,45 @@ use super::metadata::{
 };
 use super::runtime::{Chain, decode_all};
 use super::subtensor::{AxonInfo, SERVING_RATE_LIMIT, Sub};
+
+mod metagraph;
+
+// Hyperparameters the local chain has no storage for, reported as these constants (finney's
+// defaults, or what the local chain's behaviour amounts to).
+/// `Rho`.
+const RHO: u16 = 0;
+/// `Kappa`.
+const KAPPA: u16 = 32_767;
+/// `Difficulty` (no proof-of-work registration).
+const DIFFICULTY: u64 = 10_000_000;
+/// `MinDifficulty`.
+const MIN_DIFFICULTY: u64 = 0;
+/// `MaxDifficulty`.
+const MAX_DIFFICULTY: u64 = u64::MAX;
+/// `AdjustmentInterval`.
+const ADJUSTMENT_INTERVAL: u16 = 100;
+/// `AdjustmentAlpha`.
+const ADJUSTMENT_ALPHA: u64 = 0;
+/// `NetworkRegistrationAllowed`.
+const REGISTRATION_ALLOWED: bool = true;
+/// `TargetRegistrationsPerInterval`.
+const TARGET_REGS_PER_INTERVAL: u16 = 2;
+/// `MinBurn`, rao.
+const MIN_BURN: u64 = 500_000;
+/// `MaxBurn`, rao.
+const MAX_BURN: u64 = 100_000_000_000;
+/// `BondsMovingAverage`.
+const BONDS_MOVING_AVG: u64 = 900_000;
+/// `AlphaValues` high.
+const ALPHA_HIGH: u16 = 58_982;
+/// `AlphaValues` low.
+const ALPHA_LOW: u16 = 45_875;
+/// `LiquidAlphaOn`.
+const LIQUID_ALPHA: bool = false;
+/// `AlphaSigmoidSteepness` as `I32F32` bits (1000.0).
+const ALPHA_SIGMOID_STEEPNESS_BITS: i64 = 1000 << 32;
+/// The Yuma version `get_subnet_hyperparams_v2` reports (Yuma 3 is off).
+const YUMA_VERSION: u16 = 2;
 
 /// Why a runtime call failed (a node reports these as RPC error 4003).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,6 +176,84 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             option(hyperparams(&mut Sub(&mut view), netuid))
         }
+        "SubnetInfoRuntimeApi_get_subnet_info_v2" => {
+            let netuid: u16 = decode_all(args).ok_or_else(bad)?;
+            option(subnet_info_v2(&mut Sub(&mut view), netuid))
+        }
+        "SubnetInfoRuntimeApi_get_subnets_info_v2" => {
+            no_args(args).ok_or_else(bad)?;
+            let mut s = Sub(&mut view);
+            options(
+                subnets(chain, &s)
+                    .into_iter()
+                    .map(|n| subnet_info_v2(&mut s, n)),
+            )
+        }
+        "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2" => {
+            let netuid: u16 = decode_all(args).ok_or_else(bad)?;
+            option(hyperparams_v2(&mut Sub(&mut view), netuid))
+        }
+        "SubnetInfoRuntimeApi_get_metagraph" => {
+            let netuid: u16 = decode_all(args).ok_or_else(bad)?;
+            option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.metagraph()))
+        }
+        "SubnetInfoRuntimeApi_get_mechagraph" => {
+            let (netuid, mecid): (u16, u8) = decode_all(args).ok_or_else(bad)?;
+            let m = (mecid == 0)
+                .then(|| metagraph_of(&mut Sub(&mut view), netuid, at))
+                .flatten();
+            option(m.map(|m| m.metagraph()))
+        }
+        "SubnetInfoRuntimeApi_get_all_metagraphs" | "SubnetInfoRuntimeApi_get_all_mechagraphs" => {
+            no_args(args).ok_or_else(bad)?;
+            let mut s = Sub(&mut view);
+            options(
+                subnets(chain, &s)
+                    .into_iter()
+                    .map(|n| metagraph_of(&mut s, n, at).map(|m| m.metagraph())),
+            )
+        }
+        "SubnetInfoRuntimeApi_get_selective_metagraph" => {
+            let (netuid, indexes): (u16, Vec<u16>) = decode_all(args).ok_or_else(bad)?;
+            option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.selective(&indexes)))
+        }
+        "SubnetInfoRuntimeApi_get_selective_mechagraph" => {
+            let (netuid, subid, indexes): (u16, u8, Vec<u16>) = decode_all(args).ok_or_else(bad)?;
+            let m = (subid == 0)
+                .then(|| metagraph_of(&mut Sub(&mut view), netuid, at))
+                .flatten();
+            option(m.map(|m| m.selective(&indexes)))
+        }
+        "SubnetInfoRuntimeApi_get_dynamic_info" => {
+            let netuid: u16 = decode_all(args).ok_or_else(bad)?;
+            option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.dynamic_info()))
+        }
+        "SubnetInfoRuntimeApi_get_all_dynamic_info" => {
+            no_args(args).ok_or_else(bad)?;
+            let mut s = Sub(&mut view);
+            options(
+                subnets(chain, &s)
+                    .into_iter()
+                    .map(|n| metagraph_of(&mut s, n, at).map(|m| m.dynamic_info())),
+            )
+        }
+        "SubnetInfoRuntimeApi_get_subnet_state" => {
+            let netuid: u16 = decode_all(args).ok_or_else(bad)?;
+            let mut s = Sub(&mut view);
+            let netuids = subnets(chain, &s);
+            let history = metagraph::emission_history(&mut s, netuid, &netuids);
+            option(metagraph_of(&mut s, netuid, at).map(|m| m.subnet_state(&history)))
+        }
+        "SubnetInfoRuntimeApi_get_coldkey_auto_stake_hotkey" => {
+            // The local chain has no auto-stake destinations.
+            let (_coldkey, _netuid): (AccountId, u16) = decode_all(args).ok_or_else(bad)?;
+            None::<AccountId>.encode()
+        }
+        "SubnetInfoRuntimeApi_get_subnet_to_prune" => {
+            // Subnets are never pruned on the local chain.
+            no_args(args).ok_or_else(bad)?;
+            None::<u16>.encode()
+        }
         _ => return Err(ApiError::NotFound(method.to_owned())),
     })
 }
@@ -145,6 +263,56 @@ fn option(v: Option<Vec<u8>>) -> Vec<u8> {
         Some(v) => [vec![1u8], v].concat(),
         None => vec![0u8],
     }
+}
+
+/// `Vec<Option<T>>` from already-encoded `T`s.
+fn options(items: impl Iterator<Item = Option<Vec<u8>>>) -> Vec<u8> {
+    let items: Vec<Vec<u8>> = items.map(option).collect();
+    let mut out = Compact(u32::try_from(items.len()).unwrap_or(u32::MAX)).encode();
+    out.extend(items.concat());
+    out
+}
+
+/// `Some(())` when a method taking no arguments got none.
+fn no_args(args: &[u8]) -> Option<()> {
+    args.is_empty().then_some(())
+}
+
+/// The subnets that exist in `s`, ascending (what finney's `get_all_subnet_netuids` lists).
+fn subnets(chain: &Chain, s: &Sub<'_, '_>) -> Vec<u16> {
+    let mut all = chain.netuids().to_vec();
+    all.sort_unstable();
+    all.dedup();
+    all.retain(|&n| s.added(n));
+    all
+}
+
+/// The metagraph of `netuid` at block `at`.
+fn metagraph_of(s: &mut Sub<'_, '_>, netuid: u16, at: u32) -> Option<metagraph::Fields> {
+    metagraph::Fields::build(s, netuid, u64::from(at))
+}
+
+/// `SubnetInfov2`, SCALE-encoded: `SubnetInfo` and an identity (none on the local chain).
+fn subnet_info_v2(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
+    let mut out = subnet_info(s, netuid)?;
+    None::<()>.encode_to(&mut out);
+    Some(out)
+}
+
+/// `SubnetHyperparamsV2`, SCALE-encoded: `SubnetHyperparams` and six more.
+fn hyperparams_v2(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
+    let mut out = hyperparams(s, netuid)?;
+    (
+        ALPHA_SIGMOID_STEEPNESS_BITS,
+        Compact(YUMA_VERSION),
+        // subnet_is_active, transfers_enabled, bonds_reset_enabled, user_liquidity_enabled
+        true,
+        true,
+        false,
+        false,
+    )
+        .encode_to(&mut out);
+    Some(out)
 }
 
 /// `Result<ValidTransaction, TransactionValidityError>` for `(source, tx, block_hash)`.
@@ -274,9 +442,9 @@ fn subnet_info(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     (
         c16(netuid),
-        c16(0),
-        c16(32_767),
-        c64(10_000_000),
+        c16(RHO),
+        c16(KAPPA),
+        c64(DIFFICULTY),
         c16(s.immunity(netuid)),
         c16(s.max_validators(netuid)),
         c16(s.min_weights(netuid)),
@@ -308,36 +476,36 @@ fn hyperparams(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
     let c64 = Compact::<u64>;
     let mut out = Vec::new();
     (
-        c16(0),
-        c16(32_767),
+        c16(RHO),
+        c16(KAPPA),
         c16(s.immunity(netuid)),
         c16(s.min_weights(netuid)),
         c16(s.max_weight(netuid)),
         c16(s.tempo(netuid)),
-        c64(0),
-        c64(u64::MAX),
+        c64(MIN_DIFFICULTY),
+        c64(MAX_DIFFICULTY),
         c64(s.version_key(netuid)),
         c64(s.rate_limit(netuid)),
-        c16(100),
+        c16(ADJUSTMENT_INTERVAL),
         c16(s.activity_cutoff(netuid)),
-        true,
-        c16(2),
+        REGISTRATION_ALLOWED,
+        c16(TARGET_REGS_PER_INTERVAL),
     )
         .encode_to(&mut out);
     (
-        c64(500_000),
-        c64(100_000_000_000),
-        c64(900_000),
+        c64(MIN_BURN),
+        c64(MAX_BURN),
+        c64(BONDS_MOVING_AVG),
         c16(s.max_regs(netuid)),
         c64(SERVING_RATE_LIMIT),
         c16(s.max_validators(netuid)),
-        c64(0),
-        c64(10_000_000),
+        c64(ADJUSTMENT_ALPHA),
+        c64(DIFFICULTY),
         c64(s.reveal_period(netuid)),
         s.cr_enabled(netuid),
-        c16(58_982),
-        c16(45_875),
-        false,
+        c16(ALPHA_HIGH),
+        c16(ALPHA_LOW),
+        LIQUID_ALPHA,
     )
         .encode_to(&mut out);
     Some(out)

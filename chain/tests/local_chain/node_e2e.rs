@@ -13,19 +13,19 @@ use subxt_signer::sr25519::{Keypair, dev};
 
 use crate::net::LocalNet;
 
-type Config = PolkadotConfig;
+pub(crate) type Config = PolkadotConfig;
 
 /// Every wait in these tests is bounded by this.
-const STEP: Duration = Duration::from_secs(60);
+pub(crate) const STEP: Duration = Duration::from_secs(60);
 
-async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(STEP, fut)
         .await
         .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
 }
 
 /// subxt-signer's sr25519 key as a subxt signer.
-struct Signer(Keypair);
+pub(crate) struct Signer(pub(crate) Keypair);
 
 impl subxt::tx::Signer<Config> for Signer {
     fn account_id(&self) -> AccountId32 {
@@ -37,11 +37,11 @@ impl subxt::tx::Signer<Config> for Signer {
     }
 }
 
-fn id(k: &Keypair) -> [u8; 32] {
+pub(crate) fn id(k: &Keypair) -> [u8; 32] {
     k.public_key().0
 }
 
-async fn connect(net: &LocalNet) -> OnlineClient<Config> {
+pub(crate) async fn connect(net: &LocalNet) -> OnlineClient<Config> {
     bounded("connecting", OnlineClient::<Config>::from_url(&net.url))
         .await
         .expect("subxt connects to btlocalnet")
@@ -79,7 +79,7 @@ fn account(who: [u8; 32]) -> Value {
 }
 
 /// Signs `call` with `signer` and watches it to finalized success.
-async fn submit_finalized(
+pub(crate) async fn submit_finalized(
     api: &OnlineClient<Config>,
     call: &subxt::tx::DynamicPayload<Vec<Value>>,
     signer: &Signer,
@@ -107,7 +107,10 @@ fn transfer(to: [u8; 32], amount: u128) -> subxt::tx::DynamicPayload<Vec<Value>>
     )
 }
 
-fn burned_register(netuid: u16, hotkey: [u8; 32]) -> subxt::tx::DynamicPayload<Vec<Value>> {
+pub(crate) fn burned_register(
+    netuid: u16,
+    hotkey: [u8; 32],
+) -> subxt::tx::DynamicPayload<Vec<Value>> {
     dynamic::transaction(
         "SubtensorModule",
         "burned_register",

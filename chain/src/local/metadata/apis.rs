@@ -1,6 +1,7 @@
 //! Runtime API descriptions (`state_call` targets): `Core`, `Metadata`, `TaggedTransactionQueue`,
 //! `AccountNonceApi`, `TransactionPaymentApi`, and subtensor's `NeuronInfoRuntimeApi` and
-//! `SubnetInfoRuntimeApi`, with finney's trait versions, method names, inputs and return types.
+//! `SubnetInfoRuntimeApi` (in [`subnet`], its metagraph types in [`metagraph`]), with finney's
+//! trait versions, method names, inputs and return types.
 
 use frame_metadata::v16::{
     FunctionParamMetadata, ItemDeprecationInfo, RuntimeApiMetadata, RuntimeApiMethodMetadata,
@@ -12,7 +13,10 @@ use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
 use super::subtensor::SubtensorTypes;
 
-fn method(
+mod metagraph;
+mod subnet;
+
+pub(crate) fn method(
     name: &str,
     inputs: &[(&str, TypeId)],
     output: TypeId,
@@ -32,7 +36,7 @@ fn method(
     }
 }
 
-fn api(
+pub(crate) fn api(
     name: &str,
     version: u32,
     methods: Vec<RuntimeApiMethodMetadata<PortableForm>>,
@@ -68,7 +72,7 @@ pub(crate) fn apis(
         ),
         transaction_payment(t, p, unchecked),
         neuron_info(t, p, st),
-        subnet_info(t, p),
+        subnet::subnet_info(t, p, st),
     ]
 }
 
@@ -313,87 +317,6 @@ fn neuron_info(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> RuntimeApiMetad
             method("get_neuron", &net_uid, maybe_neuron),
             method("get_neurons_lite", &net, neurons_lite),
             method("get_neuron_lite", &net_uid, maybe_neuron_lite),
-        ],
-    )
-}
-
-fn subnet_info(t: &mut Types, p: &Prims) -> RuntimeApiMetadata<PortableForm> {
-    let c16 = p.compact_u16;
-    let c64 = p.compact_u64;
-    let pair = t.array(2, p.u16);
-    let connect = t.seq(pair);
-    let info = t.composite(
-        "pallet_subtensor::rpc_info::subnet_info::SubnetInfo",
-        &[("AccountId", Some(p.account))],
-        vec![
-            field("netuid", c16, "Compact<NetUid>"),
-            field("rho", c16, "Compact<u16>"),
-            field("kappa", c16, "Compact<u16>"),
-            field("difficulty", c64, "Compact<u64>"),
-            field("immunity_period", c16, "Compact<u16>"),
-            field("max_allowed_validators", c16, "Compact<u16>"),
-            field("min_allowed_weights", c16, "Compact<u16>"),
-            field("max_weights_limit", c16, "Compact<u16>"),
-            field("scaling_law_power", c16, "Compact<u16>"),
-            field("subnetwork_n", c16, "Compact<u16>"),
-            field("max_allowed_uids", c16, "Compact<u16>"),
-            field("blocks_since_last_step", c64, "Compact<u64>"),
-            field("tempo", c16, "Compact<u16>"),
-            field("network_modality", c16, "Compact<u16>"),
-            field("network_connect", connect, "Vec<[u16; 2]>"),
-            field("emission_values", c64, "Compact<u64>"),
-            field("burn", c64, "Compact<TaoBalance>"),
-            field("owner", p.account, "AccountId"),
-        ],
-    );
-    let maybe_info = t.option(info);
-    let infos = t.seq(maybe_info);
-    let u16s: [(&str, &str); 6] = [
-        ("rho", "Compact<u16>"),
-        ("kappa", "Compact<u16>"),
-        ("immunity_period", "Compact<u16>"),
-        ("min_allowed_weights", "Compact<u16>"),
-        ("max_weights_limit", "Compact<u16>"),
-        ("tempo", "Compact<u16>"),
-    ];
-    let mut fields: Vec<_> = u16s.iter().map(|(n, tn)| field(n, c16, tn)).collect();
-    fields.extend([
-        field("min_difficulty", c64, "Compact<u64>"),
-        field("max_difficulty", c64, "Compact<u64>"),
-        field("weights_version", c64, "Compact<u64>"),
-        field("weights_rate_limit", c64, "Compact<u64>"),
-        field("adjustment_interval", c16, "Compact<u16>"),
-        field("activity_cutoff", c16, "Compact<u16>"),
-        field("registration_allowed", p.bool, "bool"),
-        field("target_regs_per_interval", c16, "Compact<u16>"),
-        field("min_burn", c64, "Compact<TaoBalance>"),
-        field("max_burn", c64, "Compact<TaoBalance>"),
-        field("bonds_moving_avg", c64, "Compact<u64>"),
-        field("max_regs_per_block", c16, "Compact<u16>"),
-        field("serving_rate_limit", c64, "Compact<u64>"),
-        field("max_validators", c16, "Compact<u16>"),
-        field("adjustment_alpha", c64, "Compact<u64>"),
-        field("difficulty", c64, "Compact<u64>"),
-        field("commit_reveal_period", c64, "Compact<u64>"),
-        field("commit_reveal_weights_enabled", p.bool, "bool"),
-        field("alpha_high", c16, "Compact<u16>"),
-        field("alpha_low", c16, "Compact<u16>"),
-        field("liquid_alpha_enabled", p.bool, "bool"),
-    ]);
-    let hyper = t.composite(
-        "pallet_subtensor::rpc_info::subnet_info::SubnetHyperparams",
-        &[],
-        fields,
-    );
-    let maybe_hyper = t.option(hyper);
-    let net = [("netuid", p.u16)];
-    api(
-        "SubnetInfoRuntimeApi",
-        1,
-        vec![
-            method("get_subnet_info", &net, maybe_info),
-            method("get_subnets_info", &[], infos),
-            method("get_subnet_hyperparams", &net, maybe_hyper),
         ],
     )
 }
