@@ -16,6 +16,6 @@ bench-compression *ARGS:
 # Formatting, lints, tests and docs: what a change should pass.
 check:
     cargo fmt --all --check
-    bash -c 'source scripts/setup.sh && cargo clippy --workspace --all-targets -- -D warnings'
+    bash -c 'source scripts/setup.sh && cargo clippy --workspace --all-targets --features sliver-chain/local-chain -- -D warnings'
     scripts/test
-    bash -c 'source scripts/setup.sh && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps'
+    bash -c 'source scripts/setup.sh && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features sliver-chain/local-chain'
