@@ -59,6 +59,13 @@ pub fn save(out: &Path, spec: &RunSpec, trainer: &Trainer) -> Result<()> {
     };
     fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&state)?)
         .context("writing state.json")?;
+    // The files' contents must be on disk before the rename makes them the checkpoint.
+    for entry in fs::read_dir(&tmp).with_context(|| format!("listing {}", tmp.display()))? {
+        let path = entry?.path();
+        fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", path.display()))?;
+    }
     sync_dir(&tmp)?;
 
     let dir = out.join(DIR);

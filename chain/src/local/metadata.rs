@@ -11,7 +11,7 @@
 //! types, one file per pallet group (`system`, `subtensor`, `commitments`), `extrinsic` the
 //! extrinsic format and its transaction extensions, and `apis` the runtime APIs.
 
-mod apis;
+pub(crate) mod apis;
 mod commitments;
 mod extrinsic;
 mod pallet;

@@ -79,6 +79,22 @@ fn parse_hash(s: &str) -> RpcResult<Hash> {
 
 /// The block a state query names (`None` = best), as a number, or error 4003 as a node gives
 /// for a block it does not have.
+/// Answers a `(key, at?)` storage request: the value under `key` at block `at` (default: the
+/// best block), passed through `map` while the chain is borrowed.
+fn read_storage<T>(
+    p: Params<'_>,
+    node: &Node,
+    map: impl FnOnce(&[u8]) -> T,
+) -> RpcResult<Option<T>> {
+    let mut seq = p.sequence();
+    let key = parse_hex(&seq.next::<String>()?)?;
+    let at: Option<String> = seq.optional_next()?;
+    node.with_chain(|c| {
+        let at = state_at(c, at.as_deref())?;
+        Ok(c.storage(&key, at).map(map))
+    })
+}
+
 fn state_at(chain: &Chain, at: Option<&str>) -> RpcResult<u32> {
     let Some(at) = at else {
         return Ok(chain.head());
@@ -349,44 +365,16 @@ pub(crate) fn module(
         })
     })?;
     m.register_alias("state_callAt", "state_call")?;
-    m.register_method(
-        "state_getStorage",
-        |p, node, _| -> RpcResult<Option<String>> {
-            let mut seq = p.sequence();
-            let key = parse_hex(&seq.next::<String>()?)?;
-            let at: Option<String> = seq.optional_next()?;
-            node.with_chain(|c| {
-                let at = state_at(c, at.as_deref())?;
-                Ok(c.storage(&key, at).map(hex0x))
-            })
-        },
-    )?;
+    m.register_method("state_getStorage", |p, node, _| {
+        read_storage(p, node, hex0x)
+    })?;
     m.register_alias("state_getStorageAt", "state_getStorage")?;
-    m.register_method(
-        "state_getStorageHash",
-        |p, node, _| -> RpcResult<Option<String>> {
-            let mut seq = p.sequence();
-            let key = parse_hex(&seq.next::<String>()?)?;
-            let at: Option<String> = seq.optional_next()?;
-            node.with_chain(|c| {
-                let at = state_at(c, at.as_deref())?;
-                Ok(c.storage(&key, at)
-                    .map(|v| hex0x(&sp_crypto_hashing::blake2_256(v))))
-            })
-        },
-    )?;
-    m.register_method(
-        "state_getStorageSize",
-        |p, node, _| -> RpcResult<Option<usize>> {
-            let mut seq = p.sequence();
-            let key = parse_hex(&seq.next::<String>()?)?;
-            let at: Option<String> = seq.optional_next()?;
-            node.with_chain(|c| {
-                let at = state_at(c, at.as_deref())?;
-                Ok(c.storage(&key, at).map(<[u8]>::len))
-            })
-        },
-    )?;
+    m.register_method("state_getStorageHash", |p, node, _| {
+        read_storage(p, node, |v| hex0x(&sp_crypto_hashing::blake2_256(v)))
+    })?;
+    m.register_method("state_getStorageSize", |p, node, _| {
+        read_storage(p, node, <[u8]>::len)
+    })?;
     m.register_method(
         "state_getKeysPaged",
         |p, node, _| -> RpcResult<Vec<String>> {

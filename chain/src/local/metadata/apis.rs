@@ -13,7 +13,7 @@ use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
 use super::subtensor::SubtensorTypes;
 
-mod metagraph;
+pub(crate) mod metagraph;
 mod subnet;
 
 pub(crate) fn method(

@@ -23,6 +23,7 @@
 use parity_scale_codec::{Compact, Encode};
 
 use super::super::dispatch::AccountId;
+use super::super::metadata::apis::metagraph::SUBNET_STATE_FIELDS as SUBNET_STATE;
 use super::super::state::Key;
 use super::super::subtensor::{AxonInfo, EMISSION_PER_BLOCK, SERVING_RATE_LIMIT, Sub};
 use super::{
@@ -135,27 +136,6 @@ const DYNAMIC_INFO: [&str; 21] = [
     "network_registered_at",
     "identity",
     "moving_price",
-];
-
-/// `SubnetState`'s fields before `emission_history`, by the metagraph field each one is.
-const SUBNET_STATE: [&str; 17] = [
-    "netuid",
-    "hotkeys",
-    "coldkeys",
-    "active",
-    "validator_permit",
-    "pruning_score",
-    "last_update",
-    "emission",
-    "dividends",
-    "incentives",
-    "consensus",
-    "trust",
-    "rank",
-    "block_at_registration",
-    "alpha_stake",
-    "tao_stake",
-    "total_stake",
 ];
 
 /// 1.0 as `I96F32` bits.

@@ -9,6 +9,28 @@ use super::super::primitives::Prims;
 use super::super::registry::{TypeId, Types, field};
 use super::super::subtensor::SubtensorTypes;
 
+/// `SubnetState`'s fields before `emission_history`, in finney's order. Each is also a
+/// `Metagraph` field of the same name and type; the runtime API encodes them from this list.
+pub(crate) const SUBNET_STATE_FIELDS: [&str; 17] = [
+    "netuid",
+    "hotkeys",
+    "coldkeys",
+    "active",
+    "validator_permit",
+    "pruning_score",
+    "last_update",
+    "emission",
+    "dividends",
+    "incentives",
+    "consensus",
+    "trust",
+    "rank",
+    "block_at_registration",
+    "alpha_stake",
+    "tao_stake",
+    "total_stake",
+];
+
 /// Ids of the metagraph family's types.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MetagraphTypes {
@@ -290,25 +312,7 @@ pub(crate) fn register(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> Metagra
         to_fields(&dyn_rows),
     );
 
-    let mut state_rows = pick(&[
-        "netuid",
-        "hotkeys",
-        "coldkeys",
-        "active",
-        "validator_permit",
-        "pruning_score",
-        "last_update",
-        "emission",
-        "dividends",
-        "incentives",
-        "consensus",
-        "trust",
-        "rank",
-        "block_at_registration",
-        "alpha_stake",
-        "tao_stake",
-        "total_stake",
-    ]);
+    let mut state_rows = pick(&SUBNET_STATE_FIELDS);
     let history = t.seq(c64s);
     state_rows.push((
         "emission_history",
