@@ -301,6 +301,36 @@ impl Client {
         Ok(self.subnet_params(netuid).await?.tempo)
     }
 
+    /// The coldkey that owns `netuid` (`SubnetOwner`): whose neurons publish the run spec.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SubnetNotFound`], or a connection error.
+    pub async fn subnet_owner(&self, netuid: NetUid) -> Result<AccountId32, Error> {
+        self.read("reading the subnet owner", |at| async move {
+            let st = api::storage().subtensor_module();
+            if !fetch(&at, st.networks_added(), (netuid.0,)).await? {
+                return Err(Error::SubnetNotFound { netuid });
+            }
+            fetch(&at, st.subnet_owner(), (netuid.0,)).await
+        })
+        .await
+    }
+
+    /// The weights `uid` last set (or revealed) on `netuid`, as `(uid, weight)` pairs (`Weights`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] or a connection error.
+    pub async fn weights_of(&self, netuid: NetUid, uid: Uid) -> Result<Vec<(Uid, u16)>, Error> {
+        self.read("reading weights", |at| async move {
+            let st = api::storage().subtensor_module();
+            let row = fetch(&at, st.weights(), (netuid.0, uid.0)).await?;
+            Ok(row.into_iter().map(|(u, w)| (Uid(u), w)).collect())
+        })
+        .await
+    }
+
     /// The metagraph of `netuid` at the latest finalized block.
     ///
     /// # Errors

@@ -70,7 +70,8 @@ impl CodecKind {
         CodecKind::Uint8,
     ];
 
-    fn id(self) -> u8 {
+    /// Its id in wire and artifact headers.
+    pub fn id(self) -> u8 {
         match self {
             CodecKind::Fp32 => 0,
             CodecKind::Bf16 => 1,
@@ -79,7 +80,8 @@ impl CodecKind {
         }
     }
 
-    fn from_id(id: u8) -> Option<Self> {
+    /// The codec with header id `id`.
+    pub fn from_id(id: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.id() == id)
     }
 

@@ -13,7 +13,16 @@
 //! - [`train`]: the [`Trainer`] that runs stages in order with real
 //!   serialization between them (the pipeline) or as one piece (the
 //!   monolithic baseline).
+//! - [`artifact`]: signed headers around every stored object, checked before use.
+//! - [`assignment`] and [`routing`]: which miner runs which stage, and each sample's path.
+//! - [`merge`]: the arithmetic of the butterfly all-reduce.
+//! - [`storage`]: the object store (filesystem or S3) through which artifacts are
+//!   exchanged, write-once and size-bounded.
 //! - [`device`]: the `--neuron.device` flag; [`telemetry`]: the `--logging.*` flags.
+//! - [`metrics`]: Prometheus counters and gauges, served with a `/health`
+//!   endpoint over HTTP.
+//! - [`shutdown`]: one shutdown path: a cancellation token, tracked tasks
+//!   (a failing task stops the process), signals and a grace period.
 //!
 //! It sits below the miner and validator and knows nothing of the chain.
 //!
@@ -24,11 +33,18 @@
 //! | `cuda`  | no      | links libtorch's CUDA library so `--neuron.device cuda` works |
 //! | `testing` | no    | the `testing` module: fixtures for other crates' tests |
 
+pub mod artifact;
+pub mod assignment;
 pub mod codec;
 pub mod data;
 pub mod device;
+pub mod merge;
+pub mod metrics;
 pub mod model;
+pub mod routing;
+pub mod shutdown;
 pub mod spec;
+pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

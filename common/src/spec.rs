@@ -99,6 +99,80 @@ pub struct RunSpec {
     pub optimizer: OptimizerSpec,
     /// Where the training text comes from.
     pub data: DataSpec,
+    /// How the swarm keeps time and merges (ignored by the single-process trainer).
+    #[serde(default)]
+    pub swarm: SwarmSpec,
+}
+
+/// Time, flow control and merging of a run trained by many miners.
+///
+/// The chain is the clock: epoch `e` spans blocks `[e * epoch_blocks, (e + 1) * epoch_blocks)`.
+/// Its last `merge_blocks` blocks are the merge window: no new samples start, in-flight ones
+/// drain, and every stage's miners average their weights (butterfly all-reduce through storage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmSpec {
+    /// Blocks per epoch.
+    #[serde(default = "default_epoch_blocks")]
+    pub epoch_blocks: u64,
+    /// Blocks at the end of each epoch reserved for draining and the merge.
+    #[serde(default = "default_merge_blocks")]
+    pub merge_blocks: u64,
+    /// Samples a stage-0 miner keeps in flight (forwarded, gradient not yet back).
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Seconds after which a sample whose gradient has not come back is dropped.
+    #[serde(default = "default_sample_timeout")]
+    pub sample_timeout_secs: u64,
+    /// Relative tolerance between the two reductions of a merge shard (max |a-b| / max |a|).
+    #[serde(default = "default_twin_tolerance")]
+    pub twin_tolerance: f64,
+}
+
+fn default_epoch_blocks() -> u64 {
+    240
+}
+fn default_merge_blocks() -> u64 {
+    40
+}
+fn default_window() -> usize {
+    4
+}
+fn default_sample_timeout() -> u64 {
+    30
+}
+fn default_twin_tolerance() -> f64 {
+    1e-6
+}
+
+impl Default for SwarmSpec {
+    fn default() -> Self {
+        Self {
+            epoch_blocks: default_epoch_blocks(),
+            merge_blocks: default_merge_blocks(),
+            window: default_window(),
+            sample_timeout_secs: default_sample_timeout(),
+            twin_tolerance: default_twin_tolerance(),
+        }
+    }
+}
+
+impl SwarmSpec {
+    /// The epoch block `block` falls in.
+    pub fn epoch_of(&self, block: u64) -> u64 {
+        block / self.epoch_blocks.max(1)
+    }
+
+    /// First block of `epoch`.
+    pub fn epoch_start(&self, epoch: u64) -> u64 {
+        epoch.saturating_mul(self.epoch_blocks)
+    }
+
+    /// First block of `epoch`'s merge window (training stops starting samples here).
+    pub fn merge_start(&self, epoch: u64) -> u64 {
+        self.epoch_start(epoch.saturating_add(1))
+            .saturating_sub(self.merge_blocks)
+    }
 }
 
 /// Dimensions of the Llama-style decoder.
@@ -498,6 +572,37 @@ impl RunSpec {
         }
         if o.accumulate == 0 {
             return Err(invalid("optimizer.accumulate", "must be at least 1, got 0"));
+        }
+        let w = &self.swarm;
+        if w.epoch_blocks < 4 {
+            return Err(invalid(
+                "swarm.epoch_blocks",
+                format!("must be at least 4, got {}", w.epoch_blocks),
+            ));
+        }
+        if w.merge_blocks == 0 || w.merge_blocks >= w.epoch_blocks {
+            return Err(invalid(
+                "swarm.merge_blocks",
+                format!(
+                    "must be in 1..swarm.epoch_blocks ({}), got {}",
+                    w.epoch_blocks, w.merge_blocks
+                ),
+            ));
+        }
+        if w.window == 0 {
+            return Err(invalid("swarm.window", "must be at least 1, got 0"));
+        }
+        if w.sample_timeout_secs == 0 {
+            return Err(invalid(
+                "swarm.sample_timeout_secs",
+                "must be at least 1, got 0",
+            ));
+        }
+        if !(w.twin_tolerance >= 0.0 && w.twin_tolerance.is_finite()) {
+            return Err(invalid(
+                "swarm.twin_tolerance",
+                format!("must be a finite number >= 0, got {}", w.twin_tolerance),
+            ));
         }
         self.data
             .validate()

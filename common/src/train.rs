@@ -307,7 +307,7 @@ impl Trainer {
 }
 
 /// Clips the global L2 norm of a stage's gradients to `max` (0: no clipping); returns the norm before clipping.
-fn clip_grad_norm(vs: &nn::VarStore, max: f64) -> f64 {
+pub fn clip_grad_norm(vs: &nn::VarStore, max: f64) -> f64 {
     tch::no_grad(|| {
         let grads: Vec<Tensor> = vs
             .trainable_variables()

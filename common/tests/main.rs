@@ -3,4 +3,5 @@
 mod determinism;
 mod loss_falls;
 mod staged_matches_monolithic;
+mod storage;
 mod support;

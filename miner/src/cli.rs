@@ -5,17 +5,28 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use sliver_common::device::DeviceSpec;
 use sliver_common::telemetry::LoggingArgs;
+use sliver_subnet::args::{ChainArgs, NeuronArgs, StorageArgs};
 
 /// Sliver miner: trains one pipeline stage of a language model shared across a Bittensor subnet.
+///
+/// Without a subcommand it joins the subnet: `btminer --netuid 9 --wallet.name W --wallet.hotkey H`.
 #[derive(Debug, Parser)]
-#[command(name = "btminer", version, propagate_version = true)]
+#[command(
+    name = "btminer",
+    version,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Logging flags.
     #[command(flatten)]
     pub logging: LoggingArgs,
-    /// What to do.
+    /// What to do; none runs the miner.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// The miner's flags.
+    #[command(flatten)]
+    pub miner: MinerArgs,
 }
 
 /// `btminer` subcommands.
@@ -27,6 +38,28 @@ pub enum Command {
     /// Prints training and held-out loss as it goes, checkpoints to --out, and
     /// resumes from there when run again (Ctrl-C saves and stops).
     Local(LocalArgs),
+}
+
+/// Flags of the network miner.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MinerArgs {
+    /// Subnet, wallet and chain.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Where this miner's artifacts go.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Device, state directory, threads, metrics.
+    #[command(flatten)]
+    pub neuron: NeuronArgs,
+    /// The run spec you expect to train: the miner refuses to start when the subnet owner
+    /// published a different one. Without it, the published spec is used as is.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Where to read the training text from, replacing the spec's data sources (a local copy
+    /// of the same text).
+    #[arg(long)]
+    pub data: Option<String>,
 }
 
 /// Flags of `btminer local`.
@@ -59,4 +92,7 @@ pub struct LocalArgs {
     /// Start from scratch even if --out holds a checkpoint of this run.
     #[arg(long)]
     pub fresh: bool,
+    /// libtorch threads (0: libtorch's default).
+    #[arg(long = "neuron.threads", default_value_t = 0)]
+    pub threads: usize,
 }

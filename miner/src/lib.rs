@@ -1,18 +1,27 @@
 //! `btminer`: the Sliver miner.
 //!
-//! A miner owns one pipeline stage of the shared model: it receives
-//! compressed activations, runs its layers forward and backward, sends
-//! compressed activations and gradients on, and merges its weights with the
-//! stage's other miners.
+//! A miner owns one pipeline stage of the shared model: it receives compressed activations,
+//! runs its layers forward and backward, sends compressed activations and gradients on through
+//! object storage, and merges its weights with the stage's other miners.
 //!
-//! Built so far: [`local`], which trains every stage of a run spec in one
-//! process, through the same wire codecs miners use, to try a spec or a
-//! machine before joining a subnet. The network miner (chain, storage,
-//! merging) builds on it.
+//! A sample's journey through a miner, in module order:
 //!
-//! - [`cli`]: the command line.
-//! - [`checkpoint`]: crash-safe saving and resuming of stage weights.
+//! - [`cli`] → [`config`]: flags, checked once into an immutable [`config::Config`].
+//! - [`app`]: wiring (hotkey, chain, run spec, storage, data) and shutdown.
+//! - [`worker`]: the training loop on its own thread: forward, backward, AdamW.
+//! - [`feed`]: what is routed here, downloaded and verified while the worker computes.
+//! - [`merge`]: the epoch's butterfly all-reduce through storage.
+//! - [`stage_checkpoint`]: the miner's own crash-safe checkpoint.
+//!
+//! [`local`] trains every stage of a run spec in one process (with its own [`checkpoint`]),
+//! to try a spec or a machine before joining a subnet.
 
+pub mod app;
 pub mod checkpoint;
 pub mod cli;
+pub mod config;
+pub mod feed;
 pub mod local;
+pub mod merge;
+pub mod stage_checkpoint;
+pub mod worker;

@@ -30,6 +30,9 @@ pub fn run(args: &LocalArgs) -> Result<()> {
         spec.data.sources = vec![data.clone()];
     }
     let device = args.device.0;
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads as i32);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

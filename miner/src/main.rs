@@ -1,4 +1,4 @@
-//! `btminer`: parse flags, set up logging, run; errors print their whole chain.
+//! `btminer`: parse flags, set up logging, build the runtime, run; errors print their whole chain.
 
 use std::process::ExitCode;
 
@@ -12,7 +12,14 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Command::Local(args) => sliver_miner::local::run(&args),
+        Some(Command::Local(args)) => sliver_miner::local::run(&args),
+        None => sliver_miner::config::Config::from_args(&cli.miner).and_then(|config| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(sliver_miner::app::run(config))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,7 @@ fn the_demo_spec_trains_and_resumes_through_the_miner() {
         out: out.path().to_path_buf(),
         checkpoint_every: 0,
         fresh: false,
+        threads: 0,
     };
     sliver_miner::local::run(&args(2)).unwrap();
     sliver_miner::local::run(&args(3)).unwrap();

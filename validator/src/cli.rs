@@ -4,17 +4,29 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use sliver_common::telemetry::LoggingArgs;
+use sliver_subnet::args::{ChainArgs, NeuronArgs, StorageArgs};
 
 /// Sliver validator: checks miners' work, scores them and sets weights on a Bittensor subnet.
+///
+/// Without a subcommand it validates: `btvalidator --netuid 9 --wallet.name W --wallet.hotkey H`
+/// (`--wallet` is an alias of `--wallet.name`).
 #[derive(Debug, Parser)]
-#[command(name = "btvalidator", version, propagate_version = true)]
+#[command(
+    name = "btvalidator",
+    version,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Logging flags.
     #[command(flatten)]
     pub logging: LoggingArgs,
-    /// What to do.
+    /// What to do; none runs the validator.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// The validator's flags.
+    #[command(flatten)]
+    pub validator: ValidatorArgs,
 }
 
 /// `btvalidator` subcommands.
@@ -27,4 +39,31 @@ pub enum Command {
         /// Run spec (TOML).
         file: PathBuf,
     },
+}
+
+/// Flags of the network validator.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidatorArgs {
+    /// Subnet, wallet and chain.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Where this validator publishes the spec (as subnet owner) and its score tables.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Device, state directory, threads, metrics.
+    #[command(flatten)]
+    pub neuron: NeuronArgs,
+    /// The run spec. The subnet owner's validator publishes it; any other validator refuses to
+    /// start when the owner published a different one.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Where to read the held-out text from, replacing the spec's data sources.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Held-out micro-batches per evaluation of the merged model.
+    #[arg(long, default_value_t = 8)]
+    pub eval_batches: u64,
+    /// Stop after scoring this many epochs (0: run until stopped).
+    #[arg(long, default_value_t = 0)]
+    pub epochs: u64,
 }

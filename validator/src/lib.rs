@@ -1,11 +1,22 @@
 //! `btvalidator`: the Sliver validator.
 //!
-//! A validator publishes and checks the run spec, spot-checks miners by
-//! recomputing their work, attributes loss to the miners on each sample's
-//! path, writes score tables and sets weights on chain.
+//! A validator follows the run from the chain and storage, counts every miner's verified work,
+//! turns it into weights on chain, writes each epoch's score table as Parquet, and evaluates the
+//! merged model on held-out text. In the order a sample's record flows through it:
 //!
-//! Built so far: [`spec`], which validates a run spec and shows what it asks
-//! of miners (stages, parameters, bytes on the wire) before a run starts.
+//! - [`cli`] → [`config`]: flags, checked once into an immutable [`config::Config`].
+//! - [`app`]: wiring and the per-epoch loop.
+//! - [`follow`]: what each miner verifiably did in an epoch.
+//! - [`scores`]: work × quality → moving average.
+//! - [`export`]: the Parquet table.
+//! - [`weights`]: weights on chain.
+//! - [`spec`]: `btvalidator spec`, the run-spec report.
 
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod export;
+pub mod follow;
+pub mod scores;
 pub mod spec;
+pub mod weights;

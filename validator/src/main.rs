@@ -1,6 +1,4 @@
-//! `btvalidator`: parse flags, set up logging, run; errors print their whole chain.
-
-#![allow(clippy::print_stdout)] // `spec` prints its report on stdout by design.
+//! `btvalidator`: parse flags, set up logging, build the runtime, run; errors print their whole chain.
 
 use std::process::ExitCode;
 
@@ -14,7 +12,18 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Command::Spec { file } => sliver_validator::spec::describe(&file).map(|s| print!("{s}")),
+        Some(Command::Spec { file }) => sliver_validator::spec::describe(&file).map(|s| {
+            use std::io::Write;
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().write_all(s.as_bytes());
+        }),
+        None => sliver_validator::config::Config::from_args(&cli.validator).and_then(|config| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(sliver_validator::app::run(config))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,490 @@
+//! Prometheus metrics and a health endpoint, in one place for both binaries.
+//!
+//! [`Metrics`] owns a `prometheus-client` registry; every metric is named
+//! `sliver_*` and carries a constant `role` label (`"miner"` or
+//! `"validator"`). [`serve`] exposes it over HTTP:
+//!
+//! | route      | answer |
+//! |------------|--------|
+//! | `/metrics` | the Prometheus text exposition (format 0.0.4) |
+//! | `/health`  | `200 ok` when healthy, `503 unhealthy` otherwise ([`Metrics::set_healthy`]) |
+//!
+//! The metrics:
+//!
+//! | metric | type | labels |
+//! |--------|------|--------|
+//! | `sliver_samples_total` | counter | `kind`: `forward`, `backward`, `eval`, ... |
+//! | `sliver_bytes_total` | counter | `direction` (`up`, `down`), `kind` (`act`, `grad`, `shard`, `merged`, ...) |
+//! | `sliver_artifact_rejections_total` | counter | `reason`: see [`Metrics::reject`] |
+//! | `sliver_epoch` | gauge | |
+//! | `sliver_loss` | gauge | `which`: `train`, `eval` |
+//! | `sliver_utilisation` | gauge | (0..1) |
+//! | `sliver_healthy` | gauge | 1 when healthy, 0 otherwise |
+//!
+//! Label values are a small fixed set of names chosen by Sliver's code,
+//! never strings from the network: every distinct value is a time series
+//! kept for the life of the process.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+/// What can go wrong serving metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The listening socket could not be opened (port in use, ...).
+    #[error("cannot listen for metrics on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    direction: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WhichLabel {
+    which: String,
+}
+
+/// A process's metrics. Cheap to clone into tasks: clones share one registry.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    samples: Family<KindLabel, Counter>,
+    bytes: Family<BytesLabels, Counter>,
+    rejections: Family<ReasonLabel, Counter>,
+    /// All rejections, whatever the reason; not exported (the family's sum is).
+    rejections_total: Counter,
+    epoch: Gauge<u64, AtomicU64>,
+    loss: Family<WhichLabel, Gauge<f64, AtomicU64>>,
+    utilisation: Gauge<f64, AtomicU64>,
+    healthy_gauge: Gauge,
+    healthy: AtomicBool,
+}
+
+impl Metrics {
+    /// Registers every metric, prefixed `sliver_` and labelled
+    /// `role="<role>"` (`"miner"` or `"validator"`). Starts healthy.
+    pub fn new(role: &'static str) -> Self {
+        let mut registry =
+            Registry::with_prefix_and_labels("sliver", [("role".into(), role.into())].into_iter());
+        let samples = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "samples",
+            "Samples processed, by kind (forward, backward, eval)",
+            samples.clone(),
+        );
+        let bytes = Family::<BytesLabels, Counter>::default();
+        registry.register(
+            "bytes",
+            "Bytes moved to (up) or from (down) object storage, by artifact kind",
+            bytes.clone(),
+        );
+        let rejections = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "artifact_rejections",
+            "Artifacts rejected, by reason",
+            rejections.clone(),
+        );
+        let epoch = Gauge::<u64, AtomicU64>::default();
+        registry.register("epoch", "Current training epoch", epoch.clone());
+        let loss = Family::<WhichLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register("loss", "Latest loss (train, eval)", loss.clone());
+        let utilisation = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "utilisation",
+            "Fraction of time spent computing (0 to 1)",
+            utilisation.clone(),
+        );
+        let healthy_gauge = Gauge::default();
+        healthy_gauge.set(1);
+        registry.register(
+            "healthy",
+            "1 when /health answers 200, 0 otherwise",
+            healthy_gauge.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                samples,
+                bytes,
+                rejections,
+                rejections_total: Counter::default(),
+                epoch,
+                loss,
+                utilisation,
+                healthy_gauge,
+                healthy: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    /// Adds `n` to `sliver_samples_total{kind}`; `kind` is a fixed name such
+    /// as `"forward"`, `"backward"` or `"eval"`.
+    pub fn add_samples(&self, kind: &str, n: u64) {
+        self.inner
+            .samples
+            .get_or_create(&kind_label(kind))
+            .inc_by(n);
+    }
+
+    /// Samples counted so far for `kind`.
+    pub fn samples(&self, kind: &str) -> u64 {
+        self.inner
+            .samples
+            .get(&kind_label(kind))
+            .map_or(0, |counter| counter.get())
+    }
+
+    /// Adds `n` to `sliver_bytes_total{direction, kind}`; `direction` is
+    /// `"up"` or `"down"`, `kind` a fixed artifact name such as `"act"`,
+    /// `"grad"`, `"shard"` or `"merged"`.
+    pub fn add_bytes(&self, direction: &str, kind: &str, n: u64) {
+        self.inner
+            .bytes
+            .get_or_create(&bytes_labels(direction, kind))
+            .inc_by(n);
+    }
+
+    /// Bytes counted so far for `direction` and `kind`.
+    pub fn bytes(&self, direction: &str, kind: &str) -> u64 {
+        self.inner
+            .bytes
+            .get(&bytes_labels(direction, kind))
+            .map_or(0, |counter| counter.get())
+    }
+
+    /// Counts one rejected artifact in
+    /// `sliver_artifact_rejections_total{reason}`.
+    ///
+    /// `reason` must be one of a small fixed set of names chosen by our code
+    /// (`"signature"`, `"hash"`, `"dims"`, `"size"`, `"unregistered"`,
+    /// `"wrong_stage"`, `"malformed"`, ...), never a string taken from the
+    /// artifact or a peer: each distinct value is a new time series, so an
+    /// attacker-controlled value would grow the registry without bound.
+    pub fn reject(&self, reason: &str) {
+        self.inner
+            .rejections
+            .get_or_create(&reason_label(reason))
+            .inc();
+        self.inner.rejections_total.inc();
+    }
+
+    /// Rejections counted so far for `reason`.
+    pub fn rejections(&self, reason: &str) -> u64 {
+        self.inner
+            .rejections
+            .get(&reason_label(reason))
+            .map_or(0, |counter| counter.get())
+    }
+
+    /// Rejections counted so far, all reasons together.
+    pub fn rejections_total(&self) -> u64 {
+        self.inner.rejections_total.get()
+    }
+
+    /// Sets `sliver_epoch`.
+    pub fn set_epoch(&self, epoch: u64) {
+        self.inner.epoch.set(epoch);
+    }
+
+    /// Sets `sliver_loss{which}`; `which` is `"train"` or `"eval"`.
+    pub fn set_loss(&self, which: &str, loss: f64) {
+        self.inner
+            .loss
+            .get_or_create(&WhichLabel {
+                which: which.to_owned(),
+            })
+            .set(loss);
+    }
+
+    /// Sets `sliver_utilisation`, clamped to 0..=1.
+    pub fn set_utilisation(&self, utilisation: f64) {
+        self.inner.utilisation.set(utilisation.clamp(0.0, 1.0));
+    }
+
+    /// Sets what `/health` reports (and the `sliver_healthy` gauge).
+    pub fn set_healthy(&self, ok: bool) {
+        self.inner
+            .healthy
+            .store(ok, std::sync::atomic::Ordering::Relaxed);
+        self.inner.healthy_gauge.set(i64::from(ok));
+    }
+
+    /// Whether `/health` answers 200.
+    pub fn is_healthy(&self) -> bool {
+        self.inner
+            .healthy
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every metric in the Prometheus text exposition format (0.0.4), served
+    /// with [`CONTENT_TYPE`].
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(error) = prometheus_text::encode(&mut out, &self.inner.registry) {
+            tracing::error!(%error, "encoding metrics");
+        }
+        out
+    }
+}
+
+/// The `Content-Type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+fn kind_label(kind: &str) -> KindLabel {
+    KindLabel {
+        kind: kind.to_owned(),
+    }
+}
+
+fn bytes_labels(direction: &str, kind: &str) -> BytesLabels {
+    BytesLabels {
+        direction: direction.to_owned(),
+        kind: kind.to_owned(),
+    }
+}
+
+fn reason_label(reason: &str) -> ReasonLabel {
+    ReasonLabel {
+        reason: reason.to_owned(),
+    }
+}
+
+/// Serves `GET /metrics` and `GET /health` for `metrics` on
+/// `127.0.0.1:port` (`port` 0: any free port) until `cancel` fires.
+///
+/// Returns once the socket is listening, with the bound address; the server
+/// itself runs in a task spawned here (detached: it ends on `cancel`,
+/// finishing requests in flight). Must be called within a tokio runtime.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sliver_common::metrics::MetricsError> {
+/// use sliver_common::{metrics::{self, Metrics}, shutdown::Shutdown};
+/// let (metrics, shutdown) = (Metrics::new("miner"), Shutdown::new());
+/// let addr = metrics::serve(metrics.clone(), 9100, shutdown.token()).await?;
+/// # let _ = addr;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// [`MetricsError::Bind`] when the port cannot be bound.
+pub async fn serve(
+    metrics: Metrics,
+    port: u16,
+    cancel: CancellationToken,
+) -> Result<SocketAddr, MetricsError> {
+    let wanted = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let bind_error = |source| MetricsError::Bind {
+        addr: wanted,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(wanted)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/health", get(health_handler))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+        match served {
+            Ok(()) => tracing::debug!(%addr, "metrics server stopped"),
+            Err(error) => tracing::error!(%addr, %error, "metrics server failed"),
+        }
+    });
+    tracing::info!(%addr, "serving /metrics and /health");
+    Ok(addr)
+}
+
+async fn metrics_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode())
+}
+
+async fn health_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
+    if metrics.is_healthy() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+
+    const BOUND: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn counters_read_back() {
+        let metrics = Metrics::new("validator");
+        let clone = metrics.clone();
+        assert_eq!(metrics.samples("forward"), 0);
+        metrics.add_samples("forward", 3);
+        clone.add_samples("forward", 4);
+        metrics.add_samples("eval", 1);
+        assert_eq!(metrics.samples("forward"), 7);
+        assert_eq!(metrics.samples("eval"), 1);
+        assert_eq!(metrics.samples("backward"), 0);
+
+        metrics.add_bytes("up", "act", 1000);
+        metrics.add_bytes("down", "act", 10);
+        assert_eq!(metrics.bytes("up", "act"), 1000);
+        assert_eq!(metrics.bytes("down", "act"), 10);
+        assert_eq!(metrics.bytes("up", "grad"), 0);
+
+        metrics.reject("signature");
+        metrics.reject("hash");
+        clone.reject("hash");
+        assert_eq!(metrics.rejections("hash"), 2);
+        assert_eq!(metrics.rejections("signature"), 1);
+        assert_eq!(metrics.rejections("dims"), 0);
+        assert_eq!(metrics.rejections_total(), 3);
+
+        assert!(metrics.is_healthy());
+        metrics.set_healthy(false);
+        assert!(!clone.is_healthy());
+    }
+
+    #[test]
+    fn encode_names_every_metric() {
+        let metrics = Metrics::new("miner");
+        metrics.add_samples("backward", 2);
+        metrics.add_bytes("up", "grad", 5);
+        metrics.reject("wrong_stage");
+        metrics.set_epoch(7);
+        metrics.set_loss("train", 2.5);
+        metrics.set_utilisation(1.5);
+        let text = metrics.encode();
+        for line in [
+            "# TYPE sliver_samples_total counter",
+            r#"sliver_samples_total{role="miner",kind="backward"} 2"#,
+            r#"sliver_bytes_total{role="miner",direction="up",kind="grad"} 5"#,
+            r#"sliver_artifact_rejections_total{role="miner",reason="wrong_stage"} 1"#,
+            r#"sliver_epoch{role="miner"} 7"#,
+            r#"sliver_loss{role="miner",which="train"} 2.5"#,
+            r#"sliver_utilisation{role="miner"} 1.0"#,
+            r#"sliver_healthy{role="miner"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line:?} missing from:\n{text}");
+        }
+    }
+
+    /// One HTTP/1.1 GET over a plain TCP connection; returns the whole
+    /// response (the server closes after it: `Connection: close`).
+    async fn get(addr: SocketAddr, path: &'static str) -> String {
+        let request = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr)?;
+            stream.set_read_timeout(Some(BOUND))?;
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok::<_, std::io::Error>(response)
+        });
+        tokio::time::timeout(BOUND, request)
+            .await
+            .expect("the request timed out")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serve_answers_metrics_and_health_then_stops_on_cancel() {
+        let metrics = Metrics::new("validator");
+        metrics.add_samples("eval", 9);
+        let cancel = CancellationToken::new();
+        let addr = serve(metrics.clone(), 0, cancel.clone()).await.unwrap();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
+
+        let response = get(addr, "/metrics").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains(&format!("content-type: {CONTENT_TYPE}")),
+            "{response}"
+        );
+        assert!(
+            response.contains(r#"sliver_samples_total{role="validator",kind="eval"} 9"#),
+            "{response}"
+        );
+
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("\r\n\r\nok"), "{response}");
+        metrics.set_healthy(false);
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+
+        let response = get(addr, "/nothing").await;
+        assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+
+        cancel.cancel();
+        let stopped = async {
+            while tokio::net::TcpStream::connect(addr).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(BOUND, stopped)
+            .await
+            .expect("the server must stop listening on cancel");
+    }
+
+    #[tokio::test]
+    async fn serve_reports_a_port_in_use() {
+        let taken = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let error = serve(Metrics::new("miner"), port, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, MetricsError::Bind { .. }), "{error}");
+    }
+}

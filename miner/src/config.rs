@@ -1,0 +1,71 @@
+//! The miner's configuration: flags checked once, then immutable.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use sliver_chain::client::{Endpoint, NetUid};
+use sliver_chain::wallet::Wallet;
+use sliver_common::RunSpec;
+use sliver_common::storage::StoreConfig;
+use tch::Device;
+
+use crate::cli::MinerArgs;
+
+/// Everything the miner was told, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The wallet whose hotkey mines.
+    pub wallet: Wallet,
+    /// The chain.
+    pub endpoint: Endpoint,
+    /// Register by burning if not registered.
+    pub register: bool,
+    /// This miner's store.
+    pub store: StoreConfig,
+    /// State directory.
+    pub dir: PathBuf,
+    /// Compute device.
+    pub device: Device,
+    /// libtorch threads (0: default).
+    pub threads: usize,
+    /// Metrics port, if served.
+    pub metrics_port: Option<u16>,
+    /// The spec this miner expects, with the path it came from.
+    pub expected_spec: Option<(RunSpec, String)>,
+    /// Data source override.
+    pub data: Option<String>,
+}
+
+impl Config {
+    /// Checks `args`.
+    ///
+    /// # Errors
+    /// The first flag that is wrong, by name.
+    pub fn from_args(args: &MinerArgs) -> Result<Self> {
+        let dir = args.neuron.dir(&args.chain)?;
+        let expected_spec = args
+            .spec
+            .as_ref()
+            .map(|p| {
+                RunSpec::load(p)
+                    .with_context(|| format!("--spec {}", p.display()))
+                    .map(|s| (s, p.display().to_string()))
+            })
+            .transpose()?;
+        Ok(Self {
+            netuid: args.chain.netuid(),
+            wallet: args.chain.wallet()?,
+            endpoint: args.chain.endpoint()?,
+            register: args.chain.register,
+            store: args.storage.config(&dir.join("store")),
+            dir,
+            device: args.neuron.device.0,
+            threads: args.neuron.threads,
+            metrics_port: args.neuron.metrics_port,
+            expected_spec,
+            data: args.data.clone(),
+        })
+    }
+}

@@ -1,0 +1,613 @@
+//! The stage worker: the miner's training loop, on its own thread, off the async runtime.
+//!
+//! Each epoch it reads the roster, makes sure it holds its stage's weights, then loops: take the
+//! next input (a new sample at stage 0, an activation routed to it at later stages, or a
+//! gradient for something it forwarded), run forward or backward, seal and upload the result,
+//! and step AdamW every `optimizer.accumulate` backwards. A [`feed`](crate::feed) task on the
+//! runtime lists, downloads and verifies what is routed here while the worker computes, so
+//! compute does not wait on storage; uploads run on the runtime too. In the merge window it
+//! drains what is in flight and runs the merge ([`crate::merge`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use sliver_common::artifact::{self, Hotkey, Kind, Signer, Unsealed};
+use sliver_common::data::{Corpus, Split};
+use sliver_common::metrics::Metrics;
+use sliver_common::model::Forward;
+use sliver_common::routing;
+use sliver_common::storage::Store;
+use sliver_common::{Batch, RunSpec, Stage, WireCodec};
+use sliver_subnet::run::{Roster, RunView};
+use tch::nn::OptimizerConfig;
+use tch::{Device, Tensor, nn};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::feed::{self, Input, Want};
+use crate::stage_checkpoint::{self, Saved};
+
+/// Everything the worker needs, wired by the app.
+pub struct Worker {
+    /// The run, as read from chain.
+    pub view: Arc<RunView>,
+    /// The training text.
+    pub corpus: Arc<Corpus>,
+    /// This miner's store.
+    pub store: Store,
+    /// This miner's hotkey.
+    pub signer: Arc<dyn Signer>,
+    /// Compute device.
+    pub device: Device,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The latest finalized block.
+    pub clock: watch::Receiver<u64>,
+    /// The async runtime, for storage I/O.
+    pub rt: Handle,
+    /// Fires on shutdown.
+    pub cancel: CancellationToken,
+    /// State directory.
+    pub dir: PathBuf,
+}
+
+/// The stage this miner holds, with its optimizer.
+pub(crate) struct Held {
+    pub(crate) index: usize,
+    pub(crate) stage: Stage,
+    opt: nn::Optimizer,
+    steps: u64,
+    backwards: usize,
+}
+
+struct Pending {
+    fwd: Forward,
+    started: Instant,
+}
+
+/// What one epoch did, for the log, the metrics and the benchmark.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct EpochStats {
+    /// The epoch.
+    pub epoch: u64,
+    /// The stage.
+    pub stage: usize,
+    /// Forwards run.
+    pub forwards: u64,
+    /// Backwards run.
+    pub backwards: u64,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Samples dropped because their gradient never came back.
+    pub dropped: u64,
+    /// Seconds in forward, backward and optimizer.
+    pub busy_s: f64,
+    /// Seconds of the epoch this miner took part in.
+    pub wall_s: f64,
+    /// Tokens forwarded.
+    pub tokens: u64,
+    /// Mean training loss (last stage only).
+    pub loss: Option<f64>,
+}
+
+impl Worker {
+    fn spec(&self) -> &RunSpec {
+        &self.view.spec
+    }
+
+    pub(crate) fn block(&self) -> u64 {
+        *self.clock.borrow()
+    }
+
+    fn me(&self) -> Hotkey {
+        self.signer.hotkey()
+    }
+
+    /// Sleeps until the chain reaches `block` or shutdown; returns false on shutdown.
+    pub(crate) fn wait_for_block(&self, block: u64) -> bool {
+        while self.block() < block {
+            if self.cancel.is_cancelled() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !self.cancel.is_cancelled()
+    }
+
+    /// Runs until shutdown.
+    ///
+    /// # Errors
+    /// A failure that stops the miner (storage or chain unreachable for good, a libtorch error).
+    pub fn run(mut self) -> Result<()> {
+        let mut held: Option<Held> = None;
+        let mut last_epoch = None;
+        let result = self.run_epochs(&mut held, &mut last_epoch);
+        if let (Some(h), Some(epoch)) = (&held, last_epoch) {
+            let saved = Saved {
+                epoch,
+                stage: h.index,
+                merged: false,
+                steps: h.steps,
+            };
+            stage_checkpoint::save(&self.dir, h.stage.var_store(), saved)
+                .context("saving the stage checkpoint at shutdown")?;
+            info!(epoch, stage = h.index, "saved the stage checkpoint");
+        }
+        result
+    }
+
+    fn run_epochs(&mut self, held: &mut Option<Held>, last: &mut Option<u64>) -> Result<()> {
+        let swarm = self.spec().swarm.clone();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let epoch = swarm.epoch_of(self.block());
+            if self.block() >= swarm.merge_start(epoch) {
+                // Too late to join this epoch's training: wait for the next one.
+                if !self.wait_for_block(swarm.epoch_start(epoch + 1)) {
+                    return Ok(());
+                }
+                continue;
+            }
+            let roster = self.rt.block_on(self.view.roster(epoch))?;
+            let me = self.me();
+            let Some((stage, _)) = roster.assignment.position(&me) else {
+                info!(
+                    epoch,
+                    "not on this epoch's roster yet (an announcement counts from the next epoch); waiting"
+                );
+                if !self.wait_for_block(swarm.epoch_start(epoch + 1)) {
+                    return Ok(());
+                }
+                continue;
+            };
+            if !roster.assignment.is_complete() {
+                let sizes: Vec<usize> = (0..roster.assignment.stage_count())
+                    .map(|s| roster.assignment.stage(s).len())
+                    .collect();
+                info!(epoch, miners_per_stage = ?sizes, "a stage has no miner: the pipeline cannot run this epoch; waiting");
+                if !self.wait_for_block(swarm.epoch_start(epoch + 1)) {
+                    return Ok(());
+                }
+                continue;
+            }
+            if held.as_ref().is_none_or(|h| h.index != stage) {
+                *held = Some(self.join(stage, epoch)?);
+            }
+            let Some(h) = held.as_mut() else {
+                bail!("no stage held after joining");
+            };
+            *last = Some(epoch);
+            let started = Instant::now();
+            let mut stats = self.train_epoch(h, epoch, &roster)?;
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let busy = crate::merge::run(self, h, epoch, &roster)?;
+            stats.busy_s += busy.as_secs_f64();
+            stats.wall_s = started.elapsed().as_secs_f64();
+            let saved = Saved {
+                epoch,
+                stage: h.index,
+                merged: true,
+                steps: h.steps,
+            };
+            stage_checkpoint::save(&self.dir, h.stage.var_store(), saved)?;
+            self.report(&stats)?;
+            *last = None;
+        }
+    }
+
+    fn report(&self, s: &EpochStats) -> Result<()> {
+        let utilisation = if s.wall_s > 0.0 {
+            s.busy_s / s.wall_s
+        } else {
+            0.0
+        };
+        self.metrics.set_utilisation(utilisation);
+        self.metrics.set_epoch(s.epoch);
+        info!(
+            epoch = s.epoch,
+            stage = s.stage,
+            forwards = s.forwards,
+            backwards = s.backwards,
+            steps = s.steps,
+            dropped = s.dropped,
+            loss = s.loss.map(|l| format!("{l:.4}")),
+            utilisation = format!("{utilisation:.2}"),
+            "epoch done"
+        );
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("epochs.jsonl"))?;
+        let mut v = serde_json::to_value(s)?;
+        v["utilisation"] = serde_json::json!(utilisation);
+        writeln!(f, "{v}")?;
+        Ok(())
+    }
+
+    /// Builds stage `index` and loads its newest weights: the local checkpoint when it is from
+    /// the current epoch (a graceful restart), else the latest merged weights in storage, else
+    /// the spec's initial weights.
+    fn join(&self, index: usize, epoch: u64) -> Result<Held> {
+        let spec = self.spec();
+        let mut stage = Stage::new(spec, index, self.device)?;
+        let local = stage_checkpoint::peek(&self.dir).filter(|s| s.stage == index);
+        let mut steps = 0;
+        let from_local = local.filter(|s| s.epoch == epoch && !s.merged);
+        if let Some(saved) = from_local {
+            stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
+            steps = saved.steps;
+            info!(
+                stage = index,
+                epoch, "resumed from the local checkpoint of this epoch"
+            );
+        } else if let Some(merged) = crate::merge::load_latest(self, &mut stage, epoch)? {
+            steps = local.map_or(0, |s| s.steps);
+            info!(
+                stage = index,
+                merged_epoch = merged,
+                "joined from the latest merged weights"
+            );
+        } else if let Some(saved) = local {
+            stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
+            steps = saved.steps;
+            info!(
+                stage = index,
+                epoch = saved.epoch,
+                "joined from the local checkpoint"
+            );
+        } else {
+            info!(stage = index, "joined with the run's initial weights");
+        }
+        let o = &spec.optimizer;
+        let mut opt = nn::AdamW {
+            beta1: o.beta1,
+            beta2: o.beta2,
+            wd: o.weight_decay,
+            eps: 1e-8,
+            amsgrad: false,
+        }
+        .build(stage.var_store(), o.lr)?;
+        opt.set_weight_decay_group(0, 0.0);
+        Ok(Held {
+            index,
+            stage,
+            opt,
+            steps,
+            backwards: 0,
+        })
+    }
+
+    fn wire_dims(&self) -> [i64; 3] {
+        let s = self.spec();
+        [
+            s.optimizer.batch_size as i64,
+            s.model.seq_len as i64,
+            s.boundary.wire_dim(s.model.d_model) as i64,
+        ]
+    }
+
+    fn batch(&self, id: u64) -> Result<Batch> {
+        let s = self.spec();
+        let tokens = self.corpus.batch(
+            Split::Train,
+            s.seed,
+            routing::data_index(id),
+            s.optimizer.batch_size,
+            s.model.seq_len,
+        );
+        Ok(Batch::from_tokens(
+            &tokens,
+            s.optimizer.batch_size,
+            s.model.seq_len,
+            self.device,
+        )?)
+    }
+
+    /// Seals `tensor` as an artifact and uploads it in the background.
+    fn upload(
+        &self,
+        epoch: u64,
+        stage: usize,
+        kind: Kind,
+        id: u64,
+        codec: &WireCodec,
+        tensor: &Tensor,
+        uploads: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<()> {
+        let payload = codec.encode(tensor)?;
+        let dims = tensor.size();
+        let run = &self.spec().name;
+        let bytes = artifact::seal(
+            Unsealed {
+                run,
+                epoch,
+                stage: stage as u16,
+                kind,
+                id,
+                codec: codec.kind(),
+                dims: &dims,
+            },
+            &payload,
+            self.signer.as_ref(),
+        )?;
+        let key = artifact::key(run, epoch, stage, &self.me(), kind, id);
+        uploads.push(spawn_put(
+            &self.rt,
+            self.store.clone(),
+            key,
+            bytes,
+            kind,
+            self.metrics.clone(),
+        ));
+        uploads.retain(|h| !h.is_finished());
+        Ok(())
+    }
+
+    fn train_epoch(&self, h: &mut Held, epoch: u64, roster: &Roster) -> Result<EpochStats> {
+        let spec = self.spec().clone();
+        let swarm = &spec.swarm;
+        let b = &spec.boundary;
+        let act_codec = WireCodec::new(b.codec, b.codec_row);
+        let grad_codec = WireCodec::new(b.grad_codec(), b.codec_row);
+        let me = self.me();
+        let s = h.index;
+        let last = s + 1 == spec.stages.len();
+        let dims = self.wire_dims();
+        let mut stats = EpochStats {
+            epoch,
+            stage: s,
+            ..EpochStats::default()
+        };
+        let epoch_cancel = self.cancel.child_token();
+        let (input_tx, input_rx) = mpsc::channel::<Input>();
+        let (want_tx, want_rx) = tokio::sync::mpsc::unbounded_channel::<Want>();
+        let feeder = self.rt.spawn(feed::run(
+            feed::Context {
+                spec: spec.clone(),
+                epoch,
+                stage: s,
+                me,
+                roster: roster.clone(),
+                metrics: self.metrics.clone(),
+                dims: dims.to_vec(),
+                act_codec,
+                grad_codec,
+            },
+            want_rx,
+            input_tx,
+            epoch_cancel.clone(),
+        ));
+        let mut uploads = Vec::new();
+        let mut in_flight: HashMap<u64, Pending> = HashMap::new();
+        // Stage 0 continues its counter after a restart: ids already used are in storage.
+        let mut counter = if s == 0 {
+            self.rt
+                .block_on(
+                    self.store
+                        .list(&artifact::prefix(&spec.name, epoch, 0, &me, Kind::Act)),
+                )?
+                .len() as u64
+        } else {
+            0
+        };
+        let timeout = Duration::from_secs(swarm.sample_timeout_secs);
+        let drain_end = swarm.merge_start(epoch) + swarm.merge_blocks / 4;
+        let (mut loss_sum, mut loss_n) = (0.0, 0u64);
+        info!(
+            epoch,
+            stage = s,
+            miners = roster.assignment.stage(s).len(),
+            "epoch starts"
+        );
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let block = self.block();
+            let training = block < swarm.merge_start(epoch);
+            if !training && (in_flight.is_empty() || block >= drain_end) {
+                break;
+            }
+            if s == 0 && training {
+                while in_flight.len() < swarm.window {
+                    let id = routing::sample_id(&spec.name, epoch, &me, counter);
+                    counter += 1;
+                    let Some(next) =
+                        routing::route(&spec.name, epoch, id, 1, roster.assignment.stage(1))
+                    else {
+                        bail!("stage 1 has no miner");
+                    };
+                    let t0 = Instant::now();
+                    let batch = self.batch(id)?;
+                    let fwd = h.stage.forward(None, &batch)?;
+                    stats.busy_s += t0.elapsed().as_secs_f64();
+                    stats.forwards += 1;
+                    stats.tokens += (dims[0] * dims[1]) as u64;
+                    self.upload(
+                        epoch,
+                        0,
+                        Kind::Act,
+                        id,
+                        &act_codec,
+                        fwd.output(),
+                        &mut uploads,
+                    )?;
+                    let _ = want_tx.send(Want {
+                        id,
+                        from: next.hotkey,
+                    });
+                    in_flight.insert(
+                        id,
+                        Pending {
+                            fwd,
+                            started: Instant::now(),
+                        },
+                    );
+                }
+            }
+            match input_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Input::Act { id, tensor }) => {
+                    if !training {
+                        continue;
+                    }
+                    let t0 = Instant::now();
+                    let batch = self.batch(id)?;
+                    let x = tensor.to_device(self.device);
+                    let fwd = h.stage.forward(Some(&x), &batch)?;
+                    stats.forwards += 1;
+                    stats.tokens += (dims[0] * dims[1]) as u64;
+                    self.metrics.add_samples("forward", 1);
+                    if last {
+                        let loss = fwd.output().double_value(&[]);
+                        if loss.is_finite() {
+                            loss_sum += loss;
+                            loss_n += 1;
+                        }
+                        let g = h
+                            .stage
+                            .backward(fwd, None)?
+                            .context("the last stage returns an input gradient")?;
+                        stats.backwards += 1;
+                        self.metrics.add_samples("backward", 1);
+                        h.backwards += 1;
+                        self.maybe_step(h, &mut stats, false)?;
+                        stats.busy_s += t0.elapsed().as_secs_f64();
+                        self.upload(epoch, s, Kind::Grad, id, &grad_codec, &g, &mut uploads)?;
+                    } else {
+                        stats.busy_s += t0.elapsed().as_secs_f64();
+                        let Some(next) = routing::route(
+                            &spec.name,
+                            epoch,
+                            id,
+                            s + 1,
+                            roster.assignment.stage(s + 1),
+                        ) else {
+                            bail!("stage {} has no miner", s + 1);
+                        };
+                        self.upload(
+                            epoch,
+                            s,
+                            Kind::Act,
+                            id,
+                            &act_codec,
+                            fwd.output(),
+                            &mut uploads,
+                        )?;
+                        let _ = want_tx.send(Want {
+                            id,
+                            from: next.hotkey,
+                        });
+                        in_flight.insert(
+                            id,
+                            Pending {
+                                fwd,
+                                started: Instant::now(),
+                            },
+                        );
+                    }
+                }
+                Ok(Input::Grad { id, tensor }) => {
+                    let Some(p) = in_flight.remove(&id) else {
+                        continue;
+                    };
+                    let t0 = Instant::now();
+                    let g = tensor.to_device(self.device);
+                    let g_in = h.stage.backward(p.fwd, Some(&g))?;
+                    stats.backwards += 1;
+                    self.metrics.add_samples("backward", 1);
+                    h.backwards += 1;
+                    self.maybe_step(h, &mut stats, false)?;
+                    stats.busy_s += t0.elapsed().as_secs_f64();
+                    if let Some(g_in) = g_in {
+                        self.upload(epoch, s, Kind::Grad, id, &grad_codec, &g_in, &mut uploads)?;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    if self.cancel.is_cancelled() {
+                        break;
+                    }
+                    bail!("the input feed stopped");
+                }
+            }
+            let before = in_flight.len();
+            in_flight.retain(|_, p| p.started.elapsed() < timeout);
+            if in_flight.len() < before {
+                stats.dropped += (before - in_flight.len()) as u64;
+                debug!(dropped = before - in_flight.len(), "samples timed out");
+            }
+        }
+        // Whatever gradient was accumulated still counts.
+        let t0 = Instant::now();
+        self.maybe_step(h, &mut stats, true)?;
+        stats.busy_s += t0.elapsed().as_secs_f64();
+        epoch_cancel.cancel();
+        self.rt.block_on(async {
+            let _ = feeder.await;
+            for u in uploads {
+                let _ = u.await;
+            }
+        });
+        if loss_n > 0 {
+            let loss = loss_sum / loss_n as f64;
+            stats.loss = Some(loss);
+            self.metrics.set_loss("train", loss);
+        }
+        Ok(stats)
+    }
+
+    /// Steps AdamW once `optimizer.accumulate` backwards are in (or, with `flush`, whatever is in).
+    fn maybe_step(&self, h: &mut Held, stats: &mut EpochStats, flush: bool) -> Result<()> {
+        let o = &self.spec().optimizer;
+        if h.backwards == 0 || (!flush && h.backwards < o.accumulate) {
+            return Ok(());
+        }
+        let scale = 1.0 / h.backwards as f64;
+        tch::no_grad(|| {
+            for v in h.stage.var_store().trainable_variables() {
+                let mut g = v.grad();
+                if g.defined() && h.backwards > 1 {
+                    let _ = g.g_mul_scalar_(scale);
+                }
+            }
+        });
+        sliver_common::train::clip_grad_norm(h.stage.var_store(), o.grad_clip);
+        h.opt.set_lr(o.lr_at(h.steps, u64::MAX));
+        h.opt.step();
+        h.opt.zero_grad();
+        h.steps += 1;
+        h.backwards = 0;
+        stats.steps += 1;
+        Ok(())
+    }
+}
+
+/// Uploads `bytes` at `key` on the runtime; counts them once the put is durable.
+pub(crate) fn spawn_put(
+    rt: &Handle,
+    store: Store,
+    key: String,
+    bytes: Vec<u8>,
+    kind: Kind,
+    metrics: Metrics,
+) -> tokio::task::JoinHandle<()> {
+    rt.spawn(async move {
+        let n = bytes.len() as u64;
+        match store.put_once(&key, Bytes::from(bytes)).await {
+            Ok(_) => metrics.add_bytes("up", kind.as_str(), n),
+            Err(e) => warn!(key, error = %e, "upload failed"),
+        }
+    })
+}

@@ -1,0 +1,126 @@
+//! Announcements: what each participant publishes with `Commitments.set_commitment`.
+//!
+//! One line of text, `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>;loc=<location>`:
+//! the participant's role, the BLAKE3 of the run spec it holds, and where its artifacts can be
+//! read (a storage location, see `StoreConfig::to_location`). The subnet owner's announcement
+//! is the run's: its `spec` is the spec every participant must hold, and the spec itself is read
+//! from the owner's location. Text rather than SCALE so that operators can read it with any
+//! chain explorer.
+
+use std::fmt;
+
+/// Prefix of every announcement: the format and its version.
+pub const PREFIX: &str = "sliver/1";
+
+/// What a participant does in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The subnet owner's validator: publishes the run spec.
+    Owner,
+    /// A validator.
+    Validator,
+    /// A miner.
+    Miner,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Validator => "validator",
+            Role::Miner => "miner",
+        }
+    }
+}
+
+/// A participant's announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// Its role.
+    pub role: Role,
+    /// BLAKE3 of the canonical run spec it holds.
+    pub spec: [u8; 32],
+    /// Where its artifacts can be read.
+    pub location: String,
+}
+
+/// A commitment is not a valid announcement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a Sliver announcement: {0}")]
+pub struct ParseError(&'static str);
+
+impl fmt::Display for Announcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{PREFIX};role={};spec={};loc={}",
+            self.role.as_str(),
+            hex::encode(self.spec),
+            self.location
+        )
+    }
+}
+
+impl Announcement {
+    /// Parses commitment bytes.
+    ///
+    /// # Errors
+    /// [`ParseError`] naming the part that is wrong.
+    pub fn parse(data: &[u8]) -> Result<Self, ParseError> {
+        let text = std::str::from_utf8(data).map_err(|_| ParseError("not UTF-8"))?;
+        let mut parts = text.splitn(4, ';');
+        if parts.next() != Some(PREFIX) {
+            return Err(ParseError("prefix"));
+        }
+        let role = match parts.next() {
+            Some("role=owner") => Role::Owner,
+            Some("role=validator") => Role::Validator,
+            Some("role=miner") => Role::Miner,
+            _ => return Err(ParseError("role")),
+        };
+        let spec = parts
+            .next()
+            .and_then(|p| p.strip_prefix("spec="))
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or(ParseError("spec hash"))?;
+        let location = parts
+            .next()
+            .and_then(|p| p.strip_prefix("loc="))
+            .filter(|l| !l.is_empty())
+            .ok_or(ParseError("location"))?
+            .to_owned();
+        Ok(Self {
+            role,
+            spec,
+            location,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_garbage() {
+        let a = Announcement {
+            role: Role::Miner,
+            spec: [7; 32],
+            location: "s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A1".into(),
+        };
+        assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
+        for bad in [
+            "",
+            "sliver/2;role=miner",
+            "sliver/1;role=king;spec=00;loc=x",
+        ] {
+            assert!(Announcement::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let no_loc = format!("sliver/1;role=owner;spec={};loc=", hex::encode([1u8; 32]));
+        assert_eq!(
+            Announcement::parse(no_loc.as_bytes()).unwrap_err(),
+            ParseError("location")
+        );
+    }
+}

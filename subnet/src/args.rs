@@ -1,0 +1,161 @@
+//! The flags both binaries share, named as Bittensor names them.
+//!
+//! `--wallet` is an alias of `--wallet.name`, and wallet, hotkey and path default as btcli's do,
+//! so `btvalidator --wallet hot` works as written.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sliver_chain::client::{Endpoint, NetUid};
+use sliver_chain::wallet::Wallet;
+use sliver_common::storage::StoreConfig;
+
+/// Subnet, wallet and chain flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChainArgs {
+    /// The subnet.
+    #[arg(long, default_value_t = 9)]
+    pub netuid: u16,
+    /// Wallet name (btcli's `--wallet.name`).
+    #[arg(long = "wallet.name", alias = "wallet", default_value = Wallet::DEFAULT_NAME)]
+    pub wallet_name: String,
+    /// Hotkey name within the wallet.
+    #[arg(long = "wallet.hotkey", default_value = Wallet::DEFAULT_HOTKEY)]
+    pub wallet_hotkey: String,
+    /// Directory holding the wallets.
+    #[arg(long = "wallet.path", default_value = Wallet::DEFAULT_PATH)]
+    pub wallet_path: PathBuf,
+    /// Network: finney, test or local.
+    #[arg(long = "subtensor.network")]
+    pub network: Option<String>,
+    /// Chain endpoint (ws:// or wss://), overriding the network's default.
+    #[arg(long = "subtensor.chain_endpoint")]
+    pub chain_endpoint: Option<String>,
+    /// Register the hotkey by burning TAO from the coldkey if it is not registered yet
+    /// (the coldkey password comes from BT_COLD_PW_<WALLET> or SLIVER_COLDKEY_PASSWORD, or a prompt).
+    #[arg(long)]
+    pub register: bool,
+}
+
+impl ChainArgs {
+    /// The wallet these flags name.
+    ///
+    /// # Errors
+    /// An invalid wallet or hotkey name.
+    pub fn wallet(&self) -> Result<Wallet> {
+        Wallet::new(&self.wallet_name, &self.wallet_hotkey, &self.wallet_path)
+            .context("--wallet.name / --wallet.hotkey / --wallet.path")
+    }
+
+    /// The chain endpoint these flags name.
+    ///
+    /// # Errors
+    /// An unknown network or a malformed endpoint.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        Endpoint::resolve(self.network.as_deref(), self.chain_endpoint.as_deref())
+            .context("--subtensor.network / --subtensor.chain_endpoint")
+    }
+
+    /// The subnet.
+    pub fn netuid(&self) -> NetUid {
+        NetUid(self.netuid)
+    }
+}
+
+/// Where this participant's artifacts go.
+#[derive(Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Storage for this participant's artifacts: a directory, file:///dir, or s3://bucket/prefix.
+    /// Default: a directory under --neuron.dir.
+    #[arg(long = "storage.url")]
+    pub url: Option<String>,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000.
+    #[arg(long = "storage.endpoint", env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long = "storage.region", env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// S3 access key id.
+    #[arg(
+        long = "storage.access_key_id",
+        env = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true
+    )]
+    pub access_key_id: Option<String>,
+    /// S3 secret access key (prefer the environment variable: flags show in `ps`).
+    #[arg(
+        long = "storage.secret_access_key",
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+    /// For benchmarks: milliseconds added to every storage request.
+    #[arg(long = "storage.latency_ms", default_value_t = 0, hide = true)]
+    pub latency_ms: u64,
+}
+
+impl std::fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageArgs")
+            .field("url", &self.url)
+            .field("endpoint", &self.endpoint)
+            .field("secret_access_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorageArgs {
+    /// The store configuration, defaulting to `default_dir` on the filesystem.
+    pub fn config(&self, default_dir: &std::path::Path) -> StoreConfig {
+        let mut c = match &self.url {
+            Some(url) => StoreConfig::filesystem(url),
+            None => StoreConfig::filesystem(default_dir),
+        };
+        if let Some(url) = &self.url {
+            c.url.clone_from(url);
+        }
+        c.endpoint.clone_from(&self.endpoint);
+        c.region.clone_from(&self.region);
+        c.access_key_id.clone_from(&self.access_key_id);
+        c.secret_access_key.clone_from(&self.secret_access_key);
+        c.latency = Duration::from_millis(self.latency_ms);
+        c
+    }
+}
+
+/// Process flags: device, state directory, threads, metrics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NeuronArgs {
+    /// Compute device: cpu, cuda, cuda:N or mps.
+    #[arg(long = "neuron.device", default_value = "cpu")]
+    pub device: sliver_common::device::DeviceSpec,
+    /// Directory for this neuron's checkpoints, state and (by default) storage.
+    /// Default: ~/.sliver/<wallet>/<hotkey>/netuid<N>.
+    #[arg(long = "neuron.dir")]
+    pub dir: Option<PathBuf>,
+    /// libtorch threads for this process (0: libtorch's default).
+    #[arg(long = "neuron.threads", default_value_t = 0)]
+    pub threads: usize,
+    /// Serve Prometheus metrics and /health on 127.0.0.1:PORT (off by default).
+    #[arg(long = "metrics.port")]
+    pub metrics_port: Option<u16>,
+}
+
+impl NeuronArgs {
+    /// The state directory for `chain`'s wallet and subnet.
+    ///
+    /// # Errors
+    /// When the default needs a home directory and there is none.
+    pub fn dir(&self, chain: &ChainArgs) -> Result<PathBuf> {
+        if let Some(d) = &self.dir {
+            return Ok(d.clone());
+        }
+        let home = std::env::var_os("HOME").context("no HOME: pass --neuron.dir")?;
+        Ok(PathBuf::from(home)
+            .join(".sliver")
+            .join(&chain.wallet_name)
+            .join(&chain.wallet_hotkey)
+            .join(format!("netuid{}", chain.netuid)))
+    }
+}

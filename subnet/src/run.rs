@@ -1,0 +1,308 @@
+//! The run: its spec as the subnet owner published it, and who takes part in each epoch.
+//!
+//! The owner's validator puts the canonical spec TOML in its store under
+//! `specs/{blake3}.toml` and announces the hash. Everyone else reads the owner's announcement
+//! from chain, fetches the spec from the owner's location and checks its BLAKE3 before parsing
+//! it; a participant started with its own `--spec` refuses to run when the two differ, naming the
+//! sections that differ.
+//!
+//! The roster of epoch `e` is computed from chain state alone: the registered neurons whose
+//! announcement says `miner`, carries this run's spec hash and was set at or before the epoch's
+//! first block. Stage assignment follows from it ([`Assignment`]), so every process that reads the
+//! chain after that block agrees on who should do what in `e`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sliver_chain::client::{Client, NetUid, Uid};
+use sliver_chain::wallet::{AccountId32, Keypair};
+use sliver_common::RunSpec;
+use sliver_common::artifact::Hotkey;
+use sliver_common::assignment::{Assignment, Member};
+use sliver_common::storage::{Store, StoreConfig};
+use tracing::{info, warn};
+
+use crate::announce::{Announcement, Role};
+
+/// The largest run spec read from storage.
+const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// BLAKE3 of the canonical TOML of `spec` (what announcements carry).
+pub fn spec_hash(spec: &RunSpec) -> [u8; 32] {
+    *blake3::hash(spec.to_toml().as_bytes()).as_bytes()
+}
+
+/// The storage key of a published spec.
+pub fn spec_key(hash: &[u8; 32]) -> String {
+    format!("specs/{}.toml", hex::encode(hash))
+}
+
+/// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that (so a
+/// restart does not move the commitment's block and drop the participant for an epoch).
+///
+/// # Errors
+/// A chain error.
+pub async fn announce(
+    client: &Client,
+    netuid: NetUid,
+    keypair: &Keypair,
+    announcement: &Announcement,
+) -> Result<()> {
+    let text = announcement.to_string();
+    let current = client
+        .commitment(netuid, &keypair.account_id())
+        .await
+        .context("reading our commitment")?;
+    if current.is_some_and(|c| c.data == text.as_bytes()) {
+        return Ok(());
+    }
+    client
+        .set_commitment(netuid, keypair, text.as_bytes())
+        .await
+        .context("publishing our storage location (Commitments.set_commitment)")?;
+    info!(role = ?announcement.role, location = %redact(&announcement.location), "announced");
+    Ok(())
+}
+
+/// A location with any `secret=` value hidden, for logs.
+pub fn redact(location: &str) -> String {
+    match location.find("secret=") {
+        Some(i) => {
+            let rest = &location[i + 7..];
+            let end = rest.find('&').map_or("", |j| &rest[j..]);
+            format!("{}secret=[redacted]{end}", &location[..i])
+        }
+        None => location.to_owned(),
+    }
+}
+
+/// Publishes `spec` as the run's: puts it in the owner's store and returns its hash.
+///
+/// # Errors
+/// A storage error.
+pub async fn publish_spec(store: &Store, spec: &RunSpec) -> Result<[u8; 32]> {
+    let hash = spec_hash(spec);
+    store
+        .put_once(&spec_key(&hash), bytes::Bytes::from(spec.to_toml()))
+        .await
+        .context("publishing the run spec")?;
+    Ok(hash)
+}
+
+/// The run spec the subnet owner published, fetched from its store and verified; waits up to
+/// `wait` for the owner to announce it.
+///
+/// # Errors
+/// No owner announcement in time, an unreadable or tampered spec.
+pub async fn discover_spec(client: &Client, netuid: NetUid, wait: Duration) -> Result<RunSpec> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let owner = client.subnet_owner(netuid).await?;
+    let (announcement, hotkey) = loop {
+        if let Some(found) = owner_announcement(client, netuid, &owner).await? {
+            break found;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "the subnet owner ({owner}) has not published a run spec on netuid {} (waited {wait:?})",
+                netuid.0
+            );
+        }
+        info!("waiting for the subnet owner to publish the run spec");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let store =
+        Store::open(&StoreConfig::from_location(&announcement.location)?).with_context(|| {
+            format!(
+                "opening the owner's store ({})",
+                redact(&announcement.location)
+            )
+        })?;
+    let key = spec_key(&announcement.spec);
+    let bytes = store.get(&key, MAX_SPEC_BYTES).await?.with_context(|| {
+        format!("the owner {hotkey} announced a spec but {key} is not in its store")
+    })?;
+    let got = blake3::hash(&bytes);
+    if got.as_bytes() != &announcement.spec {
+        bail!(
+            "the run spec in the owner's store has BLAKE3 {got}, but the owner announced {}",
+            hex::encode(announcement.spec)
+        );
+    }
+    let text = std::str::from_utf8(&bytes).context("the published run spec is not UTF-8")?;
+    RunSpec::from_toml(text).context("the published run spec")
+}
+
+async fn owner_announcement(
+    client: &Client,
+    netuid: NetUid,
+    owner: &AccountId32,
+) -> Result<Option<(Announcement, AccountId32)>> {
+    let metagraph = client.metagraph(netuid).await?;
+    let commitments = client.commitments(netuid).await?;
+    for (hotkey, c) in commitments {
+        let owned = metagraph
+            .by_hotkey(&hotkey)
+            .is_some_and(|n| &n.coldkey == owner);
+        if !owned {
+            continue;
+        }
+        if let Ok(a) = Announcement::parse(&c.data)
+            && a.role == Role::Owner
+        {
+            return Ok(Some((a, hotkey)));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses a local spec that differs from the published one, naming the sections that differ.
+///
+/// # Errors
+/// The mismatch.
+pub fn check_same_spec(local: &RunSpec, published: &RunSpec, local_path: &str) -> Result<()> {
+    if spec_hash(local) == spec_hash(published) {
+        return Ok(());
+    }
+    let l = toml::Value::try_from(local).context("encoding the local spec")?;
+    let p = toml::Value::try_from(published).context("encoding the published spec")?;
+    let mut differ = Vec::new();
+    if let (Some(l), Some(p)) = (l.as_table(), p.as_table()) {
+        let keys: std::collections::BTreeSet<&String> = l.keys().chain(p.keys()).collect();
+        for k in keys {
+            if l.get(k) != p.get(k) {
+                differ.push(k.as_str());
+            }
+        }
+    }
+    bail!(
+        "run spec mismatch: {local_path} (BLAKE3 {}) differs from the spec the subnet owner published (BLAKE3 {}) in: {}",
+        hex::encode(spec_hash(local)),
+        hex::encode(spec_hash(published)),
+        differ.join(", ")
+    )
+}
+
+/// Who takes part in one epoch, at which stage, and where to read them.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    /// The epoch.
+    pub epoch: u64,
+    /// Miners by stage.
+    pub assignment: Assignment,
+    /// Each miner's store.
+    pub stores: HashMap<Hotkey, Store>,
+    /// Uid of each miner.
+    pub uids: BTreeMap<Hotkey, Uid>,
+}
+
+impl Roster {
+    /// The store of `hotkey`.
+    ///
+    /// # Errors
+    /// When it is not on the roster.
+    pub fn store(&self, hotkey: &Hotkey) -> Result<&Store> {
+        self.stores.get(hotkey).with_context(|| {
+            format!(
+                "miner {} is not on the roster of epoch {}",
+                hotkey.short(),
+                self.epoch
+            )
+        })
+    }
+}
+
+/// Reads rosters from chain, caching opened stores by location.
+pub struct RunView {
+    /// The chain client.
+    pub client: Arc<Client>,
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The run spec.
+    pub spec: RunSpec,
+    /// Its hash.
+    pub spec_hash: [u8; 32],
+    stores: Mutex<HashMap<String, Store>>,
+}
+
+impl RunView {
+    /// A view of `spec`'s run on `netuid`.
+    pub fn new(client: Arc<Client>, netuid: NetUid, spec: RunSpec) -> Self {
+        let spec_hash = spec_hash(&spec);
+        Self {
+            client,
+            netuid,
+            spec,
+            spec_hash,
+            stores: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn open(&self, location: &str) -> Result<Store> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = stores.get(location) {
+            return Ok(s.clone());
+        }
+        let store = Store::open(&StoreConfig::from_location(location)?)?;
+        stores.insert(location.to_owned(), store.clone());
+        Ok(store)
+    }
+
+    /// The roster of `epoch` (read once the chain has passed the epoch's first block).
+    ///
+    /// # Errors
+    /// A chain error.
+    pub async fn roster(&self, epoch: u64) -> Result<Roster> {
+        let start = self.spec.swarm.epoch_start(epoch);
+        let metagraph = self.client.metagraph(self.netuid).await?;
+        let commitments = self.client.commitments(self.netuid).await?;
+        let mut members = Vec::new();
+        let mut stores = HashMap::new();
+        let mut uids = BTreeMap::new();
+        for (account, c) in commitments {
+            let Some(uid) = metagraph.uid_of(&account) else {
+                continue;
+            };
+            let Ok(a) = Announcement::parse(&c.data) else {
+                continue;
+            };
+            if a.role != Role::Miner || a.spec != self.spec_hash || c.block.0 > start {
+                continue;
+            }
+            let hotkey = Hotkey(account.0);
+            match self.open(&a.location) {
+                Ok(store) => {
+                    stores.insert(hotkey, store);
+                }
+                Err(e) => {
+                    warn!(miner = %hotkey.short(), error = %e, "cannot open the miner's announced store; leaving it out");
+                    continue;
+                }
+            }
+            uids.insert(hotkey, uid);
+            members.push(Member { uid: uid.0, hotkey });
+        }
+        Ok(Roster {
+            epoch,
+            assignment: Assignment::new(self.spec.stages.len(), &members),
+            stores,
+            uids,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secrets() {
+        assert_eq!(
+            redact("s3://b/p?endpoint=x&key=AK&secret=SK&region=r"),
+            "s3://b/p?endpoint=x&key=AK&secret=[redacted]&region=r"
+        );
+        assert_eq!(redact("s3://b?secret=SK"), "s3://b?secret=[redacted]");
+        assert_eq!(redact("/tmp/store"), "/tmp/store");
+    }
+}

@@ -1,0 +1,292 @@
+//! Wiring: from a [`Config`] to the validator's loop, and back down on shutdown.
+//!
+//! In order: hotkey, chain, registration, the run spec (published when this validator's coldkey
+//! owns the subnet, otherwise fetched from the owner and checked against `--spec`), the store,
+//! the held-out text; then, each epoch once its merge is over: audit every miner
+//! ([`follow`](crate::follow)), score ([`scores`](crate::scores)), set weights
+//! ([`weights`](crate::weights)), write the Parquet table ([`export`](crate::export)) and
+//! evaluate the merged model on held-out text.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sliver_chain::client::{Uid, Weights};
+use sliver_common::data::Corpus;
+use sliver_common::metrics::{self, Metrics};
+use sliver_common::shutdown::Shutdown;
+use sliver_common::storage::Store;
+use sliver_common::{RunSpec, Trainer};
+use sliver_subnet::announce::{Announcement, Role};
+use sliver_subnet::fetch;
+use sliver_subnet::neuron;
+use sliver_subnet::run::{self, Roster, RunView};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::export::{self, Row};
+use crate::follow::{self, MinerWork};
+use crate::scores::{self, Ema};
+use crate::weights;
+
+const SPEC_WAIT: Duration = Duration::from_secs(600);
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Runs the validator until shutdown (or `--epochs` epochs).
+///
+/// # Errors
+/// Set-up failures and failures that stop the loop.
+pub async fn run(config: Config) -> Result<()> {
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals();
+    let hotkey = neuron::hotkey(&config.wallet)?;
+    let client = Arc::new(neuron::connect(&config.endpoint).await?);
+    let uid = neuron::ensure_registered(
+        &client,
+        config.netuid,
+        &config.wallet,
+        &hotkey,
+        config.register,
+    )
+    .await?;
+    let store =
+        Store::open(&config.store).with_context(|| format!("opening storage {}", config.store))?;
+    let owner = client.subnet_owner(config.netuid).await?;
+    let is_owner = config.wallet.coldkeypub().is_ok_and(|c| c == owner);
+    let spec: RunSpec = match (&config.spec, is_owner) {
+        (Some((spec, _)), true) => {
+            let hash = run::publish_spec(&store, spec).await?;
+            let a = Announcement {
+                role: Role::Owner,
+                spec: hash,
+                location: config.store.to_location()?,
+            };
+            run::announce(&client, config.netuid, &hotkey, &a).await?;
+            info!(run = spec.name, spec = %hex_short(&hash), "published the run spec as subnet owner");
+            spec.clone()
+        }
+        (None, true) => {
+            bail!("this validator's coldkey owns the subnet: pass --spec to publish the run spec")
+        }
+        (expected, false) => {
+            let spec = run::discover_spec(&client, config.netuid, SPEC_WAIT).await?;
+            if let Some((expected, path)) = expected {
+                run::check_same_spec(expected, &spec, path)?;
+            }
+            let a = Announcement {
+                role: Role::Validator,
+                spec: run::spec_hash(&spec),
+                location: config.store.to_location()?,
+            };
+            run::announce(&client, config.netuid, &hotkey, &a).await?;
+            spec
+        }
+    };
+    info!(uid = uid.0, run = spec.name, "validator starting");
+    let mut data = spec.data.clone();
+    if let Some(d) = &config.data {
+        data.sources = vec![d.clone()];
+    }
+    let corpus = Arc::new(
+        Corpus::load(&data)
+            .await
+            .context("loading the held-out text")?,
+    );
+    let metrics = Metrics::new("validator");
+    if let Some(port) = config.metrics_port {
+        let addr = metrics::serve(metrics.clone(), port, shutdown.token()).await?;
+        info!(%addr, "serving /metrics and /health");
+    }
+    if config.threads > 0 {
+        tch::set_num_threads(config.threads as i32);
+    }
+    let first = client.current_block().await?.0;
+    let clock = neuron::clock(client.clone(), first, shutdown.token());
+    let view = Arc::new(RunView::new(client.clone(), config.netuid, spec));
+    let looper = Looper {
+        config,
+        view,
+        store,
+        metrics,
+        clock,
+        corpus,
+        hotkey,
+    };
+    let cancel = shutdown.token();
+    let stopper = shutdown.clone();
+    shutdown.spawn("validator loop", async move {
+        let r = tokio::select! {
+            r = looper.run() => r,
+            () = cancel.cancelled() => Ok(()),
+        };
+        stopper.trigger("the validator loop ended");
+        r
+    });
+    shutdown.token().cancelled().await;
+    if !shutdown.wait(GRACE).await {
+        bail!("tasks did not stop within {GRACE:?}");
+    }
+    info!("validator stopped");
+    Ok(())
+}
+
+fn hex_short(h: &[u8; 32]) -> String {
+    h.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+struct Looper {
+    config: Config,
+    view: Arc<RunView>,
+    store: Store,
+    metrics: Metrics,
+    clock: watch::Receiver<u64>,
+    corpus: Arc<Corpus>,
+    hotkey: sliver_chain::wallet::Keypair,
+}
+
+impl Looper {
+    async fn wait_for_block(&mut self, block: u64) -> Result<()> {
+        while *self.clock.borrow() < block {
+            self.clock
+                .changed()
+                .await
+                .context("the chain clock stopped")?;
+        }
+        Ok(())
+    }
+
+    async fn run(mut self) -> Result<()> {
+        let swarm = self.view.spec.swarm.clone();
+        let mut epoch = swarm.epoch_of(*self.clock.borrow());
+        let mut ema = Ema::default();
+        let mut scored = 0u64;
+        loop {
+            // The epoch's merge ends a quarter of the merge window into the next epoch.
+            self.wait_for_block(swarm.epoch_start(epoch + 1) + swarm.merge_blocks / 2)
+                .await?;
+            let roster = self.view.roster(epoch).await?;
+            if roster.assignment.members().next().is_none() {
+                info!(epoch, "no miners this epoch");
+            } else {
+                self.score_epoch(epoch, &roster, &mut ema).await?;
+                scored += 1;
+            }
+            if self.config.epochs > 0 && scored >= self.config.epochs {
+                info!(epochs = scored, "scored the epochs asked for; stopping");
+                return Ok(());
+            }
+            epoch += 1;
+        }
+    }
+
+    async fn score_epoch(&mut self, epoch: u64, roster: &Roster, ema: &mut Ema) -> Result<()> {
+        let spec = &self.view.spec;
+        let down_before = bytes_down(&self.metrics);
+        let rows = follow::audit(spec, roster, &self.metrics, epoch).await?;
+        let moved = bytes_down(&self.metrics) - down_before;
+        let scores = scores::epoch_scores(&rows);
+        ema.update(&scores);
+        let weights = Weights::from_scores(ema.0.iter().map(|(u, s)| (Uid(*u), *s)));
+        let weight_of: BTreeMap<u16, u16> = weights
+            .uids()
+            .iter()
+            .zip(weights.values())
+            .map(|(u, w)| (u.0, *w))
+            .collect();
+        if let Err(e) =
+            weights::set(&self.view.client, self.view.netuid, &self.hotkey, &weights).await
+        {
+            warn!(epoch, error = format!("{e:#}"), "could not set weights");
+        }
+        let table: Vec<Row> = rows
+            .iter()
+            .map(|w| Row {
+                work: w.clone(),
+                score: scores.get(&w.uid).copied().unwrap_or(0.0),
+                ema: ema.0.get(&w.uid).copied().unwrap_or(0.0),
+                weight: weight_of.get(&w.uid).copied().unwrap_or(0),
+            })
+            .collect();
+        let key = export::key(&spec.name, epoch);
+        self.store
+            .put_once(&key, export::encode(epoch, &table)?)
+            .await
+            .context("writing the score table")?;
+        let eval = self.eval_merged(epoch, roster).await;
+        self.metrics.set_epoch(epoch);
+        if let Some(loss) = eval {
+            self.metrics.set_loss("eval", loss);
+        }
+        let samples: Vec<String> = rows
+            .iter()
+            .map(|r: &MinerWork| format!("uid{}/s{}:{}", r.uid, r.stage, r.work))
+            .collect();
+        info!(
+            target: "sliver_validator::report",
+            epoch,
+            eval_loss = eval.map(|l| format!("{l:.4}")),
+            bytes_moved = moved,
+            samples = samples.join(" "),
+            rejected = rows.iter().map(|r| r.rejected).sum::<u64>(),
+            scores = %format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),
+            "epoch scored"
+        );
+        Ok(())
+    }
+
+    /// Held-out loss of the merged model of `epoch`, through the wire codecs.
+    async fn eval_merged(&self, epoch: u64, roster: &Roster) -> Option<f64> {
+        let spec = self.view.spec.clone();
+        let mut flats = Vec::new();
+        for stage in 0..spec.stages.len() {
+            let total = sliver_common::Stage::new(&spec, stage, tch::Device::Cpu)
+                .ok()?
+                .parameter_count();
+            match fetch::merged_stage(&spec.name, roster, &self.metrics, epoch, stage, total).await
+            {
+                Some(f) => flats.push(f),
+                None => {
+                    warn!(
+                        epoch,
+                        stage, "no merged weights for a stage; skipping the evaluation"
+                    );
+                    return None;
+                }
+            }
+        }
+        let corpus = self.corpus.clone();
+        let batches = self.config.eval_batches;
+        let r = tokio::task::spawn_blocking(move || -> Result<f64> {
+            let mut trainer = Trainer::pipeline(&spec, tch::Device::Cpu, 1)?;
+            for (i, flat) in flats.iter().enumerate() {
+                sliver_common::merge::load_flat(trainer.stage_mut(i).var_store_mut(), flat)?;
+            }
+            Ok(trainer.eval(&corpus, batches)?)
+        })
+        .await;
+        match r {
+            Ok(Ok(loss)) => Some(loss),
+            Ok(Err(e)) => {
+                warn!(
+                    epoch,
+                    error = format!("{e:#}"),
+                    "evaluating the merged model failed"
+                );
+                None
+            }
+            Err(e) => {
+                warn!(epoch, error = %e, "the evaluation task failed");
+                None
+            }
+        }
+    }
+}
+
+fn bytes_down(m: &Metrics) -> u64 {
+    ["act", "grad", "shard", "merged"]
+        .iter()
+        .map(|k| m.bytes("down", k))
+        .sum()
+}

@@ -1,0 +1,73 @@
+//! The validator's configuration: flags checked once, then immutable.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use sliver_chain::client::{Endpoint, NetUid};
+use sliver_chain::wallet::Wallet;
+use sliver_common::RunSpec;
+use sliver_common::storage::StoreConfig;
+
+use crate::cli::ValidatorArgs;
+
+/// Everything the validator was told, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The wallet whose hotkey validates.
+    pub wallet: Wallet,
+    /// The chain.
+    pub endpoint: Endpoint,
+    /// Register by burning if not registered.
+    pub register: bool,
+    /// This validator's store (published spec, score tables).
+    pub store: StoreConfig,
+    /// State directory.
+    pub dir: PathBuf,
+    /// libtorch threads (0: default).
+    pub threads: usize,
+    /// Metrics port, if served.
+    pub metrics_port: Option<u16>,
+    /// The run spec given with `--spec`, with its path.
+    pub spec: Option<(RunSpec, String)>,
+    /// Data source override.
+    pub data: Option<String>,
+    /// Held-out batches per evaluation.
+    pub eval_batches: u64,
+    /// Epochs to score before stopping (0: no limit).
+    pub epochs: u64,
+}
+
+impl Config {
+    /// Checks `args`.
+    ///
+    /// # Errors
+    /// The first flag that is wrong, by name.
+    pub fn from_args(args: &ValidatorArgs) -> Result<Self> {
+        let dir = args.neuron.dir(&args.chain)?;
+        let spec = args
+            .spec
+            .as_ref()
+            .map(|p| {
+                RunSpec::load(p)
+                    .with_context(|| format!("--spec {}", p.display()))
+                    .map(|s| (s, p.display().to_string()))
+            })
+            .transpose()?;
+        Ok(Self {
+            netuid: args.chain.netuid(),
+            wallet: args.chain.wallet()?,
+            endpoint: args.chain.endpoint()?,
+            register: args.chain.register,
+            store: args.storage.config(&dir.join("store")),
+            dir,
+            threads: args.neuron.threads,
+            metrics_port: args.neuron.metrics_port,
+            spec,
+            data: args.data.clone(),
+            eval_batches: args.eval_batches,
+            epochs: args.epochs,
+        })
+    }
+}
