@@ -102,11 +102,16 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let threads = config.threads;
     let stopper = shutdown.clone();
+    let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let failed = failure.clone();
     shutdown.spawn_blocking("stage worker", move || {
         if threads > 0 {
             tch::set_num_threads(threads as i32);
         }
         let r = worker.run();
+        if let Err(e) = &r {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+        }
         stopper.trigger("the stage worker stopped");
         r
     });
@@ -115,6 +120,9 @@ pub async fn run(config: Config) -> Result<()> {
     metrics.set_healthy(false);
     if !shutdown.wait(GRACE).await {
         bail!("tasks did not stop within {GRACE:?}");
+    }
+    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        bail!("the stage worker failed: {e}");
     }
     info!("miner stopped");
     Ok(())

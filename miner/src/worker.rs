@@ -19,7 +19,6 @@ use bytes::Bytes;
 use sliver_common::artifact::{self, Hotkey, Kind, Signer, Unsealed};
 use sliver_common::data::{Corpus, Split};
 use sliver_common::metrics::Metrics;
-use sliver_common::model::Forward;
 use sliver_common::routing;
 use sliver_common::storage::Store;
 use sliver_common::{Batch, RunSpec, Stage, WireCodec};
@@ -67,8 +66,13 @@ pub(crate) struct Held {
     backwards: usize,
 }
 
+/// A sample forwarded and sent on, waiting for its gradient. Only the input is kept: the
+/// forward is run again, with gradients, when the gradient arrives (activation recomputation).
+/// That keeps memory to one input per sample in flight, and the backward sees the weights as
+/// they are then: holding the first forward's graph across optimizer steps would differentiate
+/// through weights that have since changed in place.
 struct Pending {
-    fwd: Forward,
+    input: Option<Tensor>,
     started: Instant,
 }
 
@@ -431,7 +435,8 @@ impl Worker {
                     };
                     let t0 = Instant::now();
                     let batch = self.batch(id)?;
-                    let fwd = h.stage.forward(None, &batch)?;
+                    let fwd = tch::no_grad(|| h.stage.forward(None, &batch))?;
+                    self.metrics.add_samples("forward", 1);
                     stats.busy_s += t0.elapsed().as_secs_f64();
                     stats.forwards += 1;
                     stats.tokens += (dims[0] * dims[1]) as u64;
@@ -451,7 +456,7 @@ impl Worker {
                     in_flight.insert(
                         id,
                         Pending {
-                            fwd,
+                            input: None,
                             started: Instant::now(),
                         },
                     );
@@ -465,7 +470,11 @@ impl Worker {
                     let t0 = Instant::now();
                     let batch = self.batch(id)?;
                     let x = tensor.to_device(self.device);
-                    let fwd = h.stage.forward(Some(&x), &batch)?;
+                    let fwd = if last {
+                        h.stage.forward(Some(&x), &batch)?
+                    } else {
+                        tch::no_grad(|| h.stage.forward(Some(&x), &batch))?
+                    };
                     stats.forwards += 1;
                     stats.tokens += (dims[0] * dims[1]) as u64;
                     self.metrics.add_samples("forward", 1);
@@ -512,7 +521,7 @@ impl Worker {
                         in_flight.insert(
                             id,
                             Pending {
-                                fwd,
+                                input: Some(x),
                                 started: Instant::now(),
                             },
                         );
@@ -524,7 +533,9 @@ impl Worker {
                     };
                     let t0 = Instant::now();
                     let g = tensor.to_device(self.device);
-                    let g_in = h.stage.backward(p.fwd, Some(&g))?;
+                    let batch = self.batch(id)?;
+                    let fwd = h.stage.forward(p.input.as_ref(), &batch)?;
+                    let g_in = h.stage.backward(fwd, Some(&g))?;
                     stats.backwards += 1;
                     self.metrics.add_samples("backward", 1);
                     h.backwards += 1;

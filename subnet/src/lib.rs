@@ -17,7 +17,7 @@
 pub mod announce;
 pub mod args;
 pub mod fetch;
-// pub mod localnet;
+pub mod localnet;
 pub mod neuron;
 pub mod run;
 pub mod signer;

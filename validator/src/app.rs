@@ -116,17 +116,25 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let cancel = shutdown.token();
     let stopper = shutdown.clone();
+    let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let failed = failure.clone();
     shutdown.spawn("validator loop", async move {
         let r = tokio::select! {
             r = looper.run() => r,
             () = cancel.cancelled() => Ok(()),
         };
+        if let Err(e) = &r {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+        }
         stopper.trigger("the validator loop ended");
         r
     });
     shutdown.token().cancelled().await;
     if !shutdown.wait(GRACE).await {
         bail!("tasks did not stop within {GRACE:?}");
+    }
+    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        bail!("the validator loop failed: {e}");
     }
     info!("validator stopped");
     Ok(())

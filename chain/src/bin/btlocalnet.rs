@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use sliver_chain::local::{GenesisConfig, LocalChain, ServerConfig, SubnetParamsConfig};
+use sliver_chain::wallet::AccountId32;
 
 /// A local subtensor-compatible chain.
 #[derive(Debug, Parser)]
@@ -49,6 +50,12 @@ struct Cli {
     /// How many dev accounts (//Alice, //Bob, ...) to fund.
     #[arg(long = "dev-accounts", default_value_t = 6)]
     dev_accounts: usize,
+    /// The coldkey (SS58) that owns the subnets created at genesis; default //Alice.
+    #[arg(long)]
+    owner: Option<AccountId32>,
+    /// Also fund this account (SS58) at genesis with --dev-balance (repeatable).
+    #[arg(long = "fund")]
+    fund: Vec<AccountId32>,
     /// Free balance of each dev account, in rao.
     #[arg(long = "dev-balance", default_value_t = 1_000_000_000_000_000)]
     dev_balance: u64,
@@ -97,6 +104,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reveal_period: cli.reveal_period,
                 burn: cli.burn,
             },
+            owner: cli.owner.map(|a| a.0),
+            funded: cli.fund.iter().map(|a| a.0).collect(),
             dev_accounts: cli.dev_accounts,
             dev_balance: cli.dev_balance,
         },

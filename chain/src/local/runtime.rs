@@ -17,8 +17,12 @@ use super::subtensor::{self, SubnetParams};
 /// How the chain starts.
 #[derive(Debug, Clone)]
 pub struct GenesisConfig {
-    /// Subnets created at genesis, owned by `//Alice`.
+    /// Subnets created at genesis, owned by `owner` (`//Alice` when `None`).
     pub netuids: Vec<u16>,
+    /// The coldkey owning the subnets created at genesis.
+    pub owner: Option<[u8; 32]>,
+    /// Further accounts funded with `dev_balance` at genesis (an operator's own coldkeys).
+    pub funded: Vec<[u8; 32]>,
     /// How they are set up.
     pub subnet: SubnetParamsConfig,
     /// How many dev accounts (`//Alice`, `//Bob`, ...) are funded.
@@ -83,8 +87,9 @@ impl Chain {
         let empty = Storage::default();
         let mut ext = Ext::new(Overlay::new(&empty, 0), 0);
         let mut issuance = 0u64;
-        for i in 0..config.dev_accounts {
-            let who = super::dev::dev_account(&super::dev::dev_name(i));
+        let devs =
+            (0..config.dev_accounts).map(|i| super::dev::dev_account(&super::dev::dev_name(i)));
+        for who in devs.chain(config.funded.iter().copied()) {
             let info = AccountInfo {
                 providers: 1,
                 free: config.dev_balance,
@@ -95,7 +100,9 @@ impl Chain {
         }
         ext.storage
             .put(Key::new("Balances", "TotalIssuance").build(), &issuance);
-        let alice = super::dev::dev_account("Alice");
+        let owner = config
+            .owner
+            .unwrap_or_else(|| super::dev::dev_account("Alice"));
         let p = SubnetParams {
             tempo: config.subnet.tempo,
             weights_rate_limit: config.subnet.weights_rate_limit,
@@ -104,7 +111,7 @@ impl Chain {
             burn: config.subnet.burn,
         };
         for &netuid in &config.netuids {
-            subtensor::create_subnet(&mut ext, netuid, &alice, &p);
+            subtensor::create_subnet(&mut ext, netuid, &owner, &p);
         }
         // Genesis has no events; the NetworkAdded ones are dropped like any genesis build's.
         ext.storage.put(

@@ -1,1 +1,167 @@
-fn main() {}
+//! `btsubnet`: the one-command local subnet (what `scripts/demo` runs).
+//!
+//! Starts btlocalnet, the store, one validator (the subnet owner) and miners, each its own
+//! process, trains for `--epochs` epochs, prints each epoch as the validator scores it and, at
+//! the end, the weights read back from the chain. Ctrl-C stops every process it started.
+
+#![allow(clippy::print_stdout)] // The report is the program's output.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sliver_common::telemetry::LoggingArgs;
+use sliver_subnet::localnet::{Localnet, Options, StorageKind, check_alive};
+
+/// A local Sliver subnet: chain, store, validator and miners as separate processes.
+#[derive(Debug, Parser)]
+#[command(name = "btsubnet", version)]
+struct Cli {
+    #[command(flatten)]
+    logging: LoggingArgs,
+    /// Run spec.
+    #[arg(long, default_value = "specs/local.toml")]
+    spec: PathBuf,
+    /// Training text, replacing the spec's data sources.
+    #[arg(long)]
+    data: Option<String>,
+    /// Working directory (wiped at start): chain state, wallets, store, logs.
+    #[arg(long, default_value = "runs/localnet")]
+    dir: PathBuf,
+    /// Epochs to train and score.
+    #[arg(long, default_value_t = 4)]
+    epochs: u64,
+    /// Miners per stage.
+    #[arg(long, default_value_t = 2)]
+    miners_per_stage: usize,
+    /// Milliseconds per block.
+    #[arg(long, default_value_t = 250)]
+    block_time_ms: u64,
+    /// Storage: one shared directory (fs) or an s3s-fs server on 127.0.0.1 (s3).
+    #[arg(long, value_enum, default_value_t = StorageKind::Fs)]
+    storage: StorageKind,
+    /// libtorch threads per process.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Milliseconds added to every storage request (benchmarks).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = sliver_common::telemetry::init(&cli.logging) {
+        eprintln!("btsubnet: cannot set up logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("btsubnet: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("btsubnet: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("the binary's directory")?
+        .to_path_buf();
+    let opts = Options {
+        dir: cli.dir.clone(),
+        spec: cli.spec.clone(),
+        data: cli.data.clone(),
+        bin_dir,
+        miners_per_stage: cli.miners_per_stage,
+        epochs: cli.epochs,
+        block_time_ms: cli.block_time_ms,
+        storage: cli.storage,
+        threads: cli.threads,
+        latency_ms: cli.latency_ms,
+    };
+    println!("starting the local subnet in {} ...", cli.dir.display());
+    let mut net = Localnet::start(opts).await?;
+    let epoch_s = net.spec.swarm.epoch_blocks * cli.block_time_ms / 1000;
+    println!(
+        "chain {}  |  run {}  |  {} stages x {} miners  |  storage {:?}  |  epochs of {} s",
+        net.url,
+        net.spec.name,
+        net.spec.stages.len(),
+        cli.miners_per_stage,
+        cli.storage,
+        epoch_s
+    );
+    println!(
+        "logs: {}/logs   (miners join at the first epoch after they announce)",
+        net.dir().display()
+    );
+    println!();
+    println!(
+        "{:>5}  {:>9}  {:>11}  {:>8}  samples per miner (uid/stage:samples)",
+        "epoch", "eval loss", "bytes moved", "rejected"
+    );
+    let mut scored = 0;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    while scored < cli.epochs {
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                println!("\ninterrupted: stopping every process");
+                net.stop();
+                return Ok(());
+            }
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        check_alive(&mut net);
+        while let Some(r) = net.next_report(Duration::from_millis(1)) {
+            scored += 1;
+            println!(
+                "{:>5}  {:>9}  {:>11}  {:>8}  {}",
+                r.epoch,
+                r.eval_loss.map_or("-".into(), |l| format!("{l:.4}")),
+                r.bytes_moved,
+                r.rejected,
+                r.samples
+            );
+            println!("       scores: {}", r.scores);
+        }
+        if net.validator_exited() && scored < cli.epochs {
+            anyhow::bail!(
+                "the validator exited early (see {}/logs/validator.log)",
+                net.dir().display()
+            );
+        }
+    }
+    // The last weights land a block or two after the last report.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let weights = net.weights().await?;
+    println!();
+    println!(
+        "weights on chain from the validator (uid {}):",
+        net.validator_uid.0
+    );
+    for m in &net.miners {
+        println!(
+            "  uid {:>2}  {}  {:>5}",
+            m.uid.0,
+            m.hotkey.ss58_address(),
+            weights.get(&m.uid.0).copied().unwrap_or(0)
+        );
+    }
+    net.stop();
+    Ok(())
+}

@@ -1,0 +1,493 @@
+//! The local subnet: a chain, a store, a validator and miners, each its own process.
+//!
+//! [`Localnet::start`] lays out a directory, creates btcli wallets (the owner's and the
+//! miners'), starts `btlocalnet` with the owner's coldkey owning the subnet and both coldkeys
+//! funded, registers and stakes the validator and registers the miners, then starts
+//! `btvalidator` (which publishes the run spec) and one `btminer` per slot. Everything is a real
+//! process talking over the real websocket and storage; this module only launches and watches.
+//! The validator logs JSON, and its `epoch scored` lines become [`EpochReport`]s. Every process
+//! started here is stopped on [`Localnet::stop`] and on drop.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
+use sliver_chain::wallet::{Keypair, PASSWORD_ENV, PasswordSource, Wallet};
+use sliver_common::RunSpec;
+use sliver_common::testing::S3Server;
+use tracing::{info, warn};
+
+/// The subnet the local chain creates.
+pub const NETUID: NetUid = NetUid(9);
+const TAO: u64 = 1_000_000_000;
+/// The (local, throwaway) password of the wallets this module creates.
+const PASSWORD: &str = "sliver-localnet";
+
+/// Where the miners' and validator's artifacts live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageKind {
+    /// One shared directory.
+    Fs,
+    /// A real S3-compatible server (s3s-fs) on 127.0.0.1.
+    S3,
+}
+
+/// How to run the local subnet.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Working directory (wiped at start).
+    pub dir: PathBuf,
+    /// Run spec.
+    pub spec: PathBuf,
+    /// Training text, replacing the spec's sources.
+    pub data: Option<String>,
+    /// Where `btlocalnet`, `btminer` and `btvalidator` are.
+    pub bin_dir: PathBuf,
+    /// Miners per stage.
+    pub miners_per_stage: usize,
+    /// Epochs for the validator to score before the run ends.
+    pub epochs: u64,
+    /// Milliseconds per block.
+    pub block_time_ms: u64,
+    /// Storage backend.
+    pub storage: StorageKind,
+    /// libtorch threads per process.
+    pub threads: usize,
+    /// Milliseconds added to every storage request (benchmarks).
+    pub latency_ms: u64,
+}
+
+/// One epoch as the validator scored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport {
+    /// The epoch.
+    pub epoch: u64,
+    /// Held-out loss of the merged model.
+    pub eval_loss: Option<f64>,
+    /// Bytes the validator downloaded to check the epoch.
+    pub bytes_moved: u64,
+    /// Work per miner, `uid/stage:samples`.
+    pub samples: String,
+    /// Artifacts rejected.
+    pub rejected: u64,
+    /// Where the Parquet table is.
+    pub scores: String,
+}
+
+/// A miner slot of the local subnet.
+#[derive(Debug)]
+pub struct MinerSlot {
+    /// Its hotkey name in the `miners` wallet.
+    pub hotkey_name: String,
+    /// Its hotkey.
+    pub hotkey: Keypair,
+    /// Its uid.
+    pub uid: Uid,
+    /// Its state directory.
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A running local subnet.
+pub struct Localnet {
+    opts: Options,
+    /// The chain's websocket URL.
+    pub url: String,
+    /// A client of the chain.
+    pub client: Client,
+    /// The miners.
+    pub miners: Vec<MinerSlot>,
+    /// The validator's uid.
+    pub validator_uid: Uid,
+    /// The run spec.
+    pub spec: RunSpec,
+    chain: Option<Child>,
+    validator: Option<Child>,
+    s3: Option<S3Server>,
+    storage_args: Vec<String>,
+    reports: mpsc::Receiver<EpochReport>,
+    validator_done: Arc<Mutex<bool>>,
+}
+
+fn terminate(child: &mut Child, grace: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Localnet {
+    fn binary(&self, name: &str) -> PathBuf {
+        self.opts.bin_dir.join(name)
+    }
+
+    /// Starts everything and returns once the processes are launched.
+    ///
+    /// # Errors
+    /// A missing binary, a process that does not start, a chain call that fails.
+    pub async fn start(opts: Options) -> Result<Localnet> {
+        for bin in ["btlocalnet", "btminer", "btvalidator"] {
+            let p = opts.bin_dir.join(bin);
+            if !p.exists() {
+                bail!(
+                    "{} not found: build the binaries first (`cargo build --bins --features sliver-chain/local-chain`)",
+                    p.display()
+                );
+            }
+        }
+        let spec = RunSpec::load(&opts.spec)?;
+        let _ = fs::remove_dir_all(&opts.dir);
+        for sub in ["logs", "wallets", "neurons"] {
+            fs::create_dir_all(opts.dir.join(sub))?;
+        }
+        let dir = fs::canonicalize(&opts.dir)?;
+
+        // Wallets: the owner's (validator) and one coldkey for all miners.
+        let wallets = dir.join("wallets");
+        let password = PasswordSource::given(PASSWORD);
+        let owner = Wallet::new("owner", "default", &wallets)?;
+        let owner_cold = owner.create_coldkey(&password, false)?;
+        let owner_hot = owner.create_hotkey(false)?;
+        let miners_cold =
+            Wallet::new("miners", "m0", &wallets)?.create_coldkey(&password, false)?;
+        let stages = spec.stages.len();
+        let mut slots = Vec::new();
+        for i in 0..stages * opts.miners_per_stage {
+            let name = format!("m{i}");
+            let hotkey = Wallet::new("miners", &name, &wallets)?.create_hotkey(false)?;
+            slots.push((name, hotkey));
+        }
+        info!(miners = slots.len(), "created wallets");
+
+        // The chain, owned and funded as the operator's own keys.
+        let mut chain_cmd = Command::new(opts.bin_dir.join("btlocalnet"));
+        chain_cmd
+            .args(["--port", "0", "--netuid", &NETUID.0.to_string()])
+            .args(["--block-time", &opts.block_time_ms.to_string()])
+            .args([
+                "--tempo",
+                "10",
+                "--weights-rate-limit",
+                "5",
+                "--commit-reveal",
+                "false",
+            ])
+            .args([
+                "--owner",
+                &owner_cold.ss58_address(),
+                "--fund",
+                &owner_cold.ss58_address(),
+            ])
+            .args(["--fund", &miners_cold.ss58_address()])
+            .arg("--state")
+            .arg(dir.join("chain.json"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(File::create(dir.join("logs/btlocalnet.log"))?));
+        let mut chain = chain_cmd.spawn().context("starting btlocalnet")?;
+        let url = {
+            let stdout = chain.stdout.take().context("btlocalnet's stdout")?;
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
+                }
+            });
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(url) => url,
+                Err(_) => {
+                    let _ = chain.kill();
+                    bail!(
+                        "btlocalnet did not start within 30 s (see {}/logs/btlocalnet.log)",
+                        dir.display()
+                    );
+                }
+            }
+        };
+        let client = Client::connect(Endpoint::url(&url)?).await?;
+        info!(%url, "local chain up");
+
+        let validator_uid = client
+            .burned_register(NETUID, &owner_cold, &owner_hot.account_id())
+            .await
+            .context("registering the validator")?;
+        client
+            .add_stake(NETUID, &owner_cold, &owner_hot.account_id(), 100 * TAO)
+            .await
+            .context("staking the validator")?;
+        let mut miners = Vec::new();
+        for (name, hotkey) in slots {
+            let uid = client
+                .burned_register(NETUID, &miners_cold, &hotkey.account_id())
+                .await
+                .with_context(|| format!("registering miner {name}"))?;
+            miners.push(MinerSlot {
+                dir: dir.join("neurons").join(&name),
+                hotkey_name: name,
+                hotkey,
+                uid,
+                child: None,
+            });
+        }
+        info!(
+            validator = validator_uid.0,
+            miners = miners.len(),
+            "registered"
+        );
+
+        let (s3, storage_args) = match opts.storage {
+            StorageKind::Fs => (
+                None,
+                vec![
+                    "--storage.url".into(),
+                    dir.join("store").display().to_string(),
+                ],
+            ),
+            StorageKind::S3 => {
+                let server = S3Server::spawn("sliver");
+                let args = vec![
+                    "--storage.url".into(),
+                    format!("s3://{}/local", server.bucket),
+                    "--storage.endpoint".into(),
+                    server.endpoint.clone(),
+                    "--storage.region".into(),
+                    "us-east-1".into(),
+                ];
+                (Some(server), args)
+            }
+        };
+
+        let (tx, reports) = mpsc::channel();
+        let mut net = Localnet {
+            opts,
+            url,
+            client,
+            miners,
+            validator_uid,
+            spec,
+            chain: Some(chain),
+            validator: None,
+            s3,
+            storage_args,
+            reports,
+            validator_done: Arc::new(Mutex::new(false)),
+        };
+        net.start_validator(tx)?;
+        for i in 0..net.miners.len() {
+            net.start_miner(i)?;
+        }
+        Ok(net)
+    }
+
+    fn common_args(&self, cmd: &mut Command, wallet: &str, hotkey: &str, dir: &Path) {
+        let wallets = self.opts.dir.join("wallets");
+        cmd.args(["--netuid", &NETUID.0.to_string()])
+            .args(["--wallet.name", wallet, "--wallet.hotkey", hotkey])
+            .arg("--wallet.path")
+            .arg(&wallets)
+            .args(["--subtensor.chain_endpoint", &self.url])
+            .args(&self.storage_args)
+            .arg("--neuron.dir")
+            .arg(dir)
+            .args(["--neuron.threads", &self.opts.threads.to_string()])
+            .env(PASSWORD_ENV, PASSWORD);
+        if let Some(s3) = &self.s3 {
+            cmd.env("AWS_ACCESS_KEY_ID", &s3.access_key)
+                .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key);
+        }
+        if self.opts.latency_ms > 0 {
+            cmd.args(["--storage.latency_ms", &self.opts.latency_ms.to_string()]);
+        }
+        if let Some(d) = &self.opts.data {
+            cmd.args(["--data", d]);
+        }
+    }
+
+    fn start_validator(&mut self, reports: mpsc::Sender<EpochReport>) -> Result<()> {
+        let dir = self.opts.dir.join("neurons/validator");
+        let mut cmd = Command::new(self.binary("btvalidator"));
+        self.common_args(&mut cmd, "owner", "default", &dir);
+        cmd.arg("--spec")
+            .arg(&self.opts.spec)
+            .args(["--epochs", &self.opts.epochs.to_string()])
+            .args(["--logging.format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("starting btvalidator")?;
+        let stderr = child.stderr.take().context("btvalidator's stderr")?;
+        let mut log = File::create(self.opts.dir.join("logs/validator.log"))?;
+        let done = self.validator_done.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                if let Some(r) = parse_report(&line) {
+                    let _ = reports.send(r);
+                }
+            }
+            *done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        });
+        self.validator = Some(child);
+        Ok(())
+    }
+
+    /// Starts (or restarts) miner `i`.
+    ///
+    /// # Errors
+    /// The process does not start.
+    pub fn start_miner(&mut self, i: usize) -> Result<()> {
+        let slot = &self.miners[i];
+        let mut cmd = Command::new(self.binary("btminer"));
+        self.common_args(
+            &mut cmd,
+            "miners",
+            &slot.hotkey_name.clone(),
+            &slot.dir.clone(),
+        );
+        let log = self
+            .opts
+            .dir
+            .join(format!("logs/miner-{}.log", slot.hotkey_name));
+        // Append across restarts.
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        cmd.stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out))
+            .stdin(Stdio::null());
+        let child = cmd.spawn().context("starting btminer")?;
+        self.miners[i].child = Some(child);
+        Ok(())
+    }
+
+    /// Kills miner `i` with SIGKILL (no chance to save).
+    pub fn kill_miner(&mut self, i: usize) {
+        if let Some(mut c) = self.miners[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The next epoch report, waiting at most `timeout`; `None` when the validator is gone or
+    /// the time ran out.
+    pub fn next_report(&self, timeout: Duration) -> Option<EpochReport> {
+        self.reports.recv_timeout(timeout).ok()
+    }
+
+    /// Whether the validator process has exited.
+    pub fn validator_exited(&mut self) -> bool {
+        self.validator
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
+    /// The weights the validator has on chain, by miner uid.
+    ///
+    /// # Errors
+    /// A chain error.
+    pub async fn weights(&self) -> Result<BTreeMap<u16, u16>> {
+        Ok(self
+            .client
+            .weights_of(NETUID, self.validator_uid)
+            .await?
+            .into_iter()
+            .map(|(u, w)| (u.0, w))
+            .collect())
+    }
+
+    /// The working directory.
+    pub fn dir(&self) -> &Path {
+        &self.opts.dir
+    }
+
+    /// Stops every process: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop(&mut self) {
+        let grace = Duration::from_secs(20);
+        let mut children: Vec<Child> = self
+            .miners
+            .iter_mut()
+            .filter_map(|m| m.child.take())
+            .collect();
+        children.extend(self.validator.take());
+        for c in &mut children {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        for c in &mut children {
+            terminate(c, grace);
+        }
+        if let Some(mut c) = self.chain.take() {
+            terminate(&mut c, grace);
+        }
+        self.s3.take();
+    }
+}
+
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An `epoch scored` line of the validator's JSON log, as a report.
+pub fn parse_report(line: &str) -> Option<EpochReport> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let f = v.get("fields")?;
+    if f.get("message")?.as_str()? != "epoch scored" {
+        return None;
+    }
+    let num = |k: &str| f.get(k).and_then(serde_json::Value::as_u64);
+    let text = |k: &str| {
+        f.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(EpochReport {
+        epoch: num("epoch")?,
+        eval_loss: text("eval_loss").and_then(|s| s.parse().ok()),
+        bytes_moved: num("bytes_moved").unwrap_or(0),
+        samples: text("samples").unwrap_or_default(),
+        rejected: num("rejected").unwrap_or(0),
+        scores: text("scores").unwrap_or_default(),
+    })
+}
+
+/// Logs a warning when a process of the subnet has died.
+pub fn check_alive(net: &mut Localnet) {
+    for m in &mut net.miners {
+        if let Some(c) = m.child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            warn!(miner = m.hotkey_name, %status, "a miner exited");
+            m.child = None;
+        }
+    }
+}
