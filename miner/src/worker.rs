@@ -99,6 +99,9 @@ pub struct EpochStats {
     pub tokens: u64,
     /// Mean training loss (last stage only).
     pub loss: Option<f64>,
+    /// BLAKE3 of the merged stage weights (flat fp32, little-endian): equal across a stage's
+    /// miners when the merge worked.
+    pub merged_blake3: String,
 }
 
 impl Worker {
@@ -198,6 +201,7 @@ impl Worker {
             let busy = crate::merge::run(self, h, epoch, &roster)?;
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
+            stats.merged_blake3 = weights_hash(h.stage.var_store())?;
             let saved = Saved {
                 epoch,
                 stage: h.index,
@@ -621,4 +625,15 @@ pub(crate) fn spawn_put(
             Err(e) => warn!(key, error = %e, "upload failed"),
         }
     })
+}
+
+/// BLAKE3 of a stage's weights, flattened as the merge lays them out.
+fn weights_hash(vs: &nn::VarStore) -> Result<String> {
+    let flat = sliver_common::merge::flatten(vs)?;
+    let values = Vec::<f32>::try_from(&flat)?;
+    let mut h = blake3::Hasher::new();
+    for v in values {
+        h.update(&v.to_le_bytes());
+    }
+    Ok(h.finalize().to_hex().to_string())
 }

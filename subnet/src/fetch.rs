@@ -139,3 +139,148 @@ pub async fn merged_stage(
     }
     Tensor::f_cat(&pieces, 0).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use sliver_chain::client::Uid;
+    use sliver_common::artifact::{Hotkey, Kind, SIGNATURE_LEN, Signer, Unsealed};
+    use sliver_common::assignment::{Assignment, Member};
+    use sliver_common::codec::CodecKind;
+    use sliver_common::storage::StoreConfig;
+    use tch::Kind as TKind;
+
+    use super::*;
+
+    struct Key(sliver_chain::wallet::Keypair);
+    impl Signer for Key {
+        fn hotkey(&self) -> Hotkey {
+            Hotkey(self.0.account_id().0)
+        }
+        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+            self.0.sign(message)
+        }
+    }
+
+    const DIMS: [i64; 3] = [2, 4, 8];
+
+    fn seal(signer: &Key, stage: u16, t: &Tensor, claimed_dims: &[i64]) -> Vec<u8> {
+        let codec = WireCodec::new(CodecKind::Int8, 0);
+        let payload = codec.encode(t).unwrap();
+        artifact::seal(
+            Unsealed {
+                run: "r",
+                epoch: 1,
+                stage,
+                kind: Kind::Act,
+                id: 7,
+                codec: CodecKind::Int8,
+                dims: claimed_dims,
+            },
+            &payload,
+            signer,
+        )
+        .unwrap()
+    }
+
+    /// Every kind of bad artifact is refused before use, counted under its reason.
+    #[tokio::test]
+    async fn bad_artifacts_are_rejected_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::filesystem(dir.path())).unwrap();
+        let keys: Vec<Key> = (0..3)
+            .map(|_| Key(sliver_chain::wallet::Keypair::generate()))
+            .collect();
+        let [good, staged1, stranger] = [&keys[0], &keys[1], &keys[2]];
+        // `good` mines stage 0, `staged1` stage 1; `stranger` is not on the roster.
+        let members = [
+            Member {
+                uid: 1,
+                hotkey: good.hotkey(),
+            },
+            Member {
+                uid: 2,
+                hotkey: staged1.hotkey(),
+            },
+        ];
+        let roster = Roster {
+            epoch: 1,
+            assignment: Assignment::new(2, &members),
+            stores: HashMap::from([
+                (good.hotkey(), store.clone()),
+                (staged1.hotkey(), store.clone()),
+                (stranger.hotkey(), store.clone()),
+            ]),
+            uids: BTreeMap::from([(good.hotkey(), Uid(1)), (staged1.hotkey(), Uid(2))]),
+        };
+        let metrics = Metrics::new("miner");
+        let codec = WireCodec::new(CodecKind::Int8, 0);
+        let t = Tensor::randn(DIMS, (TKind::Float, Device::Cpu));
+        let expect = |producer: Hotkey| Expect {
+            run: "r",
+            epoch: 1,
+            stage: 0,
+            kind: Kind::Act,
+            id: Some(7),
+            producer,
+            codec: CodecKind::Int8,
+            dims: &DIMS,
+            payload_len: codec.encoded_len(&DIMS),
+        };
+        let check = |name: &'static str, bytes: Vec<u8>, producer: Hotkey| {
+            let store = store.clone();
+            let roster = roster.clone();
+            let metrics = metrics.clone();
+            async move {
+                let key = format!("t/{name}");
+                store.put_once(&key, bytes.into()).await.unwrap();
+                fetch(&store, &key, &expect(producer), &roster, &metrics, &codec).await
+            }
+        };
+
+        // A good one opens and decodes.
+        let ok = check("good", seal(good, 0, &t, &DIMS), good.hotkey()).await;
+        assert_eq!(ok.unwrap().unwrap().size(), DIMS.to_vec());
+
+        let mut forged = seal(good, 0, &t, &DIMS);
+        forged[30] ^= 0xff; // inside the producer field: signed by nobody it names
+        assert!(check("forged", forged, good.hotkey()).await.is_err());
+        assert_eq!(metrics.rejections("signature"), 1);
+
+        let unregistered = seal(stranger, 0, &t, &DIMS);
+        assert!(
+            check("stranger", unregistered, stranger.hotkey())
+                .await
+                .is_err()
+        );
+        assert_eq!(metrics.rejections("unregistered"), 1);
+
+        let wrong_stage = seal(staged1, 0, &t, &DIMS);
+        assert!(
+            check("staged", wrong_stage, staged1.hotkey())
+                .await
+                .is_err()
+        );
+        assert_eq!(metrics.rejections("wrong_stage"), 1);
+
+        let mut bad_hash = seal(good, 0, &t, &DIMS);
+        let last = bad_hash.len() - 1;
+        bad_hash[last] ^= 1;
+        assert!(check("hash", bad_hash, good.hotkey()).await.is_err());
+        assert_eq!(metrics.rejections("hash"), 1);
+
+        let other = Tensor::randn([4, 2, 8], (TKind::Float, Device::Cpu));
+        let wrong_dims = seal(good, 0, &other, &[4, 2, 8]);
+        assert!(check("dims", wrong_dims, good.hotkey()).await.is_err());
+        assert_eq!(metrics.rejections("dims"), 1);
+
+        let big = Tensor::randn([2, 4, 64], (TKind::Float, Device::Cpu));
+        let oversize = seal(good, 0, &big, &[2, 4, 64]);
+        assert!(check("size", oversize, good.hotkey()).await.is_err());
+        assert_eq!(metrics.rejections("size"), 1);
+
+        assert_eq!(metrics.rejections_total(), 6);
+        assert_eq!(metrics.bytes("down", "act") > 0, true);
+    }
+}

@@ -1,3 +1,4 @@
 //! Whole-system tests, compiled into one binary.
 
 mod shipped_specs;
+mod swarm;

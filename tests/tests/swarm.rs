@@ -1,0 +1,253 @@
+//! The swarm end to end: `btlocalnet`, a store, `btvalidator` and four `btminer`s (two stages,
+//! two miners each), every one its own process, on a tiny model and real text.
+//!
+//! One run on the filesystem store covers training (held-out loss falls), merging (both miners
+//! of a stage end each epoch with identical weights), scoring (every miner has work in the
+//! Parquet table and a non-zero weight on chain), a miner killed with SIGKILL and restarted
+//! (it rejoins from the merged weights), a miner that never comes back (its stage still
+//! merges), and a participant holding another run spec (it refuses, naming the difference).
+//! A second run does the same flow against a real S3-compatible server (s3s-fs).
+//!
+//! Both are bounded: every wait has a timeout, and the processes are stopped on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow_array::{Array, UInt64Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sliver_common::codec::CodecKind;
+use sliver_common::testing::{text_dir, tiny_spec};
+use sliver_subnet::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
+
+/// One local subnet at a time: two on 2 cores would starve each other's epochs.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// How long the validator may take to score one epoch (epochs are 10 s).
+const REPORT_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn bin_dir() -> PathBuf {
+    // target/<profile>/deps/<test binary>
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn write_spec(dir: &Path, seed: u64) -> PathBuf {
+    let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+    spec.name = "swarm-test".into();
+    spec.seed = seed;
+    spec.optimizer.batch_size = 8;
+    spec.swarm.epoch_blocks = 100;
+    spec.swarm.merge_blocks = 30;
+    spec.swarm.window = 4;
+    spec.swarm.sample_timeout_secs = 5;
+    spec.data.sources = vec![text_dir()];
+    let path = dir.join(format!("spec-{seed}.toml"));
+    std::fs::write(&path, spec.to_toml()).unwrap();
+    path
+}
+
+fn options(dir: &Path, storage: StorageKind, epochs: u64) -> Options {
+    std::fs::create_dir_all(dir).unwrap();
+    Options {
+        dir: dir.join("net"),
+        spec: write_spec(dir, 42),
+        data: None,
+        bin_dir: bin_dir(),
+        miners_per_stage: 2,
+        epochs,
+        block_time_ms: 100,
+        storage,
+        threads: 1,
+        latency_ms: 0,
+    }
+}
+
+fn next(net: &mut Localnet) -> EpochReport {
+    net.next_report(REPORT_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "no epoch report within {REPORT_TIMEOUT:?} (logs in {})",
+            net.dir().join("logs").display()
+        )
+    })
+}
+
+/// `(epoch, merged_blake3)` of every epoch a miner finished.
+fn merged_hashes(net: &Localnet, miner: usize) -> Vec<(u64, String)> {
+    let path = net.miners[miner].dir.join("epochs.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["epoch"].as_u64().unwrap(),
+                v["merged_blake3"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The `work` column of a score table, by uid.
+fn work_in_table(path: &str) -> Vec<(u64, u64)> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let uid = batch.column_by_name("uid").unwrap();
+        let uid = uid
+            .as_any()
+            .downcast_ref::<arrow_array::UInt16Array>()
+            .unwrap();
+        let work = batch.column_by_name("work").unwrap();
+        let work = work.as_any().downcast_ref::<UInt64Array>().unwrap();
+        for i in 0..batch.num_rows() {
+            out.push((u64::from(uid.value(i)), work.value(i)));
+        }
+        assert!(work.len() == batch.num_rows());
+    }
+    out
+}
+
+/// Miners of the stage of `miner` (positions in `net.miners`): the localnet registers them in
+/// order, and the assignment is by uid, so miners alternate stages.
+fn stage_pairs() -> [(usize, usize); 2] {
+    [(0, 2), (1, 3)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut net = Localnet::start(options(tmp.path(), StorageKind::Fs, 3))
+        .await
+        .unwrap();
+
+    // A participant holding another run spec refuses to start and says where they differ.
+    let other = write_spec(tmp.path(), 7);
+    let out = Command::new(bin_dir().join("btminer"))
+        .args(["--netuid", &NETUID.0.to_string()])
+        .args(["--wallet.name", "miners", "--wallet.hotkey", "m0"])
+        .arg("--wallet.path")
+        .arg(net.dir().join("wallets"))
+        .args(["--subtensor.chain_endpoint", &net.url])
+        .arg("--neuron.dir")
+        .arg(tmp.path().join("mismatch"))
+        .arg("--spec")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("run spec mismatch") && stderr.contains("seed"),
+        "{stderr}"
+    );
+
+    // Epoch 1 trains undisturbed.
+    let first = next(&mut net);
+    // Epoch 2: a miner is killed without warning and comes back.
+    net.kill_miner(0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    net.start_miner(0).unwrap();
+    let second = next(&mut net);
+    // Epoch 3: a miner dies for good; its stage must still merge.
+    net.kill_miner(3);
+    let third = next(&mut net);
+    let reports = [first, second, third];
+    let epochs: Vec<u64> = reports.iter().map(|r| r.epoch).collect();
+    assert_eq!(
+        epochs.windows(2).filter(|w| w[1] == w[0] + 1).count(),
+        2,
+        "{reports:#?}"
+    );
+
+    // Held-out loss of the merged model falls.
+    let losses: Vec<f64> = reports.iter().filter_map(|r| r.eval_loss).collect();
+    assert_eq!(losses.len(), 3, "{reports:#?}");
+    assert!(
+        losses[2] < losses[0],
+        "held-out loss did not fall: {losses:?}"
+    );
+
+    // Both miners of a stage end each epoch with identical merged weights.
+    for (a, b) in stage_pairs() {
+        let (ha, hb) = (merged_hashes(&net, a), merged_hashes(&net, b));
+        let common: Vec<_> = ha.iter().filter(|e| hb.contains(e)).collect();
+        for (epoch, hash) in &ha {
+            if let Some((_, other)) = hb.iter().find(|(e, _)| e == epoch) {
+                assert_eq!(hash, other, "miners {a} and {b} differ after epoch {epoch}");
+            }
+        }
+        assert!(
+            !common.is_empty(),
+            "miners {a} and {b} share no finished epoch: {ha:?} {hb:?}"
+        );
+    }
+    // The killed miner rejoined from the merged weights and finished an epoch after.
+    let log = std::fs::read_to_string(net.dir().join("logs/miner-m0.log")).unwrap();
+    assert!(
+        log.contains("joined from the latest merged weights"),
+        "{log}"
+    );
+    assert!(
+        merged_hashes(&net, 0)
+            .iter()
+            .any(|(e, _)| *e >= reports[1].epoch),
+        "the restarted miner finished no epoch"
+    );
+    // The miner that never came back did not stall its stage's merge.
+    assert!(
+        merged_hashes(&net, 1)
+            .iter()
+            .any(|(e, _)| *e == reports[2].epoch),
+        "the surviving miner of stage 1 did not merge epoch {}",
+        reports[2].epoch
+    );
+
+    // Every miner has work in the first epoch's table and a weight on chain.
+    let table = work_in_table(&reports[0].scores);
+    assert_eq!(table.len(), 4, "{table:?}");
+    assert!(table.iter().all(|(_, w)| *w > 0), "{table:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let weights = net.weights().await.unwrap();
+    for m in &net.miners {
+        assert!(
+            weights.get(&m.uid.0).is_some_and(|w| *w > 0),
+            "miner uid {} has no weight: {weights:?}",
+            m.uid.0
+        );
+    }
+    net.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flow_runs_against_s3() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut net = Localnet::start(options(tmp.path(), StorageKind::S3, 2))
+        .await
+        .unwrap();
+    let first = next(&mut net);
+    let second = next(&mut net);
+    let (l1, l2) = (first.eval_loss.unwrap(), second.eval_loss.unwrap());
+    assert!(l2 < l1, "held-out loss did not fall: {l1} -> {l2}");
+    assert_eq!(first.rejected + second.rejected, 0);
+    for (a, b) in stage_pairs() {
+        let (ha, hb) = (merged_hashes(&net, a), merged_hashes(&net, b));
+        assert!(!ha.is_empty() && ha == hb, "{ha:?} vs {hb:?}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let weights = net.weights().await.unwrap();
+    assert!(
+        net.miners
+            .iter()
+            .all(|m| weights.get(&m.uid.0).is_some_and(|w| *w > 0)),
+        "{weights:?}"
+    );
+    net.stop();
+}
