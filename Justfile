@@ -1,7 +1,7 @@
 # Thin wrappers over the scripts the README names; `just` is optional
 # (pip install rust-just).
 
-# Train the staged model locally on real text (the main job).
+# The local subnet: chain, store, validator and six miners as processes (the main job).
 demo *ARGS:
     scripts/demo {{ARGS}}
 
@@ -12,6 +12,10 @@ test *ARGS:
 # Compression benchmark -> bench/results/compression.{json,md}.
 bench-compression *ARGS:
     scripts/bench-compression {{ARGS}}
+
+# Swarm benchmark -> bench/results/swarm.{json,md}.
+bench-swarm *ARGS:
+    scripts/bench-swarm {{ARGS}}
 
 # Formatting, lints, tests and docs: what a change should pass.
 check:

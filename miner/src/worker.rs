@@ -99,6 +99,8 @@ pub struct EpochStats {
     pub tokens: u64,
     /// Mean training loss (last stage only).
     pub loss: Option<f64>,
+    /// Bytes this miner uploaded in the epoch, by kind (`act`, `grad`, `shard`, `merged`).
+    pub bytes_up: std::collections::BTreeMap<String, u64>,
     /// BLAKE3 of the merged stage weights (flat fp32, little-endian): equal across a stage's
     /// miners when the merge worked.
     pub merged_blake3: String,
@@ -194,6 +196,7 @@ impl Worker {
             };
             *last = Some(epoch);
             let started = Instant::now();
+            let up_before = self.bytes_up();
             let mut stats = self.train_epoch(h, epoch, &roster)?;
             if self.cancel.is_cancelled() {
                 return Ok(());
@@ -202,6 +205,11 @@ impl Worker {
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
             stats.merged_blake3 = weights_hash(h.stage.var_store())?;
+            stats.bytes_up = self
+                .bytes_up()
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v - up_before.get(&k).copied().unwrap_or(0)))
+                .collect();
             let saved = Saved {
                 epoch,
                 stage: h.index,
@@ -212,6 +220,13 @@ impl Worker {
             self.report(&stats)?;
             *last = None;
         }
+    }
+
+    fn bytes_up(&self) -> std::collections::BTreeMap<String, u64> {
+        Kind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_owned(), self.metrics.bytes("up", k.as_str())))
+            .collect()
     }
 
     fn report(&self, s: &EpochStats) -> Result<()> {

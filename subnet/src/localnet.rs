@@ -62,6 +62,8 @@ pub struct Options {
     pub threads: usize,
     /// Milliseconds added to every storage request (benchmarks).
     pub latency_ms: u64,
+    /// Whether the subnet requires commit-reveal of weights.
+    pub commit_reveal: bool,
 }
 
 /// One epoch as the validator scored it.
@@ -191,7 +193,7 @@ impl Localnet {
                 "--weights-rate-limit",
                 "5",
                 "--commit-reveal",
-                "false",
+                if opts.commit_reveal { "true" } else { "false" },
             ])
             .args([
                 "--owner",

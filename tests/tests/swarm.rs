@@ -6,7 +6,8 @@
 //! Parquet table and a non-zero weight on chain), a miner killed with SIGKILL and restarted
 //! (it rejoins from the merged weights), a miner that never comes back (its stage still
 //! merges), and a participant holding another run spec (it refuses, naming the difference).
-//! A second run does the same flow against a real S3-compatible server (s3s-fs).
+//! A second run does the same flow against a real S3-compatible server (s3s-fs), on a subnet
+//! that requires commit-reveal, so the weights read back are ones the validator revealed.
 //!
 //! Both are bounded: every wait has a timeout, and the processes are stopped on drop.
 
@@ -48,7 +49,7 @@ fn write_spec(dir: &Path, seed: u64) -> PathBuf {
     path
 }
 
-fn options(dir: &Path, storage: StorageKind, epochs: u64) -> Options {
+fn options(dir: &Path, storage: StorageKind, epochs: u64, commit_reveal: bool) -> Options {
     std::fs::create_dir_all(dir).unwrap();
     Options {
         dir: dir.join("net"),
@@ -61,6 +62,7 @@ fn options(dir: &Path, storage: StorageKind, epochs: u64) -> Options {
         storage,
         threads: 1,
         latency_ms: 0,
+        commit_reveal,
     }
 }
 
@@ -123,7 +125,7 @@ fn stage_pairs() -> [(usize, usize); 2] {
 async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let mut net = Localnet::start(options(tmp.path(), StorageKind::Fs, 3))
+    let mut net = Localnet::start(options(tmp.path(), StorageKind::Fs, 3, false))
         .await
         .unwrap();
 
@@ -229,7 +231,7 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
 async fn the_same_flow_runs_against_s3() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let mut net = Localnet::start(options(tmp.path(), StorageKind::S3, 2))
+    let mut net = Localnet::start(options(tmp.path(), StorageKind::S3, 2, true))
         .await
         .unwrap();
     let first = next(&mut net);
@@ -241,7 +243,8 @@ async fn the_same_flow_runs_against_s3() {
         let (ha, hb) = (merged_hashes(&net, a), merged_hashes(&net, b));
         assert!(!ha.is_empty() && ha == hb, "{ha:?} vs {hb:?}");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The reveal of the last commit lands a tempo (1 s) later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let weights = net.weights().await.unwrap();
     assert!(
         net.miners

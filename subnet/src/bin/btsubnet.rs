@@ -48,6 +48,10 @@ struct Cli {
     /// Milliseconds added to every storage request (benchmarks).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Make the subnet require commit-reveal of weights (the weights read back at the end are
+    /// then the last revealed ones).
+    #[arg(long)]
+    commit_reveal: bool,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ async fn run(cli: Cli) -> Result<()> {
         storage: cli.storage,
         threads: cli.threads,
         latency_ms: cli.latency_ms,
+        commit_reveal: cli.commit_reveal,
     };
     println!("starting the local subnet in {} ...", cli.dir.display());
     let mut net = Localnet::start(opts).await?;
