@@ -121,22 +121,9 @@ impl Trainer {
         device: Device,
         total_steps: u64,
     ) -> Result<Self, TrainError> {
-        let o = &spec.optimizer;
         let optimizers = stages
             .iter()
-            .map(|s| {
-                let mut opt = nn::AdamW {
-                    beta1: o.beta1,
-                    beta2: o.beta2,
-                    wd: o.weight_decay,
-                    eps: 1e-8,
-                    amsgrad: false,
-                }
-                .build(s.var_store(), o.lr)?;
-                // Group 0 holds norms, embeddings and identity paths: no decay.
-                opt.set_weight_decay_group(0, 0.0);
-                Ok(opt)
-            })
+            .map(|s| adamw(&spec.optimizer, s.var_store()))
             .collect::<Result<Vec<_>, tch::TchError>>()?;
         let b = &spec.boundary;
         Ok(Self {
@@ -304,6 +291,28 @@ impl Trainer {
             Ok(total / batches.max(1) as f64)
         })
     }
+}
+
+/// The AdamW of one stage, as `optimizer` configures it: every trainer and miner builds it here.
+///
+/// # Errors
+/// When libtorch cannot build the optimizer.
+pub fn adamw(
+    optimizer: &crate::spec::OptimizerSpec,
+    vs: &nn::VarStore,
+) -> Result<nn::Optimizer, tch::TchError> {
+    let o = optimizer;
+    let mut opt = nn::AdamW {
+        beta1: o.beta1,
+        beta2: o.beta2,
+        wd: o.weight_decay,
+        eps: 1e-8,
+        amsgrad: false,
+    }
+    .build(vs, o.lr)?;
+    // Group 0 holds norms, embeddings and identity paths: no decay.
+    opt.set_weight_decay_group(0, 0.0);
+    Ok(opt)
 }
 
 /// Clips the global L2 norm of a stage's gradients to `max` (0: no clipping); returns the norm before clipping.

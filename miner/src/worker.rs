@@ -23,7 +23,6 @@ use sliver_common::routing;
 use sliver_common::storage::Store;
 use sliver_common::{Batch, RunSpec, Stage, WireCodec};
 use sliver_subnet::run::{Roster, RunView};
-use tch::nn::OptimizerConfig;
 use tch::{Device, Tensor, nn};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -340,16 +339,7 @@ impl Worker {
         } else {
             info!(stage = index, "joined with the run's initial weights");
         }
-        let o = &spec.optimizer;
-        let mut opt = nn::AdamW {
-            beta1: o.beta1,
-            beta2: o.beta2,
-            wd: o.weight_decay,
-            eps: 1e-8,
-            amsgrad: false,
-        }
-        .build(stage.var_store(), o.lr)?;
-        opt.set_weight_decay_group(0, 0.0);
+        let opt = sliver_common::train::adamw(&spec.optimizer, stage.var_store())?;
         Ok(Held {
             index,
             stage,
