@@ -379,10 +379,7 @@ impl Worker {
     /// Seals `tensor` as an artifact and uploads it in the background.
     fn upload(
         &self,
-        epoch: u64,
-        stage: usize,
-        kind: Kind,
-        id: u64,
+        (epoch, stage, kind, id): (u64, usize, Kind, u64),
         codec: &WireCodec,
         tensor: &Tensor,
         uploads: &mut Vec<tokio::task::JoinHandle<()>>,
@@ -506,10 +503,7 @@ impl Worker {
                         stats.forwards += 1;
                         stats.tokens += (dims[0] * dims[1]) as u64;
                         self.upload(
-                            epoch,
-                            0,
-                            Kind::Act,
-                            id,
+                            (epoch, 0, Kind::Act, id),
                             &act_codec,
                             fwd.output(),
                             &mut uploads,
@@ -560,7 +554,7 @@ impl Worker {
                         h.backwards += 1;
                         self.maybe_step(h, &mut stats, false)?;
                         stats.busy_s += t0.elapsed().as_secs_f64();
-                        self.upload(epoch, s, Kind::Grad, id, &grad_codec, &g, &mut uploads)?;
+                        self.upload((epoch, s, Kind::Grad, id), &grad_codec, &g, &mut uploads)?;
                     } else {
                         let version = h.stash_current()?;
                         stats.busy_s += t0.elapsed().as_secs_f64();
@@ -574,10 +568,7 @@ impl Worker {
                             bail!("stage {} has no miner", s + 1);
                         };
                         self.upload(
-                            epoch,
-                            s,
-                            Kind::Act,
-                            id,
+                            (epoch, s, Kind::Act, id),
                             &act_codec,
                             fwd.output(),
                             &mut uploads,
@@ -619,7 +610,7 @@ impl Worker {
                     }
                     stats.busy_s += t0.elapsed().as_secs_f64();
                     if let Some(g_in) = g_in {
-                        self.upload(epoch, s, Kind::Grad, id, &grad_codec, &g_in, &mut uploads)?;
+                        self.upload((epoch, s, Kind::Grad, id), &grad_codec, &g_in, &mut uploads)?;
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}

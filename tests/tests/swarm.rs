@@ -13,7 +13,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use arrow_array::{Array, UInt64Array};
@@ -23,7 +22,7 @@ use sliver_common::testing::{text_dir, tiny_spec};
 use sliver_subnet::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
 
 /// One local subnet at a time: two on 2 cores would starve each other's epochs.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long the validator may take to score one epoch (epochs are 10 s).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -123,7 +122,7 @@ fn stage_pairs() -> [(usize, usize); 2] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut net = Localnet::start(options(tmp.path(), StorageKind::Fs, 3, false))
         .await
@@ -229,7 +228,7 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_flow_runs_against_s3() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut net = Localnet::start(options(tmp.path(), StorageKind::S3, 2, true))
         .await
