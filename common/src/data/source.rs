@@ -21,8 +21,18 @@ pub(crate) async fn read(source: &str, format: Format) -> Result<Vec<RawFile>, E
             url: source.to_owned(),
             source: e,
         })?;
+        // Training text is read from files and `file://`/`memory://` URLs. Cloud schemes are
+        // refused here: `parse_url` would build a client from ambient credentials and probe the
+        // cloud metadata endpoint, a network call nobody asked for. Reading text over S3 would go
+        // through `storage::StoreConfig` with explicit endpoint and keys.
+        if !matches!(url.scheme(), "file" | "memory") {
+            return Err(Error::UnsupportedScheme {
+                location: source.to_owned(),
+                scheme: url.scheme().to_owned(),
+            });
+        }
         let (store, prefix) = object_store::parse_url(&url).map_err(|e| match e {
-            // The scheme's backend is not compiled in (only `fs` is enabled today).
+            // A scheme whose backend is not compiled in.
             object_store::Error::Generic {
                 store: "parse_url", ..
             } => Error::UnsupportedScheme {
