@@ -3,7 +3,7 @@
 //! Each epoch it reads the roster, makes sure it holds its stage's weights, then loops: take the
 //! next input (a new sample at stage 0, an activation routed to it at later stages, or a
 //! gradient for something it forwarded), run forward or backward, seal and upload the result,
-//! and step AdamW every `optimizer.accumulate` backwards. A [`feed`](crate::feed) task on the
+//! and step AdamW every `optimizer.accumulate` backwards. A [`feed`] task on the
 //! runtime lists, downloads and verifies what is routed here while the worker computes, so
 //! compute does not wait on storage; uploads run on the runtime too. In the merge window it
 //! drains what is in flight and runs the merge ([`crate::merge`]).

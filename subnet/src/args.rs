@@ -33,7 +33,7 @@ pub struct ChainArgs {
     #[arg(long = "subtensor.chain_endpoint")]
     pub chain_endpoint: Option<String>,
     /// Register the hotkey by burning TAO from the coldkey if it is not registered yet
-    /// (the coldkey password comes from BT_COLD_PW_<WALLET> or SLIVER_COLDKEY_PASSWORD, or a prompt).
+    /// (the coldkey password comes from `BT_COLD_PW_<WALLET>` or `SLIVER_COLDKEY_PASSWORD`, or a prompt).
     #[arg(long)]
     pub register: bool,
 }
@@ -131,7 +131,7 @@ pub struct NeuronArgs {
     #[arg(long = "neuron.device", default_value = "cpu")]
     pub device: sliver_common::device::DeviceSpec,
     /// Directory for this neuron's checkpoints, state and (by default) storage.
-    /// Default: ~/.sliver/<wallet>/<hotkey>/netuid<N>.
+    /// Default: `~/.sliver/<wallet>/<hotkey>/netuid<N>`.
     #[arg(long = "neuron.dir")]
     pub dir: Option<PathBuf>,
     /// libtorch threads for this process (0: libtorch's default).

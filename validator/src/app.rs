@@ -3,8 +3,8 @@
 //! In order: hotkey, chain, registration, the run spec (published when this validator's coldkey
 //! owns the subnet, otherwise fetched from the owner and checked against `--spec`), the store,
 //! the held-out text; then, each epoch once its merge is over: audit every miner
-//! ([`follow`](crate::follow)), score ([`scores`](crate::scores)), set weights
-//! ([`weights`](crate::weights)), write the Parquet table ([`export`](crate::export)) and
+//! ([`follow`]), score ([`scores`]), set weights
+//! ([`weights`]), write the Parquet table ([`export`]) and
 //! evaluate the merged model on held-out text.
 
 use std::collections::BTreeMap;
