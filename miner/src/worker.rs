@@ -479,9 +479,11 @@ impl Worker {
                 break;
             }
             if s == 0 && training {
-                // Rounds: a window of samples, then one step once all their gradients are back.
-                if in_flight.is_empty() {
-                    if h.backwards > 0 {
+                // Rounds of a window of samples, two rounds in flight at most: the next round is
+                // forwarded while the previous one's gradients come back (double buffering), and
+                // the stage steps once per window of backwards.
+                if in_flight.len() <= swarm.window {
+                    if in_flight.is_empty() && h.backwards > 0 {
                         let t0 = Instant::now();
                         self.maybe_step(h, &mut stats, true)?;
                         stats.busy_s += t0.elapsed().as_secs_f64();
@@ -602,10 +604,10 @@ impl Worker {
                     stats.backwards += 1;
                     self.metrics.add_samples("backward", 1);
                     h.backwards += 1;
-                    // Earlier stages step once every sample they have in flight is back (or after
-                    // two windows' worth), so gradients are applied to the weights they were
-                    // computed on, or at most one step later.
-                    if in_flight.is_empty() || h.backwards >= 2 * swarm.window {
+                    // Earlier stages step once per window of backwards (or when nothing is left in
+                    // flight), so a gradient is applied at most a step or two after the weights it
+                    // was computed on (which weight stashing keeps consistent).
+                    if in_flight.is_empty() || h.backwards >= swarm.window {
                         self.maybe_step(h, &mut stats, true)?;
                     }
                     stats.busy_s += t0.elapsed().as_secs_f64();

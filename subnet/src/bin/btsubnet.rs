@@ -116,7 +116,7 @@ async fn run(cli: Cli) -> Result<()> {
     );
     println!();
     println!(
-        "{:>5}  {:>9}  {:>11}  {:>8}  samples per miner (uid/stage:samples)",
+        "{:>5}  {:>9}  {:>11}  {:>8}  verified passes per miner (uid/stage:forward+backward)",
         "epoch", "eval loss", "bytes moved", "rejected"
     );
     let mut scored = 0;
