@@ -159,3 +159,19 @@ impl NeuronArgs {
             .join(format!("netuid{}", chain.netuid)))
     }
 }
+
+/// Reads the run spec given with `--spec`, if any, with the path it came from (for errors that
+/// name it).
+///
+/// # Errors
+/// An unreadable or invalid spec, naming the file and the field.
+pub fn load_spec(
+    path: Option<&std::path::Path>,
+) -> Result<Option<(sliver_common::RunSpec, String)>> {
+    path.map(|p| {
+        sliver_common::RunSpec::load(p)
+            .with_context(|| format!("--spec {}", p.display()))
+            .map(|s| (s, p.display().to_string()))
+    })
+    .transpose()
+}

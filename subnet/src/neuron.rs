@@ -101,3 +101,20 @@ pub fn clock(client: Arc<Client>, first: u64, cancel: CancellationToken) -> watc
     });
     rx
 }
+
+/// What every neuron does first: read its hotkey, connect, and make sure it is registered
+/// (registering when `register` is set). Returns the hotkey, the client and the uid.
+///
+/// # Errors
+/// As [`hotkey`], [`connect`] and [`ensure_registered`].
+pub async fn join(
+    wallet: &Wallet,
+    endpoint: &Endpoint,
+    netuid: NetUid,
+    register: bool,
+) -> Result<(Keypair, Arc<Client>, Uid)> {
+    let hotkey = hotkey(wallet)?;
+    let client = Arc::new(connect(endpoint).await?);
+    let uid = ensure_registered(&client, netuid, wallet, &hotkey, register).await?;
+    Ok((hotkey, client, uid))
+}

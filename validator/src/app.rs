@@ -41,13 +41,10 @@ const GRACE: Duration = Duration::from_secs(30);
 pub async fn run(config: Config) -> Result<()> {
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    let hotkey = neuron::hotkey(&config.wallet)?;
-    let client = Arc::new(neuron::connect(&config.endpoint).await?);
-    let uid = neuron::ensure_registered(
-        &client,
-        config.netuid,
+    let (hotkey, client, uid) = neuron::join(
         &config.wallet,
-        &hotkey,
+        &config.endpoint,
+        config.netuid,
         config.register,
     )
     .await?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sliver_chain::client::{Endpoint, NetUid};
 use sliver_chain::wallet::Wallet;
 use sliver_common::RunSpec;
@@ -46,15 +46,7 @@ impl Config {
     /// The first flag that is wrong, by name.
     pub fn from_args(args: &ValidatorArgs) -> Result<Self> {
         let dir = args.neuron.dir(&args.chain)?;
-        let spec = args
-            .spec
-            .as_ref()
-            .map(|p| {
-                RunSpec::load(p)
-                    .with_context(|| format!("--spec {}", p.display()))
-                    .map(|s| (s, p.display().to_string()))
-            })
-            .transpose()?;
+        let spec = sliver_subnet::args::load_spec(args.spec.as_deref())?;
         Ok(Self {
             netuid: args.chain.netuid(),
             wallet: args.chain.wallet()?,
