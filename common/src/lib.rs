@@ -42,7 +42,7 @@ pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod routing;
-pub mod shutdown;
+pub use sliver_shutdown as shutdown;
 pub mod spec;
 pub mod storage;
 pub mod telemetry;

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use sliver_chain::local::{GenesisConfig, LocalChain, ServerConfig, SubnetParamsConfig};
 use sliver_chain::wallet::AccountId32;
+use sliver_shutdown::Shutdown;
 
 /// A local subtensor-compatible chain.
 #[derive(Debug, Parser)]
@@ -118,29 +119,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         println!("listening on ws://{}", chain.local_addr());
     }
-    shutdown_signal().await;
+    // The same shutdown path as btminer and btvalidator: the first SIGINT/SIGTERM stops the
+    // chain after saving its state, a second exits at once.
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals();
+    shutdown.token().cancelled().await;
     chain.stop().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -5,7 +5,7 @@
 //! ```no_run
 //! # async fn run() {
 //! use std::time::Duration;
-//! use sliver_common::shutdown::Shutdown;
+//! use sliver_shutdown::Shutdown;
 //!
 //! let shutdown = Shutdown::new();
 //! shutdown.listen_for_signals();
