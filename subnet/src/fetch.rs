@@ -142,9 +142,8 @@ pub async fn merged_stage(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::HashMap;
 
-    use sliver_chain::client::Uid;
     use sliver_common::artifact::{Hotkey, Kind, SIGNATURE_LEN, Signer, Unsealed};
     use sliver_common::assignment::{Assignment, Member};
     use sliver_common::codec::CodecKind;
@@ -212,7 +211,6 @@ mod tests {
                 (staged1.hotkey(), store.clone()),
                 (stranger.hotkey(), store.clone()),
             ]),
-            uids: BTreeMap::from([(good.hotkey(), Uid(1)), (staged1.hotkey(), Uid(2))]),
         };
         let metrics = Metrics::new("miner");
         let codec = WireCodec::new(CodecKind::Int8, 0);

@@ -11,12 +11,12 @@
 //! first block. Stage assignment follows from it ([`Assignment`]), so every process that reads the
 //! chain after that block agrees on who should do what in `e`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sliver_chain::client::{Client, NetUid, Uid};
+use sliver_chain::client::{Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::RunSpec;
 use sliver_common::artifact::Hotkey;
@@ -193,8 +193,6 @@ pub struct Roster {
     pub assignment: Assignment,
     /// Each miner's store.
     pub stores: HashMap<Hotkey, Store>,
-    /// Uid of each miner.
-    pub uids: BTreeMap<Hotkey, Uid>,
 }
 
 impl Roster {
@@ -259,7 +257,6 @@ impl RunView {
         let commitments = self.client.commitments(self.netuid).await?;
         let mut members = Vec::new();
         let mut stores = HashMap::new();
-        let mut uids = BTreeMap::new();
         for (account, c) in commitments {
             let Some(uid) = metagraph.uid_of(&account) else {
                 continue;
@@ -280,14 +277,12 @@ impl RunView {
                     continue;
                 }
             }
-            uids.insert(hotkey, uid);
             members.push(Member { uid: uid.0, hotkey });
         }
         Ok(Roster {
             epoch,
             assignment: Assignment::new(self.spec.stages.len(), &members),
             stores,
-            uids,
         })
     }
 }

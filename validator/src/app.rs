@@ -17,11 +17,11 @@ use sliver_common::data::Corpus;
 use sliver_common::metrics::{self, Metrics};
 use sliver_common::shutdown::Shutdown;
 use sliver_common::storage::Store;
-use sliver_common::{RunSpec, Trainer};
+use sliver_common::{RunSpec, Stage, Trainer};
 use sliver_subnet::announce::{Announcement, Role};
-use sliver_subnet::fetch;
 use sliver_subnet::neuron;
 use sliver_subnet::run::{self, Roster, RunView};
+use tch::Tensor;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -102,7 +102,19 @@ pub async fn run(config: Config) -> Result<()> {
     let first = client.current_block().await?.0;
     let clock = neuron::clock(client.clone(), first, shutdown.token());
     let view = Arc::new(RunView::new(client.clone(), config.netuid, spec));
+    // Counted once, off the runtime: building a stage initialises its weights.
+    let stage_params = {
+        let spec = view.spec.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..spec.stages.len())
+                .map(|i| Stage::new(&spec, i, tch::Device::Cpu).map(|s| s.parameter_count()))
+                .collect::<Result<Vec<i64>, _>>()
+        })
+        .await
+        .context("counting stage parameters")??
+    };
     let looper = Looper {
+        stage_params,
         config,
         view,
         store,
@@ -149,6 +161,8 @@ struct Looper {
     clock: watch::Receiver<u64>,
     corpus: Arc<Corpus>,
     hotkey: sliver_chain::wallet::Keypair,
+    /// Parameters of each stage: the length of its flat merged weights.
+    stage_params: Vec<i64>,
 }
 
 impl Looper {
@@ -189,7 +203,8 @@ impl Looper {
     async fn score_epoch(&mut self, epoch: u64, roster: &Roster, ema: &mut Ema) -> Result<()> {
         let spec = &self.view.spec;
         let down_before = bytes_down(&self.metrics);
-        let rows = follow::audit(spec, roster, &self.metrics, epoch).await?;
+        let follow::Audit { rows, merged } =
+            follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
         let moved = bytes_down(&self.metrics) - down_before;
         let scores = scores::epoch_scores(&rows);
         ema.update(&scores);
@@ -219,7 +234,7 @@ impl Looper {
             .put_once(&key, export::encode(epoch, &table)?)
             .await
             .context("writing the score table")?;
-        let eval = self.eval_merged(epoch, roster).await;
+        let eval = self.eval_merged(epoch, merged).await;
         self.metrics.set_epoch(epoch);
         if let Some(loss) = eval {
             self.metrics.set_loss("eval", loss);
@@ -242,24 +257,18 @@ impl Looper {
     }
 
     /// Held-out loss of the merged model of `epoch`, through the wire codecs.
-    async fn eval_merged(&self, epoch: u64, roster: &Roster) -> Option<f64> {
+    async fn eval_merged(&self, epoch: u64, merged: Vec<Option<Tensor>>) -> Option<f64> {
         let spec = self.view.spec.clone();
-        let mut flats = Vec::new();
-        for stage in 0..spec.stages.len() {
-            let total = sliver_common::Stage::new(&spec, stage, tch::Device::Cpu)
-                .ok()?
-                .parameter_count();
-            match fetch::merged_stage(&spec.name, roster, &self.metrics, epoch, stage, total).await
-            {
-                Some(f) => flats.push(f),
-                None => {
-                    warn!(
-                        epoch,
-                        stage, "no merged weights for a stage; skipping the evaluation"
-                    );
-                    return None;
-                }
-            }
+        let mut flats = Vec::with_capacity(merged.len());
+        for (stage, flat) in merged.into_iter().enumerate() {
+            let Some(flat) = flat else {
+                warn!(
+                    epoch,
+                    stage, "no merged weights for a stage; skipping the evaluation"
+                );
+                return None;
+            };
+            flats.push(flat);
         }
         let corpus = self.corpus.clone();
         let batches = self.config.eval_batches;

@@ -7,16 +7,17 @@
 //! verified gradient for it; a gradient counts when it verifies. The merge counts when the
 //! miner uploaded a verified reduction of every shard it is responsible for.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 use futures::future::join_all;
 use sliver_common::artifact::{self, Expect, Hotkey, Kind};
-use sliver_common::merge::reduced_by;
+use sliver_common::merge::{reduced_by, reducers};
 use sliver_common::metrics::Metrics;
 use sliver_common::{RunSpec, WireCodec, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
+use tch::Tensor;
 
 /// What one miner did in one epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,7 +96,16 @@ async fn verified_ids(
     Ok((ok, rejected))
 }
 
-/// Audits `epoch`: one [`MinerWork`] per miner on the roster, by uid.
+/// What an epoch's audit found.
+pub struct Audit {
+    /// One row per miner on the roster, by uid.
+    pub rows: Vec<MinerWork>,
+    /// Each stage's merged weights (flat), assembled from the verified reductions the audit
+    /// read: every shard from its first reducer, else its twin; `None` when a shard has neither.
+    pub merged: Vec<Option<Tensor>>,
+}
+
+/// Audits `epoch`. `stage_params` holds each stage's parameter count (the merge's flat length).
 ///
 /// # Errors
 /// A storage listing that fails for good.
@@ -104,7 +114,8 @@ pub async fn audit(
     roster: &Roster,
     metrics: &Metrics,
     epoch: u64,
-) -> Result<Vec<MinerWork>> {
+    stage_params: &[i64],
+) -> Result<Audit> {
     let b = &spec.boundary;
     let act_codec = WireCodec::new(b.codec, b.codec_row);
     let grad_codec = WireCodec::new(b.grad_codec(), b.codec_row);
@@ -170,11 +181,14 @@ pub async fn audit(
             row.consumed = consumed;
         }
     }
-    // Merge: a verified reduction of every shard the miner reduces.
+    // Merge: a verified reduction of every shard the miner reduces. The reductions read here
+    // are also the merged model the validator evaluates.
+    let mut merged = Vec::with_capacity(stages);
     for stage in 0..stages {
         let miners = roster.assignment.stage(stage);
         let n = miners.len();
-        let total = sliver_common::Stage::new(spec, stage, tch::Device::Cpu)?.parameter_count();
+        let total = stage_params.get(stage).copied().unwrap_or(0);
+        let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
         for (pos, m) in miners.iter().enumerate() {
             let mut all = true;
             for i in reduced_by(pos, n) {
@@ -191,11 +205,26 @@ pub async fn audit(
                 )
                 .await;
                 all &= got.is_some();
+                if let Some(t) = got {
+                    reductions.insert((i, pos), t);
+                }
             }
             if let Some(row) = rows.get_mut(&m.hotkey) {
                 row.merged = all;
             }
         }
+        let pieces: Option<Vec<Tensor>> = (0..n)
+            .map(|i| {
+                reducers(i, n)
+                    .iter()
+                    .find_map(|r| reductions.remove(&(i, *r)))
+            })
+            .collect();
+        merged.push(
+            pieces
+                .filter(|p| !p.is_empty())
+                .and_then(|p| Tensor::f_cat(&p, 0).ok()),
+        );
     }
     let mut out: Vec<MinerWork> = rows.into_values().collect();
     for r in &mut out {
@@ -209,5 +238,5 @@ pub async fn audit(
         };
     }
     out.sort_by_key(|r| r.uid);
-    Ok(out)
+    Ok(Audit { rows: out, merged })
 }
