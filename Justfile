@@ -23,3 +23,9 @@ check:
     bash -c 'source scripts/setup.sh && cargo clippy --workspace --all-targets --features sliver-chain/local-chain -- -D warnings'
     scripts/test
     bash -c 'source scripts/setup.sh && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features sliver-chain/local-chain'
+
+# Refresh metadata/finney.scale from a live node (network access and `cargo install subxt-cli`).
+metadata-finney URL:
+    subxt metadata --url {{URL}} --version 16 --format bytes > metadata/finney.scale.partial
+    mv metadata/finney.scale.partial metadata/finney.scale
+    sha256sum metadata/finney.scale

@@ -79,6 +79,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use subxt::OnlineClient;
+use subxt::backend::LegacyBackend;
 use subxt::ext::jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use subxt::tx::Signer;
 use subxt::utils::AccountId32;
@@ -196,7 +197,14 @@ impl Client {
             .map_err(|e| connect_error(Box::new(e)))?;
         let ws = Arc::new(ws);
         let rpc = subxt::rpcs::RpcClient::new(ws.clone());
-        let api = OnlineClient::from_rpc_client_with_config(SubtensorConfig::new(), rpc)
+        // Always the legacy backend (`state_*`, `chain_*`, `author_*`), never the chainHead one
+        // subxt would pick when a node lists `chainHead_v1_*`: every subtensor node serves the
+        // legacy methods, btlocalnet serves only those, so the path tested here is the path taken
+        // against finney. Against a server offering both (the subtensor runtime under chopsticks),
+        // storage iteration through chainHead returned no `Keys` entries where `state_getKeysPaged`
+        // returned them.
+        let backend = LegacyBackend::<SubtensorConfig>::builder().build(rpc);
+        let api = OnlineClient::from_backend_with_config(SubtensorConfig::new(), Arc::new(backend))
             .await
             .map_err(|e| connect_error(Box::new(e)))?;
         tracing::info!(endpoint = url, network = %self.endpoint.network(), "connected to subtensor");

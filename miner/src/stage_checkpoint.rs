@@ -24,6 +24,9 @@ pub struct Saved {
     pub merged: bool,
     /// Optimizer steps taken so far.
     pub steps: u64,
+    /// Micro-batches trained on so far (backwards run): the learning-rate schedule's clock.
+    #[serde(default)]
+    pub trained: u64,
 }
 
 fn dir(root: &Path) -> PathBuf {

@@ -56,32 +56,82 @@ pub struct Worker {
     pub dir: PathBuf,
 }
 
+/// The weights a sample was forwarded with: the optimizer step they follow, and how many steps
+/// ahead of it they were predicted (see [`Held::forward_predicted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Version {
+    steps: u64,
+    ahead: u64,
+}
+
 /// The stage this miner holds, with its optimizer.
 pub(crate) struct Held {
     pub(crate) index: usize,
     pub(crate) stage: Stage,
     opt: nn::Optimizer,
     steps: u64,
+    /// Micro-batches trained on so far: the learning-rate schedule's clock (see `maybe_step`).
+    trained: u64,
     backwards: usize,
+    /// The last optimizer step's change to the weights (flat), for predicting the next ones;
+    /// `None` after joining or merging.
+    velocity: Option<Tensor>,
     /// Weight versions still needed by samples in flight: flat weights and how many samples use them.
-    stash: HashMap<u64, (Tensor, usize)>,
+    stash: HashMap<Version, (Tensor, usize)>,
 }
 
 impl Held {
-    /// Records that a sample was forwarded with the current weights; returns their version.
-    fn stash_current(&mut self) -> Result<u64> {
-        let v = self.steps;
+    /// Runs the forward `f` on the weights this stage is predicted to have `ahead` optimizer steps
+    /// from now, stashes them for the sample's backward, and returns their version.
+    ///
+    /// A sample's gradient comes back after the samples in flight before it, so it is applied
+    /// `ahead` steps after its forward. Computing it on the weights of that time rather than
+    /// today's (extrapolated by the last step's change, which AdamW's momentum keeps smooth, as
+    /// SpecTrain does) makes it nearly the gradient a sequential trainer would apply there.
+    fn forward_predicted<T>(
+        &mut self,
+        ahead: u64,
+        f: impl FnOnce(&Stage) -> Result<T>,
+    ) -> Result<(T, Version)> {
+        let ahead = if self.velocity.is_some() { ahead } else { 0 };
+        let v = Version {
+            steps: self.steps,
+            ahead,
+        };
+        if ahead == 0 {
+            let out = f(&self.stage)?;
+            self.stash_add(v, None)?;
+            return Ok((out, v));
+        }
+        let current = sliver_common::merge::flatten(self.stage.var_store())?;
+        let predicted = match (self.stash.get(&v), &self.velocity) {
+            (Some((t, _)), _) => t.shallow_clone(),
+            (None, Some(dv)) => &current + dv * (ahead as f64),
+            (None, None) => current.shallow_clone(),
+        };
+        sliver_common::merge::load_flat(self.stage.var_store_mut(), &predicted)?;
+        let out = f(&self.stage);
+        sliver_common::merge::load_flat(self.stage.var_store_mut(), &current)?;
+        self.stash_add(v, Some(predicted))?;
+        Ok((out?, v))
+    }
+
+    /// Records one more sample using version `v` (its weights `flat`, or the current ones).
+    fn stash_add(&mut self, v: Version, flat: Option<Tensor>) -> Result<()> {
         if let Some((_, users)) = self.stash.get_mut(&v) {
             *users += 1;
         } else {
-            let flat = sliver_common::merge::flatten(self.stage.var_store())?;
+            let flat = match flat {
+                Some(t) => t,
+                None => sliver_common::merge::flatten(self.stage.var_store())?,
+            };
             self.stash.insert(v, (flat, 1));
         }
-        Ok(v)
+        Ok(())
     }
 
     /// A sample forwarded with version `v` is done (backwarded or dropped).
-    fn release(&mut self, v: u64) {
+    fn release(&mut self, v: Version) {
         if let Some((_, users)) = self.stash.get_mut(&v) {
             *users -= 1;
             if *users == 0 {
@@ -92,12 +142,16 @@ impl Held {
 
     /// Runs `f` with the weights of version `v` loaded (weight stashing), then restores the
     /// current weights. Gradients accumulate into the variables either way.
-    fn with_version<T>(&mut self, v: u64, f: impl FnOnce(&Stage) -> Result<T>) -> Result<T> {
-        if v == self.steps {
+    fn with_version<T>(&mut self, v: Version, f: impl FnOnce(&Stage) -> Result<T>) -> Result<T> {
+        let current_version = Version {
+            steps: self.steps,
+            ahead: 0,
+        };
+        if v == current_version {
             return f(&self.stage);
         }
         let Some((stashed, _)) = self.stash.get(&v) else {
-            bail!("no stashed weights of version {v}");
+            bail!("no stashed weights of version {v:?}");
         };
         let stashed = stashed.shallow_clone();
         let current = sliver_common::merge::flatten(self.stage.var_store())?;
@@ -118,7 +172,7 @@ impl Held {
 /// which measurably stalls training (held-out loss stuck near 3.0 on the local spec).
 struct Pending {
     input: Option<Tensor>,
-    version: u64,
+    version: Version,
     started: Instant,
 }
 
@@ -190,6 +244,7 @@ impl Worker {
                 stage: h.index,
                 merged: false,
                 steps: h.steps,
+                trained: h.trained,
             };
             stage_checkpoint::save(&self.dir, h.stage.var_store(), saved)
                 .context("saving the stage checkpoint at shutdown")?;
@@ -248,6 +303,7 @@ impl Worker {
                 return Ok(());
             }
             let busy = crate::merge::run(self, h, epoch, &roster)?;
+            h.velocity = None;
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
             stats.merged_blake3 = weights_hash(h.stage.var_store())?;
@@ -261,6 +317,7 @@ impl Worker {
                 stage: h.index,
                 merged: true,
                 steps: h.steps,
+                trained: h.trained,
             };
             stage_checkpoint::save(&self.dir, h.stage.var_store(), saved)?;
             self.report(&stats)?;
@@ -312,17 +369,17 @@ impl Worker {
         let spec = self.spec();
         let mut stage = Stage::new(spec, index, self.device)?;
         let local = stage_checkpoint::peek(&self.dir).filter(|s| s.stage == index);
-        let mut steps = 0;
+        let (mut steps, mut trained) = (0, 0);
         let from_local = local.filter(|s| s.epoch == epoch && !s.merged);
         if let Some(saved) = from_local {
             stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
-            steps = saved.steps;
+            (steps, trained) = (saved.steps, saved.trained);
             info!(
                 stage = index,
                 epoch, "resumed from the local checkpoint of this epoch"
             );
         } else if let Some(merged) = crate::merge::load_latest(self, &mut stage, epoch)? {
-            steps = local.map_or(0, |s| s.steps);
+            (steps, trained) = local.map_or((0, 0), |s| (s.steps, s.trained));
             info!(
                 stage = index,
                 merged_epoch = merged,
@@ -330,7 +387,7 @@ impl Worker {
             );
         } else if let Some(saved) = local {
             stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
-            steps = saved.steps;
+            (steps, trained) = (saved.steps, saved.trained);
             info!(
                 stage = index,
                 epoch = saved.epoch,
@@ -345,7 +402,9 @@ impl Worker {
             stage,
             opt,
             steps,
+            trained,
             backwards: 0,
+            velocity: None,
             stash: HashMap::new(),
         })
     }
@@ -461,6 +520,7 @@ impl Worker {
             0
         };
         let timeout = Duration::from_secs(swarm.sample_timeout_secs);
+        let accumulate = spec.optimizer.accumulate;
         let drain_end = swarm.merge_start(epoch) + swarm.merge_blocks / 4;
         let (mut loss_sum, mut loss_n) = (0.0, 0u64);
         info!(
@@ -480,14 +540,8 @@ impl Worker {
             }
             if s == 0 && training {
                 // Rounds of a window of samples, two rounds in flight at most: the next round is
-                // forwarded while the previous one's gradients come back (double buffering), and
-                // the stage steps once per window of backwards.
+                // forwarded while the previous one's gradients come back (double buffering).
                 if in_flight.len() <= swarm.window {
-                    if in_flight.is_empty() && h.backwards > 0 {
-                        let t0 = Instant::now();
-                        self.maybe_step(h, &mut stats, true)?;
-                        stats.busy_s += t0.elapsed().as_secs_f64();
-                    }
                     for _ in 0..swarm.window {
                         let id = routing::sample_id(&spec.name, epoch, &me, counter);
                         counter += 1;
@@ -498,8 +552,10 @@ impl Worker {
                         };
                         let t0 = Instant::now();
                         let batch = self.batch(id)?;
-                        let fwd = tch::no_grad(|| h.stage.forward(None, &batch))?;
-                        let version = h.stash_current()?;
+                        let ahead = ((h.backwards + in_flight.len()) / accumulate) as u64;
+                        let (fwd, version) = h.forward_predicted(ahead, |stage| {
+                            Ok(tch::no_grad(|| stage.forward(None, &batch))?)
+                        })?;
                         self.metrics.add_samples("forward", 1);
                         stats.busy_s += t0.elapsed().as_secs_f64();
                         stats.forwards += 1;
@@ -533,10 +589,14 @@ impl Worker {
                     let t0 = Instant::now();
                     let batch = self.batch(id)?;
                     let x = tensor.to_device(self.device);
-                    let fwd = if last {
-                        h.stage.forward(Some(&x), &batch)?
+                    let (fwd, version) = if last {
+                        (h.stage.forward(Some(&x), &batch)?, None)
                     } else {
-                        tch::no_grad(|| h.stage.forward(Some(&x), &batch))?
+                        let ahead = ((h.backwards + in_flight.len()) / accumulate) as u64;
+                        let (fwd, version) = h.forward_predicted(ahead, |stage| {
+                            Ok(tch::no_grad(|| stage.forward(Some(&x), &batch))?)
+                        })?;
+                        (fwd, Some(version))
                     };
                     stats.forwards += 1;
                     stats.tokens += (dims[0] * dims[1]) as u64;
@@ -558,7 +618,8 @@ impl Worker {
                         stats.busy_s += t0.elapsed().as_secs_f64();
                         self.upload((epoch, s, Kind::Grad, id), &grad_codec, &g, &mut uploads)?;
                     } else {
-                        let version = h.stash_current()?;
+                        let version =
+                            version.context("a forward of an earlier stage is stashed")?;
                         stats.busy_s += t0.elapsed().as_secs_f64();
                         let Some(next) = routing::route(
                             &spec.name,
@@ -604,12 +665,7 @@ impl Worker {
                     stats.backwards += 1;
                     self.metrics.add_samples("backward", 1);
                     h.backwards += 1;
-                    // Earlier stages step once per window of backwards (or when nothing is left in
-                    // flight), so a gradient is applied at most a step or two after the weights it
-                    // was computed on (which weight stashing keeps consistent).
-                    if in_flight.is_empty() || h.backwards >= swarm.window {
-                        self.maybe_step(h, &mut stats, true)?;
-                    }
+                    self.maybe_step(h, &mut stats, false)?;
                     stats.busy_s += t0.elapsed().as_secs_f64();
                     if let Some(g_in) = g_in {
                         self.upload((epoch, s, Kind::Grad, id), &grad_codec, &g_in, &mut uploads)?;
@@ -675,8 +731,12 @@ impl Worker {
             }
         });
         sliver_common::train::clip_grad_norm(h.stage.var_store(), o.grad_clip);
-        h.opt.set_lr(o.lr_at(h.steps, u64::MAX));
+        h.opt
+            .set_lr(o.lr_at(h.trained / o.accumulate as u64, u64::MAX));
+        h.trained += h.backwards as u64;
+        let before = sliver_common::merge::flatten(h.stage.var_store())?;
         h.opt.step();
+        h.velocity = Some(sliver_common::merge::flatten(h.stage.var_store())? - before);
         h.opt.zero_grad();
         h.steps += 1;
         h.backwards = 0;

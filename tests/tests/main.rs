@@ -1,4 +1,5 @@
 //! Whole-system tests, compiled into one binary.
 
 mod shipped_specs;
+mod standalone;
 mod swarm;

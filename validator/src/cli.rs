@@ -61,7 +61,7 @@ pub struct ValidatorArgs {
     #[arg(long)]
     pub data: Option<String>,
     /// Held-out micro-batches per evaluation of the merged model.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     pub eval_batches: u64,
     /// Stop after scoring this many epochs (0: run until stopped).
     #[arg(long, default_value_t = 0)]

@@ -60,6 +60,10 @@ struct Cli {
     /// Free balance of each dev account, in rao.
     #[arg(long = "dev-balance", default_value_t = 1_000_000_000_000_000)]
     dev_balance: u64,
+    /// For tests only: also list these method names in `rpc_methods` without serving them, to
+    /// look like a node that offers `chainHead_v1_*` (the client must not take that path).
+    #[arg(long = "advertise-unserved", hide = true, value_delimiter = ',')]
+    advertise_unserved: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         port: cli.port,
         block_time: Duration::from_millis(cli.block_time_ms),
         state_file: cli.state,
+        advertise_unserved: cli.advertise_unserved,
         genesis: GenesisConfig {
             netuids: cli.netuids,
             subnet: SubnetParamsConfig {

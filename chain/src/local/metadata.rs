@@ -5,7 +5,7 @@
 //! publishes, so that clients generated or validated against finney work against the local chain
 //! unchanged. The local chain has *fewer* of each (only what Sliver and common Bittensor clients
 //! use); what it has is identical in shape. `chain/tests/local_metadata.rs` holds this against
-//! the real finney metadata in `../shared/chain/finney-spec393.scale`.
+//! the real finney metadata in `metadata/finney.scale`.
 //!
 //! Layout of this module: `registry` is the type-registry builder, `primitives` the shared
 //! types, one file per pallet group (`system`, `subtensor`, `commitments`), `extrinsic` the

@@ -247,6 +247,7 @@ async fn runtime_version_sub(pending: PendingSubscriptionSink) -> SubscriptionRe
 /// Only if a method name were registered twice, which is a bug.
 pub(crate) fn module(
     node: Arc<Node>,
+    advertise_unserved: &[String],
 ) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(node);
 
@@ -440,6 +441,28 @@ pub(crate) fn module(
         "author_unwatchExtrinsic",
         |p, pending, node, _| watch_extrinsic(p, pending, Arc::clone(&node)),
     )?;
+
+    // For tests only: methods listed but not served, each call counted (read back with
+    // `sliver_unservedCalls`) and refused as a node refuses a method it does not have.
+    if !advertise_unserved.is_empty() {
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        for name in advertise_unserved {
+            // Registered once at start-up; jsonrpsee keys methods by `&'static str`.
+            let name: &'static str = Box::leak(name.clone().into_boxed_str());
+            let calls = Arc::clone(&calls);
+            m.register_method(name, move |_, _, _| -> RpcResult<()> {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(ErrorObjectOwned::owned(
+                    -32601,
+                    "Method not found",
+                    None::<()>,
+                ))
+            })?;
+        }
+        m.register_method("sliver_unservedCalls", move |_, _, _| {
+            calls.load(std::sync::atomic::Ordering::Relaxed)
+        })?;
+    }
 
     let mut names: Vec<&'static str> = m.method_names().collect();
     names.push("rpc_methods");

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     pub state_file: Option<PathBuf>,
     /// The chain created when there is no state file.
     pub genesis: GenesisConfig,
+    /// Method names listed in `rpc_methods` but not served: for tests of what a client does
+    /// against a node that offers more than the local chain (e.g. `chainHead_v1_follow`).
+    pub advertise_unserved: Vec<String>,
 }
 
 /// Why the local chain could not start.
@@ -106,7 +109,7 @@ impl LocalChain {
             port: config.port,
             source,
         })?;
-        let handle = server.start(rpc::module(node.clone())?);
+        let handle = server.start(rpc::module(node.clone(), &config.advertise_unserved)?);
         let stop = Arc::new(Notify::new());
         let producer = tokio::spawn(node.clone().run_producer(config.block_time, stop.clone()));
         info!(%addr, block_time_ms = config.block_time.as_millis(), "serving");

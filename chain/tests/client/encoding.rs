@@ -1,6 +1,6 @@
 //! Every call Sliver sends, encoded by the client, against an independent encoding: subxt's
 //! dynamic encoder (named `scale_value`s, no generated types) driven by real finney metadata
-//! (`../shared/chain/finney-spec393.scale`), and hand-written SCALE bytes for the weight calls.
+//! (`metadata/finney.scale`), and hand-written SCALE bytes for the weight calls.
 //! Also a whole signed extrinsic built offline against finney's metadata: its thirteen
 //! transaction extensions and its signature.
 
@@ -14,15 +14,12 @@ use subxt::ext::frame_decode::extrinsics::{decode_extrinsic, encode_call_data};
 use subxt::ext::scale_value::{Composite, Value};
 use subxt::{Metadata, OfflineClient};
 
-const FINNEY_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/chain/finney-spec393.scale"
-);
+const FINNEY_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../metadata/finney.scale");
 const LOCAL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../metadata/local.scale");
 
 fn metadata(path: &str) -> Metadata {
     let bytes = std::fs::read(path).unwrap_or_else(|e| {
-        panic!("cannot read metadata at {path}: {e} (finney's lives in the shared folder beside the workspace)")
+        panic!("cannot read metadata at {path}: {e} (both are committed under metadata/)")
     });
     Metadata::decode_from(&bytes).unwrap_or_else(|e| panic!("{path} does not decode: {e}"))
 }

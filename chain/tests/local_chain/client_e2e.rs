@@ -469,3 +469,80 @@ async fn commit_then_reveal_in_the_window() {
         .unwrap_err();
     assert!(matches!(err, Error::NoMatchingCommit { .. }), "{err}");
 }
+
+/// The client takes the legacy RPC path even when the node also lists `chainHead_v1_*` (as
+/// subtensor nodes do): the same path every test here runs. The chain below lists those methods
+/// without serving them and counts the calls; subxt's default client, which follows the listing
+/// (and falls back to the legacy methods when they fail), is the control.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_uses_the_legacy_backend_when_chain_head_is_offered() {
+    use subxt::ext::jsonrpsee::core::client::ClientT;
+    use subxt::ext::jsonrpsee::rpc_params;
+    use subxt::ext::jsonrpsee::ws_client::WsClientBuilder;
+
+    let chain_head = [
+        "chainHead_v1_follow",
+        "chainHead_v1_unfollow",
+        "chainHead_v1_header",
+        "chainHead_v1_body",
+        "chainHead_v1_storage",
+        "chainHead_v1_call",
+        "chainHead_v1_continue",
+        "chainHead_v1_stopOperation",
+        "chainHead_v1_unpin",
+        "transactionWatch_v1_submitAndWatch",
+        "transactionWatch_v1_unwatch",
+    ]
+    .join(",");
+    let net = LocalNet::spawn(&[
+        "--block-time",
+        "100",
+        "--netuid",
+        "1",
+        "--advertise-unserved",
+        &chain_head,
+    ]);
+    let probe = WsClientBuilder::default()
+        .build(&net.url)
+        .await
+        .expect("a raw RPC connection");
+    let unserved_calls = || async {
+        probe
+            .request::<u64, _>("sliver_unservedCalls", rpc_params![])
+            .await
+            .expect("the test chain counts unserved calls")
+    };
+
+    let endpoint = Endpoint::url(&net.url).expect("btlocalnet prints a ws:// URL");
+    let client = bounded("connecting", Client::connect(endpoint))
+        .await
+        .expect("connecting over the legacy backend");
+    let mg = bounded("reading the metagraph", client.metagraph(NetUid(1)))
+        .await
+        .expect("the metagraph reads over the legacy backend");
+    assert_eq!(mg.netuid, NetUid(1));
+    assert_eq!(
+        unserved_calls().await,
+        0,
+        "the client called a chainHead method"
+    );
+
+    // The control: subxt's default client goes for the listed chainHead methods.
+    bounded("subxt's default client", async {
+        let ws = WsClientBuilder::default()
+            .build(&net.url)
+            .await
+            .expect("connecting");
+        let rpc = subxt::rpcs::RpcClient::new(ws);
+        if let Ok(api) =
+            subxt::OnlineClient::from_rpc_client_with_config(SubtensorConfig::new(), rpc).await
+        {
+            let _ = api.at_current_block().await;
+        }
+    })
+    .await;
+    assert!(
+        unserved_calls().await > 0,
+        "subxt's default client should have tried the listed chainHead methods"
+    );
+}

@@ -1,23 +1,20 @@
-//! Loading finney's metadata (`../shared/chain/finney-spec393.scale`) and the local chain's.
+//! Loading finney's metadata (`metadata/finney.scale`) and the local chain's.
 
 use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed, v16::RuntimeMetadataV16};
 use parity_scale_codec::Decode;
 
 /// Where the reference metadata lives, relative to this crate.
-pub const FINNEY_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/chain/finney-spec393.scale"
-);
+pub const FINNEY_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../metadata/finney.scale");
 
 /// The raw bytes of finney's metadata.
 ///
 /// # Panics
-/// With a message naming the file when it is missing: the tests need the shared reference data.
+/// With a message naming the file when it is missing (it is committed: see `metadata/README.md`).
 pub fn finney_bytes() -> Vec<u8> {
     std::fs::read(FINNEY_PATH).unwrap_or_else(|e| {
         panic!(
             "cannot read finney's metadata at {FINNEY_PATH}: {e}. The layout tests compare the local \
-             chain against it; it lives in the shared folder beside the workspace (shared/chain/)."
+             chain against it; it is committed under metadata/ (see metadata/README.md)."
         )
     })
 }

@@ -1,4 +1,4 @@
-//! The local chain's metadata against finney's (`shared/chain/finney-spec393.scale`): everything
+//! The local chain's metadata against finney's (`metadata/finney.scale`): everything
 //! the local chain describes has finney's shape, subxt computes the same hashes for it, the items
 //! Sliver uses are all there, and calls, storage keys and runtime API arguments encode to the same
 //! bytes against either metadata.

@@ -1,7 +1,7 @@
 //! `SubnetInfoRuntimeApi`'s metagraph family against a spawned `btlocalnet`: after registering
 //! neurons and staking a validator, `get_metagraph` (and its selective, mechanism, dynamic-info,
 //! subnet-state and `_v2` siblings) is called through subxt with the local metadata, and the same
-//! bytes are decoded with *finney's* types (`shared/chain/finney-spec393.scale`), proving that a
+//! bytes are decoded with *finney's* types (`metadata/finney.scale`), proving that a
 //! client built against finney reads what the local chain serves.
 
 use std::time::Instant;

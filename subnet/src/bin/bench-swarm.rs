@@ -47,7 +47,7 @@ struct Cli {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Held-out micro-batches per evaluation (the validator's default).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     eval_batches: u64,
     /// Where results go.
     #[arg(long, default_value = "bench/results")]
@@ -174,6 +174,10 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
 /// The single-process pipeline trainer on `tokens` tokens: (tokens/s, eval loss).
 fn single(cli: &Cli, spec: &RunSpec, corpus: &Corpus, tokens: u64) -> Result<(f64, f64)> {
     tch::set_num_threads(cli.threads as i32);
+    // The swarm's global batch: each stage's miners step on `accumulate` micro-batches each.
+    let mut spec = spec.clone();
+    spec.optimizer.accumulate *= cli.miners_per_stage;
+    let spec = &spec;
     let per_step =
         (spec.optimizer.batch_size * spec.model.seq_len * spec.optimizer.accumulate) as u64;
     let steps = tokens.div_ceil(per_step).max(1);
