@@ -10,15 +10,20 @@
 //! 4       1         format version (WIRE_VERSION)
 //! 5       1         codec id (CodecKind as u8)
 //! 6       1         ndim (1..=MAX_DIMS)
-//! 7       1         reserved, 0
-//! 8       4         values per scale row (u32 LE; last row may be shorter)
+//! 7       1         reserved, must be 0
+//! 8       4         values per scale row (u32 LE, 1..=numel; last row may be shorter)
 //! 12      4*ndim    dims (u32 LE)
 //! 12+4n   ...       payload (codec-specific, little-endian)
 //! ```
 //!
 //! Decoding treats the bytes as hostile: they come from another miner.
 //! Every length, dimension and value is checked before a tensor is built;
-//! non-finite values are rejected.
+//! non-finite values are rejected. Each tensor has one valid encoding: the
+//! reserved byte is zero, the row length is at most the number of values
+//! (the encoder writes `min(row, numel)`), int8 codes are -127..=127 and
+//! int8 scales positive. Receivers that know what they expect use
+//! [`WireCodec::decode_expected`], which refuses other dims, codecs or sizes
+//! before anything is allocated.
 //!
 //! | codec   | payload per row of `r` values        | max error per value          |
 //! |---------|--------------------------------------|------------------------------|
@@ -151,6 +156,24 @@ pub enum CodecError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A header byte that must be zero is not.
+    #[error("wire header reserved byte is {found}, must be 0")]
+    Reserved {
+        /// The byte found.
+        found: u8,
+    },
+    /// The message is not the one the receiver expects (dims, row length or size).
+    #[error("wire message is not what the receiver expects: {reason}")]
+    Unexpected {
+        /// What differs.
+        reason: String,
+    },
+    /// A quantized value or scale outside the codec's canonical range.
+    #[error("{what}")]
+    OutOfRange {
+        /// What is wrong.
+        what: &'static str,
+    },
     /// The message is longer than its header says.
     #[error("wire message has {extra} trailing bytes after the payload")]
     Trailing {
@@ -222,12 +245,16 @@ impl WireCodec {
         self.kind
     }
 
+    /// Values per scale row for a tensor of shape `dims`: never more than it holds, so each
+    /// tensor has one encoding.
     fn row_len(&self, dims: &[i64]) -> usize {
-        if self.row != 0 {
+        let numel = dims.iter().map(|&d| d.max(1) as usize).product::<usize>();
+        let row = if self.row != 0 {
             self.row
         } else {
             dims.last().map_or(1, |&d| d.max(1) as usize)
-        }
+        };
+        row.min(numel).max(1)
     }
 
     /// Exact size in bytes of the message [`encode`](Self::encode) writes for a tensor of shape `dims`.
@@ -311,6 +338,57 @@ impl WireCodec {
         }
         decode_with(&header, bytes, device)
     }
+
+    /// Reads a wire message that must hold a tensor of exactly `dims`, in this codec with its
+    /// row length, in at most `max_bytes`: what a receiver that knows what it asked for uses.
+    /// Everything is checked against the expectation before anything is allocated.
+    ///
+    /// # Errors
+    /// [`CodecError::Unexpected`] for another size, shape or row length,
+    /// [`CodecError::WrongCodec`] for another codec, and every way the bytes can be malformed.
+    pub fn decode_expected(
+        &self,
+        bytes: &[u8],
+        dims: &[i64],
+        max_bytes: usize,
+        device: Device,
+    ) -> Result<Tensor, CodecError> {
+        let unexpected = |reason: String| CodecError::Unexpected { reason };
+        if bytes.len() > max_bytes {
+            return Err(unexpected(format!(
+                "{} bytes, more than the limit of {max_bytes}",
+                bytes.len()
+            )));
+        }
+        let expected_len = self.encoded_len(dims);
+        if bytes.len() != expected_len {
+            return Err(unexpected(format!(
+                "{} bytes, expected {expected_len} for dims {dims:?}",
+                bytes.len()
+            )));
+        }
+        let header = read_header(bytes)?;
+        if header.codec != self.kind {
+            return Err(CodecError::WrongCodec {
+                expected: self.kind,
+                found: header.codec,
+            });
+        }
+        if header.dims != dims {
+            return Err(unexpected(format!(
+                "dims {:?}, expected {dims:?}",
+                header.dims
+            )));
+        }
+        let row = self.row_len(dims);
+        if header.row != row {
+            return Err(unexpected(format!(
+                "row length {}, expected {row}",
+                header.row
+            )));
+        }
+        decode_with(&header, bytes, device)
+    }
 }
 
 /// Reads any wire message, whatever its codec.
@@ -346,8 +424,8 @@ fn check_shape(dims: &[u64], row: u64) -> Result<(), CodecError> {
     if numel > MAX_VALUES as u64 {
         return Err(bad("too many values"));
     }
-    if row == 0 || row > u32::MAX as u64 {
-        return Err(bad("row length must be in 1..=u32::MAX"));
+    if row == 0 || row > numel {
+        return Err(bad("row length must be in 1..=number of values"));
     }
     Ok(())
 }
@@ -371,6 +449,9 @@ pub fn read_header(bytes: &[u8]) -> Result<WireHeader, CodecError> {
         return Err(CodecError::Version { found: bytes[4] });
     }
     let codec = CodecKind::from_id(bytes[5]).ok_or(CodecError::UnknownCodec(bytes[5]))?;
+    if bytes[7] != 0 {
+        return Err(CodecError::Reserved { found: bytes[7] });
+    }
     let ndim = bytes[6] as usize;
     let u32_at = |at: usize| {
         u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as u64
@@ -685,5 +766,163 @@ mod tests {
             }
         );
         assert_eq!(y.size(), vec![3, 4]);
+    }
+
+    /// The message from the issue that made the decoder pad 1 value to 2^32 - 1: SLVW, version 1,
+    /// fp32, one dim, row length 0xFFFFFFFF, one value. 20 bytes.
+    #[test]
+    fn a_row_longer_than_the_tensor_is_refused_before_allocating() {
+        let mut msg = Vec::new();
+        msg.extend_from_slice(&WIRE_MAGIC);
+        msg.extend_from_slice(&[WIRE_VERSION, CodecKind::Fp32.id(), 1, 0]);
+        msg.extend_from_slice(&u32::MAX.to_le_bytes());
+        msg.extend_from_slice(&1u32.to_le_bytes());
+        msg.extend_from_slice(&1.0f32.to_le_bytes());
+        assert_eq!(msg.len(), 20);
+        assert!(matches!(
+            decode(&msg, Device::Cpu),
+            Err(CodecError::BadShape {
+                row: 0xFFFF_FFFF,
+                ..
+            })
+        ));
+        // The encoder writes the canonical row length for a tensor smaller than its row.
+        let c = WireCodec::new(CodecKind::Int8, 2048);
+        let bytes = c.encode(&sample(&[3, 5], 1)).unwrap();
+        assert_eq!(read_header(&bytes).unwrap().row, 15);
+        assert_eq!(c.decode(&bytes, Device::Cpu).unwrap().size(), vec![3, 5]);
+    }
+
+    #[test]
+    fn one_encoding_per_tensor() {
+        let c = WireCodec::new(CodecKind::Int8, 0);
+        let good = c.encode(&sample(&[2, 8], 3)).unwrap();
+        let mut reserved = good.clone();
+        reserved[7] = 1;
+        assert!(matches!(
+            c.decode(&reserved, Device::Cpu),
+            Err(CodecError::Reserved { found: 1 })
+        ));
+        // A 20-byte header, two rows: 8 bytes of scales, then the codes.
+        let mut minus_128 = good.clone();
+        minus_128[20 + 8] = 0x80;
+        assert!(matches!(
+            c.decode(&minus_128, Device::Cpu),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        let mut negative_scale = good.clone();
+        let s = f32::from_le_bytes(negative_scale[20..24].try_into().unwrap());
+        negative_scale[20..24].copy_from_slice(&(-s).to_le_bytes());
+        assert!(matches!(
+            c.decode(&negative_scale, Device::Cpu),
+            Err(CodecError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn decode_expected_refuses_anything_but_what_was_asked_for() {
+        let c = WireCodec::new(CodecKind::Int8, 16);
+        let x = sample(&[2, 4, 8], 7);
+        let bytes = c.encode(&x).unwrap();
+        let dims = [2, 4, 8];
+        let limit = c.encoded_len(&dims);
+        let y = c
+            .decode_expected(&bytes, &dims, limit, Device::Cpu)
+            .unwrap();
+        assert_eq!(y.size(), dims.to_vec());
+        for (other, why) in [(&[4, 2, 8][..], "dims"), (&[2, 4, 9][..], "size")] {
+            let err = c
+                .decode_expected(&bytes, other, usize::MAX, Device::Cpu)
+                .unwrap_err();
+            assert!(matches!(err, CodecError::Unexpected { .. }), "{why}: {err}");
+        }
+        assert!(matches!(
+            c.decode_expected(&bytes, &dims, limit - 1, Device::Cpu),
+            Err(CodecError::Unexpected { .. })
+        ));
+        // The same tensor with another row length is not the expected encoding.
+        let other_row = WireCodec::new(CodecKind::Int8, 8).encode(&x).unwrap();
+        assert!(
+            c.decode_expected(&other_row, &dims, usize::MAX, Device::Cpu)
+                .is_err()
+        );
+        let fp32 = WireCodec::new(CodecKind::Fp32, 16).encode(&x).unwrap();
+        assert!(
+            c.decode_expected(&fp32, &dims, usize::MAX, Device::Cpu)
+                .is_err()
+        );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn codecs() -> impl Strategy<Value = CodecKind> {
+            prop_oneof![
+                Just(CodecKind::Fp32),
+                Just(CodecKind::Bf16),
+                Just(CodecKind::Int8),
+                Just(CodecKind::Uint8),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Arbitrary bytes never panic, and whatever decodes holds no more values than
+            /// its bytes could carry (no allocation driven by the header alone).
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok((_, t)) = decode(&bytes, Device::Cpu) {
+                    prop_assert!(t.numel() <= bytes.len());
+                }
+            }
+
+            /// A valid header followed by arbitrary bytes: never a panic, never more values
+            /// than bytes.
+            #[test]
+            fn mutated_messages_never_panic(
+                codec in codecs(),
+                rows in 1i64..6,
+                cols in 1i64..40,
+                row in 0usize..64,
+                flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            ) {
+                let c = WireCodec::new(codec, row);
+                let mut bytes = c.encode(&Tensor::randn([rows, cols], (Kind::Float, Device::Cpu))).unwrap();
+                for (at, v) in flips {
+                    let i = at.index(bytes.len());
+                    bytes[i] = v;
+                }
+                if let Ok((_, t)) = decode(&bytes, Device::Cpu) {
+                    prop_assert!(t.numel() <= bytes.len());
+                }
+                let _ = c.decode_expected(&bytes, &[rows, cols], usize::MAX, Device::Cpu);
+            }
+
+            /// Whatever is encoded decodes to the same shape, and a second trip through the
+            /// codec moves it by no more than rounding.
+            #[test]
+            fn round_trips_are_stable(
+                codec in codecs(),
+                rows in 1i64..6,
+                cols in 1i64..40,
+                row in 0usize..64,
+                seed in any::<i64>(),
+            ) {
+                tch::manual_seed(seed);
+                let c = WireCodec::new(codec, row);
+                let x = Tensor::randn([rows, cols], (Kind::Float, Device::Cpu));
+                let bytes = c.encode(&x).unwrap();
+                prop_assert_eq!(bytes.len(), c.encoded_len(&[rows, cols]));
+                let y = c.decode_expected(&bytes, &[rows, cols], bytes.len(), Device::Cpu).unwrap();
+                prop_assert_eq!(y.size(), vec![rows, cols]);
+                let z = c.decode(&c.encode(&y).unwrap(), Device::Cpu).unwrap();
+                let moved = (&z - &y).abs().max().double_value(&[]);
+                let scale = y.abs().max().double_value(&[]);
+                prop_assert!(moved <= scale / 100.0 + 1e-6, "moved {} of {}", moved, scale);
+            }
+        }
     }
 }

@@ -732,4 +732,62 @@ mod tests {
         assert!(o.lr_at(50, 100) < o.lr);
         assert!((o.lr_at(100, 100) - o.lr * o.min_lr_ratio).abs() < 1e-12);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::super::*;
+
+        const BASE: &str = include_str!("../../specs/local.toml");
+
+        /// `BASE` with its `which`-th integer replaced by `n`.
+        fn with_number(which: usize, n: u64) -> String {
+            let bytes = BASE.as_bytes();
+            let mut runs = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i].is_ascii_digit() {
+                    let start = i;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    runs.push(start..i);
+                } else {
+                    i += 1;
+                }
+            }
+            let r = runs[which % runs.len()].clone();
+            format!("{}{n}{}", &BASE[..r.start], &BASE[r.end..])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Corrupted spec text never panics; what parses serializes back to the same spec.
+            #[test]
+            fn mutated_specs_never_panic(flips in proptest::collection::vec((any::<Index>(), any::<u8>()), 0..6)) {
+                let mut bytes = BASE.as_bytes().to_vec();
+                for (at, v) in flips {
+                    let i = at.index(bytes.len());
+                    bytes[i] = v;
+                }
+                if let Ok(text) = std::str::from_utf8(&bytes)
+                    && let Ok(spec) = RunSpec::from_toml(text)
+                {
+                    prop_assert_eq!(RunSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+                }
+            }
+
+            /// Any number in any field (overflow, zero, huge) is accepted or refused, never a panic.
+            #[test]
+            fn any_number_anywhere_never_panics(which in 0usize..64, n in prop_oneof![0u64..4, any::<u64>(), Just(i64::MAX as u64)]) {
+                if let Ok(spec) = RunSpec::from_toml(&with_number(which, n)) {
+                    let _ = spec.swarm.merge_start(u64::MAX / 2);
+                    let _ = spec.optimizer.lr_at(u64::MAX, u64::MAX);
+                    prop_assert_eq!(RunSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+                }
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 use sliver_common::WireCodec;
 use sliver_common::artifact::{self, Expect};
+use sliver_common::codec::CodecError;
 use sliver_common::metrics::Metrics;
 use sliver_common::storage::Store;
 use tch::{Device, Tensor};
@@ -45,10 +46,11 @@ pub async fn fetch(
             return Err(());
         }
     };
-    match codec.decode(opened.payload, Device::Cpu) {
-        Ok(t) if t.size() == expect.dims => Ok(Some(t)),
-        Ok(t) => {
-            reject("dims", format!("payload tensor is {:?}", t.size()));
+    let limit = codec.encoded_len(expect.dims);
+    match codec.decode_expected(opened.payload, expect.dims, limit, Device::Cpu) {
+        Ok(t) => Ok(Some(t)),
+        Err(e @ (CodecError::Unexpected { .. } | CodecError::WrongCodec { .. })) => {
+            reject("dims", e.to_string());
             Err(())
         }
         Err(e) => {

@@ -13,12 +13,15 @@ use tch::Device;
 /// When the file cannot be read or the spec is invalid.
 pub fn describe(path: &Path) -> Result<String> {
     let spec = RunSpec::load(path).with_context(|| format!("checking {}", path.display()))?;
-    Ok(summary(&spec))
+    summary(&spec)
 }
 
 /// A human-readable summary: stages with their layers and parameters, and
 /// the bytes each boundary carries per token.
-pub fn summary(spec: &RunSpec) -> String {
+///
+/// # Errors
+/// When a stage cannot be built (its parameters cannot be counted).
+pub fn summary(spec: &RunSpec) -> Result<String> {
     let m = &spec.model;
     let b = &spec.boundary;
     let mut s = String::new();
@@ -33,7 +36,7 @@ pub fn summary(spec: &RunSpec) -> String {
         // Building a stage is the one way to count exactly what it owns.
         let params = Stage::new(spec, i, Device::Cpu)
             .map(|st| st.parameter_count())
-            .unwrap_or(0);
+            .with_context(|| format!("building stage {i} to count its parameters"))?;
         total += params;
         let [a, z] = spec.stages[i].layers;
         let _ = writeln!(s, "stage {i}: layers {a}..{z}, {params} parameters");
@@ -63,7 +66,7 @@ pub fn summary(spec: &RunSpec) -> String {
             fp32 / grad
         );
     }
-    s
+    Ok(s)
 }
 
 #[cfg(test)]

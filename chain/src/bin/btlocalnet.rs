@@ -128,7 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // chain after saving its state, a second exits at once.
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    shutdown.token().cancelled().await;
-    chain.stop().await;
+    let token = shutdown.token();
+    chain.run_until(token.cancelled()).await?;
     Ok(())
 }

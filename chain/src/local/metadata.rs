@@ -4,7 +4,7 @@
 //! the index, argument types, storage hashers and defaults that finney (`node-subtensor` spec 393)
 //! publishes, so that clients generated or validated against finney work against the local chain
 //! unchanged. The local chain has *fewer* of each (only what Sliver and common Bittensor clients
-//! use); what it has is identical in shape. `chain/tests/local_metadata.rs` holds this against
+//! use); what it has is identical in shape. `chain/tests/local_chain/metadata_layout.rs` holds this against
 //! the real finney metadata in `metadata/finney.scale`.
 //!
 //! Layout of this module: `registry` is the type-registry builder, `primitives` the shared

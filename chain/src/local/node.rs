@@ -159,7 +159,13 @@ impl Node {
     }
 
     /// Builds one block from the pool.
-    pub(crate) fn produce(&self) {
+    ///
+    /// With a state file, the block's state is written (fsynced) before anyone hears of the
+    /// block: watchers see `InBlock`/`Finalized` and subscribers the head only once it is durable.
+    ///
+    /// # Errors
+    /// When the state file cannot be written; the block is then not announced.
+    pub(crate) fn produce(&self) -> Result<(), persist::PersistError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -171,6 +177,14 @@ impl Node {
         let (outcomes, changed) = inner.chain.build_block(&xts, now);
         let head = inner.chain.head_block().header.clone();
         let hash = head.hash();
+        let snapshot = match (&self.state_file, changed) {
+            (Some(_), true) => Some(persist::snapshot(&inner.chain)),
+            _ => None,
+        };
+        drop(inner);
+        if let (Some(path), Some(bytes)) = (&self.state_file, snapshot) {
+            persist::write(path, &bytes)?;
+        }
         for (p, outcome) in pooled.iter().zip(&outcomes) {
             let Some(w) = &p.watcher else { continue };
             match outcome {
@@ -185,18 +199,9 @@ impl Node {
                 }
             }
         }
-        let snapshot = match (&self.state_file, changed) {
-            (Some(_), true) => Some(persist::snapshot(&inner.chain)),
-            _ => None,
-        };
-        drop(inner);
         debug!(number = head.number, hash = %hex::encode(hash), extrinsics = outcomes.len(), "block built");
         let _ = self.heads.send(head);
-        if let (Some(path), Some(bytes)) = (&self.state_file, snapshot)
-            && let Err(e) = persist::write(path, &bytes)
-        {
-            error!(error = %e, "saving the state file failed");
-        }
+        Ok(())
     }
 
     /// Saves the state file now (at shutdown).
@@ -212,14 +217,21 @@ impl Node {
 
     /// Produces blocks every `block_time`, or with `Duration::ZERO` whenever extrinsics arrive,
     /// until `stop` resolves.
-    pub(crate) async fn run_producer(self: Arc<Self>, block_time: Duration, stop: Arc<Notify>) {
+    ///
+    /// # Errors
+    /// The first block that could not be made durable: production stops there.
+    pub(crate) async fn run_producer(
+        self: Arc<Self>,
+        block_time: Duration,
+        stop: Arc<Notify>,
+    ) -> Result<(), persist::PersistError> {
         if block_time.is_zero() {
             loop {
                 tokio::select! {
                     () = stop.notified() => break,
                     () = self.wake.notified() => {
                         while !self.lock().pool.is_empty() {
-                            self.produce();
+                            self.produce()?;
                         }
                     }
                 }
@@ -231,9 +243,10 @@ impl Node {
             loop {
                 tokio::select! {
                     () = stop.notified() => break,
-                    _ = tick.tick() => self.produce(),
+                    _ = tick.tick() => self.produce()?,
                 }
             }
         }
+        Ok(())
     }
 }

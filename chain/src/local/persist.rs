@@ -1,12 +1,15 @@
 //! The state file: the chain's latest state and its recent blocks, SCALE-encoded behind a magic
-//! and a format version, written atomically (temporary file, fsync, rename, fsync of the folder)
-//! so that a crash leaves either the old file or the new one.
+//! and a format version and followed by the BLAKE2-256 of everything before it, written
+//! atomically (temporary file, fsync, rename, fsync of the folder) so that a crash leaves either
+//! the old file or the new one. Loading checks the checksum, decodes with nothing left over, and
+//! checks the state against the head block's state root: a flipped byte is an error, never a
+//! different chain.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::{Decode, DecodeAll, Encode};
 
 use super::block::Block;
 use super::runtime::Chain;
@@ -14,7 +17,9 @@ use super::runtime::Chain;
 /// First bytes of a state file.
 pub const MAGIC: [u8; 8] = *b"SLVRLNET";
 /// Format version; bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Bytes of the trailing checksum.
+const CHECKSUM_LEN: usize = 32;
 /// Recent blocks saved besides genesis.
 const SAVED_BLOCKS: u32 = 512;
 
@@ -64,14 +69,17 @@ pub(crate) fn snapshot(chain: &Chain) -> Vec<u8> {
         .values_at(head)
         .map(|(k, v)| (k.to_vec(), v.to_vec()))
         .collect();
-    Saved {
+    let mut bytes = Saved {
         magic: MAGIC,
         version: FORMAT_VERSION,
         netuids: chain.netuids().to_vec(),
         blocks,
         values,
     }
-    .encode()
+    .encode();
+    let checksum = sp_crypto_hashing::blake2_256(&bytes);
+    bytes.extend_from_slice(&checksum);
+    bytes
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -116,11 +124,75 @@ pub(crate) fn load(path: &Path) -> Result<Option<Chain>, PersistError> {
     if bytes.get(..8) != Some(&MAGIC[..]) {
         return Err(format("wrong magic".to_owned()));
     }
-    let saved = Saved::decode(&mut &bytes[..]).map_err(|e| format(e.to_string()))?;
-    if saved.version != FORMAT_VERSION {
-        return Err(format(format!("format version {}", saved.version)));
+    match bytes
+        .get(8..12)
+        .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
+    {
+        Some(FORMAT_VERSION) => {}
+        Some(v) => return Err(format(format!("format version {v}"))),
+        None => return Err(format("truncated".to_owned())),
     }
+    let Some(body_len) = bytes.len().checked_sub(CHECKSUM_LEN) else {
+        return Err(format("truncated".to_owned()));
+    };
+    let (body, checksum) = bytes.split_at(body_len);
+    if sp_crypto_hashing::blake2_256(body) != checksum {
+        return Err(format("checksum mismatch: the file is corrupt".to_owned()));
+    }
+    // `decode_all`: bytes left over are corruption too.
+    let saved = Saved::decode_all(&mut &body[..]).map_err(|e| format(e.to_string()))?;
     Chain::restore(saved.values, saved.blocks, saved.netuids)
         .map(Some)
-        .ok_or_else(|| format("no genesis block".to_owned()))
+        .map_err(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::runtime::{GenesisConfig, SubnetParamsConfig};
+
+    fn chain() -> Chain {
+        Chain::genesis(&GenesisConfig {
+            netuids: vec![1],
+            owner: None,
+            funded: vec![],
+            subnet: SubnetParamsConfig {
+                tempo: 10,
+                weights_rate_limit: 1,
+                commit_reveal: false,
+                reveal_period: 1,
+                burn: 1,
+            },
+            dev_accounts: 2,
+            dev_balance: 1_000,
+        })
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_an_error_never_another_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.state");
+        let good = snapshot(&chain());
+        write(&path, &good).unwrap();
+        let loaded = load(&path).unwrap().expect("the file exists");
+        assert_eq!(loaded.genesis_hash(), chain().genesis_hash());
+
+        let step = (good.len() / 97).max(1);
+        for at in (8..good.len()).step_by(step) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            write(&path, &bad).unwrap();
+            assert!(
+                matches!(load(&path), Err(PersistError::Format { .. })),
+                "flipping byte {at} of {} was not caught",
+                good.len()
+            );
+        }
+        let mut long = good.clone();
+        long.push(0);
+        write(&path, &long).unwrap();
+        assert!(matches!(load(&path), Err(PersistError::Format { .. })));
+        write(&path, &good[..good.len() - 1]).unwrap();
+        assert!(matches!(load(&path), Err(PersistError::Format { .. })));
+    }
 }

@@ -77,8 +77,6 @@ fn parse_hash(s: &str) -> RpcResult<Hash> {
         .map_err(|_| invalid_params(format!("{s:?} is not a 32-byte hash")))
 }
 
-/// The block a state query names (`None` = best), as a number, or error 4003 as a node gives
-/// for a block it does not have.
 /// Answers a `(key, at?)` storage request: the value under `key` at block `at` (default: the
 /// best block), passed through `map` while the chain is borrowed.
 fn read_storage<T>(
@@ -95,6 +93,8 @@ fn read_storage<T>(
     })
 }
 
+/// The block a state query names (`None` = best), as a number, or error 4003 as a node gives
+/// for a block it does not have.
 fn state_at(chain: &Chain, at: Option<&str>) -> RpcResult<u32> {
     let Some(at) = at else {
         return Ok(chain.head());

@@ -147,16 +147,37 @@ impl Chain {
         values: Vec<(Vec<u8>, Vec<u8>)>,
         blocks: Vec<Block>,
         netuids: Vec<u16>,
-    ) -> Option<Self> {
-        let head = blocks.iter().map(|b| b.header.number).max()?;
-        let genesis_hash = blocks.iter().find(|b| b.header.number == 0)?.header.hash();
+    ) -> Result<Self, String> {
+        let head = blocks
+            .iter()
+            .map(|b| b.header.number)
+            .max()
+            .ok_or("no blocks")?;
+        let genesis_hash = blocks
+            .iter()
+            .find(|b| b.header.number == 0)
+            .ok_or("no genesis block")?
+            .header
+            .hash();
         let storage = Storage::from_values(head, values);
+        // The saved state must be the one the head block commits to: a flipped byte is an
+        // error, never a different chain.
+        let head_root = blocks
+            .iter()
+            .find(|b| b.header.number == head)
+            .map(|b| b.header.state_root)
+            .ok_or("no head block")?;
+        if storage.root(head) != head_root {
+            return Err(format!(
+                "the state does not match block {head}'s state root"
+            ));
+        }
         let hashes = blocks
             .iter()
             .map(|b| (b.header.hash(), b.header.number))
             .collect();
         let blocks = blocks.into_iter().map(|b| (b.header.number, b)).collect();
-        Some(Self {
+        Ok(Self {
             storage,
             blocks,
             hashes,

@@ -65,6 +65,10 @@ pub(crate) enum ApiError {
     /// The arguments do not decode as the method's inputs.
     #[error("Client error: Execution failed: Bad input data provided to {0}")]
     BadInput(String),
+    /// The chain's own state is inconsistent (a uid below `SubnetworkN` without a hotkey): the
+    /// answer would be short of its length prefix, so none is given.
+    #[error("Client error: Execution failed: {0}: inconsistent state at netuid {1} uid {2}")]
+    Inconsistent(String, u16, u16),
 }
 
 /// The encoded metadata (`RuntimeMetadataPrefixed`), built once.
@@ -141,7 +145,9 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
             let n = if s.added(netuid) { s.n(netuid) } else { 0 };
             let mut out = Compact(u32::from(n)).encode();
             for uid in 0..n {
-                out.extend(neuron(&mut s, netuid, uid, full).unwrap_or_default());
+                let one = neuron(&mut s, netuid, uid, full)
+                    .ok_or_else(|| ApiError::Inconsistent(method.to_owned(), netuid, uid))?;
+                out.extend(one);
             }
             out
         }

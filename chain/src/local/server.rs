@@ -51,6 +51,9 @@ pub enum ServerError {
     /// The RPC methods could not be registered (a bug).
     #[error("registering RPC methods")]
     Methods(#[from] jsonrpsee::core::RegisterMethodError),
+    /// Block production stopped: a block could not be made durable, or the producer panicked.
+    #[error("block production stopped: {0}")]
+    Producer(String),
 }
 
 /// A running local chain.
@@ -60,7 +63,7 @@ pub struct LocalChain {
     handle: ServerHandle,
     node: Arc<Node>,
     stop: Arc<Notify>,
-    producer: JoinHandle<()>,
+    producer: JoinHandle<Result<(), PersistError>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -125,6 +128,33 @@ impl LocalChain {
     /// The address served.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Runs until `shutdown` resolves (then stops as [`LocalChain::stop`] does), or until block
+    /// production fails: then the RPC server stops too, so that no client keeps filling a pool
+    /// that no block will take.
+    ///
+    /// # Errors
+    /// [`ServerError::Producer`] when block production stopped on its own.
+    pub async fn run_until(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        tokio::select! {
+            () = shutdown => {
+                self.stop().await;
+                Ok(())
+            }
+            ended = &mut self.producer => {
+                let _ = self.handle.stop();
+                self.handle.stopped().await;
+                Err(ServerError::Producer(match ended {
+                    Ok(Ok(())) => "the producer ended".to_owned(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => format!("the producer task failed: {e}"),
+                }))
+            }
+        }
     }
 
     /// Stops producing blocks, saves the state, then stops the RPC server.

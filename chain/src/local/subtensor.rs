@@ -320,7 +320,7 @@ impl Sub<'_, '_> {
 
     /// The epoch index of `block` on `netuid`.
     pub(crate) fn epoch_index(&self, netuid: u16, block: u64) -> u64 {
-        (block + u64::from(netuid) + 1) / (u64::from(self.tempo(netuid)) + 1)
+        block.saturating_add(u64::from(netuid) + 1) / (u64::from(self.tempo(netuid)) + 1)
     }
 }
 

@@ -360,20 +360,25 @@ fn warn_if_open(path: &Path) {
 }
 
 /// Writes `data` to `path` with mode 0600: into a temporary file beside it, synced, then
-/// renamed over it, so that a crash never leaves a half-written key file.
+/// moved into place, and the directory synced, so that a crash never leaves a half-written key
+/// file. Without `overwrite` the move is a hard link, which fails if `path` exists: of two
+/// processes creating the same key at once, one wins and the other gets
+/// [`Error::AlreadyExists`]; an existing key is never replaced.
 fn write(path: &Path, data: &[u8], overwrite: bool) -> Result<(), Error> {
     if !overwrite && path.exists() {
         return Err(Error::AlreadyExists {
             path: path.to_owned(),
         });
     }
-    if let Some(dir) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(dir)
-            .map_err(|e| Error::io("create directory", dir, e))?;
-    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(&dir)
+        .map_err(|e| Error::io("create directory", &dir, e))?;
     let tmp = temp_path(path);
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -388,18 +393,36 @@ fn write(path: &Path, data: &[u8], overwrite: bool) -> Result<(), Error> {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io("write", &tmp, e));
     }
-    fs::rename(&tmp, path).map_err(|e| {
+    let placed = if overwrite {
+        fs::rename(&tmp, path)
+    } else {
+        let linked = fs::hard_link(&tmp, path);
         let _ = fs::remove_file(&tmp);
-        Error::io("write", path, e)
-    })
+        linked
+    };
+    if let Err(e) = placed {
+        let _ = fs::remove_file(&tmp);
+        return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::AlreadyExists {
+                path: path.to_owned(),
+            }
+        } else {
+            Error::io("write", path, e)
+        });
+    }
+    fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", &dir, e))
 }
 
 fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 #[cfg(test)]
@@ -557,5 +580,43 @@ mod tests {
         let seed = hex::encode(pair.seed().unwrap().expose_secret());
         let json = format!(r#"{{"secretPhrase":null,"secretSeed":"{seed}","extra":[1]}}"#);
         assert_eq!(load(&json).unwrap().account_id(), pair.account_id());
+    }
+
+    /// Many threads creating the same key file at once: exactly one succeeds, the others are
+    /// told it exists, and the file holds the winner's bytes whole.
+    #[test]
+    fn racing_creators_never_replace_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotkeys").join("default");
+        let results: Vec<(usize, Result<(), Error>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let path = path.clone();
+                    s.spawn(move || (i, write(&path, format!("key {i}").as_bytes(), false)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for (_, r) in &results {
+            if let Err(e) = r {
+                assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
+            }
+        }
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("key {}", winners[0])
+        );
+        // No temporary file is left behind.
+        let left: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
     }
 }

@@ -288,3 +288,61 @@ async fn restart_from_the_state_file_keeps_registrations() {
     )
     .await;
 }
+
+/// A block whose state cannot be made durable stops btlocalnet with an error, instead of the
+/// RPC server filling a pool that no block will ever take.
+#[test]
+fn a_failing_block_producer_stops_the_process() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_btlocalnet"))
+        .args([
+            "--port",
+            "0",
+            "--block-time",
+            "50",
+            "--netuid",
+            "1",
+            "--tempo",
+            "1",
+        ])
+        .arg("--state")
+        .arg(state_dir.join("chain.state"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning btlocalnet");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    // Every epoch (tempo 1) changes the state, so the next blocks must be written: they cannot.
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("btlocalnet kept running after its state could no longer be written");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("block production stopped"), "{stderr}");
+}

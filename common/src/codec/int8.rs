@@ -17,7 +17,7 @@ impl Codec for Int8 {
 
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
         let absmax = x.f_abs()?.f_amax([1].as_slice(), true)?;
-        // An all-zero row gets scale 1 so decoding never divides by zero.
+        // An all-zero row gets the smallest positive scale, so every scale is positive.
         let scale = (absmax / 127.0).f_clamp_min(f32::MIN_POSITIVE as f64)?;
         let q = (x / &scale)
             .f_round()?
@@ -35,6 +35,25 @@ impl Codec for Int8 {
         row: usize,
     ) -> Result<Tensor, CodecError> {
         let scale = f32_column(payload, rows)?;
+        // One encoding per tensor: codes in -127..=127 (never -128) and positive scales.
+        if payload[rows * 4..rows * 4 + numel].contains(&0x80) {
+            return Err(CodecError::OutOfRange {
+                what: "int8 code -128 (codes are -127..=127)",
+            });
+        }
+        let positive =
+            scale
+                .f_gt(0.0)
+                .and_then(|p| p.f_all())
+                .map_err(|source| CodecError::Torch {
+                    codec: CodecKind::Int8,
+                    source,
+                })?;
+        if !bool::try_from(positive).unwrap_or(false) {
+            return Err(CodecError::OutOfRange {
+                what: "int8 scales must be positive",
+            });
+        }
         tensor_from_bytes(&payload[rows * 4..], Kind::Int8, numel, rows, row)
             .and_then(|q| q.f_to_kind(Kind::Float))
             .map(|q| q * scale)

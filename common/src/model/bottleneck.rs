@@ -102,10 +102,17 @@ mod tests {
         let z = enc.forward(&h);
         assert_eq!(z.size(), vec![2, 4, 8]);
         let back = dec.forward(&z);
-        // A projection is idempotent: encoding the reconstruction's normalised
-        // form recovers the same reconstruction up to the norm's rescaling.
+        let max_abs = |t: Tensor| t.abs().max().double_value(&[]);
+        // The decoder's basis is the encoder's, transposed, and its rows are orthonormal.
+        let p = &enc.identity; // [k, d]
+        assert_eq!(max_abs(&dec.identity - p.tr()), 0.0);
+        assert!(max_abs(p.matmul(&p.tr()) - Tensor::eye(8, (Kind::Float, Device::Cpu))) < 1e-5);
+        // So the round trip is PᵀP·norm(h), an orthogonal projection: applying it again to
+        // the reconstruction changes nothing.
         let n = enc.norm.forward(&h);
-        let expected = linear(&linear(&n, &enc.identity), &dec.identity);
-        assert!((back - expected).abs().max().double_value(&[]) < 1e-5);
+        let projected = linear(&linear(&n, p), &dec.identity);
+        assert!(max_abs(&back - &projected) < 1e-5);
+        let again = linear(&linear(&back, p), &dec.identity);
+        assert!(max_abs(&again - &back) < 1e-5);
     }
 }

@@ -7,7 +7,10 @@
 //! time in forward/backward/optimizer, samples, bytes uploaded). Then it trains the same spec in
 //! one process (`Trainer::pipeline`, the same wire codecs, `--threads` libtorch threads, the
 //! same learning-rate schedule as the miners: warm-up then constant) for the tokens the swarm's
-//! last stage trained on, and evaluates both on the same held-out batches. Results go to
+//! last stage trained on, and evaluates both on the same held-out batches. The single-process
+//! trainer steps on the swarm's global batch: each of a stage's miners steps on
+//! `optimizer.accumulate` micro-batches and the merge averages them, as data-parallel training
+//! is compared with the one-process run of the same global batch. Results go to
 //! `bench/results/swarm.json` and `swarm.md`.
 
 #![allow(clippy::print_stdout)] // The report is the program's output.
@@ -279,15 +282,18 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
     s += &format!(
         "`scripts/bench-swarm` (`{}`): the local subnet ({} stages x {} miners, one libtorch thread each, \
          filesystem store, {} ms blocks, epochs of {} blocks) for {} scored epochs, against the \
-         single-process pipeline trainer ({} threads) on the same tokens. Same machine, model, \
-         data and held-out batches.\n\n",
+         single-process pipeline trainer ({} threads) on the same tokens at the swarm's global \
+         batch ({} micro-batches of {} sequences per step: `optimizer.accumulate` x miners per \
+         stage). Same machine, model, data, learning-rate schedule and held-out batches.\n\n",
         cli.spec.display(),
         spec.stages.len(),
         cli.miners_per_stage,
         cli.block_time_ms,
         spec.swarm.epoch_blocks,
         cli.epochs,
-        cli.threads
+        cli.threads,
+        spec.optimizer.accumulate * cli.miners_per_stage,
+        spec.optimizer.batch_size,
     );
     s += "| storage latency | tokens | swarm tok/s | single tok/s | ratio | utilisation (mean) | eval loss swarm | eval loss single | act B/tok | grad B/tok | merge B/tok |\n";
     s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";

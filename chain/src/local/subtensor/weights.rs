@@ -130,9 +130,13 @@ pub(super) fn commit_weights(
         return Err(err("CommittingWeightsTooFast"));
     }
     let tempo = u64::from(s.tempo(netuid));
-    let reveal_epoch = s.epoch_index(netuid, block) + s.reveal_period(netuid);
-    let first_reveal = (reveal_epoch * (tempo + 1)).saturating_sub(u64::from(netuid) + 1);
-    let last_reveal = first_reveal + tempo;
+    let reveal_epoch = s
+        .epoch_index(netuid, block)
+        .saturating_add(s.reveal_period(netuid));
+    let first_reveal = reveal_epoch
+        .saturating_mul(tempo + 1)
+        .saturating_sub(u64::from(netuid) + 1);
+    let last_reveal = first_reveal.saturating_add(tempo);
     let key = commits_key(netuid, hotkey);
     let mut commits: Vec<Commit> = s.0.get_or(&key, Vec::new());
     commits.retain(|c| !is_expired(&s, netuid, c.1, block));
@@ -147,7 +151,9 @@ pub(super) fn commit_weights(
 }
 
 fn is_expired(s: &Sub<'_, '_>, netuid: u16, commit_block: u64, block: u64) -> bool {
-    s.epoch_index(netuid, block) > s.epoch_index(netuid, commit_block) + s.reveal_period(netuid)
+    s.epoch_index(netuid, block)
+        > s.epoch_index(netuid, commit_block)
+            .saturating_add(s.reveal_period(netuid))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -187,7 +193,7 @@ pub(super) fn reveal_weights(
         });
     };
     let commit_epoch = s.epoch_index(netuid, commits[position].1);
-    if s.epoch_index(netuid, block) != commit_epoch + s.reveal_period(netuid) {
+    if s.epoch_index(netuid, block) != commit_epoch.saturating_add(s.reveal_period(netuid)) {
         return Err(err("RevealTooEarly"));
     }
     commits.drain(..=position);
