@@ -19,6 +19,7 @@ mod primitives;
 mod registry;
 mod subtensor;
 mod system;
+mod versions;
 
 use std::collections::BTreeMap;
 
@@ -51,12 +52,38 @@ pub const AUTHORING_VERSION: u32 = 1;
 pub const TRANSACTION_VERSION: u32 = 1;
 /// Finney's `system_version`.
 pub const SYSTEM_VERSION: u8 = 1;
-/// The metadata version served (`Metadata_metadata_versions` also lists it).
+/// The newest metadata version served: what the project's own declarations are written in.
 pub const METADATA_VERSION: u32 = 16;
+/// Every metadata version served, as a subtensor node serves them: `Metadata_metadata_versions`
+/// lists these, `Metadata_metadata_at_version` answers each, `state_getMetadata` the first.
+pub const METADATA_VERSIONS: [u32; 3] = [14, 15, METADATA_VERSION];
 
-/// The local chain's metadata, as `state_getMetadata` and `Metadata_metadata_at_version(16)`
-/// serve it.
+/// The local chain's metadata (V16), as `Metadata_metadata_at_version(16)` serves it.
 pub fn runtime_metadata() -> RuntimeMetadataPrefixed {
+    declare(false).0.into()
+}
+
+/// The local chain's metadata at `version` (14, 15 or 16), all from the same declarations;
+/// `None` for a version not served.
+pub fn runtime_metadata_at(version: u32) -> Option<RuntimeMetadataPrefixed> {
+    match version {
+        16 => Some(runtime_metadata()),
+        15 => {
+            let (m, legacy) = declare(true);
+            Some(versions::v15(m, &legacy).into())
+        }
+        14 => {
+            let (m, legacy) = declare(true);
+            Some(versions::v14(m, &legacy).into())
+        }
+        _ => None,
+    }
+}
+
+/// Builds the V16 metadata. With `legacy_types`, the types only V14/V15 name (`Runtime`) are
+/// registered last, after every type V16 uses, so the ids of all others are the same in every
+/// version.
+fn declare(legacy_types: bool) -> (RuntimeMetadataV16, versions::LegacyTypes) {
     let mut t = Types::new();
     let p = Prims::register(&mut t);
     let account_info = system::account_info(&mut t, &p);
@@ -76,6 +103,16 @@ pub fn runtime_metadata() -> RuntimeMetadataPrefixed {
     }
     let extrinsic = extrinsic::extrinsic(&mut t, &p, outer.call_enum_ty.id);
     let apis = apis::apis(&mut t, &p, &st, extrinsic.unchecked);
+    let runtime = if legacy_types {
+        t.composite("node_subtensor_runtime::Runtime", &[], Vec::new())
+    } else {
+        0
+    };
+    let legacy = versions::LegacyTypes {
+        runtime,
+        extra: extrinsic.extra,
+        unchecked: extrinsic.unchecked,
+    };
 
     let metadata = RuntimeMetadataV16 {
         types: t.finish(),
@@ -87,12 +124,17 @@ pub fn runtime_metadata() -> RuntimeMetadataPrefixed {
             map: BTreeMap::new(),
         },
     };
-    metadata.into()
+    (metadata, legacy)
 }
 
 /// [`runtime_metadata`], SCALE-encoded (with the `meta` magic prefix).
 pub fn metadata_bytes() -> Vec<u8> {
     runtime_metadata().encode()
+}
+
+/// [`runtime_metadata_at`], SCALE-encoded; `None` for a version not served.
+pub fn metadata_bytes_at(version: u32) -> Option<Vec<u8>> {
+    runtime_metadata_at(version).map(|m| m.encode())
 }
 
 fn outer_enums(t: &mut Types, pallets: &[Pallet]) -> OuterEnums<PortableForm> {

@@ -351,7 +351,7 @@ pub(crate) fn module(
     m.register_method("state_getMetadata", |p, node, _| -> RpcResult<String> {
         let at: Option<String> = p.sequence().optional_next()?;
         node.with_chain(|c| state_at(c, at.as_deref()))?;
-        Ok(hex0x(runtime_api::metadata_bytes()))
+        Ok(hex0x(runtime_api::default_metadata_bytes()))
     })?;
     m.register_method("state_call", |p, node, _| -> RpcResult<String> {
         let mut seq = p.sequence();

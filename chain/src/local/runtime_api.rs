@@ -11,8 +11,8 @@ use parity_scale_codec::{Compact, Decode, Encode};
 use super::dispatch::AccountId;
 use super::extrinsic;
 use super::metadata::{
-    self, AUTHORING_VERSION, IMPL_VERSION, METADATA_VERSION, SPEC_NAME, SPEC_VERSION,
-    SYSTEM_VERSION, TRANSACTION_VERSION,
+    self, AUTHORING_VERSION, IMPL_VERSION, SPEC_NAME, SPEC_VERSION, SYSTEM_VERSION,
+    TRANSACTION_VERSION,
 };
 use super::runtime::{Chain, decode_all};
 use super::subtensor::{AxonInfo, SERVING_RATE_LIMIT, Sub};
@@ -71,10 +71,28 @@ pub(crate) enum ApiError {
     Inconsistent(String, u16, u16),
 }
 
-/// The encoded metadata (`RuntimeMetadataPrefixed`), built once.
+/// The encoded V16 metadata (`RuntimeMetadataPrefixed`), built once.
 pub(crate) fn metadata_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(metadata::metadata_bytes)
+}
+
+/// The encoded metadata at `version` (one of [`metadata::METADATA_VERSIONS`]), each built once.
+pub(crate) fn metadata_bytes_at(version: u32) -> Option<&'static [u8]> {
+    static V14: OnceLock<Vec<u8>> = OnceLock::new();
+    static V15: OnceLock<Vec<u8>> = OnceLock::new();
+    let build = |v| metadata::metadata_bytes_at(v).unwrap_or_default();
+    match version {
+        14 => Some(V14.get_or_init(|| build(14)).as_slice()),
+        15 => Some(V15.get_or_init(|| build(15)).as_slice()),
+        16 => Some(metadata_bytes()),
+        _ => None,
+    }
+}
+
+/// What `state_getMetadata` and `Metadata_metadata` answer: V14, as a node does.
+pub(crate) fn default_metadata_bytes() -> &'static [u8] {
+    metadata_bytes_at(metadata::METADATA_VERSIONS[0]).unwrap_or_else(metadata_bytes)
 }
 
 /// `(blake2_64(trait name), version)` of every runtime API, from the metadata.
@@ -111,14 +129,12 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
     let mut view = chain.view(at);
     Ok(match method {
         "Core_version" => runtime_version(),
-        "Metadata_metadata" => metadata_bytes().to_vec().encode(),
+        "Metadata_metadata" => default_metadata_bytes().to_vec().encode(),
         "Metadata_metadata_at_version" => {
             let v: u32 = decode_all(args).ok_or_else(bad)?;
-            (v == METADATA_VERSION)
-                .then(|| metadata_bytes().to_vec())
-                .encode()
+            metadata_bytes_at(v).map(<[u8]>::to_vec).encode()
         }
-        "Metadata_metadata_versions" => vec![METADATA_VERSION].encode(),
+        "Metadata_metadata_versions" => metadata::METADATA_VERSIONS.to_vec().encode(),
         "AccountNonceApi_account_nonce" => {
             let who: AccountId = decode_all(args).ok_or_else(bad)?;
             view.get::<super::dispatch::AccountInfo>(&super::dispatch::account_key(&who))

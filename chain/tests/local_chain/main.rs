@@ -6,6 +6,7 @@ mod client_e2e;
 mod finney;
 mod metadata_file;
 mod metadata_layout;
+mod metadata_versions;
 mod metagraph_api;
 mod net;
 mod node_e2e;

@@ -40,6 +40,8 @@ pub(crate) struct Extrinsic {
     pub metadata: ExtrinsicMetadata<PortableForm>,
     /// `fp_self_contained::unchecked_extrinsic::UncheckedExtrinsic<..>`.
     pub unchecked: TypeId,
+    /// The tuple of every transaction extension (what V14/V15 call the "extra" type).
+    pub extra: TypeId,
 }
 
 /// `sp_runtime::generic::era::Era`: `Immortal`, then `MortalN(u8)` for N in 1..=255.
@@ -212,5 +214,6 @@ pub(crate) fn extrinsic(t: &mut Types, p: &Prims, runtime_call: TypeId) -> Extri
     Extrinsic {
         metadata,
         unchecked,
+        extra: extension_tuple,
     }
 }
