@@ -416,6 +416,10 @@ impl RunSpec {
     }
 
     /// Serializes the spec back to TOML.
+    #[allow(
+        clippy::expect_used,
+        reason = "every field is a plain TOML value: serialisation cannot fail"
+    )]
     pub fn to_toml(&self) -> String {
         // Every field is a plain TOML value; serialization cannot fail.
         toml::to_string(self).expect("a RunSpec always serializes to TOML")

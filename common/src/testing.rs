@@ -2,6 +2,11 @@
 //! spec, a small in-memory corpus, the real text corpus's location and an
 //! S3 test server.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test fixtures: a broken fixture should stop the test loudly"
+)]
+
 use crate::codec::CodecKind;
 use crate::data::{Corpus, DataSpec};
 use crate::spec::RunSpec;

@@ -1,4 +1,9 @@
 //! Same seed, same loss trajectory; another seed, another one.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed setup step should stop the test with its message"
+)]
 
 use sliver_common::data::Split;
 use sliver_common::{CodecKind, RunSpec, Trainer};

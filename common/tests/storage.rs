@@ -1,5 +1,10 @@
 //! The artifact store against both backends: a directory, and a real S3 server (`s3s-fs` on
 //! 127.0.0.1, installed by `scripts/setup.sh`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed setup step should stop the test with its message"
+)]
 
 use std::future::Future;
 use std::time::{Duration, Instant};

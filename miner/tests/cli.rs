@@ -1,5 +1,10 @@
 //! `btminer` as a user runs it: flags, errors, and a local run that is
 //! interrupted and resumed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed setup step should stop the test with its message"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,4 +1,9 @@
 //! Whole-system tests, compiled into one binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed setup step should stop the test with its message"
+)]
 
 mod shipped_specs;
 mod standalone;

@@ -180,9 +180,8 @@ fn extrinsic_error(call: &str, e: ExtrinsicError) -> Error {
         },
         ExtrinsicError::ErrorSubmittingTransaction(ref b)
         | ExtrinsicError::TransactionStatusStreamError(ref b)
-            if user_error(b).is_some() =>
+            if let Some(u) = user_error(b) =>
         {
-            let u = user_error(b).expect("checked just above");
             let detail = u.data.as_ref().map(|d| {
                 let raw = d.get();
                 serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned())

@@ -116,6 +116,10 @@ pub fn commit_hash(
 /// # Panics
 ///
 /// If the operating system has no randomness to give.
+#[allow(
+    clippy::expect_used,
+    reason = "no randomness from the OS leaves nothing safe to do (documented panic)"
+)]
 pub fn random_salt() -> Vec<u16> {
     let mut bytes = [0u8; SALT_LEN * 2];
     getrandom::fill(&mut bytes).expect("the OS random number generator must work");

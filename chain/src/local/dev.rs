@@ -25,6 +25,10 @@ pub fn dev_name(i: usize) -> String {
 /// # Panics
 ///
 /// Never in practice: the dev phrase is a valid BIP39 phrase, which is checked by the tests.
+#[allow(
+    clippy::expect_used,
+    reason = "the dev phrase is a constant, valid BIP39 phrase (tested)"
+)]
 pub fn dev_account(name: &str) -> [u8; 32] {
     let mnemonic = bip39::Mnemonic::parse_in(bip39::Language::English, DEV_PHRASE)
         .expect("the dev phrase is valid BIP39");

@@ -198,6 +198,10 @@ impl Chain {
     }
 
     /// The head block.
+    #[allow(
+        clippy::expect_used,
+        reason = "invariant: the head block is never pruned"
+    )]
     pub(crate) fn head_block(&self) -> &Block {
         // Invariant: the head block is always kept.
         self.blocks

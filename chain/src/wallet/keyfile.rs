@@ -85,6 +85,10 @@ impl KeyfileJson {
         }
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "a struct of strings always serialises to JSON"
+    )]
     fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(serde_json::to_vec(self).expect("a struct of strings serialises"))
     }

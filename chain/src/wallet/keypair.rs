@@ -55,6 +55,10 @@ impl Keypair {
     /// # Panics
     ///
     /// If the operating system has no randomness to give, which leaves nothing safe to do.
+    #[allow(
+        clippy::expect_used,
+        reason = "no randomness from the OS leaves nothing safe to do; 16 bytes are valid BIP39 entropy (documented panic)"
+    )]
     pub fn generate() -> Self {
         let mut entropy = Zeroizing::new([0u8; NEW_PHRASE_ENTROPY_LEN]);
         getrandom::fill(entropy.as_mut()).expect("the OS random number generator must work");
@@ -76,6 +80,10 @@ impl Keypair {
         Ok(Self::from_mnemonic(&mnemonic))
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "a parsed mnemonic always has 16 to 32 bytes of entropy"
+    )]
     fn from_mnemonic(mnemonic: &bip39::Mnemonic) -> Self {
         let (entropy, len) = mnemonic.to_entropy_array();
         let entropy = Zeroizing::new(entropy);
@@ -92,6 +100,7 @@ impl Keypair {
     }
 
     /// The keypair of a 32-byte mini-secret (btcli's `secretSeed`).
+    #[allow(clippy::expect_used, reason = "any 32 bytes are a mini-secret key")]
     pub fn from_seed(seed: &[u8; SEED_LEN]) -> Self {
         let mini = MiniSecretKey::from_bytes(seed).expect("any 32 bytes are a mini-secret key");
         Keypair {

@@ -1,6 +1,11 @@
 //! Integration tests of the local chain (`local-chain` feature): its metadata against finney's and against
 //! the checked-in `metadata/local.scale`, and `btlocalnet` end to end over WebSocket.
 #![cfg(feature = "local-chain")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed setup step should stop the test with its message"
+)]
 
 mod client_e2e;
 mod finney;

@@ -116,6 +116,10 @@ impl Attention {
         }
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the stage only ever passes [batch, seq, d_model] activations here"
+    )]
     fn forward(&self, x: &Tensor, rotary: &Rotary) -> Tensor {
         let (b, t, _) = x.size3().expect("attention input is [batch, seq, d_model]");
         let heads =

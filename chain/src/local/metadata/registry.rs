@@ -233,6 +233,10 @@ pub(crate) fn var(
 ///
 /// # Panics
 /// If `i > 255`: every list this is used on is a fixed table well under that.
+#[allow(
+    clippy::expect_used,
+    reason = "used only on fixed tables well under 256 entries (documented panic)"
+)]
 pub(crate) fn index_u8(i: usize) -> u8 {
     u8::try_from(i).expect("enum tables have at most 256 variants")
 }
