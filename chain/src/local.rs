@@ -81,6 +81,7 @@ mod state;
 mod subtensor;
 
 pub use self::dev::{DEV_NAMES, DEV_PHRASE, dev_account};
+pub use self::node::{MAX_EXTRINSIC_LEN, PoolLimits};
 pub use self::persist::{FORMAT_VERSION as STATE_FORMAT_VERSION, PersistError};
 pub use self::rpc::CHAIN_NAME;
 pub use self::runtime::{GenesisConfig, SubnetParamsConfig};

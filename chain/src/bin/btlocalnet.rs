@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sliver_chain::local::{GenesisConfig, LocalChain, ServerConfig, SubnetParamsConfig};
+use sliver_chain::local::{
+    GenesisConfig, LocalChain, PoolLimits, ServerConfig, SubnetParamsConfig,
+};
 use sliver_chain::wallet::AccountId32;
 use sliver_shutdown::Shutdown;
 
@@ -60,6 +62,12 @@ struct Cli {
     /// Free balance of each dev account, in rao.
     #[arg(long = "dev-balance", default_value_t = 1_000_000_000_000_000)]
     dev_balance: u64,
+    /// Most transactions the pool holds; more are refused (1016, as a node's full pool).
+    #[arg(long = "pool-limit", default_value_t = PoolLimits::default().count)]
+    pool_limit: usize,
+    /// Most bytes the pool holds, in KiB.
+    #[arg(long = "pool-kbytes", default_value_t = PoolLimits::default().bytes / 1024)]
+    pool_kbytes: usize,
     /// For tests only: also list these method names in `rpc_methods` without serving them, to
     /// look like a node that offers `chainHead_v1_*` (the client must not take that path).
     #[arg(long = "advertise-unserved", hide = true, value_delimiter = ',')]
@@ -101,6 +109,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         block_time: Duration::from_millis(cli.block_time_ms),
         state_file: cli.state,
         advertise_unserved: cli.advertise_unserved,
+        pool: PoolLimits {
+            count: cli.pool_limit,
+            bytes: cli.pool_kbytes.saturating_mul(1024),
+        },
         genesis: GenesisConfig {
             netuids: cli.netuids,
             subnet: SubnetParamsConfig {

@@ -39,10 +39,40 @@ pub(crate) enum PoolError {
     /// Another pooled transaction has the same signer and nonce.
     #[error("Priority is too low")]
     TooLowPriority,
+    /// Larger than any block could hold.
+    #[error("Transaction would exhaust the block limits")]
+    ExhaustsResources,
+    /// The pool is at its count or byte limit.
+    #[error("Immediately Dropped")]
+    Full,
 }
+
+/// How much the transaction pool holds before it refuses more, as a node's pool is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Transactions.
+    pub count: usize,
+    /// Encoded bytes of all of them.
+    pub bytes: usize,
+}
+
+impl Default for PoolLimits {
+    /// Substrate's default ready pool: 8192 transactions, 20 MiB.
+    fn default() -> Self {
+        Self {
+            count: 8192,
+            bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// The largest extrinsic accepted: a block's length limit for normal extrinsics (75% of the
+/// 5 MiB `BlockLength`, as in Substrate's default and subtensor's runtime). Checked before decoding.
+pub const MAX_EXTRINSIC_LEN: usize = 5 * 1024 * 1024 * 3 / 4;
 
 struct Pooled {
     xt: Extrinsic,
+    len: usize,
     watcher: Option<mpsc::UnboundedSender<TxStatus>>,
 }
 
@@ -57,11 +87,12 @@ pub(crate) struct Node {
     heads: broadcast::Sender<Header>,
     wake: Notify,
     state_file: Option<PathBuf>,
+    limits: PoolLimits,
 }
 
 impl Node {
     /// A node over `chain`, saving to `state_file` if given.
-    pub(crate) fn new(chain: Chain, state_file: Option<PathBuf>) -> Arc<Self> {
+    pub(crate) fn new(chain: Chain, state_file: Option<PathBuf>, limits: PoolLimits) -> Arc<Self> {
         let (heads, _) = broadcast::channel(256);
         Arc::new(Self {
             inner: Mutex::new(Inner {
@@ -71,6 +102,7 @@ impl Node {
             heads,
             wake: Notify::new(),
             state_file,
+            limits,
         })
     }
 
@@ -122,8 +154,17 @@ impl Node {
         bytes: &[u8],
         watch: bool,
     ) -> Result<(Hash, Option<mpsc::UnboundedReceiver<TxStatus>>), PoolError> {
+        if bytes.len() > MAX_EXTRINSIC_LEN {
+            return Err(PoolError::ExhaustsResources);
+        }
         let xt = extrinsic::decode(bytes)?;
         let mut inner = self.lock();
+        let pooled_bytes: usize = inner.pool.iter().map(|p| p.len).sum();
+        if inner.pool.len() >= self.limits.count
+            || pooled_bytes.saturating_add(bytes.len()) > self.limits.bytes
+        {
+            return Err(PoolError::Full);
+        }
         if inner.pool.iter().any(|p| p.xt.hash == xt.hash) {
             return Err(PoolError::AlreadyImported);
         }
@@ -152,7 +193,11 @@ impl Node {
             (None, None)
         };
         debug!(hash = %hex::encode(hash), nonce = valid.nonce, "extrinsic pooled");
-        inner.pool.push(Pooled { xt, watcher });
+        inner.pool.push(Pooled {
+            xt,
+            len: bytes.len(),
+            watcher,
+        });
         drop(inner);
         self.wake.notify_one();
         Ok((hash, rx))

@@ -55,6 +55,16 @@ fn pool_error(e: &PoolError) -> ErrorObjectOwned {
             "Transaction Already Imported",
             Some("The transaction is already in the pool".to_owned()),
         ),
+        PoolError::ExhaustsResources => err(
+            1010,
+            "Invalid Transaction",
+            Some("Transaction would exhaust the block limits".to_owned()),
+        ),
+        PoolError::Full => err(
+            1016,
+            "Immediately Dropped",
+            Some("The transaction couldn't enter the pool because of the limit".to_owned()),
+        ),
         PoolError::TooLowPriority => err(
             1014,
             "Priority is too low: (0 vs 0)",

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use super::node::Node;
+use super::node::{Node, PoolLimits};
 use super::persist::{self, PersistError};
 use super::rpc;
 use super::runtime::{Chain, GenesisConfig};
@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub state_file: Option<PathBuf>,
     /// The chain created when there is no state file.
     pub genesis: GenesisConfig,
+    /// How much the transaction pool holds.
+    pub pool: PoolLimits,
     /// Method names listed in `rpc_methods` but not served: for tests of what a client does
     /// against a node that offers more than the local chain (e.g. `chainHead_v1_follow`).
     pub advertise_unserved: Vec<String>,
@@ -95,7 +97,7 @@ impl LocalChain {
                 chain
             }
         };
-        let node = Node::new(chain, config.state_file.clone());
+        let node = Node::new(chain, config.state_file.clone(), config.pool);
         let server = Server::builder()
             .set_config(
                 jsonrpsee::server::ServerConfig::builder()

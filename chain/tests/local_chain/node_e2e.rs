@@ -346,3 +346,65 @@ fn a_failing_block_producer_stops_the_process() {
         .unwrap();
     assert!(stderr.contains("block production stopped"), "{stderr}");
 }
+
+/// An extrinsic larger than a block can hold and one more than the pool holds are refused with
+/// a node's error codes (1010 "exhaust the block limits", 1016 "Immediately Dropped").
+#[tokio::test]
+async fn the_pool_and_the_extrinsic_size_are_bounded_like_a_node() {
+    // One block a minute: nothing leaves the pool while the test runs.
+    let net = LocalNet::spawn(&["--block-time", "60000", "--pool-limit", "2"]);
+    let api = connect(&net).await;
+    let rpc = bounded("rpc client", subxt::rpcs::RpcClient::from_url(&net.url))
+        .await
+        .expect("rpc client");
+    let submit = |bytes: Vec<u8>| {
+        let rpc = rpc.clone();
+        async move {
+            bounded(
+                "author_submitExtrinsic",
+                rpc.request::<String>(
+                    "author_submitExtrinsic",
+                    subxt::rpcs::rpc_params![format!("0x{}", hex::encode(&bytes))],
+                ),
+            )
+            .await
+        }
+    };
+
+    let huge = vec![0u8; sliver_chain::local::MAX_EXTRINSIC_LEN + 1];
+    let text = rpc_error_text(submit(huge).await.expect_err("too large for any block"));
+    assert!(
+        text.contains("1010") && text.contains("exhaust the block limits"),
+        "{text}"
+    );
+
+    let at = bounded("latest block", api.at_current_block())
+        .await
+        .expect("block");
+    let to = id(&dev::dave());
+    for (i, signer) in [dev::alice(), dev::bob(), dev::charlie()]
+        .into_iter()
+        .enumerate()
+    {
+        let signed = bounded(
+            "signing",
+            at.transactions().create_signed(
+                &transfer(to, 1_000_000_000),
+                &Signer(signer),
+                Default::default(),
+            ),
+        )
+        .await
+        .expect("signed");
+        let result = submit(signed.encoded().to_vec()).await;
+        if i < 2 {
+            result.expect("the pool has room");
+        } else {
+            let text = rpc_error_text(result.expect_err("the pool is full"));
+            assert!(
+                text.contains("1016") && text.contains("Immediately Dropped"),
+                "{text}"
+            );
+        }
+    }
+}
