@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonrpsee::server::{RandomStringIdProvider, Server, ServerHandle};
+use jsonrpsee::server::middleware::http::HostFilterLayer;
+use jsonrpsee::server::{HttpRequest, RandomStringIdProvider, Server, ServerHandle};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -53,9 +54,58 @@ pub enum ServerError {
     /// The RPC methods could not be registered (a bug).
     #[error("registering RPC methods")]
     Methods(#[from] jsonrpsee::core::RegisterMethodError),
+    /// The Host filter could not be built (a bug).
+    #[error("building the host filter: {0}")]
+    Filter(String),
     /// Block production stopped: a block could not be made durable, or the producer panicked.
     #[error("block production stopped: {0}")]
     Producer(String),
+}
+
+/// The origin check, as the filter layer takes it.
+type OriginCheck = fn(HttpRequest) -> Result<HttpRequest, ForeignOrigin>;
+/// The HTTP middleware: the Host filter, then the Origin check.
+type LocalOnly = tower::ServiceBuilder<
+    tower::layer::util::Stack<
+        tower::filter::FilterLayer<OriginCheck>,
+        tower::layer::util::Stack<HostFilterLayer, tower::layer::util::Identity>,
+    >,
+>;
+
+/// Only this machine may drive the chain, as a node's default `--rpc-cors` and host checks
+/// allow: the `Host` header must name localhost or 127.0.0.1 (so a DNS-rebinding page is
+/// refused), and a request carrying an `Origin` (a web page's) must come from one of those too.
+fn local_only() -> Result<LocalOnly, ServerError> {
+    let hosts = HostFilterLayer::new(["localhost:*", "127.0.0.1:*"])
+        .map_err(|e| ServerError::Filter(e.to_string()))?;
+    let origin: fn(
+        jsonrpsee::server::HttpRequest,
+    ) -> Result<jsonrpsee::server::HttpRequest, ForeignOrigin> = check_origin;
+    Ok(tower::ServiceBuilder::new().layer(hosts).filter(origin))
+}
+
+/// A request from a web page of another site.
+#[derive(Debug, thiserror::Error)]
+#[error("requests from origin {0} are not allowed")]
+pub struct ForeignOrigin(String);
+
+fn check_origin(req: HttpRequest) -> Result<HttpRequest, ForeignOrigin> {
+    let Some(origin) = req.headers().get("origin") else {
+        return Ok(req);
+    };
+    let text = origin.to_str().unwrap_or_default();
+    let host = text
+        .split_once("://")
+        .map_or(text, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    if matches!(host, "localhost" | "127.0.0.1") {
+        Ok(req)
+    } else {
+        tracing::warn!(origin = text, "refused a request from a foreign origin");
+        Err(ForeignOrigin(text.to_owned()))
+    }
 }
 
 /// A running local chain.
@@ -99,6 +149,7 @@ impl LocalChain {
         };
         let node = Node::new(chain, config.state_file.clone(), config.pool);
         let server = Server::builder()
+            .set_http_middleware(local_only()?)
             .set_config(
                 jsonrpsee::server::ServerConfig::builder()
                     .set_id_provider(RandomStringIdProvider::new(16))

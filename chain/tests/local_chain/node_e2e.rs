@@ -408,3 +408,54 @@ async fn the_pool_and_the_extrinsic_size_are_bounded_like_a_node() {
         }
     }
 }
+
+/// One HTTP JSON-RPC request with the given extra headers; returns the status line and body.
+fn http_post(url: &str, headers: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("ws://");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"system_chain","params":[]}"#;
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request += &format!("Host: {addr}\r\n");
+    }
+    for (k, v) in headers {
+        request += &format!("{k}: {v}\r\n");
+    }
+    request += "\r\n";
+    request += body;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("sending");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// Only this machine may drive the chain: a request whose `Host` names another site (DNS
+/// rebinding) or that carries another site's `Origin` (a web page) is refused.
+#[test]
+fn web_pages_of_other_sites_cannot_drive_the_chain() {
+    let net = LocalNet::spawn(&["--block-time", "100"]);
+    let ok = |r: &str| r.starts_with("HTTP/1.1 200") && r.contains("btlocalnet");
+
+    let plain = http_post(&net.url, &[]);
+    assert!(ok(&plain), "{plain}");
+    let local_page = http_post(&net.url, &[("Origin", "http://localhost:3000")]);
+    assert!(ok(&local_page), "{local_page}");
+
+    let rebinding = http_post(&net.url, &[("Host", "evil.example:9944")]);
+    assert!(
+        !ok(&rebinding) && !rebinding.contains("btlocalnet"),
+        "{rebinding}"
+    );
+    let foreign_page = http_post(&net.url, &[("Origin", "https://evil.example")]);
+    assert!(
+        !ok(&foreign_page) && !foreign_page.contains("btlocalnet"),
+        "{foreign_page}"
+    );
+}
