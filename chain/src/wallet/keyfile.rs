@@ -623,4 +623,52 @@ mod tests {
             .collect();
         assert_eq!(left.len(), 1, "{left:?}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::super::*;
+
+        /// Whatever a file holds: classified, parsed and turned into a key or a refusal.
+        fn open_anything(data: &[u8]) {
+            let path = Path::new("k");
+            if let Ok(Contents::Plain(json)) = classify(path, data)
+                && let Ok(parsed) = KeyfileJson::parse(path, json)
+            {
+                let _ = parsed.stated_account(path);
+                let _ = parsed.keypair(path);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Arbitrary bytes never panic.
+            #[test]
+            fn arbitrary_files_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+                open_anything(&data);
+            }
+
+            /// A key written and read back is the same key; a corrupted one never panics.
+            #[test]
+            fn keys_round_trip_and_corruption_never_panics(
+                seed in any::<[u8; 32]>(),
+                flips in proptest::collection::vec((any::<Index>(), any::<u8>()), 0..6),
+            ) {
+                let pair = Keypair::from_seed(&seed);
+                let bytes = KeyfileJson::secret(&pair).to_bytes();
+                let back = KeyfileJson::parse(Path::new("k"), &bytes)
+                    .and_then(|j| j.keypair(Path::new("k")))
+                    .unwrap();
+                prop_assert_eq!(back.account_id(), pair.account_id());
+                let mut bad = bytes.to_vec();
+                for (at, v) in flips {
+                    let i = at.index(bad.len());
+                    bad[i] = v;
+                }
+                open_anything(&bad);
+            }
+        }
+    }
 }
