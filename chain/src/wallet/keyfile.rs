@@ -63,13 +63,11 @@ impl KeyfileJson {
 
     fn secret(pair: &Keypair) -> Self {
         KeyfileJson {
-            private_key: Some(Zeroizing::new(hex0x(pair.private_key().expose_secret()))),
+            private_key: Some(secret_hex0x(pair.private_key().expose_secret())),
             secret_phrase: pair
                 .phrase()
                 .map(|p| Zeroizing::new(p.expose_secret().to_owned())),
-            secret_seed: pair
-                .seed()
-                .map(|s| Zeroizing::new(hex0x(s.expose_secret()))),
+            secret_seed: pair.seed().map(|s| secret_hex0x(s.expose_secret())),
             ..KeyfileJson::public(&pair.account_id())
         }
     }
@@ -208,6 +206,20 @@ fn check_same(
 
 fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
+}
+
+/// `0x`-prefixed hex of a secret, written straight into a buffer that is wiped when dropped:
+/// no intermediate string (as `hex::encode` and `format!` would make) is left behind in freed
+/// memory. The capacity is reserved up front so the string never reallocates.
+fn secret_hex0x(bytes: &[u8]) -> Zeroizing<String> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Zeroizing::new(String::with_capacity(2 + 2 * bytes.len()));
+    out.push_str("0x");
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Decodes `0x`-prefixed (or bare, as bittensor also accepts) hex of exactly `N` bytes.
@@ -622,6 +634,14 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    #[test]
+    fn secret_hex_is_the_same_hex_without_intermediates() {
+        let bytes = [0x00, 0x0f, 0xa5, 0xff];
+        let secret = secret_hex0x(&bytes);
+        assert_eq!(secret.as_str(), hex0x(&bytes));
+        assert_eq!(secret.capacity(), 2 + 2 * bytes.len(), "no reallocation");
     }
 
     mod properties {
