@@ -21,7 +21,6 @@ use scale_info::form::PortableForm;
 use super::registry::TypeId;
 
 type P = PortableForm;
-type Ty = <PortableForm as scale_info::form::Form>::Type;
 
 /// The extrinsic version the legacy formats describe (they hold one).
 const LEGACY_EXTRINSIC_VERSION: u8 = 4;
@@ -65,50 +64,20 @@ fn constants(p: &v16::PalletMetadata<P>) -> Vec<PalletConstantMetadata<P>> {
         .collect()
 }
 
-/// The transaction extensions as `(identifier, type, implicit)`, for either legacy format.
-fn extensions(m: &v16::RuntimeMetadataV16) -> impl Iterator<Item = (String, Ty, Ty)> + '_ {
-    m.extrinsic
-        .transaction_extensions
-        .iter()
-        .map(|x| (x.identifier.clone(), x.ty, x.implicit))
-}
-
-/// Calls, event, error: the same type ids, without V16's deprecation info.
-struct Enums {
-    calls: Option<PalletCallMetadata<P>>,
-    event: Option<PalletEventMetadata<P>>,
-    error: Option<PalletErrorMetadata<P>>,
-}
-
-fn enums(p: &v16::PalletMetadata<P>) -> Enums {
-    Enums {
-        calls: p.calls.as_ref().map(|c| PalletCallMetadata { ty: c.ty }),
-        event: p.event.as_ref().map(|e| PalletEventMetadata { ty: e.ty }),
-        error: p.error.as_ref().map(|e| PalletErrorMetadata { ty: e.ty }),
-    }
-}
-
 /// `m` as V15.
 pub(super) fn v15(m: v16::RuntimeMetadataV16, legacy: &LegacyTypes) -> RuntimeMetadataV15 {
     let pallets = m
         .pallets
         .iter()
-        .map(|p| {
-            let Enums {
-                calls,
-                event,
-                error,
-            } = enums(p);
-            v15::PalletMetadata {
-                name: p.name.clone(),
-                storage: p.storage.as_ref().map(storage),
-                calls,
-                event,
-                constants: constants(p),
-                error,
-                index: p.index,
-                docs: p.docs.clone(),
-            }
+        .map(|p| v15::PalletMetadata {
+            name: p.name.clone(),
+            storage: p.storage.as_ref().map(storage),
+            calls: p.calls.as_ref().map(|c| PalletCallMetadata { ty: c.ty }),
+            event: p.event.as_ref().map(|e| PalletEventMetadata { ty: e.ty }),
+            constants: constants(p),
+            error: p.error.as_ref().map(|e| PalletErrorMetadata { ty: e.ty }),
+            index: p.index,
+            docs: p.docs.clone(),
         })
         .collect();
     let apis = m
@@ -142,14 +111,15 @@ pub(super) fn v15(m: v16::RuntimeMetadataV16, legacy: &LegacyTypes) -> RuntimeMe
         call_ty: m.extrinsic.call_ty,
         signature_ty: m.extrinsic.signature_ty,
         extra_ty: legacy.extra.into(),
-        signed_extensions: extensions(&m)
-            .map(
-                |(identifier, ty, additional_signed)| v15::SignedExtensionMetadata {
-                    identifier,
-                    ty,
-                    additional_signed,
-                },
-            )
+        signed_extensions: m
+            .extrinsic
+            .transaction_extensions
+            .iter()
+            .map(|x| v15::SignedExtensionMetadata {
+                identifier: x.identifier.clone(),
+                ty: x.ty,
+                additional_signed: x.implicit,
+            })
             .collect(),
     };
     RuntimeMetadataV15 {
@@ -163,45 +133,38 @@ pub(super) fn v15(m: v16::RuntimeMetadataV16, legacy: &LegacyTypes) -> RuntimeMe
     }
 }
 
-/// `m` as V14.
+/// `m` as V14: its V15 form without docs, runtime APIs and outer enums.
 pub(super) fn v14(m: v16::RuntimeMetadataV16, legacy: &LegacyTypes) -> RuntimeMetadataV14 {
-    let pallets = m
-        .pallets
-        .iter()
-        .map(|p| {
-            let Enums {
-                calls,
-                event,
-                error,
-            } = enums(p);
-            v14::PalletMetadata {
-                name: p.name.clone(),
-                storage: p.storage.as_ref().map(storage),
-                calls,
-                event,
-                constants: constants(p),
-                error,
-                index: p.index,
-            }
-        })
-        .collect();
-    let extrinsic = v14::ExtrinsicMetadata {
-        ty: legacy.unchecked.into(),
-        version: LEGACY_EXTRINSIC_VERSION,
-        signed_extensions: extensions(&m)
-            .map(
-                |(identifier, ty, additional_signed)| SignedExtensionMetadata {
-                    identifier,
-                    ty,
-                    additional_signed,
-                },
-            )
-            .collect(),
-    };
+    let v15 = v15(m, legacy);
     RuntimeMetadataV14 {
-        types: m.types,
-        pallets,
-        extrinsic,
-        ty: legacy.runtime.into(),
+        types: v15.types,
+        pallets: v15
+            .pallets
+            .into_iter()
+            .map(|p| v14::PalletMetadata {
+                name: p.name,
+                storage: p.storage,
+                calls: p.calls,
+                event: p.event,
+                constants: p.constants,
+                error: p.error,
+                index: p.index,
+            })
+            .collect(),
+        extrinsic: v14::ExtrinsicMetadata {
+            ty: legacy.unchecked.into(),
+            version: v15.extrinsic.version,
+            signed_extensions: v15
+                .extrinsic
+                .signed_extensions
+                .into_iter()
+                .map(|x| SignedExtensionMetadata {
+                    identifier: x.identifier,
+                    ty: x.ty,
+                    additional_signed: x.additional_signed,
+                })
+                .collect(),
+        },
+        ty: v15.ty,
     }
 }
