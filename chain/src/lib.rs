@@ -11,9 +11,13 @@
 //! | feature       | default | what it does |
 //! |---------------|---------|--------------|
 //! | `local-chain` | no      | the `local` module and the `btlocalnet` binary |
+//! | `testing`     | no      | the `testing` module: support for this crate's tests |
 
 pub mod client;
 pub mod wallet;
 
 #[cfg(feature = "local-chain")]
 pub mod local;
+
+#[cfg(feature = "testing")]
+pub mod testing;

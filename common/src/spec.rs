@@ -250,7 +250,7 @@ pub struct BoundarySpec {
     /// Wire codec for gradients; defaults to `codec`.
     #[serde(default)]
     pub grad_codec: Option<CodecKind>,
-    /// Values per quantization scale for the int8/uint8 codecs; 0 means one
+    /// Values per quantization scale for the int8/uint8/int4 codecs; 0 means one
     /// scale per row of the last dimension.
     #[serde(default)]
     pub codec_row: usize,
@@ -430,6 +430,17 @@ impl RunSpec {
     /// # Errors
     /// [`SpecError::Invalid`] naming the first offending field.
     pub fn validate(&self) -> Result<(), SpecError> {
+        self.validate_name()?;
+        self.validate_model()?;
+        self.validate_stages()?;
+        self.validate_boundary()?;
+        self.validate_optimizer()?;
+        self.validate_swarm()?;
+        self.validate_data()
+    }
+
+    /// `name`: not empty, and only characters safe in file and object names.
+    fn validate_name(&self) -> Result<(), SpecError> {
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty"));
         }
@@ -446,6 +457,12 @@ impl RunSpec {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// `[model]`: every size at least 1, heads dividing the width and each other, an even head
+    /// width, and sane rotary and norm constants.
+    fn validate_model(&self) -> Result<(), SpecError> {
         let m = &self.model;
         for (field, value) in [
             ("model.vocab_size", m.vocab_size),
@@ -499,7 +516,12 @@ impl RunSpec {
                 format!("must be positive, got {}", m.norm_eps),
             ));
         }
+        Ok(())
+    }
 
+    /// `[[stages]]`: at least one, tiling `0..model.n_layers` without gap or overlap.
+    fn validate_stages(&self) -> Result<(), SpecError> {
+        let m = &self.model;
         if self.stages.is_empty() {
             return Err(invalid("stages", "must list at least one stage"));
         }
@@ -529,7 +551,12 @@ impl RunSpec {
                 format!("must end at model.n_layers ({}), got {next}", m.n_layers),
             ));
         }
+        Ok(())
+    }
 
+    /// `[boundary]`: the bottleneck no wider than the model.
+    fn validate_boundary(&self) -> Result<(), SpecError> {
+        let m = &self.model;
         let b = &self.boundary;
         if b.bottleneck > m.d_model {
             return Err(invalid(
@@ -540,7 +567,11 @@ impl RunSpec {
                 ),
             ));
         }
+        Ok(())
+    }
 
+    /// `[optimizer]`: learning rate, schedule, betas, decay, clipping and batch sizes in range.
+    fn validate_optimizer(&self) -> Result<(), SpecError> {
         let o = &self.optimizer;
         if !(o.lr > 0.0 && o.lr.is_finite()) {
             return Err(invalid(
@@ -577,6 +608,11 @@ impl RunSpec {
         if o.accumulate == 0 {
             return Err(invalid("optimizer.accumulate", "must be at least 1, got 0"));
         }
+        Ok(())
+    }
+
+    /// `[swarm]`: epoch and merge windows, sample timeout and twin tolerance in range.
+    fn validate_swarm(&self) -> Result<(), SpecError> {
         let w = &self.swarm;
         if w.epoch_blocks < 4 {
             return Err(invalid(
@@ -608,10 +644,15 @@ impl RunSpec {
                 format!("must be a finite number >= 0, got {}", w.twin_tolerance),
             ));
         }
+        Ok(())
+    }
+
+    /// `[data]`, through [`DataSpec::validate`](crate::data::DataSpec::validate), its error
+    /// reported under the field `data`.
+    fn validate_data(&self) -> Result<(), SpecError> {
         self.data
             .validate()
-            .map_err(|reason| invalid("data", reason.to_string()))?;
-        Ok(())
+            .map_err(|reason| invalid("data", reason.to_string()))
     }
 
     /// Bytes per token of the uncompressed fp32 residual stream at a boundary:

@@ -6,13 +6,16 @@
 //! Loss is printed as it falls; held-out loss every `--eval-every` steps;
 //! checkpoints go to `--out` and a second run resumes from them.
 
+use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use sliver_common::data::{Corpus, Split};
+use sliver_common::train::StepReport;
 use sliver_common::{RunSpec, Trainer};
 use tracing::{info, warn};
 
@@ -24,21 +27,199 @@ use crate::cli::LocalArgs;
 /// # Errors
 /// Bad spec, unreadable data, a failed step or an unwritable `--out`.
 pub fn run(args: &LocalArgs) -> Result<()> {
-    let mut spec = RunSpec::load(&args.spec)
-        .with_context(|| format!("loading run spec {}", args.spec.display()))?;
-    if let Some(data) = &args.data {
-        spec.data.sources = vec![data.clone()];
+    let mut run = LocalRun::set_up(args)?;
+    let mut progress = Progress::new(run.trainer.steps_done());
+    for step in progress.first..args.steps {
+        let stepped = run.step(step)?;
+        progress.tokens += stepped.report.tokens;
+        run.report(&stepped, &progress)?;
+        if run.checkpoint(stepped.done)? {
+            // Interrupted: the checkpoint is saved, a second run resumes from it.
+            return Ok(());
+        }
     }
-    let device = args.device.0;
-    if args.threads > 0 {
-        tch::set_num_threads(args.threads as i32);
+    run.finish()
+}
+
+/// A local run, set up: the spec, the corpus, the trainer, the loss log and the stop flag.
+struct LocalRun<'a> {
+    args: &'a LocalArgs,
+    spec: RunSpec,
+    corpus: Corpus,
+    trainer: Trainer,
+    /// Set on Ctrl-C / SIGTERM: finish the current step, save, stop.
+    stop: Arc<AtomicBool>,
+    /// `loss.csv` under `--out`, one row per step.
+    log: File,
+    log_path: PathBuf,
+    /// Reads the corpus and watches for the stop signals; kept for the whole run.
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// What one step did.
+struct Stepped {
+    /// Steps done, counting this one.
+    done: u64,
+    report: StepReport,
+    /// Held-out loss, when this step evaluated.
+    eval: Option<f64>,
+}
+
+/// Throughput since this process started stepping.
+struct Progress {
+    started: Instant,
+    /// The first step this process takes (after a resume, not 0).
+    first: u64,
+    /// Tokens trained on since `started`.
+    tokens: u64,
+}
+
+impl Progress {
+    fn new(first: u64) -> Self {
+        Self {
+            started: Instant::now(),
+            first,
+            tokens: 0,
+        }
+    }
+}
+
+impl<'a> LocalRun<'a> {
+    /// Loads the spec and the corpus, watches for Ctrl-C / SIGTERM, builds the trainer (resumed
+    /// from `--out` unless `--fresh`) and opens the loss log.
+    fn set_up(args: &'a LocalArgs) -> Result<Self> {
+        let mut spec = RunSpec::load(&args.spec)
+            .with_context(|| format!("loading run spec {}", args.spec.display()))?;
+        if let Some(data) = &args.data {
+            spec.data.sources = vec![data.clone()];
+        }
+        if args.threads > 0 {
+            tch::set_num_threads(args.threads as i32);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("starting the I/O runtime")?;
+        let corpus = load_corpus(&runtime, &spec)?;
+        let stop = watch_for_stop(&runtime);
+        let trainer = build_trainer(args, &spec, &corpus)?;
+        let (log, log_path) = open_log(&args.out, trainer.steps_done())?;
+        Ok(Self {
+            args,
+            spec,
+            corpus,
+            trainer,
+            stop,
+            log,
+            log_path,
+            _runtime: runtime,
+        })
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the I/O runtime")?;
+    /// Trains optimizer step `step` (0-based) over its micro-batches, and evaluates when due
+    /// (every `--eval-every` steps and at the last).
+    fn step(&mut self, step: u64) -> Result<Stepped> {
+        let accumulate = self.spec.optimizer.accumulate as u64;
+        let micro: Vec<_> = (0..accumulate)
+            .map(|m| {
+                self.trainer
+                    .batch(&self.corpus, Split::Train, step * accumulate + m)
+            })
+            .collect::<Result<_, _>>()?;
+        let report = self
+            .trainer
+            .step(&micro)
+            .with_context(|| format!("training step {step}"))?;
+        let done = step + 1;
+        let args = self.args;
+        let eval_now =
+            done == args.steps || (args.eval_every > 0 && done.is_multiple_of(args.eval_every));
+        let eval = if eval_now {
+            Some(self.trainer.eval(&self.corpus, args.eval_batches)?)
+        } else {
+            None
+        };
+        Ok(Stepped { done, report, eval })
+    }
+
+    /// Appends the step's row to the loss log, and logs it: every evaluation (with the
+    /// boundary compression), the first step and every fifth.
+    fn report(&mut self, stepped: &Stepped, progress: &Progress) -> Result<()> {
+        let Stepped { done, eval, .. } = *stepped;
+        let r = &stepped.report;
+        let fp32_per_token = self.spec.fp32_boundary_bytes_per_token() as f64;
+        let boundaries = self.spec.stages.len().saturating_sub(1).max(1) as f64;
+        let per_token = r.activation_bytes as f64 / (r.tokens as f64 * boundaries);
+        writeln!(
+            self.log,
+            "{done},{},{:.5},{},{:.6e},{},{}",
+            done * r.tokens,
+            r.loss,
+            eval.map(|e| format!("{e:.5}")).unwrap_or_default(),
+            r.lr,
+            r.activation_bytes,
+            r.gradient_bytes
+        )?;
+        let tok_s = progress.tokens as f64 / progress.started.elapsed().as_secs_f64();
+        let of = self.args.steps;
+        match eval {
+            Some(e) => info!(
+                step = done,
+                of,
+                loss = round4(r.loss),
+                eval_loss = round4(e),
+                tok_per_s = tok_s.round(),
+                compression = format!("{:.0}x", fp32_per_token / per_token),
+                "step"
+            ),
+            None if done % 5 == 0 || done == progress.first + 1 => {
+                info!(
+                    step = done,
+                    of,
+                    loss = round4(r.loss),
+                    tok_per_s = tok_s.round(),
+                    "step"
+                )
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Saves a checkpoint when one is due (every `--checkpoint-every` steps, at the last step,
+    /// or when interrupted); whether the run was interrupted and must stop.
+    fn checkpoint(&self, done: u64) -> Result<bool> {
+        let args = self.args;
+        let interrupted = self.stop.load(Ordering::SeqCst);
+        if interrupted
+            || (args.checkpoint_every > 0 && done.is_multiple_of(args.checkpoint_every))
+            || done == args.steps
+        {
+            checkpoint::save(&args.out, &self.spec, &self.trainer).context("saving checkpoint")?;
+        }
+        if interrupted {
+            warn!(step = done, out = %args.out.display(), "interrupted: checkpoint saved, run again to resume");
+        }
+        Ok(interrupted)
+    }
+
+    /// Flushes the loss log and says where the run's output is.
+    fn finish(mut self) -> Result<()> {
+        self.log.flush()?;
+        info!(
+            steps = self.trainer.steps_done(),
+            out = %self.args.out.display(),
+            loss_log = %self.log_path.display(),
+            "done"
+        );
+        Ok(())
+    }
+}
+
+/// Loads the training text on `runtime` and checks that it suits the model (long enough for a
+/// sample, a tokenizer no larger than the vocabulary).
+fn load_corpus(runtime: &tokio::runtime::Runtime, spec: &RunSpec) -> Result<Corpus> {
     let corpus = runtime
         .block_on(Corpus::load(&spec.data))
         .context("loading the training text")?;
@@ -53,8 +234,11 @@ pub fn run(args: &LocalArgs) -> Result<()> {
             spec.model.vocab_size
         );
     }
+    Ok(corpus)
+}
 
-    // Ctrl-C / SIGTERM: finish the current step, save, stop.
+/// A flag set on Ctrl-C / SIGTERM, watched on `runtime`.
+fn watch_for_stop(runtime: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -63,8 +247,13 @@ pub fn run(args: &LocalArgs) -> Result<()> {
             stop.store(true, Ordering::SeqCst);
         });
     }
+    stop
+}
 
-    let mut trainer = Trainer::pipeline(&spec, device, args.steps).context("building the model")?;
+/// The pipeline trainer for `spec`, resumed from the checkpoint under `--out` unless `--fresh`.
+fn build_trainer(args: &LocalArgs, spec: &RunSpec, corpus: &Corpus) -> Result<Trainer> {
+    let device = args.device.0;
+    let mut trainer = Trainer::pipeline(spec, device, args.steps).context("building the model")?;
     info!(
         spec = %args.spec.display(),
         stages = spec.stages.len(),
@@ -76,14 +265,18 @@ pub fn run(args: &LocalArgs) -> Result<()> {
     );
     if args.fresh {
         info!(out = %args.out.display(), "--fresh: ignoring any checkpoint");
-    } else if let Some(step) = checkpoint::load(&args.out, &spec, &mut trainer)? {
+    } else if let Some(step) = checkpoint::load(&args.out, spec, &mut trainer)? {
         info!(step, out = %args.out.display(), "resumed from checkpoint");
     }
+    Ok(trainer)
+}
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let log_path = args.out.join("loss.csv");
-    let new_log = !log_path.exists() || trainer.steps_done() == 0;
+/// Opens `loss.csv` under `out` (creating `out`): appended to when resuming, started afresh
+/// with its header otherwise (`steps_done` 0, or no log yet).
+fn open_log(out: &Path, steps_done: u64) -> Result<(File, PathBuf)> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let log_path = out.join("loss.csv");
+    let new_log = !log_path.exists() || steps_done == 0;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(!new_log)
@@ -97,86 +290,7 @@ pub fn run(args: &LocalArgs) -> Result<()> {
             "step,tokens,train_loss,eval_loss,lr,activation_bytes,gradient_bytes"
         )?;
     }
-
-    let fp32_per_token = spec.fp32_boundary_bytes_per_token() as f64;
-    let boundaries = spec.stages.len().saturating_sub(1).max(1) as f64;
-    let started = Instant::now();
-    let first = trainer.steps_done();
-    let mut tokens_done = 0u64;
-    for step in first..args.steps {
-        let micro: Vec<_> = (0..spec.optimizer.accumulate as u64)
-            .map(|m| {
-                trainer.batch(
-                    &corpus,
-                    Split::Train,
-                    step * spec.optimizer.accumulate as u64 + m,
-                )
-            })
-            .collect::<Result<_, _>>()?;
-        let r = trainer
-            .step(&micro)
-            .with_context(|| format!("training step {step}"))?;
-        tokens_done += r.tokens;
-        let done = step + 1;
-        let eval_now = done == args.steps || (args.eval_every > 0 && done % args.eval_every == 0);
-        let eval = if eval_now {
-            Some(trainer.eval(&corpus, args.eval_batches)?)
-        } else {
-            None
-        };
-        let per_token = r.activation_bytes as f64 / (r.tokens as f64 * boundaries);
-        writeln!(
-            log,
-            "{done},{},{:.5},{},{:.6e},{},{}",
-            done * r.tokens,
-            r.loss,
-            eval.map(|e| format!("{e:.5}")).unwrap_or_default(),
-            r.lr,
-            r.activation_bytes,
-            r.gradient_bytes
-        )?;
-        let tok_s = tokens_done as f64 / started.elapsed().as_secs_f64();
-        match eval {
-            Some(e) => info!(
-                step = done,
-                of = args.steps,
-                loss = round4(r.loss),
-                eval_loss = round4(e),
-                tok_per_s = tok_s.round(),
-                compression = format!("{:.0}x", fp32_per_token / per_token),
-                "step"
-            ),
-            None if done % 5 == 0 || done == first + 1 => {
-                info!(
-                    step = done,
-                    of = args.steps,
-                    loss = round4(r.loss),
-                    tok_per_s = tok_s.round(),
-                    "step"
-                )
-            }
-            None => {}
-        }
-        let interrupted = stop.load(Ordering::SeqCst);
-        if interrupted
-            || (args.checkpoint_every > 0 && done % args.checkpoint_every == 0)
-            || done == args.steps
-        {
-            checkpoint::save(&args.out, &spec, &trainer).context("saving checkpoint")?;
-        }
-        if interrupted {
-            warn!(step = done, out = %args.out.display(), "interrupted: checkpoint saved, run again to resume");
-            return Ok(());
-        }
-    }
-    log.flush()?;
-    info!(
-        steps = trainer.steps_done(),
-        out = %args.out.display(),
-        loss_log = %log_path.display(),
-        "done"
-    );
-    Ok(())
+    Ok((log, log_path))
 }
 
 fn round4(x: f64) -> f64 {

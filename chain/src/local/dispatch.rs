@@ -6,6 +6,7 @@
 
 use parity_scale_codec::{Compact, Decode, Encode, Input};
 
+use super::metadata::{COMMITMENT_MAX_BIG_RAW_BYTES, COMMITMENT_MAX_TIMELOCK_BYTES};
 use super::state::{Key, Overlay};
 use super::subtensor::{self, SubtensorCall};
 
@@ -145,17 +146,36 @@ impl Decode for CommitmentInfo {
                 0 | 135 => {}
                 1..=129 => take(input, usize::from(variant - 1), &mut encoded)?,
                 130..=133 => take(input, 32, &mut encoded)?,
+                // Finney decodes these as `BoundedVec`s: a longer one is not a call.
                 134 => {
-                    Vec::<u8>::decode(input)?.encode_to(&mut encoded);
+                    bounded_bytes(input, COMMITMENT_MAX_TIMELOCK_BYTES, &mut encoded)?;
                     u64::decode(input)?.encode_to(&mut encoded);
                 }
-                136 => Vec::<u8>::decode(input)?.encode_to(&mut encoded),
+                136 => bounded_bytes(input, COMMITMENT_MAX_BIG_RAW_BYTES, &mut encoded)?,
                 _ => return Err("unknown commitment Data variant".into()),
             }
         }
         let fields = usize::try_from(count).map_err(|_| "too many fields")?;
         Ok(Self { encoded, fields })
     }
+}
+
+/// Reads a SCALE `Vec<u8>` of at most `max` bytes, refusing a longer one from its length prefix
+/// (before reading it), and appends its encoding to `out`.
+fn bounded_bytes<I: Input>(
+    input: &mut I,
+    max: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), parity_scale_codec::Error> {
+    let len = Compact::<u32>::decode(input)?.0;
+    if len > max {
+        return Err("commitment data longer than finney's bound".into());
+    }
+    let mut bytes = vec![0u8; len as usize];
+    input.read(&mut bytes)?;
+    Compact(len).encode_to(out);
+    out.extend_from_slice(&bytes);
+    Ok(())
 }
 
 /// The calls the local runtime has (`RuntimeCall`).
@@ -482,6 +502,26 @@ mod tests {
     }
 
     #[test]
+    fn commitment_data_is_bounded_as_finney_bounds_it() {
+        let one_field = |variant: u8, len: u32, tail: &[u8]| {
+            let mut bytes = vec![4u8, variant];
+            Compact(len).encode_to(&mut bytes);
+            bytes.extend(std::iter::repeat_n(7u8, len as usize));
+            bytes.extend_from_slice(tail);
+            CommitmentInfo::decode(&mut &bytes[..])
+        };
+        let round = 5u64.to_le_bytes();
+        assert!(one_field(136, COMMITMENT_MAX_BIG_RAW_BYTES, &[]).is_ok());
+        assert!(one_field(136, COMMITMENT_MAX_BIG_RAW_BYTES + 1, &[]).is_err());
+        assert!(one_field(134, COMMITMENT_MAX_TIMELOCK_BYTES, &round).is_ok());
+        assert!(one_field(134, COMMITMENT_MAX_TIMELOCK_BYTES + 1, &round).is_err());
+        // A length prefix far beyond the bytes present is refused from the prefix alone.
+        let mut huge = vec![4u8, 136];
+        Compact(u32::MAX).encode_to(&mut huge);
+        assert!(CommitmentInfo::decode(&mut &huge[..]).is_err());
+    }
+
+    #[test]
     fn commitment_info_keeps_its_encoding() {
         // two fields: Raw3(b"abc"), Sha256([1; 32])
         let mut bytes = vec![8u8, 4, b'a', b'b', b'c', 131];
@@ -504,5 +544,95 @@ mod tests {
             "SpaceLimitExceeded",
         );
         assert_eq!(e.encode(), vec![3, 18, 2, 0, 0, 0]);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `Balances::transfer_keep_alive(Id(dest), value)` as a client encodes it.
+        fn transfer_bytes(dest: [u8; 32], value: u64) -> Vec<u8> {
+            let mut bytes = vec![pallet::BALANCES, 3, 0];
+            bytes.extend_from_slice(&dest);
+            Compact(value).encode_to(&mut bytes);
+            bytes
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Arbitrary bytes, most of them under a real pallet and call index: never a
+            /// panic, and what decodes keeps no more bytes than it was given.
+            #[test]
+            fn arbitrary_calls_never_panic(
+                pallet_index in prop_oneof![Just(0u8), Just(5), Just(7), Just(18), any::<u8>()],
+                call_index in any::<u8>(),
+                rest in proptest::collection::vec(any::<u8>(), 0..300),
+            ) {
+                let mut bytes = vec![pallet_index, call_index];
+                bytes.extend_from_slice(&rest);
+                match Call::decode_all(&bytes) {
+                    Ok(Call::Remark(r)) => prop_assert!(r.len() <= bytes.len()),
+                    Ok(Call::SetCommitment { info, .. }) => {
+                        prop_assert!(info.encoded.len() <= bytes.len());
+                        prop_assert!(info.fields <= bytes.len());
+                    }
+                    Ok(other) => { let _ = other.dispatch_info(); }
+                    Err(_) => {}
+                }
+            }
+
+            /// A well-formed transfer decodes to exactly what was encoded, and any change
+            /// in length is refused (no trailing or missing bytes accepted).
+            #[test]
+            fn transfers_round_trip(dest in any::<[u8; 32]>(), value in any::<u64>(), cut in 1usize..8) {
+                let bytes = transfer_bytes(dest, value);
+                prop_assert_eq!(
+                    Call::decode_all(&bytes),
+                    Ok(Call::Transfer { dest: MultiAddress::Account(dest), value, keep_alive: true })
+                );
+                let mut longer = bytes.clone();
+                longer.push(0);
+                prop_assert!(Call::decode_all(&longer).is_err());
+                prop_assert!(Call::decode_all(&bytes[..bytes.len().saturating_sub(cut)]).is_err());
+            }
+
+            /// A commitment of up to three fields of any kind decodes to its own encoding.
+            #[test]
+            fn commitments_round_trip(
+                netuid in any::<u16>(),
+                fields in proptest::collection::vec((0u8..=136, proptest::collection::vec(any::<u8>(), 0..600), any::<u64>()), 0..=3),
+            ) {
+                let mut info = Compact(fields.len() as u32).encode();
+                for (variant, data, round) in &fields {
+                    info.push(*variant);
+                    match variant {
+                        0 | 135 => {}
+                        1..=129 => info.extend_from_slice(&data[..usize::from(variant - 1).min(data.len())]),
+                        130..=133 => info.extend_from_slice(&[9u8; 32]),
+                        134 => {
+                            let d = &data[..data.len().min(COMMITMENT_MAX_TIMELOCK_BYTES as usize)];
+                            d.to_vec().encode_to(&mut info);
+                            round.encode_to(&mut info);
+                        }
+                        _ => {
+                            let d = &data[..data.len().min(COMMITMENT_MAX_BIG_RAW_BYTES as usize)];
+                            d.to_vec().encode_to(&mut info);
+                        }
+                    }
+                }
+                // A RawN shorter than N (data ran out) is not well formed: skip those cases.
+                let well_formed = fields.iter().all(|(v, d, _)| !(1..=129).contains(v) || d.len() >= usize::from(v - 1));
+                prop_assume!(well_formed);
+                let mut call = vec![pallet::COMMITMENTS, 0];
+                netuid.encode_to(&mut call);
+                call.extend_from_slice(&info);
+                prop_assert_eq!(
+                    Call::decode_all(&call),
+                    Ok(Call::SetCommitment { netuid, info: CommitmentInfo { encoded: info, fields: fields.len() } })
+                );
+            }
+        }
     }
 }

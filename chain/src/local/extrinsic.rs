@@ -360,4 +360,91 @@ mod tests {
             Err(TxError::Decode(_))
         ));
     }
+
+    mod properties {
+        use parity_scale_codec::{Compact, Encode};
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A v4 signed extrinsic as a client lays it out: sr25519 signature, immortal era.
+        fn signed_bytes(
+            signer: [u8; 32],
+            sig: [u8; 64],
+            nonce: u32,
+            tip: u64,
+            call: &[u8],
+        ) -> Vec<u8> {
+            let mut body = vec![0x84, 0];
+            body.extend_from_slice(&signer);
+            body.push(1);
+            body.extend_from_slice(&sig);
+            body.push(0); // Era::Immortal
+            Compact(nonce).encode_to(&mut body);
+            Compact(tip).encode_to(&mut body);
+            body.push(0); // CheckMetadataHash: disabled
+            body.extend_from_slice(call);
+            let mut bytes = Compact(body.len() as u32).encode();
+            bytes.extend_from_slice(&body);
+            bytes
+        }
+
+        /// The bytes an accepted extrinsic was decoded from, rebuilt from its parts.
+        fn reassemble(ext: &Extrinsic) -> Vec<u8> {
+            let s = &ext.signed;
+            let mut body = vec![0x84, 0];
+            body.extend_from_slice(&s.signer);
+            body.push(1);
+            body.extend_from_slice(&s.signature);
+            body.extend_from_slice(&s.explicit);
+            body.extend_from_slice(&s.call);
+            let mut bytes = Compact(body.len() as u32).encode();
+            bytes.extend_from_slice(&body);
+            bytes
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Arbitrary bytes never panic, and an accepted extrinsic is exactly its parts.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                if let Ok(ext) = decode(&bytes) {
+                    prop_assert_eq!(&ext.bytes, &bytes);
+                    prop_assert_eq!(reassemble(&ext), bytes);
+                }
+            }
+
+            /// Well-formed extrinsics decode to what was encoded; flipped bytes never panic,
+            /// and whatever still decodes keeps no more than its input.
+            #[test]
+            fn signed_extrinsics_round_trip(
+                signer in any::<[u8; 32]>(),
+                sig in proptest::collection::vec(any::<u8>(), 64),
+                nonce in any::<u32>(),
+                tip in any::<u64>(),
+                call in proptest::collection::vec(any::<u8>(), 0..200),
+                flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            ) {
+                let sig: [u8; 64] = sig.try_into().unwrap_or([0; 64]);
+                let bytes = signed_bytes(signer, sig, nonce, tip, &call);
+                let ext = decode(&bytes).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                prop_assert_eq!(ext.signed.signer, signer);
+                prop_assert_eq!(ext.signed.nonce, nonce);
+                prop_assert_eq!(ext.signed.tip, tip);
+                prop_assert_eq!(&ext.signed.call, &call);
+                prop_assert_eq!(ext.signed.era, Era::Immortal);
+                prop_assert_eq!(reassemble(&ext), bytes.clone());
+                let mut mutated = bytes;
+                for (at, v) in flips {
+                    let i = at.index(mutated.len());
+                    mutated[i] = v;
+                }
+                if let Ok(ext) = decode(&mutated) {
+                    prop_assert!(ext.signed.call.len() <= mutated.len());
+                    prop_assert_eq!(reassemble(&ext), mutated);
+                }
+            }
+        }
+    }
 }

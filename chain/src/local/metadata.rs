@@ -35,7 +35,10 @@ use self::pallet::Pallet;
 use self::primitives::Prims;
 use self::registry::{TypeId, Types, anon, var};
 
-pub use self::commitments::{MAX_FIELDS as COMMITMENT_MAX_FIELDS, MAX_RAW as COMMITMENT_MAX_RAW};
+pub use self::commitments::{
+    MAX_BIG_RAW_BYTES as COMMITMENT_MAX_BIG_RAW_BYTES, MAX_FIELDS as COMMITMENT_MAX_FIELDS,
+    MAX_RAW as COMMITMENT_MAX_RAW, MAX_TIMELOCK_BYTES as COMMITMENT_MAX_TIMELOCK_BYTES,
+};
 pub use self::extrinsic::{EXTENSIONS as TRANSACTION_EXTENSIONS, VERSIONS as EXTRINSIC_VERSIONS};
 pub use self::subtensor::{DEFAULT_TEMPO, ERRORS as SUBTENSOR_ERRORS};
 pub use self::system::{BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, SS58_PREFIX};

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use jsonrpsee::core::{SubscriptionResult, to_json_raw_value};
+use jsonrpsee::core::{RegisterMethodError, SubscriptionResult, to_json_raw_value};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionSink};
 use serde_json::{Value, json};
@@ -250,6 +250,11 @@ async fn runtime_version_sub(pending: PendingSubscriptionSink) -> SubscriptionRe
     Ok(())
 }
 
+/// The module the methods are registered on; its context is the node.
+type Module = RpcModule<Arc<Node>>;
+/// A registration's outcome: fails only if a method name were registered twice, which is a bug.
+type Registered = Result<(), RegisterMethodError>;
+
 /// The RPC module with every method the local chain serves.
 ///
 /// # Errors
@@ -258,9 +263,22 @@ async fn runtime_version_sub(pending: PendingSubscriptionSink) -> SubscriptionRe
 pub(crate) fn module(
     node: Arc<Node>,
     advertise_unserved: &[String],
-) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::RegisterMethodError> {
+) -> Result<Module, RegisterMethodError> {
     let mut m = RpcModule::new(node);
+    system(&mut m)?;
+    chain_spec(&mut m)?;
+    chain(&mut m)?;
+    state_runtime(&mut m)?;
+    state_storage(&mut m)?;
+    author(&mut m)?;
+    unserved(&mut m, advertise_unserved)?;
+    rpc_methods(&mut m)?;
+    Ok(m)
+}
 
+/// `system_*`: the node's name, version, chain type, properties, health, peers and the next
+/// account nonce.
+fn system(m: &mut Module) -> Registered {
     m.register_method("system_chain", |_, _, _| CHAIN_NAME)?;
     m.register_method("system_name", |_, _, _| "Subtensor Node")?;
     m.register_method("system_version", |_, _, _| {
@@ -277,13 +295,22 @@ pub(crate) fn module(
         let who = account_from(&p.one::<String>()?)?;
         Ok(node.next_nonce(&who))
     })?;
+    Ok(())
+}
 
+/// `chainSpec_v1_*`: the chain's name, genesis hash and properties.
+fn chain_spec(m: &mut Module) -> Registered {
     m.register_method("chainSpec_v1_chainName", |_, _, _| CHAIN_NAME)?;
     m.register_method("chainSpec_v1_genesisHash", |_, node, _| {
         hex0x(&node.with_chain(Chain::genesis_hash))
     })?;
     m.register_method("chainSpec_v1_properties", |_, _, _| properties())?;
+    Ok(())
+}
 
+/// `chain_*`: block hashes, headers and blocks, the finalized head, and the head subscriptions
+/// (with their British-spelling aliases).
+fn chain(m: &mut Module) -> Registered {
     m.register_method("chain_getBlockHash", |p, node, _| -> RpcResult<Value> {
         let arg: Option<Value> = p.sequence().optional_next()?;
         node.with_chain(|c| {
@@ -349,7 +376,12 @@ pub(crate) fn module(
         "chain_unsubscribeFinalisedHeads",
         "chain_unsubscribeFinalizedHeads",
     )?;
+    Ok(())
+}
 
+/// `state_*` about the runtime: its version (and the `chain_getRuntimeVersion` alias) and
+/// version subscription, its metadata, and runtime API calls.
+fn state_runtime(m: &mut Module) -> Registered {
     m.register_method("state_getRuntimeVersion", |_, _, _| runtime_version_json())?;
     m.register_alias("chain_getRuntimeVersion", "state_getRuntimeVersion")?;
     m.register_subscription(
@@ -376,6 +408,12 @@ pub(crate) fn module(
         })
     })?;
     m.register_alias("state_callAt", "state_call")?;
+    Ok(())
+}
+
+/// `state_*` about storage: values, their hashes and sizes, paged keys and several keys at
+/// once.
+fn state_storage(m: &mut Module) -> Registered {
     m.register_method("state_getStorage", |p, node, _| {
         read_storage(p, node, hex0x)
     })?;
@@ -432,7 +470,11 @@ pub(crate) fn module(
             Ok(json!([{ "block": block, "changes": changes }]))
         })
     })?;
+    Ok(())
+}
 
+/// `author_*`: submitting an extrinsic (watched or not) and the pool's pending extrinsics.
+fn author(m: &mut Module) -> Registered {
     m.register_method(
         "author_submitExtrinsic",
         |p, node, _| -> RpcResult<String> {
@@ -451,32 +493,41 @@ pub(crate) fn module(
         "author_unwatchExtrinsic",
         |p, pending, node, _| watch_extrinsic(p, pending, Arc::clone(&node)),
     )?;
+    Ok(())
+}
 
-    // For tests only: methods listed but not served, each call counted (read back with
-    // `sliver_unservedCalls`) and refused as a node refuses a method it does not have.
-    if !advertise_unserved.is_empty() {
-        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        for name in advertise_unserved {
-            // Registered once at start-up; jsonrpsee keys methods by `&'static str`.
-            let name: &'static str = Box::leak(name.clone().into_boxed_str());
-            let calls = Arc::clone(&calls);
-            m.register_method(name, move |_, _, _| -> RpcResult<()> {
-                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Err(ErrorObjectOwned::owned(
-                    -32601,
-                    "Method not found",
-                    None::<()>,
-                ))
-            })?;
-        }
-        m.register_method("sliver_unservedCalls", move |_, _, _| {
-            calls.load(std::sync::atomic::Ordering::Relaxed)
+/// For tests only: the methods in `advertise_unserved`, listed but not served, each call
+/// counted (read back with `sliver_unservedCalls`) and refused as a node refuses a method it
+/// does not have. Nothing when the list is empty.
+fn unserved(m: &mut Module, advertise_unserved: &[String]) -> Registered {
+    if advertise_unserved.is_empty() {
+        return Ok(());
+    }
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for name in advertise_unserved {
+        // Registered once at start-up; jsonrpsee keys methods by `&'static str`.
+        let name: &'static str = Box::leak(name.clone().into_boxed_str());
+        let calls = Arc::clone(&calls);
+        m.register_method(name, move |_, _, _| -> RpcResult<()> {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(ErrorObjectOwned::owned(
+                -32601,
+                "Method not found",
+                None::<()>,
+            ))
         })?;
     }
+    m.register_method("sliver_unservedCalls", move |_, _, _| {
+        calls.load(std::sync::atomic::Ordering::Relaxed)
+    })?;
+    Ok(())
+}
 
+/// `rpc_methods`: every method registered so far, and itself, sorted. Registered last.
+fn rpc_methods(m: &mut Module) -> Registered {
     let mut names: Vec<&'static str> = m.method_names().collect();
     names.push("rpc_methods");
     names.sort_unstable();
     m.register_method("rpc_methods", move |_, _, _| json!({ "methods": names }))?;
-    Ok(m)
+    Ok(())
 }

@@ -125,25 +125,83 @@ pub(crate) fn runtime_version() -> Vec<u8> {
 
 /// Calls runtime API `method` with SCALE `args` at block `at`.
 pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
-    let bad = || ApiError::BadInput(method.to_owned());
-    let mut view = chain.view(at);
+    // `<Trait>_<method>`: the trait picks the API.
+    let api = method.split_once('_').map_or(method, |(api, _)| api);
+    match api {
+        "Core" => core(method),
+        "Metadata" => metadata_api(method, args),
+        "AccountNonceApi" => account_nonce_api(chain, method, args, at),
+        "TaggedTransactionQueue" => tagged_transaction_queue(chain, method, args),
+        "TransactionPaymentApi" => transaction_payment_api(method, args),
+        "NeuronInfoRuntimeApi" => neuron_info_api(chain, method, args, at),
+        "SubnetInfoRuntimeApi" => subnet_info_api(chain, method, args, at),
+        _ => Err(not_found(method)),
+    }
+}
+
+/// What a runtime API without `method` answers.
+fn not_found(method: &str) -> ApiError {
+    ApiError::NotFound(method.to_owned())
+}
+
+/// `Core`: the runtime version.
+fn core(method: &str) -> Result<Vec<u8>, ApiError> {
     Ok(match method {
         "Core_version" => runtime_version(),
+        _ => return Err(not_found(method)),
+    })
+}
+
+/// `Metadata`: the default metadata (V14, as a node gives), one version, and the versions served.
+fn metadata_api(method: &str, args: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    Ok(match method {
         "Metadata_metadata" => default_metadata_bytes().to_vec().encode(),
         "Metadata_metadata_at_version" => {
             let v: u32 = decode_all(args).ok_or_else(bad)?;
             metadata_bytes_at(v).map(<[u8]>::to_vec).encode()
         }
         "Metadata_metadata_versions" => metadata::METADATA_VERSIONS.to_vec().encode(),
+        _ => return Err(not_found(method)),
+    })
+}
+
+/// `AccountNonceApi`: an account's nonce.
+fn account_nonce_api(
+    chain: &Chain,
+    method: &str,
+    args: &[u8],
+    at: u32,
+) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    Ok(match method {
         "AccountNonceApi_account_nonce" => {
             let who: AccountId = decode_all(args).ok_or_else(bad)?;
-            view.get::<super::dispatch::AccountInfo>(&super::dispatch::account_key(&who))
+            chain
+                .view(at)
+                .get::<super::dispatch::AccountInfo>(&super::dispatch::account_key(&who))
                 .map_or(0, |a| a.nonce)
                 .encode()
         }
+        _ => return Err(not_found(method)),
+    })
+}
+
+/// `TaggedTransactionQueue`: validating a transaction before it enters the pool.
+fn tagged_transaction_queue(chain: &Chain, method: &str, args: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    Ok(match method {
         "TaggedTransactionQueue_validate_transaction" => {
             validate_transaction(chain, args).ok_or_else(bad)?
         }
+        _ => return Err(not_found(method)),
+    })
+}
+
+/// `TransactionPaymentApi`: fee queries (the local chain charges no fees).
+fn transaction_payment_api(method: &str, args: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    Ok(match method {
         "TransactionPaymentApi_query_info" => {
             let (_uxt, _len): (Vec<u8>, u32) = decode_all(args).ok_or_else(bad)?;
             // weight { ref_time, proof_size }, class Normal, partial_fee: the local chain
@@ -154,6 +212,15 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
             let (_uxt, _len): (Vec<u8>, u32) = decode_all(args).ok_or_else(bad)?;
             (Some((0u64, 0u64, 0u64)), 0u64).encode()
         }
+        _ => return Err(not_found(method)),
+    })
+}
+
+/// `NeuronInfoRuntimeApi`: every neuron of a subnet, or one, full or lite.
+fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    let mut view = chain.view(at);
+    Ok(match method {
         "NeuronInfoRuntimeApi_get_neurons" | "NeuronInfoRuntimeApi_get_neurons_lite" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             let full = method.ends_with("neurons");
@@ -175,6 +242,16 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
                 None => vec![0u8],
             }
         }
+        _ => return Err(not_found(method)),
+    })
+}
+
+/// `SubnetInfoRuntimeApi`: subnet info and hyperparameters (and their `_v2`s), the auto-stake
+/// and pruning queries, and the metagraph family ([`metagraph_family`]).
+fn subnet_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    let mut view = chain.view(at);
+    Ok(match method {
         "SubnetInfoRuntimeApi_get_subnet_info" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             option(subnet_info(&mut Sub(&mut view), netuid))
@@ -215,6 +292,31 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             option(hyperparams_v2(&mut Sub(&mut view), netuid))
         }
+        "SubnetInfoRuntimeApi_get_coldkey_auto_stake_hotkey" => {
+            // The local chain has no auto-stake destinations.
+            let (_coldkey, _netuid): (AccountId, u16) = decode_all(args).ok_or_else(bad)?;
+            None::<AccountId>.encode()
+        }
+        "SubnetInfoRuntimeApi_get_subnet_to_prune" => {
+            // Subnets are never pruned on the local chain.
+            no_args(args).ok_or_else(bad)?;
+            None::<u16>.encode()
+        }
+        _ => return metagraph_family(chain, method, args, at),
+    })
+}
+
+/// `SubnetInfoRuntimeApi`'s metagraph family (see [`metagraph`]): metagraphs and mechagraphs
+/// (whole, selective, all subnets'), dynamic info and subnet state.
+fn metagraph_family(
+    chain: &Chain,
+    method: &str,
+    args: &[u8],
+    at: u32,
+) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadInput(method.to_owned());
+    let mut view = chain.view(at);
+    Ok(match method {
         "SubnetInfoRuntimeApi_get_metagraph" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.metagraph()))
@@ -266,17 +368,7 @@ pub(crate) fn call(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
             let history = metagraph::emission_history(&mut s, netuid, &netuids);
             option(metagraph_of(&mut s, netuid, at).map(|m| m.subnet_state(&history)))
         }
-        "SubnetInfoRuntimeApi_get_coldkey_auto_stake_hotkey" => {
-            // The local chain has no auto-stake destinations.
-            let (_coldkey, _netuid): (AccountId, u16) = decode_all(args).ok_or_else(bad)?;
-            None::<AccountId>.encode()
-        }
-        "SubnetInfoRuntimeApi_get_subnet_to_prune" => {
-            // Subnets are never pruned on the local chain.
-            no_args(args).ok_or_else(bad)?;
-            None::<u16>.encode()
-        }
-        _ => return Err(ApiError::NotFound(method.to_owned())),
+        _ => return Err(not_found(method)),
     })
 }
 

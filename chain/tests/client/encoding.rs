@@ -8,20 +8,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sliver_chain::client::{Axon, Call, NetUid, SubtensorConfig, Uid};
+use sliver_chain::testing::{FINNEY_PATH, LOCAL_PATH, metadata_bytes};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use subxt::config::substrate::{H256, SpecVersionForRange, SubstrateConfig};
 use subxt::ext::frame_decode::extrinsics::{decode_extrinsic, encode_call_data};
 use subxt::ext::scale_value::{Composite, Value};
 use subxt::{Metadata, OfflineClient};
 
-const FINNEY_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../metadata/finney.scale");
-const LOCAL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../metadata/local.scale");
-
 fn metadata(path: &str) -> Metadata {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| {
-        panic!("cannot read metadata at {path}: {e} (both are committed under metadata/)")
-    });
-    Metadata::decode_from(&bytes).unwrap_or_else(|e| panic!("{path} does not decode: {e}"))
+    Metadata::decode_from(&metadata_bytes(path))
+        .unwrap_or_else(|e| panic!("{path} does not decode: {e}"))
 }
 
 fn u(n: u64) -> Value {

@@ -10,6 +10,7 @@ use sliver_chain::client::{
     Axon, BlockNumber, Call, Client, Endpoint, Error, NetUid, RejectionKind, SubtensorConfig,
     TxOptions, Uid, Weights,
 };
+use sliver_chain::testing::{DevSigner, bounded};
 use sliver_chain::wallet::{AccountId32, Keypair, PasswordSource, Wallet};
 use subxt::utils::MultiSignature;
 use subxt_signer::sr25519::dev;
@@ -18,28 +19,6 @@ use crate::net::LocalNet;
 
 const NETUID: NetUid = NetUid(1);
 const TAO: u64 = 1_000_000_000;
-/// Every chain step of these tests finishes well within this; a hang fails instead of blocking.
-const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-
-async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(STEP_TIMEOUT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP_TIMEOUT:?}"))
-}
-
-/// A funded dev account (`//Alice`, ...) as a signer: the chain funds these at genesis.
-struct Dev(subxt_signer::sr25519::Keypair);
-
-impl subxt::tx::Signer<SubtensorConfig> for Dev {
-    fn account_id(&self) -> AccountId32 {
-        AccountId32(self.0.public_key().0)
-    }
-
-    fn sign(&self, payload: &[u8]) -> MultiSignature {
-        MultiSignature::Sr25519(self.0.sign(payload).0)
-    }
-}
-
 /// Claims to be `claimed` but signs with another key: a forged signature.
 struct Forger {
     claimed: AccountId32,
@@ -106,7 +85,7 @@ async fn populate(client: &Client) -> Subnet {
     );
     assert_eq!(vwallet.coldkeypub().unwrap(), vcold.account_id());
 
-    let alice = Dev(dev::alice());
+    let alice = DevSigner(dev::alice());
     bounded(
         "funding the validator's coldkey",
         client.transfer(&alice, &vcold.account_id(), 10 * TAO),
@@ -125,7 +104,7 @@ async fn populate(client: &Client) -> Subnet {
         .await
         .unwrap();
     assert_eq!(again, vuid);
-    let bob = Dev(dev::bob());
+    let bob = DevSigner(dev::bob());
     for m in &miners {
         bounded(
             "registering a miner",
@@ -286,7 +265,7 @@ async fn register_serve_commit_and_set_weights() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_problem() {
     let (_net, client) = chain(false).await;
-    let alice = Dev(dev::alice());
+    let alice = DevSigner(dev::alice());
     let bob = AccountId32(dev::bob().public_key().0);
 
     // An unregistered hotkey: refused by the client, and by the chain when sent anyway.

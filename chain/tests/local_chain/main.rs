@@ -8,7 +8,6 @@
 )]
 
 mod client_e2e;
-mod finney;
 mod metadata_file;
 mod metadata_layout;
 mod metadata_versions;

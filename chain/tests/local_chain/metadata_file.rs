@@ -5,10 +5,7 @@
 use std::path::PathBuf;
 
 fn path() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../metadata/local.scale"
-    ))
+    PathBuf::from(sliver_chain::testing::LOCAL_PATH)
 }
 
 #[test]

@@ -6,8 +6,8 @@
 use frame_metadata::v16::{RuntimeMetadataV16, StorageEntryType, StorageHasher};
 use scale_info::TypeDef;
 use scale_value::Value;
+use sliver_chain::testing::{finney, finney_bytes, local};
 
-use crate::finney::{finney, finney_bytes, local};
 use crate::shape::Shapes;
 
 /// A pallet name, its index, and (call name, call index) pairs.

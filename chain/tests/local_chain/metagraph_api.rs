@@ -9,16 +9,14 @@ use std::time::Instant;
 use frame_metadata::v16::RuntimeMetadataV16;
 use parity_scale_codec::Encode;
 use scale_value::{At, Value, ValueDef};
+use sliver_chain::testing::{DevSigner, STEP_TIMEOUT, bounded, finney};
 use subxt::OnlineClient;
 use subxt::client::{ClientAtBlock, OnlineClientAtBlockImpl};
 use subxt::dynamic;
 use subxt_signer::sr25519::dev;
 
-use crate::finney::finney;
 use crate::net::LocalNet;
-use crate::node_e2e::{
-    Config, STEP, Signer, bounded, burned_register, connect, id, submit_finalized,
-};
+use crate::node_e2e::{Config, burned_register, connect, id, submit_finalized};
 
 type AtBlock = ClientAtBlock<Config, OnlineClientAtBlockImpl<Config>>;
 
@@ -154,8 +152,8 @@ async fn wait_for_permit(api: &OnlineClient<Config>) -> AtBlock {
             return at;
         }
         assert!(
-            start.elapsed() < STEP,
-            "no validator permit within {STEP:?}: {m}"
+            start.elapsed() < STEP_TIMEOUT,
+            "no validator permit within {STEP_TIMEOUT:?}: {m}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -174,14 +172,14 @@ async fn finney_typed_clients_read_the_metagraph() {
         submit_finalized(
             &api,
             &burned_register(NETUID, *hotkey),
-            &Signer(coldkey.clone()),
+            &DevSigner(coldkey.clone()),
         )
         .await;
     }
     submit_finalized(
         &api,
         &add_stake(hotkeys[0], NETUID, STAKE),
-        &Signer(bob.clone()),
+        &DevSigner(bob.clone()),
     )
     .await;
 

@@ -2,40 +2,17 @@
 //! signed transfers and registrations watched to finalized success, rejections with a node's
 //! error codes, and a restart from the state file.
 
-use std::future::Future;
 use std::time::Duration;
 
+use sliver_chain::testing::{DevSigner, bounded};
 use subxt::dynamic::{self, Value};
 use subxt::ext::scale_value::At;
-use subxt::utils::{AccountId32, MultiSignature};
 use subxt::{OnlineClient, PolkadotConfig};
 use subxt_signer::sr25519::{Keypair, dev};
 
 use crate::net::LocalNet;
 
 pub(crate) type Config = PolkadotConfig;
-
-/// Every wait in these tests is bounded by this.
-pub(crate) const STEP: Duration = Duration::from_secs(60);
-
-pub(crate) async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
-}
-
-/// subxt-signer's sr25519 key as a subxt signer.
-pub(crate) struct Signer(pub(crate) Keypair);
-
-impl subxt::tx::Signer<Config> for Signer {
-    fn account_id(&self) -> AccountId32 {
-        AccountId32(self.0.public_key().0)
-    }
-
-    fn sign(&self, payload: &[u8]) -> MultiSignature {
-        MultiSignature::Sr25519(self.0.sign(payload).0)
-    }
-}
 
 pub(crate) fn id(k: &Keypair) -> [u8; 32] {
     k.public_key().0
@@ -82,7 +59,7 @@ fn account(who: [u8; 32]) -> Value {
 pub(crate) async fn submit_finalized(
     api: &OnlineClient<Config>,
     call: &subxt::tx::DynamicPayload<Vec<Value>>,
-    signer: &Signer,
+    signer: &DevSigner,
 ) {
     let at = bounded("latest block", api.at_current_block())
         .await
@@ -140,12 +117,17 @@ async fn subxt_reads_transfers_and_registers() {
     let (alice, bob) = (dev::alice(), dev::bob());
     let before = free_balance(&api, id(&bob)).await;
     assert!(before > 0, "dev accounts are funded");
-    submit_finalized(&api, &transfer(id(&bob), 7_000_000_000), &Signer(alice)).await;
+    submit_finalized(&api, &transfer(id(&bob), 7_000_000_000), &DevSigner(alice)).await;
     assert_eq!(free_balance(&api, id(&bob)).await, before + 7_000_000_000);
 
     let hotkey = dev::charlie();
     assert_eq!(uid(&api, 9, id(&hotkey)).await, None);
-    submit_finalized(&api, &burned_register(9, id(&hotkey)), &Signer(dev::bob())).await;
+    submit_finalized(
+        &api,
+        &burned_register(9, id(&hotkey)),
+        &DevSigner(dev::bob()),
+    )
+    .await;
     assert_eq!(uid(&api, 9, id(&hotkey)).await, Some(0));
     // The burn left Bob's coldkey.
     assert!(free_balance(&api, id(&bob)).await < before + 7_000_000_000);
@@ -183,7 +165,7 @@ async fn bad_signature_and_stale_nonce_are_rejected_like_a_node() {
     let rpc = bounded("rpc client", subxt::rpcs::RpcClient::from_url(&net.url))
         .await
         .expect("rpc client");
-    let alice = Signer(dev::alice());
+    let alice = DevSigner(dev::alice());
     let bob = id(&dev::bob());
 
     // A correctly signed transfer with one signature byte flipped.
@@ -264,7 +246,7 @@ async fn restart_from_the_state_file_keeps_registrations() {
     let (genesis, number) = {
         let net = LocalNet::spawn(&["--block-time", "0", "--state", state]);
         let api = connect(&net).await;
-        submit_finalized(&api, &burned_register(9, hotkey), &Signer(dev::eve())).await;
+        submit_finalized(&api, &burned_register(9, hotkey), &DevSigner(dev::eve())).await;
         assert_eq!(uid(&api, 9, hotkey).await, Some(0));
         let at = bounded("latest block", api.at_current_block())
             .await
@@ -284,7 +266,7 @@ async fn restart_from_the_state_file_keeps_registrations() {
     submit_finalized(
         &api,
         &transfer(id(&dev::ferdie()), 1_000_000_000),
-        &Signer(dev::eve()),
+        &DevSigner(dev::eve()),
     )
     .await;
 }
@@ -390,7 +372,7 @@ async fn the_pool_and_the_extrinsic_size_are_bounded_like_a_node() {
             "signing",
             at.transactions().create_signed(
                 &transfer(to, 1_000_000_000),
-                &Signer(signer),
+                &DevSigner(signer),
                 Default::default(),
             ),
         )

@@ -12,6 +12,10 @@ use super::registry::{TypeId, Types, anon, field, index_u8, named, var};
 pub const MAX_FIELDS: u32 = 3;
 /// The largest `RawN` variant of `Data`.
 pub const MAX_RAW: usize = 128;
+/// Finney's bound on `Data::TimelockEncrypted.encrypted` (`MAX_TIMELOCK_COMMITMENT_SIZE_BYTES`).
+pub const MAX_TIMELOCK_BYTES: u32 = 1024;
+/// Finney's bound on `Data::BigRaw` (`MAX_BIGRAW_COMMITMENT_SIZE_BYTES`).
+pub const MAX_BIG_RAW_BYTES: u32 = 512;
 
 /// `pallet_commitments::types::CommitmentInfo<MaxFields>`.
 fn commitment_info(t: &mut Types, p: &Prims) -> TypeId {
