@@ -148,6 +148,7 @@ impl Wallet {
     /// [`Error::Encrypted`] if the hotkey was created with a password (then use
     /// [`Wallet::hotkey_with_password`]).
     pub fn hotkey(&self) -> Result<Keypair, Error> {
+        self.settle_hotkey()?;
         keyfile::read_keypair(&self.hotkey_path(), None)
     }
 
@@ -157,6 +158,7 @@ impl Wallet {
     ///
     /// As [`Wallet::hotkey`], plus [`Error::WrongPassword`] and password-source errors.
     pub fn hotkey_with_password(&self, password: &PasswordSource) -> Result<Keypair, Error> {
+        self.settle_hotkey()?;
         self.read_with_password(&self.hotkey_path(), password)
     }
 
@@ -167,6 +169,7 @@ impl Wallet {
     ///
     /// [`Error::NotFound`] if neither file exists; parse errors as for [`Wallet::hotkey`].
     pub fn hotkeypub(&self) -> Result<AccountId32, Error> {
+        self.settle_hotkey()?;
         match keyfile::read_public(&self.hotkeypub_path()) {
             Err(e) if e.is_not_found() => keyfile::read_public(&self.hotkey_path()),
             other => other,
@@ -180,6 +183,7 @@ impl Wallet {
     /// [`Error::NotFound`], [`Error::Json`], [`Error::BadHex`], [`Error::BadSs58`],
     /// [`Error::NoPublicKey`].
     pub fn coldkeypub(&self) -> Result<AccountId32, Error> {
+        self.settle_coldkey()?;
         keyfile::read_public(&self.coldkeypub_path())
     }
 
@@ -191,7 +195,19 @@ impl Wallet {
     /// [`Error::WrongPassword`] if the password is wrong, password-source errors
     /// ([`Error::PasswordEnvMissing`], [`Error::Prompt`]), and the errors of [`Wallet::hotkey`].
     pub fn coldkey(&self, password: &PasswordSource) -> Result<Keypair, Error> {
+        self.settle_coldkey()?;
         self.read_with_password(&self.coldkey_path(), password)
+    }
+
+    /// Finishes or abandons a write of the coldkey that a crash interrupted, so the coldkey
+    /// and `coldkeypub.txt` agree (see [`keyfile::write_pair`]).
+    fn settle_coldkey(&self) -> Result<bool, Error> {
+        keyfile::settle_pending(&self.coldkey_path(), &self.coldkeypub_path())
+    }
+
+    /// As [`Wallet::settle_coldkey`], for the hotkey and its `pub.txt`.
+    fn settle_hotkey(&self) -> Result<bool, Error> {
+        keyfile::settle_pending(&self.hotkey_path(), &self.hotkeypub_path())
     }
 
     /// Reads a key file, asking `password` for the password only if the file is encrypted.
@@ -207,6 +223,8 @@ impl Wallet {
     ///
     /// I/O and password errors; an existing key is kept, not an error.
     pub fn create(&self, password: &PasswordSource) -> Result<Created, Error> {
+        self.settle_coldkey()?;
+        self.settle_hotkey()?;
         let coldkey = if self.coldkey_path().exists() {
             None
         } else {
@@ -247,7 +265,7 @@ impl Wallet {
     }
 
     /// Writes `pair` as this wallet's coldkey, encrypted, and its `coldkeypub.txt` (as
-    /// `btcli wallet regen_coldkey` does).
+    /// `btcli wallet regen_coldkey` does). A crash at any moment leaves the two agreeing.
     ///
     /// # Errors
     ///
@@ -261,13 +279,17 @@ impl Wallet {
     ) -> Result<(), Error> {
         let path = self.coldkey_path();
         let pub_path = self.coldkeypub_path();
+        self.settle_coldkey()?;
+        // Refused before the password prompt and the costly key derivation.
         refuse_existing(&[&path, &pub_path], overwrite)?;
         let password = password.encrypt(&self.name, &path)?;
-        keyfile::write_keypair_encrypted(&path, pair, password.as_bytes(), overwrite)?;
-        keyfile::write_public(&pub_path, &pair.account_id(), overwrite)
+        let sealed = keyfile::keypair_bytes_encrypted(&path, pair, password.as_bytes())?;
+        let public = keyfile::public_bytes(&pair.account_id());
+        keyfile::write_pair(&path, &sealed, &pub_path, &public, overwrite)
     }
 
-    /// Writes `pair` as this wallet's hotkey, unencrypted as btcli does, and its `pub.txt`.
+    /// Writes `pair` as this wallet's hotkey, unencrypted as btcli does, and its `pub.txt`. A
+    /// crash at any moment leaves the two agreeing.
     ///
     /// # Errors
     ///
@@ -275,9 +297,9 @@ impl Wallet {
     pub fn write_hotkey(&self, pair: &Keypair, overwrite: bool) -> Result<(), Error> {
         let path = self.hotkey_path();
         let pub_path = self.hotkeypub_path();
-        refuse_existing(&[&path, &pub_path], overwrite)?;
-        keyfile::write_keypair(&path, pair, overwrite)?;
-        keyfile::write_public(&pub_path, &pair.account_id(), overwrite)
+        let secret = keyfile::keypair_bytes(pair);
+        let public = keyfile::public_bytes(&pair.account_id());
+        keyfile::write_pair(&path, &secret, &pub_path, &public, overwrite)
     }
 }
 

@@ -28,6 +28,8 @@ const CRYPTO_TYPE_SR25519: u64 = 1;
 const FILE_MODE: u32 = 0o600;
 /// Mode of directories created.
 const DIR_MODE: u32 = 0o700;
+/// Bytes reserved for a key file's JSON: a 24-word phrase and every hex field fit in under 1 KiB.
+const KEYFILE_JSON_CAPACITY: usize = 2048;
 
 /// The JSON object inside a key file.
 #[derive(Default, Serialize, Deserialize)]
@@ -87,8 +89,16 @@ impl KeyfileJson {
         clippy::expect_used,
         reason = "a struct of strings always serialises to JSON"
     )]
+    /// The JSON, in a buffer wiped on drop. It is allocated once, large enough for any key
+    /// file, so serialising never reallocates and leaves no copy of the secrets in freed memory.
     fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(serde_json::to_vec(self).expect("a struct of strings serialises"))
+        let mut out = Zeroizing::new(Vec::with_capacity(KEYFILE_JSON_CAPACITY));
+        serde_json::to_writer(&mut *out, self).expect("a struct of strings serialises");
+        debug_assert!(
+            out.len() <= KEYFILE_JSON_CAPACITY,
+            "the key file outgrew its buffer"
+        );
+        out
     }
 
     /// The stated public key: `publicKey`, `accountId` and `ss58Address`, whichever are present,
@@ -313,26 +323,20 @@ pub(crate) fn read_public(path: &Path) -> Result<AccountId32, Error> {
     }
 }
 
-/// Writes `pair` with its secrets, in the clear (as btcli writes hotkeys).
-pub(crate) fn write_keypair(path: &Path, pair: &Keypair, overwrite: bool) -> Result<(), Error> {
-    write(path, &KeyfileJson::secret(pair).to_bytes(), overwrite)
+/// A key file's bytes: `pair` with its secrets, in the clear (as btcli writes hotkeys).
+pub(crate) fn keypair_bytes(pair: &Keypair) -> Zeroizing<Vec<u8>> {
+    KeyfileJson::secret(pair).to_bytes()
 }
 
-/// Writes `pair` with its secrets, encrypted under `password` (as btcli writes coldkeys).
-pub(crate) fn write_keypair_encrypted(
+/// A key file's bytes: `pair` with its secrets, encrypted under `password` (as btcli writes
+/// coldkeys). Costs btcli's Argon2i derivation (about a second, 512 MiB).
+pub(crate) fn keypair_bytes_encrypted(
     path: &Path,
     pair: &Keypair,
     password: &[u8],
-    overwrite: bool,
-) -> Result<(), Error> {
-    // Fail before the costly key derivation if the file is there.
-    if !overwrite && path.exists() {
-        return Err(Error::AlreadyExists {
-            path: path.to_owned(),
-        });
-    }
+) -> Result<Vec<u8>, Error> {
     let json = KeyfileJson::secret(pair).to_bytes();
-    let sealed = nacl::seal(&json, password).map_err(|e| match e {
+    nacl::seal(&json, password).map_err(|e| match e {
         nacl::SealError::Kdf(source) => Error::Kdf {
             path: path.to_owned(),
             source,
@@ -340,17 +344,140 @@ pub(crate) fn write_keypair_encrypted(
         nacl::SealError::Encrypt => Error::Encrypt {
             path: path.to_owned(),
         },
-    })?;
-    write(path, &sealed, overwrite)
+    })
 }
 
-/// Writes the public fields of `account`.
-pub(crate) fn write_public(
-    path: &Path,
-    account: &AccountId32,
+/// A public-key file's bytes: the public fields of `account`.
+pub(crate) fn public_bytes(account: &AccountId32) -> Zeroizing<Vec<u8>> {
+    KeyfileJson::public(account).to_bytes()
+}
+
+/// Writes a key file and its public-key file so that, whenever the process dies, the two
+/// agree: both the old ones (or none), or both the new ones.
+///
+/// Two renames cannot be made one, so the public file goes through an intent record first:
+///
+/// 1. `<public>.pending` is written (synced): the BLAKE3 of the key file to come, a newline,
+///    then the public file's bytes;
+/// 2. the key file is written and installed (see [`write`]);
+/// 3. the public file is installed and the intent removed.
+///
+/// [`settle_pending`] finishes or abandons an interrupted write: it installs the public file
+/// only if the key file on disk is the one the intent names. Every reader of either file
+/// calls it first. Without `overwrite` an existing key is never replaced (see [`write`]).
+pub(crate) fn write_pair(
+    secret_path: &Path,
+    secret: &[u8],
+    public_path: &Path,
+    public: &[u8],
     overwrite: bool,
 ) -> Result<(), Error> {
-    write(path, &KeyfileJson::public(account).to_bytes(), overwrite)
+    settle_pending(secret_path, public_path)?;
+    for path in [secret_path, public_path] {
+        if !overwrite && path.exists() {
+            return Err(Error::AlreadyExists {
+                path: path.to_owned(),
+            });
+        }
+    }
+    let pending = pending_path(public_path);
+    let mut intent = Zeroizing::new(blake3::hash(secret).to_hex().as_bytes().to_vec());
+    intent.push(b'\n');
+    intent.extend_from_slice(public);
+    write(&pending, &intent, true)?;
+    crash_point(1)?;
+    if let Err(e) = write(secret_path, secret, overwrite) {
+        let _ = fs::remove_file(&pending);
+        return Err(e);
+    }
+    crash_point(2)?;
+    write(public_path, public, true)?;
+    crash_point(3)?;
+    remove_synced(&pending)
+}
+
+/// Finishes or abandons a [`write_pair`] that a crash interrupted: when `<public>.pending`
+/// exists, the public file it holds is installed if the key file on disk hashes to the value
+/// it records (the key was installed, the public file not yet), and dropped otherwise (the
+/// crash came before the key). Returns whether there was anything to settle.
+pub(crate) fn settle_pending(secret_path: &Path, public_path: &Path) -> Result<bool, Error> {
+    let pending = pending_path(public_path);
+    let intent = match fs::read(&pending) {
+        Ok(bytes) => Zeroizing::new(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("read", &pending, e)),
+    };
+    let (hash, public) = match intent.iter().position(|&b| b == b'\n') {
+        Some(at) => (&intent[..at], &intent[at + 1..]),
+        // A torn intent cannot be: it is written whole and renamed into place. Whatever this
+        // is, it names no key, so nothing is installed from it.
+        None => (&intent[..0], &intent[..0]),
+    };
+    let installed = match fs::read(secret_path) {
+        Ok(secret) => {
+            let secret = Zeroizing::new(secret);
+            !hash.is_empty() && blake3::hash(&secret).to_hex().as_bytes() == hash
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io("read", secret_path, e)),
+    };
+    if installed {
+        tracing::warn!(
+            key = %secret_path.display(),
+            "a crash interrupted writing this key: installing its public-key file"
+        );
+        write(public_path, public, true)?;
+    } else {
+        tracing::warn!(
+            key = %secret_path.display(),
+            "a crash interrupted writing this key before it was installed: the old files stand"
+        );
+    }
+    remove_synced(&pending)?;
+    Ok(true)
+}
+
+/// `<public>.pending`, beside the public-key file.
+fn pending_path(public_path: &Path) -> PathBuf {
+    let mut name = public_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".pending");
+    public_path.with_file_name(name)
+}
+
+/// Removes `path` and syncs its directory, so the removal outlives a crash.
+fn remove_synced(path: &Path) -> Result<(), Error> {
+    fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+    sync_dir(path)
+}
+
+fn sync_dir(path: &Path) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", &dir, e))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests stop [`write_pair`] after this step, as a crash would.
+    static CRASH_AFTER: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// In tests, a simulated crash after step `step` of [`write_pair`]; nothing otherwise.
+fn crash_point(step: u8) -> Result<(), Error> {
+    #[cfg(test)]
+    if CRASH_AFTER.with(std::cell::Cell::get) == step {
+        return Err(Error::io(
+            "simulated crash in",
+            Path::new("write_pair"),
+            std::io::Error::other("test"),
+        ));
+    }
+    let _ = step;
+    Ok(())
 }
 
 fn read(path: &Path, secret: bool) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -426,9 +553,7 @@ fn write(path: &Path, data: &[u8], overwrite: bool) -> Result<(), Error> {
             Error::io("write", path, e)
         });
     }
-    fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync directory", &dir, e))
+    sync_dir(path)
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -449,6 +574,99 @@ mod tests {
 
     fn load(json: &str) -> Result<Keypair, Error> {
         KeyfileJson::parse(Path::new("k"), json.as_bytes())?.keypair(Path::new("k"))
+    }
+
+    /// A crash after any step of `write_pair`, creating or replacing a key: once settled,
+    /// the public-key file names the key in the key file, and a crash before the key was
+    /// installed leaves the old pair.
+    #[test]
+    fn a_crash_never_leaves_a_key_and_its_public_file_disagreeing() {
+        let old = Keypair::from_phrase(PHRASE).unwrap();
+        let new = Keypair::generate();
+        for replacing in [false, true] {
+            for step in 1..=3u8 {
+                let dir = tempfile::tempdir().unwrap();
+                let key = dir.path().join("coldkey");
+                let public = dir.path().join("coldkeypub.txt");
+                if replacing {
+                    write_pair(
+                        &key,
+                        &keypair_bytes(&old),
+                        &public,
+                        &public_bytes(&old.account_id()),
+                        false,
+                    )
+                    .unwrap();
+                }
+                CRASH_AFTER.with(|c| c.set(step));
+                let crashed = write_pair(
+                    &key,
+                    &keypair_bytes(&new),
+                    &public,
+                    &public_bytes(&new.account_id()),
+                    replacing,
+                );
+                CRASH_AFTER.with(|c| c.set(0));
+                assert!(
+                    crashed.is_err(),
+                    "step {step}: the simulated crash happened"
+                );
+                // Before settling, the files may disagree: that is the window being closed.
+                assert!(
+                    settle_pending(&key, &public).unwrap(),
+                    "step {step}: an intent to settle"
+                );
+                assert!(!pending_path(&public).exists());
+                let expected = if step == 1 {
+                    replacing.then(|| old.account_id())
+                } else {
+                    Some(new.account_id())
+                };
+                match expected {
+                    Some(account) => {
+                        assert_eq!(read_keypair(&key, None).unwrap().account_id(), account);
+                        assert_eq!(read_public(&public).unwrap(), account, "step {step}");
+                    }
+                    None => {
+                        assert!(
+                            !key.exists() && !public.exists(),
+                            "step {step}: nothing installed"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_pending_public_file_for_another_key_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("hotkey");
+        let public = dir.path().join("hotkeypub.txt");
+        let pair = Keypair::from_phrase(PHRASE).unwrap();
+        write_pair(
+            &key,
+            &keypair_bytes(&pair),
+            &public,
+            &public_bytes(&pair.account_id()),
+            false,
+        )
+        .unwrap();
+        let stranger = Keypair::generate();
+        let mut intent = blake3::hash(b"another key file")
+            .to_hex()
+            .as_bytes()
+            .to_vec();
+        intent.push(b'\n');
+        intent.extend_from_slice(&public_bytes(&stranger.account_id()));
+        fs::write(pending_path(&public), &intent).unwrap();
+        assert!(settle_pending(&key, &public).unwrap());
+        assert_eq!(read_public(&public).unwrap(), pair.account_id());
+        // Garbage without a hash line names no key either.
+        fs::write(pending_path(&public), b"garbage").unwrap();
+        assert!(settle_pending(&key, &public).unwrap());
+        assert_eq!(read_public(&public).unwrap(), pair.account_id());
+        assert!(!settle_pending(&key, &public).unwrap());
     }
 
     #[test]
@@ -642,6 +860,19 @@ mod tests {
         let secret = secret_hex0x(&bytes);
         assert_eq!(secret.as_str(), hex0x(&bytes));
         assert_eq!(secret.capacity(), 2 + 2 * bytes.len(), "no reallocation");
+    }
+
+    #[test]
+    fn key_file_json_is_written_into_one_buffer() {
+        // A 24-word phrase (BIP39's all-zero 256-bit entropy): the longest btcli writes.
+        let pair = Keypair::from_phrase(&format!("{} art", ["abandon"; 23].join(" "))).unwrap();
+        let bytes = KeyfileJson::secret(&pair).to_bytes();
+        assert!(
+            bytes.len() < KEYFILE_JSON_CAPACITY / 2,
+            "{} bytes",
+            bytes.len()
+        );
+        assert_eq!(bytes.capacity(), KEYFILE_JSON_CAPACITY, "no reallocation");
     }
 
     mod properties {
