@@ -20,8 +20,8 @@
 //! Every length, dimension and value is checked before a tensor is built;
 //! non-finite values are rejected. Each tensor has one valid encoding: the
 //! reserved byte is zero, the row length is at most the number of values
-//! (the encoder writes `min(row, numel)`), int8 codes are -127..=127 and
-//! int8 scales positive. Receivers that know what they expect use
+//! (the encoder writes `min(row, numel)`), int8 codes are -127..=127, int4
+//! codes -7..=7 with a zero padding nibble, and their scales positive. Receivers that know what they expect use
 //! [`WireCodec::decode_expected`], which refuses other dims, codecs or sizes
 //! before anything is allocated.
 //!
@@ -31,9 +31,11 @@
 //! | `bf16`  | `2r`                                 | relative 2^-8                |
 //! | `int8`  | f32 scale + `r` i8 (symmetric)       | absmax(row) / 254            |
 //! | `uint8` | f32 min + f32 scale + `r` u8         | (max - min)(row) / 510       |
+//! | `int4`  | f32 scale + `ceil(r/2)` packed nibbles | absmax(row) / 14           |
 
 mod bf16;
 mod fp32;
+mod int4;
 mod int8;
 mod uint8;
 
@@ -64,15 +66,18 @@ pub enum CodecKind {
     Int8,
     /// Asymmetric 8-bit integers with one f32 minimum and scale per row.
     Uint8,
+    /// Symmetric 4-bit integers, two per byte, with one f32 scale per row.
+    Int4,
 }
 
 impl CodecKind {
     /// Every codec, in id order.
-    pub const ALL: [CodecKind; 4] = [
+    pub const ALL: [CodecKind; 5] = [
         CodecKind::Fp32,
         CodecKind::Bf16,
         CodecKind::Int8,
         CodecKind::Uint8,
+        CodecKind::Int4,
     ];
 
     /// Its id in wire and artifact headers.
@@ -82,6 +87,7 @@ impl CodecKind {
             CodecKind::Bf16 => 1,
             CodecKind::Int8 => 2,
             CodecKind::Uint8 => 3,
+            CodecKind::Int4 => 4,
         }
     }
 
@@ -96,6 +102,7 @@ impl CodecKind {
             CodecKind::Bf16 => &bf16::Bf16,
             CodecKind::Int8 => &int8::Int8,
             CodecKind::Uint8 => &uint8::Uint8,
+            CodecKind::Int4 => &int4::Int4,
         }
     }
 }
@@ -107,6 +114,7 @@ impl std::fmt::Display for CodecKind {
             CodecKind::Bf16 => "bf16",
             CodecKind::Int8 => "int8",
             CodecKind::Uint8 => "uint8",
+            CodecKind::Int4 => "int4",
         })
     }
 }
@@ -572,6 +580,22 @@ fn f32_column(bytes: &[u8], rows: usize) -> Result<Tensor, CodecError> {
     Ok(t)
 }
 
+/// Refuses a scale column with a zero or negative entry: the symmetric codecs write
+/// positive scales only, so each tensor has one encoding.
+fn positive_scales(scale: &Tensor, codec: CodecKind) -> Result<(), CodecError> {
+    let positive = scale
+        .f_gt(0.0)
+        .and_then(|p| p.f_all())
+        .map_err(|source| CodecError::Torch { codec, source })?;
+    if bool::try_from(positive).unwrap_or(false) {
+        Ok(())
+    } else {
+        Err(CodecError::OutOfRange {
+            what: "quantization scales must be positive",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,6 +633,15 @@ mod tests {
             WireCodec::new(CodecKind::Uint8, 32).encoded_len(&[4, 16]),
             12 + 8 + 2 * 8 + 64
         );
+        // Two values per byte; an odd count rounds up to a whole byte.
+        assert_eq!(
+            WireCodec::new(CodecKind::Int4, 32).encoded_len(&[4, 16]),
+            12 + 8 + 2 * 4 + 32
+        );
+        assert_eq!(
+            WireCodec::new(CodecKind::Int4, 0).encoded_len(&[3, 5]),
+            12 + 8 + 3 * 4 + 8
+        );
         assert_eq!(
             WireCodec::new(CodecKind::Bf16, 0).encoded_len(&[4, 16]),
             12 + 8 + 128
@@ -636,7 +669,7 @@ mod tests {
                 .double_value(&[]);
             assert!(excess <= 0.0, "bf16 error exceeds bound by {excess}");
 
-            // int8 / uint8: per row, error <= half a quantization step.
+            // int8 / uint8 / int4: per row, error <= half a quantization step.
             let r = if row == 0 { 24 } else { row };
             let n = x.numel();
             let rows = n.div_ceil(r);
@@ -657,6 +690,7 @@ mod tests {
             for (kind, step) in [
                 (CodecKind::Int8, absmax / 127.0),
                 (CodecKind::Uint8, range / 255.0),
+                (CodecKind::Int4, grid.abs().amax([1].as_slice(), true) / 7.0),
             ] {
                 let c = WireCodec::new(kind, row);
                 let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
@@ -820,6 +854,52 @@ mod tests {
     }
 
     #[test]
+    fn int4_has_one_encoding_per_tensor() {
+        let c = WireCodec::new(CodecKind::Int4, 0);
+        // [3, 5]: three rows of five values, 12 bytes of scales, 8 bytes of nibbles
+        // (15 values, so the last high nibble is padding).
+        let x = sample(&[3, 5], 8);
+        let good = c.encode(&x).unwrap();
+        let codes = 20 + 12;
+        assert_eq!(good.len(), codes + 8);
+        assert_eq!(good[good.len() - 1] >> 4, 0);
+        let y = c.decode(&good, Device::Cpu).unwrap();
+        // The largest value of each row is exactly +-7 steps.
+        let absmax = x.abs().amax([1].as_slice(), false);
+        let back = y.abs().amax([1].as_slice(), false);
+        assert!(max_abs(&(absmax - back)) < 1e-5);
+        for (at, byte, why) in [
+            (codes, 0x08, "low nibble -8"),
+            (codes, 0x80, "high nibble -8"),
+            (
+                good.len() - 1,
+                good[good.len() - 1] | 0x10,
+                "padding nibble",
+            ),
+        ] {
+            let mut bad = good.clone();
+            bad[at] = byte;
+            assert!(
+                matches!(
+                    c.decode(&bad, Device::Cpu),
+                    Err(CodecError::OutOfRange { .. })
+                ),
+                "{why}"
+            );
+        }
+        let mut zero_scale = good.clone();
+        zero_scale[20..24].copy_from_slice(&0f32.to_le_bytes());
+        assert!(matches!(
+            c.decode(&zero_scale, Device::Cpu),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        // Every code -7..=7 survives the packing, in order.
+        let steps = Tensor::arange_start(-7, 8, (Kind::Float, Device::Cpu));
+        let y = c.decode(&c.encode(&steps).unwrap(), Device::Cpu).unwrap();
+        assert!(max_abs(&(y - steps)) < 1e-6);
+    }
+
+    #[test]
     fn decode_expected_refuses_anything_but_what_was_asked_for() {
         let c = WireCodec::new(CodecKind::Int8, 16);
         let x = sample(&[2, 4, 8], 7);
@@ -864,6 +944,7 @@ mod tests {
                 Just(CodecKind::Bf16),
                 Just(CodecKind::Int8),
                 Just(CodecKind::Uint8),
+                Just(CodecKind::Int4),
             ]
         }
 
@@ -871,16 +952,17 @@ mod tests {
             #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
             /// Arbitrary bytes never panic, and whatever decodes holds no more values than
-            /// its bytes could carry (no allocation driven by the header alone).
+            /// its bytes could carry, two per byte at the densest (int4): no allocation is
+            /// driven by the header alone.
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
                 if let Ok((_, t)) = decode(&bytes, Device::Cpu) {
-                    prop_assert!(t.numel() <= bytes.len());
+                    prop_assert!(t.numel() <= 2 * bytes.len());
                 }
             }
 
             /// A valid header followed by arbitrary bytes: never a panic, never more values
-            /// than bytes.
+            /// than the bytes carry.
             #[test]
             fn mutated_messages_never_panic(
                 codec in codecs(),
@@ -896,7 +978,7 @@ mod tests {
                     bytes[i] = v;
                 }
                 if let Ok((_, t)) = decode(&bytes, Device::Cpu) {
-                    prop_assert!(t.numel() <= bytes.len());
+                    prop_assert!(t.numel() <= 2 * bytes.len());
                 }
                 let _ = c.decode_expected(&bytes, &[rows, cols], usize::MAX, Device::Cpu);
             }

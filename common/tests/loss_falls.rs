@@ -8,7 +8,26 @@ use crate::support::{real_text, tiny_spec};
 
 #[test]
 fn loss_falls_on_real_text_through_compressed_boundaries() {
-    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, CodecKind::Int8, true);
+    // The 8-wide int8 bottleneck: 8 bytes and a 4-byte scale per token.
+    loss_falls_through(CodecKind::Int8, 12.0);
+}
+
+#[test]
+fn loss_falls_through_an_int4_boundary() {
+    // Two values per byte: 4 bytes and a 4-byte scale per token.
+    loss_falls_through(CodecKind::Int4, 8.0);
+}
+
+/// Trains the tiny two-stage model through an 8-wide bottleneck sent as `codec` (one
+/// scale per token) and checks that held-out loss falls and that `bytes_per_token`
+/// (plus the header) is what crossed the boundary.
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "the body of two tests: a failed step should stop the test with its message"
+)]
+fn loss_falls_through(codec: CodecKind, bytes_per_token: f64) {
+    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, codec, true);
     spec.data = real_text();
     spec.optimizer.batch_size = 8;
     let corpus = tokio::runtime::Builder::new_current_thread()
@@ -37,15 +56,14 @@ fn loss_falls_on_real_text_through_compressed_boundaries() {
     assert!(before > 5.0, "initial eval loss {before}");
     assert!(
         after < before - 1.5,
-        "eval loss only went from {before} to {after}"
+        "{codec}: eval loss only went from {before} to {after}"
     );
-    // What crossed the boundary was the 8-wide int8 bottleneck (8 bytes and a
-    // 4-byte scale per token, plus a 24-byte header per message), not the
-    // 64-wide fp32 stream (256 bytes per token).
+    // What crossed the boundary was the bottleneck (plus a 24-byte header per
+    // message of 256 tokens), not the 64-wide fp32 stream (256 bytes per token).
     let tokens = steps * 8 * 32;
     let per_token = wire as f64 / tokens as f64;
     assert!(
-        (per_token - (12.0 + 24.0 / 256.0)).abs() < 1e-9,
-        "{per_token} wire bytes per token"
+        (per_token - (bytes_per_token + 24.0 / 256.0)).abs() < 1e-9,
+        "{codec}: {per_token} wire bytes per token"
     );
 }

@@ -6,7 +6,9 @@
 
 use tch::{Kind, Tensor};
 
-use super::{Codec, CodecError, CodecKind, f32_column, tensor_bytes, tensor_from_bytes};
+use super::{
+    Codec, CodecError, CodecKind, f32_column, positive_scales, tensor_bytes, tensor_from_bytes,
+};
 
 pub(super) struct Int8;
 
@@ -41,19 +43,7 @@ impl Codec for Int8 {
                 what: "int8 code -128 (codes are -127..=127)",
             });
         }
-        let positive =
-            scale
-                .f_gt(0.0)
-                .and_then(|p| p.f_all())
-                .map_err(|source| CodecError::Torch {
-                    codec: CodecKind::Int8,
-                    source,
-                })?;
-        if !bool::try_from(positive).unwrap_or(false) {
-            return Err(CodecError::OutOfRange {
-                what: "int8 scales must be positive",
-            });
-        }
+        positive_scales(&scale, CodecKind::Int8)?;
         tensor_from_bytes(&payload[rows * 4..], Kind::Int8, numel, rows, row)
             .and_then(|q| q.f_to_kind(Kind::Float))
             .map(|q| q * scale)

@@ -1,0 +1,297 @@
+//! Compression benchmark: the same model trained monolithic and uncompressed,
+//! then staged with boundary compression at several ratios, on the same data,
+//! seed and token budget. Writes `bench/results/compression.json`, a markdown
+//! table and a plot of each run's loss ratio against the baseline as training
+//! goes on (`compression.png`).
+//!
+//! ```text
+//! cargo bench --profile dev -p sliver-common --bench compression -- [--tokens N | --long] [--seed S]
+//!     [--points P] [--out DIR] [--data PATH] [--only NAME,...] [--list]
+//! ```
+//!
+//! Each run records held-out loss at `--points` evenly spaced steps (10 by
+//! default), so the curve shows whether a boundary's cost grows as the model
+//! learns. Results accumulate: a run (name and seed) replaces its earlier
+//! result in the file and every other result with the same model and budget is
+//! kept, so candidates can be measured one invocation at a time and a second
+//! seed can confirm the first.
+//!
+//! `compression_ratio` = fp32 boundary bytes per token ÷ wire bytes per token,
+//! where wire bytes are the serialized messages actually produced (headers and
+//! scales included), counted over the whole run, separately for activations
+//! and gradients.
+
+#![allow(clippy::print_stdout)]
+
+mod plot;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sliver_common::data::{Corpus, Split};
+use sliver_common::spec::BoundarySpec;
+use sliver_common::{CodecKind, RunSpec, Trainer};
+use tch::Device;
+
+use report::{Point, Report, RunResult};
+
+/// The default token budget: early in training, a few minutes per run.
+const SHORT_TOKENS: u64 = 524_288;
+/// `--long`: ten times the default, where a boundary's growing cost shows.
+const LONG_TOKENS: u64 = 5_242_880;
+
+/// One configuration to train.
+struct Run {
+    name: &'static str,
+    monolithic: bool,
+    boundary: BoundarySpec,
+}
+
+/// A staged boundary: a `bottleneck`-wide learned projection whose output crosses as
+/// `codec` with one f32 scale per `row` values, activations and gradients alike.
+fn compressed(
+    bottleneck: usize,
+    codec: CodecKind,
+    row: usize,
+    token_embedding: bool,
+) -> BoundarySpec {
+    BoundarySpec {
+        bottleneck,
+        codec,
+        grad_codec: None,
+        codec_row: row,
+        token_embedding,
+    }
+}
+
+fn runs() -> Vec<Run> {
+    use CodecKind::{Int4, Int8};
+    // int8: one scale per 1024 values keeps the scale overhead under 0.5%. int4 has only
+    // 15 levels, so a row of 256 values keeps one outlier from flattening as many others,
+    // for 1/64 of a byte per value.
+    let staged = |name, k, codec, row, token_embedding| Run {
+        name,
+        monolithic: false,
+        boundary: compressed(k, codec, row, token_embedding),
+    };
+    vec![
+        Run {
+            name: "monolithic-fp32",
+            monolithic: true,
+            boundary: BoundarySpec::default(),
+        },
+        staged("staged-k32-int8", 32, Int8, 1024, false),
+        staged("staged-k7-int8", 7, Int8, 1024, false),
+        staged("staged-k7-int8-token-embedding", 7, Int8, 1024, true),
+        staged("staged-k14-int4-token-embedding", 14, Int4, 256, true),
+        staged("staged-k4-int8", 4, Int8, 1024, false),
+        staged("staged-k4-int8-token-embedding", 4, Int8, 1024, true),
+        staged("staged-k7-int4-token-embedding", 7, Int4, 256, true),
+    ]
+}
+
+struct Args {
+    tokens: u64,
+    seed: Option<u64>,
+    points: u64,
+    out: PathBuf,
+    data: Option<String>,
+    only: Option<Vec<String>>,
+    eval_batches: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        tokens: SHORT_TOKENS,
+        seed: None,
+        points: 10,
+        out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/results")),
+        data: std::env::var("SLIVER_TEXT_DIR").ok(),
+        only: None,
+        eval_batches: 16,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().ok_or(format!("{flag} needs a value"));
+        let number = |flag: &str, v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        match a.as_str() {
+            "--tokens" => args.tokens = number("--tokens", value("--tokens")?)?,
+            "--long" => args.tokens = LONG_TOKENS,
+            "--seed" => args.seed = Some(number("--seed", value("--seed")?)?),
+            "--points" => args.points = number("--points", value("--points")?)?.max(1),
+            "--eval-batches" => {
+                args.eval_batches = number("--eval-batches", value("--eval-batches")?)?
+            }
+            "--out" => args.out = PathBuf::from(value("--out")?),
+            "--data" => args.data = Some(value("--data")?),
+            "--only" => args.only = Some(value("--only")?.split(',').map(str::to_string).collect()),
+            "--list" => {
+                for run in runs() {
+                    println!("{}", run.name);
+                }
+                std::process::exit(0);
+            }
+            // cargo bench passes --bench to harness-less benchmarks.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if let Some(only) = &args.only {
+        let known: Vec<_> = runs().iter().map(|r| r.name).collect();
+        if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(format!(
+                "--only: no run named {bad:?} (known: {})",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("compression benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let spec_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../specs/bench-compression.toml"
+    );
+    let mut base = RunSpec::load(std::path::Path::new(spec_path))?;
+    let data = args.data.clone().ok_or(
+        "no text corpus: set SLIVER_TEXT_DIR or pass --data (scripts/setup.sh fetches one)",
+    )?;
+    base.data.sources = vec![data];
+    if let Some(seed) = args.seed {
+        base.seed = seed;
+    }
+    let corpus = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(Corpus::load(&base.data))?;
+    corpus.check_seq_len(base.model.seq_len)?;
+
+    let tokens_per_step = (base.optimizer.batch_size * base.model.seq_len) as u64;
+    let steps = args.tokens.div_ceil(tokens_per_step);
+    let model = format!(
+        "llama d{} L{} H{}/{} ffn{} seq{} vocab{} (byte), {} stages",
+        base.model.d_model,
+        base.model.n_layers,
+        base.model.n_heads,
+        base.model.n_kv_heads,
+        base.model.ffn_hidden,
+        base.model.seq_len,
+        base.model.vocab_size,
+        base.stages.len()
+    );
+    eprintln!(
+        "{model}; {steps} steps x {tokens_per_step} tokens; seed {}; torch threads {}",
+        base.seed,
+        tch::get_num_threads()
+    );
+    let json_path = args.out.join("compression.json");
+    let mut report = Report::load_matching(
+        &json_path,
+        Report::new(
+            steps * tokens_per_step,
+            model,
+            args.eval_batches * tokens_per_step,
+            base.fp32_boundary_bytes_per_token() as f64,
+        ),
+    );
+    // Held-out loss at `points` evenly spaced steps, the last one at the end.
+    let eval_at: Vec<u64> = (1..=args.points)
+        .map(|i| (steps * i / args.points).max(1))
+        .collect();
+
+    for run in runs() {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|n| n == run.name))
+        {
+            continue;
+        }
+        let mut spec = base.clone();
+        spec.boundary = run.boundary.clone();
+        spec.validate()?;
+        let mut trainer = if run.monolithic {
+            Trainer::monolithic(&spec, Device::Cpu, steps)?
+        } else {
+            Trainer::pipeline(&spec, Device::Cpu, steps)?
+        };
+        let params = trainer.parameter_count();
+        let (mut act_bytes, mut grad_bytes, mut tokens) = (0u64, 0u64, 0u64);
+        let (mut train_sum, mut train_n) = (0.0, 0u32);
+        let mut curve = vec![];
+        let started = Instant::now();
+        let mut train_secs = 0.0;
+        for step in 0..steps {
+            let batch = trainer.batch(&corpus, Split::Train, step)?;
+            let t0 = Instant::now();
+            let r = trainer.step(&[batch])?;
+            train_secs += t0.elapsed().as_secs_f64();
+            act_bytes += r.activation_bytes;
+            grad_bytes += r.gradient_bytes;
+            tokens += r.tokens;
+            train_sum += r.loss;
+            train_n += 1;
+            if eval_at.contains(&(step + 1)) {
+                let eval_loss = trainer.eval(&corpus, args.eval_batches)?;
+                eprintln!(
+                    "  {:<34} step {:>5}/{steps}  train {:.4}  eval {eval_loss:.4}  {:.0} tok/s",
+                    run.name,
+                    step + 1,
+                    train_sum / f64::from(train_n),
+                    tokens as f64 / train_secs
+                );
+                curve.push(Point {
+                    step: step + 1,
+                    tokens,
+                    train_loss: train_sum / f64::from(train_n),
+                    eval_loss,
+                    ratio: None,
+                });
+                (train_sum, train_n) = (0.0, 0);
+            }
+        }
+        let eval_loss = curve.last().map_or(f64::NAN, |p| p.eval_loss);
+        let tokens_per_s = tokens as f64 / train_secs;
+        eprintln!(
+            "  {:<34} eval loss {eval_loss:.4}, {tokens_per_s:.0} tok/s, {:.0}s",
+            run.name,
+            started.elapsed().as_secs_f64()
+        );
+        let boundaries = (spec.stages.len() - 1).max(1) as f64;
+        let per_token = |bytes: u64| bytes as f64 / (tokens as f64 * boundaries);
+        report.insert(RunResult {
+            name: run.name.to_string(),
+            seed: spec.seed,
+            monolithic: run.monolithic,
+            eval_loss,
+            tokens_per_s,
+            parameters: params,
+            activation_bytes_per_token: (!run.monolithic).then(|| per_token(act_bytes)),
+            gradient_bytes_per_token: (!run.monolithic).then(|| per_token(grad_bytes)),
+            boundary: (!run.monolithic).then(|| spec.boundary.clone()),
+            curve,
+            ratio: None,
+        });
+        // Written after every run, so an interrupted sweep keeps what it measured.
+        report.write(
+            &args.out,
+            &runs().iter().map(|r| r.name).collect::<Vec<_>>(),
+        )?;
+    }
+    println!("{}", report.markdown());
+    eprintln!(
+        "wrote {} and compression.md, compression.png beside it",
+        json_path.display()
+    );
+    Ok(())
+}

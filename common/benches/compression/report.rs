@@ -1,0 +1,244 @@
+//! What the compression benchmark writes: `compression.json` (every run's
+//! figures and held-out loss curve), `compression.md` (the same as tables) and
+//! `compression.png` (loss ratio against tokens).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sliver_common::spec::BoundarySpec;
+
+/// Held-out loss at one point of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Point {
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Training tokens seen.
+    pub tokens: u64,
+    /// Mean training loss over the steps since the previous point.
+    pub train_loss: f64,
+    /// Held-out loss here.
+    pub eval_loss: f64,
+    /// `eval_loss` ÷ the baseline's at the same step and seed.
+    pub ratio: Option<f64>,
+}
+
+/// One run of one configuration with one seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub name: String,
+    pub seed: u64,
+    /// The uncompressed one-stage baseline the others are compared with.
+    pub monolithic: bool,
+    /// Held-out loss at the end.
+    pub eval_loss: f64,
+    /// `eval_loss` ÷ the baseline's with the same seed.
+    pub ratio: Option<f64>,
+    pub tokens_per_s: f64,
+    pub parameters: i64,
+    /// Wire bytes per token per boundary, headers and scales included.
+    pub activation_bytes_per_token: Option<f64>,
+    pub gradient_bytes_per_token: Option<f64>,
+    pub boundary: Option<BoundarySpec>,
+    pub curve: Vec<Point>,
+}
+
+impl RunResult {
+    /// The loss ratio at the middle of the run and at its end, and the largest ratio
+    /// in the last half: whether the boundary's cost grows as the model learns.
+    pub fn last_half(&self) -> Option<(f64, f64, f64)> {
+        let ratios: Vec<f64> = self.curve.iter().filter_map(|p| p.ratio).collect();
+        let end = *ratios.last()?;
+        let mid_index = (ratios.len() - 1) / 2;
+        let tail = &ratios[mid_index..];
+        Some((
+            ratios[mid_index],
+            end,
+            tail.iter().copied().fold(f64::MIN, f64::max),
+        ))
+    }
+}
+
+/// Everything in `compression.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub tokens: u64,
+    pub model: String,
+    pub eval_tokens: u64,
+    pub fp32_boundary_bytes_per_token: f64,
+    pub device: String,
+    pub torch_threads: i32,
+    pub command: String,
+    /// Runs in benchmark order, each seed after the other.
+    pub results: Vec<RunResult>,
+}
+
+impl Report {
+    /// An empty report for this budget and model.
+    pub fn new(tokens: u64, model: String, eval_tokens: u64, fp32_per_token: f64) -> Self {
+        Self {
+            tokens,
+            model,
+            eval_tokens,
+            fp32_boundary_bytes_per_token: fp32_per_token,
+            device: "cpu".into(),
+            torch_threads: tch::get_num_threads(),
+            command: "cargo bench --profile dev -p sliver-common --bench compression".into(),
+            results: vec![],
+        }
+    }
+
+    /// The report at `path` when it measured the same model on the same budget (so its
+    /// runs compare with new ones), otherwise `fresh`.
+    pub fn load_matching(path: &Path, fresh: Report) -> Report {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return fresh;
+        };
+        match serde_json::from_str::<Report>(&text) {
+            Ok(old)
+                if old.tokens == fresh.tokens
+                    && old.model == fresh.model
+                    && old.eval_tokens == fresh.eval_tokens =>
+            {
+                eprintln!(
+                    "keeping {} earlier results from {} (same model and budget)",
+                    old.results.len(),
+                    path.display()
+                );
+                Report {
+                    results: old.results,
+                    ..fresh
+                }
+            }
+            Ok(_) => {
+                eprintln!(
+                    "{} measured another model or budget; it will be replaced",
+                    path.display()
+                );
+                fresh
+            }
+            Err(e) => {
+                eprintln!(
+                    "{} is not a report this benchmark reads ({e}); it will be replaced",
+                    path.display()
+                );
+                fresh
+            }
+        }
+    }
+
+    /// Adds `run`, replacing an earlier result with the same name and seed.
+    pub fn insert(&mut self, run: RunResult) {
+        self.results
+            .retain(|r| !(r.name == run.name && r.seed == run.seed));
+        self.results.push(run);
+    }
+
+    /// Orders results as `order` lists the runs, fills in every ratio against the
+    /// baseline of the same seed, and writes the JSON, markdown and plot into `out`.
+    pub fn write(&mut self, out: &Path, order: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+        let rank = |name: &str| order.iter().position(|n| *n == name).unwrap_or(usize::MAX);
+        self.results.sort_by_key(|r| (rank(&r.name), r.seed));
+        let baselines: Vec<RunResult> = self
+            .results
+            .iter()
+            .filter(|r| r.monolithic)
+            .cloned()
+            .collect();
+        for r in &mut self.results {
+            let base = baselines.iter().find(|b| b.seed == r.seed);
+            r.ratio = base.map(|b| r.eval_loss / b.eval_loss);
+            for p in &mut r.curve {
+                p.ratio = base
+                    .and_then(|b| b.curve.iter().find(|q| q.step == p.step))
+                    .map(|q| p.eval_loss / q.eval_loss);
+            }
+        }
+        std::fs::create_dir_all(out)?;
+        std::fs::write(
+            out.join("compression.json"),
+            serde_json::to_string_pretty(self)? + "\n",
+        )?;
+        std::fs::write(out.join("compression.md"), self.markdown())?;
+        if let Err(e) = crate::plot::loss_ratios(self, &out.join("compression.png")) {
+            eprintln!("no plot written: {e}");
+        }
+        Ok(())
+    }
+
+    /// The report as markdown tables.
+    pub fn markdown(&self) -> String {
+        let fp32 = self.fp32_boundary_bytes_per_token;
+        let mut s = format!(
+            "# Compression benchmark\n\n{} — {} training tokens per run, held-out loss on {} tokens \
+             at {} points along each run, CPU ({} threads).\nProduced by `{}` \
+             (`scripts/bench-compression`, `--long` for this 10x budget).\n\n\
+             Compression counts every byte on the wire per token per boundary, headers and scales \
+             included, against the {fp32} bytes of the fp32 residual stream.\n\n\
+             | run | seed | compression (activations) | compression (gradients) | bytes/token (act / grad) \
+             | eval loss | vs baseline | ratio at half → end (max in last half) | tokens/s | parameters |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            self.model,
+            self.tokens,
+            self.eval_tokens,
+            self.results.first().map_or(0, |r| r.curve.len()),
+            self.torch_threads,
+            self.command,
+        );
+        for r in &self.results {
+            let (act, grad, bytes) =
+                match (r.activation_bytes_per_token, r.gradient_bytes_per_token) {
+                    (Some(a), Some(g)) => (
+                        format!("{:.1}x", fp32 / a),
+                        format!("{:.1}x", fp32 / g),
+                        format!("{a:.2} / {g:.2}"),
+                    ),
+                    _ => ("1x".into(), "1x".into(), format!("{fp32:.0} / {fp32:.0}")),
+                };
+            let vs = match r.ratio {
+                Some(x) if !r.monolithic => format!("{:+.1}%", (x - 1.0) * 100.0),
+                _ => "—".into(),
+            };
+            let trend = match r.last_half() {
+                Some((mid, end, max)) if !r.monolithic => {
+                    format!("{mid:.3} → {end:.3} ({max:.3})")
+                }
+                _ => "—".into(),
+            };
+            s += &format!(
+                "| {} | {} | {act} | {grad} | {bytes} | {:.4} | {vs} | {trend} | {:.0} | {} |\n",
+                r.name, r.seed, r.eval_loss, r.tokens_per_s, r.parameters
+            );
+        }
+        // The curves: held-out loss ratio to the baseline at each point.
+        if let Some(points) = self
+            .results
+            .iter()
+            .map(|r| &r.curve)
+            .max_by_key(|c| c.len())
+        {
+            s += "\nHeld-out loss ÷ baseline (same seed) along each run, by training tokens:\n\n| run | seed |";
+            for p in points {
+                s += &format!(" {:.2}M |", p.tokens as f64 / 1e6);
+            }
+            s += "\n|---|---:|";
+            s += &"---:|".repeat(points.len());
+            s += "\n";
+            for r in self.results.iter().filter(|r| !r.monolithic) {
+                s += &format!("| {} | {} |", r.name, r.seed);
+                for p in &r.curve {
+                    s += &match p.ratio {
+                        Some(x) => format!(" {x:.3} |"),
+                        None => " — |".into(),
+                    };
+                }
+                s += "\n";
+            }
+        }
+        s += "\n![held-out loss ratio against tokens](compression.png)\n\n\
+              Staged runs carry the boundary encoder and decoder (and, with a token embedding, \
+              one more embedding table per later stage): a few percent more parameters. \
+              tokens/s is wall-clock training throughput while the run was going; it is only \
+              comparable between runs made on an otherwise idle machine.\n";
+        s
+    }
+}
