@@ -271,8 +271,10 @@ fn build_trainer(args: &LocalArgs, spec: &RunSpec, corpus: &Corpus) -> Result<Tr
     Ok(trainer)
 }
 
-/// Opens `loss.csv` under `out` (creating `out`): appended to when resuming, started afresh
-/// with its header otherwise (`steps_done` 0, or no log yet).
+/// Opens `loss.csv` under `out` (creating `out`): started afresh with its header when no step
+/// is done (or there is no log yet); when resuming from a checkpoint at `steps_done`, cut back
+/// to the rows of steps up to it, so the steps a crash (even SIGKILL) undid are logged once,
+/// when they are redone, and a row torn by the crash is dropped.
 fn open_log(out: &Path, steps_done: u64) -> Result<(File, PathBuf)> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let log_path = out.join("loss.csv");
@@ -289,8 +291,45 @@ fn open_log(out: &Path, steps_done: u64) -> Result<(File, PathBuf)> {
             log,
             "step,tokens,train_loss,eval_loss,lr,activation_bytes,gradient_bytes"
         )?;
+    } else {
+        let text =
+            std::fs::read(&log_path).with_context(|| format!("reading {}", log_path.display()))?;
+        let keep = log_prefix_through(&text, steps_done);
+        if keep < text.len() {
+            info!(
+                log = %log_path.display(),
+                dropped_bytes = text.len() - keep,
+                "dropping loss rows past the checkpoint (step {steps_done})"
+            );
+            log.set_len(keep as u64)
+                .and_then(|()| log.sync_all())
+                .with_context(|| format!("truncating {}", log_path.display()))?;
+        }
     }
     Ok((log, log_path))
+}
+
+/// Length of the part of a `loss.csv` to keep when resuming at `steps_done`: the header and
+/// every complete row up to the first whose step is past `steps_done` or does not parse.
+fn log_prefix_through(text: &[u8], steps_done: u64) -> usize {
+    let mut keep = 0;
+    for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        if i > 0 {
+            let step = std::str::from_utf8(line)
+                .ok()
+                .and_then(|l| l.split(',').next())
+                .and_then(|s| s.parse::<u64>().ok());
+            match step {
+                Some(step) if step <= steps_done => {}
+                _ => break,
+            }
+        }
+        keep += line.len();
+    }
+    keep
 }
 
 fn round4(x: f64) -> f64 {
@@ -313,5 +352,30 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_prefix_through;
+
+    #[test]
+    fn a_resumed_log_keeps_the_rows_up_to_the_checkpoint() {
+        let header = "step,tokens,train_loss,eval_loss,lr,activation_bytes,gradient_bytes\n";
+        let rows = "1,64,5.1,,0.1,10,10\n2,128,5.0,,0.1,10,10\n3,192,4.9,,0.1,10,10\n";
+        let text = format!("{header}{rows}");
+        let through = |steps| log_prefix_through(text.as_bytes(), steps);
+        assert_eq!(through(3), text.len());
+        assert_eq!(through(2), text.find("3,192").unwrap());
+        assert_eq!(through(0), header.len());
+        // A row torn by SIGKILL (no newline) is dropped, whatever its step.
+        let torn = format!("{text}4,25");
+        assert_eq!(log_prefix_through(torn.as_bytes(), 9), text.len());
+        // So is everything from a row that does not parse.
+        let garbage = format!("{header}1,64,5.1,,0.1,10,10\n\u{0}\u{0}\n3,192\n");
+        assert_eq!(
+            log_prefix_through(garbage.as_bytes(), 9),
+            header.len() + "1,64,5.1,,0.1,10,10\n".len()
+        );
     }
 }

@@ -154,3 +154,80 @@ fn interrupted_run_saves_and_resumes() {
         "the loss log continues where the run stopped"
     );
 }
+
+/// `btminer local` killed with SIGKILL at moments the test does not choose (while it steps,
+/// checkpoints every 3 steps and logs): each restart resumes from the last complete checkpoint,
+/// and when the run ends every step is in the log exactly once, in order.
+#[test]
+fn a_run_killed_at_any_moment_resumes_with_no_lost_or_repeated_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = tiny_spec(dir.path());
+    let out = dir.path().join("run");
+    let log = out.join("loss.csv");
+    let run = |steps: u64| {
+        let mut cmd = btminer();
+        cmd.args([
+            "local",
+            "--eval-every",
+            "0",
+            "--eval-batches",
+            "1",
+            "--checkpoint-every",
+            "3",
+        ])
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--data")
+        .arg(sliver_common::testing::text_dir())
+        .arg("--out")
+        .arg(&out)
+        .arg("--steps")
+        .arg(steps.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        cmd
+    };
+    let rows = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count().saturating_sub(1));
+    // The kill lands a varying time after the run reaches each row count.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    eprintln!("kill delays seeded from {nanos}");
+    let total = 24u64;
+    for (kill_at, extra_ms) in [
+        (5usize, nanos % 40),
+        (11, (nanos / 40) % 40),
+        (17, (nanos / 1600) % 40),
+    ] {
+        let mut child = run(total).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while rows() < kill_at {
+            assert!(
+                Instant::now() < deadline,
+                "btminer made no progress in 120 s"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "btminer exited early");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(u64::from(extra_ms)));
+        child.kill().unwrap(); // SIGKILL: no chance to save
+        child.wait().unwrap();
+    }
+    let output = run(total).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the last restart failed: {stderr}");
+    assert!(stderr.contains("resumed from checkpoint"), "{stderr}");
+    assert_eq!(step_of(&out), total);
+    let steps: Vec<u64> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        (1..=total).collect::<Vec<_>>(),
+        "each step logged once, in order"
+    );
+}
