@@ -8,6 +8,7 @@
 )]
 
 mod client_e2e;
+mod fault;
 mod metadata_file;
 mod metadata_layout;
 mod metadata_versions;

@@ -25,6 +25,11 @@ pub(crate) async fn connect(net: &LocalNet) -> OnlineClient<Config> {
 }
 
 async fn free_balance(api: &OnlineClient<Config>, who: [u8; 32]) -> u128 {
+    nonce_and_free(api, who).await.1
+}
+
+/// `System.Account(who)`: the nonce and the free balance, at the latest block.
+pub(crate) async fn nonce_and_free(api: &OnlineClient<Config>, who: [u8; 32]) -> (u128, u128) {
     let at = bounded("latest block", api.at_current_block())
         .await
         .expect("block");
@@ -34,10 +39,13 @@ async fn free_balance(api: &OnlineClient<Config>, who: [u8; 32]) -> u128 {
         .expect("System.Account")
         .decode()
         .expect("AccountInfo decodes");
-    info.at("data")
+    let nonce = info.at("nonce").and_then(|n| n.as_u128()).expect("nonce");
+    let free = info
+        .at("data")
         .and_then(|d| d.at("free"))
         .and_then(|f| f.as_u128())
-        .expect("data.free")
+        .expect("data.free");
+    (nonce, free)
 }
 
 async fn uid(api: &OnlineClient<Config>, netuid: u16, hotkey: [u8; 32]) -> Option<u16> {
@@ -76,7 +84,7 @@ pub(crate) async fn submit_finalized(
         .expect("the transaction succeeds in a finalized block");
 }
 
-fn transfer(to: [u8; 32], amount: u128) -> subxt::tx::DynamicPayload<Vec<Value>> {
+pub(crate) fn transfer(to: [u8; 32], amount: u128) -> subxt::tx::DynamicPayload<Vec<Value>> {
     dynamic::transaction(
         "Balances",
         "transfer_keep_alive",
