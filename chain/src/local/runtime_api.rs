@@ -624,3 +624,110 @@ fn hyperparams(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
         .encode_to(&mut out);
     Some(out)
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::local::runtime::{GenesisConfig, SubnetParamsConfig};
+
+    /// Every method `call` answers.
+    const METHODS: [&str; 29] = [
+        "AccountNonceApi_account_nonce",
+        "Core_version",
+        "Metadata_metadata",
+        "Metadata_metadata_at_version",
+        "Metadata_metadata_versions",
+        "NeuronInfoRuntimeApi_get_neuron",
+        "NeuronInfoRuntimeApi_get_neuron_lite",
+        "NeuronInfoRuntimeApi_get_neurons",
+        "NeuronInfoRuntimeApi_get_neurons_lite",
+        "SubnetInfoRuntimeApi_get_all_dynamic_info",
+        "SubnetInfoRuntimeApi_get_all_mechagraphs",
+        "SubnetInfoRuntimeApi_get_all_metagraphs",
+        "SubnetInfoRuntimeApi_get_coldkey_auto_stake_hotkey",
+        "SubnetInfoRuntimeApi_get_dynamic_info",
+        "SubnetInfoRuntimeApi_get_mechagraph",
+        "SubnetInfoRuntimeApi_get_metagraph",
+        "SubnetInfoRuntimeApi_get_selective_mechagraph",
+        "SubnetInfoRuntimeApi_get_selective_metagraph",
+        "SubnetInfoRuntimeApi_get_subnet_hyperparams",
+        "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2",
+        "SubnetInfoRuntimeApi_get_subnet_info",
+        "SubnetInfoRuntimeApi_get_subnet_info_v2",
+        "SubnetInfoRuntimeApi_get_subnet_state",
+        "SubnetInfoRuntimeApi_get_subnet_to_prune",
+        "SubnetInfoRuntimeApi_get_subnets_info",
+        "SubnetInfoRuntimeApi_get_subnets_info_v2",
+        "TaggedTransactionQueue_validate_transaction",
+        "TransactionPaymentApi_query_fee_details",
+        "TransactionPaymentApi_query_info",
+    ];
+
+    fn chain() -> &'static Chain {
+        static CHAIN: OnceLock<Chain> = OnceLock::new();
+        CHAIN.get_or_init(|| {
+            Chain::genesis(&GenesisConfig {
+                netuids: vec![1, 9],
+                owner: None,
+                funded: vec![],
+                subnet: SubnetParamsConfig {
+                    tempo: 10,
+                    weights_rate_limit: 1,
+                    commit_reveal: true,
+                    reveal_period: 1,
+                    burn: 1,
+                },
+                dev_accounts: 2,
+                dev_balance: 1_000_000,
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any method with any arguments: never a panic; an answer that does not depend on the
+        /// size of the arguments (only metadata is large); unknown methods are `NotFound`.
+        #[test]
+        fn any_arguments_never_panic(
+            method in prop::sample::select(METHODS.to_vec()),
+            args in proptest::collection::vec(any::<u8>(), 0..160),
+            at in 0u32..3,
+        ) {
+            match call(chain(), method, &args, at) {
+                Ok(out) if method.starts_with("Metadata_metadata") && method != "Metadata_metadata_versions" => {
+                    prop_assert!(!out.is_empty());
+                }
+                Ok(out) => prop_assert!(out.len() <= 64 * 1024, "{} answered {} bytes", method, out.len()),
+                Err(ApiError::NotFound(m)) => prop_assert!(false, "{} is served", m),
+                Err(_) => {}
+            }
+            let unknown = format!("{method}X");
+            prop_assert!(matches!(call(chain(), &unknown, &args, at), Err(ApiError::NotFound(_))));
+        }
+
+        /// A subnet's methods accept its netuid and refuse the same arguments with anything
+        /// appended: what is accepted is exactly one encoding.
+        #[test]
+        fn a_netuid_is_accepted_and_nothing_after_it(
+            method in prop::sample::select(vec![
+                "NeuronInfoRuntimeApi_get_neurons",
+                "NeuronInfoRuntimeApi_get_neurons_lite",
+                "SubnetInfoRuntimeApi_get_subnet_info",
+                "SubnetInfoRuntimeApi_get_subnet_hyperparams",
+                "SubnetInfoRuntimeApi_get_metagraph",
+                "SubnetInfoRuntimeApi_get_dynamic_info",
+                "SubnetInfoRuntimeApi_get_subnet_state",
+            ]),
+            netuid in prop_oneof![Just(1u16), Just(9), any::<u16>()],
+            extra in proptest::collection::vec(any::<u8>(), 1..8),
+        ) {
+            let args = netuid.encode();
+            prop_assert!(call(chain(), method, &args, 0).is_ok(), "{} refused netuid {}", method, netuid);
+            let longer = [args, extra].concat();
+            prop_assert!(matches!(call(chain(), method, &longer, 0), Err(ApiError::BadInput(_))));
+        }
+    }
+}
