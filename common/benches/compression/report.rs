@@ -109,11 +109,23 @@ impl Report {
                     ..fresh
                 }
             }
-            Ok(_) => {
-                eprintln!(
-                    "{} measured another model or budget; it will be replaced",
-                    path.display()
-                );
+            Ok(old) => {
+                // Nothing measured is lost: the other budget's files move aside.
+                let dir = path.parent().unwrap_or(Path::new("."));
+                for ext in ["json", "md", "png"] {
+                    let from = dir.join(format!("compression.{ext}"));
+                    let to = dir.join(format!("compression-{}.{ext}", old.tokens));
+                    if from.exists() {
+                        match std::fs::rename(&from, &to) {
+                            Ok(()) => eprintln!(
+                                "{} measured another model or budget: moved to {}",
+                                from.display(),
+                                to.display()
+                            ),
+                            Err(e) => eprintln!("could not move {} aside: {e}", from.display()),
+                        }
+                    }
+                }
                 fresh
             }
             Err(e) => {
