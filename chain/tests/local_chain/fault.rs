@@ -1,6 +1,7 @@
 //! `btlocalnet` killed with SIGKILL at moments the test does not choose, during a stream of
 //! transfers and weight commits: after each restart, every extrinsic that was acknowledged
-//! (reported in a finalized block) is there, and nothing is applied twice.
+//! (reported in a finalized block) is there, and nothing is applied twice. And flags at their
+//! largest values do not panic it.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ const NETUID: u16 = 9;
 /// Transfer `i` moves `UNIT << i` rao, so the receiver's balance says which ones were applied.
 const UNIT: u128 = 1_000;
 
-fn commit(hash: [u8; 32]) -> subxt::tx::DynamicPayload<Vec<Value>> {
+pub(crate) fn commit(hash: [u8; 32]) -> subxt::tx::DynamicPayload<Vec<Value>> {
     dynamic::transaction(
         "SubtensorModule",
         "commit_weights",
@@ -180,4 +181,42 @@ async fn sigkill_during_transfers_and_commits_loses_nothing_acknowledged() {
     }
     // And the chain goes on.
     submit_finalized(&api, &transfer(bob, UNIT), &DevSigner(alice)).await;
+}
+
+/// The reveal period and the tempo at their largest: the arithmetic of commits, reveal windows
+/// and epochs saturates instead of panicking, and the chain keeps producing.
+#[tokio::test]
+async fn the_largest_flag_values_do_not_panic_the_chain() {
+    let reveal = u64::MAX.to_string();
+    let tempo = u16::MAX.to_string();
+    let net = LocalNet::spawn(&[
+        "--block-time",
+        "0",
+        "--reveal-period",
+        &reveal,
+        "--tempo",
+        &tempo,
+        // A huge rate limit is finney's too fast from registration on: not what this checks.
+        "--weights-rate-limit",
+        "0",
+    ]);
+    let api = connect(&net).await;
+    let hotkey = dev::dave();
+    submit_finalized(
+        &api,
+        &burned_register(NETUID, id(&hotkey)),
+        &DevSigner(dev::eve()),
+    )
+    .await;
+    submit_finalized(&api, &commit([7; 32]), &DevSigner(hotkey.clone())).await;
+    assert_eq!(
+        committed_hashes(&api, id(&hotkey)).await,
+        vec![vec![7u8; 32]]
+    );
+    submit_finalized(
+        &api,
+        &transfer(id(&dev::bob()), UNIT),
+        &DevSigner(dev::alice()),
+    )
+    .await;
 }
