@@ -3,6 +3,7 @@
 //! (reported in a finalized block) is there, and nothing is applied twice. And flags at their
 //! largest values do not panic it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sliver_chain::testing::{DevSigner, bounded};
@@ -18,7 +19,8 @@ use crate::node_e2e::{
 
 const NETUID: u16 = 9;
 /// Transfer `i` moves `UNIT << i` rao, so the receiver's balance says which ones were applied.
-const UNIT: u128 = 1_000;
+/// At most 48 transfers are made, so the sender's 10^15 rao always cover them.
+const UNIT: u128 = 1;
 
 pub(crate) fn commit(hash: [u8; 32]) -> subxt::tx::DynamicPayload<Vec<Value>> {
     dynamic::transaction(
@@ -106,27 +108,42 @@ async fn sigkill_during_transfers_and_commits_loses_nothing_acknowledged() {
                 nonce_and_free(&api, id(&alice)).await.0,
                 nonce_and_free(&api, bob).await.1,
             );
+            // One commit acknowledged for certain; the stream adds more as the kills allow.
+            submit_finalized(&api, &commit([0xEE; 32]), &DevSigner(hotkey.clone())).await;
+            acked_commits.push([0xEE; 32]);
         }
         // Submit and watch, one after another, until the kill: whatever was in flight then
         // may or may not have been applied, but what was acknowledged must survive.
+        let acked_this_round = AtomicUsize::new(0);
         let stream = async {
             loop {
                 let i = attempted;
                 attempted += 1;
-                assert!(i < 60, "the kill should come long before 60 transfers");
+                assert!(i < 48, "the kill should come long before 48 transfers");
                 submit_finalized(&api, &transfer(bob, UNIT << i), &DevSigner(alice.clone())).await;
                 acked_transfers.push(i);
-                if i % 5 == 2 && acked_commits.len() < 6 {
+                acked_this_round.fetch_add(1, Ordering::Relaxed);
+                if i % 5 == 2 && acked_commits.len() < 7 {
                     let hash = [u8::try_from(i).expect("small"); 32];
                     submit_finalized(&api, &commit(hash), &DevSigner(hotkey.clone())).await;
                     acked_commits.push(hash);
                 }
             }
         };
-        let kill_after = Duration::from_millis(1500 + u64::from((nanos >> (round * 8)) % 1500));
+        // The kill comes 0-29 ms after the 3rd to 9th acknowledgement of the round, whatever
+        // the node is doing then (applying, writing its state, announcing).
+        let bits = nanos >> (round * 8);
+        let target = 3 + (bits % 7) as usize;
+        let extra = Duration::from_millis(u64::from((bits >> 3) % 30));
+        let killer = async {
+            while acked_this_round.load(Ordering::Relaxed) < target {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            tokio::time::sleep(extra).await;
+        };
         tokio::select! {
             () = stream => unreachable!("the stream only ends by being cancelled"),
-            () = tokio::time::sleep(kill_after) => {}
+            () = killer => {}
         }
         drop(api);
         drop(net); // SIGKILL, mid-stream
