@@ -168,7 +168,6 @@ async fn sigkill_during_transfers_and_commits_loses_nothing_acknowledged() {
     let (_, free) = nonce_and_free(&api, bob).await;
     let applied = nonce - start.0;
     let moved = free - start.1;
-    assert_eq!(moved % UNIT, 0, "bob received {moved} rao");
     let bits = moved / UNIT;
     // Each transfer moved a different power of two: the set bits are the transfers applied,
     // and as many as alice's nonce advanced, so none was applied twice.
