@@ -34,6 +34,50 @@ fn step_of(dir: &Path) -> u64 {
     v["step"].as_u64().unwrap()
 }
 
+/// `btminer local` on `spec` into `out` for `steps` steps, checkpointing every
+/// `checkpoint_every` (0: only at the end or on a signal); stderr piped, stdout discarded.
+fn local_run(spec: &Path, out: &Path, steps: u64, checkpoint_every: u64) -> Command {
+    let mut cmd = btminer();
+    cmd.args(["local", "--eval-every", "0", "--eval-batches", "1"])
+        .arg("--checkpoint-every")
+        .arg(checkpoint_every.to_string())
+        .arg("--spec")
+        .arg(spec)
+        .arg("--data")
+        .arg(sliver_common::testing::text_dir())
+        .arg("--out")
+        .arg(out)
+        .arg("--steps")
+        .arg(steps.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits until `log` (a `loss.csv`) holds `rows` step rows, failing if `child` exits first or
+/// makes no progress for 120 s.
+fn wait_for_rows(child: &mut std::process::Child, log: &Path, rows: usize, poll: Duration) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(log).map_or(0, |s| s.lines().count().saturating_sub(1)) < rows {
+        assert!(
+            Instant::now() < deadline,
+            "btminer made no progress in 120 s"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "btminer exited early");
+        std::thread::sleep(poll);
+    }
+}
+
+/// The step column of `log`, in order.
+fn logged_steps(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn help_lists_only_what_is_built() {
     let out = btminer().arg("--help").output().unwrap();
@@ -78,42 +122,12 @@ fn interrupted_run_saves_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path());
     let out = dir.path().join("run");
-    let run = |steps: u64| {
-        let mut cmd = btminer();
-        cmd.args([
-            "local",
-            "--eval-every",
-            "0",
-            "--eval-batches",
-            "1",
-            "--checkpoint-every",
-            "0",
-        ])
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--data")
-        .arg(sliver_common::testing::text_dir())
-        .arg("--out")
-        .arg(&out)
-        .arg("--steps")
-        .arg(steps.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        cmd
-    };
+    let run = |steps: u64| local_run(&spec, &out, steps, 0);
 
     // A long run, interrupted once it has started stepping: it must save and exit cleanly.
     let mut child = run(1_000_000).spawn().unwrap();
     let log = out.join("loss.csv");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "btminer made no progress in 120 s"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "btminer exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_rows(&mut child, &log, 3, Duration::from_millis(100));
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -135,22 +149,9 @@ fn interrupted_run_saves_and_resumes() {
     assert!(output.status.success(), "resumed run failed: {stderr}");
     assert!(stderr.contains("resumed from checkpoint"), "{stderr}");
     assert_eq!(step_of(&out), saved + 2);
-    let rows: Vec<String> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let last: u64 = rows
-        .last()
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
     assert_eq!(
-        last,
-        saved + 2,
+        logged_steps(&log).last(),
+        Some(&(saved + 2)),
         "the loss log continues where the run stopped"
     );
 }
@@ -165,29 +166,11 @@ fn a_run_killed_at_any_moment_resumes_with_no_lost_or_repeated_step() {
     let out = dir.path().join("run");
     let log = out.join("loss.csv");
     let run = |steps: u64| {
-        let mut cmd = btminer();
-        cmd.args([
-            "local",
-            "--eval-every",
-            "0",
-            "--eval-batches",
-            "1",
-            "--checkpoint-every",
-            "3",
-        ])
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--data")
-        .arg(sliver_common::testing::text_dir())
-        .arg("--out")
-        .arg(&out)
-        .arg("--steps")
-        .arg(steps.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut cmd = local_run(&spec, &out, steps, 3);
+        // Nobody reads stderr while the run is killed and restarted.
+        cmd.stderr(Stdio::null());
         cmd
     };
-    let rows = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count().saturating_sub(1));
     // The kill lands a varying time after the run reaches each row count.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -201,15 +184,7 @@ fn a_run_killed_at_any_moment_resumes_with_no_lost_or_repeated_step() {
         (17, (nanos / 1600) % 40),
     ] {
         let mut child = run(total).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while rows() < kill_at {
-            assert!(
-                Instant::now() < deadline,
-                "btminer made no progress in 120 s"
-            );
-            assert!(child.try_wait().unwrap().is_none(), "btminer exited early");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_rows(&mut child, &log, kill_at, Duration::from_millis(5));
         std::thread::sleep(Duration::from_millis(u64::from(extra_ms)));
         child.kill().unwrap(); // SIGKILL: no chance to save
         child.wait().unwrap();
@@ -219,12 +194,7 @@ fn a_run_killed_at_any_moment_resumes_with_no_lost_or_repeated_step() {
     assert!(output.status.success(), "the last restart failed: {stderr}");
     assert!(stderr.contains("resumed from checkpoint"), "{stderr}");
     assert_eq!(step_of(&out), total);
-    let steps: Vec<u64> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
+    let steps = logged_steps(&log);
     assert_eq!(
         steps,
         (1..=total).collect::<Vec<_>>(),
