@@ -580,6 +580,36 @@ fn f32_column(bytes: &[u8], rows: usize) -> Result<Tensor, CodecError> {
     Ok(t)
 }
 
+/// Symmetric quantization of each row of `x` to integer codes in `-levels..=levels`: returns
+/// the per-row scales (`absmax / levels`, an all-zero row getting the smallest positive scale,
+/// so every scale is positive) and the codes as `int8`, shaped like `x`. int8 and int4 share it.
+fn quantize_symmetric(x: &Tensor, levels: f64) -> Result<(Tensor, Tensor), tch::TchError> {
+    let absmax = x.f_abs()?.f_amax([1].as_slice(), true)?;
+    let scale = (absmax / levels).f_clamp_min(f32::MIN_POSITIVE as f64)?;
+    let q = (x / &scale)
+        .f_round()?
+        .f_clamp(-levels, levels)?
+        .f_to_kind(Kind::Int8)?;
+    Ok((scale, q))
+}
+
+/// The inverse of [`quantize_symmetric`]: `numel` int8 `codes` (already range-checked by the
+/// codec) times their row's `scale`, refused unless every scale is positive.
+fn dequantize_symmetric(
+    codes: &[u8],
+    scale: Tensor,
+    numel: usize,
+    rows: usize,
+    row: usize,
+    codec: CodecKind,
+) -> Result<Tensor, CodecError> {
+    positive_scales(&scale, codec)?;
+    tensor_from_bytes(codes, Kind::Int8, numel, rows, row)
+        .and_then(|q| q.f_to_kind(Kind::Float))
+        .map(|q| q * scale)
+        .map_err(|source| CodecError::Torch { codec, source })
+}
+
 /// Refuses a scale column with a zero or negative entry: the symmetric codecs write
 /// positive scales only, so each tensor has one encoding.
 fn positive_scales(scale: &Tensor, codec: CodecKind) -> Result<(), CodecError> {

@@ -8,9 +8,12 @@
 //! `int8` for the same values: at a stage boundary that buys a bottleneck twice
 //! as wide for the same wire size.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-use super::{Codec, CodecError, CodecKind, f32_column, positive_scales, tensor_from_bytes};
+use super::{
+    Codec, CodecError, CodecKind, dequantize_symmetric, f32_column, quantize_symmetric,
+    tensor_bytes,
+};
 
 pub(super) struct Int4;
 
@@ -20,16 +23,12 @@ impl Codec for Int4 {
     }
 
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
-        let absmax = x.f_abs()?.f_amax([1].as_slice(), true)?;
-        let scale = (absmax / 7.0).f_clamp_min(f32::MIN_POSITIVE as f64)?;
-        let q = (x / &scale)
-            .f_round()?
-            .f_clamp(-7.0, 7.0)?
-            .f_to_kind(Kind::Int8)?
+        let (scale, q) = quantize_symmetric(x, 7.0)?;
+        let q = q
             .f_reshape([-1])?
             .f_narrow(0, 0, numel as i64)?
             .f_contiguous()?;
-        super::tensor_bytes(&scale, scale.numel(), out)?;
+        tensor_bytes(&scale, scale.numel(), out)?;
         let mut codes = vec![0i8; numel];
         q.f_copy_data(&mut codes, numel)?;
         out.extend(
@@ -60,19 +59,12 @@ impl Codec for Int4 {
                 what: "int4 padding nibble after the last value must be 0",
             });
         }
-        positive_scales(&scale, CodecKind::Int4)?;
         // Sign-extend each nibble into an i8, then reuse the byte-per-value path.
         let codes: Vec<u8> = packed
             .iter()
             .flat_map(|&b| [((b << 4) as i8 >> 4) as u8, (b as i8 >> 4) as u8])
             .take(numel)
             .collect();
-        tensor_from_bytes(&codes, Kind::Int8, numel, rows, row)
-            .and_then(|q| q.f_to_kind(Kind::Float))
-            .map(|q| q * scale)
-            .map_err(|source| CodecError::Torch {
-                codec: CodecKind::Int4,
-                source,
-            })
+        dequantize_symmetric(&codes, scale, numel, rows, row, CodecKind::Int4)
     }
 }

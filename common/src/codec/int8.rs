@@ -4,10 +4,11 @@
 //! payload is every row's scale (f32) followed by every value (i8). Zero is
 //! exact, which suits gradients and bottleneck outputs centred on zero.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::{
-    Codec, CodecError, CodecKind, f32_column, positive_scales, tensor_bytes, tensor_from_bytes,
+    Codec, CodecError, CodecKind, dequantize_symmetric, f32_column, quantize_symmetric,
+    tensor_bytes,
 };
 
 pub(super) struct Int8;
@@ -18,13 +19,7 @@ impl Codec for Int8 {
     }
 
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
-        let absmax = x.f_abs()?.f_amax([1].as_slice(), true)?;
-        // An all-zero row gets the smallest positive scale, so every scale is positive.
-        let scale = (absmax / 127.0).f_clamp_min(f32::MIN_POSITIVE as f64)?;
-        let q = (x / &scale)
-            .f_round()?
-            .f_clamp(-127.0, 127.0)?
-            .f_to_kind(Kind::Int8)?;
+        let (scale, q) = quantize_symmetric(x, 127.0)?;
         tensor_bytes(&scale, scale.numel(), out)?;
         tensor_bytes(&q, numel, out)
     }
@@ -43,13 +38,13 @@ impl Codec for Int8 {
                 what: "int8 code -128 (codes are -127..=127)",
             });
         }
-        positive_scales(&scale, CodecKind::Int8)?;
-        tensor_from_bytes(&payload[rows * 4..], Kind::Int8, numel, rows, row)
-            .and_then(|q| q.f_to_kind(Kind::Float))
-            .map(|q| q * scale)
-            .map_err(|source| CodecError::Torch {
-                codec: CodecKind::Int8,
-                source,
-            })
+        dequantize_symmetric(
+            &payload[rows * 4..rows * 4 + numel],
+            scale,
+            numel,
+            rows,
+            row,
+            CodecKind::Int8,
+        )
     }
 }
