@@ -70,6 +70,7 @@ mod block;
 mod dev;
 mod dispatch;
 mod extrinsic;
+mod items;
 pub mod metadata;
 mod node;
 mod persist;

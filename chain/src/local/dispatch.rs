@@ -6,8 +6,10 @@
 
 use parity_scale_codec::{Compact, Decode, Encode, Input};
 
+use super::items::{Balances, Commitments, System};
+use super::metadata::types::Encoded;
 use super::metadata::{COMMITMENT_MAX_BIG_RAW_BYTES, COMMITMENT_MAX_TIMELOCK_BYTES};
-use super::state::{Key, Overlay};
+use super::state::Overlay;
 use super::subtensor::{self, SubtensorCall};
 
 /// An account id (`AccountId32`).
@@ -291,11 +293,6 @@ impl Default for AccountInfo {
     }
 }
 
-/// `System.Account` key.
-pub(crate) fn account_key(who: &AccountId) -> Vec<u8> {
-    Key::new("System", "Account").b2(who).build()
-}
-
 /// The execution context of one block: storage writes and the events deposited so far.
 #[derive(Debug)]
 pub(crate) struct Ext<'a> {
@@ -350,13 +347,12 @@ impl<'a> Ext<'a> {
 
     /// `System.Account` of `who`.
     pub(crate) fn account(&self, who: &AccountId) -> AccountInfo {
-        self.storage
-            .get_or(&account_key(who), AccountInfo::default())
+        System::Account::get(&self.storage, who)
     }
 
     /// Writes `System.Account` of `who`.
     pub(crate) fn set_account(&mut self, who: &AccountId, info: &AccountInfo) {
-        self.storage.put(account_key(who), info);
+        System::Account::put(&mut self.storage, who, info);
     }
 
     /// Takes `amount` from `who`'s free balance and out of the total issuance (a burn).
@@ -364,9 +360,9 @@ impl<'a> Ext<'a> {
         let mut info = self.account(who);
         info.free = info.free.checked_sub(amount).ok_or(())?;
         self.set_account(who, &info);
-        let key = Key::new("Balances", "TotalIssuance").build();
-        let issuance: u64 = self.storage.get_or(&key, 0);
-        self.storage.put(key, &issuance.saturating_sub(amount));
+        Balances::TotalIssuance::update(&mut self.storage, |issuance| {
+            *issuance = issuance.saturating_sub(amount);
+        });
         Ok(())
     }
 
@@ -464,16 +460,9 @@ fn set_commitment(
     let mut registration = 0u64.encode();
     ext.block.encode_to(&mut registration);
     registration.extend_from_slice(&info.encoded);
-    let key = Key::new("Commitments", "CommitmentOf")
-        .id(&netuid)
-        .tx(who)
-        .build();
-    ext.storage.put_raw(key, Some(registration));
-    let last = Key::new("Commitments", "LastCommitment")
-        .id(&netuid)
-        .tx(who)
-        .build();
-    ext.storage.put(last, &ext.block);
+    let block = ext.block;
+    Commitments::CommitmentOf::put(&mut ext.storage, &netuid, who, &Encoded(registration));
+    Commitments::LastCommitment::put(&mut ext.storage, &netuid, who, &block);
     ext.deposit(pallet::COMMITMENTS, 0, (netuid, who));
     Ok(())
 }

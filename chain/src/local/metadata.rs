@@ -14,11 +14,12 @@
 pub(crate) mod apis;
 mod commitments;
 mod extrinsic;
-mod pallet;
+pub(crate) mod pallet;
 mod primitives;
 mod registry;
 mod subtensor;
 mod system;
+pub(crate) mod types;
 mod versions;
 
 use std::collections::BTreeMap;
@@ -89,20 +90,25 @@ pub fn runtime_metadata_at(version: u32) -> Option<RuntimeMetadataPrefixed> {
 fn declare(legacy_types: bool) -> (RuntimeMetadataV16, versions::LegacyTypes) {
     let mut t = Types::new();
     let p = Prims::register(&mut t);
-    let account_info = system::account_info(&mut t, &p);
+    system::account_info(&mut t, &p);
     let st = subtensor::types(&mut t, &p);
 
     let mut pallets = vec![
         system::system(&mut t, &p),
-        system::timestamp(&mut t, &p),
+        system::timestamp(),
         system::balances(&mut t, &p),
-        subtensor::pallet(&mut t, &p, &st),
+        subtensor::pallet(&mut t, &p),
         commitments::pallet(&mut t, &p),
     ];
     let outer = outer_enums(&mut t, &pallets);
-    let system_storage = system::system_storage(&mut t, &p, account_info, outer.event_enum_ty.id);
-    if let Some(system) = pallets.iter_mut().find(|pallet| pallet.name == "System") {
-        system.storage = Some(system_storage);
+    // Storage comes from the item declarations, once `System.Events` can name `RuntimeEvent`.
+    let mut cx = types::Cx {
+        t: &mut t,
+        p: &p,
+        runtime_event: Some(outer.event_enum_ty.id),
+    };
+    for pallet in &mut pallets {
+        pallet.storage = super::items::metadata(pallet.name, &mut cx);
     }
     let extrinsic = extrinsic::extrinsic(&mut t, &p, outer.call_enum_ty.id);
     let apis = apis::apis(&mut t, &p, &st, extrinsic.unchecked);

@@ -8,10 +8,12 @@ use parity_scale_codec::{Decode, Encode};
 use tracing::debug;
 
 use super::block::{Block, Hash, Header, extrinsics_root};
-use super::dispatch::{self, AccountId, AccountInfo, Call, Ext, account_key, pallet};
+use super::dispatch::{self, AccountId, AccountInfo, Call, Ext, pallet};
 use super::extrinsic::{Extrinsic, Implicit, InvalidTransaction, TxError};
+use super::items::{Balances, System, Timestamp};
+use super::metadata::types::Encoded;
 use super::metadata::{BLOCK_HASH_COUNT, SPEC_VERSION, TRANSACTION_VERSION};
-use super::state::{HISTORY, Key, Overlay, Storage};
+use super::state::{HISTORY, Overlay, Storage};
 use super::subtensor::{self, SubnetParams};
 
 /// How the chain starts.
@@ -98,8 +100,7 @@ impl Chain {
             ext.set_account(&who, &info);
             issuance = issuance.saturating_add(config.dev_balance);
         }
-        ext.storage
-            .put(Key::new("Balances", "TotalIssuance").build(), &issuance);
+        Balances::TotalIssuance::put(&mut ext.storage, &issuance);
         let owner = config
             .owner
             .unwrap_or_else(|| super::dev::dev_account("Alice"));
@@ -114,10 +115,7 @@ impl Chain {
             subtensor::create_subnet(&mut ext, netuid, &owner, &p);
         }
         // Genesis has no events; the NetworkAdded ones are dropped like any genesis build's.
-        ext.storage.put(
-            Key::new("System", "BlockHash").tx(&0u32).build(),
-            &[0x45u8; 32],
-        );
+        System::BlockHash::put(&mut ext.storage, &0, &[0x45u8; 32]);
         let changes = ext.storage.into_changes();
         let mut storage = Storage::default();
         storage.apply(0, changes);
@@ -247,9 +245,7 @@ impl Chain {
 
     /// The account nonce of `who` at the head.
     pub(crate) fn account_nonce(&self, who: &AccountId) -> u32 {
-        self.view(self.head)
-            .get::<AccountInfo>(&account_key(who))
-            .map_or(0, |a| a.nonce)
+        System::Account::get(&self.view(self.head), who).nonce
     }
 
     fn implicit(&self) -> Implicit {
@@ -406,17 +402,13 @@ impl Chain {
 
 /// `on_initialize`: System bookkeeping, the timestamp, then subtensor's per-block work.
 fn initialize(ext: &mut Ext<'_>, number: u32, parent: Hash, now_ms: u64, netuids: &[u16]) -> bool {
-    let sys = |item| Key::new("System", item).build();
-    ext.storage.put(sys("Number"), &number);
-    ext.storage.put(sys("ParentHash"), &parent);
-    ext.storage.put(
-        Key::new("System", "BlockHash").tx(&(number - 1)).build(),
-        &parent,
-    );
-    ext.storage.remove(sys("Events"));
-    ext.storage.remove(sys("EventCount"));
-    ext.storage
-        .put(Key::new("Timestamp", "Now").build(), &now_ms);
+    let o = &mut ext.storage;
+    System::Number::put(o, &number);
+    System::ParentHash::put(o, &parent);
+    System::BlockHash::put(o, &(number - 1), &parent);
+    System::Events::remove(o);
+    System::EventCount::remove(o);
+    Timestamp::Now::put(o, &now_ms);
     ext.set_phase(None);
     subtensor::on_initialize(ext, netuids)
 }
@@ -427,21 +419,18 @@ fn finalize(ext: &mut Ext<'_>, included: &[Vec<u8>]) {
     if let Some(old) = number.checked_sub(BLOCK_HASH_COUNT + 1)
         && old != 0
     {
-        ext.storage
-            .remove(Key::new("System", "BlockHash").tx(&old).build());
+        System::BlockHash::remove(&mut ext.storage, &old);
     }
     let count = u32::try_from(ext.events.len()).unwrap_or(u32::MAX);
     let mut events = parity_scale_codec::Compact(count).encode();
     for record in &ext.events {
         events.extend_from_slice(record);
     }
-    ext.storage
-        .put_raw(Key::new("System", "Events").build(), Some(events));
-    ext.storage
-        .put(Key::new("System", "EventCount").build(), &count);
+    let o = &mut ext.storage;
+    System::Events::put(o, &Encoded(events));
+    System::EventCount::put(o, &count);
     let xts = u32::try_from(included.len()).unwrap_or(u32::MAX);
-    ext.storage
-        .put(Key::new("System", "ExtrinsicCount").build(), &xts);
+    System::ExtrinsicCount::put(o, &xts);
 }
 
 /// Decodes `T` from the whole of `bytes`.

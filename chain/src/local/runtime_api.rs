@@ -177,10 +177,8 @@ fn account_nonce_api(
     Ok(match method {
         "AccountNonceApi_account_nonce" => {
             let who: AccountId = decode_all(args).ok_or_else(bad)?;
-            chain
-                .view(at)
-                .get::<super::dispatch::AccountInfo>(&super::dispatch::account_key(&who))
-                .map_or(0, |a| a.nonce)
+            super::items::System::Account::get(&chain.view(at), &who)
+                .nonce
                 .encode()
         }
         _ => return Err(not_found(method)),

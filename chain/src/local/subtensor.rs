@@ -13,6 +13,7 @@
 use parity_scale_codec::{Decode, Encode};
 
 use super::dispatch::{AccountId, DispatchError, Ext, module_error, pallet};
+use super::items::{self, SubtensorModule::*};
 use super::metadata::SUBTENSOR_ERRORS;
 use super::state::{Key, Overlay};
 
@@ -183,150 +184,96 @@ fn err(name: &str) -> DispatchError {
     module_error(pallet::SUBTENSOR, SUBTENSOR_ERRORS, name)
 }
 
-fn st(item: &str) -> Key {
-    Key::new("SubtensorModule", item)
-}
-
-/// Typed reads and writes of subtensor's storage.
+/// Reads of subtensor's storage that the runtime APIs share (each one item of `items.rs`).
 pub(crate) struct Sub<'s, 'a>(pub &'s mut Overlay<'a>);
 
-macro_rules! net_value {
-    ($get:ident, $set:ident, $item:literal, $ty:ty, $default:expr) => {
-        pub(crate) fn $get(&self, netuid: u16) -> $ty {
-            self.0.get_or(&st($item).id(&netuid).build(), $default)
-        }
-        #[allow(dead_code)]
-        pub(crate) fn $set(&mut self, netuid: u16, v: $ty) {
-            self.0.put(st($item).id(&netuid).build(), &v);
-        }
+macro_rules! read {
+    ($($get:ident => $item:ident: $ty:ty),* $(,)?) => {
+        impl Sub<'_, '_> {$(
+            #[doc = concat!("`", stringify!($item), "` of a subnet.")]
+            pub(crate) fn $get(&self, netuid: u16) -> $ty {
+                $item::get(self.0, &netuid)
+            }
+        )*}
     };
 }
 
+read!(
+    added => NetworksAdded: bool,
+    tempo => Tempo: u16,
+    n => SubnetworkN: u16,
+    max_uids => MaxAllowedUids: u16,
+    burn => Burn: u64,
+    max_regs => MaxRegistrationsPerBlock: u16,
+    immunity => ImmunityPeriod: u16,
+    version_key => WeightsVersionKey: u64,
+    rate_limit => WeightsSetRateLimit: u64,
+    min_weights => MinAllowedWeights: u16,
+    max_weight => MaxWeightsLimit: u16,
+    cr_enabled => CommitRevealWeightsEnabled: bool,
+    max_validators => MaxAllowedValidators: u16,
+    activity_cutoff => ActivityCutoff: u16,
+    since_step => BlocksSinceLastStep: u64,
+    reveal_period => RevealPeriodEpochs: u64,
+);
+
 impl Sub<'_, '_> {
-    net_value!(added, set_added, "NetworksAdded", bool, false);
-    net_value!(
-        tempo,
-        set_tempo,
-        "Tempo",
-        u16,
-        super::metadata::DEFAULT_TEMPO
-    );
-    net_value!(n, set_n, "SubnetworkN", u16, 0);
-    net_value!(max_uids, set_max_uids, "MaxAllowedUids", u16, 256);
-    net_value!(burn, set_burn, "Burn", u64, 100_000_000);
-    net_value!(max_regs, set_max_regs, "MaxRegistrationsPerBlock", u16, 1);
-    net_value!(
-        regs_this_block,
-        set_regs_this_block,
-        "RegistrationsThisBlock",
-        u16,
-        0
-    );
-    net_value!(immunity, set_immunity, "ImmunityPeriod", u16, 4096);
-    net_value!(version_key, set_version_key, "WeightsVersionKey", u64, 0);
-    net_value!(rate_limit, set_rate_limit, "WeightsSetRateLimit", u64, 100);
-    net_value!(min_weights, set_min_weights, "MinAllowedWeights", u16, 1024);
-    net_value!(max_weight, set_max_weight, "MaxWeightsLimit", u16, u16::MAX);
-    net_value!(
-        cr_enabled,
-        set_cr_enabled,
-        "CommitRevealWeightsEnabled",
-        bool,
-        true
-    );
-    net_value!(
-        max_validators,
-        set_max_validators,
-        "MaxAllowedValidators",
-        u16,
-        128
-    );
-    net_value!(
-        activity_cutoff,
-        set_activity_cutoff,
-        "ActivityCutoff",
-        u16,
-        5000
-    );
-    net_value!(since_step, set_since_step, "BlocksSinceLastStep", u64, 0);
-
-    /// `RevealPeriodEpochs` (Twox64Concat, unlike the other subnet maps).
-    pub(crate) fn reveal_period(&self, netuid: u16) -> u64 {
-        self.0
-            .get_or(&st("RevealPeriodEpochs").tx(&netuid).build(), 1)
-    }
-
     /// Per-uid vector `item` of a subnet.
     pub(crate) fn vec<T: Decode>(&self, item: &str, netuid: u16) -> Vec<T> {
-        self.0.get_or(&st(item).id(&netuid).build(), Vec::new())
-    }
-
-    /// Writes per-uid vector `item`.
-    pub(crate) fn set_vec<T: Encode>(&mut self, item: &str, netuid: u16, v: &Vec<T>) {
-        self.0.put(st(item).id(&netuid).build(), v);
-    }
-
-    /// Sets entry `uid` of vector `item`, growing it with `T::default()` as needed.
-    fn set_at<T: Encode + Decode + Default + Clone>(
-        &mut self,
-        item: &str,
-        netuid: u16,
-        uid: u16,
-        v: T,
-    ) {
-        let mut all: Vec<T> = self.vec(item, netuid);
-        let i = usize::from(uid);
-        if all.len() <= i {
-            all.resize(i + 1, T::default());
-        }
-        all[i] = v;
-        self.set_vec(item, netuid, &all);
+        self.0
+            .get(
+                &Key::new(items::SubtensorModule::PALLET, item)
+                    .id(&netuid)
+                    .build(),
+            )
+            .unwrap_or_default()
     }
 
     /// The uid of `hotkey` on `netuid`.
     pub(crate) fn uid(&self, netuid: u16, hotkey: &AccountId) -> Option<u16> {
-        self.0.get(&st("Uids").id(&netuid).b2(hotkey).build())
+        Uids::get(self.0, &netuid, hotkey)
     }
 
     /// The hotkey at `uid`.
     pub(crate) fn key(&self, netuid: u16, uid: u16) -> Option<AccountId> {
-        self.0.get(&st("Keys").id(&netuid).id(&uid).build())
+        Keys::try_get(self.0, &netuid, &uid)
     }
 
     /// The coldkey owning `hotkey`.
     pub(crate) fn owner(&self, hotkey: &AccountId) -> Option<AccountId> {
-        self.0.get(&st("Owner").b2(hotkey).build())
+        Owner::try_get(self.0, hotkey)
     }
 
     /// `TotalHotkeyAlpha` of `hotkey` on `netuid`.
     pub(crate) fn stake(&self, hotkey: &AccountId, netuid: u16) -> u64 {
-        self.0
-            .get_or(&st("TotalHotkeyAlpha").b2(hotkey).id(&netuid).build(), 0)
+        TotalHotkeyAlpha::get(self.0, hotkey, &netuid)
     }
+}
 
-    fn set_stake(&mut self, hotkey: &AccountId, netuid: u16, v: u64) {
-        self.0
-            .put(st("TotalHotkeyAlpha").b2(hotkey).id(&netuid).build(), &v);
+/// Sets entry `i` of a per-uid vector, growing it with `T::default()` as needed.
+pub(crate) fn set_index<T: Default + Clone>(all: &mut Vec<T>, i: u16, v: T) {
+    let i = usize::from(i);
+    if all.len() <= i {
+        all.resize(i + 1, T::default());
     }
+    all[i] = v;
+}
 
-    fn push_account(&mut self, item: &str, who: &AccountId, add: &AccountId) {
-        let key = st(item).b2(who).build();
-        let mut all: Vec<AccountId> = self.0.get_or(&key, Vec::new());
-        if !all.contains(add) {
-            all.push(*add);
-            self.0.put(key, &all);
-        }
-    }
+/// The epoch index of `block` on `netuid`.
+pub(crate) fn epoch_index(o: &Overlay<'_>, netuid: u16, block: u64) -> u64 {
+    block.saturating_add(u64::from(netuid) + 1) / (u64::from(Tempo::get(o, &netuid)) + 1)
+}
 
-    /// The epoch index of `block` on `netuid`.
-    pub(crate) fn epoch_index(&self, netuid: u16, block: u64) -> u64 {
-        block.saturating_add(u64::from(netuid) + 1) / (u64::from(self.tempo(netuid)) + 1)
+/// Adds `who` to a list of accounts unless it is there.
+fn add_once(all: &mut Vec<AccountId>, who: &AccountId) {
+    if !all.contains(who) {
+        all.push(*who);
     }
 }
 
 /// Whether `hotkey` holds a uid on `netuid`.
 pub(crate) fn is_registered(ext: &mut Ext<'_>, netuid: u16, hotkey: &AccountId) -> bool {
-    Sub(&mut ext.storage).uid(netuid, hotkey).is_some()
+    Uids::get(&ext.storage, &netuid, hotkey).is_some()
 }
 
 /// How a subnet is created at genesis.
@@ -346,24 +293,19 @@ pub(crate) struct SubnetParams {
 
 /// Creates subnet `netuid` owned by `owner`.
 pub(crate) fn create_subnet(ext: &mut Ext<'_>, netuid: u16, owner: &AccountId, p: &SubnetParams) {
-    let total_key = st("TotalNetworks").build();
-    let total: u16 = ext.storage.get_or(&total_key, 0);
-    ext.storage.put(total_key, &total.saturating_add(1));
     let block = ext.block_u64();
-    let mut s = Sub(&mut ext.storage);
-    s.set_added(netuid, true);
-    s.set_tempo(netuid, p.tempo);
-    s.set_rate_limit(netuid, p.weights_rate_limit);
-    s.set_cr_enabled(netuid, p.commit_reveal);
-    s.set_burn(netuid, p.burn);
-    s.set_min_weights(netuid, 1);
-    s.set_max_regs(netuid, 64);
-    s.0.put(
-        st("RevealPeriodEpochs").tx(&netuid).build(),
-        &p.reveal_period,
-    );
-    s.0.put(st("NetworkRegisteredAt").id(&netuid).build(), &block);
-    s.0.put(st("SubnetOwner").id(&netuid).build(), owner);
+    let o = &mut ext.storage;
+    TotalNetworks::update(o, |total| *total = total.saturating_add(1));
+    NetworksAdded::put(o, &netuid, &true);
+    Tempo::put(o, &netuid, &p.tempo);
+    WeightsSetRateLimit::put(o, &netuid, &p.weights_rate_limit);
+    CommitRevealWeightsEnabled::put(o, &netuid, &p.commit_reveal);
+    Burn::put(o, &netuid, &p.burn);
+    MinAllowedWeights::put(o, &netuid, &1);
+    MaxRegistrationsPerBlock::put(o, &netuid, &64);
+    RevealPeriodEpochs::put(o, &netuid, &p.reveal_period);
+    NetworkRegisteredAt::put(o, &netuid, &block);
+    SubnetOwner::put(o, &netuid, owner);
     ext.deposit(pallet::SUBTENSOR, 0, (netuid, 0u16));
 }
 
@@ -389,7 +331,7 @@ pub(crate) fn dispatch(
             weights,
             version_key,
         } => {
-            if Sub(&mut ext.storage).cr_enabled(*netuid) {
+            if CommitRevealWeightsEnabled::get(&ext.storage, netuid) {
                 return Err(err("CommitRevealEnabled"));
             }
             self::weights::set_weights(ext, who, *netuid, dests, weights, *version_key, true)
@@ -415,75 +357,70 @@ fn burned_register(
     hotkey: &AccountId,
 ) -> Result<(), DispatchError> {
     let block = ext.block_u64();
-    let s = Sub(&mut ext.storage);
+    let o = &ext.storage;
     if netuid == 0 {
         return Err(err("RegistrationNotPermittedOnRootSubnet"));
     }
-    if !s.added(netuid) {
+    if !NetworksAdded::get(o, &netuid) {
         return Err(err("SubnetNotExists"));
     }
-    if s.regs_this_block(netuid) >= s.max_regs(netuid) {
+    if RegistrationsThisBlock::get(o, &netuid) >= MaxRegistrationsPerBlock::get(o, &netuid) {
         return Err(err("TooManyRegistrationsThisBlock"));
     }
-    if s.uid(netuid, hotkey).is_some() {
+    if Uids::get(o, &netuid, hotkey).is_some() {
         return Err(err("HotKeyAlreadyRegisteredInSubNet"));
     }
-    if let Some(owner) = s.owner(hotkey)
+    if let Some(owner) = Owner::try_get(o, hotkey)
         && owner != *coldkey
     {
         return Err(err("NonAssociatedColdKey"));
     }
-    let burn = s.burn(netuid);
+    let burn = Burn::get(o, &netuid);
     if ext.account(coldkey).free < burn {
         return Err(err("NotEnoughBalanceToStake"));
     }
     ext.burn(coldkey, burn)
         .map_err(|()| err("NotEnoughBalanceToStake"))?;
 
-    let mut s = Sub(&mut ext.storage);
-    s.0.put(st("Owner").b2(hotkey).build(), coldkey);
-    s.push_account("OwnedHotkeys", coldkey, hotkey);
-    let n = s.n(netuid);
-    let uid = if n < s.max_uids(netuid) {
-        s.set_n(netuid, n + 1);
+    let o = &mut ext.storage;
+    Owner::put(o, hotkey, coldkey);
+    OwnedHotkeys::update(o, coldkey, |owned| add_once(owned, hotkey));
+    let n = SubnetworkN::get(o, &netuid);
+    let uid = if n < MaxAllowedUids::get(o, &netuid) {
+        SubnetworkN::put(o, &netuid, &(n + 1));
         n
     } else {
-        let uid =
-            prune_candidate(&s, netuid, n, block).ok_or_else(|| err("NoNeuronIdAvailable"))?;
-        if let Some(old) = s.key(netuid, uid) {
-            s.0.remove(st("Uids").id(&netuid).b2(&old).build());
-            s.0.remove(st("Axons").id(&netuid).b2(&old).build());
+        let uid = prune_candidate(o, netuid, n, block).ok_or_else(|| err("NoNeuronIdAvailable"))?;
+        if let Some(old) = Keys::try_get(o, &netuid, &uid) {
+            Uids::remove(o, &netuid, &old);
+            Axons::remove(o, &netuid, &old);
         }
-        s.0.remove(st("Weights").id(&netuid).id(&uid).build());
+        Weights::remove(o, &netuid, &uid);
         uid
     };
-    s.0.put(st("Keys").id(&netuid).id(&uid).build(), hotkey);
-    s.0.put(st("Uids").id(&netuid).b2(hotkey).build(), &uid);
-    s.0.put(
-        st("BlockAtRegistration").id(&netuid).id(&uid).build(),
-        &block,
-    );
-    s.set_at("Active", netuid, uid, true);
-    for item in ["Rank", "Trust", "Consensus", "Incentive", "Dividends"] {
-        s.set_at(item, netuid, uid, 0u16);
-    }
-    s.set_at("Emission", netuid, uid, 0u64);
-    s.set_at("LastUpdate", netuid, uid, block);
-    s.set_at("ValidatorPermit", netuid, uid, false);
-    let regs = s.regs_this_block(netuid);
-    s.set_regs_this_block(netuid, regs.saturating_add(1));
+    Keys::put(o, &netuid, &uid, hotkey);
+    Uids::put(o, &netuid, hotkey, &uid);
+    BlockAtRegistration::put(o, &netuid, &uid, &block);
+    Active::update(o, &netuid, |v| set_index(v, uid, true));
+    Rank::update(o, &netuid, |v| set_index(v, uid, 0));
+    Trust::update(o, &netuid, |v| set_index(v, uid, 0));
+    Consensus::update(o, &netuid, |v| set_index(v, uid, 0));
+    Incentive::update(o, &netuid, |v| set_index(v, uid, 0));
+    Dividends::update(o, &netuid, |v| set_index(v, uid, 0));
+    Emission::update(o, &netuid, |v| set_index(v, uid, 0));
+    LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
+    ValidatorPermit::update(o, &netuid, |v| set_index(v, uid, false));
+    RegistrationsThisBlock::update(o, &netuid, |regs| *regs = regs.saturating_add(1));
     ext.deposit(pallet::SUBTENSOR, 6, (netuid, uid, hotkey));
     Ok(())
 }
 
 /// The uid a registration on a full subnet replaces: the lowest emission outside the immunity
 /// period, else the lowest emission of all.
-fn prune_candidate(s: &Sub<'_, '_>, netuid: u16, n: u16, block: u64) -> Option<u16> {
-    let emission: Vec<u64> = s.vec("Emission", netuid);
-    let immunity = u64::from(s.immunity(netuid));
-    let registered_at = |uid: u16| -> u64 {
-        s.0.get_or(&st("BlockAtRegistration").id(&netuid).id(&uid).build(), 0)
-    };
+fn prune_candidate(o: &Overlay<'_>, netuid: u16, n: u16, block: u64) -> Option<u16> {
+    let emission = Emission::get(o, &netuid);
+    let immunity = u64::from(ImmunityPeriod::get(o, &netuid));
+    let registered_at = |uid: u16| BlockAtRegistration::get(o, &netuid, &uid);
     let score = |uid: u16| emission.get(usize::from(uid)).copied().unwrap_or(0);
     let outside: Vec<u16> = (0..n)
         .filter(|&u| block.saturating_sub(registered_at(u)) >= immunity)
@@ -503,8 +440,7 @@ fn serve_axon(
     mut axon: AxonInfo,
 ) -> Result<(), DispatchError> {
     let block = ext.block_u64();
-    let s = Sub(&mut ext.storage);
-    if s.uid(netuid, hotkey).is_none() {
+    if Uids::get(&ext.storage, &netuid, hotkey).is_none() {
         return Err(err("HotKeyNotRegisteredInNetwork"));
     }
     if !matches!(axon.ip_type, 4 | 6) {
@@ -513,15 +449,14 @@ fn serve_axon(
     if !valid_ip(axon.ip_type, axon.ip) {
         return Err(err("InvalidIpAddress"));
     }
-    let key = st("Axons").id(&netuid).b2(hotkey).build();
-    if let Some(prev) = s.0.get::<AxonInfo>(&key)
+    if let Some(prev) = Axons::get(&ext.storage, &netuid, hotkey)
         && prev.block != 0
         && block.saturating_sub(prev.block) < SERVING_RATE_LIMIT
     {
         return Err(err("ServingRateLimitExceeded"));
     }
     axon.block = block;
-    ext.storage.put(key, &axon);
+    Axons::put(&mut ext.storage, &netuid, hotkey, &axon);
     ext.deposit(pallet::SUBTENSOR, 28, (netuid, hotkey));
     Ok(())
 }
@@ -543,19 +478,20 @@ fn add_stake(
     netuid: u16,
     amount: u64,
 ) -> Result<(), DispatchError> {
-    let mut s = Sub(&mut ext.storage);
-    if !s.added(netuid) {
+    let o = &mut ext.storage;
+    if !NetworksAdded::get(o, &netuid) {
         return Err(err("SubnetNotExists"));
     }
-    if s.owner(hotkey).is_none() {
+    if Owner::try_get(o, hotkey).is_none() {
         return Err(err("HotKeyAccountNotExists"));
     }
     if amount < MIN_STAKE {
         return Err(err("AmountTooLow"));
     }
-    let stake = s.stake(hotkey, netuid);
-    s.set_stake(hotkey, netuid, stake.saturating_add(amount));
-    s.push_account("StakingHotkeys", coldkey, hotkey);
+    TotalHotkeyAlpha::update(o, hotkey, &netuid, |stake| {
+        *stake = stake.saturating_add(amount);
+    });
+    StakingHotkeys::update(o, coldkey, |staked| add_once(staked, hotkey));
     ext.withdraw(coldkey, amount)
         .map_err(|()| err("NotEnoughBalanceToStake"))?;
     ext.deposit(

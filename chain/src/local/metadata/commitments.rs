@@ -2,9 +2,7 @@
 //! where its artifacts can be read. Its `Data` enum is finney's: `Raw0..Raw128` carry that many
 //! bytes, the hash variants carry 32.
 
-use frame_metadata::v16::StorageHasher::{Identity, Twox64Concat};
-
-use super::pallet::{Pallet, Storage, constant};
+use super::pallet::{Pallet, constant};
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, index_u8, named, var};
 
@@ -59,10 +57,10 @@ fn commitment_info(t: &mut Types, p: &Prims) -> TypeId {
     )
 }
 
-/// The pallet.
-pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
+/// `pallet_commitments::types::Registration`: what `Commitments.CommitmentOf` holds.
+pub(crate) fn registration(t: &mut Types, p: &Prims) -> TypeId {
     let info = commitment_info(t, p);
-    let registration = t.composite(
+    t.composite(
         "pallet_commitments::types::Registration",
         &[
             ("Balance", Some(p.u64)),
@@ -74,7 +72,12 @@ pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
             field("block", p.u32, "BlockNumber"),
             field("info", info, "CommitmentInfo<MaxFields>"),
         ],
-    );
+    )
+}
+
+/// The pallet.
+pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
+    let info = commitment_info(t, p);
     let calls = t.variant(
         "pallet_commitments::pallet::Call",
         &[("T", None)],
@@ -109,14 +112,10 @@ pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
             "UnexpectedUnreserveLeftover",
         ],
     );
-    let keys = [(Identity, p.u16), (Twox64Concat, p.account)];
-    let mut s = Storage::new("Commitments");
-    s.optional_map(t, "CommitmentOf", &keys, registration)
-        .optional_map(t, "LastCommitment", &keys, p.u32);
     Pallet {
         name: "Commitments",
         index: 18,
-        storage: Some(s.finish()),
+        storage: None,
         calls: Some(calls),
         event: Some((event, "pallet_commitments::Event<Runtime>")),
         error: Some((error, "pallet_commitments::Error<Runtime>")),

@@ -2,10 +2,9 @@
 //! finney's call indices, storage names, hashers and defaults, and finney's full error table so
 //! that every dispatch error the local chain raises decodes to the name finney would give it.
 
-use frame_metadata::v16::StorageHasher::{Blake2_128Concat, Identity, Twox64Concat};
 use scale_info::{Field, form::PortableForm};
 
-use super::pallet::{Pallet, Storage};
+use super::pallet::Pallet;
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
 
@@ -190,15 +189,15 @@ fn netuid(p: &Prims) -> Field<PortableForm> {
     field("netuid", p.u16, "NetUid")
 }
 
-/// The pallet.
-pub(crate) fn pallet(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> Pallet {
+/// The pallet (its storage is declared in `items.rs`).
+pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
     let calls = calls(t, p);
     let event = events(t, p);
     let error = t.unit_enum("pallet_subtensor::pallet::Error", &[("T", None)], ERRORS);
     Pallet {
         name: "SubtensorModule",
         index: 7,
-        storage: Some(storage(t, p, st)),
+        storage: None,
         calls: Some(calls),
         event: Some((event, "pallet_subtensor::Event<Runtime>")),
         error: Some((error, "pallet_subtensor::Error<Runtime>")),
@@ -320,126 +319,4 @@ fn events(t: &mut Types, p: &Prims) -> TypeId {
             ),
         ],
     )
-}
-
-fn storage(
-    t: &mut Types,
-    p: &Prims,
-    st: &SubtensorTypes,
-) -> frame_metadata::v16::PalletStorageMetadata<PortableForm> {
-    let zero_account = [0u8; 32];
-    let accounts = t.seq(p.account);
-    let vec_bool = t.seq(p.bool);
-    let vec_u64 = t.seq(p.u64);
-    let pair_u16 = t.tuple(&[p.u16, p.u16]);
-    let weights = t.seq(pair_u16);
-    let commit = t.tuple(&[p.h256, p.u64, p.u64, p.u64]);
-    let commits = t.seq(commit);
-    let net = [(Identity, p.u16)];
-    let net_uid = [(Identity, p.u16), (Identity, p.u16)];
-    let net_hotkey = [(Identity, p.u16), (Blake2_128Concat, p.account)];
-    let empty: Vec<u8> = Vec::new();
-
-    let mut s = Storage::new("SubtensorModule");
-    s.map(
-        t,
-        "Owner",
-        &[(Blake2_128Concat, p.account)],
-        p.account,
-        zero_account,
-    )
-    .map(
-        t,
-        "StakingHotkeys",
-        &[(Blake2_128Concat, p.account)],
-        accounts,
-        empty.clone(),
-    )
-    .map(
-        t,
-        "OwnedHotkeys",
-        &[(Blake2_128Concat, p.account)],
-        accounts,
-        empty.clone(),
-    )
-    .map(
-        t,
-        "TotalHotkeyAlpha",
-        &[(Blake2_128Concat, p.account), (Identity, p.u16)],
-        p.u64,
-        0u64,
-    )
-    .map(
-        t,
-        "TokenSymbol",
-        &net,
-        p.bytes,
-        "\u{1D70F}".as_bytes().to_vec(),
-    )
-    .map(t, "MaxRegistrationsPerBlock", &net, p.u16, 1u16)
-    .value("TotalNetworks", p.u16, 0u16)
-    .map(t, "Tempo", &net, p.u16, DEFAULT_TEMPO)
-    .map(t, "SubnetworkN", &net, p.u16, 0u16)
-    .map(t, "NetworksAdded", &net, p.bool, false)
-    .map(t, "NetworkRegisteredAt", &net, p.u64, 0u64)
-    .map(t, "BlocksSinceLastStep", &net, p.u64, 0u64)
-    .map(t, "SubnetOwner", &net, p.account, zero_account)
-    .map(t, "Kappa", &net, p.u16, 32_767u16)
-    .map(t, "MaxAllowedUids", &net, p.u16, 256u16)
-    .map(t, "ImmunityPeriod", &net, p.u16, 4096u16)
-    .map(t, "ActivityCutoff", &net, p.u16, 5000u16)
-    .map(t, "MaxWeightsLimit", &net, p.u16, u16::MAX)
-    .map(t, "WeightsVersionKey", &net, p.u64, 0u64)
-    .map(t, "MinAllowedWeights", &net, p.u16, 1024u16)
-    .map(t, "MaxAllowedValidators", &net, p.u16, 128u16)
-    .map(t, "AdjustmentInterval", &net, p.u16, 100u16)
-    .map(t, "WeightsSetRateLimit", &net, p.u64, 100u64)
-    .map(t, "TargetRegistrationsPerInterval", &net, p.u16, 2u16)
-    .map(t, "CommitRevealWeightsEnabled", &net, p.bool, true)
-    .map(t, "Burn", &net, p.u64, 100_000_000u64)
-    .map(t, "Difficulty", &net, p.u64, 10_000_000u64)
-    .map(t, "MinBurn", &net, p.u64, 500_000u64)
-    .map(t, "MaxBurn", &net, p.u64, 100_000_000_000u64)
-    .map(t, "RegistrationsThisBlock", &net, p.u16, 0u16)
-    .optional_map(t, "Uids", &net_hotkey, p.u16)
-    .map(t, "Keys", &net_uid, p.account, zero_account)
-    .map(t, "Active", &net, vec_bool, empty.clone())
-    .map(t, "Rank", &net, p.vec_u16, empty.clone())
-    .map(t, "Trust", &net, p.vec_u16, empty.clone())
-    .map(t, "Consensus", &net, p.vec_u16, empty.clone())
-    .map(t, "Incentive", &net, p.vec_u16, empty.clone())
-    .map(t, "Dividends", &net, p.vec_u16, empty.clone())
-    .map(t, "Emission", &net, vec_u64, empty.clone())
-    .map(t, "LastUpdate", &net, vec_u64, empty.clone())
-    .map(t, "ValidatorPermit", &net, vec_bool, empty.clone())
-    .map(t, "Weights", &net_uid, weights, empty)
-    .map(t, "BlockAtRegistration", &net_uid, p.u64, 0u64)
-    .optional_map(t, "Axons", &net_hotkey, st.axon_info)
-    .optional_map(t, "Prometheus", &net_hotkey, st.prometheus_info)
-    .map(
-        t,
-        "TransactionKeyLastBlock",
-        &[
-            (Blake2_128Concat, p.account),
-            (Identity, p.u16),
-            (Identity, p.u16),
-        ],
-        p.u64,
-        0u64,
-    )
-    .map(t, "LastTxBlock", &[(Identity, p.account)], p.u64, 0u64)
-    .optional_map(
-        t,
-        "WeightCommits",
-        &[(Twox64Concat, p.u16), (Twox64Concat, p.account)],
-        commits,
-    )
-    .map(
-        t,
-        "RevealPeriodEpochs",
-        &[(Twox64Concat, p.u16)],
-        p.u64,
-        1u64,
-    );
-    s.finish()
 }

@@ -1,11 +1,9 @@
 //! `System` (pallet 0), `Timestamp` (2) and `Balances` (5): accounts, nonces, block bookkeeping,
 //! events, and TAO balances in rao.
 
-use frame_metadata::v16::StorageHasher;
-
-use super::pallet::{Pallet, Storage, constant};
+use super::pallet::{Pallet, constant};
 use super::primitives::Prims;
-use super::registry::{Types, anon, field, var};
+use super::registry::{TypeId, Types, anon, field, var};
 
 /// Finney's `System.SS58Prefix`.
 pub const SS58_PREFIX: u16 = 42;
@@ -14,7 +12,7 @@ pub const BLOCK_HASH_COUNT: u32 = 2400;
 /// Finney's `Balances.ExistentialDeposit`, in rao.
 pub const EXISTENTIAL_DEPOSIT: u64 = 500;
 
-/// `frame_system`: storage that needs the outer `RuntimeEvent` is added by [`system_storage`].
+/// `frame_system` (its storage is declared in `items.rs`).
 pub(crate) fn system(t: &mut Types, p: &Prims) -> Pallet {
     let calls = t.variant(
         "frame_system::pallet::Call",
@@ -91,13 +89,8 @@ pub(crate) fn system(t: &mut Types, p: &Prims) -> Pallet {
     }
 }
 
-/// `frame_system`'s storage; `runtime_event` is the outer event enum held in `Events`.
-pub(crate) fn system_storage(
-    t: &mut Types,
-    p: &Prims,
-    account_info: u32,
-    runtime_event: u32,
-) -> frame_metadata::v16::PalletStorageMetadata<scale_info::form::PortableForm> {
+/// `Vec<frame_system::EventRecord<RuntimeEvent, H256>>`: what `System.Events` holds.
+pub(crate) fn event_records(t: &mut Types, p: &Prims, runtime_event: TypeId) -> TypeId {
     let topics = t.seq(p.h256);
     let record = t.composite(
         "frame_system::EventRecord",
@@ -108,35 +101,7 @@ pub(crate) fn system_storage(
             field("topics", topics, "Vec<T>"),
         ],
     );
-    let events = t.seq(record);
-    let mut s = Storage::new("System");
-    s.map(
-        t,
-        "Account",
-        &[(StorageHasher::Blake2_128Concat, p.account)],
-        account_info,
-        default_account_info(),
-    )
-    .optional_value("ExtrinsicCount", p.u32)
-    .map(
-        t,
-        "BlockHash",
-        &[(StorageHasher::Twox64Concat, p.u32)],
-        p.h256,
-        [0u8; 32],
-    )
-    .value("Number", p.u32, 0u32)
-    .value("ParentHash", p.h256, [0u8; 32])
-    .value("Digest", p.digest, Vec::<u8>::new())
-    .value("Events", events, Vec::<u8>::new())
-    .value("EventCount", p.u32, 0u32);
-    s.finish()
-}
-
-/// The default `AccountInfo`: nonce and reference counts, then free, reserved and frozen
-/// balances, all zero, and `ExtraFlags` with only its "new logic" bit (1 << 127) set.
-fn default_account_info() -> (u32, u32, u32, u32, u64, u64, u64, u128) {
-    (0, 0, 0, 0, 0, 0, 0, 1u128 << 127)
+    t.seq(record)
 }
 
 /// `frame_system::AccountInfo<u32, pallet_balances::AccountData<u64>>`.
@@ -170,13 +135,11 @@ pub(crate) fn account_info(t: &mut Types, p: &Prims) -> u32 {
 }
 
 /// `pallet_timestamp`: only the current block's time is kept.
-pub(crate) fn timestamp(_t: &mut Types, p: &Prims) -> Pallet {
-    let mut s = Storage::new("Timestamp");
-    s.value("Now", p.u64, 0u64);
+pub(crate) fn timestamp() -> Pallet {
     Pallet {
         name: "Timestamp",
         index: 2,
-        storage: Some(s.finish()),
+        storage: None,
         calls: None,
         event: None,
         error: None,
@@ -259,12 +222,10 @@ pub(crate) fn balances(t: &mut Types, p: &Prims) -> Pallet {
             "DeltaZero",
         ],
     );
-    let mut s = Storage::new("Balances");
-    s.value("TotalIssuance", p.u64, 0u64);
     Pallet {
         name: "Balances",
         index: 5,
-        storage: Some(s.finish()),
+        storage: None,
         calls: Some(calls),
         event: Some((event, "pallet_balances::Event<Runtime>")),
         error: Some((error, "pallet_balances::Error<Runtime>")),

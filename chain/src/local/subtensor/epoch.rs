@@ -4,8 +4,14 @@
 //! (1 TAO per block, half to miners by incentive, half to validators by dividends, added to
 //! stake).
 
-use super::{EMISSION_PER_BLOCK, Sub, st};
+use super::EMISSION_PER_BLOCK;
 use crate::local::dispatch::{AccountId, Ext};
+use crate::local::items::SubtensorModule::{
+    Active, ActivityCutoff, BlocksSinceLastStep, Consensus, Dividends, Emission, Incentive, Keys,
+    LastUpdate, MaxAllowedValidators, NetworksAdded, Rank, RegistrationsThisBlock, SubnetworkN,
+    Tempo, TotalHotkeyAlpha, Trust, ValidatorPermit, Weights,
+};
+use crate::local::state::Overlay;
 
 /// Per-block subtensor work at the start of block `ext.block`: registration counters reset, and
 /// the epoch of every subnet whose tempo ends here. Returns whether an epoch ran.
@@ -13,44 +19,46 @@ pub(crate) fn on_initialize(ext: &mut Ext<'_>, netuids: &[u16]) -> bool {
     let block = ext.block_u64();
     let mut ran = false;
     for &netuid in netuids {
-        let mut s = Sub(&mut ext.storage);
-        if !s.added(netuid) {
+        let o = &mut ext.storage;
+        if !NetworksAdded::get(o, &netuid) {
             continue;
         }
-        if s.regs_this_block(netuid) != 0 {
-            s.set_regs_this_block(netuid, 0);
+        if RegistrationsThisBlock::get(o, &netuid) != 0 {
+            RegistrationsThisBlock::put(o, &netuid, &0);
         }
-        let tempo = u64::from(s.tempo(netuid));
+        let tempo = u64::from(Tempo::get(o, &netuid));
         if tempo == 0 {
             continue;
         }
-        let since = s.since_step(netuid);
+        let since = BlocksSinceLastStep::get(o, &netuid);
         if tempo - (block + u64::from(netuid) + 1) % (tempo + 1) == 0 {
-            epoch(&mut s, netuid, block);
-            s.set_since_step(netuid, 0);
+            epoch(o, netuid, block);
+            BlocksSinceLastStep::put(o, &netuid, &0);
             ran = true;
         } else {
-            s.set_since_step(netuid, since + 1);
+            BlocksSinceLastStep::put(o, &netuid, &(since + 1));
         }
     }
     ran
 }
 
 /// Permits, incentive, dividends and emission for one subnet.
-fn epoch(s: &mut Sub<'_, '_>, netuid: u16, block: u64) {
-    let n = usize::from(s.n(netuid));
+fn epoch(o: &mut Overlay<'_>, netuid: u16, block: u64) {
+    let n = usize::from(SubnetworkN::get(o, &netuid));
     if n == 0 {
         return;
     }
-    let hotkeys: Vec<Option<AccountId>> = (0..s.n(netuid)).map(|u| s.key(netuid, u)).collect();
+    let hotkeys: Vec<Option<AccountId>> = (0..SubnetworkN::get(o, &netuid))
+        .map(|uid| Keys::try_get(o, &netuid, &uid))
+        .collect();
     let stakes: Vec<u128> = hotkeys
         .iter()
-        .map(|h| h.map_or(0, |h| u128::from(s.stake(&h, netuid))))
+        .map(|h| h.map_or(0, |h| u128::from(TotalHotkeyAlpha::get(o, &h, &netuid))))
         .collect();
     // Validator permits: the top `MaxAllowedValidators` by stake, among those with stake.
     let mut order: Vec<usize> = (0..n).filter(|&i| stakes[i] > 0).collect();
     order.sort_by(|&a, &b| stakes[b].cmp(&stakes[a]).then(a.cmp(&b)));
-    order.truncate(usize::from(s.max_validators(netuid)));
+    order.truncate(usize::from(MaxAllowedValidators::get(o, &netuid)));
     let mut permits = vec![false; n];
     for i in order {
         permits[i] = true;
@@ -62,9 +70,8 @@ fn epoch(s: &mut Sub<'_, '_>, netuid: u16, block: u64) {
                 return Vec::new();
             }
             let uid = u16::try_from(i).unwrap_or(u16::MAX);
-            let row: Vec<(u16, u16)> =
-                s.0.get_or(&st("Weights").id(&netuid).id(&uid).build(), Vec::new());
-            row.into_iter()
+            Weights::get(o, &netuid, &uid)
+                .into_iter()
                 .filter(|(j, _)| usize::from(*j) < n)
                 .map(|(j, w)| (usize::from(j), u128::from(w)))
                 .collect()
@@ -99,7 +106,7 @@ fn epoch(s: &mut Sub<'_, '_>, netuid: u16, block: u64) {
             .collect();
     }
     let dividends = normalise(&divs);
-    let total = u128::from(EMISSION_PER_BLOCK) * (u128::from(s.tempo(netuid)) + 1);
+    let total = u128::from(EMISSION_PER_BLOCK) * (u128::from(Tempo::get(o, &netuid)) + 1);
     let half = total / 2;
     let inc_sum: u128 = incentive.iter().map(|v| u128::from(*v)).sum();
     let div_sum: u128 = dividends.iter().map(|v| u128::from(*v)).sum();
@@ -118,22 +125,24 @@ fn epoch(s: &mut Sub<'_, '_>, netuid: u16, block: u64) {
         if let Some(h) = hotkey
             && emission[i] > 0
         {
-            let stake = s.stake(h, netuid);
-            s.set_stake(h, netuid, stake.saturating_add(emission[i]));
+            TotalHotkeyAlpha::update(o, h, &netuid, |stake| {
+                *stake = stake.saturating_add(emission[i]);
+            });
         }
     }
-    let last_update: Vec<u64> = s.vec("LastUpdate", netuid);
-    let cutoff = u64::from(s.activity_cutoff(netuid));
+    let last_update = LastUpdate::get(o, &netuid);
+    let cutoff = u64::from(ActivityCutoff::get(o, &netuid));
     let active: Vec<bool> = (0..n)
         .map(|i| block.saturating_sub(last_update.get(i).copied().unwrap_or(0)) <= cutoff)
         .collect();
-    s.set_vec("Active", netuid, &active);
-    s.set_vec("ValidatorPermit", netuid, &permits);
-    for item in ["Rank", "Trust", "Consensus", "Incentive"] {
-        s.set_vec(item, netuid, &incentive);
-    }
-    s.set_vec("Dividends", netuid, &dividends);
-    s.set_vec("Emission", netuid, &emission);
+    Active::put(o, &netuid, &active);
+    ValidatorPermit::put(o, &netuid, &permits);
+    Rank::put(o, &netuid, &incentive);
+    Trust::put(o, &netuid, &incentive);
+    Consensus::put(o, &netuid, &incentive);
+    Incentive::put(o, &netuid, &incentive);
+    Dividends::put(o, &netuid, &dividends);
+    Emission::put(o, &netuid, &emission);
 }
 
 /// Scales non-negative values so that they sum to `u16::MAX` (all zero stays zero).

@@ -6,8 +6,14 @@
 use parity_scale_codec::Encode;
 use sp_crypto_hashing::blake2_256;
 
-use super::{Sub, err, st};
+use super::{epoch_index, err, set_index};
 use crate::local::dispatch::{AccountId, DispatchError, Ext, pallet};
+use crate::local::items::SubtensorModule::{
+    CommitRevealWeightsEnabled, LastUpdate, MaxWeightsLimit, MinAllowedWeights, NetworksAdded,
+    RevealPeriodEpochs, SubnetworkN, Tempo, Uids, ValidatorPermit, WeightCommits, Weights,
+    WeightsSetRateLimit, WeightsVersionKey,
+};
+use crate::local::state::Overlay;
 
 /// Unrevealed commits a hotkey may hold per subnet.
 const MAX_COMMITS: usize = 10;
@@ -22,34 +28,37 @@ pub(super) fn set_weights(
     rate_limited: bool,
 ) -> Result<(), DispatchError> {
     let block = ext.block_u64();
-    let mut s = Sub(&mut ext.storage);
+    let o = &mut ext.storage;
     if netuid == 0 {
         return Err(err("CanNotSetRootNetworkWeights"));
     }
     if uids.len() != values.len() {
         return Err(err("WeightVecNotEqualSize"));
     }
-    if !s.added(netuid) {
+    if !NetworksAdded::get(o, &netuid) {
         return Err(err("SubnetNotExists"));
     }
-    let n = s.n(netuid);
+    let n = SubnetworkN::get(o, &netuid);
     if uids.len() > usize::from(n) {
         return Err(err("UidsLengthExceedUidsInSubNet"));
     }
-    let uid = s
-        .uid(netuid, hotkey)
-        .ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
-    let network_key = s.version_key(netuid);
+    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
+    let network_key = WeightsVersionKey::get(o, &netuid);
     if network_key != 0 && version_key < network_key {
         return Err(err("IncorrectWeightVersionKey"));
     }
-    let last_update: Vec<u64> = s.vec("LastUpdate", netuid);
-    let last = last_update.get(usize::from(uid)).copied().unwrap_or(0);
-    if rate_limited && last != 0 && block.saturating_sub(last) < s.rate_limit(netuid) {
+    let last = LastUpdate::get(o, &netuid)
+        .get(usize::from(uid))
+        .copied()
+        .unwrap_or(0);
+    if rate_limited
+        && last != 0
+        && block.saturating_sub(last) < WeightsSetRateLimit::get(o, &netuid)
+    {
         return Err(err("SettingWeightsTooFast"));
     }
     let self_weight = values.len() == 1 && uids.first() == Some(&uid);
-    let permits: Vec<bool> = s.vec("ValidatorPermit", netuid);
+    let permits = ValidatorPermit::get(o, &netuid);
     if !self_weight && !permits.get(usize::from(uid)).copied().unwrap_or(false) {
         return Err(err("NeuronNoValidatorPermit"));
     }
@@ -60,18 +69,18 @@ pub(super) fn set_weights(
     if uids.iter().any(|u| *u >= n) {
         return Err(err("UidVecContainInvalidOne"));
     }
-    let min_len = usize::from(s.min_weights(netuid).min(n));
+    let min_len = usize::from(MinAllowedWeights::get(o, &netuid).min(n));
     if !self_weight && values.len() < min_len {
         return Err(err("WeightVecLengthIsLow"));
     }
     let upscaled = max_upscale(values);
-    let limit = s.max_weight(netuid);
+    let limit = MaxWeightsLimit::get(o, &netuid);
     if !self_weight && limit != u16::MAX && upscaled.iter().any(|w| *w > limit) {
         return Err(err("MaxWeightExceeded"));
     }
     let zipped: Vec<(u16, u16)> = uids.iter().copied().zip(upscaled).collect();
-    s.0.put(st("Weights").id(&netuid).id(&uid).build(), &zipped);
-    s.set_at("LastUpdate", netuid, uid, block);
+    Weights::put(o, &netuid, &uid, &zipped);
+    LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
     ext.deposit(pallet::SUBTENSOR, 5, (netuid, uid));
     Ok(())
 }
@@ -104,12 +113,6 @@ pub(crate) fn commit_hash(
     blake2_256(&(hotkey, netuid, uids, values, salt, version_key).encode())
 }
 
-type Commit = ([u8; 32], u64, u64, u64);
-
-fn commits_key(netuid: u16, who: &AccountId) -> Vec<u8> {
-    st("WeightCommits").tx(&netuid).tx(who).build()
-}
-
 pub(super) fn commit_weights(
     ext: &mut Ext<'_>,
     hotkey: &AccountId,
@@ -117,43 +120,40 @@ pub(super) fn commit_weights(
     hash: [u8; 32],
 ) -> Result<(), DispatchError> {
     let block = ext.block_u64();
-    let mut s = Sub(&mut ext.storage);
-    if !s.cr_enabled(netuid) {
+    let o = &mut ext.storage;
+    if !CommitRevealWeightsEnabled::get(o, &netuid) {
         return Err(err("CommitRevealDisabled"));
     }
-    let uid = s
-        .uid(netuid, hotkey)
-        .ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
-    let last_update: Vec<u64> = s.vec("LastUpdate", netuid);
-    let last = last_update.get(usize::from(uid)).copied().unwrap_or(0);
-    if last != 0 && block.saturating_sub(last) < s.rate_limit(netuid) {
+    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
+    let last = LastUpdate::get(o, &netuid)
+        .get(usize::from(uid))
+        .copied()
+        .unwrap_or(0);
+    if last != 0 && block.saturating_sub(last) < WeightsSetRateLimit::get(o, &netuid) {
         return Err(err("CommittingWeightsTooFast"));
     }
-    let tempo = u64::from(s.tempo(netuid));
-    let reveal_epoch = s
-        .epoch_index(netuid, block)
-        .saturating_add(s.reveal_period(netuid));
+    let tempo = u64::from(Tempo::get(o, &netuid));
+    let reveal_epoch =
+        epoch_index(o, netuid, block).saturating_add(RevealPeriodEpochs::get(o, &netuid));
     let first_reveal = reveal_epoch
         .saturating_mul(tempo + 1)
         .saturating_sub(u64::from(netuid) + 1);
     let last_reveal = first_reveal.saturating_add(tempo);
-    let key = commits_key(netuid, hotkey);
-    let mut commits: Vec<Commit> = s.0.get_or(&key, Vec::new());
-    commits.retain(|c| !is_expired(&s, netuid, c.1, block));
+    let mut commits = WeightCommits::get(o, &netuid, hotkey).unwrap_or_default();
+    commits.retain(|c| !is_expired(o, netuid, c.1, block));
     if commits.len() >= MAX_COMMITS {
         return Err(err("TooManyUnrevealedCommits"));
     }
     commits.push((hash, block, first_reveal, last_reveal));
-    s.0.put(key, &commits);
-    s.set_at("LastUpdate", netuid, uid, block);
+    WeightCommits::put(o, &netuid, hotkey, &commits);
+    LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
     ext.deposit(pallet::SUBTENSOR, 83, (hotkey, netuid, hash));
     Ok(())
 }
 
-fn is_expired(s: &Sub<'_, '_>, netuid: u16, commit_block: u64, block: u64) -> bool {
-    s.epoch_index(netuid, block)
-        > s.epoch_index(netuid, commit_block)
-            .saturating_add(s.reveal_period(netuid))
+fn is_expired(o: &Overlay<'_>, netuid: u16, commit_block: u64, block: u64) -> bool {
+    epoch_index(o, netuid, block)
+        > epoch_index(o, netuid, commit_block).saturating_add(RevealPeriodEpochs::get(o, &netuid))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -167,16 +167,16 @@ pub(super) fn reveal_weights(
     version_key: u64,
 ) -> Result<(), DispatchError> {
     let block = ext.block_u64();
-    let s = Sub(&mut ext.storage);
-    if !s.cr_enabled(netuid) {
+    let o = &mut ext.storage;
+    if !CommitRevealWeightsEnabled::get(o, &netuid) {
         return Err(err("CommitRevealDisabled"));
     }
-    let key = commits_key(netuid, hotkey);
-    let mut commits: Vec<Commit> = s.0.get(&key).ok_or_else(|| err("NoWeightsCommitFound"))?;
+    let mut commits =
+        WeightCommits::get(o, &netuid, hotkey).ok_or_else(|| err("NoWeightsCommitFound"))?;
     let provided = commit_hash(hotkey, netuid, uids, values, salt, version_key);
     let mut expired = Vec::new();
     while let Some(c) = commits.first() {
-        if is_expired(&s, netuid, c.1, block) {
+        if is_expired(o, netuid, c.1, block) {
             expired.push(c.0);
             commits.remove(0);
         } else {
@@ -192,15 +192,17 @@ pub(super) fn reveal_weights(
             err("InvalidRevealCommitHashNotMatch")
         });
     };
-    let commit_epoch = s.epoch_index(netuid, commits[position].1);
-    if s.epoch_index(netuid, block) != commit_epoch.saturating_add(s.reveal_period(netuid)) {
+    let commit_epoch = epoch_index(o, netuid, commits[position].1);
+    if epoch_index(o, netuid, block)
+        != commit_epoch.saturating_add(RevealPeriodEpochs::get(o, &netuid))
+    {
         return Err(err("RevealTooEarly"));
     }
     commits.drain(..=position);
     if commits.is_empty() {
-        ext.storage.remove(key);
+        WeightCommits::remove(o, &netuid, hotkey);
     } else {
-        ext.storage.put(key, &commits);
+        WeightCommits::put(o, &netuid, hotkey, &commits);
     }
     set_weights(ext, hotkey, netuid, uids, values, version_key, false)?;
     ext.deposit(pallet::SUBTENSOR, 84, (hotkey, netuid, provided));
