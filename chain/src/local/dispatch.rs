@@ -8,24 +8,18 @@ use parity_scale_codec::{Compact, Decode, Encode, Input};
 
 use super::items::{Balances, Commitments, System};
 use super::metadata::types::Encoded;
-use super::metadata::{COMMITMENT_MAX_BIG_RAW_BYTES, COMMITMENT_MAX_TIMELOCK_BYTES};
+use super::metadata::{
+    BalancesCall, BalancesEvent, COMMITMENT_MAX_BIG_RAW_BYTES, COMMITMENT_MAX_TIMELOCK_BYTES,
+    CommitmentsCall, CommitmentsError, CommitmentsEvent, SystemCall, SystemEvent,
+};
 use super::state::Overlay;
 use super::subtensor::{self, SubtensorCall};
 
 /// An account id (`AccountId32`).
 pub(crate) type AccountId = [u8; 32];
 
-/// Pallet indices (finney's `construct_runtime!`).
-pub(crate) mod pallet {
-    /// `System`.
-    pub(crate) const SYSTEM: u8 = 0;
-    /// `Balances`.
-    pub(crate) const BALANCES: u8 = 5;
-    /// `SubtensorModule`.
-    pub(crate) const SUBTENSOR: u8 = 7;
-    /// `Commitments`.
-    pub(crate) const COMMITMENTS: u8 = 18;
-}
+/// Pallet indices (finney's `construct_runtime!`), declared with the metadata.
+pub(crate) use super::metadata::pallet::index as pallet;
 
 /// `sp_runtime::DispatchError`, the variants the local chain raises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,26 +59,6 @@ impl Encode for DispatchError {
         }
     }
 }
-
-/// The module error `name` of a pallet whose errors are `names` (index order).
-pub(crate) fn module_error(index: u8, names: &[&str], name: &str) -> DispatchError {
-    let error = names
-        .iter()
-        .position(|n| *n == name)
-        .and_then(|i| u8::try_from(i).ok());
-    debug_assert!(error.is_some(), "unknown error {name} of pallet {index}");
-    DispatchError::Module {
-        index,
-        error: error.unwrap_or(u8::MAX),
-    }
-}
-
-const COMMITMENTS_ERRORS: &[&str] = &[
-    "TooManyFieldsInCommitmentInfo",
-    "AccountNotAllowedCommit",
-    "SpaceLimitExceeded",
-    "UnexpectedUnreserveLeftover",
-];
 
 /// `sp_runtime::MultiAddress<AccountId32, ()>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,25 +198,39 @@ impl Call {
     }
 
     fn decode_from(input: &mut &[u8]) -> Result<Self, parity_scale_codec::Error> {
-        let pallet = u8::decode(input)?;
-        let call = u8::decode(input)?;
-        Ok(match (pallet, call) {
-            (pallet::SYSTEM, 0) => Self::Remark(Decode::decode(input)?),
-            (pallet::BALANCES, 0 | 3) => Self::Transfer {
-                dest: Decode::decode(input)?,
-                value: Compact::<u64>::decode(input)?.0,
-                keep_alive: call == 3,
+        Ok(match u8::decode(input)? {
+            pallet::SYSTEM => match SystemCall::decode(input)? {
+                SystemCall::Remark { remark } => Self::Remark(remark),
             },
-            (pallet::BALANCES, 4) => Self::TransferAll {
-                dest: Decode::decode(input)?,
-                keep_alive: Decode::decode(input)?,
+            pallet::BALANCES => match BalancesCall::decode(input)? {
+                BalancesCall::TransferAllowDeath { dest, value } => Self::Transfer {
+                    dest,
+                    value: value.0,
+                    keep_alive: false,
+                },
+                BalancesCall::TransferKeepAlive { dest, value } => Self::Transfer {
+                    dest,
+                    value: value.0,
+                    keep_alive: true,
+                },
+                BalancesCall::TransferAll { dest, keep_alive } => {
+                    Self::TransferAll { dest, keep_alive }
+                }
             },
-            (pallet::SUBTENSOR, c) => Self::Subtensor(SubtensorCall::decode(c, input)?),
-            (pallet::COMMITMENTS, 0) => Self::SetCommitment {
-                netuid: Decode::decode(input)?,
-                info: Decode::decode(input)?,
+            pallet::SUBTENSOR => match SubtensorCall::decode(input)? {
+                SubtensorCall::RegisterNetwork { .. } => {
+                    return Err(
+                        "SubtensorModule::register_network is not served by the local chain".into(),
+                    );
+                }
+                call => Self::Subtensor(call),
             },
-            _ => return Err("no such call in the local runtime".into()),
+            pallet::COMMITMENTS => match CommitmentsCall::decode(input)? {
+                CommitmentsCall::SetCommitment { netuid, info } => {
+                    Self::SetCommitment { netuid, info }
+                }
+            },
+            _ => return Err("no such pallet in the local runtime".into()),
         })
     }
 
@@ -323,7 +311,7 @@ impl<'a> Ext<'a> {
     }
 
     /// Deposits event `variant` of `pallet` with SCALE-encoded `fields`.
-    pub(crate) fn deposit(&mut self, pallet: u8, variant: u8, fields: impl Encode) {
+    pub(crate) fn deposit(&mut self, pallet: u8, event: &impl Encode) {
         let mut record = match self.phase {
             Some(i) => {
                 let mut r = vec![0u8];
@@ -333,8 +321,7 @@ impl<'a> Ext<'a> {
             None => vec![2u8],
         };
         record.push(pallet);
-        record.push(variant);
-        fields.encode_to(&mut record);
+        event.encode_to(&mut record);
         // topics: none
         record.push(0);
         self.events.push(record);
@@ -435,10 +422,23 @@ fn transfer(
     ext.set_account(from, &source);
     ext.set_account(to, &dest);
     if new_account {
-        ext.deposit(pallet::SYSTEM, 3, to);
-        ext.deposit(pallet::BALANCES, 0, (to, value));
+        ext.deposit(pallet::SYSTEM, &SystemEvent::NewAccount { account: *to });
+        ext.deposit(
+            pallet::BALANCES,
+            &BalancesEvent::Endowed {
+                account: *to,
+                free_balance: value,
+            },
+        );
     }
-    ext.deposit(pallet::BALANCES, 2, (from, to, value));
+    ext.deposit(
+        pallet::BALANCES,
+        &BalancesEvent::Transfer {
+            from: *from,
+            to: *to,
+            amount: value,
+        },
+    );
     Ok(())
 }
 
@@ -448,13 +448,12 @@ fn set_commitment(
     netuid: u16,
     info: &CommitmentInfo,
 ) -> Result<(), DispatchError> {
-    let err = |name| module_error(pallet::COMMITMENTS, COMMITMENTS_ERRORS, name);
     if !subtensor::is_registered(ext, netuid, who) {
-        return Err(err("AccountNotAllowedCommit"));
+        return Err(CommitmentsError::AccountNotAllowedCommit.into());
     }
     let max_fields = usize::try_from(super::metadata::COMMITMENT_MAX_FIELDS).unwrap_or(usize::MAX);
     if info.fields > max_fields {
-        return Err(err("TooManyFieldsInCommitmentInfo"));
+        return Err(CommitmentsError::TooManyFieldsInCommitmentInfo.into());
     }
     // Registration { deposit: u64, block: u32, info: CommitmentInfo }
     let mut registration = 0u64.encode();
@@ -463,7 +462,10 @@ fn set_commitment(
     let block = ext.block;
     Commitments::CommitmentOf::put(&mut ext.storage, &netuid, who, &Encoded(registration));
     Commitments::LastCommitment::put(&mut ext.storage, &netuid, who, &block);
-    ext.deposit(pallet::COMMITMENTS, 0, (netuid, who));
+    ext.deposit(
+        pallet::COMMITMENTS,
+        &CommitmentsEvent::Commitment { netuid, who: *who },
+    );
     Ok(())
 }
 
@@ -527,11 +529,7 @@ mod tests {
 
     #[test]
     fn module_errors_encode_as_frame_does() {
-        let e = module_error(
-            pallet::COMMITMENTS,
-            COMMITMENTS_ERRORS,
-            "SpaceLimitExceeded",
-        );
+        let e = DispatchError::from(CommitmentsError::SpaceLimitExceeded);
         assert_eq!(e.encode(), vec![3, 18, 2, 0, 0, 0]);
     }
 

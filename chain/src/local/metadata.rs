@@ -36,13 +36,16 @@ use self::pallet::Pallet;
 use self::primitives::Prims;
 use self::registry::{TypeId, Types, anon, var};
 
+pub(crate) use self::commitments::{CommitmentsCall, CommitmentsError, CommitmentsEvent};
 pub use self::commitments::{
     MAX_BIG_RAW_BYTES as COMMITMENT_MAX_BIG_RAW_BYTES, MAX_FIELDS as COMMITMENT_MAX_FIELDS,
     MAX_RAW as COMMITMENT_MAX_RAW, MAX_TIMELOCK_BYTES as COMMITMENT_MAX_TIMELOCK_BYTES,
 };
 pub use self::extrinsic::{EXTENSIONS as TRANSACTION_EXTENSIONS, VERSIONS as EXTRINSIC_VERSIONS};
 pub use self::subtensor::{DEFAULT_TEMPO, ERRORS as SUBTENSOR_ERRORS};
+pub(crate) use self::subtensor::{SubtensorCall, SubtensorError, SubtensorEvent};
 pub use self::system::{BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, SS58_PREFIX};
+pub(crate) use self::system::{BalancesCall, BalancesEvent, SystemCall, SystemEvent};
 
 /// `spec_name` of the runtime the local chain imitates.
 pub const SPEC_NAME: &str = "node-subtensor";

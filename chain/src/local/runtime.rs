@@ -12,7 +12,7 @@ use super::dispatch::{self, AccountId, AccountInfo, Call, Ext, pallet};
 use super::extrinsic::{Extrinsic, Implicit, InvalidTransaction, TxError};
 use super::items::{Balances, System, Timestamp};
 use super::metadata::types::Encoded;
-use super::metadata::{BLOCK_HASH_COUNT, SPEC_VERSION, TRANSACTION_VERSION};
+use super::metadata::{BLOCK_HASH_COUNT, SPEC_VERSION, SystemEvent, TRANSACTION_VERSION};
 use super::state::{HISTORY, Overlay, Storage};
 use super::subtensor::{self, SubnetParams};
 
@@ -345,13 +345,20 @@ impl Chain {
             match result {
                 Ok(()) => {
                     ext.storage.commit();
-                    ext.deposit(pallet::SYSTEM, 0, info);
+                    let event = SystemEvent::ExtrinsicSuccess {
+                        dispatch_info: info,
+                    };
+                    ext.deposit(pallet::SYSTEM, &event);
                 }
                 Err(e) => {
                     ext.storage.rollback();
                     ext.events.truncate(events_before);
                     debug!(hash = %hex::encode(xt.hash), error = ?e, "extrinsic failed");
-                    ext.deposit(pallet::SYSTEM, 1, (e, info));
+                    let event = SystemEvent::ExtrinsicFailed {
+                        dispatch_error: e,
+                        dispatch_info: info,
+                    };
+                    ext.deposit(pallet::SYSTEM, &event);
                 }
             }
             outcomes.push(Outcome::Included(index));

@@ -12,9 +12,10 @@
 
 use parity_scale_codec::{Decode, Encode};
 
-use super::dispatch::{AccountId, DispatchError, Ext, module_error, pallet};
+use super::dispatch::{AccountId, DispatchError, Ext, pallet};
 use super::items::{self, SubtensorModule::*};
-use super::metadata::SUBTENSOR_ERRORS;
+pub(crate) use super::metadata::SubtensorError as E;
+pub(crate) use super::metadata::{SubtensorCall, SubtensorEvent};
 use super::state::{Key, Overlay};
 
 mod epoch;
@@ -28,65 +29,6 @@ pub(crate) const MIN_STAKE: u64 = 2_000_000;
 pub(crate) const SERVING_RATE_LIMIT: u64 = 50;
 /// Emission per block, in rao (1 TAO).
 pub(crate) const EMISSION_PER_BLOCK: u64 = 1_000_000_000;
-
-/// A `SubtensorModule` call, with finney's call indices.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SubtensorCall {
-    /// 0.
-    SetWeights {
-        /// Subnet.
-        netuid: u16,
-        /// Uids weighted.
-        dests: Vec<u16>,
-        /// Weights.
-        weights: Vec<u16>,
-        /// Version key.
-        version_key: u64,
-    },
-    /// 2.
-    AddStake {
-        /// Hotkey staked to.
-        hotkey: AccountId,
-        /// Subnet.
-        netuid: u16,
-        /// Rao.
-        amount: u64,
-    },
-    /// 4.
-    ServeAxon {
-        /// Subnet.
-        netuid: u16,
-        /// The axon, as stored (`block` is filled in by the chain).
-        axon: AxonInfo,
-    },
-    /// 7.
-    BurnedRegister {
-        /// Subnet.
-        netuid: u16,
-        /// Hotkey registered.
-        hotkey: AccountId,
-    },
-    /// 96.
-    CommitWeights {
-        /// Subnet.
-        netuid: u16,
-        /// `BlakeTwo256(SCALE(hotkey, netuid, uids, values, salt, version_key))`.
-        commit_hash: [u8; 32],
-    },
-    /// 97.
-    RevealWeights {
-        /// Subnet.
-        netuid: u16,
-        /// Uids.
-        uids: Vec<u16>,
-        /// Weights.
-        values: Vec<u16>,
-        /// Salt.
-        salt: Vec<u16>,
-        /// Version key.
-        version_key: u64,
-    },
-}
 
 /// `pallet_subtensor::AxonInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
@@ -110,62 +52,6 @@ pub(crate) struct AxonInfo {
 }
 
 impl SubtensorCall {
-    /// Decodes the arguments of call `index`.
-    pub(crate) fn decode(index: u8, input: &mut &[u8]) -> Result<Self, parity_scale_codec::Error> {
-        Ok(match index {
-            0 => Self::SetWeights {
-                netuid: Decode::decode(input)?,
-                dests: Decode::decode(input)?,
-                weights: Decode::decode(input)?,
-                version_key: Decode::decode(input)?,
-            },
-            2 => Self::AddStake {
-                hotkey: Decode::decode(input)?,
-                netuid: Decode::decode(input)?,
-                amount: Decode::decode(input)?,
-            },
-            4 => {
-                let netuid = Decode::decode(input)?;
-                let version = Decode::decode(input)?;
-                let ip = Decode::decode(input)?;
-                let port = Decode::decode(input)?;
-                let ip_type = Decode::decode(input)?;
-                let protocol = Decode::decode(input)?;
-                let placeholder1 = Decode::decode(input)?;
-                let placeholder2 = Decode::decode(input)?;
-                Self::ServeAxon {
-                    netuid,
-                    axon: AxonInfo {
-                        block: 0,
-                        version,
-                        ip,
-                        port,
-                        ip_type,
-                        protocol,
-                        placeholder1,
-                        placeholder2,
-                    },
-                }
-            }
-            7 => Self::BurnedRegister {
-                netuid: Decode::decode(input)?,
-                hotkey: Decode::decode(input)?,
-            },
-            96 => Self::CommitWeights {
-                netuid: Decode::decode(input)?,
-                commit_hash: Decode::decode(input)?,
-            },
-            97 => Self::RevealWeights {
-                netuid: Decode::decode(input)?,
-                uids: Decode::decode(input)?,
-                values: Decode::decode(input)?,
-                salt: Decode::decode(input)?,
-                version_key: Decode::decode(input)?,
-            },
-            _ => return Err("SubtensorModule call not served by the local chain".into()),
-        })
-    }
-
     /// Nominal `ref_time` weight.
     pub(crate) fn weight(&self) -> u64 {
         match self {
@@ -180,8 +66,8 @@ impl SubtensorCall {
     }
 }
 
-fn err(name: &str) -> DispatchError {
-    module_error(pallet::SUBTENSOR, SUBTENSOR_ERRORS, name)
+fn err(e: E) -> DispatchError {
+    e.into()
 }
 
 /// Reads of subtensor's storage that the runtime APIs share (each one item of `items.rs`).
@@ -306,7 +192,7 @@ pub(crate) fn create_subnet(ext: &mut Ext<'_>, netuid: u16, owner: &AccountId, p
     RevealPeriodEpochs::put(o, &netuid, &p.reveal_period);
     NetworkRegisteredAt::put(o, &netuid, &block);
     SubnetOwner::put(o, &netuid, owner);
-    ext.deposit(pallet::SUBTENSOR, 0, (netuid, 0u16));
+    ext.deposit(pallet::SUBTENSOR, &SubtensorEvent::NetworkAdded(netuid, 0));
 }
 
 /// Executes a subtensor call signed by `who`.
@@ -319,12 +205,33 @@ pub(crate) fn dispatch(
         SubtensorCall::BurnedRegister { netuid, hotkey } => {
             burned_register(ext, who, *netuid, hotkey)
         }
-        SubtensorCall::ServeAxon { netuid, axon } => serve_axon(ext, who, *netuid, *axon),
+        SubtensorCall::ServeAxon {
+            netuid,
+            version,
+            ip,
+            port,
+            ip_type,
+            protocol,
+            placeholder1,
+            placeholder2,
+        } => {
+            let axon = AxonInfo {
+                block: 0,
+                version: *version,
+                ip: *ip,
+                port: *port,
+                ip_type: *ip_type,
+                protocol: *protocol,
+                placeholder1: *placeholder1,
+                placeholder2: *placeholder2,
+            };
+            serve_axon(ext, who, *netuid, axon)
+        }
         SubtensorCall::AddStake {
             hotkey,
             netuid,
-            amount,
-        } => add_stake(ext, who, hotkey, *netuid, *amount),
+            amount_staked,
+        } => add_stake(ext, who, hotkey, *netuid, *amount_staked),
         SubtensorCall::SetWeights {
             netuid,
             dests,
@@ -332,7 +239,7 @@ pub(crate) fn dispatch(
             version_key,
         } => {
             if CommitRevealWeightsEnabled::get(&ext.storage, netuid) {
-                return Err(err("CommitRevealEnabled"));
+                return Err(err(E::CommitRevealEnabled));
             }
             self::weights::set_weights(ext, who, *netuid, dests, weights, *version_key, true)
         }
@@ -347,6 +254,8 @@ pub(crate) fn dispatch(
             salt,
             version_key,
         } => weights::reveal_weights(ext, who, *netuid, uids, values, salt, *version_key),
+        // Described in the metadata; `Call::decode_all` refuses it before it gets here.
+        SubtensorCall::RegisterNetwork { .. } => Err(err(E::CallDisabled)),
     }
 }
 
@@ -359,28 +268,28 @@ fn burned_register(
     let block = ext.block_u64();
     let o = &ext.storage;
     if netuid == 0 {
-        return Err(err("RegistrationNotPermittedOnRootSubnet"));
+        return Err(err(E::RegistrationNotPermittedOnRootSubnet));
     }
     if !NetworksAdded::get(o, &netuid) {
-        return Err(err("SubnetNotExists"));
+        return Err(err(E::SubnetNotExists));
     }
     if RegistrationsThisBlock::get(o, &netuid) >= MaxRegistrationsPerBlock::get(o, &netuid) {
-        return Err(err("TooManyRegistrationsThisBlock"));
+        return Err(err(E::TooManyRegistrationsThisBlock));
     }
     if Uids::get(o, &netuid, hotkey).is_some() {
-        return Err(err("HotKeyAlreadyRegisteredInSubNet"));
+        return Err(err(E::HotKeyAlreadyRegisteredInSubNet));
     }
     if let Some(owner) = Owner::try_get(o, hotkey)
         && owner != *coldkey
     {
-        return Err(err("NonAssociatedColdKey"));
+        return Err(err(E::NonAssociatedColdKey));
     }
     let burn = Burn::get(o, &netuid);
     if ext.account(coldkey).free < burn {
-        return Err(err("NotEnoughBalanceToStake"));
+        return Err(err(E::NotEnoughBalanceToStake));
     }
     ext.burn(coldkey, burn)
-        .map_err(|()| err("NotEnoughBalanceToStake"))?;
+        .map_err(|()| err(E::NotEnoughBalanceToStake))?;
 
     let o = &mut ext.storage;
     Owner::put(o, hotkey, coldkey);
@@ -390,7 +299,8 @@ fn burned_register(
         SubnetworkN::put(o, &netuid, &(n + 1));
         n
     } else {
-        let uid = prune_candidate(o, netuid, n, block).ok_or_else(|| err("NoNeuronIdAvailable"))?;
+        let uid =
+            prune_candidate(o, netuid, n, block).ok_or_else(|| err(E::NoNeuronIdAvailable))?;
         if let Some(old) = Keys::try_get(o, &netuid, &uid) {
             Uids::remove(o, &netuid, &old);
             Axons::remove(o, &netuid, &old);
@@ -411,7 +321,10 @@ fn burned_register(
     LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
     ValidatorPermit::update(o, &netuid, |v| set_index(v, uid, false));
     RegistrationsThisBlock::update(o, &netuid, |regs| *regs = regs.saturating_add(1));
-    ext.deposit(pallet::SUBTENSOR, 6, (netuid, uid, hotkey));
+    ext.deposit(
+        pallet::SUBTENSOR,
+        &SubtensorEvent::NeuronRegistered(netuid, uid, *hotkey),
+    );
     Ok(())
 }
 
@@ -441,23 +354,26 @@ fn serve_axon(
 ) -> Result<(), DispatchError> {
     let block = ext.block_u64();
     if Uids::get(&ext.storage, &netuid, hotkey).is_none() {
-        return Err(err("HotKeyNotRegisteredInNetwork"));
+        return Err(err(E::HotKeyNotRegisteredInNetwork));
     }
     if !matches!(axon.ip_type, 4 | 6) {
-        return Err(err("InvalidIpType"));
+        return Err(err(E::InvalidIpType));
     }
     if !valid_ip(axon.ip_type, axon.ip) {
-        return Err(err("InvalidIpAddress"));
+        return Err(err(E::InvalidIpAddress));
     }
     if let Some(prev) = Axons::get(&ext.storage, &netuid, hotkey)
         && prev.block != 0
         && block.saturating_sub(prev.block) < SERVING_RATE_LIMIT
     {
-        return Err(err("ServingRateLimitExceeded"));
+        return Err(err(E::ServingRateLimitExceeded));
     }
     axon.block = block;
     Axons::put(&mut ext.storage, &netuid, hotkey, &axon);
-    ext.deposit(pallet::SUBTENSOR, 28, (netuid, hotkey));
+    ext.deposit(
+        pallet::SUBTENSOR,
+        &SubtensorEvent::AxonServed(netuid, *hotkey),
+    );
     Ok(())
 }
 
@@ -480,24 +396,23 @@ fn add_stake(
 ) -> Result<(), DispatchError> {
     let o = &mut ext.storage;
     if !NetworksAdded::get(o, &netuid) {
-        return Err(err("SubnetNotExists"));
+        return Err(err(E::SubnetNotExists));
     }
     if Owner::try_get(o, hotkey).is_none() {
-        return Err(err("HotKeyAccountNotExists"));
+        return Err(err(E::HotKeyAccountNotExists));
     }
     if amount < MIN_STAKE {
-        return Err(err("AmountTooLow"));
+        return Err(err(E::AmountTooLow));
     }
     TotalHotkeyAlpha::update(o, hotkey, &netuid, |stake| {
         *stake = stake.saturating_add(amount);
     });
     StakingHotkeys::update(o, coldkey, |staked| add_once(staked, hotkey));
     ext.withdraw(coldkey, amount)
-        .map_err(|()| err("NotEnoughBalanceToStake"))?;
+        .map_err(|()| err(E::NotEnoughBalanceToStake))?;
     ext.deposit(
         pallet::SUBTENSOR,
-        2,
-        (coldkey, hotkey, amount, amount, netuid, 0u64),
+        &SubtensorEvent::StakeAdded(*coldkey, *hotkey, amount, amount, netuid, 0),
     );
     Ok(())
 }
@@ -507,47 +422,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_error_raised_is_in_finneys_list() {
-        for name in [
-            "RegistrationNotPermittedOnRootSubnet",
-            "SubnetNotExists",
-            "TooManyRegistrationsThisBlock",
-            "HotKeyAlreadyRegisteredInSubNet",
-            "NonAssociatedColdKey",
-            "NotEnoughBalanceToStake",
-            "NoNeuronIdAvailable",
-            "HotKeyNotRegisteredInNetwork",
-            "InvalidIpType",
-            "InvalidIpAddress",
-            "ServingRateLimitExceeded",
-            "HotKeyAccountNotExists",
-            "AmountTooLow",
-            "CanNotSetRootNetworkWeights",
-            "WeightVecNotEqualSize",
-            "UidsLengthExceedUidsInSubNet",
-            "HotKeyNotRegisteredInSubNet",
-            "IncorrectWeightVersionKey",
-            "SettingWeightsTooFast",
-            "NeuronNoValidatorPermit",
-            "DuplicateUids",
-            "UidVecContainInvalidOne",
-            "WeightVecLengthIsLow",
-            "MaxWeightExceeded",
-            "CommitRevealEnabled",
-            "CommitRevealDisabled",
-            "CommittingWeightsTooFast",
-            "TooManyUnrevealedCommits",
-            "NoWeightsCommitFound",
-            "ExpiredWeightCommit",
-            "InvalidRevealCommitHashNotMatch",
-            "RevealTooEarly",
-        ] {
-            assert!(SUBTENSOR_ERRORS.contains(&name), "{name}");
-        }
+    fn errors_encode_with_finneys_indices() {
         assert_eq!(
-            err("SettingWeightsTooFast").encode(),
+            err(E::SettingWeightsTooFast).encode(),
             vec![3, 7, 28, 0, 0, 0]
         );
+        assert_eq!(E::NAMES[E::SubnetNotExists as usize], "SubnetNotExists");
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! where its artifacts can be read. Its `Data` enum is finney's: `Raw0..Raw128` carry that many
 //! bytes, the hash variants carry 32.
 
-use super::pallet::{Pallet, constant};
+use parity_scale_codec::{Decode, Encode};
+
+use super::pallet::{Pallet, constant, index, pallet_enum, pallet_errors};
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, index_u8, named, var};
+use super::types::{AccountId32, CommitmentInfo, Cx, Meta};
 
 /// Finney's `Commitments.MaxFields`.
 pub const MAX_FIELDS: u32 = 3;
@@ -15,8 +18,17 @@ pub const MAX_TIMELOCK_BYTES: u32 = 1024;
 /// Finney's bound on `Data::BigRaw` (`MAX_BIGRAW_COMMITMENT_SIZE_BYTES`).
 pub const MAX_BIG_RAW_BYTES: u32 = 512;
 
+pallet_errors! {
+    /// Finney's `pallet_commitments::Error`, in index order.
+    CommitmentsError of index::COMMITMENTS;
+    TooManyFieldsInCommitmentInfo,
+    AccountNotAllowedCommit,
+    SpaceLimitExceeded,
+    UnexpectedUnreserveLeftover,
+}
+
 /// `pallet_commitments::types::CommitmentInfo<MaxFields>`.
-fn commitment_info(t: &mut Types, p: &Prims) -> TypeId {
+pub(crate) fn commitment_info(t: &mut Types, p: &Prims) -> TypeId {
     let mut variants = vec![var("None", 0, vec![])];
     for n in 0..=MAX_RAW {
         let bytes = t.byte_array(u32::try_from(n).unwrap_or(u32::MAX));
@@ -75,46 +87,42 @@ pub(crate) fn registration(t: &mut Types, p: &Prims) -> TypeId {
     )
 }
 
+pallet_enum! {
+    /// `pallet_commitments::pallet::Call`.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    CommitmentsCall = "pallet_commitments::pallet::Call" ["T"] {
+        SetCommitment as "set_commitment" = 0 {
+            netuid: u16 as "NetUid",
+            info: CommitmentInfo as "Box<CommitmentInfo<T::MaxFields>>",
+        },
+    }
+}
+
+pallet_enum! {
+    /// `pallet_commitments::pallet::Event`.
+    #[derive(Debug, Clone, PartialEq, Eq, Encode)]
+    CommitmentsEvent = "pallet_commitments::pallet::Event" ["T"] {
+        Commitment = 0 { netuid: u16 as "NetUid", who: AccountId32 as "T::AccountId" },
+    }
+}
+
 /// The pallet.
 pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
-    let info = commitment_info(t, p);
-    let calls = t.variant(
-        "pallet_commitments::pallet::Call",
-        &[("T", None)],
-        vec![var(
-            "set_commitment",
-            0,
-            vec![
-                field("netuid", p.u16, "NetUid"),
-                field("info", info, "Box<CommitmentInfo<T::MaxFields>>"),
-            ],
-        )],
-    );
-    let event = t.variant(
-        "pallet_commitments::pallet::Event",
-        &[("T", None)],
-        vec![var(
-            "Commitment",
-            0,
-            vec![
-                field("netuid", p.u16, "NetUid"),
-                field("who", p.account, "T::AccountId"),
-            ],
-        )],
-    );
-    let error = t.unit_enum(
+    let mut cx = Cx {
+        t,
+        p,
+        runtime_event: None,
+    };
+    let calls = CommitmentsCall::describe(&mut cx);
+    let event = CommitmentsEvent::describe(&mut cx);
+    let error = cx.t.unit_enum(
         "pallet_commitments::pallet::Error",
         &[("T", None)],
-        &[
-            "TooManyFieldsInCommitmentInfo",
-            "AccountNotAllowedCommit",
-            "SpaceLimitExceeded",
-            "UnexpectedUnreserveLeftover",
-        ],
+        CommitmentsError::NAMES,
     );
     Pallet {
         name: "Commitments",
-        index: 18,
+        index: index::COMMITMENTS,
         storage: None,
         calls: Some(calls),
         event: Some((event, "pallet_commitments::Event<Runtime>")),

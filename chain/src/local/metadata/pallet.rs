@@ -10,6 +10,51 @@ use scale_info::form::PortableForm;
 
 use super::registry::{TypeId, Types};
 
+/// Pallet indices, as finney's `construct_runtime!` gives them: the first byte of every call,
+/// event and module error of the pallet.
+pub(crate) mod index {
+    /// `System`.
+    pub(crate) const SYSTEM: u8 = 0;
+    /// `Timestamp`.
+    pub(crate) const TIMESTAMP: u8 = 2;
+    /// `Balances`.
+    pub(crate) const BALANCES: u8 = 5;
+    /// `SubtensorModule`.
+    pub(crate) const SUBTENSOR: u8 = 7;
+    /// `Commitments`.
+    pub(crate) const COMMITMENTS: u8 = 18;
+}
+
+/// Declares a pallet's `Error` enum once: the Rust enum the dispatch code raises (a
+/// `DispatchError::Module` of the pallet, the variant's position as its index) and `NAMES`, the
+/// variants in index order, which the metadata lists.
+macro_rules! pallet_errors {
+    ($(#[doc = $doc:literal])* $name:ident of $pallet:expr; $($variant:ident),* $(,)?) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        #[allow(dead_code)] // Finney's whole list; the local chain raises some of them.
+        pub(crate) enum $name {
+            $(#[doc = stringify!($variant)] $variant,)*
+        }
+
+        impl $name {
+            /// The variants' names, in index order.
+            pub(crate) const NAMES: &'static [&'static str] = &[$(stringify!($variant)),*];
+        }
+
+        impl From<$name> for crate::local::dispatch::DispatchError {
+            fn from(e: $name) -> Self {
+                Self::Module {
+                    index: $pallet,
+                    error: e as u8,
+                }
+            }
+        }
+    };
+}
+pub(crate) use pallet_errors;
+
 /// One pallet of the local runtime, before it is turned into `PalletMetadata`.
 #[derive(Debug)]
 pub(crate) struct Pallet {
@@ -148,3 +193,54 @@ pub(crate) fn constant(
         deprecation_info: ItemDeprecationInfo::NotDeprecated,
     }
 }
+
+/// Declares a pallet's `Call` or `Event` enum once: the Rust enum the local runtime decodes
+/// calls into or encodes events from (each variant's codec index is finney's), and
+/// `describe`, the same enum for the metadata. Each field is `name: Type as "TypeName"` (a
+/// tuple variant's fields are unnamed: `Type as "TypeName"`), `Type` being what finney's
+/// metadata calls it ([`Meta`](super::types::Meta)) and `TypeName` the Rust type name finney
+/// publishes; a variant whose metadata name differs from its Rust one (calls are snake case)
+/// names it with `as "name"`.
+macro_rules! pallet_enum {
+    (@name $var:ident) => { stringify!($var) };
+    (@name $var:ident $name:literal) => { $name };
+    (
+        $(#[$attr:meta])*
+        $name:ident = $path:literal [$($param:literal),*] {
+            $(
+                $(#[doc = $vdoc:literal])*
+                $var:ident $(as $mname:literal)? = $idx:literal
+                    $({ $($f:ident: $fty:ty as $fname:literal),* $(,)? })?
+                    $(( $($aty:ty as $aname:literal),* $(,)? ))?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        pub(crate) enum $name {
+            $(
+                $(#[doc = $vdoc])*
+                #[codec(index = $idx)]
+                $var $({ $($f: <$fty as Meta>::Rust),* })? $(( $(<$aty as Meta>::Rust),* ))?,
+            )*
+        }
+
+        impl $name {
+            /// The enum as finney's metadata describes it.
+            pub(crate) fn describe(cx: &mut Cx<'_>) -> TypeId {
+                let variants = vec![$(
+                    var(
+                        pallet_enum!(@name $var $($mname)?),
+                        $idx,
+                        vec![
+                            $($(field(stringify!($f), <$fty as Meta>::id(cx), $fname)),*)?
+                            $($(anon(<$aty as Meta>::id(cx), Some($aname))),*)?
+                        ],
+                    ),
+                )*];
+                let params = [$(($param, None)),*];
+                cx.t.variant($path, &params, variants)
+            }
+        }
+    };
+}
+pub(crate) use pallet_enum;

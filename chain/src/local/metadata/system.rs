@@ -1,9 +1,12 @@
 //! `System` (pallet 0), `Timestamp` (2) and `Balances` (5): accounts, nonces, block bookkeeping,
 //! events, and TAO balances in rao.
 
-use super::pallet::{Pallet, constant};
+use parity_scale_codec::{Compact, Decode, Encode};
+
+use super::pallet::{Pallet, constant, index, pallet_enum};
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
+use super::types::{AccountId32, Cx, DispatchError, DispatchEventInfo, H256, Meta, MultiAddress};
 
 /// Finney's `System.SS58Prefix`.
 pub const SS58_PREFIX: u16 = 42;
@@ -12,55 +15,79 @@ pub const BLOCK_HASH_COUNT: u32 = 2400;
 /// Finney's `Balances.ExistentialDeposit`, in rao.
 pub const EXISTENTIAL_DEPOSIT: u64 = 500;
 
+pallet_enum! {
+    /// `frame_system::pallet::Call`: the calls the local chain serves.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    SystemCall = "frame_system::pallet::Call" ["T"] {
+        Remark as "remark" = 0 { remark: Vec<u8> as "Vec<u8>" },
+    }
+}
+
+pallet_enum! {
+    /// `frame_system::pallet::Event`: the events the local chain deposits, and two more that
+    /// finney's clients expect to decode.
+    #[derive(Debug, Clone, PartialEq, Eq, Encode)]
+    #[allow(dead_code)] // `KilledAccount` and `Remarked` are described, never deposited.
+    SystemEvent = "frame_system::pallet::Event" ["T"] {
+        ExtrinsicSuccess = 0 { dispatch_info: DispatchEventInfo as "DispatchEventInfo" },
+        ExtrinsicFailed = 1 {
+            dispatch_error: DispatchError as "DispatchError",
+            dispatch_info: DispatchEventInfo as "DispatchEventInfo",
+        },
+        NewAccount = 3 { account: AccountId32 as "T::AccountId" },
+        KilledAccount = 4 { account: AccountId32 as "T::AccountId" },
+        Remarked = 5 { sender: AccountId32 as "T::AccountId", hash: H256 as "T::Hash" },
+    }
+}
+
+pallet_enum! {
+    /// `pallet_balances::pallet::Call`: the transfers the local chain serves.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    #[allow(clippy::enum_variant_names)] // Finney's call names.
+    BalancesCall = "pallet_balances::pallet::Call" ["T", "I"] {
+        TransferAllowDeath as "transfer_allow_death" = 0 {
+            dest: MultiAddress as "AccountIdLookupOf<T>",
+            value: Compact<u64> as "T::Balance",
+        },
+        TransferKeepAlive as "transfer_keep_alive" = 3 {
+            dest: MultiAddress as "AccountIdLookupOf<T>",
+            value: Compact<u64> as "T::Balance",
+        },
+        TransferAll as "transfer_all" = 4 {
+            dest: MultiAddress as "AccountIdLookupOf<T>",
+            keep_alive: bool as "bool",
+        },
+    }
+}
+
+pallet_enum! {
+    /// `pallet_balances::pallet::Event`: the balance events finney has that the local chain
+    /// describes (it deposits `Endowed` and `Transfer`).
+    #[derive(Debug, Clone, PartialEq, Eq, Encode)]
+    #[allow(dead_code)] // `Deposit`, `Withdraw` and `Burned` are described, never deposited.
+    BalancesEvent = "pallet_balances::pallet::Event" ["T", "I"] {
+        Endowed = 0 { account: AccountId32 as "T::AccountId", free_balance: u64 as "T::Balance" },
+        Transfer = 2 {
+            from: AccountId32 as "T::AccountId",
+            to: AccountId32 as "T::AccountId",
+            amount: u64 as "T::Balance",
+        },
+        Deposit = 7 { who: AccountId32 as "T::AccountId", amount: u64 as "T::Balance" },
+        Withdraw = 8 { who: AccountId32 as "T::AccountId", amount: u64 as "T::Balance" },
+        Burned = 11 { who: AccountId32 as "T::AccountId", amount: u64 as "T::Balance" },
+    }
+}
+
 /// `frame_system` (its storage is declared in `items.rs`).
 pub(crate) fn system(t: &mut Types, p: &Prims) -> Pallet {
-    let calls = t.variant(
-        "frame_system::pallet::Call",
-        &[("T", None)],
-        vec![var("remark", 0, vec![field("remark", p.bytes, "Vec<u8>")])],
-    );
-    let event = t.variant(
-        "frame_system::pallet::Event",
-        &[("T", None)],
-        vec![
-            var(
-                "ExtrinsicSuccess",
-                0,
-                vec![field(
-                    "dispatch_info",
-                    p.dispatch_event_info,
-                    "DispatchEventInfo",
-                )],
-            ),
-            var(
-                "ExtrinsicFailed",
-                1,
-                vec![
-                    field("dispatch_error", p.dispatch_error, "DispatchError"),
-                    field("dispatch_info", p.dispatch_event_info, "DispatchEventInfo"),
-                ],
-            ),
-            var(
-                "NewAccount",
-                3,
-                vec![field("account", p.account, "T::AccountId")],
-            ),
-            var(
-                "KilledAccount",
-                4,
-                vec![field("account", p.account, "T::AccountId")],
-            ),
-            var(
-                "Remarked",
-                5,
-                vec![
-                    field("sender", p.account, "T::AccountId"),
-                    field("hash", p.h256, "T::Hash"),
-                ],
-            ),
-        ],
-    );
-    let error = t.unit_enum(
+    let mut cx = Cx {
+        t,
+        p,
+        runtime_event: None,
+    };
+    let calls = SystemCall::describe(&mut cx);
+    let event = SystemEvent::describe(&mut cx);
+    let error = cx.t.unit_enum(
         "frame_system::pallet::Error",
         &[("T", None)],
         &[
@@ -77,7 +104,7 @@ pub(crate) fn system(t: &mut Types, p: &Prims) -> Pallet {
     );
     Pallet {
         name: "System",
-        index: 0,
+        index: index::SYSTEM,
         storage: None,
         calls: Some(calls),
         event: Some((event, "frame_system::Event<Runtime>")),
@@ -138,7 +165,7 @@ pub(crate) fn account_info(t: &mut Types, p: &Prims) -> u32 {
 pub(crate) fn timestamp() -> Pallet {
     Pallet {
         name: "Timestamp",
-        index: 2,
+        index: index::TIMESTAMP,
         storage: None,
         calls: None,
         event: None,
@@ -149,62 +176,14 @@ pub(crate) fn timestamp() -> Pallet {
 
 /// `pallet_balances`: transfers of TAO (in rao, `u64`).
 pub(crate) fn balances(t: &mut Types, p: &Prims) -> Pallet {
-    let compact_balance = t.compact(p.u64);
-    let dest = |name| field(name, p.address, "AccountIdLookupOf<T>");
-    let calls = t.variant(
-        "pallet_balances::pallet::Call",
-        &[("T", None), ("I", None)],
-        vec![
-            var(
-                "transfer_allow_death",
-                0,
-                vec![dest("dest"), field("value", compact_balance, "T::Balance")],
-            ),
-            var(
-                "transfer_keep_alive",
-                3,
-                vec![dest("dest"), field("value", compact_balance, "T::Balance")],
-            ),
-            var(
-                "transfer_all",
-                4,
-                vec![dest("dest"), field("keep_alive", p.bool, "bool")],
-            ),
-        ],
-    );
-    let who_amount = |who: &str| {
-        vec![
-            field(who, p.account, "T::AccountId"),
-            field("amount", p.u64, "T::Balance"),
-        ]
+    let mut cx = Cx {
+        t,
+        p,
+        runtime_event: None,
     };
-    let event = t.variant(
-        "pallet_balances::pallet::Event",
-        &[("T", None), ("I", None)],
-        vec![
-            var(
-                "Endowed",
-                0,
-                vec![
-                    field("account", p.account, "T::AccountId"),
-                    field("free_balance", p.u64, "T::Balance"),
-                ],
-            ),
-            var(
-                "Transfer",
-                2,
-                vec![
-                    field("from", p.account, "T::AccountId"),
-                    field("to", p.account, "T::AccountId"),
-                    field("amount", p.u64, "T::Balance"),
-                ],
-            ),
-            var("Deposit", 7, who_amount("who")),
-            var("Withdraw", 8, who_amount("who")),
-            var("Burned", 11, who_amount("who")),
-        ],
-    );
-    let error = t.unit_enum(
+    let calls = BalancesCall::describe(&mut cx);
+    let event = BalancesEvent::describe(&mut cx);
+    let error = cx.t.unit_enum(
         "pallet_balances::pallet::Error",
         &[("T", None), ("I", None)],
         &[
@@ -224,7 +203,7 @@ pub(crate) fn balances(t: &mut Types, p: &Prims) -> Pallet {
     );
     Pallet {
         name: "Balances",
-        index: 5,
+        index: index::BALANCES,
         storage: None,
         calls: Some(calls),
         event: Some((event, "pallet_balances::Event<Runtime>")),

@@ -7,7 +7,7 @@
 //! decodes with, so two finney types with one Rust representation (`AccountId32` and `H256` are
 //! both `[u8; 32]`) stay two types in the metadata.
 
-use parity_scale_codec::{Decode, Encode, Input, Output};
+use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
 
 use super::primitives::Prims;
 use super::registry::{TypeId, Types};
@@ -25,8 +25,8 @@ pub(crate) struct Cx<'a> {
 
 /// A type with a metadata description.
 pub(crate) trait Meta {
-    /// What the local chain decodes the value as.
-    type Rust: Encode + Decode;
+    /// What the local chain reads or writes the value as.
+    type Rust;
     /// The type's id in the registry (registering it if it is new).
     fn id(cx: &mut Cx<'_>) -> TypeId;
 }
@@ -42,7 +42,14 @@ macro_rules! primitive {
     )*};
 }
 
-primitive!(u8 => u8, u16 => u16, u32 => u32, u64 => u64, bool => bool);
+primitive!(u8 => u8, u16 => u16, u32 => u32, u64 => u64, u128 => u128, bool => bool);
+
+impl Meta for Compact<u64> {
+    type Rust = Compact<u64>;
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        cx.p.compact_u64
+    }
+}
 
 impl<T: Meta> Meta for Vec<T> {
     type Rust = Vec<T::Rust>;
@@ -175,5 +182,45 @@ impl Meta for Registration {
     type Rust = Encoded;
     fn id(cx: &mut Cx<'_>) -> TypeId {
         super::commitments::registration(cx.t, cx.p)
+    }
+}
+
+/// `sp_runtime::MultiAddress<AccountId32, ()>` (`AccountIdLookupOf<T>`).
+pub(crate) struct MultiAddress;
+
+impl Meta for MultiAddress {
+    type Rust = crate::local::dispatch::MultiAddress;
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        cx.p.address
+    }
+}
+
+/// `pallet_commitments::types::CommitmentInfo<MaxFields>`.
+pub(crate) struct CommitmentInfo;
+
+impl Meta for CommitmentInfo {
+    type Rust = crate::local::dispatch::CommitmentInfo;
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        super::commitments::commitment_info(cx.t, cx.p)
+    }
+}
+
+/// `frame_support::dispatch::DispatchEventInfo`: `(ref_time, proof_size)`, class, pays fee.
+pub(crate) struct DispatchEventInfo;
+
+impl Meta for DispatchEventInfo {
+    type Rust = (Compact<u64>, Compact<u64>, u8, u8);
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        cx.p.dispatch_event_info
+    }
+}
+
+/// `sp_runtime::DispatchError`.
+pub(crate) struct DispatchError;
+
+impl Meta for DispatchError {
+    type Rust = crate::local::dispatch::DispatchError;
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        cx.p.dispatch_error
     }
 }

@@ -6,7 +6,7 @@
 use parity_scale_codec::Encode;
 use sp_crypto_hashing::blake2_256;
 
-use super::{epoch_index, err, set_index};
+use super::{E, SubtensorEvent, epoch_index, err, set_index};
 use crate::local::dispatch::{AccountId, DispatchError, Ext, pallet};
 use crate::local::items::SubtensorModule::{
     CommitRevealWeightsEnabled, LastUpdate, MaxWeightsLimit, MinAllowedWeights, NetworksAdded,
@@ -30,22 +30,22 @@ pub(super) fn set_weights(
     let block = ext.block_u64();
     let o = &mut ext.storage;
     if netuid == 0 {
-        return Err(err("CanNotSetRootNetworkWeights"));
+        return Err(err(E::CanNotSetRootNetworkWeights));
     }
     if uids.len() != values.len() {
-        return Err(err("WeightVecNotEqualSize"));
+        return Err(err(E::WeightVecNotEqualSize));
     }
     if !NetworksAdded::get(o, &netuid) {
-        return Err(err("SubnetNotExists"));
+        return Err(err(E::SubnetNotExists));
     }
     let n = SubnetworkN::get(o, &netuid);
     if uids.len() > usize::from(n) {
-        return Err(err("UidsLengthExceedUidsInSubNet"));
+        return Err(err(E::UidsLengthExceedUidsInSubNet));
     }
-    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
+    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err(E::HotKeyNotRegisteredInSubNet))?;
     let network_key = WeightsVersionKey::get(o, &netuid);
     if network_key != 0 && version_key < network_key {
-        return Err(err("IncorrectWeightVersionKey"));
+        return Err(err(E::IncorrectWeightVersionKey));
     }
     let last = LastUpdate::get(o, &netuid)
         .get(usize::from(uid))
@@ -55,33 +55,33 @@ pub(super) fn set_weights(
         && last != 0
         && block.saturating_sub(last) < WeightsSetRateLimit::get(o, &netuid)
     {
-        return Err(err("SettingWeightsTooFast"));
+        return Err(err(E::SettingWeightsTooFast));
     }
     let self_weight = values.len() == 1 && uids.first() == Some(&uid);
     let permits = ValidatorPermit::get(o, &netuid);
     if !self_weight && !permits.get(usize::from(uid)).copied().unwrap_or(false) {
-        return Err(err("NeuronNoValidatorPermit"));
+        return Err(err(E::NeuronNoValidatorPermit));
     }
     let mut seen = std::collections::BTreeSet::new();
     if !uids.iter().all(|u| seen.insert(*u)) {
-        return Err(err("DuplicateUids"));
+        return Err(err(E::DuplicateUids));
     }
     if uids.iter().any(|u| *u >= n) {
-        return Err(err("UidVecContainInvalidOne"));
+        return Err(err(E::UidVecContainInvalidOne));
     }
     let min_len = usize::from(MinAllowedWeights::get(o, &netuid).min(n));
     if !self_weight && values.len() < min_len {
-        return Err(err("WeightVecLengthIsLow"));
+        return Err(err(E::WeightVecLengthIsLow));
     }
     let upscaled = max_upscale(values);
     let limit = MaxWeightsLimit::get(o, &netuid);
     if !self_weight && limit != u16::MAX && upscaled.iter().any(|w| *w > limit) {
-        return Err(err("MaxWeightExceeded"));
+        return Err(err(E::MaxWeightExceeded));
     }
     let zipped: Vec<(u16, u16)> = uids.iter().copied().zip(upscaled).collect();
     Weights::put(o, &netuid, &uid, &zipped);
     LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
-    ext.deposit(pallet::SUBTENSOR, 5, (netuid, uid));
+    ext.deposit(pallet::SUBTENSOR, &SubtensorEvent::WeightsSet(netuid, uid));
     Ok(())
 }
 
@@ -122,15 +122,15 @@ pub(super) fn commit_weights(
     let block = ext.block_u64();
     let o = &mut ext.storage;
     if !CommitRevealWeightsEnabled::get(o, &netuid) {
-        return Err(err("CommitRevealDisabled"));
+        return Err(err(E::CommitRevealDisabled));
     }
-    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err("HotKeyNotRegisteredInSubNet"))?;
+    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err(E::HotKeyNotRegisteredInSubNet))?;
     let last = LastUpdate::get(o, &netuid)
         .get(usize::from(uid))
         .copied()
         .unwrap_or(0);
     if last != 0 && block.saturating_sub(last) < WeightsSetRateLimit::get(o, &netuid) {
-        return Err(err("CommittingWeightsTooFast"));
+        return Err(err(E::CommittingWeightsTooFast));
     }
     let tempo = u64::from(Tempo::get(o, &netuid));
     let reveal_epoch =
@@ -142,12 +142,15 @@ pub(super) fn commit_weights(
     let mut commits = WeightCommits::get(o, &netuid, hotkey).unwrap_or_default();
     commits.retain(|c| !is_expired(o, netuid, c.1, block));
     if commits.len() >= MAX_COMMITS {
-        return Err(err("TooManyUnrevealedCommits"));
+        return Err(err(E::TooManyUnrevealedCommits));
     }
     commits.push((hash, block, first_reveal, last_reveal));
     WeightCommits::put(o, &netuid, hotkey, &commits);
     LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
-    ext.deposit(pallet::SUBTENSOR, 83, (hotkey, netuid, hash));
+    ext.deposit(
+        pallet::SUBTENSOR,
+        &SubtensorEvent::WeightsCommitted(*hotkey, netuid, hash),
+    );
     Ok(())
 }
 
@@ -169,10 +172,10 @@ pub(super) fn reveal_weights(
     let block = ext.block_u64();
     let o = &mut ext.storage;
     if !CommitRevealWeightsEnabled::get(o, &netuid) {
-        return Err(err("CommitRevealDisabled"));
+        return Err(err(E::CommitRevealDisabled));
     }
     let mut commits =
-        WeightCommits::get(o, &netuid, hotkey).ok_or_else(|| err("NoWeightsCommitFound"))?;
+        WeightCommits::get(o, &netuid, hotkey).ok_or_else(|| err(E::NoWeightsCommitFound))?;
     let provided = commit_hash(hotkey, netuid, uids, values, salt, version_key);
     let mut expired = Vec::new();
     while let Some(c) = commits.first() {
@@ -185,18 +188,18 @@ pub(super) fn reveal_weights(
     }
     let Some(position) = commits.iter().position(|c| c.0 == provided) else {
         return Err(if expired.contains(&provided) {
-            err("ExpiredWeightCommit")
+            err(E::ExpiredWeightCommit)
         } else if commits.is_empty() {
-            err("NoWeightsCommitFound")
+            err(E::NoWeightsCommitFound)
         } else {
-            err("InvalidRevealCommitHashNotMatch")
+            err(E::InvalidRevealCommitHashNotMatch)
         });
     };
     let commit_epoch = epoch_index(o, netuid, commits[position].1);
     if epoch_index(o, netuid, block)
         != commit_epoch.saturating_add(RevealPeriodEpochs::get(o, &netuid))
     {
-        return Err(err("RevealTooEarly"));
+        return Err(err(E::RevealTooEarly));
     }
     commits.drain(..=position);
     if commits.is_empty() {
@@ -205,6 +208,9 @@ pub(super) fn reveal_weights(
         WeightCommits::put(o, &netuid, hotkey, &commits);
     }
     set_weights(ext, hotkey, netuid, uids, values, version_key, false)?;
-    ext.deposit(pallet::SUBTENSOR, 84, (hotkey, netuid, provided));
+    ext.deposit(
+        pallet::SUBTENSOR,
+        &SubtensorEvent::WeightsRevealed(*hotkey, netuid, provided),
+    );
     Ok(())
 }
