@@ -9,10 +9,12 @@
 //!
 //! Layout of this module: `registry` is the type-registry builder, `primitives` the shared
 //! types, one file per pallet group (`system`, `subtensor`, `commitments`), `extrinsic` the
-//! extrinsic format and its transaction extensions, and `apis` the runtime APIs.
+//! extrinsic format and its transaction extensions, `apis` the runtime APIs, and `described` the
+//! metadata types of the Rust types the runtime APIs' output structures are declared with.
 
 pub(crate) mod apis;
 mod commitments;
+pub(crate) mod described;
 mod extrinsic;
 pub(crate) mod pallet;
 mod primitives;

@@ -3,58 +3,27 @@
 //! runtime API section describes them: `Core`, `Metadata`, `TaggedTransactionQueue`,
 //! `AccountNonceApi`, `TransactionPaymentApi`, `NeuronInfoRuntimeApi` and `SubnetInfoRuntimeApi`
 //! (its metagraph family in [`metagraph`]).
+//!
+//! Their output structures (`NeuronInfo`, `SubnetInfo`, `SubnetHyperparams`, `Metagraph`, …) are
+//! each declared once with `output!`: field names, types and values, from which the metadata
+//! describes them and their encoding is derived.
 
 use std::sync::OnceLock;
 
 use parity_scale_codec::{Compact, Decode, Encode};
 
+use self::metagraph::Metagraph;
 use super::dispatch::AccountId;
 use super::extrinsic;
+use super::metadata::described::{I32F32, PrometheusInfo, SubnetIdentityV3, output};
 use super::metadata::{
     self, AUTHORING_VERSION, IMPL_VERSION, SPEC_NAME, SPEC_VERSION, SYSTEM_VERSION,
     TRANSACTION_VERSION,
 };
 use super::runtime::{Chain, decode_all};
-use super::subtensor::{AxonInfo, SERVING_RATE_LIMIT, Sub};
+use super::subtensor::{AxonInfo, EMISSION_PER_BLOCK, SERVING_RATE_LIMIT, Sub};
 
-mod metagraph;
-
-// Hyperparameters the local chain has no storage for, reported as these constants (finney's
-// defaults, or what the local chain's behaviour amounts to).
-/// `Rho`.
-const RHO: u16 = 0;
-/// `Kappa`.
-const KAPPA: u16 = 32_767;
-/// `Difficulty` (no proof-of-work registration).
-const DIFFICULTY: u64 = 10_000_000;
-/// `MinDifficulty`.
-const MIN_DIFFICULTY: u64 = 0;
-/// `MaxDifficulty`.
-const MAX_DIFFICULTY: u64 = u64::MAX;
-/// `AdjustmentInterval`.
-const ADJUSTMENT_INTERVAL: u16 = 100;
-/// `AdjustmentAlpha`.
-const ADJUSTMENT_ALPHA: u64 = 0;
-/// `NetworkRegistrationAllowed`.
-const REGISTRATION_ALLOWED: bool = true;
-/// `TargetRegistrationsPerInterval`.
-const TARGET_REGS_PER_INTERVAL: u16 = 2;
-/// `MinBurn`, rao.
-const MIN_BURN: u64 = 500_000;
-/// `MaxBurn`, rao.
-const MAX_BURN: u64 = 100_000_000_000;
-/// `BondsMovingAverage`.
-const BONDS_MOVING_AVG: u64 = 900_000;
-/// `AlphaValues` high.
-const ALPHA_HIGH: u16 = 58_982;
-/// `AlphaValues` low.
-const ALPHA_LOW: u16 = 45_875;
-/// `LiquidAlphaOn`.
-const LIQUID_ALPHA: bool = false;
-/// `AlphaSigmoidSteepness` as `I32F32` bits (1000.0).
-const ALPHA_SIGMOID_STEEPNESS_BITS: i64 = 1000 << 32;
-/// The Yuma version `get_subnet_hyperparams_v2` reports (Yuma 3 is off).
-const YUMA_VERSION: u16 = 2;
+pub(crate) mod metagraph;
 
 /// Why a runtime call failed (a node reports these as RPC error 4003).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,15 +187,15 @@ fn transaction_payment_api(method: &str, args: &[u8]) -> Result<Vec<u8>, ApiErro
 fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
     let bad = || ApiError::BadInput(method.to_owned());
     let mut view = chain.view(at);
+    let s = Sub(&mut view);
     Ok(match method {
         "NeuronInfoRuntimeApi_get_neurons" | "NeuronInfoRuntimeApi_get_neurons_lite" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             let full = method.ends_with("neurons");
-            let mut s = Sub(&mut view);
             let n = if s.added(netuid) { s.n(netuid) } else { 0 };
             let mut out = Compact(u32::from(n)).encode();
             for uid in 0..n {
-                let one = neuron(&mut s, netuid, uid, full)
+                let one = neuron(&s, netuid, uid, full)
                     .ok_or_else(|| ApiError::Inconsistent(method.to_owned(), netuid, uid))?;
                 out.extend(one);
             }
@@ -235,10 +204,7 @@ fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
         "NeuronInfoRuntimeApi_get_neuron" | "NeuronInfoRuntimeApi_get_neuron_lite" => {
             let (netuid, uid): (u16, u16) = decode_all(args).ok_or_else(bad)?;
             let full = method.ends_with("neuron");
-            match neuron(&mut Sub(&mut view), netuid, uid, full) {
-                Some(n) => [vec![1u8], n].concat(),
-                None => vec![0u8],
-            }
+            option(neuron(&s, netuid, uid, full))
         }
         _ => return Err(not_found(method)),
     })
@@ -249,46 +215,41 @@ fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
 fn subnet_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
     let bad = || ApiError::BadInput(method.to_owned());
     let mut view = chain.view(at);
+    let s = Sub(&mut view);
     Ok(match method {
         "SubnetInfoRuntimeApi_get_subnet_info" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(subnet_info(&mut Sub(&mut view), netuid))
+            SubnetInfo::new(&s, netuid).encode()
         }
         "SubnetInfoRuntimeApi_get_subnets_info" => {
-            if !args.is_empty() {
-                return Err(bad());
-            }
-            let mut s = Sub(&mut view);
-            let infos: Vec<Vec<u8>> = (0..=chain.netuids().iter().copied().max().unwrap_or(0))
-                .filter_map(|n| subnet_info(&mut s, n))
+            no_args(args).ok_or_else(bad)?;
+            let last = chain.netuids().iter().copied().max().unwrap_or(0);
+            let infos: Vec<_> = (0..=last)
+                .filter_map(|n| SubnetInfo::new(&s, n))
+                .map(Some)
                 .collect();
-            let mut out = Compact(u32::try_from(infos.len()).unwrap_or(0)).encode();
-            for info in infos {
-                out.push(1);
-                out.extend(info);
-            }
-            out
+            infos.encode()
         }
         "SubnetInfoRuntimeApi_get_subnet_hyperparams" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(hyperparams(&mut Sub(&mut view), netuid))
+            SubnetHyperparams::new(&s, netuid).encode()
         }
         "SubnetInfoRuntimeApi_get_subnet_info_v2" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(subnet_info_v2(&mut Sub(&mut view), netuid))
+            subnet_info_v2(&s, netuid).encode()
         }
         "SubnetInfoRuntimeApi_get_subnets_info_v2" => {
             no_args(args).ok_or_else(bad)?;
-            let mut s = Sub(&mut view);
-            options(
-                subnets(chain, &s)
-                    .into_iter()
-                    .map(|n| subnet_info_v2(&mut s, n)),
-            )
+            let infos: Vec<_> = subnets(chain, &s)
+                .into_iter()
+                .map(|n| subnet_info_v2(&s, n))
+                .collect();
+            infos.encode()
         }
         "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(hyperparams_v2(&mut Sub(&mut view), netuid))
+            let v2 = SubnetHyperparams::new(&s, netuid).zip(HyperparamsV2Extra::new());
+            v2.encode()
         }
         "SubnetInfoRuntimeApi_get_coldkey_auto_stake_hotkey" => {
             // The local chain has no auto-stake destinations.
@@ -314,62 +275,57 @@ fn metagraph_family(
 ) -> Result<Vec<u8>, ApiError> {
     let bad = || ApiError::BadInput(method.to_owned());
     let mut view = chain.view(at);
+    let s = Sub(&mut view);
+    let block = u64::from(at);
     Ok(match method {
         "SubnetInfoRuntimeApi_get_metagraph" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.metagraph()))
+            Metagraph::new(&s, netuid, block).encode()
         }
         "SubnetInfoRuntimeApi_get_mechagraph" => {
             let (netuid, mecid): (u16, u8) = decode_all(args).ok_or_else(bad)?;
-            let m = (mecid == 0)
-                .then(|| metagraph_of(&mut Sub(&mut view), netuid, at))
-                .flatten();
-            option(m.map(|m| m.metagraph()))
+            let m = (mecid == 0).then(|| Metagraph::new(&s, netuid, block));
+            m.flatten().encode()
         }
         "SubnetInfoRuntimeApi_get_all_metagraphs" | "SubnetInfoRuntimeApi_get_all_mechagraphs" => {
             no_args(args).ok_or_else(bad)?;
-            let mut s = Sub(&mut view);
-            options(
-                subnets(chain, &s)
-                    .into_iter()
-                    .map(|n| metagraph_of(&mut s, n, at).map(|m| m.metagraph())),
-            )
+            let all: Vec<_> = subnets(chain, &s)
+                .into_iter()
+                .map(|n| Metagraph::new(&s, n, block))
+                .collect();
+            all.encode()
         }
         "SubnetInfoRuntimeApi_get_selective_metagraph" => {
             let (netuid, indexes): (u16, Vec<u16>) = decode_all(args).ok_or_else(bad)?;
-            option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.selective(&indexes)))
+            option(metagraph::selective(&s, netuid, block, &indexes))
         }
         "SubnetInfoRuntimeApi_get_selective_mechagraph" => {
             let (netuid, subid, indexes): (u16, u8, Vec<u16>) = decode_all(args).ok_or_else(bad)?;
-            let m = (subid == 0)
-                .then(|| metagraph_of(&mut Sub(&mut view), netuid, at))
-                .flatten();
-            option(m.map(|m| m.selective(&indexes)))
+            let m = (subid == 0).then(|| metagraph::selective(&s, netuid, block, &indexes));
+            option(m.flatten())
         }
         "SubnetInfoRuntimeApi_get_dynamic_info" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(metagraph_of(&mut Sub(&mut view), netuid, at).map(|m| m.dynamic_info()))
+            option(metagraph::dynamic_info(&s, netuid, block))
         }
         "SubnetInfoRuntimeApi_get_all_dynamic_info" => {
             no_args(args).ok_or_else(bad)?;
-            let mut s = Sub(&mut view);
             options(
                 subnets(chain, &s)
                     .into_iter()
-                    .map(|n| metagraph_of(&mut s, n, at).map(|m| m.dynamic_info())),
+                    .map(|n| metagraph::dynamic_info(&s, n, block)),
             )
         }
         "SubnetInfoRuntimeApi_get_subnet_state" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            let mut s = Sub(&mut view);
             let netuids = subnets(chain, &s);
-            let history = metagraph::emission_history(&mut s, netuid, &netuids);
-            option(metagraph_of(&mut s, netuid, at).map(|m| m.subnet_state(&history)))
+            option(metagraph::subnet_state(&s, netuid, block, &netuids))
         }
         _ => return Err(not_found(method)),
     })
 }
 
+/// `Option<T>` from an already-encoded `T`.
 fn option(v: Option<Vec<u8>>) -> Vec<u8> {
     match v {
         Some(v) => [vec![1u8], v].concat(),
@@ -399,32 +355,9 @@ fn subnets(chain: &Chain, s: &Sub<'_, '_>) -> Vec<u16> {
     all
 }
 
-/// The metagraph of `netuid` at block `at`.
-fn metagraph_of(s: &mut Sub<'_, '_>, netuid: u16, at: u32) -> Option<metagraph::Fields> {
-    metagraph::Fields::build(s, netuid, u64::from(at))
-}
-
-/// `SubnetInfov2`, SCALE-encoded: `SubnetInfo` and an identity (none on the local chain).
-fn subnet_info_v2(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
-    let mut out = subnet_info(s, netuid)?;
-    None::<()>.encode_to(&mut out);
-    Some(out)
-}
-
-/// `SubnetHyperparamsV2`, SCALE-encoded: `SubnetHyperparams` and six more.
-fn hyperparams_v2(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
-    let mut out = hyperparams(s, netuid)?;
-    (
-        ALPHA_SIGMOID_STEEPNESS_BITS,
-        Compact(YUMA_VERSION),
-        // subnet_is_active, transfers_enabled, bonds_reset_enabled, user_liquidity_enabled
-        true,
-        true,
-        false,
-        false,
-    )
-        .encode_to(&mut out);
-    Some(out)
+/// `SubnetInfov2`: `SubnetInfo` and what follows it.
+fn subnet_info_v2(s: &Sub<'_, '_>, netuid: u16) -> Option<(SubnetInfo, SubnetInfoV2Extra)> {
+    SubnetInfo::new(s, netuid).zip(SubnetInfoV2Extra::new())
 }
 
 /// `Result<ValidTransaction, TransactionValidityError>` for `(source, tx, block_hash)`.
@@ -463,60 +396,68 @@ fn validate_transaction(chain: &Chain, args: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// `NeuronInfo` (`full`) or `NeuronInfoLite`, SCALE-encoded.
-fn neuron(s: &mut Sub<'_, '_>, netuid: u16, uid: u16, full: bool) -> Option<Vec<u8>> {
-    if !s.added(netuid) || uid >= s.n(netuid) {
-        return None;
+/// `NeuronInfo` (`full`) or `NeuronInfoLite` of `uid` on `netuid`, SCALE-encoded.
+fn neuron(s: &Sub<'_, '_>, netuid: u16, uid: u16, full: bool) -> Option<Vec<u8>> {
+    let head = NeuronHead::new(s, netuid, uid)?;
+    let pruning = NeuronPruning::new()?;
+    Some(if full {
+        (head, NeuronWeights::new(s, netuid, uid)?, pruning).encode()
+    } else {
+        (head, pruning).encode()
+    })
+}
+
+/// Entry `i` of a per-uid vector (the default where the vector is shorter).
+fn entry<T: Default + Copy>(v: Vec<T>, i: usize) -> T {
+    v.get(i).copied().unwrap_or_default()
+}
+
+output! {
+    /// The fields `NeuronInfo` and `NeuronInfoLite` begin with, for `uid` on `netuid`.
+    pub(crate) struct NeuronHead(s: &Sub<'_, '_>, netuid: u16, uid: u16) {
+        if !s.added(netuid) || uid >= s.n(netuid) {
+            return None;
+        }
+        let key = s.key(netuid, uid)?;
+        let owner = s.owner(&key).unwrap_or([0; 32]);
+        let i = usize::from(uid);
+    } {
+        hotkey: AccountId as "AccountId" = key,
+        coldkey: AccountId as "AccountId" = owner,
+        uid: Compact<u16> as "Compact<u16>" = Compact(uid),
+        netuid: Compact<u16> as "Compact<NetUid>" = Compact(netuid),
+        active: bool as "bool" = entry(s.vec("Active", netuid), i),
+        axon_info: AxonInfo as "AxonInfo" = s
+            .0
+            .get(
+                &super::state::Key::new("SubtensorModule", "Axons")
+                    .id(&netuid)
+                    .b2(&key)
+                    .build(),
+            )
+            .unwrap_or_default(),
+        // The local chain serves no Prometheus endpoints.
+        prometheus_info: PrometheusInfo as "PrometheusInfo" = PrometheusInfo::default(),
+        stake: Vec<(AccountId, Compact<u64>)> as "Vec<(AccountId, Compact<AlphaBalance>)>" =
+            vec![(owner, Compact(s.stake(&key, netuid)))],
+        rank: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Rank", netuid), i)),
+        emission: Compact<u64> as "Compact<AlphaBalance>" =
+            Compact(entry(s.vec("Emission", netuid), i)),
+        incentive: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Incentive", netuid), i)),
+        consensus: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Consensus", netuid), i)),
+        trust: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Trust", netuid), i)),
+        // The local emission has no validator trust.
+        validator_trust: Compact<u16> as "Compact<u16>" = Compact(0),
+        dividends: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Dividends", netuid), i)),
+        last_update: Compact<u64> as "Compact<u64>" =
+            Compact(entry(s.vec("LastUpdate", netuid), i)),
+        validator_permit: bool as "bool" = entry(s.vec("ValidatorPermit", netuid), i),
     }
-    let hotkey = s.key(netuid, uid)?;
-    let coldkey = s.owner(&hotkey).unwrap_or([0; 32]);
-    let i = usize::from(uid);
-    let at16 = |v: &Vec<u16>| Compact(v.get(i).copied().unwrap_or(0));
-    let at64 = |v: &Vec<u64>| Compact(v.get(i).copied().unwrap_or(0));
-    let active: Vec<bool> = s.vec("Active", netuid);
-    let permit: Vec<bool> = s.vec("ValidatorPermit", netuid);
-    let axon: AxonInfo =
-        s.0.get(
-            &super::state::Key::new("SubtensorModule", "Axons")
-                .id(&netuid)
-                .b2(&hotkey)
-                .build(),
-        )
-        .unwrap_or_default();
-    let stake = vec![(coldkey, Compact(s.stake(&hotkey, netuid)))];
-    let mut out = Vec::new();
-    (
-        hotkey,
-        coldkey,
-        Compact(uid),
-        Compact(netuid),
-        active.get(i).copied().unwrap_or(false),
-        axon,
-        (0u64, 0u32, 0u128, 0u16, 0u8),
-        stake,
-    )
-        .encode_to(&mut out);
-    let rank = s.vec::<u16>("Rank", netuid);
-    let emission = s.vec::<u64>("Emission", netuid);
-    let incentive = s.vec::<u16>("Incentive", netuid);
-    let consensus = s.vec::<u16>("Consensus", netuid);
-    let trust = s.vec::<u16>("Trust", netuid);
-    let dividends = s.vec::<u16>("Dividends", netuid);
-    let last_update = s.vec::<u64>("LastUpdate", netuid);
-    (
-        at16(&rank),
-        at64(&emission),
-        at16(&incentive),
-        at16(&consensus),
-        at16(&trust),
-        // validator_trust: the local emission has none
-        Compact(0u16),
-        at16(&dividends),
-        at64(&last_update),
-        permit.get(i).copied().unwrap_or(false),
-    )
-        .encode_to(&mut out);
-    if full {
+}
+
+output! {
+    /// The fields only `NeuronInfo` has, after [`NeuronHead`]'s: `uid`'s weights and bonds.
+    pub(crate) struct NeuronWeights(s: &Sub<'_, '_>, netuid: u16, uid: u16) {
         let weights: Vec<(u16, u16)> = s.0.get_or(
             &super::state::Key::new("SubtensorModule", "Weights")
                 .id(&netuid)
@@ -524,17 +465,23 @@ fn neuron(s: &mut Sub<'_, '_>, netuid: u16, uid: u16, full: bool) -> Option<Vec<
                 .build(),
             Vec::new(),
         );
-        let weights: Vec<(Compact<u16>, Compact<u16>)> = weights
-            .into_iter()
-            .map(|(u, w)| (Compact(u), Compact(w)))
-            .collect();
-        weights.encode_to(&mut out);
-        Vec::<(Compact<u16>, Compact<u16>)>::new().encode_to(&mut out);
+    } {
+        weights: Vec<(Compact<u16>, Compact<u16>)> as "Vec<(Compact<u16>, Compact<u16>)>" =
+            weights.into_iter().map(|(u, w)| (Compact(u), Compact(w))).collect(),
+        // The local chain keeps no bonds.
+        bonds: Vec<(Compact<u16>, Compact<u16>)> as "Vec<(Compact<u16>, Compact<u16>)>" =
+            Vec::new(),
     }
-    Compact(0u16).encode_to(&mut out);
-    Some(out)
 }
 
+output! {
+    /// The field `NeuronInfo` and `NeuronInfoLite` end with.
+    pub(crate) struct NeuronPruning() {} {
+        pruning_score: Compact<u16> as "Compact<u16>" = Compact(0),
+    }
+}
+
+/// `SubnetOwner` of `netuid`.
 fn subnet_owner(s: &Sub<'_, '_>, netuid: u16) -> AccountId {
     s.0.get_or(
         &super::state::Key::new("SubtensorModule", "SubnetOwner")
@@ -544,83 +491,92 @@ fn subnet_owner(s: &Sub<'_, '_>, netuid: u16) -> AccountId {
     )
 }
 
-/// `SubnetInfo`, SCALE-encoded.
-fn subnet_info(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
-    if !s.added(netuid) {
-        return None;
+output! {
+    /// `SubnetInfo` of `netuid` (`SubnetInfov2` names `emission_values` `emission_value`).
+    pub(crate) struct SubnetInfo(s: &Sub<'_, '_>, netuid: u16) {
+        let hp = SubnetHyperparams::new(s, netuid)?;
+    } {
+        netuid: Compact<u16> as "Compact<NetUid>" = Compact(netuid),
+        rho: Compact<u16> as "Compact<u16>" = hp.rho,
+        kappa: Compact<u16> as "Compact<u16>" = hp.kappa,
+        difficulty: Compact<u64> as "Compact<u64>" = hp.difficulty,
+        immunity_period: Compact<u16> as "Compact<u16>" = hp.immunity_period,
+        max_allowed_validators: Compact<u16> as "Compact<u16>" = hp.max_validators,
+        min_allowed_weights: Compact<u16> as "Compact<u16>" = hp.min_allowed_weights,
+        max_weights_limit: Compact<u16> as "Compact<u16>" = hp.max_weights_limit,
+        scaling_law_power: Compact<u16> as "Compact<u16>" = Compact(50),
+        subnetwork_n: Compact<u16> as "Compact<u16>" = Compact(s.n(netuid)),
+        max_allowed_uids: Compact<u16> as "Compact<u16>" = Compact(s.max_uids(netuid)),
+        blocks_since_last_step: Compact<u64> as "Compact<u64>" = Compact(s.since_step(netuid)),
+        tempo: Compact<u16> as "Compact<u16>" = hp.tempo,
+        network_modality: Compact<u16> as "Compact<u16>" = Compact(0),
+        network_connect: Vec<[u16; 2]> as "Vec<[u16; 2]>" = Vec::new(),
+        emission_values: Compact<u64> as "Compact<u64>" = Compact(EMISSION_PER_BLOCK),
+        burn: Compact<u64> as "Compact<TaoBalance>" = Compact(s.burn(netuid)),
+        owner: AccountId as "AccountId" = subnet_owner(s, netuid),
     }
-    let c16 = Compact::<u16>;
-    let c64 = Compact::<u64>;
-    let mut out = Vec::new();
-    (
-        c16(netuid),
-        c16(RHO),
-        c16(KAPPA),
-        c64(DIFFICULTY),
-        c16(s.immunity(netuid)),
-        c16(s.max_validators(netuid)),
-        c16(s.min_weights(netuid)),
-        c16(s.max_weight(netuid)),
-        c16(50),
-    )
-        .encode_to(&mut out);
-    (
-        c16(s.n(netuid)),
-        c16(s.max_uids(netuid)),
-        c64(s.since_step(netuid)),
-        c16(s.tempo(netuid)),
-        c16(0),
-        Vec::<[u16; 2]>::new(),
-        c64(super::subtensor::EMISSION_PER_BLOCK),
-        c64(s.burn(netuid)),
-        subnet_owner(s, netuid),
-    )
-        .encode_to(&mut out);
-    Some(out)
 }
 
-/// `SubnetHyperparams`, SCALE-encoded.
-fn hyperparams(s: &mut Sub<'_, '_>, netuid: u16) -> Option<Vec<u8>> {
-    if !s.added(netuid) {
-        return None;
+output! {
+    /// The field `SubnetInfov2` has after `SubnetInfo`'s.
+    pub(crate) struct SubnetInfoV2Extra() {} {
+        // The local chain has no subnet identities.
+        identity: Option<SubnetIdentityV3> as "Option<SubnetIdentityV3>" = None,
     }
-    let c16 = Compact::<u16>;
-    let c64 = Compact::<u64>;
-    let mut out = Vec::new();
-    (
-        c16(RHO),
-        c16(KAPPA),
-        c16(s.immunity(netuid)),
-        c16(s.min_weights(netuid)),
-        c16(s.max_weight(netuid)),
-        c16(s.tempo(netuid)),
-        c64(MIN_DIFFICULTY),
-        c64(MAX_DIFFICULTY),
-        c64(s.version_key(netuid)),
-        c64(s.rate_limit(netuid)),
-        c16(ADJUSTMENT_INTERVAL),
-        c16(s.activity_cutoff(netuid)),
-        REGISTRATION_ALLOWED,
-        c16(TARGET_REGS_PER_INTERVAL),
-    )
-        .encode_to(&mut out);
-    (
-        c64(MIN_BURN),
-        c64(MAX_BURN),
-        c64(BONDS_MOVING_AVG),
-        c16(s.max_regs(netuid)),
-        c64(SERVING_RATE_LIMIT),
-        c16(s.max_validators(netuid)),
-        c64(ADJUSTMENT_ALPHA),
-        c64(DIFFICULTY),
-        c64(s.reveal_period(netuid)),
-        s.cr_enabled(netuid),
-        c16(ALPHA_HIGH),
-        c16(ALPHA_LOW),
-        LIQUID_ALPHA,
-    )
-        .encode_to(&mut out);
-    Some(out)
+}
+
+output! {
+    /// `SubnetHyperparams` of `netuid`. What the local chain has no storage for is a constant:
+    /// finney's default, or what the local chain's behaviour amounts to.
+    pub(crate) struct SubnetHyperparams(s: &Sub<'_, '_>, netuid: u16) {
+        if !s.added(netuid) {
+            return None;
+        }
+    } {
+        rho: Compact<u16> as "Compact<u16>" = Compact(0),
+        kappa: Compact<u16> as "Compact<u16>" = Compact(32_767),
+        immunity_period: Compact<u16> as "Compact<u16>" = Compact(s.immunity(netuid)),
+        min_allowed_weights: Compact<u16> as "Compact<u16>" = Compact(s.min_weights(netuid)),
+        max_weights_limit: Compact<u16> as "Compact<u16>" = Compact(s.max_weight(netuid)),
+        tempo: Compact<u16> as "Compact<u16>" = Compact(s.tempo(netuid)),
+        min_difficulty: Compact<u64> as "Compact<u64>" = Compact(0),
+        max_difficulty: Compact<u64> as "Compact<u64>" = Compact(u64::MAX),
+        weights_version: Compact<u64> as "Compact<u64>" = Compact(s.version_key(netuid)),
+        weights_rate_limit: Compact<u64> as "Compact<u64>" = Compact(s.rate_limit(netuid)),
+        adjustment_interval: Compact<u16> as "Compact<u16>" = Compact(100),
+        activity_cutoff: Compact<u16> as "Compact<u16>" = Compact(s.activity_cutoff(netuid)),
+        registration_allowed: bool as "bool" = true,
+        target_regs_per_interval: Compact<u16> as "Compact<u16>" = Compact(2),
+        // rao
+        min_burn: Compact<u64> as "Compact<TaoBalance>" = Compact(500_000),
+        max_burn: Compact<u64> as "Compact<TaoBalance>" = Compact(100_000_000_000),
+        bonds_moving_avg: Compact<u64> as "Compact<u64>" = Compact(900_000),
+        max_regs_per_block: Compact<u16> as "Compact<u16>" = Compact(s.max_regs(netuid)),
+        serving_rate_limit: Compact<u64> as "Compact<u64>" = Compact(SERVING_RATE_LIMIT),
+        max_validators: Compact<u16> as "Compact<u16>" = Compact(s.max_validators(netuid)),
+        adjustment_alpha: Compact<u64> as "Compact<u64>" = Compact(0),
+        // No proof-of-work registration.
+        difficulty: Compact<u64> as "Compact<u64>" = Compact(10_000_000),
+        commit_reveal_period: Compact<u64> as "Compact<u64>" = Compact(s.reveal_period(netuid)),
+        commit_reveal_weights_enabled: bool as "bool" = s.cr_enabled(netuid),
+        alpha_high: Compact<u16> as "Compact<u16>" = Compact(58_982),
+        alpha_low: Compact<u16> as "Compact<u16>" = Compact(45_875),
+        liquid_alpha_enabled: bool as "bool" = false,
+    }
+}
+
+output! {
+    /// The fields `SubnetHyperparamsV2` has after `SubnetHyperparams`'.
+    pub(crate) struct HyperparamsV2Extra() {} {
+        // 1000.0
+        alpha_sigmoid_steepness: I32F32 as "I32F32" = I32F32 { bits: 1000 << 32 },
+        // Yuma 3 is off.
+        yuma_version: Compact<u16> as "Compact<u16>" = Compact(2),
+        subnet_is_active: bool as "bool" = true,
+        transfers_enabled: bool as "bool" = true,
+        bonds_reset_enabled: bool as "bool" = false,
+        user_liquidity_enabled: bool as "bool" = false,
+    }
 }
 
 #[cfg(test)]

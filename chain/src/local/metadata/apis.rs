@@ -9,9 +9,11 @@ use frame_metadata::v16::{
 use parity_scale_codec::Compact;
 use scale_info::form::PortableForm;
 
+use super::described::Declared;
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
 use super::subtensor::SubtensorTypes;
+use crate::local::runtime_api::{NeuronHead, NeuronPruning, NeuronWeights};
 
 pub(crate) mod metagraph;
 mod subnet;
@@ -258,40 +260,13 @@ fn transaction_payment(
     )
 }
 
+/// `NeuronInfoRuntimeApi`.
 fn neuron_info(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> RuntimeApiMetadata<PortableForm> {
-    let c16 = p.compact_u16;
-    let c64 = p.compact_u64;
-    let stake_entry = t.tuple(&[p.account, c64]);
-    let stake = t.seq(stake_entry);
-    let pair = t.tuple(&[c16, c16]);
-    let pairs = t.seq(pair);
-    let head = vec![
-        field("hotkey", p.account, "AccountId"),
-        field("coldkey", p.account, "AccountId"),
-        field("uid", c16, "Compact<u16>"),
-        field("netuid", c16, "Compact<NetUid>"),
-        field("active", p.bool, "bool"),
-        field("axon_info", st.axon_info, "AxonInfo"),
-        field("prometheus_info", st.prometheus_info, "PrometheusInfo"),
-        field("stake", stake, "Vec<(AccountId, Compact<AlphaBalance>)>"),
-        field("rank", c16, "Compact<u16>"),
-        field("emission", c64, "Compact<AlphaBalance>"),
-        field("incentive", c16, "Compact<u16>"),
-        field("consensus", c16, "Compact<u16>"),
-        field("trust", c16, "Compact<u16>"),
-        field("validator_trust", c16, "Compact<u16>"),
-        field("dividends", c16, "Compact<u16>"),
-        field("last_update", c64, "Compact<u64>"),
-        field("validator_permit", p.bool, "bool"),
-    ];
-    let mut full = head.clone();
-    full.extend([
-        field("weights", pairs, "Vec<(Compact<u16>, Compact<u16>)>"),
-        field("bonds", pairs, "Vec<(Compact<u16>, Compact<u16>)>"),
-        field("pruning_score", c16, "Compact<u16>"),
-    ]);
-    let mut lite = head;
-    lite.push(field("pruning_score", c16, "Compact<u16>"));
+    let head = NeuronHead::fields(t, p, st);
+    let weights = NeuronWeights::fields(t, p, st);
+    let pruning = NeuronPruning::fields(t, p, st);
+    let full = [head.clone(), weights, pruning.clone()].concat();
+    let lite = [head, pruning].concat();
     let generic = [("AccountId", Some(p.account))];
     let neuron = t.composite(
         "pallet_subtensor::rpc_info::neuron_info::NeuronInfo",

@@ -24,10 +24,6 @@ pub(crate) struct Prims {
     pub bytes: TypeId,
     /// `Vec<u16>`.
     pub vec_u16: TypeId,
-    /// `Compact<u16>`.
-    pub compact_u16: TypeId,
-    /// `Compact<u64>`.
-    pub compact_u64: TypeId,
     /// `[u8; 32]`.
     pub bytes32: TypeId,
     /// `sp_core::crypto::AccountId32`.
@@ -66,7 +62,8 @@ impl Prims {
         let unit = t.unit();
         let bytes = t.bytes();
         let vec_u16 = t.seq(u16);
-        let compact_u16 = t.compact(u16);
+        // Registered here for its type id; fields find it by their Rust type (`Described`).
+        t.compact(u16);
         let compact_u64 = t.compact(u64);
         let bytes32 = t.byte_array(32);
         let bytes20 = t.byte_array(20);
@@ -199,8 +196,6 @@ impl Prims {
             unit,
             bytes,
             vec_u16,
-            compact_u16,
-            compact_u64,
             bytes32,
             account,
             h256,

@@ -6,78 +6,15 @@
 use frame_metadata::v16::RuntimeApiMetadata;
 use scale_info::form::PortableForm;
 
+use super::super::described::Declared;
 use super::super::primitives::Prims;
-use super::super::registry::{TypeId, Types, field};
+use super::super::registry::{TypeId, Types};
 use super::super::subtensor::SubtensorTypes;
 use super::metagraph::{self, MetagraphTypes};
 use super::{api, method};
-
-/// `SubnetInfo`'s fields; `emission` names the one finney's `SubnetInfo` calls `emission_values`
-/// and `SubnetInfov2` `emission_value`.
-fn info_fields(t: &mut Types, p: &Prims, emission: &str) -> Vec<scale_info::Field<PortableForm>> {
-    let c16 = p.compact_u16;
-    let c64 = p.compact_u64;
-    let pair = t.array(2, p.u16);
-    let connect = t.seq(pair);
-    vec![
-        field("netuid", c16, "Compact<NetUid>"),
-        field("rho", c16, "Compact<u16>"),
-        field("kappa", c16, "Compact<u16>"),
-        field("difficulty", c64, "Compact<u64>"),
-        field("immunity_period", c16, "Compact<u16>"),
-        field("max_allowed_validators", c16, "Compact<u16>"),
-        field("min_allowed_weights", c16, "Compact<u16>"),
-        field("max_weights_limit", c16, "Compact<u16>"),
-        field("scaling_law_power", c16, "Compact<u16>"),
-        field("subnetwork_n", c16, "Compact<u16>"),
-        field("max_allowed_uids", c16, "Compact<u16>"),
-        field("blocks_since_last_step", c64, "Compact<u64>"),
-        field("tempo", c16, "Compact<u16>"),
-        field("network_modality", c16, "Compact<u16>"),
-        field("network_connect", connect, "Vec<[u16; 2]>"),
-        field(emission, c64, "Compact<u64>"),
-        field("burn", c64, "Compact<TaoBalance>"),
-        field("owner", p.account, "AccountId"),
-    ]
-}
-
-fn hyperparam_fields(p: &Prims) -> Vec<scale_info::Field<PortableForm>> {
-    let c16 = p.compact_u16;
-    let c64 = p.compact_u64;
-    let u16s: [(&str, &str); 6] = [
-        ("rho", "Compact<u16>"),
-        ("kappa", "Compact<u16>"),
-        ("immunity_period", "Compact<u16>"),
-        ("min_allowed_weights", "Compact<u16>"),
-        ("max_weights_limit", "Compact<u16>"),
-        ("tempo", "Compact<u16>"),
-    ];
-    let mut fields: Vec<_> = u16s.iter().map(|(n, tn)| field(n, c16, tn)).collect();
-    fields.extend([
-        field("min_difficulty", c64, "Compact<u64>"),
-        field("max_difficulty", c64, "Compact<u64>"),
-        field("weights_version", c64, "Compact<u64>"),
-        field("weights_rate_limit", c64, "Compact<u64>"),
-        field("adjustment_interval", c16, "Compact<u16>"),
-        field("activity_cutoff", c16, "Compact<u16>"),
-        field("registration_allowed", p.bool, "bool"),
-        field("target_regs_per_interval", c16, "Compact<u16>"),
-        field("min_burn", c64, "Compact<TaoBalance>"),
-        field("max_burn", c64, "Compact<TaoBalance>"),
-        field("bonds_moving_avg", c64, "Compact<u64>"),
-        field("max_regs_per_block", c16, "Compact<u16>"),
-        field("serving_rate_limit", c64, "Compact<u64>"),
-        field("max_validators", c16, "Compact<u16>"),
-        field("adjustment_alpha", c64, "Compact<u64>"),
-        field("difficulty", c64, "Compact<u64>"),
-        field("commit_reveal_period", c64, "Compact<u64>"),
-        field("commit_reveal_weights_enabled", p.bool, "bool"),
-        field("alpha_high", c16, "Compact<u16>"),
-        field("alpha_low", c16, "Compact<u16>"),
-        field("liquid_alpha_enabled", p.bool, "bool"),
-    ]);
-    fields
-}
+use crate::local::runtime_api::{
+    HyperparamsV2Extra, SubnetHyperparams, SubnetInfo, SubnetInfoV2Extra,
+};
 
 /// `SubnetInfoRuntimeApi`.
 pub(crate) fn subnet_info(
@@ -86,23 +23,25 @@ pub(crate) fn subnet_info(
     st: &SubtensorTypes,
 ) -> RuntimeApiMetadata<PortableForm> {
     let generic = [("AccountId", Some(p.account))];
-    let info_f = info_fields(t, p, "emission_values");
+    let info_f = SubnetInfo::fields(t, p, st);
     let info = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetInfo",
         &generic,
-        info_f,
+        info_f.clone(),
     );
     let maybe_info = t.option(info);
     let infos = t.seq(maybe_info);
 
     let mg: MetagraphTypes = metagraph::register(t, p, st);
 
-    let mut info_v2_f = info_fields(t, p, "emission_value");
-    info_v2_f.push(field(
-        "identity",
-        mg.subnet_identity,
-        "Option<SubnetIdentityV3>",
-    ));
+    // `SubnetInfov2`: `SubnetInfo`'s fields, `emission_values` named `emission_value`, and more.
+    let mut info_v2_f = info_f;
+    for f in &mut info_v2_f {
+        if f.name.as_deref() == Some("emission_values") {
+            f.name = Some("emission_value".to_owned());
+        }
+    }
+    info_v2_f.extend(SubnetInfoV2Extra::fields(t, p, st));
     let info_v2 = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetInfov2",
         &generic,
@@ -111,21 +50,15 @@ pub(crate) fn subnet_info(
     let maybe_info_v2 = t.option(info_v2);
     let infos_v2 = t.seq(maybe_info_v2);
 
+    let hyper_f = SubnetHyperparams::fields(t, p, st);
     let hyper = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetHyperparams",
         &[],
-        hyperparam_fields(p),
+        hyper_f.clone(),
     );
     let maybe_hyper = t.option(hyper);
-    let mut hyper_v2_f = hyperparam_fields(p);
-    hyper_v2_f.extend([
-        field("alpha_sigmoid_steepness", mg.i32f32, "I32F32"),
-        field("yuma_version", p.compact_u16, "Compact<u16>"),
-        field("subnet_is_active", p.bool, "bool"),
-        field("transfers_enabled", p.bool, "bool"),
-        field("bonds_reset_enabled", p.bool, "bool"),
-        field("user_liquidity_enabled", p.bool, "bool"),
-    ]);
+    let mut hyper_v2_f = hyper_f;
+    hyper_v2_f.extend(HyperparamsV2Extra::fields(t, p, st));
     let hyper_v2 = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetHyperparamsV2",
         &[],
