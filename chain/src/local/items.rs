@@ -17,12 +17,13 @@
 use frame_metadata::v16::{PalletStorageMetadata, StorageHasher};
 use scale_info::form::PortableForm;
 
+use super::dispatch::AccountInfo;
 use super::metadata::pallet::Storage as Entries;
 use super::metadata::types::{
-    AccountId32, AccountInfo, AxonInfo, Cx, Encoded, EventRecords, GenericDigest, H256, Meta,
-    PrometheusInfo, Registration,
+    AccountId32, Cx, Encoded, EventRecords, GenericDigest, H256, Meta, Registration,
 };
 use super::state::{Hasher, Key, Overlay};
+use super::subtensor::{AxonInfo, PrometheusInfo};
 
 macro_rules! items {
     // A value read as `Option`.

@@ -14,11 +14,11 @@
 
 pub(crate) mod apis;
 mod commitments;
-pub(crate) mod described;
 mod extrinsic;
+pub(crate) mod output;
 pub(crate) mod pallet;
 mod primitives;
-mod registry;
+pub(crate) mod registry;
 mod subtensor;
 mod system;
 pub(crate) mod types;
@@ -96,7 +96,7 @@ fn declare(legacy_types: bool) -> (RuntimeMetadataV16, versions::LegacyTypes) {
     let mut t = Types::new();
     let p = Prims::register(&mut t);
     system::account_info(&mut t, &p);
-    let st = subtensor::types(&mut t, &p);
+    subtensor::types(&mut t, &p);
 
     let mut pallets = vec![
         system::system(&mut t, &p),
@@ -116,7 +116,7 @@ fn declare(legacy_types: bool) -> (RuntimeMetadataV16, versions::LegacyTypes) {
         pallet.storage = super::items::metadata(pallet.name, &mut cx);
     }
     let extrinsic = extrinsic::extrinsic(&mut t, &p, outer.call_enum_ty.id);
-    let apis = apis::apis(&mut t, &p, &st, extrinsic.unchecked);
+    let apis = apis::apis(&mut t, &p, extrinsic.unchecked);
     let runtime = if legacy_types {
         t.composite("node_subtensor_runtime::Runtime", &[], Vec::new())
     } else {

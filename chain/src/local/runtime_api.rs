@@ -15,13 +15,22 @@ use parity_scale_codec::{Compact, Decode, Encode};
 use self::metagraph::Metagraph;
 use super::dispatch::AccountId;
 use super::extrinsic;
-use super::metadata::described::{I32F32, PrometheusInfo, SubnetIdentityV3, output};
+use super::items::SubtensorModule::{
+    Active, ActivityCutoff, Axons, BlocksSinceLastStep, Burn, CommitRevealWeightsEnabled,
+    Consensus, Dividends, Emission, ImmunityPeriod, Incentive, Keys, LastUpdate, MaxAllowedUids,
+    MaxAllowedValidators, MaxRegistrationsPerBlock, MaxWeightsLimit, MinAllowedWeights,
+    NetworksAdded, Owner, Rank, RevealPeriodEpochs, SubnetOwner, SubnetworkN, Tempo,
+    TotalHotkeyAlpha, Trust, ValidatorPermit, Weights, WeightsSetRateLimit, WeightsVersionKey,
+};
+use super::metadata::output::output;
+use super::metadata::types::{AccountId32, I32F32, SubnetIdentityV3};
 use super::metadata::{
     self, AUTHORING_VERSION, IMPL_VERSION, SPEC_NAME, SPEC_VERSION, SYSTEM_VERSION,
     TRANSACTION_VERSION,
 };
 use super::runtime::{Chain, decode_all};
-use super::subtensor::{AxonInfo, EMISSION_PER_BLOCK, SERVING_RATE_LIMIT, Sub};
+use super::state::Overlay;
+use super::subtensor::{AxonInfo, EMISSION_PER_BLOCK, PrometheusInfo, SERVING_RATE_LIMIT};
 
 pub(crate) mod metagraph;
 
@@ -186,16 +195,20 @@ fn transaction_payment_api(method: &str, args: &[u8]) -> Result<Vec<u8>, ApiErro
 /// `NeuronInfoRuntimeApi`: every neuron of a subnet, or one, full or lite.
 fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
     let bad = || ApiError::BadInput(method.to_owned());
-    let mut view = chain.view(at);
-    let s = Sub(&mut view);
+    let view = chain.view(at);
+    let s = &view;
     Ok(match method {
         "NeuronInfoRuntimeApi_get_neurons" | "NeuronInfoRuntimeApi_get_neurons_lite" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
             let full = method.ends_with("neurons");
-            let n = if s.added(netuid) { s.n(netuid) } else { 0 };
+            let n = if NetworksAdded::get(s, &netuid) {
+                SubnetworkN::get(s, &netuid)
+            } else {
+                0
+            };
             let mut out = Compact(u32::from(n)).encode();
             for uid in 0..n {
-                let one = neuron(&s, netuid, uid, full)
+                let one = neuron(s, netuid, uid, full)
                     .ok_or_else(|| ApiError::Inconsistent(method.to_owned(), netuid, uid))?;
                 out.extend(one);
             }
@@ -204,7 +217,7 @@ fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
         "NeuronInfoRuntimeApi_get_neuron" | "NeuronInfoRuntimeApi_get_neuron_lite" => {
             let (netuid, uid): (u16, u16) = decode_all(args).ok_or_else(bad)?;
             let full = method.ends_with("neuron");
-            option(neuron(&s, netuid, uid, full))
+            option(neuron(s, netuid, uid, full))
         }
         _ => return Err(not_found(method)),
     })
@@ -214,41 +227,41 @@ fn neuron_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<
 /// and pruning queries, and the metagraph family ([`metagraph_family`]).
 fn subnet_info_api(chain: &Chain, method: &str, args: &[u8], at: u32) -> Result<Vec<u8>, ApiError> {
     let bad = || ApiError::BadInput(method.to_owned());
-    let mut view = chain.view(at);
-    let s = Sub(&mut view);
+    let view = chain.view(at);
+    let s = &view;
     Ok(match method {
         "SubnetInfoRuntimeApi_get_subnet_info" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            SubnetInfo::new(&s, netuid).encode()
+            SubnetInfo::new(s, netuid).encode()
         }
         "SubnetInfoRuntimeApi_get_subnets_info" => {
             no_args(args).ok_or_else(bad)?;
             let last = chain.netuids().iter().copied().max().unwrap_or(0);
             let infos: Vec<_> = (0..=last)
-                .filter_map(|n| SubnetInfo::new(&s, n))
+                .filter_map(|n| SubnetInfo::new(s, n))
                 .map(Some)
                 .collect();
             infos.encode()
         }
         "SubnetInfoRuntimeApi_get_subnet_hyperparams" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            SubnetHyperparams::new(&s, netuid).encode()
+            SubnetHyperparams::new(s, netuid).encode()
         }
         "SubnetInfoRuntimeApi_get_subnet_info_v2" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            subnet_info_v2(&s, netuid).encode()
+            subnet_info_v2(s, netuid).encode()
         }
         "SubnetInfoRuntimeApi_get_subnets_info_v2" => {
             no_args(args).ok_or_else(bad)?;
-            let infos: Vec<_> = subnets(chain, &s)
+            let infos: Vec<_> = subnets(chain, s)
                 .into_iter()
-                .map(|n| subnet_info_v2(&s, n))
+                .map(|n| subnet_info_v2(s, n))
                 .collect();
             infos.encode()
         }
         "SubnetInfoRuntimeApi_get_subnet_hyperparams_v2" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            let v2 = SubnetHyperparams::new(&s, netuid).zip(HyperparamsV2Extra::new());
+            let v2 = SubnetHyperparams::new(s, netuid).zip(HyperparamsV2Extra::new());
             v2.encode()
         }
         "SubnetInfoRuntimeApi_get_coldkey_auto_stake_hotkey" => {
@@ -274,52 +287,52 @@ fn metagraph_family(
     at: u32,
 ) -> Result<Vec<u8>, ApiError> {
     let bad = || ApiError::BadInput(method.to_owned());
-    let mut view = chain.view(at);
-    let s = Sub(&mut view);
+    let view = chain.view(at);
+    let s = &view;
     let block = u64::from(at);
     Ok(match method {
         "SubnetInfoRuntimeApi_get_metagraph" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            Metagraph::new(&s, netuid, block).encode()
+            Metagraph::new(s, netuid, block).encode()
         }
         "SubnetInfoRuntimeApi_get_mechagraph" => {
             let (netuid, mecid): (u16, u8) = decode_all(args).ok_or_else(bad)?;
-            let m = (mecid == 0).then(|| Metagraph::new(&s, netuid, block));
+            let m = (mecid == 0).then(|| Metagraph::new(s, netuid, block));
             m.flatten().encode()
         }
         "SubnetInfoRuntimeApi_get_all_metagraphs" | "SubnetInfoRuntimeApi_get_all_mechagraphs" => {
             no_args(args).ok_or_else(bad)?;
-            let all: Vec<_> = subnets(chain, &s)
+            let all: Vec<_> = subnets(chain, s)
                 .into_iter()
-                .map(|n| Metagraph::new(&s, n, block))
+                .map(|n| Metagraph::new(s, n, block))
                 .collect();
             all.encode()
         }
         "SubnetInfoRuntimeApi_get_selective_metagraph" => {
             let (netuid, indexes): (u16, Vec<u16>) = decode_all(args).ok_or_else(bad)?;
-            option(metagraph::selective(&s, netuid, block, &indexes))
+            option(metagraph::selective(s, netuid, block, &indexes))
         }
         "SubnetInfoRuntimeApi_get_selective_mechagraph" => {
             let (netuid, subid, indexes): (u16, u8, Vec<u16>) = decode_all(args).ok_or_else(bad)?;
-            let m = (subid == 0).then(|| metagraph::selective(&s, netuid, block, &indexes));
+            let m = (subid == 0).then(|| metagraph::selective(s, netuid, block, &indexes));
             option(m.flatten())
         }
         "SubnetInfoRuntimeApi_get_dynamic_info" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            option(metagraph::dynamic_info(&s, netuid, block))
+            option(metagraph::dynamic_info(s, netuid, block))
         }
         "SubnetInfoRuntimeApi_get_all_dynamic_info" => {
             no_args(args).ok_or_else(bad)?;
             options(
-                subnets(chain, &s)
+                subnets(chain, s)
                     .into_iter()
-                    .map(|n| metagraph::dynamic_info(&s, n, block)),
+                    .map(|n| metagraph::dynamic_info(s, n, block)),
             )
         }
         "SubnetInfoRuntimeApi_get_subnet_state" => {
             let netuid: u16 = decode_all(args).ok_or_else(bad)?;
-            let netuids = subnets(chain, &s);
-            option(metagraph::subnet_state(&s, netuid, block, &netuids))
+            let netuids = subnets(chain, s);
+            option(metagraph::subnet_state(s, netuid, block, &netuids))
         }
         _ => return Err(not_found(method)),
     })
@@ -347,16 +360,16 @@ fn no_args(args: &[u8]) -> Option<()> {
 }
 
 /// The subnets that exist in `s`, ascending (what finney's `get_all_subnet_netuids` lists).
-fn subnets(chain: &Chain, s: &Sub<'_, '_>) -> Vec<u16> {
+fn subnets(chain: &Chain, s: &Overlay<'_>) -> Vec<u16> {
     let mut all = chain.netuids().to_vec();
     all.sort_unstable();
     all.dedup();
-    all.retain(|&n| s.added(n));
+    all.retain(|&n| NetworksAdded::get(s, &n));
     all
 }
 
 /// `SubnetInfov2`: `SubnetInfo` and what follows it.
-fn subnet_info_v2(s: &Sub<'_, '_>, netuid: u16) -> Option<(SubnetInfo, SubnetInfoV2Extra)> {
+fn subnet_info_v2(s: &Overlay<'_>, netuid: u16) -> Option<(SubnetInfo, SubnetInfoV2Extra)> {
     SubnetInfo::new(s, netuid).zip(SubnetInfoV2Extra::new())
 }
 
@@ -397,7 +410,7 @@ fn validate_transaction(chain: &Chain, args: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `NeuronInfo` (`full`) or `NeuronInfoLite` of `uid` on `netuid`, SCALE-encoded.
-fn neuron(s: &Sub<'_, '_>, netuid: u16, uid: u16, full: bool) -> Option<Vec<u8>> {
+fn neuron(s: &Overlay<'_>, netuid: u16, uid: u16, full: bool) -> Option<Vec<u8>> {
     let head = NeuronHead::new(s, netuid, uid)?;
     let pruning = NeuronPruning::new()?;
     Some(if full {
@@ -414,57 +427,43 @@ fn entry<T: Default + Copy>(v: Vec<T>, i: usize) -> T {
 
 output! {
     /// The fields `NeuronInfo` and `NeuronInfoLite` begin with, for `uid` on `netuid`.
-    pub(crate) struct NeuronHead(s: &Sub<'_, '_>, netuid: u16, uid: u16) {
-        if !s.added(netuid) || uid >= s.n(netuid) {
+    pub(crate) struct NeuronHead(s: &Overlay<'_>, netuid: u16, uid: u16) {
+        if !NetworksAdded::get(s, &netuid) || uid >= SubnetworkN::get(s, &netuid) {
             return None;
         }
-        let key = s.key(netuid, uid)?;
-        let owner = s.owner(&key).unwrap_or([0; 32]);
+        let key = Keys::try_get(s, &netuid, &uid)?;
+        let owner = Owner::try_get(s, &key).unwrap_or([0; 32]);
         let i = usize::from(uid);
     } {
-        hotkey: AccountId as "AccountId" = key,
-        coldkey: AccountId as "AccountId" = owner,
+        hotkey: AccountId32 as "AccountId" = key,
+        coldkey: AccountId32 as "AccountId" = owner,
         uid: Compact<u16> as "Compact<u16>" = Compact(uid),
         netuid: Compact<u16> as "Compact<NetUid>" = Compact(netuid),
-        active: bool as "bool" = entry(s.vec("Active", netuid), i),
-        axon_info: AxonInfo as "AxonInfo" = s
-            .0
-            .get(
-                &super::state::Key::new("SubtensorModule", "Axons")
-                    .id(&netuid)
-                    .b2(&key)
-                    .build(),
-            )
-            .unwrap_or_default(),
+        active: bool as "bool" = entry(Active::get(s, &netuid), i),
+        axon_info: AxonInfo as "AxonInfo" = Axons::get(s, &netuid, &key).unwrap_or_default(),
         // The local chain serves no Prometheus endpoints.
         prometheus_info: PrometheusInfo as "PrometheusInfo" = PrometheusInfo::default(),
-        stake: Vec<(AccountId, Compact<u64>)> as "Vec<(AccountId, Compact<AlphaBalance>)>" =
-            vec![(owner, Compact(s.stake(&key, netuid)))],
-        rank: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Rank", netuid), i)),
+        stake: Vec<(AccountId32, Compact<u64>)> as "Vec<(AccountId, Compact<AlphaBalance>)>" =
+            vec![(owner, Compact(TotalHotkeyAlpha::get(s, &key, &netuid)))],
+        rank: Compact<u16> as "Compact<u16>" = Compact(entry(Rank::get(s, &netuid), i)),
         emission: Compact<u64> as "Compact<AlphaBalance>" =
-            Compact(entry(s.vec("Emission", netuid), i)),
-        incentive: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Incentive", netuid), i)),
-        consensus: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Consensus", netuid), i)),
-        trust: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Trust", netuid), i)),
+            Compact(entry(Emission::get(s, &netuid), i)),
+        incentive: Compact<u16> as "Compact<u16>" = Compact(entry(Incentive::get(s, &netuid), i)),
+        consensus: Compact<u16> as "Compact<u16>" = Compact(entry(Consensus::get(s, &netuid), i)),
+        trust: Compact<u16> as "Compact<u16>" = Compact(entry(Trust::get(s, &netuid), i)),
         // The local emission has no validator trust.
         validator_trust: Compact<u16> as "Compact<u16>" = Compact(0),
-        dividends: Compact<u16> as "Compact<u16>" = Compact(entry(s.vec("Dividends", netuid), i)),
+        dividends: Compact<u16> as "Compact<u16>" = Compact(entry(Dividends::get(s, &netuid), i)),
         last_update: Compact<u64> as "Compact<u64>" =
-            Compact(entry(s.vec("LastUpdate", netuid), i)),
-        validator_permit: bool as "bool" = entry(s.vec("ValidatorPermit", netuid), i),
+            Compact(entry(LastUpdate::get(s, &netuid), i)),
+        validator_permit: bool as "bool" = entry(ValidatorPermit::get(s, &netuid), i),
     }
 }
 
 output! {
     /// The fields only `NeuronInfo` has, after [`NeuronHead`]'s: `uid`'s weights and bonds.
-    pub(crate) struct NeuronWeights(s: &Sub<'_, '_>, netuid: u16, uid: u16) {
-        let weights: Vec<(u16, u16)> = s.0.get_or(
-            &super::state::Key::new("SubtensorModule", "Weights")
-                .id(&netuid)
-                .id(&uid)
-                .build(),
-            Vec::new(),
-        );
+    pub(crate) struct NeuronWeights(s: &Overlay<'_>, netuid: u16, uid: u16) {
+        let weights = Weights::get(s, &netuid, &uid);
     } {
         weights: Vec<(Compact<u16>, Compact<u16>)> as "Vec<(Compact<u16>, Compact<u16>)>" =
             weights.into_iter().map(|(u, w)| (Compact(u), Compact(w))).collect(),
@@ -481,19 +480,9 @@ output! {
     }
 }
 
-/// `SubnetOwner` of `netuid`.
-fn subnet_owner(s: &Sub<'_, '_>, netuid: u16) -> AccountId {
-    s.0.get_or(
-        &super::state::Key::new("SubtensorModule", "SubnetOwner")
-            .id(&netuid)
-            .build(),
-        [0; 32],
-    )
-}
-
 output! {
     /// `SubnetInfo` of `netuid` (`SubnetInfov2` names `emission_values` `emission_value`).
-    pub(crate) struct SubnetInfo(s: &Sub<'_, '_>, netuid: u16) {
+    pub(crate) struct SubnetInfo(s: &Overlay<'_>, netuid: u16) {
         let hp = SubnetHyperparams::new(s, netuid)?;
     } {
         netuid: Compact<u16> as "Compact<NetUid>" = Compact(netuid),
@@ -505,15 +494,15 @@ output! {
         min_allowed_weights: Compact<u16> as "Compact<u16>" = hp.min_allowed_weights,
         max_weights_limit: Compact<u16> as "Compact<u16>" = hp.max_weights_limit,
         scaling_law_power: Compact<u16> as "Compact<u16>" = Compact(50),
-        subnetwork_n: Compact<u16> as "Compact<u16>" = Compact(s.n(netuid)),
-        max_allowed_uids: Compact<u16> as "Compact<u16>" = Compact(s.max_uids(netuid)),
-        blocks_since_last_step: Compact<u64> as "Compact<u64>" = Compact(s.since_step(netuid)),
+        subnetwork_n: Compact<u16> as "Compact<u16>" = Compact(SubnetworkN::get(s, &netuid)),
+        max_allowed_uids: Compact<u16> as "Compact<u16>" = Compact(MaxAllowedUids::get(s, &netuid)),
+        blocks_since_last_step: Compact<u64> as "Compact<u64>" = Compact(BlocksSinceLastStep::get(s, &netuid)),
         tempo: Compact<u16> as "Compact<u16>" = hp.tempo,
         network_modality: Compact<u16> as "Compact<u16>" = Compact(0),
         network_connect: Vec<[u16; 2]> as "Vec<[u16; 2]>" = Vec::new(),
         emission_values: Compact<u64> as "Compact<u64>" = Compact(EMISSION_PER_BLOCK),
-        burn: Compact<u64> as "Compact<TaoBalance>" = Compact(s.burn(netuid)),
-        owner: AccountId as "AccountId" = subnet_owner(s, netuid),
+        burn: Compact<u64> as "Compact<TaoBalance>" = Compact(Burn::get(s, &netuid)),
+        owner: AccountId32 as "AccountId" = SubnetOwner::get(s, &netuid),
     }
 }
 
@@ -528,37 +517,37 @@ output! {
 output! {
     /// `SubnetHyperparams` of `netuid`. What the local chain has no storage for is a constant:
     /// finney's default, or what the local chain's behaviour amounts to.
-    pub(crate) struct SubnetHyperparams(s: &Sub<'_, '_>, netuid: u16) {
-        if !s.added(netuid) {
+    pub(crate) struct SubnetHyperparams(s: &Overlay<'_>, netuid: u16) {
+        if !NetworksAdded::get(s, &netuid) {
             return None;
         }
     } {
         rho: Compact<u16> as "Compact<u16>" = Compact(0),
         kappa: Compact<u16> as "Compact<u16>" = Compact(32_767),
-        immunity_period: Compact<u16> as "Compact<u16>" = Compact(s.immunity(netuid)),
-        min_allowed_weights: Compact<u16> as "Compact<u16>" = Compact(s.min_weights(netuid)),
-        max_weights_limit: Compact<u16> as "Compact<u16>" = Compact(s.max_weight(netuid)),
-        tempo: Compact<u16> as "Compact<u16>" = Compact(s.tempo(netuid)),
+        immunity_period: Compact<u16> as "Compact<u16>" = Compact(ImmunityPeriod::get(s, &netuid)),
+        min_allowed_weights: Compact<u16> as "Compact<u16>" = Compact(MinAllowedWeights::get(s, &netuid)),
+        max_weights_limit: Compact<u16> as "Compact<u16>" = Compact(MaxWeightsLimit::get(s, &netuid)),
+        tempo: Compact<u16> as "Compact<u16>" = Compact(Tempo::get(s, &netuid)),
         min_difficulty: Compact<u64> as "Compact<u64>" = Compact(0),
         max_difficulty: Compact<u64> as "Compact<u64>" = Compact(u64::MAX),
-        weights_version: Compact<u64> as "Compact<u64>" = Compact(s.version_key(netuid)),
-        weights_rate_limit: Compact<u64> as "Compact<u64>" = Compact(s.rate_limit(netuid)),
+        weights_version: Compact<u64> as "Compact<u64>" = Compact(WeightsVersionKey::get(s, &netuid)),
+        weights_rate_limit: Compact<u64> as "Compact<u64>" = Compact(WeightsSetRateLimit::get(s, &netuid)),
         adjustment_interval: Compact<u16> as "Compact<u16>" = Compact(100),
-        activity_cutoff: Compact<u16> as "Compact<u16>" = Compact(s.activity_cutoff(netuid)),
+        activity_cutoff: Compact<u16> as "Compact<u16>" = Compact(ActivityCutoff::get(s, &netuid)),
         registration_allowed: bool as "bool" = true,
         target_regs_per_interval: Compact<u16> as "Compact<u16>" = Compact(2),
         // rao
         min_burn: Compact<u64> as "Compact<TaoBalance>" = Compact(500_000),
         max_burn: Compact<u64> as "Compact<TaoBalance>" = Compact(100_000_000_000),
         bonds_moving_avg: Compact<u64> as "Compact<u64>" = Compact(900_000),
-        max_regs_per_block: Compact<u16> as "Compact<u16>" = Compact(s.max_regs(netuid)),
+        max_regs_per_block: Compact<u16> as "Compact<u16>" = Compact(MaxRegistrationsPerBlock::get(s, &netuid)),
         serving_rate_limit: Compact<u64> as "Compact<u64>" = Compact(SERVING_RATE_LIMIT),
-        max_validators: Compact<u16> as "Compact<u16>" = Compact(s.max_validators(netuid)),
+        max_validators: Compact<u16> as "Compact<u16>" = Compact(MaxAllowedValidators::get(s, &netuid)),
         adjustment_alpha: Compact<u64> as "Compact<u64>" = Compact(0),
         // No proof-of-work registration.
         difficulty: Compact<u64> as "Compact<u64>" = Compact(10_000_000),
-        commit_reveal_period: Compact<u64> as "Compact<u64>" = Compact(s.reveal_period(netuid)),
-        commit_reveal_weights_enabled: bool as "bool" = s.cr_enabled(netuid),
+        commit_reveal_period: Compact<u64> as "Compact<u64>" = Compact(RevealPeriodEpochs::get(s, &netuid)),
+        commit_reveal_weights_enabled: bool as "bool" = CommitRevealWeightsEnabled::get(s, &netuid),
         alpha_high: Compact<u16> as "Compact<u16>" = Compact(58_982),
         alpha_low: Compact<u16> as "Compact<u16>" = Compact(45_875),
         liquid_alpha_enabled: bool as "bool" = false,

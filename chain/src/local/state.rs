@@ -66,21 +66,6 @@ impl Key {
         self
     }
 
-    /// Adds an `Identity` map key.
-    pub(crate) fn id(self, key: &impl Encode) -> Self {
-        self.with(Hasher::Identity, key)
-    }
-
-    /// Adds a `Blake2_128Concat` map key.
-    pub(crate) fn b2(self, key: &impl Encode) -> Self {
-        self.with(Hasher::Blake2_128Concat, key)
-    }
-
-    /// Adds a `Twox64Concat` map key.
-    pub(crate) fn tx(self, key: &impl Encode) -> Self {
-        self.with(Hasher::Twox64Concat, key)
-    }
-
     /// The raw key.
     pub(crate) fn build(self) -> Vec<u8> {
         self.0
@@ -223,11 +208,6 @@ impl<'a> Overlay<'a> {
     pub(crate) fn get<T: Decode>(&self, key: &[u8]) -> Option<T> {
         let raw = self.get_raw(key)?;
         T::decode(&mut &raw[..]).ok()
-    }
-
-    /// The decoded value at `key`, or `default` (a `ValueQuery` read).
-    pub(crate) fn get_or<T: Decode>(&self, key: &[u8], default: T) -> T {
-        self.get(key).unwrap_or(default)
     }
 
     /// Writes `value` at `key`.

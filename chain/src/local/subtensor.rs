@@ -13,10 +13,10 @@
 use parity_scale_codec::{Decode, Encode};
 
 use super::dispatch::{AccountId, DispatchError, Ext, pallet};
-use super::items::{self, SubtensorModule::*};
+use super::items::SubtensorModule::*;
 pub(crate) use super::metadata::SubtensorError as E;
 pub(crate) use super::metadata::{SubtensorCall, SubtensorEvent};
-use super::state::{Key, Overlay};
+use super::state::Overlay;
 
 mod epoch;
 mod weights;
@@ -51,6 +51,21 @@ pub(crate) struct AxonInfo {
     pub placeholder2: u8,
 }
 
+/// `pallet_subtensor::PrometheusInfo`; the local chain serves only the default one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub(crate) struct PrometheusInfo {
+    /// Block served at.
+    pub block: u64,
+    /// Version.
+    pub version: u32,
+    /// IP address.
+    pub ip: u128,
+    /// Port.
+    pub port: u16,
+    /// 4 or 6.
+    pub ip_type: u8,
+}
+
 impl SubtensorCall {
     /// Nominal `ref_time` weight.
     pub(crate) fn weight(&self) -> u64 {
@@ -68,72 +83,6 @@ impl SubtensorCall {
 
 fn err(e: E) -> DispatchError {
     e.into()
-}
-
-/// Reads of subtensor's storage that the runtime APIs share (each one item of `items.rs`).
-pub(crate) struct Sub<'s, 'a>(pub &'s mut Overlay<'a>);
-
-macro_rules! read {
-    ($($get:ident => $item:ident: $ty:ty),* $(,)?) => {
-        impl Sub<'_, '_> {$(
-            #[doc = concat!("`", stringify!($item), "` of a subnet.")]
-            pub(crate) fn $get(&self, netuid: u16) -> $ty {
-                $item::get(self.0, &netuid)
-            }
-        )*}
-    };
-}
-
-read!(
-    added => NetworksAdded: bool,
-    tempo => Tempo: u16,
-    n => SubnetworkN: u16,
-    max_uids => MaxAllowedUids: u16,
-    burn => Burn: u64,
-    max_regs => MaxRegistrationsPerBlock: u16,
-    immunity => ImmunityPeriod: u16,
-    version_key => WeightsVersionKey: u64,
-    rate_limit => WeightsSetRateLimit: u64,
-    min_weights => MinAllowedWeights: u16,
-    max_weight => MaxWeightsLimit: u16,
-    cr_enabled => CommitRevealWeightsEnabled: bool,
-    max_validators => MaxAllowedValidators: u16,
-    activity_cutoff => ActivityCutoff: u16,
-    since_step => BlocksSinceLastStep: u64,
-    reveal_period => RevealPeriodEpochs: u64,
-);
-
-impl Sub<'_, '_> {
-    /// Per-uid vector `item` of a subnet.
-    pub(crate) fn vec<T: Decode>(&self, item: &str, netuid: u16) -> Vec<T> {
-        self.0
-            .get(
-                &Key::new(items::SubtensorModule::PALLET, item)
-                    .id(&netuid)
-                    .build(),
-            )
-            .unwrap_or_default()
-    }
-
-    /// The uid of `hotkey` on `netuid`.
-    pub(crate) fn uid(&self, netuid: u16, hotkey: &AccountId) -> Option<u16> {
-        Uids::get(self.0, &netuid, hotkey)
-    }
-
-    /// The hotkey at `uid`.
-    pub(crate) fn key(&self, netuid: u16, uid: u16) -> Option<AccountId> {
-        Keys::try_get(self.0, &netuid, &uid)
-    }
-
-    /// The coldkey owning `hotkey`.
-    pub(crate) fn owner(&self, hotkey: &AccountId) -> Option<AccountId> {
-        Owner::try_get(self.0, hotkey)
-    }
-
-    /// `TotalHotkeyAlpha` of `hotkey` on `netuid`.
-    pub(crate) fn stake(&self, hotkey: &AccountId, netuid: u16) -> u64 {
-        TotalHotkeyAlpha::get(self.0, hotkey, &netuid)
-    }
 }
 
 /// Sets entry `i` of a per-uid vector, growing it with `T::default()` as needed.

@@ -9,10 +9,10 @@ use frame_metadata::v16::{
 use parity_scale_codec::Compact;
 use scale_info::form::PortableForm;
 
-use super::described::Declared;
+use super::output::Declared;
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
-use super::subtensor::SubtensorTypes;
+use super::types::Cx;
 use crate::local::runtime_api::{NeuronHead, NeuronPruning, NeuronWeights};
 
 pub(crate) mod metagraph;
@@ -56,7 +56,6 @@ pub(crate) fn api(
 pub(crate) fn apis(
     t: &mut Types,
     p: &Prims,
-    st: &SubtensorTypes,
     unchecked: TypeId,
 ) -> Vec<RuntimeApiMetadata<PortableForm>> {
     vec![
@@ -73,8 +72,8 @@ pub(crate) fn apis(
             vec![method("account_nonce", &[("account", p.account)], p.u32)],
         ),
         transaction_payment(t, p, unchecked),
-        neuron_info(t, p, st),
-        subnet::subnet_info(t, p, st),
+        neuron_info(t, p),
+        subnet::subnet_info(t, p),
     ]
 }
 
@@ -261,10 +260,10 @@ fn transaction_payment(
 }
 
 /// `NeuronInfoRuntimeApi`.
-fn neuron_info(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> RuntimeApiMetadata<PortableForm> {
-    let head = NeuronHead::fields(t, p, st);
-    let weights = NeuronWeights::fields(t, p, st);
-    let pruning = NeuronPruning::fields(t, p, st);
+fn neuron_info(t: &mut Types, p: &Prims) -> RuntimeApiMetadata<PortableForm> {
+    let head = NeuronHead::fields(&mut Cx::new(t, p));
+    let weights = NeuronWeights::fields(&mut Cx::new(t, p));
+    let pruning = NeuronPruning::fields(&mut Cx::new(t, p));
     let full = [head.clone(), weights, pruning.clone()].concat();
     let lite = [head, pruning].concat();
     let generic = [("AccountId", Some(p.account))];

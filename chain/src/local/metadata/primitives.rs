@@ -62,8 +62,6 @@ impl Prims {
         let unit = t.unit();
         let bytes = t.bytes();
         let vec_u16 = t.seq(u16);
-        // Registered here for its type id; fields find it by their Rust type (`Described`).
-        t.compact(u16);
         let compact_u64 = t.compact(u64);
         let bytes32 = t.byte_array(32);
         let bytes20 = t.byte_array(20);

@@ -9,8 +9,10 @@
 
 use parity_scale_codec::{Compact, Decode, Encode, Input, Output};
 
+use scale_info::TypeDefPrimitive;
+
 use super::primitives::Prims;
-use super::registry::{TypeId, Types};
+use super::registry::{TypeId, Types, field};
 
 /// What a type is described with: the registry being built, the shared primitives, and the
 /// outer event enum once it exists (only `System.Events` holds it).
@@ -23,6 +25,17 @@ pub(crate) struct Cx<'a> {
     pub runtime_event: Option<TypeId>,
 }
 
+impl<'a> Cx<'a> {
+    /// A context for types that do not involve `RuntimeEvent`.
+    pub(crate) fn new(t: &'a mut Types, p: &'a Prims) -> Self {
+        Self {
+            t,
+            p,
+            runtime_event: None,
+        }
+    }
+}
+
 /// A type with a metadata description.
 pub(crate) trait Meta {
     /// What the local chain reads or writes the value as.
@@ -32,22 +45,48 @@ pub(crate) trait Meta {
 }
 
 macro_rules! primitive {
-    ($($ty:ty => $field:ident),* $(,)?) => {$(
+    ($($ty:ty => $prim:ident),* $(,)?) => {$(
         impl Meta for $ty {
             type Rust = $ty;
             fn id(cx: &mut Cx<'_>) -> TypeId {
-                cx.p.$field
+                cx.t.prim(TypeDefPrimitive::$prim)
             }
         }
     )*};
 }
 
-primitive!(u8 => u8, u16 => u16, u32 => u32, u64 => u64, u128 => u128, bool => bool);
+primitive!(
+    u8 => U8,
+    u16 => U16,
+    u32 => U32,
+    u64 => U64,
+    u128 => U128,
+    i64 => I64,
+    i128 => I128,
+    bool => Bool,
+);
 
-impl Meta for Compact<u64> {
-    type Rust = Compact<u64>;
+impl<T: Meta> Meta for Compact<T> {
+    type Rust = Compact<T::Rust>;
     fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.compact_u64
+        let of = T::id(cx);
+        cx.t.compact(of)
+    }
+}
+
+impl<T: Meta> Meta for Option<T> {
+    type Rust = Option<T::Rust>;
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        let of = T::id(cx);
+        cx.t.option(of)
+    }
+}
+
+impl Meta for [u16; 2] {
+    type Rust = [u16; 2];
+    fn id(cx: &mut Cx<'_>) -> TypeId {
+        let u16 = cx.t.u16();
+        cx.t.array(2, u16)
     }
 }
 
@@ -131,30 +170,24 @@ impl Decode for Encoded {
 }
 
 /// `pallet_subtensor::pallet::AxonInfo`.
-pub(crate) struct AxonInfo;
-
-impl Meta for AxonInfo {
-    type Rust = crate::local::subtensor::AxonInfo;
+impl Meta for crate::local::subtensor::AxonInfo {
+    type Rust = Self;
     fn id(cx: &mut Cx<'_>) -> TypeId {
         super::subtensor::types(cx.t, cx.p).axon_info
     }
 }
 
-/// `pallet_subtensor::pallet::PrometheusInfo` (the local chain serves none).
-pub(crate) struct PrometheusInfo;
-
-impl Meta for PrometheusInfo {
-    type Rust = Encoded;
+/// `pallet_subtensor::pallet::PrometheusInfo`.
+impl Meta for crate::local::subtensor::PrometheusInfo {
+    type Rust = Self;
     fn id(cx: &mut Cx<'_>) -> TypeId {
         super::subtensor::types(cx.t, cx.p).prometheus_info
     }
 }
 
 /// `frame_system::AccountInfo<Nonce, AccountData<Balance>>`.
-pub(crate) struct AccountInfo;
-
-impl Meta for AccountInfo {
-    type Rust = crate::local::dispatch::AccountInfo;
+impl Meta for crate::local::dispatch::AccountInfo {
+    type Rust = Self;
     fn id(cx: &mut Cx<'_>) -> TypeId {
         super::system::account_info(cx.t, cx.p)
     }
@@ -223,4 +256,85 @@ impl Meta for DispatchError {
     fn id(cx: &mut Cx<'_>) -> TypeId {
         cx.p.dispatch_error
     }
+}
+
+/// `substrate_typenum`'s `U32`, the fraction bits of finney's fixed-point types:
+/// `UInt<UInt<UInt<UInt<UInt<UInt<UTerm, B1>, B0>, B0>, B0>, B0>, B0>`.
+pub(crate) fn typenum_u32(t: &mut Types) -> TypeId {
+    let uterm = t.composite("substrate_typenum::uint::UTerm", &[], Vec::new());
+    let b0 = t.composite("substrate_typenum::bit::B0", &[], Vec::new());
+    let b1 = t.composite("substrate_typenum::bit::B1", &[], Vec::new());
+    let mut n = uterm;
+    for bit in [b1, b0, b0, b0, b0, b0] {
+        n = t.composite(
+            "substrate_typenum::uint::UInt",
+            &[("U", Some(n)), ("B", Some(bit))],
+            vec![field("msb", n, "U"), field("lsb", bit, "B")],
+        );
+    }
+    n
+}
+
+/// Fixed-point types: `substrate_fixed`'s with 32 fraction bits, as their bits.
+macro_rules! fixed {
+    ($($(#[$doc:meta])* $name:ident($bits:ident) = $path:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Encode)]
+        pub(crate) struct $name {
+            /// The value times 2^32.
+            pub bits: $bits,
+        }
+
+        impl Meta for $name {
+            type Rust = Self;
+            fn id(cx: &mut Cx<'_>) -> TypeId {
+                let frac = typenum_u32(cx.t);
+                let bits = $bits::id(cx);
+                let fields = vec![field("bits", bits, stringify!($bits))];
+                cx.t.composite($path, &[("Frac", Some(frac))], fields)
+            }
+        }
+    )*};
+}
+fixed! {
+    /// `substrate_fixed::FixedI128<U32>` (finney's `I96F32`).
+    I96F32(i128) = "substrate_fixed::FixedI128";
+    /// `substrate_fixed::FixedI64<U32>` (finney's `I32F32`).
+    I32F32(i64) = "substrate_fixed::FixedI64";
+}
+
+/// Identities: structs of byte strings. The local chain has none, so the Rust types are
+/// uninhabited and only `None` is ever served.
+macro_rules! identities {
+    ($($(#[$doc:meta])* $name:ident = $path:literal [$($field:literal),*];)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub(crate) enum $name {}
+
+        impl Encode for $name {
+            fn encode_to<W: Output + ?Sized>(&self, _: &mut W) {
+                match *self {}
+            }
+        }
+
+        impl Meta for $name {
+            type Rust = Self;
+            fn id(cx: &mut Cx<'_>) -> TypeId {
+                let bytes = cx.p.bytes;
+                let fields = [$($field),*].iter().map(|n| field(n, bytes, "Vec<u8>")).collect();
+                cx.t.composite($path, &[], fields)
+            }
+        }
+    )*};
+}
+identities! {
+    /// `pallet_subtensor::pallet::SubnetIdentityV3`.
+    SubnetIdentityV3 = "pallet_subtensor::pallet::SubnetIdentityV3" [
+        "subnet_name", "github_repo", "subnet_contact", "subnet_url", "discord", "description",
+        "logo_url", "additional"
+    ];
+    /// `pallet_subtensor::pallet::ChainIdentityV2`.
+    ChainIdentityV2 = "pallet_subtensor::pallet::ChainIdentityV2" [
+        "name", "url", "github_repo", "image", "discord", "description", "additional"
+    ];
 }

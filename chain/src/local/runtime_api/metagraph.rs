@@ -23,11 +23,17 @@
 use parity_scale_codec::{Compact, Encode};
 
 use super::super::dispatch::AccountId;
-use super::super::metadata::described::{
-    ChainIdentityV2, Declared, I96F32, SubnetIdentityV3, output,
+use super::super::items::Commitments::CommitmentOf;
+use super::super::items::SubtensorModule::{
+    Active, Axons, BlockAtRegistration, BlocksSinceLastStep, Burn, Consensus, Dividends, Emission,
+    Incentive, Keys, LastUpdate, MaxAllowedUids, NetworkRegisteredAt, Owner, Rank, SubnetOwner,
+    SubnetworkN, TotalHotkeyAlpha, Trust, Uids, ValidatorPermit,
 };
-use super::super::state::Key;
-use super::super::subtensor::{AxonInfo, EMISSION_PER_BLOCK, Sub};
+use super::super::metadata::output::{Declared, output};
+use super::super::metadata::types::Encoded;
+use super::super::metadata::types::{AccountId32, ChainIdentityV2, I96F32, SubnetIdentityV3};
+use super::super::state::Overlay;
+use super::super::subtensor::{AxonInfo, EMISSION_PER_BLOCK};
 use super::SubnetHyperparams;
 
 /// `DynamicInfo`'s fields in order: its name for each and the [`Metagraph`] field it is.
@@ -80,10 +86,6 @@ pub(crate) const SUBNET_STATE: [&str; 17] = [
 /// 1.0 as `I96F32` bits.
 const ONE_I96F32: i128 = 1 << 32;
 
-fn st(item: &str) -> Key {
-    Key::new("SubtensorModule", item)
-}
-
 /// `v`, cut or padded with defaults to `n` entries.
 fn pad<T: Default + Clone>(mut v: Vec<T>, n: usize) -> Vec<T> {
     v.resize(n, T::default());
@@ -96,23 +98,23 @@ fn compacts<T: Default + Clone>(v: Vec<T>, n: usize) -> Vec<Compact<T>> {
 }
 
 /// The hotkey of each uid of `netuid` (zero where one is missing).
-fn hotkeys(s: &Sub<'_, '_>, netuid: u16) -> Vec<AccountId> {
-    (0..s.n(netuid))
-        .map(|uid| s.key(netuid, uid).unwrap_or([0; 32]))
+fn hotkeys(s: &Overlay<'_>, netuid: u16) -> Vec<AccountId> {
+    (0..SubnetworkN::get(s, &netuid))
+        .map(|uid| Keys::try_get(s, &netuid, &uid).unwrap_or([0; 32]))
         .collect()
 }
 
 output! {
     /// `Metagraph` of `netuid` at block `block`.
-    pub(crate) struct Metagraph(s: &Sub<'_, '_>, netuid: u16, block: u64) {
+    pub(crate) struct Metagraph(s: &Overlay<'_>, netuid: u16, block: u64) {
         let hp = SubnetHyperparams::new(s, netuid)?;
-        let n = usize::from(s.n(netuid));
-        let owner: AccountId = s.0.get_or(&st("SubnetOwner").id(&netuid).build(), [0; 32]);
+        let n = usize::from(SubnetworkN::get(s, &netuid));
+        let owner: AccountId = SubnetOwner::get(s, &netuid);
         let registered_at: u64 =
-            s.0.get_or(&st("NetworkRegisteredAt").id(&netuid).build(), 0);
-        let since = s.since_step(netuid);
+            NetworkRegisteredAt::get(s, &netuid);
+        let since = BlocksSinceLastStep::get(s, &netuid);
         let hotkeys = hotkeys(s, netuid);
-        let stakes: Vec<u64> = hotkeys.iter().map(|h| s.stake(h, netuid)).collect();
+        let stakes: Vec<u64> = hotkeys.iter().map(|h| TotalHotkeyAlpha::get(s, h, &netuid)).collect();
         let total_stake: u64 = stakes.iter().fold(0u64, |a, b| a.saturating_add(*b));
         let zero_per_hotkey: Vec<(AccountId, Compact<u64>)> =
             hotkeys.iter().map(|h| (*h, Compact(0u64))).collect();
@@ -122,8 +124,8 @@ output! {
         symbol: Vec<Compact<u8>> as "Vec<Compact<u8>>" = Vec::new(),
         identity: Option<SubnetIdentityV3> as "Option<SubnetIdentityV3>" = None,
         network_registered_at: Compact<u64> as "Compact<u64>" = Compact(registered_at),
-        owner_hotkey: AccountId as "AccountId" = owner,
-        owner_coldkey: AccountId as "AccountId" = owner,
+        owner_hotkey: AccountId32 as "AccountId" = owner,
+        owner_coldkey: AccountId32 as "AccountId" = owner,
         block: Compact<u64> as "Compact<u64>" = Compact(block),
         tempo: Compact<u16> as "Compact<u16>" = hp.tempo,
         last_step: Compact<u64> as "Compact<u64>" = Compact(block.saturating_sub(since)),
@@ -147,9 +149,9 @@ output! {
         weights_rate_limit: Compact<u64> as "Compact<u64>" = hp.weights_rate_limit,
         activity_cutoff: Compact<u16> as "Compact<u16>" = hp.activity_cutoff,
         max_validators: Compact<u16> as "Compact<u16>" = hp.max_validators,
-        num_uids: Compact<u16> as "Compact<u16>" = Compact(s.n(netuid)),
-        max_uids: Compact<u16> as "Compact<u16>" = Compact(s.max_uids(netuid)),
-        burn: Compact<u64> as "Compact<TaoBalance>" = Compact(s.burn(netuid)),
+        num_uids: Compact<u16> as "Compact<u16>" = Compact(SubnetworkN::get(s, &netuid)),
+        max_uids: Compact<u16> as "Compact<u16>" = Compact(MaxAllowedUids::get(s, &netuid)),
+        burn: Compact<u64> as "Compact<TaoBalance>" = Compact(Burn::get(s, &netuid)),
         difficulty: Compact<u64> as "Compact<u64>" = hp.difficulty,
         registration_allowed: bool as "bool" = hp.registration_allowed,
         // The local chain registers by burn only.
@@ -170,36 +172,36 @@ output! {
         alpha_high: Compact<u16> as "Compact<u16>" = hp.alpha_high,
         alpha_low: Compact<u16> as "Compact<u16>" = hp.alpha_low,
         bonds_moving_avg: Compact<u64> as "Compact<u64>" = hp.bonds_moving_avg,
-        hotkeys: Vec<AccountId> as "Vec<AccountId>" = hotkeys.clone(),
-        coldkeys: Vec<AccountId> as "Vec<AccountId>" =
-            hotkeys.iter().map(|h| s.owner(h).unwrap_or([0; 32])).collect(),
+        hotkeys: Vec<AccountId32> as "Vec<AccountId>" = hotkeys.clone(),
+        coldkeys: Vec<AccountId32> as "Vec<AccountId>" =
+            hotkeys.iter().map(|h| Owner::try_get(s, h).unwrap_or([0; 32])).collect(),
         identities: Vec<Option<ChainIdentityV2>> as "Vec<Option<ChainIdentityOfV2>>" =
             vec![None; n],
         axons: Vec<AxonInfo> as "Vec<AxonInfo>" = hotkeys
             .iter()
             .map(|h| {
-                s.0.get(&st("Axons").id(&netuid).b2(h).build())
+                Axons::get(s, &netuid, h)
                     .unwrap_or_default()
             })
             .collect(),
-        active: Vec<bool> as "Vec<bool>" = pad(s.vec("Active", netuid), n),
-        validator_permit: Vec<bool> as "Vec<bool>" = pad(s.vec("ValidatorPermit", netuid), n),
+        active: Vec<bool> as "Vec<bool>" = pad(Active::get(s, &netuid), n),
+        validator_permit: Vec<bool> as "Vec<bool>" = pad(ValidatorPermit::get(s, &netuid), n),
         pruning_score: Vec<Compact<u16>> as "Vec<Compact<u16>>" = vec![Compact(0); n],
         last_update: Vec<Compact<u64>> as "Vec<Compact<u64>>" =
-            compacts(s.vec("LastUpdate", netuid), n),
+            compacts(LastUpdate::get(s, &netuid), n),
         emission: Vec<Compact<u64>> as "Vec<Compact<AlphaBalance>>" =
-            compacts(s.vec("Emission", netuid), n),
+            compacts(Emission::get(s, &netuid), n),
         dividends: Vec<Compact<u16>> as "Vec<Compact<u16>>" =
-            compacts(s.vec("Dividends", netuid), n),
+            compacts(Dividends::get(s, &netuid), n),
         incentives: Vec<Compact<u16>> as "Vec<Compact<u16>>" =
-            compacts(s.vec("Incentive", netuid), n),
+            compacts(Incentive::get(s, &netuid), n),
         consensus: Vec<Compact<u16>> as "Vec<Compact<u16>>" =
-            compacts(s.vec("Consensus", netuid), n),
-        trust: Vec<Compact<u16>> as "Vec<Compact<u16>>" = compacts(s.vec("Trust", netuid), n),
-        rank: Vec<Compact<u16>> as "Vec<Compact<u16>>" = compacts(s.vec("Rank", netuid), n),
-        block_at_registration: Vec<Compact<u64>> as "Vec<Compact<u64>>" = (0..s.n(netuid))
+            compacts(Consensus::get(s, &netuid), n),
+        trust: Vec<Compact<u16>> as "Vec<Compact<u16>>" = compacts(Trust::get(s, &netuid), n),
+        rank: Vec<Compact<u16>> as "Vec<Compact<u16>>" = compacts(Rank::get(s, &netuid), n),
+        block_at_registration: Vec<Compact<u64>> as "Vec<Compact<u64>>" = (0..SubnetworkN::get(s, &netuid))
             .map(|uid| {
-                Compact(s.0.get_or(&st("BlockAtRegistration").id(&netuid).id(&uid).build(), 0))
+                Compact(BlockAtRegistration::get(s, &netuid, &uid))
             })
             .collect(),
         alpha_stake: Vec<Compact<u64>> as "Vec<Compact<AlphaBalance>>" =
@@ -208,32 +210,28 @@ output! {
         tao_stake: Vec<Compact<u64>> as "Vec<Compact<TaoBalance>>" = vec![Compact(0); n],
         // Alpha stake + root weight × tao stake, with no tao stake.
         total_stake: Vec<Compact<u64>> as "Vec<Compact<TaoBalance>>" = compacts(stakes, n),
-        tao_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>
+        tao_dividends_per_hotkey: Vec<(AccountId32, Compact<u64>)>
             as "Vec<(AccountId, Compact<TaoBalance>)>" = zero_per_hotkey.clone(),
-        alpha_dividends_per_hotkey: Vec<(AccountId, Compact<u64>)>
+        alpha_dividends_per_hotkey: Vec<(AccountId32, Compact<u64>)>
             as "Vec<(AccountId, Compact<AlphaBalance>)>" = zero_per_hotkey,
     }
 }
 
 output! {
     /// The fields `SelectiveMetagraph` has after [`Metagraph`]'s, for `netuid`.
-    pub(crate) struct SelectiveExtra(s: &Sub<'_, '_>, netuid: u16) {
+    pub(crate) struct SelectiveExtra(s: &Overlay<'_>, netuid: u16) {
         let hotkeys = hotkeys(s, netuid);
-        let permits = pad(s.vec::<bool>("ValidatorPermit", netuid), usize::from(s.n(netuid)));
+        let permits = pad(ValidatorPermit::get(s, &netuid), usize::from(SubnetworkN::get(s, &netuid)));
     } {
-        validators: Vec<Compact<u16>> as "Vec<Compact<u16>>" = (0..s.n(netuid))
+        validators: Vec<Compact<u16>> as "Vec<Compact<u16>>" = (0..SubnetworkN::get(s, &netuid))
             .filter(|&uid| permits[usize::from(uid)])
             .map(Compact)
             .collect(),
-        commitments: Vec<(AccountId, Vec<Compact<u8>>)> as "Vec<(AccountId, Vec<Compact<u8>>)>" =
+        commitments: Vec<(AccountId32, Vec<Compact<u8>>)> as "Vec<(AccountId, Vec<Compact<u8>>)>" =
             hotkeys
                 .iter()
                 .filter_map(|h| {
-                    let key = Key::new("Commitments", "CommitmentOf")
-                        .id(&netuid)
-                        .tx(h)
-                        .build();
-                    let raw = s.0.get_raw(&key)?;
+                    let Encoded(raw) = CommitmentOf::get(s, &netuid, h)?;
                     Some((*h, raw.into_iter().map(Compact).collect()))
                 })
                 .collect(),
@@ -243,9 +241,9 @@ output! {
 output! {
     /// The field `SubnetState` of `netuid` has after [`SUBNET_STATE`], given the subnets there
     /// are (`netuids`).
-    pub(crate) struct EmissionHistory(s: &Sub<'_, '_>, netuid: u16, netuids: &[u16]) {
-        let hotkeys: Vec<AccountId> = (0..s.n(netuid))
-            .filter_map(|uid| s.key(netuid, uid))
+    pub(crate) struct EmissionHistory(s: &Overlay<'_>, netuid: u16, netuids: &[u16]) {
+        let hotkeys: Vec<AccountId> = (0..SubnetworkN::get(s, &netuid))
+            .filter_map(|uid| Keys::try_get(s, &netuid, &uid))
             .collect();
     } {
         // For each subnet, the last emission there of each hotkey of `netuid` (0 where it holds
@@ -253,11 +251,11 @@ output! {
         emission_history: Vec<Vec<Compact<u64>>> as "Vec<Vec<Compact<AlphaBalance>>>" = netuids
             .iter()
             .map(|&other| {
-                let emission: Vec<u64> = s.vec("Emission", other);
+                let emission: Vec<u64> = Emission::get(s, &other);
                 hotkeys
                     .iter()
                     .map(|h| {
-                        let uid = s.uid(other, h).map(usize::from);
+                        let uid = Uids::get(s, &other, h).map(usize::from);
                         Compact(uid.and_then(|u| emission.get(u).copied()).unwrap_or(0))
                     })
                     .collect()
@@ -281,7 +279,7 @@ fn pick<'a>(m: &Metagraph, names: impl IntoIterator<Item = &'a str>) -> Vec<u8> 
 /// `SelectiveMetagraph` of `netuid` at `block` with the fields at `indexes` (and always
 /// `netuid`), SCALE-encoded.
 pub(crate) fn selective(
-    s: &Sub<'_, '_>,
+    s: &Overlay<'_>,
     netuid: u16,
     block: u64,
     indexes: &[u16],
@@ -303,14 +301,14 @@ pub(crate) fn selective(
 }
 
 /// `DynamicInfo` of `netuid` at `block`, SCALE-encoded.
-pub(crate) fn dynamic_info(s: &Sub<'_, '_>, netuid: u16, block: u64) -> Option<Vec<u8>> {
+pub(crate) fn dynamic_info(s: &Overlay<'_>, netuid: u16, block: u64) -> Option<Vec<u8>> {
     let m = Metagraph::new(s, netuid, block)?;
     Some(pick(&m, DYNAMIC_INFO.map(|(_, field)| field)))
 }
 
 /// `SubnetState` of `netuid` at `block`, SCALE-encoded; `netuids` are the subnets there are.
 pub(crate) fn subnet_state(
-    s: &Sub<'_, '_>,
+    s: &Overlay<'_>,
     netuid: u16,
     block: u64,
     netuids: &[u16],

@@ -3,19 +3,15 @@
 //! `rpc_info::dynamic_info::DynamicInfo` and `rpc_info::show_subnet::SubnetState`, from the
 //! declarations the runtime API serves them from (`runtime_api::metagraph`).
 
-use parity_scale_codec::Compact;
 use scale_info::{Field, form::PortableForm};
 
-use super::super::described::{
-    ChainIdentityV2, Declared, Described, I32F32, I96F32, SubnetIdentityV3, typenum_u32,
-};
+use super::super::output::Declared;
 use super::super::primitives::Prims;
 use super::super::registry::{TypeId, Types, field};
-use super::super::subtensor::SubtensorTypes;
+use super::super::types::Cx;
 use crate::local::runtime_api::metagraph::{
     DYNAMIC_INFO, EmissionHistory, Metagraph, SUBNET_STATE, SelectiveExtra,
 };
-use crate::local::subtensor::AxonInfo;
 
 /// Ids of the metagraph family's types.
 #[derive(Debug, Clone, Copy)]
@@ -31,29 +27,9 @@ pub(crate) struct MetagraphTypes {
 }
 
 /// Registers the family's types.
-pub(crate) fn register(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> MetagraphTypes {
-    // These are registered first, in this order, so that the type ids (and with them
-    // `metadata/local.scale`) do not depend on the order of the fields below.
-    let _ = [
-        Compact::<u8>::ty(t, p, st),
-        Compact::<u128>::ty(t, p, st),
-        Vec::<Compact<u8>>::ty(t, p, st),
-        typenum_u32(t),
-        i128::ty(t, p, st),
-        i64::ty(t, p, st),
-        I96F32::ty(t, p, st),
-        I32F32::ty(t, p, st),
-        Option::<SubnetIdentityV3>::ty(t, p, st),
-        Vec::<Option<ChainIdentityV2>>::ty(t, p, st),
-        Vec::<[u8; 32]>::ty(t, p, st),
-        Vec::<AxonInfo>::ty(t, p, st),
-        Vec::<bool>::ty(t, p, st),
-        Vec::<Compact<u16>>::ty(t, p, st),
-        Vec::<Compact<u64>>::ty(t, p, st),
-        Vec::<([u8; 32], Compact<u64>)>::ty(t, p, st),
-    ];
+pub(crate) fn register(t: &mut Types, p: &Prims) -> MetagraphTypes {
     let generic = [("AccountId", Some(p.account))];
-    let fields = Metagraph::fields(t, p, st);
+    let fields = Metagraph::fields(&mut Cx::new(t, p));
     let metagraph = t.composite(
         "pallet_subtensor::rpc_info::metagraph::Metagraph",
         &generic,
@@ -61,7 +37,7 @@ pub(crate) fn register(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> Metagra
     );
 
     // `SelectiveMetagraph`: `Metagraph`'s fields and then more, every one but `netuid` optional.
-    let extra = SelectiveExtra::fields(t, p, st);
+    let extra = SelectiveExtra::fields(&mut Cx::new(t, p));
     let mut sel_fields = Vec::new();
     for (i, f) in fields.iter().chain(&extra).enumerate() {
         if i == 0 {
@@ -103,7 +79,7 @@ pub(crate) fn register(t: &mut Types, p: &Prims, st: &SubtensorTypes) -> Metagra
     );
 
     let mut state_fields: Vec<_> = SUBNET_STATE.iter().map(|&name| pick(name)).collect();
-    state_fields.extend(EmissionHistory::fields(t, p, st));
+    state_fields.extend(EmissionHistory::fields(&mut Cx::new(t, p)));
     let state = t.composite(
         "pallet_subtensor::rpc_info::show_subnet::SubnetState",
         &generic,

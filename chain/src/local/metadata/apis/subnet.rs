@@ -6,10 +6,10 @@
 use frame_metadata::v16::RuntimeApiMetadata;
 use scale_info::form::PortableForm;
 
-use super::super::described::Declared;
+use super::super::output::Declared;
 use super::super::primitives::Prims;
 use super::super::registry::{TypeId, Types};
-use super::super::subtensor::SubtensorTypes;
+use super::super::types::Cx;
 use super::metagraph::{self, MetagraphTypes};
 use super::{api, method};
 use crate::local::runtime_api::{
@@ -17,13 +17,9 @@ use crate::local::runtime_api::{
 };
 
 /// `SubnetInfoRuntimeApi`.
-pub(crate) fn subnet_info(
-    t: &mut Types,
-    p: &Prims,
-    st: &SubtensorTypes,
-) -> RuntimeApiMetadata<PortableForm> {
+pub(crate) fn subnet_info(t: &mut Types, p: &Prims) -> RuntimeApiMetadata<PortableForm> {
     let generic = [("AccountId", Some(p.account))];
-    let info_f = SubnetInfo::fields(t, p, st);
+    let info_f = SubnetInfo::fields(&mut Cx::new(t, p));
     let info = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetInfo",
         &generic,
@@ -32,7 +28,7 @@ pub(crate) fn subnet_info(
     let maybe_info = t.option(info);
     let infos = t.seq(maybe_info);
 
-    let mg: MetagraphTypes = metagraph::register(t, p, st);
+    let mg: MetagraphTypes = metagraph::register(t, p);
 
     // `SubnetInfov2`: `SubnetInfo`'s fields, `emission_values` named `emission_value`, and more.
     let mut info_v2_f = info_f;
@@ -41,7 +37,7 @@ pub(crate) fn subnet_info(
             f.name = Some("emission_value".to_owned());
         }
     }
-    info_v2_f.extend(SubnetInfoV2Extra::fields(t, p, st));
+    info_v2_f.extend(SubnetInfoV2Extra::fields(&mut Cx::new(t, p)));
     let info_v2 = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetInfov2",
         &generic,
@@ -50,7 +46,7 @@ pub(crate) fn subnet_info(
     let maybe_info_v2 = t.option(info_v2);
     let infos_v2 = t.seq(maybe_info_v2);
 
-    let hyper_f = SubnetHyperparams::fields(t, p, st);
+    let hyper_f = SubnetHyperparams::fields(&mut Cx::new(t, p));
     let hyper = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetHyperparams",
         &[],
@@ -58,7 +54,7 @@ pub(crate) fn subnet_info(
     );
     let maybe_hyper = t.option(hyper);
     let mut hyper_v2_f = hyper_f;
-    hyper_v2_f.extend(HyperparamsV2Extra::fields(t, p, st));
+    hyper_v2_f.extend(HyperparamsV2Extra::fields(&mut Cx::new(t, p)));
     let hyper_v2 = t.composite(
         "pallet_subtensor::rpc_info::subnet_info::SubnetHyperparamsV2",
         &[],
