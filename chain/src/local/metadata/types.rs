@@ -114,34 +114,55 @@ impl<A: Meta, B: Meta, C: Meta, D: Meta> Meta for (A, B, C, D) {
     }
 }
 
-/// `sp_core::crypto::AccountId32`.
-pub(crate) struct AccountId32;
+/// Declares marker types (`Name => Rust type: |cx| its id`) or implements [`Meta`] for Rust types
+/// that are their own representation (`impl Type: |cx| its id`).
+macro_rules! meta {
+    ($($(#[doc = $doc:literal])* $name:ident => $rust:ty: |$cx:ident| $id:expr;)*) => {$(
+        $(#[doc = $doc])*
+        pub(crate) struct $name;
 
-impl Meta for AccountId32 {
-    type Rust = [u8; 32];
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.account
-    }
+        impl Meta for $name {
+            type Rust = $rust;
+            fn id($cx: &mut Cx<'_>) -> TypeId {
+                $id
+            }
+        }
+    )*};
+    ($(impl $ty:ty: |$cx:ident| $id:expr;)*) => {$(
+        impl Meta for $ty {
+            type Rust = Self;
+            fn id($cx: &mut Cx<'_>) -> TypeId {
+                $id
+            }
+        }
+    )*};
 }
 
-/// `primitive_types::H256`.
-pub(crate) struct H256;
-
-impl Meta for H256 {
-    type Rust = [u8; 32];
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.h256
-    }
+meta! {
+    /// `sp_core::crypto::AccountId32`.
+    AccountId32 => [u8; 32]: |cx| cx.p.account;
+    /// `primitive_types::H256`.
+    H256 => [u8; 32]: |cx| cx.p.h256;
+    /// `sp_runtime::generic::Digest`, kept as encoded (the local chain writes none).
+    GenericDigest => Encoded: |cx| cx.p.digest;
+    /// `pallet_commitments::types::Registration`, kept as encoded.
+    Registration => Encoded: |cx| super::commitments::registration(cx.t, cx.p);
+    /// `sp_runtime::MultiAddress<AccountId32, ()>` (`AccountIdLookupOf<T>`).
+    MultiAddress => crate::local::dispatch::MultiAddress: |cx| cx.p.address;
+    /// `pallet_commitments::types::CommitmentInfo<MaxFields>`.
+    CommitmentInfo => crate::local::dispatch::CommitmentInfo:
+        |cx| super::commitments::commitment_info(cx.t, cx.p);
+    /// `frame_support::dispatch::DispatchEventInfo`: `(ref_time, proof_size)`, class, pays fee.
+    DispatchEventInfo => (Compact<u64>, Compact<u64>, u8, u8): |cx| cx.p.dispatch_event_info;
+    /// `sp_runtime::DispatchError`.
+    DispatchError => crate::local::dispatch::DispatchError: |cx| cx.p.dispatch_error;
 }
 
-/// `sp_runtime::generic::Digest`, kept as encoded (the local chain writes none).
-pub(crate) struct GenericDigest;
-
-impl Meta for GenericDigest {
-    type Rust = Encoded;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.digest
-    }
+meta! {
+    impl crate::local::subtensor::AxonInfo: |cx| super::subtensor::types(cx.t, cx.p).axon_info;
+    impl crate::local::subtensor::PrometheusInfo:
+        |cx| super::subtensor::types(cx.t, cx.p).prometheus_info;
+    impl crate::local::dispatch::AccountInfo: |cx| super::system::account_info(cx.t, cx.p);
 }
 
 /// A value the local chain keeps SCALE-encoded as it built it (event records, commitment
@@ -169,30 +190,6 @@ impl Decode for Encoded {
     }
 }
 
-/// `pallet_subtensor::pallet::AxonInfo`.
-impl Meta for crate::local::subtensor::AxonInfo {
-    type Rust = Self;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        super::subtensor::types(cx.t, cx.p).axon_info
-    }
-}
-
-/// `pallet_subtensor::pallet::PrometheusInfo`.
-impl Meta for crate::local::subtensor::PrometheusInfo {
-    type Rust = Self;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        super::subtensor::types(cx.t, cx.p).prometheus_info
-    }
-}
-
-/// `frame_system::AccountInfo<Nonce, AccountData<Balance>>`.
-impl Meta for crate::local::dispatch::AccountInfo {
-    type Rust = Self;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        super::system::account_info(cx.t, cx.p)
-    }
-}
-
 /// `Vec<frame_system::EventRecord<RuntimeEvent, H256>>`, kept as encoded.
 pub(crate) struct EventRecords;
 
@@ -205,56 +202,6 @@ impl Meta for EventRecords {
             "System.Events is described after RuntimeEvent"
         );
         super::system::event_records(cx.t, cx.p, event)
-    }
-}
-
-/// `pallet_commitments::types::Registration`, kept as encoded.
-pub(crate) struct Registration;
-
-impl Meta for Registration {
-    type Rust = Encoded;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        super::commitments::registration(cx.t, cx.p)
-    }
-}
-
-/// `sp_runtime::MultiAddress<AccountId32, ()>` (`AccountIdLookupOf<T>`).
-pub(crate) struct MultiAddress;
-
-impl Meta for MultiAddress {
-    type Rust = crate::local::dispatch::MultiAddress;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.address
-    }
-}
-
-/// `pallet_commitments::types::CommitmentInfo<MaxFields>`.
-pub(crate) struct CommitmentInfo;
-
-impl Meta for CommitmentInfo {
-    type Rust = crate::local::dispatch::CommitmentInfo;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        super::commitments::commitment_info(cx.t, cx.p)
-    }
-}
-
-/// `frame_support::dispatch::DispatchEventInfo`: `(ref_time, proof_size)`, class, pays fee.
-pub(crate) struct DispatchEventInfo;
-
-impl Meta for DispatchEventInfo {
-    type Rust = (Compact<u64>, Compact<u64>, u8, u8);
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.dispatch_event_info
-    }
-}
-
-/// `sp_runtime::DispatchError`.
-pub(crate) struct DispatchError;
-
-impl Meta for DispatchError {
-    type Rust = crate::local::dispatch::DispatchError;
-    fn id(cx: &mut Cx<'_>) -> TypeId {
-        cx.p.dispatch_error
     }
 }
 
