@@ -173,6 +173,13 @@ impl SwarmSpec {
         self.epoch_start(epoch.saturating_add(1))
             .saturating_sub(self.merge_blocks)
     }
+
+    /// The last block at which an announcement counts for `epoch`'s roster: the first block of
+    /// the previous epoch's merge window, so the roster is known before `epoch` begins and a
+    /// miner that has merged can go on without idling until the boundary.
+    pub fn roster_cutoff(&self, epoch: u64) -> u64 {
+        self.epoch_start(epoch).saturating_sub(self.merge_blocks)
+    }
 }
 
 /// Dimensions of the Llama-style decoder.
@@ -699,6 +706,21 @@ mod tests {
         assert_eq!(spec.boundary.codec, CodecKind::Fp32);
         // Round trip through TOML keeps every field.
         assert_eq!(RunSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+    }
+
+    #[test]
+    fn epochs_merge_windows_and_roster_cutoffs() {
+        let w = SwarmSpec {
+            epoch_blocks: 240,
+            merge_blocks: 40,
+            ..SwarmSpec::default()
+        };
+        assert_eq!((w.epoch_start(2), w.merge_start(2)), (480, 680));
+        assert_eq!(w.epoch_of(719), 2);
+        // Announcements count for epoch e+1 up to e's merge window opening: the roster of the
+        // next epoch is known while this one merges.
+        assert_eq!(w.roster_cutoff(3), w.merge_start(2));
+        assert_eq!(w.roster_cutoff(0), 0);
     }
 
     #[test]

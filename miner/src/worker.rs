@@ -255,12 +255,19 @@ impl Worker {
 
     fn run_epochs(&mut self, held: &mut Option<Held>, last: &mut Option<u64>) -> Result<()> {
         let swarm = self.spec().swarm.clone();
+        // The epoch this process last merged: once its merge is done it starts the next epoch
+        // at once instead of idling until the epoch's first block (the roster of `e + 1` is
+        // fixed when `e`'s merge window opens).
+        let mut merged: Option<u64> = None;
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(());
             }
-            let epoch = swarm.epoch_of(self.block());
-            if self.block() >= swarm.merge_start(epoch) {
+            let mut epoch = swarm.epoch_of(self.block());
+            let early = self.block() >= swarm.merge_start(epoch) && merged == Some(epoch);
+            if early {
+                epoch += 1;
+            } else if self.block() >= swarm.merge_start(epoch) {
                 // Too late to join this epoch's training: wait for the next one.
                 if !self.wait_for_block(swarm.epoch_start(epoch + 1)) {
                     return Ok(());
@@ -269,10 +276,23 @@ impl Worker {
             }
             let roster = self.rt.block_on(self.view.roster(epoch))?;
             let me = self.me();
+            let moved =
+                |h: &Option<Held>, stage: usize| h.as_ref().is_none_or(|h| h.index != stage);
+            if let Some((stage, _)) = roster.assignment.position(&me)
+                && early
+                && moved(held, stage)
+            {
+                // A new stage's merged weights may still be assembling: join at the boundary.
+                if !self.wait_for_block(swarm.epoch_start(epoch)) {
+                    return Ok(());
+                }
+                merged = None;
+                continue;
+            }
             let Some((stage, _)) = roster.assignment.position(&me) else {
                 info!(
                     epoch,
-                    "not on this epoch's roster yet (an announcement counts from the next epoch); waiting"
+                    "not on this epoch's roster yet (an announcement counts once a merge window opens after it); waiting"
                 );
                 if !self.wait_for_block(swarm.epoch_start(epoch + 1)) {
                     return Ok(());
@@ -289,7 +309,7 @@ impl Worker {
                 }
                 continue;
             }
-            if held.as_ref().is_none_or(|h| h.index != stage) {
+            if moved(held, stage) {
                 *held = Some(self.join(stage, epoch)?);
             }
             let Some(h) = held.as_mut() else {
@@ -303,6 +323,7 @@ impl Worker {
                 return Ok(());
             }
             let busy = crate::merge::run(self, h, epoch, &roster)?;
+            merged = Some(epoch);
             h.velocity = None;
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();

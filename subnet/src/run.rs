@@ -7,9 +7,10 @@
 //! sections that differ.
 //!
 //! The roster of epoch `e` is computed from chain state alone: the registered neurons whose
-//! announcement says `miner`, carries this run's spec hash and was set at or before the epoch's
-//! first block. Stage assignment follows from it ([`Assignment`]), so every process that reads the
-//! chain after that block agrees on who should do what in `e`.
+//! announcement says `miner`, carries this run's spec hash and was set at or before the first
+//! block of the previous epoch's merge window. Stage assignment follows from it ([`Assignment`]),
+//! so every process that reads the chain after that block agrees on who should do what in `e`,
+//! and a miner whose merge of `e - 1` is done can start `e` without waiting for its first block.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -247,12 +248,13 @@ impl RunView {
         Ok(store)
     }
 
-    /// The roster of `epoch` (read once the chain has passed the epoch's first block).
+    /// The roster of `epoch` (read once the chain has passed the first block of the previous
+    /// epoch's merge window, the cutoff for announcements).
     ///
     /// # Errors
     /// A chain error.
     pub async fn roster(&self, epoch: u64) -> Result<Roster> {
-        let start = self.spec.swarm.epoch_start(epoch);
+        let start = self.spec.swarm.roster_cutoff(epoch);
         let metagraph = self.client.metagraph(self.netuid).await?;
         let commitments = self.client.commitments(self.netuid).await?;
         let mut members = Vec::new();
