@@ -121,6 +121,11 @@ pub struct SwarmSpec {
     /// Samples a stage-0 miner keeps in flight (forwarded, gradient not yet back).
     #[serde(default = "default_window")]
     pub window: usize,
+    /// Rounds of `window` samples a stage-0 miner keeps in flight: 2 forwards the next round
+    /// while the last one's gradients come back (busier miners, gradients up to a step late);
+    /// 1 waits for them (no delay, idle while the pipeline drains).
+    #[serde(default = "default_rounds")]
+    pub rounds: usize,
     /// Seconds after which a sample whose gradient has not come back is dropped.
     #[serde(default = "default_sample_timeout")]
     pub sample_timeout_secs: u64,
@@ -138,6 +143,9 @@ fn default_merge_blocks() -> u64 {
 fn default_window() -> usize {
     4
 }
+fn default_rounds() -> usize {
+    2
+}
 fn default_sample_timeout() -> u64 {
     30
 }
@@ -151,6 +159,7 @@ impl Default for SwarmSpec {
             epoch_blocks: default_epoch_blocks(),
             merge_blocks: default_merge_blocks(),
             window: default_window(),
+            rounds: default_rounds(),
             sample_timeout_secs: default_sample_timeout(),
             twin_tolerance: default_twin_tolerance(),
         }
@@ -639,6 +648,12 @@ impl RunSpec {
         if w.window == 0 {
             return Err(invalid("swarm.window", "must be at least 1, got 0"));
         }
+        if !(1..=2).contains(&w.rounds) {
+            return Err(invalid(
+                "swarm.rounds",
+                format!("must be 1 or 2, got {}", w.rounds),
+            ));
+        }
         if w.sample_timeout_secs == 0 {
             return Err(invalid(
                 "swarm.sample_timeout_secs",
@@ -721,6 +736,17 @@ mod tests {
         // next epoch is known while this one merges.
         assert_eq!(w.roster_cutoff(3), w.merge_start(2));
         assert_eq!(w.roster_cutoff(0), 0);
+    }
+
+    #[test]
+    fn rounds_in_flight_are_one_or_two() {
+        for (rounds, ok) in [(0, false), (1, true), (2, true), (3, false)] {
+            let toml = format!("{TINY}\n[swarm]\nrounds = {rounds}\n");
+            match RunSpec::from_toml(&toml) {
+                Ok(spec) => assert!(ok && spec.swarm.rounds == rounds),
+                Err(e) => assert!(!ok && e.to_string().contains("swarm.rounds"), "{e}"),
+            }
+        }
     }
 
     #[test]

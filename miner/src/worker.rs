@@ -560,9 +560,12 @@ impl Worker {
                 break;
             }
             if s == 0 && training {
-                // Rounds of a window of samples, two rounds in flight at most: the next round is
-                // forwarded while the previous one's gradients come back (double buffering).
-                if in_flight.len() <= swarm.window {
+                // Rounds of a window of samples, `swarm.rounds` in flight at most: with two, the
+                // next round is forwarded while the last one's gradients come back (double
+                // buffering); with one, the next waits for them.
+                if in_flight.len().saturating_add(swarm.window)
+                    <= swarm.window.saturating_mul(swarm.rounds)
+                {
                     for _ in 0..swarm.window {
                         let id = routing::sample_id(&spec.name, epoch, &me, counter);
                         counter += 1;

@@ -4,8 +4,8 @@
 //!
 //! From each declaration come both its metadata entry (`<Pallet>::metadata`, which the runtime
 //! metadata uses) and a typed accessor: `SubtensorModule::Tempo::get(&overlay, &netuid)`,
-//! `::try_get`, `::put`, `::remove`, `::update` and `::key` (the raw key, as any Substrate client computes it
-//! from the metadata). Types are named by what finney's metadata calls them
+//! `::try_get`, `::put`, `::remove`, `::update` and `::key` (the raw key, as any Substrate client
+//! computes it from the metadata). Types are named by what finney's metadata calls them
 //! ([`Meta`](super::metadata::types::Meta)); the Rust type read and written follows from that.
 //! Names, hashers and defaults are finney's; `chain/tests/local_chain/metadata_layout.rs` holds
 //! them against finney's metadata.

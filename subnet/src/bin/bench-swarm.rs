@@ -284,7 +284,9 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
          filesystem store, {} ms blocks, epochs of {} blocks) for {} scored epochs, against the \
          single-process pipeline trainer ({} threads) on the same tokens at the swarm's global \
          batch ({} micro-batches of {} sequences per step: `optimizer.accumulate` x miners per \
-         stage). Same machine, model, data, learning-rate schedule and held-out batches.\n\n",
+         stage). Stage 0 keeps {} round(s) of {} samples in flight (`swarm.rounds`, \
+         `swarm.window`). Same machine, model, data, learning-rate schedule and held-out \
+         batches.\n\n",
         cli.spec.display(),
         spec.stages.len(),
         cli.miners_per_stage,
@@ -294,6 +296,8 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
         cli.threads,
         spec.optimizer.accumulate * cli.miners_per_stage,
         spec.optimizer.batch_size,
+        spec.swarm.rounds,
+        spec.swarm.window,
     );
     s += "| storage latency | tokens | swarm tok/s | single tok/s | ratio | utilisation (mean) | eval loss swarm | eval loss single | act B/tok | grad B/tok | merge B/tok |\n";
     s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
