@@ -62,7 +62,8 @@ pub(crate) struct Pallet {
     pub name: &'static str,
     /// Pallet index: the first byte of its calls, events and errors.
     pub index: u8,
-    /// Storage entries, if the pallet has storage.
+    /// Storage entries, if the pallet has storage: filled from `items.rs`'s declarations when
+    /// the metadata is assembled.
     pub storage: Option<PalletStorageMetadata<PortableForm>>,
     /// The pallet's `Call` enum and the type name the outer `RuntimeCall` gives it.
     pub calls: Option<TypeId>,
