@@ -7,8 +7,8 @@
 //! time in forward/backward/optimizer, samples, bytes uploaded). Then it trains the same spec in
 //! one process (`Trainer::pipeline`, the same wire codecs, `--threads` libtorch threads, the
 //! same learning-rate schedule as the miners: warm-up then constant) for the tokens the swarm's
-//! last stage trained on, and evaluates both on the same held-out batches. The single-process
-//! trainer steps on the swarm's global batch: each of a stage's miners steps on
+//! last stage trained on in each run, and evaluates both on the same held-out batches. The
+//! single-process trainer steps on the swarm's global batch: each of a stage's miners steps on
 //! `optimizer.accumulate` micro-batches and the merge averages them, as data-parallel training
 //! is compared with the one-process run of the same global batch. Results go to
 //! `bench/results/swarm.json` and `swarm.md`.
@@ -211,22 +211,30 @@ async fn run(cli: Cli) -> Result<()> {
         println!("swarm run, storage latency {latency} ms ...");
         runs.push(swarm(&cli, &spec, latency).await?);
     }
-    let Some(base) = runs.first() else {
+    if runs.is_empty() {
         bail!("no latency given");
-    };
-    if base.tokens == 0 {
-        bail!("the swarm trained no tokens");
     }
-    println!("single-process trainer on {} tokens ...", base.tokens);
+    // The single-process trainer on each run's tokens, so every run is compared at its own.
     let corpus = Corpus::load(&spec.data).await?;
-    let (single_tok_s, single_loss) = {
-        let (cli, spec, tokens) = (&cli, &spec, base.tokens);
-        tokio::task::block_in_place(|| single(cli, spec, &corpus, tokens))?
-    };
+    let mut singles: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for r in &runs {
+        if r.tokens == 0 {
+            bail!("the swarm trained no tokens at {} ms", r.latency_ms);
+        }
+        if let std::collections::btree_map::Entry::Vacant(slot) = singles.entry(r.tokens) {
+            println!("single-process trainer on {} tokens ...", r.tokens);
+            let (cli, spec, tokens) = (&cli, &spec, r.tokens);
+            slot.insert(tokio::task::block_in_place(|| {
+                single(cli, spec, &corpus, tokens)
+            })?);
+        }
+    }
     std::fs::create_dir_all(&cli.out)?;
     let results: Vec<Value> = runs
         .iter()
         .map(|r| {
+            let (single_tok_s, single_loss) =
+                singles.get(&r.tokens).copied().unwrap_or((f64::NAN, f64::NAN));
             let tok_s = r.tokens as f64 / r.wall_s;
             let u_mean = if r.utilisation.is_empty() {
                 0.0
