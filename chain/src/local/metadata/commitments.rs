@@ -108,11 +108,7 @@ pallet_enum! {
 
 /// The pallet.
 pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
-    let mut cx = Cx {
-        t,
-        p,
-        runtime_event: None,
-    };
+    let mut cx = Cx::new(t, p);
     let calls = CommitmentsCall::describe(&mut cx);
     let event = CommitmentsEvent::describe(&mut cx);
     let error = cx.t.unit_enum(

@@ -260,11 +260,7 @@ pallet_enum! {
 
 /// The pallet (its storage is declared in `items.rs`).
 pub(crate) fn pallet(t: &mut Types, p: &Prims) -> Pallet {
-    let mut cx = Cx {
-        t,
-        p,
-        runtime_event: None,
-    };
+    let mut cx = Cx::new(t, p);
     let calls = SubtensorCall::describe(&mut cx);
     let event = SubtensorEvent::describe(&mut cx);
     let error =

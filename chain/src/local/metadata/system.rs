@@ -80,11 +80,7 @@ pallet_enum! {
 
 /// `frame_system` (its storage is declared in `items.rs`).
 pub(crate) fn system(t: &mut Types, p: &Prims) -> Pallet {
-    let mut cx = Cx {
-        t,
-        p,
-        runtime_event: None,
-    };
+    let mut cx = Cx::new(t, p);
     let calls = SystemCall::describe(&mut cx);
     let event = SystemEvent::describe(&mut cx);
     let error = cx.t.unit_enum(
@@ -176,11 +172,7 @@ pub(crate) fn timestamp() -> Pallet {
 
 /// `pallet_balances`: transfers of TAO (in rao, `u64`).
 pub(crate) fn balances(t: &mut Types, p: &Prims) -> Pallet {
-    let mut cx = Cx {
-        t,
-        p,
-        runtime_event: None,
-    };
+    let mut cx = Cx::new(t, p);
     let calls = BalancesCall::describe(&mut cx);
     let event = BalancesEvent::describe(&mut cx);
     let error = cx.t.unit_enum(
