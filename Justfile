@@ -17,6 +17,10 @@ bench-compression *ARGS:
 bench-swarm *ARGS:
     scripts/bench-swarm {{ARGS}}
 
+# Incentives benchmark -> bench/results/incentives.{json,md}.
+bench-incentives *ARGS:
+    scripts/bench-incentives {{ARGS}}
+
 # Formatting, lints, tests and docs: what a change should pass.
 check:
     cargo fmt --all --check

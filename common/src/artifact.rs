@@ -21,12 +21,19 @@
 //! 28      32      producer hotkey (sr25519 public key)
 //! 60      32      BLAKE3 of the payload
 //! 92      8       payload length (u64 LE)
-//! 100     1       run name length r (1..=MAX_RUN_LEN)
-//! 101     r       run name (UTF-8)
-//! 101+r   4*ndim  dims (u32 LE)
+//! 100     32      BLAKE3 of the stage weights the payload was computed with (flat fp32 LE, as
+//!                 the merge lays them out), or zeros when it claims none
+//! 132     4       the sample's training loss (f32 LE) on the last stage's gradients, else NaN
+//! 136     1       run name length r (1..=MAX_RUN_LEN)
+//! 137     r       run name (UTF-8)
+//! 137+r   4*ndim  dims (u32 LE)
 //! ...     64      sr25519 signature ("substrate" context) over every byte before it
 //! ...     len     payload: a wire message (see `codec`)
 //! ```
+//!
+//! The weights hash commits the producer to the weights it claims to have used before anyone
+//! knows which artifacts a validator will recompute (spot checks); the loss is what CLASP
+//! attributes to the sample's path.
 //!
 //! sr25519 is schnorrkel, the implementation the wallets use, with the `substrate` signing
 //! context: an artifact signature is a plain hotkey signature of the header bytes.
@@ -38,14 +45,14 @@ use crate::codec::{CodecKind, MAX_DIMS};
 /// Magic bytes at the start of every artifact.
 pub const ARTIFACT_MAGIC: [u8; 4] = *b"SLVA";
 /// Artifact format version; bump on any incompatible change.
-pub const ARTIFACT_VERSION: u8 = 1;
+pub const ARTIFACT_VERSION: u8 = 2;
 /// Longest run name an artifact carries.
 pub const MAX_RUN_LEN: usize = 64;
 /// Length of an sr25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 /// The schnorrkel signing context Substrate and btcli use.
 const SIGNING_CONTEXT: &[u8] = b"substrate";
-const FIXED_LEN: usize = 101;
+const FIXED_LEN: usize = 137;
 
 /// A hotkey: an sr25519 public key (= the chain's `AccountId32`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,7 +140,7 @@ pub fn id_of_key(key: &str) -> Option<u64> {
 }
 
 /// The header of an artifact: what it is, who made it, and the payload's hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Header {
     /// Run name.
     pub run: String,
@@ -155,6 +162,10 @@ pub struct Header {
     pub payload_hash: [u8; 32],
     /// The producer's hotkey.
     pub producer: Hotkey,
+    /// BLAKE3 of the weights the producer says it computed the payload with.
+    pub weights: Option<[u8; 32]>,
+    /// The sample's training loss (the last stage's gradients).
+    pub loss: Option<f32>,
 }
 
 /// The id of shard `index` of `count`.
@@ -211,7 +222,12 @@ pub fn seal(
         id,
         codec,
         dims,
+        weights,
+        loss,
     } = header_fields;
+    if loss.is_some_and(|l| !l.is_finite() || l < 0.0) {
+        return Err(Rejection::Malformed("loss must be finite and not negative"));
+    }
     if run.is_empty() || run.len() > MAX_RUN_LEN {
         return Err(Rejection::Malformed("run name must be 1 to 64 bytes"));
     }
@@ -231,6 +247,8 @@ pub fn seal(
     out.extend_from_slice(&signer.hotkey().0);
     out.extend_from_slice(blake3::hash(payload).as_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&weights.unwrap_or([0; 32]));
+    out.extend_from_slice(&loss.unwrap_or(f32::NAN).to_le_bytes());
     out.push(run.len() as u8);
     out.extend_from_slice(run.as_bytes());
     for &d in dims {
@@ -259,6 +277,10 @@ pub struct Unsealed<'a> {
     pub codec: CodecKind,
     /// Payload dims.
     pub dims: &'a [i64],
+    /// BLAKE3 of the weights the payload was computed with, if it was computed with any.
+    pub weights: Option<[u8; 32]>,
+    /// The sample's training loss, on the last stage's gradients.
+    pub loss: Option<f32>,
 }
 
 /// What a reader expects of one artifact: everything but the payload's content.
@@ -420,6 +442,16 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
     let producer = Hotkey(r.array()?);
     let payload_hash = r.array()?;
     let payload_len = r.u64()?;
+    let weights: [u8; 32] = r.array()?;
+    let weights = (weights != [0; 32]).then_some(weights);
+    let loss = f32::from_le_bytes(r.array()?);
+    let loss = if loss.is_nan() {
+        None
+    } else if loss.is_finite() && loss >= 0.0 {
+        Some(loss)
+    } else {
+        return Err(Rejection::Malformed("loss must be finite and not negative"));
+    };
     let run_len = usize::from(r.array::<1>()?[0]);
     if run_len == 0 || run_len > MAX_RUN_LEN {
         return Err(Rejection::Malformed("run name length"));
@@ -451,6 +483,8 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
         payload_len,
         payload_hash,
         producer,
+        weights,
+        loss,
     };
     Ok((header, r.at))
 }
@@ -558,6 +592,8 @@ mod tests {
             id: 42,
             codec: CodecKind::Fp32,
             dims: &DIMS,
+            weights: Some([7; 32]),
+            loss: Some(2.5),
         }
     }
     fn expect(producer: Hotkey) -> Expect<'static> {
@@ -582,6 +618,24 @@ mod tests {
         let opened = open(&bytes, &expect(k.hotkey()), &members).unwrap();
         assert_eq!(opened.payload, b"hello");
         assert_eq!(opened.header.id, 42);
+        assert_eq!(opened.header.weights, Some([7; 32]));
+        assert_eq!(opened.header.loss, Some(2.5));
+        // Claims left out read back as none.
+        let plain = Unsealed {
+            weights: None,
+            loss: None,
+            ..unsealed()
+        };
+        let opened = read_header(&seal(plain, b"hello", &k).unwrap()).unwrap().0;
+        assert_eq!((opened.weights, opened.loss), (None, None));
+        // A loss that is not a loss is refused when sealing.
+        for loss in [f32::NAN, f32::INFINITY, -1.0] {
+            let bad = Unsealed {
+                loss: Some(loss),
+                ..unsealed()
+            };
+            assert_eq!(seal(bad, b"hello", &k).unwrap_err().reason(), "malformed");
+        }
 
         // A flipped payload byte: the hash.
         let mut bad = bytes.clone();

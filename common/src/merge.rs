@@ -56,6 +56,21 @@ pub fn flatten(vs: &nn::VarStore) -> Result<Tensor, MergeError> {
     Ok(Tensor::f_cat(&parts, 0)?)
 }
 
+/// BLAKE3 of flat weights (as [`flatten`] lays them out) as fp32 little-endian bytes: what an
+/// artifact's header claims its payload was computed with, and what a stage's miners compare
+/// after a merge.
+///
+/// # Errors
+/// When libtorch fails.
+pub fn hash_flat(flat: &Tensor) -> Result<[u8; 32], MergeError> {
+    let values = Vec::<f32>::try_from(flat.f_to_kind(Kind::Float)?.f_reshape([-1])?)?;
+    let mut bytes = Vec::with_capacity(values.len() * 4);
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    Ok(*blake3::hash(&bytes).as_bytes())
+}
+
 /// Loads `flat` (as [`flatten`] lays it out) into `vs`.
 ///
 /// # Errors

@@ -96,7 +96,12 @@ pub async fn run(config: Config) -> Result<()> {
         rt: tokio::runtime::Handle::current(),
         cancel: shutdown.token(),
         dir: config.dir.clone(),
+        poll: config.poll,
+        adversary: config.adversary,
     };
+    if let Some(a) = config.adversary {
+        tracing::warn!(behaviour = ?a, "playing an adversary: for tests and benchmarks only");
+    }
     let threads = config.threads;
     let stopper = shutdown.clone();
     let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();

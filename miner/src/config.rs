@@ -36,6 +36,10 @@ pub struct Config {
     pub expected_spec: Option<(RunSpec, String)>,
     /// Data source override.
     pub data: Option<String>,
+    /// Pause between looks for new inputs.
+    pub poll: std::time::Duration,
+    /// The cheat this miner plays (tests and benchmarks only).
+    pub adversary: Option<crate::adversary::Adversary>,
 }
 
 impl Config {
@@ -58,6 +62,8 @@ impl Config {
             metrics_port: args.neuron.metrics_port,
             expected_spec,
             data: args.data.clone(),
+            poll: std::time::Duration::from_millis(args.poll_ms),
+            adversary: args.adversary,
         })
     }
 }

@@ -23,8 +23,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-/// How often the feed looks for new inputs.
-const ROUND: Duration = Duration::from_millis(100);
 /// Most downloads in flight at once.
 const CONCURRENCY: usize = 16;
 
@@ -75,6 +73,8 @@ pub struct Context {
     pub act_codec: WireCodec,
     /// Gradient codec.
     pub grad_codec: WireCodec,
+    /// Pause between rounds.
+    pub poll: Duration,
 }
 
 /// Runs the feed until `cancel` fires or the worker hangs up.
@@ -85,6 +85,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let run = cx.spec.name.clone();
+    // Ids already delivered, rejected, or routed to another miner: never looked at again.
     let mut seen: HashSet<(Hotkey, u64)> = HashSet::new();
     let mut waiting: HashMap<u64, Hotkey> = HashMap::new();
     let last = cx.stage + 1 == cx.spec.stages.len();
@@ -105,22 +106,28 @@ pub async fn run(
                         continue;
                     }
                 };
-                let mine: Vec<(String, u64)> = keys
+                let mut mine: Vec<(String, u64)> = Vec::new();
+                for (key, id) in keys
                     .into_iter()
                     .filter_map(|k| artifact::id_of_key(&k).map(|id| (k, id)))
-                    .filter(|(_, id)| !seen.contains(&(up.hotkey, *id)))
-                    .filter(|(_, id)| {
-                        routing::route(
-                            &run,
-                            cx.epoch,
-                            *id,
-                            cx.stage,
-                            cx.roster.assignment.stage(cx.stage),
-                        )
-                        .is_some_and(|m| m.hotkey == cx.me)
-                    })
-                    .take(CONCURRENCY)
-                    .collect();
+                {
+                    if mine.len() == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
+                        continue;
+                    }
+                    let routed_here = routing::route(
+                        &run,
+                        cx.epoch,
+                        id,
+                        cx.stage,
+                        cx.roster.assignment.stage(cx.stage),
+                    )
+                    .is_some_and(|m| m.hotkey == cx.me);
+                    if routed_here {
+                        mine.push((key, id));
+                    } else {
+                        seen.insert((up.hotkey, id));
+                    }
+                }
                 let fetched = join_all(mine.iter().map(|(key, id)| {
                     let expect = Expect {
                         run: &run,
@@ -209,7 +216,7 @@ pub async fn run(
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(ROUND) => {}
+            () = tokio::time::sleep(cx.poll) => {}
         }
     }
 }

@@ -13,9 +13,12 @@
 //! - [`merge`]: the epoch's butterfly all-reduce through storage.
 //! - [`stage_checkpoint`]: the miner's own crash-safe checkpoint.
 //!
+//! [`adversary`] holds the ways of cheating the validator's tests play (a hidden flag).
+//!
 //! [`local`] trains every stage of a run spec in one process (with its own [`checkpoint`]),
 //! to try a spec or a machine before joining a subnet.
 
+pub mod adversary;
 pub mod app;
 pub mod checkpoint;
 pub mod cli;

@@ -19,6 +19,7 @@ use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tracing::{info, warn};
 
+use crate::adversary::Adversary;
 use crate::worker::{Held, Worker, spawn_put};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -73,6 +74,11 @@ pub(crate) fn run(w: &Worker, h: &mut Held, epoch: u64, roster: &Roster) -> Resu
         .iter()
         .position(|m| m.hotkey == me)
         .context("this miner is not in its stage's roster")?;
+    if w.adversary == Some(Adversary::Late) {
+        // Tests and benchmarks: misses the merge altogether and keeps its own weights.
+        w.wait_for_block(swarm.epoch_start(epoch + 1) + swarm.merge_blocks / 4);
+        return Ok(Duration::ZERO);
+    }
     let mut busy = Duration::ZERO;
     let t0 = Instant::now();
     let flat = arith::flatten(h.stage.var_store())?;
@@ -92,6 +98,8 @@ pub(crate) fn run(w: &Worker, h: &mut Held, epoch: u64, roster: &Roster) -> Resu
                 id: shard_id(i as u32, n as u32),
                 codec: codec.kind(),
                 dims: &dims,
+                weights: None,
+                loss: None,
             },
             &payload,
             w.signer.as_ref(),
@@ -160,6 +168,9 @@ pub(crate) fn run(w: &Worker, h: &mut Held, epoch: u64, roster: &Roster) -> Resu
             continue;
         };
         busy += t0.elapsed();
+        let mean = w
+            .adversary
+            .map_or(mean.shallow_clone(), |a| a.reduction(&mean));
         let bytes = seal(Kind::Merged, i, &mean)?;
         put(Kind::Merged, i, bytes, &mut uploads);
     }
@@ -193,23 +204,48 @@ pub(crate) fn run(w: &Worker, h: &mut Held, epoch: u64, roster: &Roster) -> Resu
             }
             std::thread::sleep(POLL);
         }
+        let mut settled = None;
         if let [Some(a), Some(b)] = &got {
             let gap = arith::relative_gap(a, b)?;
             if gap > swarm.twin_tolerance {
                 w.metrics.reject("twin");
+                // Settle it: reduce the shard here from every member's copy and keep the
+                // reduction that matches (or this one, when neither does).
+                let parts: Vec<(f64, Tensor)> = miners
+                    .iter()
+                    .filter_map(|m| {
+                        get_shard(w, roster, epoch, s, &m.hotkey, Kind::Shard, (i, n, len))
+                            .map(|t| (work_of(w, roster, epoch, s, &m.hotkey), t))
+                    })
+                    .collect();
+                let truth = arith::weighted_mean(&parts)?;
+                let off = |t: &Tensor| -> Result<bool> {
+                    Ok(match &truth {
+                        Some(truth) => arith::relative_gap(t, truth)? > swarm.twin_tolerance,
+                        None => false,
+                    })
+                };
+                let (a_off, b_off) = (off(a)?, off(b)?);
                 warn!(
                     epoch,
                     stage = s,
                     shard = i,
                     first = %miners[first].hotkey.short(),
+                    first_wrong = a_off,
                     twin = %miners[twin].hotkey.short(),
+                    twin_wrong = b_off,
                     gap,
-                    "the two reductions of a shard disagree; taking the first"
+                    "the two reductions of a shard disagree; reduced it here to settle it"
                 );
+                settled = match (a_off, b_off) {
+                    (false, _) => Some(a.shallow_clone()),
+                    (true, false) => Some(b.shallow_clone()),
+                    (true, true) => truth,
+                };
             }
         }
         let [a, b] = got;
-        pieces.push(match a.or(b) {
+        pieces.push(match settled.or(a).or(b) {
             Some(t) => t,
             None => {
                 from_own += 1;

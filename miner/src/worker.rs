@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::adversary::Adversary;
 use crate::feed::{self, Input, Want};
 use crate::stage_checkpoint::{self, Saved};
 
@@ -54,6 +55,10 @@ pub struct Worker {
     pub cancel: CancellationToken,
     /// State directory.
     pub dir: PathBuf,
+    /// Pause between looks for new inputs.
+    pub poll: Duration,
+    /// The cheat this miner plays (tests and benchmarks only).
+    pub adversary: Option<Adversary>,
 }
 
 /// The weights a sample was forwarded with: the optimizer step they follow, and how many steps
@@ -76,8 +81,21 @@ pub(crate) struct Held {
     /// The last optimizer step's change to the weights (flat), for predicting the next ones;
     /// `None` after joining or merging.
     velocity: Option<Tensor>,
-    /// Weight versions still needed by samples in flight: flat weights and how many samples use them.
-    stash: HashMap<Version, (Tensor, usize)>,
+    /// Weight versions still needed by samples in flight.
+    stash: HashMap<Version, Stashed>,
+    /// BLAKE3 of the current weights, once computed since the last change (the last stage's
+    /// header claim).
+    current_hash: Option<[u8; 32]>,
+}
+
+/// One stashed weight version.
+struct Stashed {
+    /// The weights, flat.
+    flat: Tensor,
+    /// Samples in flight that use them.
+    users: usize,
+    /// Their BLAKE3 ([`sliver_common::merge::hash_flat`]): what artifacts computed with them claim.
+    hash: [u8; 32],
 }
 
 impl Held {
@@ -105,7 +123,7 @@ impl Held {
         }
         let current = sliver_common::merge::flatten(self.stage.var_store())?;
         let predicted = match (self.stash.get(&v), &self.velocity) {
-            (Some((t, _)), _) => t.shallow_clone(),
+            (Some(s), _) => s.flat.shallow_clone(),
             (None, Some(dv)) => &current + dv * (ahead as f64),
             (None, None) => current.shallow_clone(),
         };
@@ -118,23 +136,47 @@ impl Held {
 
     /// Records one more sample using version `v` (its weights `flat`, or the current ones).
     fn stash_add(&mut self, v: Version, flat: Option<Tensor>) -> Result<()> {
-        if let Some((_, users)) = self.stash.get_mut(&v) {
-            *users += 1;
+        if let Some(s) = self.stash.get_mut(&v) {
+            s.users += 1;
         } else {
             let flat = match flat {
                 Some(t) => t,
                 None => sliver_common::merge::flatten(self.stage.var_store())?,
             };
-            self.stash.insert(v, (flat, 1));
+            let hash = sliver_common::merge::hash_flat(&flat)?;
+            self.stash.insert(
+                v,
+                Stashed {
+                    flat,
+                    users: 1,
+                    hash,
+                },
+            );
         }
         Ok(())
     }
 
+    /// The hash of the weights of version `v`, while a sample in flight uses them.
+    fn claim(&self, v: Version) -> Option<[u8; 32]> {
+        self.stash.get(&v).map(|s| s.hash)
+    }
+
+    /// The hash of the current weights.
+    fn current_claim(&mut self) -> Result<[u8; 32]> {
+        if let Some(h) = self.current_hash {
+            return Ok(h);
+        }
+        let flat = sliver_common::merge::flatten(self.stage.var_store())?;
+        let h = sliver_common::merge::hash_flat(&flat)?;
+        self.current_hash = Some(h);
+        Ok(h)
+    }
+
     /// A sample forwarded with version `v` is done (backwarded or dropped).
     fn release(&mut self, v: Version) {
-        if let Some((_, users)) = self.stash.get_mut(&v) {
-            *users -= 1;
-            if *users == 0 {
+        if let Some(s) = self.stash.get_mut(&v) {
+            s.users -= 1;
+            if s.users == 0 {
                 self.stash.remove(&v);
             }
         }
@@ -150,16 +192,27 @@ impl Held {
         if v == current_version {
             return f(&self.stage);
         }
-        let Some((stashed, _)) = self.stash.get(&v) else {
+        let Some(stashed) = self.stash.get(&v) else {
             bail!("no stashed weights of version {v:?}");
         };
-        let stashed = stashed.shallow_clone();
+        let stashed = stashed.flat.shallow_clone();
         let current = sliver_common::merge::flatten(self.stage.var_store())?;
         sliver_common::merge::load_flat(self.stage.var_store_mut(), &stashed)?;
         let out = f(&self.stage);
         sliver_common::merge::load_flat(self.stage.var_store_mut(), &current)?;
         out
     }
+}
+
+/// What an adversarial miner keeps across an epoch (tests and benchmarks only).
+#[derive(Default)]
+struct CheatState {
+    /// The lazy miner's first output.
+    first: Option<Tensor>,
+    /// A copier's peer's activation keys not yet re-signed.
+    peer_keys: Vec<String>,
+    /// Keys a copier re-signed already.
+    copied: std::collections::HashSet<String>,
 }
 
 /// A sample forwarded and sent on, waiting for its gradient.
@@ -325,9 +378,10 @@ impl Worker {
             let busy = crate::merge::run(self, h, epoch, &roster)?;
             merged = Some(epoch);
             h.velocity = None;
+            h.current_hash = None;
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
-            stats.merged_blake3 = weights_hash(h.stage.var_store())?;
+            stats.merged_blake3 = hex::encode(h.current_claim()?);
             stats.bytes_up = self
                 .bytes_up()
                 .into_iter()
@@ -427,6 +481,7 @@ impl Worker {
             backwards: 0,
             velocity: None,
             stash: HashMap::new(),
+            current_hash: None,
         })
     }
 
@@ -456,12 +511,13 @@ impl Worker {
         )?)
     }
 
-    /// Seals `tensor` as an artifact and uploads it in the background.
+    /// Seals `tensor` as an artifact and uploads it in the background. `weights` is the hash of
+    /// the weights it was computed with; `loss` the sample's loss (the last stage's gradients).
     fn upload(
         &self,
         (epoch, stage, kind, id): (u64, usize, Kind, u64),
-        codec: &WireCodec,
-        tensor: &Tensor,
+        (codec, tensor): (&WireCodec, &Tensor),
+        (weights, loss): (Option<[u8; 32]>, Option<f32>),
         uploads: &mut Vec<tokio::task::JoinHandle<()>>,
     ) -> Result<()> {
         let payload = codec.encode(tensor)?;
@@ -476,6 +532,8 @@ impl Worker {
                 id,
                 codec: codec.kind(),
                 dims: &dims,
+                weights,
+                loss,
             },
             &payload,
             self.signer.as_ref(),
@@ -522,6 +580,7 @@ impl Worker {
                 dims: dims.to_vec(),
                 act_codec,
                 grad_codec,
+                poll: self.poll,
             },
             want_rx,
             input_tx,
@@ -544,6 +603,9 @@ impl Worker {
         let accumulate = spec.optimizer.accumulate;
         let drain_end = swarm.merge_start(epoch) + swarm.merge_blocks / 4;
         let (mut loss_sum, mut loss_n) = (0.0, 0u64);
+        // Tests and benchmarks: what a cheating miner keeps, and whether it computes at all.
+        let mut cheat_state = CheatState::default();
+        let computes = self.adversary.is_none_or(Adversary::computes);
         info!(
             epoch,
             stage = s,
@@ -569,6 +631,9 @@ impl Worker {
                     for _ in 0..swarm.window {
                         let id = routing::sample_id(&spec.name, epoch, &me, counter);
                         counter += 1;
+                        if !computes {
+                            continue;
+                        }
                         let Some(next) =
                             routing::route(&spec.name, epoch, id, 1, roster.assignment.stage(1))
                         else {
@@ -584,10 +649,11 @@ impl Worker {
                         stats.busy_s += t0.elapsed().as_secs_f64();
                         stats.forwards += 1;
                         stats.tokens += (dims[0] * dims[1]) as u64;
+                        let out = self.outgoing(fwd.output(), &mut cheat_state, roster, epoch, 0);
                         self.upload(
                             (epoch, 0, Kind::Act, id),
-                            &act_codec,
-                            fwd.output(),
+                            (&act_codec, &out),
+                            (h.claim(version), None),
                             &mut uploads,
                         )?;
                         let _ = want_tx.send(Want {
@@ -608,6 +674,9 @@ impl Worker {
             match input_rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(Input::Act { id, tensor }) => {
                     if !training {
+                        continue;
+                    }
+                    if !computes {
                         continue;
                     }
                     let t0 = Instant::now();
@@ -638,9 +707,15 @@ impl Worker {
                         stats.backwards += 1;
                         self.metrics.add_samples("backward", 1);
                         h.backwards += 1;
+                        let claim = h.current_claim()?;
                         self.maybe_step(h, &mut stats, false)?;
                         stats.busy_s += t0.elapsed().as_secs_f64();
-                        self.upload((epoch, s, Kind::Grad, id), &grad_codec, &g, &mut uploads)?;
+                        self.upload(
+                            (epoch, s, Kind::Grad, id),
+                            (&grad_codec, &g),
+                            (Some(claim), loss.is_finite().then_some(loss as f32)),
+                            &mut uploads,
+                        )?;
                     } else {
                         let version =
                             version.context("a forward of an earlier stage is stashed")?;
@@ -654,10 +729,11 @@ impl Worker {
                         ) else {
                             bail!("stage {} has no miner", s + 1);
                         };
+                        let out = self.outgoing(fwd.output(), &mut cheat_state, roster, epoch, s);
                         self.upload(
                             (epoch, s, Kind::Act, id),
-                            &act_codec,
-                            fwd.output(),
+                            (&act_codec, &out),
+                            (h.claim(version), None),
                             &mut uploads,
                         )?;
                         let _ = want_tx.send(Want {
@@ -685,6 +761,7 @@ impl Worker {
                         let fwd = stage.forward(p.input.as_ref(), &batch)?;
                         Ok(stage.backward(fwd, Some(&g))?)
                     })?;
+                    let claim = h.claim(p.version);
                     h.release(p.version);
                     stats.backwards += 1;
                     self.metrics.add_samples("backward", 1);
@@ -692,7 +769,12 @@ impl Worker {
                     self.maybe_step(h, &mut stats, false)?;
                     stats.busy_s += t0.elapsed().as_secs_f64();
                     if let Some(g_in) = g_in {
-                        self.upload((epoch, s, Kind::Grad, id), &grad_codec, &g_in, &mut uploads)?;
+                        self.upload(
+                            (epoch, s, Kind::Grad, id),
+                            (&grad_codec, &g_in),
+                            (claim, None),
+                            &mut uploads,
+                        )?;
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -739,6 +821,80 @@ impl Worker {
         Ok(stats)
     }
 
+    /// The activations to upload for `honest`: the honest ones, or what the adversary this
+    /// miner plays puts in their place (tests and benchmarks only).
+    fn outgoing(
+        &self,
+        honest: &Tensor,
+        state: &mut CheatState,
+        roster: &Roster,
+        epoch: u64,
+        stage: usize,
+    ) -> Tensor {
+        match self.adversary {
+            None => honest.shallow_clone(),
+            Some(Adversary::Copier) => self
+                .peer_output(state, roster, epoch, stage)
+                .unwrap_or_else(|| honest.shallow_clone()),
+            Some(a) => a.tamper(honest, &mut state.first),
+        }
+    }
+
+    /// A stage peer's activations this copier has not re-signed yet, verified like any input.
+    fn peer_output(
+        &self,
+        state: &mut CheatState,
+        roster: &Roster,
+        epoch: u64,
+        stage: usize,
+    ) -> Option<Tensor> {
+        let spec = self.spec();
+        let me = self.me();
+        let peer = roster
+            .assignment
+            .stage(stage)
+            .iter()
+            .find(|m| m.hotkey != me)?
+            .hotkey;
+        let store = roster.store(&peer).ok()?;
+        if state.peer_keys.is_empty() {
+            let prefix = artifact::prefix(&spec.name, epoch, stage, &peer, Kind::Act);
+            let keys = self.rt.block_on(store.list(&prefix)).ok()?;
+            state.peer_keys = keys
+                .into_iter()
+                .filter(|k| !state.copied.contains(k))
+                .collect();
+        }
+        let key = state.peer_keys.pop()?;
+        state.copied.insert(key.clone());
+        let id = artifact::id_of_key(&key)?;
+        let b = &spec.boundary;
+        let codec = WireCodec::new(b.codec, b.codec_row);
+        let dims = self.wire_dims();
+        let expect = artifact::Expect {
+            run: &spec.name,
+            epoch,
+            stage: stage as u16,
+            kind: Kind::Act,
+            id: Some(id),
+            producer: peer,
+            codec: codec.kind(),
+            dims: &dims,
+            payload_len: codec.encoded_len(&dims),
+        };
+        self.rt
+            .block_on(sliver_subnet::fetch::fetch(
+                store,
+                &key,
+                &expect,
+                roster,
+                &self.metrics,
+                &codec,
+            ))
+            .ok()
+            .flatten()
+    }
+
     /// Steps AdamW once `optimizer.accumulate` backwards are in (or, with `flush`, whatever is in).
     fn maybe_step(&self, h: &mut Held, stats: &mut EpochStats, flush: bool) -> Result<()> {
         let o = &self.spec().optimizer;
@@ -760,6 +916,7 @@ impl Worker {
         h.trained += h.backwards as u64;
         let before = sliver_common::merge::flatten(h.stage.var_store())?;
         h.opt.step();
+        h.current_hash = None;
         h.velocity = Some(sliver_common::merge::flatten(h.stage.var_store())? - before);
         h.opt.zero_grad();
         h.steps += 1;
@@ -785,15 +942,4 @@ pub(crate) fn spawn_put(
             Err(e) => warn!(key, error = %e, "upload failed"),
         }
     })
-}
-
-/// BLAKE3 of a stage's weights, flattened as the merge lays them out.
-fn weights_hash(vs: &nn::VarStore) -> Result<String> {
-    let flat = sliver_common::merge::flatten(vs)?;
-    let values = Vec::<f32>::try_from(&flat)?;
-    let mut h = blake3::Hasher::new();
-    for v in values {
-        h.update(&v.to_le_bytes());
-    }
-    Ok(h.finalize().to_hex().to_string())
 }

@@ -22,6 +22,20 @@ pub async fn fetch(
     metrics: &Metrics,
     codec: &WireCodec,
 ) -> Result<Option<Tensor>, ()> {
+    Ok(fetch_opened(store, key, expect, roster, metrics, codec)
+        .await?
+        .map(|(_, t)| t))
+}
+
+/// [`fetch`], keeping the verified header (its weights and loss claims).
+pub async fn fetch_opened(
+    store: &Store,
+    key: &str,
+    expect: &Expect<'_>,
+    roster: &Roster,
+    metrics: &Metrics,
+    codec: &WireCodec,
+) -> Result<Option<(artifact::Header, Tensor)>, ()> {
     let reject = |reason: &'static str, detail: String| {
         metrics.reject(reason);
         warn!(producer = %expect.producer.short(), key, reason, detail, "rejected an artifact");
@@ -48,7 +62,7 @@ pub async fn fetch(
     };
     let limit = codec.encoded_len(expect.dims);
     match codec.decode_expected(opened.payload, expect.dims, limit, Device::Cpu) {
-        Ok(t) => Ok(Some(t)),
+        Ok(t) => Ok(Some((opened.header, t))),
         Err(e @ (CodecError::Unexpected { .. } | CodecError::WrongCodec { .. })) => {
             reject("dims", e.to_string());
             Err(())
@@ -178,6 +192,8 @@ mod tests {
                 id: 7,
                 codec: CodecKind::Int8,
                 dims: claimed_dims,
+                weights: None,
+                loss: None,
             },
             &payload,
             signer,

@@ -64,6 +64,8 @@ pub struct Options {
     pub latency_ms: u64,
     /// Whether the subnet requires commit-reveal of weights.
     pub commit_reveal: bool,
+    /// Miners (by index) that play an adversary (`btminer --adversary NAME`): tests only.
+    pub adversaries: Vec<(usize, String)>,
 }
 
 /// One epoch as the validator scored it.
@@ -369,6 +371,9 @@ impl Localnet {
             &slot.hotkey_name.clone(),
             &slot.dir.clone(),
         );
+        if let Some((_, name)) = self.opts.adversaries.iter().find(|(m, _)| *m == i) {
+            cmd.args(["--adversary", name]);
+        }
         let log = self
             .opts
             .dir

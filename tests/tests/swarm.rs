@@ -62,6 +62,7 @@ fn options(dir: &Path, storage: StorageKind, epochs: u64, commit_reveal: bool) -
         threads: 1,
         latency_ms: 0,
         commit_reveal,
+        adversaries: Vec::new(),
     }
 }
 
@@ -89,8 +90,9 @@ fn merged_hashes(net: &Localnet, miner: usize) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The `work` column of a score table, by uid.
-fn work_in_table(path: &str) -> Vec<(u64, u64)> {
+/// Per row of a score table: uid, verified samples (forward + backward), and why it was not
+/// paid (empty when paid).
+fn work_in_table(path: &str) -> Vec<(u64, u64, String)> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -99,17 +101,39 @@ fn work_in_table(path: &str) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.unwrap();
-        let uid = batch.column_by_name("uid").unwrap();
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("{path} has no column {name}"))
+                .clone()
+        };
+        let uid = column("uid");
         let uid = uid
             .as_any()
             .downcast_ref::<arrow_array::UInt16Array>()
             .unwrap();
-        let work = batch.column_by_name("work").unwrap();
-        let work = work.as_any().downcast_ref::<UInt64Array>().unwrap();
-        for i in 0..batch.num_rows() {
-            out.push((u64::from(uid.value(i)), work.value(i)));
+        let (fwd, bwd) = (column("samples_forward"), column("samples_backward"));
+        let fwd = fwd.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let bwd = bwd.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let caught = column("caught");
+        let caught = arrow_array::cast::AsArray::as_string_view_opt(caught.as_ref())
+            .map(|a| {
+                (0..a.len())
+                    .map(|i| a.value(i).to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .or_else(|| {
+                arrow_array::cast::AsArray::as_string_opt::<i64>(caught.as_ref())
+                    .map(|a| (0..a.len()).map(|i| a.value(i).to_owned()).collect())
+            })
+            .or_else(|| {
+                arrow_array::cast::AsArray::as_string_opt::<i32>(caught.as_ref())
+                    .map(|a| (0..a.len()).map(|i| a.value(i).to_owned()).collect())
+            })
+            .unwrap_or_else(|| panic!("{path}: caught is not a string column"));
+        for (i, caught) in caught.into_iter().enumerate() {
+            out.push((u64::from(uid.value(i)), fwd.value(i) + bwd.value(i), caught));
         }
-        assert!(work.len() == batch.num_rows());
     }
     out
 }
@@ -210,10 +234,12 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
         reports[2].epoch
     );
 
-    // Every miner has work in the first epoch's table and a weight on chain.
+    // Every miner has work in the first epoch's table, none is caught in this clean epoch (no
+    // CLASP flag, merge done, work near its peers'), and each has a weight on chain.
     let table = work_in_table(&reports[0].scores);
     assert_eq!(table.len(), 4, "{table:?}");
-    assert!(table.iter().all(|(_, w)| *w > 0), "{table:?}");
+    assert!(table.iter().all(|(_, w, _)| *w > 0), "{table:?}");
+    assert!(table.iter().all(|(_, _, c)| c.is_empty()), "{table:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let weights = net.weights().await.unwrap();
     for m in &net.miners {
@@ -251,5 +277,67 @@ async fn the_same_flow_runs_against_s3() {
             .all(|m| weights.get(&m.uid.0).is_some_and(|w| *w > 0)),
         "{weights:?}"
     );
+    net.stop();
+}
+
+/// Miners that cheat on the merge or on their work are caught and end with no weight, and no
+/// honest miner is caught. Three miners per stage, so each stage's median miner is honest:
+/// stage 0 holds `noise` (CLASP) and `free-rider` (too little work), stage 1 `poison-merge` and
+/// `late` (the merge checks). The cheats that need spot checks (`scaled`, anything on the last
+/// stage) are not part of it yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adversaries_are_caught_and_honest_miners_are_not() {
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), StorageKind::Fs, 3, false);
+    opts.miners_per_stage = 3;
+    // Miners alternate stages by uid: indices 0, 2, 4 are stage 0; 1, 3, 5 stage 1.
+    let cheats = [
+        (0, "noise"),
+        (2, "free-rider"),
+        (1, "poison-merge"),
+        (3, "late"),
+    ];
+    opts.adversaries = cheats.iter().map(|(i, b)| (*i, (*b).to_owned())).collect();
+    let mut net = Localnet::start(opts).await.unwrap();
+    let reports = [next(&mut net), next(&mut net), next(&mut net)];
+    let cheat_uids: Vec<(u64, &str)> = cheats
+        .iter()
+        .map(|(i, b)| (u64::from(net.miners[*i].uid.0), *b))
+        .collect();
+    for r in &reports {
+        let table = work_in_table(&r.scores);
+        assert_eq!(table.len(), 6, "{table:?}");
+        for (uid, _, caught) in &table {
+            let cheat = cheat_uids.iter().find(|(u, _)| u == uid);
+            match cheat {
+                // Caught every epoch after the first (CLASP needs the model to use its input).
+                Some((_, b)) if r.epoch > reports[0].epoch => {
+                    assert!(
+                        !caught.is_empty(),
+                        "epoch {}: {b} (uid {uid}) not caught: {table:?}",
+                        r.epoch
+                    )
+                }
+                Some(_) => {}
+                None => assert!(
+                    caught.is_empty(),
+                    "epoch {}: honest uid {uid} caught: {table:?}",
+                    r.epoch
+                ),
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let weights = net.weights().await.unwrap();
+    for (uid, b) in &cheat_uids {
+        let w = weights.get(&(*uid as u16)).copied().unwrap_or(0);
+        // Caught in the last two epochs: its average halved twice from at most its first share.
+        let honest_max = weights.values().copied().max().unwrap_or(0);
+        assert!(
+            u32::from(w) * 3 < u32::from(honest_max),
+            "{b} (uid {uid}) kept weight {w} of {honest_max}: {weights:?}"
+        );
+    }
     net.stop();
 }

@@ -3,8 +3,8 @@
 //! In order: hotkey, chain, registration, the run spec (published when this validator's coldkey
 //! owns the subnet, otherwise fetched from the owner and checked against `--spec`), the store,
 //! the held-out text; then, each epoch once its merge is over: audit every miner
-//! ([`follow`]), score ([`scores`]), set weights
-//! ([`weights`]), write the Parquet table ([`export`]) and
+//! ([`follow`]), attribute the paths' losses ([`clasp`]), score ([`scores`]), set weights
+//! ([`weights`]), write the Parquet tables ([`export`]) and
 //! evaluate the merged model on held-out text.
 
 use std::collections::BTreeMap;
@@ -25,6 +25,7 @@ use tch::Tensor;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::clasp::{self, Effect};
 use crate::config::Config;
 use crate::export::{self, Row};
 use crate::follow::{self, MinerWork};
@@ -202,12 +203,35 @@ impl Looper {
 
     async fn score_epoch(&mut self, epoch: u64, roster: &Roster, ema: &mut Ema) -> Result<()> {
         let spec = &self.view.spec;
+        let stages = spec.stages.len();
         let down_before = bytes_down(&self.metrics);
-        let follow::Audit { rows, merged } =
-            follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
+        let follow::Audit {
+            rows,
+            merged,
+            paths,
+        } = follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
         let moved = bytes_down(&self.metrics) - down_before;
-        let scores = scores::epoch_scores(&rows);
-        ema.update(&scores);
+        let mut path_table = clasp::paths_frame(epoch, stages, &paths)?;
+        let effects: BTreeMap<u16, Effect> =
+            clasp::attribute(&path_table, stages, &clasp::Config::default())?
+                .into_iter()
+                .map(|e| (e.uid, e))
+                .collect();
+        let judged = scores::judge(&rows, &effects);
+        for (j, w) in judged.iter().zip(&rows) {
+            if !j.caught.is_empty() {
+                let why: Vec<&str> = j.caught.iter().map(|c| c.as_str()).collect();
+                warn!(
+                    epoch,
+                    uid = j.uid,
+                    hotkey = w.hotkey,
+                    caught = why.join(","),
+                    "miner not paid this epoch"
+                );
+            }
+        }
+        let epoch_scores: BTreeMap<u16, f64> = judged.iter().map(|j| (j.uid, j.score)).collect();
+        ema.update(&epoch_scores);
         let weights = Weights::from_scores(ema.0.iter().map(|(u, s)| (Uid(*u), *s)));
         let weight_of: BTreeMap<u16, u16> = weights
             .uids()
@@ -222,18 +246,29 @@ impl Looper {
         }
         let table: Vec<Row> = rows
             .iter()
-            .map(|w| Row {
+            .zip(judged)
+            .map(|(w, judged)| Row {
                 work: w.clone(),
-                score: scores.get(&w.uid).copied().unwrap_or(0.0),
+                clasp: effects.get(&w.uid).cloned(),
+                judged,
                 ema: ema.0.get(&w.uid).copied().unwrap_or(0.0),
                 weight: weight_of.get(&w.uid).copied().unwrap_or(0),
             })
             .collect();
+        let block = *self.clock.borrow();
         let key = export::key(&spec.name, epoch);
+        let mut score_table = export::scores_frame(epoch, block, &table)?;
         self.store
-            .put_once(&key, export::encode(epoch, &table)?)
+            .put_once(&key, export::encode(&mut score_table)?)
             .await
             .context("writing the score table")?;
+        self.store
+            .put_once(
+                &export::paths_key(&spec.name, epoch),
+                export::encode(&mut path_table)?,
+            )
+            .await
+            .context("writing the path table")?;
         let eval = self.eval_merged(epoch, merged).await;
         self.metrics.set_epoch(epoch);
         if let Some(loss) = eval {
@@ -249,6 +284,7 @@ impl Looper {
             eval_loss = eval.map(|l| format!("{l:.4}")),
             bytes_moved = moved,
             samples = samples.join(" "),
+            paths = paths.len(),
             rejected = rows.iter().map(|r| r.rejected).sum::<u64>(),
             scores = %format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),
             "epoch scored"

@@ -39,6 +39,15 @@ pub enum Command {
         /// Run spec (TOML).
         file: PathBuf,
     },
+    /// Print a run's score tables: one table per epoch, caught miners first.
+    ///
+    /// DIR is the run's directory in the validator's store (it holds `scores/epoch=N/` and
+    /// `paths/epoch=N/`), e.g. `runs/demo/neurons/validator/store/runs/local` after the demo.
+    Scores {
+        /// The run's directory.
+        #[arg(long = "run")]
+        run: PathBuf,
+    },
 }
 
 /// Flags of the network validator.

@@ -6,18 +6,24 @@
 //! was consumed downstream: an activation counts when the miner it was routed to returned a
 //! verified gradient for it; a gradient counts when it verifies. The merge counts when the
 //! miner uploaded a verified reduction of every shard it is responsible for.
+//!
+//! Every sample whose last-stage gradient verified is a finished [`Path`]: the miner at each
+//! stage (stage 0 from whose store the sample's first activation came, later stages by the
+//! routing every process computes alike) and the loss the last stage's miner put in the
+//! gradient's header. CLASP ([`crate::clasp`]) attributes those losses.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use futures::future::join_all;
 use sliver_common::artifact::{self, Expect, Hotkey, Kind};
-use sliver_common::merge::{reduced_by, reducers};
+use sliver_common::merge::{reduced_by, reducers, relative_gap};
 use sliver_common::metrics::Metrics;
 use sliver_common::{RunSpec, WireCodec, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
 use tch::Tensor;
+use tracing::warn;
 
 /// What one miner did in one epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,12 +44,34 @@ pub struct MinerWork {
     pub rejected: u64,
     /// Whether it uploaded a verified reduction of every shard it reduces.
     pub merged: bool,
-    /// Samples it completed: consumed forwards plus verified backwards.
+    /// Forwards that verified and were consumed downstream (the last stage: its verified
+    /// gradients, forward and backward being one step there).
+    pub samples_forward: u64,
+    /// Backwards that verified (stage 0's leave no artifact: its consumed forwards stand in).
+    pub samples_backward: u64,
+    /// Its artifacts recomputed by spot checks.
+    pub spot_checks: u64,
+    /// Spot checks that did not match.
+    pub spot_check_failures: u64,
+    /// Samples it completed: verified forwards plus verified backwards.
     pub work: u64,
 }
 
 const CONCURRENCY: usize = 16;
 
+/// A finished sample: who computed it at each stage, and its loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    /// The sample id.
+    pub sample: u64,
+    /// The uid of the miner at each stage, stage 0 first.
+    pub uids: Vec<u16>,
+    /// The training loss the last stage reported.
+    pub loss: f32,
+}
+
+/// The ids of `producer`'s artifacts of `kind` that verified, each with the loss its header
+/// claims, and how many were rejected.
 async fn verified_ids(
     spec: &RunSpec,
     roster: &Roster,
@@ -52,7 +80,7 @@ async fn verified_ids(
     producer: &Hotkey,
     kind: Kind,
     codec: &WireCodec,
-) -> Result<(HashSet<u64>, u64)> {
+) -> Result<(HashMap<u64, Option<f32>>, u64)> {
     let store = roster.store(producer)?;
     let prefix = artifact::prefix(&spec.name, epoch, stage, producer, kind);
     let keys = store.list(&prefix).await?;
@@ -61,7 +89,7 @@ async fn verified_ids(
         spec.model.seq_len as i64,
         spec.boundary.wire_dim(spec.model.d_model) as i64,
     ];
-    let mut ok = HashSet::new();
+    let mut ok = HashMap::new();
     let mut rejected = 0;
     for chunk in keys.chunks(CONCURRENCY) {
         let results = join_all(chunk.iter().map(|key| async {
@@ -79,14 +107,14 @@ async fn verified_ids(
             };
             Some((
                 id,
-                fetch::fetch(store, key, &expect, roster, metrics, codec).await,
+                fetch::fetch_opened(store, key, &expect, roster, metrics, codec).await,
             ))
         }))
         .await;
         for r in results.into_iter().flatten() {
             match r {
-                (id, Ok(Some(_))) => {
-                    ok.insert(id);
+                (id, Ok(Some((header, _)))) => {
+                    ok.insert(id, header.loss);
                 }
                 (_, Ok(None)) => {}
                 (_, Err(())) => rejected += 1,
@@ -103,6 +131,8 @@ pub struct Audit {
     /// Each stage's merged weights (flat), assembled from the verified reductions the audit
     /// read: every shard from its first reducer, else its twin; `None` when a shard has neither.
     pub merged: Vec<Option<Tensor>>,
+    /// Every finished sample, by id.
+    pub paths: Vec<Path>,
 }
 
 /// Audits `epoch`. `stage_params` holds each stage's parameter count (the merge's flat length).
@@ -120,8 +150,8 @@ pub async fn audit(
     let act_codec = WireCodec::new(b.codec, b.codec_row);
     let grad_codec = WireCodec::new(b.grad_codec(), b.codec_row);
     let stages = spec.stages.len();
-    let mut acts: BTreeMap<Hotkey, HashSet<u64>> = BTreeMap::new();
-    let mut grads: BTreeMap<Hotkey, HashSet<u64>> = BTreeMap::new();
+    let mut acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
+    let mut grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
     let mut rows: BTreeMap<Hotkey, MinerWork> = BTreeMap::new();
     for (stage, m) in roster.assignment.members() {
         let mut row = MinerWork {
@@ -169,11 +199,11 @@ pub async fn audit(
         }
         let next = roster.assignment.stage(stage + 1);
         let consumed = acts.get(&m.hotkey).map_or(0, |ids| {
-            ids.iter()
+            ids.keys()
                 .filter(|id| {
                     routing::route(&spec.name, epoch, **id, stage + 1, next)
                         .and_then(|n| grads.get(&n.hotkey))
-                        .is_some_and(|g| g.contains(id))
+                        .is_some_and(|g| g.contains_key(id))
                 })
                 .count() as u64
         });
@@ -181,16 +211,17 @@ pub async fn audit(
             row.consumed = consumed;
         }
     }
-    // Merge: a verified reduction of every shard the miner reduces. The reductions read here
-    // are also the merged model the validator evaluates.
+    // Merge: a verified reduction of every shard the miner reduces, agreeing with its twin's
+    // or, when the two disagree, with the validator's own reduction of the shard's inputs.
+    // The reductions kept are also the merged model the validator evaluates.
     let mut merged = Vec::with_capacity(stages);
     for stage in 0..stages {
         let miners = roster.assignment.stage(stage);
         let n = miners.len();
         let total = stage_params.get(stage).copied().unwrap_or(0);
         let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
+        let mut ok: Vec<bool> = vec![true; n];
         for (pos, m) in miners.iter().enumerate() {
-            let mut all = true;
             for i in reduced_by(pos, n) {
                 let (_, len) = sliver_common::merge::shard_range(total, n, i);
                 let got = fetch::shard(
@@ -204,13 +235,67 @@ pub async fn audit(
                     (i, n, len),
                 )
                 .await;
-                all &= got.is_some();
-                if let Some(t) = got {
-                    reductions.insert((i, pos), t);
+                match got {
+                    Some(t) => {
+                        reductions.insert((i, pos), t);
+                    }
+                    None => ok[pos] = false,
                 }
             }
+        }
+        for i in 0..n {
+            let [a, b] = reducers(i, n);
+            let (Some(ta), Some(tb)) = (reductions.get(&(i, a)), reductions.get(&(i, b))) else {
+                continue;
+            };
+            if a == b || relative_gap(ta, tb).unwrap_or(f64::INFINITY) <= spec.swarm.twin_tolerance
+            {
+                continue;
+            }
+            let (_, len) = sliver_common::merge::shard_range(total, n, i);
+            let mut parts = Vec::with_capacity(n);
+            for m in miners {
+                let shard = fetch::shard(
+                    &spec.name,
+                    roster,
+                    metrics,
+                    epoch,
+                    stage,
+                    &m.hotkey,
+                    Kind::Shard,
+                    (i, n, len),
+                )
+                .await;
+                let work = acts.get(&m.hotkey).map_or(0, HashMap::len)
+                    + grads.get(&m.hotkey).map_or(0, HashMap::len);
+                if let Some(t) = shard {
+                    parts.push((work.max(1) as f64, t));
+                }
+            }
+            let Ok(Some(truth)) = sliver_common::merge::weighted_mean(&parts) else {
+                continue;
+            };
+            for r in [a, b] {
+                let off = reductions.get(&(i, r)).is_none_or(|t| {
+                    relative_gap(t, &truth).unwrap_or(f64::INFINITY) > spec.swarm.twin_tolerance
+                });
+                if off {
+                    warn!(
+                        epoch,
+                        stage,
+                        shard = i,
+                        uid = miners[r].uid,
+                        "a reduction of a shard does not match its inputs"
+                    );
+                    ok[r] = false;
+                    reductions.remove(&(i, r));
+                }
+            }
+            reductions.entry((i, a)).or_insert(truth);
+        }
+        for (pos, m) in miners.iter().enumerate() {
             if let Some(row) = rows.get_mut(&m.hotkey) {
-                row.merged = all;
+                row.merged = ok[pos];
             }
         }
         let pieces: Option<Vec<Tensor>> = (0..n)
@@ -226,17 +311,68 @@ pub async fn audit(
                 .and_then(|p| Tensor::f_cat(&p, 0).ok()),
         );
     }
+    let paths = finished_paths(spec, roster, epoch, &acts, &grads);
     let mut out: Vec<MinerWork> = rows.into_values().collect();
     for r in &mut out {
         // Stage 0's backward leaves no artifact: its consumed forwards stand for both passes.
-        r.work = if r.stage == 0 {
-            2 * r.consumed
+        (r.samples_forward, r.samples_backward) = if r.stage == 0 {
+            (r.consumed, r.consumed)
         } else if usize::from(r.stage) + 1 == stages {
-            2 * r.gradients
+            (r.gradients, r.gradients)
         } else {
-            r.consumed + r.gradients
+            (r.consumed, r.gradients)
         };
+        r.work = r.samples_forward + r.samples_backward;
     }
     out.sort_by_key(|r| r.uid);
-    Ok(Audit { rows: out, merged })
+    Ok(Audit {
+        rows: out,
+        merged,
+        paths,
+    })
+}
+
+/// The finished samples: a verified last-stage gradient with a loss, whose first activation
+/// verified in a stage-0 miner's store.
+fn finished_paths(
+    spec: &RunSpec,
+    roster: &Roster,
+    epoch: u64,
+    acts: &BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+    grads: &BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+) -> Vec<Path> {
+    let stages = spec.stages.len();
+    let first: HashMap<u64, u16> = roster
+        .assignment
+        .stage(0)
+        .iter()
+        .flat_map(|m| {
+            acts.get(&m.hotkey)
+                .into_iter()
+                .flat_map(|ids| ids.keys().map(|id| (*id, m.uid)))
+        })
+        .collect();
+    let mut paths = Vec::new();
+    for m in roster.assignment.stage(stages - 1) {
+        let Some(ids) = grads.get(&m.hotkey) else {
+            continue;
+        };
+        for (&sample, &loss) in ids {
+            let (Some(loss), Some(&uid0)) = (loss, first.get(&sample)) else {
+                continue;
+            };
+            let mut uids = vec![uid0];
+            for s in 1..stages {
+                match routing::route(&spec.name, epoch, sample, s, roster.assignment.stage(s)) {
+                    Some(r) => uids.push(r.uid),
+                    None => break,
+                }
+            }
+            if uids.len() == stages && uids.last() == Some(&m.uid) {
+                paths.push(Path { sample, uids, loss });
+            }
+        }
+    }
+    paths.sort_by_key(|p| p.sample);
+    paths
 }

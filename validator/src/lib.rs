@@ -6,13 +6,15 @@
 //!
 //! - [`cli`] → [`config`]: flags, checked once into an immutable [`config::Config`].
 //! - [`app`]: wiring and the per-epoch loop.
-//! - [`follow`]: what each miner verifiably did in an epoch.
-//! - [`scores`]: work × quality → moving average.
-//! - [`export`]: the Parquet table.
+//! - [`follow`]: what each miner verifiably did in an epoch, and every finished sample's path.
+//! - [`clasp`]: each miner's effect on the loss of its paths, against its stage peers.
+//! - [`scores`]: work × quality (caught: zero) → moving average.
+//! - [`export`]: the Parquet tables, and `btvalidator scores`.
 //! - [`weights`]: weights on chain.
 //! - [`spec`]: `btvalidator spec`, the run-spec report.
 
 pub mod app;
+pub mod clasp;
 pub mod cli;
 pub mod config;
 pub mod export;

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::stdout().write_all(s.as_bytes());
         }),
+        Some(Command::Scores { run }) => sliver_validator::export::summarise(&run).map(|s| {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(s.as_bytes());
+        }),
         None => sliver_validator::config::Config::from_args(&cli.validator).and_then(|config| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -2,32 +2,101 @@
 //!
 //! Within each stage a miner's share is its verified work over the stage's total, so every
 //! stage pays the same and a stage with fewer miners pays each more (where miners are needed).
-//! Quality is 1 when the miner did its part of the merge and one half when it did not. The
-//! epoch's score enters an exponential moving average; a miner absent from an epoch decays.
+//! Quality is 1, or zero when the miner was caught: a failed spot check (tolerances come from
+//! measured honest variation, so one failure is not bad luck), flagged by CLASP, no verified reduction of the shards it owed
+//! the merge, or verified work under [`LOW_WORK`] of its stage's median (a free rider that
+//! joins merges without training). A miner caught gets nothing for the epoch, and its moving
+//! average decays. The epoch's score enters an exponential moving average ([`Ema`]).
 
 use std::collections::BTreeMap;
 
+use crate::clasp::Effect;
 use crate::follow::MinerWork;
 
 /// Weight of the newest epoch in the moving average.
 pub const EMA_ALPHA: f64 = 0.5;
 
-/// This epoch's score of each miner (uid → score in 0..=1 per stage).
-pub fn epoch_scores(rows: &[MinerWork]) -> BTreeMap<u16, f64> {
-    let mut stage_work: BTreeMap<u16, f64> = BTreeMap::new();
-    for r in rows {
-        *stage_work.entry(r.stage).or_default() += r.work as f64;
+/// Verified work under this fraction of the stage's median is not paid.
+pub const LOW_WORK: f64 = 0.2;
+
+/// Why a miner got nothing this epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Caught {
+    /// A recomputed artifact did not match.
+    SpotCheck,
+    /// CLASP found it raises the loss of its paths.
+    Clasp,
+    /// It did not upload a verified reduction of every shard it reduces.
+    Merge,
+    /// It did too little verified work for its stage.
+    LowWork,
+}
+
+impl Caught {
+    /// The label in score tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Caught::SpotCheck => "spot_check",
+            Caught::Clasp => "clasp",
+            Caught::Merge => "merge",
+            Caught::LowWork => "low_work",
+        }
     }
+}
+
+/// One miner's epoch, judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// The miner.
+    pub uid: u16,
+    /// Its share of its stage's verified work, or zero when caught.
+    pub score: f64,
+    /// Every reason it was caught (empty when paid).
+    pub caught: Vec<Caught>,
+}
+
+/// Judges every miner of the epoch: `rows` from the audit, `clasp` its attribution by uid.
+pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
+    let mut stage_work: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    for r in rows {
+        stage_work.entry(r.stage).or_default().push(r.work);
+    }
+    let median = |stage: u16| -> f64 {
+        let mut w = stage_work.get(&stage).cloned().unwrap_or_default();
+        w.sort_unstable();
+        match w.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => w[n / 2] as f64,
+            n => (w[n / 2 - 1] + w[n / 2]) as f64 / 2.0,
+        }
+    };
     rows.iter()
         .map(|r| {
-            let total = stage_work.get(&r.stage).copied().unwrap_or(0.0);
-            let share = if total > 0.0 {
-                r.work as f64 / total
+            let mut caught = Vec::new();
+            if r.spot_check_failures > 0 {
+                caught.push(Caught::SpotCheck);
+            }
+            if clasp.get(&r.uid).is_some_and(|e| e.flagged) {
+                caught.push(Caught::Clasp);
+            }
+            if !r.merged {
+                caught.push(Caught::Merge);
+            }
+            if (r.work as f64) < LOW_WORK * median(r.stage) {
+                caught.push(Caught::LowWork);
+            }
+            let total: u64 = stage_work.get(&r.stage).map_or(0, |w| w.iter().sum());
+            let share = if total > 0 {
+                r.work as f64 / total as f64
             } else {
                 0.0
             };
-            let quality = if r.merged { 1.0 } else { 0.5 };
-            (r.uid, share * quality)
+            let score = if caught.is_empty() { share } else { 0.0 };
+            Judged {
+                uid: r.uid,
+                score,
+                caught,
+            }
         })
         .collect()
 }
@@ -63,21 +132,72 @@ mod tests {
         }
     }
 
+    fn scores(j: &[Judged]) -> BTreeMap<u16, f64> {
+        j.iter().map(|j| (j.uid, j.score)).collect()
+    }
+
     #[test]
     fn shares_within_stages_and_decay() {
-        let s = epoch_scores(&[
-            row(1, 0, 30, true),
-            row(2, 0, 10, true),
-            row(3, 1, 5, false),
-        ]);
+        let s = scores(&judge(
+            &[row(1, 0, 30, true), row(2, 0, 10, true), row(3, 1, 5, true)],
+            &BTreeMap::new(),
+        ));
         assert_eq!(s[&1], 0.75);
         assert_eq!(s[&2], 0.25);
-        assert_eq!(s[&3], 0.5);
+        assert_eq!(s[&3], 1.0);
         let mut ema = Ema::default();
         ema.update(&s);
         assert_eq!(ema.0[&1], 0.375);
         ema.update(&BTreeMap::from([(2, 1.0)]));
         assert_eq!(ema.0[&1], 0.1875);
         assert_eq!(ema.0[&2], 0.0625 + 0.5);
+    }
+
+    #[test]
+    fn caught_miners_get_nothing_and_say_why() {
+        let mut failed = row(4, 0, 40, true);
+        failed.spot_checks = 4;
+        failed.spot_check_failures = 1;
+        let mut partial = row(5, 0, 40, true);
+        partial.spot_checks = 0;
+        let rows = [
+            row(1, 0, 40, false), // missed the merge
+            row(2, 0, 40, true),  // flagged by CLASP
+            row(3, 0, 5, true),   // a free rider: 5 < 0.2 x median 40
+            failed,
+            partial,
+        ];
+        let clasp = BTreeMap::from([(
+            2,
+            Effect {
+                uid: 2,
+                stage: 0,
+                paths: 100,
+                effect: 0.4,
+                confidence: 1.0,
+                flagged: true,
+            },
+        )]);
+        let j = judge(&rows, &clasp);
+        let caught: Vec<(u16, Vec<Caught>)> = j.iter().map(|j| (j.uid, j.caught.clone())).collect();
+        assert_eq!(
+            caught,
+            vec![
+                (1, vec![Caught::Merge]),
+                (2, vec![Caught::Clasp]),
+                (3, vec![Caught::LowWork]),
+                (4, vec![Caught::SpotCheck]),
+                (5, vec![]),
+            ]
+        );
+        let s = scores(&j);
+        assert_eq!((s[&1], s[&2], s[&3], s[&4]), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(s[&5], 40.0 / 165.0);
+        // Its average decays to nothing once it stops being paid.
+        let mut ema = Ema(BTreeMap::from([(1, 0.5)]));
+        for _ in 0..40 {
+            ema.update(&scores(&j));
+        }
+        assert!(!ema.0.contains_key(&1));
     }
 }

@@ -117,6 +117,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         threads: 1,
         latency_ms,
         commit_reveal: false,
+        adversaries: Vec::new(),
     })
     .await?;
     let epoch_s = spec.swarm.epoch_blocks as f64 * cli.block_time_ms as f64 / 1000.0;

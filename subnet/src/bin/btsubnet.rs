@@ -97,6 +97,7 @@ async fn run(cli: Cli) -> Result<()> {
         threads: cli.threads,
         latency_ms: cli.latency_ms,
         commit_reveal: cli.commit_reveal,
+        adversaries: Vec::new(),
     };
     println!("starting the local subnet in {} ...", cli.dir.display());
     let mut net = Localnet::start(opts).await?;
