@@ -83,6 +83,8 @@ pub struct EpochReport {
     pub rejected: u64,
     /// Where the Parquet table is.
     pub scores: String,
+    /// Miners not paid this epoch and why, `uid<N>:<reasons>` (empty when none).
+    pub caught: String,
 }
 
 /// A miner slot of the local subnet.
@@ -176,6 +178,16 @@ impl Localnet {
         let miners_cold =
             Wallet::new("miners", "m0", &wallets)?.create_coldkey(&password, false)?;
         let stages = spec.stages.len();
+        if let Some((i, _)) = opts
+            .adversaries
+            .iter()
+            .find(|(i, _)| *i >= stages * opts.miners_per_stage)
+        {
+            bail!(
+                "--adversary names miner {i}, but there are only {} (indices from 0)",
+                stages * opts.miners_per_stage
+            );
+        }
         let mut slots = Vec::new();
         for i in 0..stages * opts.miners_per_stage {
             let name = format!("m{i}");
@@ -484,6 +496,7 @@ pub fn parse_report(line: &str) -> Option<EpochReport> {
         samples: text("samples").unwrap_or_default(),
         rejected: num("rejected").unwrap_or(0),
         scores: text("scores").unwrap_or_default(),
+        caught: text("caught").unwrap_or_default(),
     })
 }
 

@@ -218,16 +218,19 @@ impl Looper {
                 .map(|e| (e.uid, e))
                 .collect();
         let judged = scores::judge(&rows, &effects);
+        let mut caught = Vec::new();
         for (j, w) in judged.iter().zip(&rows) {
             if !j.caught.is_empty() {
                 let why: Vec<&str> = j.caught.iter().map(|c| c.as_str()).collect();
+                let why = why.join(",");
                 warn!(
                     epoch,
                     uid = j.uid,
                     hotkey = w.hotkey,
-                    caught = why.join(","),
+                    caught = why,
                     "miner not paid this epoch"
                 );
+                caught.push(format!("uid{}:{why}", j.uid));
             }
         }
         let epoch_scores: BTreeMap<u16, f64> = judged.iter().map(|j| (j.uid, j.score)).collect();
@@ -285,6 +288,7 @@ impl Looper {
             bytes_moved = moved,
             samples = samples.join(" "),
             paths = paths.len(),
+            caught = caught.join(" "),
             rejected = rows.iter().map(|r| r.rejected).sum::<u64>(),
             scores = %format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),
             "epoch scored"

@@ -52,6 +52,37 @@ struct Cli {
     /// then the last revealed ones).
     #[arg(long)]
     commit_reveal: bool,
+    /// Make miner INDEX (0-based, in uid order; miners take stages in turn) cheat, to watch the
+    /// validator catch it: `--adversary 0=noise`. Behaviours: noise, lazy, copier, scaled,
+    /// free-rider, poison-merge, late. Repeatable.
+    #[arg(long, value_parser = parse_adversary)]
+    adversary: Vec<(usize, String)>,
+}
+
+/// `INDEX=NAME` of `--adversary`.
+fn parse_adversary(s: &str) -> Result<(usize, String), String> {
+    const NAMES: [&str; 7] = [
+        "noise",
+        "lazy",
+        "copier",
+        "scaled",
+        "free-rider",
+        "poison-merge",
+        "late",
+    ];
+    let (i, name) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected INDEX=NAME, got {s:?}"))?;
+    let i = i
+        .parse()
+        .map_err(|_| format!("{i:?} is not a miner index"))?;
+    if !NAMES.contains(&name) {
+        return Err(format!(
+            "unknown behaviour {name:?}: one of {}",
+            NAMES.join(", ")
+        ));
+    }
+    Ok((i, name.to_owned()))
 }
 
 fn main() -> ExitCode {
@@ -97,7 +128,7 @@ async fn run(cli: Cli) -> Result<()> {
         threads: cli.threads,
         latency_ms: cli.latency_ms,
         commit_reveal: cli.commit_reveal,
-        adversaries: Vec::new(),
+        adversaries: cli.adversary.clone(),
     };
     println!("starting the local subnet in {} ...", cli.dir.display());
     let mut net = Localnet::start(opts).await?;
@@ -143,6 +174,9 @@ async fn run(cli: Cli) -> Result<()> {
                 r.rejected,
                 r.samples
             );
+            if !r.caught.is_empty() {
+                println!("       caught (paid nothing): {}", r.caught);
+            }
             println!("       scores: {}", r.scores);
         }
         if net.validator_exited() && scored < cli.epochs {
