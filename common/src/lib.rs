@@ -14,6 +14,7 @@
 //!   serialization between them (the pipeline) or as one piece (the
 //!   monolithic baseline).
 //! - [`artifact`]: signed headers around every stored object, checked before use.
+//! - [`adversary`]: the ways of cheating the validator's tests and benchmarks play.
 //! - [`assignment`] and [`routing`]: which miner runs which stage, and each sample's path.
 //! - [`merge`]: the arithmetic of the butterfly all-reduce.
 //! - [`storage`]: the object store (filesystem or S3) through which artifacts are
@@ -33,6 +34,7 @@
 //! | `cuda`  | no      | links libtorch's CUDA library so `--neuron.device cuda` works |
 //! | `testing` | no    | the `testing` module: fixtures for other crates' tests |
 
+pub mod adversary;
 pub mod artifact;
 pub mod assignment;
 pub mod codec;

@@ -7,34 +7,25 @@
 
 use tch::Tensor;
 
-/// One way of cheating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Adversary {
-    /// Uploads random activations of the real ones' mean and spread instead of computing.
-    Noise,
-    /// Computes its first output of the epoch and re-uploads it for every later sample.
-    Lazy,
-    /// Re-signs a stage peer's activations as its own outputs.
-    Copier,
-    /// Uploads its outputs times 1.1: subtly wrong.
-    Scaled,
-    /// Computes nothing (starts no sample, drops every input) but joins the merge.
-    FreeRider,
-    /// Uploads wrong reductions of the shards it reduces in the merge.
-    PoisonMerge,
-    /// Never uploads its part of the merge in time.
-    Late,
+pub use sliver_common::adversary::Behaviour as Adversary;
+
+/// What each behaviour does to what the miner uploads.
+pub trait Tamper {
+    /// Whether it computes at all (a free rider does not).
+    fn computes(self) -> bool;
+    /// The activations it uploads in place of `honest`; `first` keeps the lazy miner's first
+    /// output of the epoch. (`Copier` is handled by the worker: it needs a peer's artifacts.)
+    fn tamper(self, honest: &Tensor, first: &mut Option<Tensor>) -> Tensor;
+    /// The reduction of a shard it uploads in place of `honest`.
+    fn reduction(self, honest: &Tensor) -> Tensor;
 }
 
-impl Adversary {
-    /// Whether it computes at all (a free rider does not).
-    pub fn computes(self) -> bool {
+impl Tamper for Adversary {
+    fn computes(self) -> bool {
         self != Adversary::FreeRider
     }
 
-    /// The activations it uploads in place of `honest`; `first` keeps the lazy miner's first
-    /// output of the epoch. (`Copier` is handled by the worker: it needs a peer's artifacts.)
-    pub fn tamper(self, honest: &Tensor, first: &mut Option<Tensor>) -> Tensor {
+    fn tamper(self, honest: &Tensor, first: &mut Option<Tensor>) -> Tensor {
         match self {
             Adversary::Noise => {
                 let (mean, std) = (honest.mean(None), honest.std(true));
@@ -46,8 +37,7 @@ impl Adversary {
         }
     }
 
-    /// The reduction of a shard it uploads in place of `honest`.
-    pub fn reduction(self, honest: &Tensor) -> Tensor {
+    fn reduction(self, honest: &Tensor) -> Tensor {
         if self == Adversary::PoisonMerge {
             honest * 0.5 + honest.randn_like() * 0.01
         } else {

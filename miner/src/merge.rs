@@ -19,7 +19,7 @@ use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tracing::{info, warn};
 
-use crate::adversary::Adversary;
+use crate::adversary::{Adversary, Tamper};
 use crate::worker::{Held, Worker, spawn_put};
 
 const POLL: Duration = Duration::from_millis(100);

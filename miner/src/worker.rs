@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::adversary::Adversary;
+use crate::adversary::{Adversary, Tamper};
 use crate::feed::{self, Input, Want};
 use crate::stage_checkpoint::{self, Saved};
 

@@ -65,7 +65,7 @@ pub struct Options {
     /// Whether the subnet requires commit-reveal of weights.
     pub commit_reveal: bool,
     /// Miners (by index) that play an adversary (`btminer --adversary NAME`): tests only.
-    pub adversaries: Vec<(usize, String)>,
+    pub adversaries: Vec<(usize, sliver_common::adversary::Behaviour)>,
 }
 
 /// One epoch as the validator scored it.
@@ -383,8 +383,8 @@ impl Localnet {
             &slot.hotkey_name.clone(),
             &slot.dir.clone(),
         );
-        if let Some((_, name)) = self.opts.adversaries.iter().find(|(m, _)| *m == i) {
-            cmd.args(["--adversary", name]);
+        if let Some((_, b)) = self.opts.adversaries.iter().find(|(m, _)| *m == i) {
+            cmd.args(["--adversary", b.name()]);
         }
         let log = self
             .opts

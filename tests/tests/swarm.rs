@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sliver_common::adversary::Behaviour;
 use sliver_common::codec::CodecKind;
 use sliver_common::testing::{text_dir, tiny_spec};
 use sliver_subnet::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
@@ -293,15 +294,15 @@ async fn adversaries_are_caught_and_honest_miners_are_not() {
     opts.miners_per_stage = 3;
     // Miners alternate stages by uid: indices 0, 2, 4 are stage 0; 1, 3, 5 stage 1.
     let cheats = [
-        (0, "noise"),
-        (2, "free-rider"),
-        (1, "poison-merge"),
-        (3, "late"),
+        (0, Behaviour::Noise),
+        (2, Behaviour::FreeRider),
+        (1, Behaviour::PoisonMerge),
+        (3, Behaviour::Late),
     ];
-    opts.adversaries = cheats.iter().map(|(i, b)| (*i, (*b).to_owned())).collect();
+    opts.adversaries = cheats.to_vec();
     let mut net = Localnet::start(opts).await.unwrap();
     let reports = [next(&mut net), next(&mut net), next(&mut net)];
-    let cheat_uids: Vec<(u64, &str)> = cheats
+    let cheat_uids: Vec<(u64, Behaviour)> = cheats
         .iter()
         .map(|(i, b)| (u64::from(net.miners[*i].uid.0), *b))
         .collect();

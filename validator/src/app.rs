@@ -25,7 +25,7 @@ use tch::Tensor;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::clasp::{self, Effect};
+use crate::clasp;
 use crate::config::Config;
 use crate::export::{self, Row};
 use crate::follow::{self, MinerWork};
@@ -212,11 +212,7 @@ impl Looper {
         } = follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
         let moved = bytes_down(&self.metrics) - down_before;
         let mut path_table = clasp::paths_frame(epoch, stages, &paths)?;
-        let effects: BTreeMap<u16, Effect> =
-            clasp::attribute(&path_table, stages, &clasp::Config::default())?
-                .into_iter()
-                .map(|e| (e.uid, e))
-                .collect();
+        let effects = clasp::attribute_by_uid(&path_table, stages, &clasp::Config::default())?;
         let judged = scores::judge(&rows, &effects);
         let mut caught = Vec::new();
         for (j, w) in judged.iter().zip(&rows) {

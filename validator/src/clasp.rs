@@ -263,6 +263,21 @@ pub fn attribute(paths: &DataFrame, stages: usize, config: &Config) -> PolarsRes
         .collect())
 }
 
+/// [`attribute`], keyed by uid.
+///
+/// # Errors
+/// When polars fails.
+pub fn attribute_by_uid(
+    paths: &DataFrame,
+    stages: usize,
+    config: &Config,
+) -> PolarsResult<std::collections::BTreeMap<u16, Effect>> {
+    Ok(attribute(paths, stages, config)?
+        .into_iter()
+        .map(|e| (e.uid, e))
+        .collect())
+}
+
 /// The standard normal distribution function.
 fn normal_cdf(x: f64) -> f64 {
     0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use sliver_common::adversary::Behaviour;
 use sliver_common::telemetry::LoggingArgs;
 use sliver_subnet::localnet::{Localnet, Options, StorageKind, check_alive};
 
@@ -56,33 +57,18 @@ struct Cli {
     /// validator catch it: `--adversary 0=noise`. Behaviours: noise, lazy, copier, scaled,
     /// free-rider, poison-merge, late. Repeatable.
     #[arg(long, value_parser = parse_adversary)]
-    adversary: Vec<(usize, String)>,
+    adversary: Vec<(usize, Behaviour)>,
 }
 
 /// `INDEX=NAME` of `--adversary`.
-fn parse_adversary(s: &str) -> Result<(usize, String), String> {
-    const NAMES: [&str; 7] = [
-        "noise",
-        "lazy",
-        "copier",
-        "scaled",
-        "free-rider",
-        "poison-merge",
-        "late",
-    ];
+fn parse_adversary(s: &str) -> Result<(usize, Behaviour), String> {
     let (i, name) = s
         .split_once('=')
         .ok_or_else(|| format!("expected INDEX=NAME, got {s:?}"))?;
     let i = i
         .parse()
         .map_err(|_| format!("{i:?} is not a miner index"))?;
-    if !NAMES.contains(&name) {
-        return Err(format!(
-            "unknown behaviour {name:?}: one of {}",
-            NAMES.join(", ")
-        ));
-    }
-    Ok((i, name.to_owned()))
+    Ok((i, name.parse()?))
 }
 
 fn main() -> ExitCode {

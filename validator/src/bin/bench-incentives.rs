@@ -21,7 +21,8 @@ use anyhow::Result;
 use clap::Parser;
 use serde_json::{Value, json};
 use sliver_chain::client::{Uid, Weights};
-use sliver_validator::clasp::{self, Effect};
+use sliver_common::adversary::Behaviour;
+use sliver_validator::clasp;
 use sliver_validator::follow::{MinerWork, Path};
 use sliver_validator::scores::{self, Ema};
 
@@ -51,41 +52,17 @@ struct Cli {
     out: PathBuf,
 }
 
-/// An adversarial behaviour, as the validator's inputs see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Behaviour {
-    Noise,
-    Lazy,
-    Copier,
-    Scaled,
-    FreeRider,
-    PoisonMerge,
-    Late,
+/// What each behaviour does to the validator's inputs.
+trait Simulated {
+    /// What it adds to the loss of every path through it.
+    fn effect(self) -> f64;
+    /// Share of its routed samples it actually computes.
+    fn work(self) -> f64;
+    /// Whether the audit finds a verified, agreeing reduction of every shard it owes.
+    fn merges(self) -> bool;
 }
 
-impl Behaviour {
-    const ALL: [Behaviour; 7] = [
-        Behaviour::Noise,
-        Behaviour::Lazy,
-        Behaviour::Copier,
-        Behaviour::Scaled,
-        Behaviour::FreeRider,
-        Behaviour::PoisonMerge,
-        Behaviour::Late,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Behaviour::Noise => "noise",
-            Behaviour::Lazy => "lazy",
-            Behaviour::Copier => "copier",
-            Behaviour::Scaled => "scaled",
-            Behaviour::FreeRider => "free-rider",
-            Behaviour::PoisonMerge => "poison-merge",
-            Behaviour::Late => "late",
-        }
-    }
-
+impl Simulated for Behaviour {
     /// What it adds to the loss of every path through it: the gap between its paths' mean loss
     /// and its honest peers', measured on the local subnet (`scripts/demo --adversary`, 3 x 2
     /// miners, `specs/local.toml`) once the model uses its context, epochs 2 to 4. Noise: 0.21
@@ -102,7 +79,6 @@ impl Behaviour {
         }
     }
 
-    /// Share of its routed samples it actually computes.
     fn work(self) -> f64 {
         if self == Behaviour::FreeRider {
             0.05
@@ -111,7 +87,6 @@ impl Behaviour {
         }
     }
 
-    /// Whether the audit finds a verified, agreeing reduction of every shard it owes.
     fn merges(self) -> bool {
         !matches!(self, Behaviour::PoisonMerge | Behaviour::Late)
     }
@@ -267,11 +242,7 @@ fn run_scenario(cli: &Cli, fraction: f64, seed: u64) -> Result<Outcome> {
     for epoch in 1..=cli.epochs {
         let (paths, rows) = simulate_epoch(&net, epoch, cli.samples, &mut rng);
         let df = clasp::paths_frame(epoch, cli.stages, &paths)?;
-        let effects: BTreeMap<u16, Effect> =
-            clasp::attribute(&df, cli.stages, &clasp::Config::default())?
-                .into_iter()
-                .map(|e| (e.uid, e))
-                .collect();
+        let effects = clasp::attribute_by_uid(&df, cli.stages, &clasp::Config::default())?;
         let judged = scores::judge(&rows, &effects);
         for j in &judged {
             let caught = !j.caught.is_empty();
@@ -317,11 +288,7 @@ fn time_scoring(cli: &Cli, n: u64) -> Result<f64> {
     let started = Instant::now();
     let df = clasp::paths_frame(1, cli.stages, &paths)?;
     let framed = started.elapsed().as_secs_f64();
-    let effects: BTreeMap<u16, Effect> =
-        clasp::attribute(&df, cli.stages, &clasp::Config::default())?
-            .into_iter()
-            .map(|e| (e.uid, e))
-            .collect();
+    let effects = clasp::attribute_by_uid(&df, cli.stages, &clasp::Config::default())?;
     let judged = scores::judge(&rows, &effects);
     let secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(

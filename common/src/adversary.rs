@@ -1,0 +1,91 @@
+//! The ways of cheating that the validator's tests and benchmarks play.
+//!
+//! One list, shared by the miner that plays them (`btminer --adversary`, a hidden flag), the
+//! local subnet that starts such miners (`btsubnet --adversary INDEX=NAME`) and the incentives
+//! benchmark that simulates them. What each does to the miner's uploads is the miner's business
+//! (`miner/src/adversary.rs`); nobody running a real miner gains from any of them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One way of cheating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Behaviour {
+    /// Uploads random activations of the real ones' mean and spread.
+    Noise,
+    /// Computes its first output of the epoch and re-uploads it for every later sample.
+    Lazy,
+    /// Re-signs a stage peer's activations as its own outputs.
+    Copier,
+    /// Uploads its outputs times 1.1: subtly wrong.
+    Scaled,
+    /// Computes nothing (starts no sample, drops every input) but joins the merge.
+    FreeRider,
+    /// Uploads wrong reductions of the shards it reduces in the merge.
+    PoisonMerge,
+    /// Never uploads its part of the merge in time.
+    Late,
+}
+
+impl Behaviour {
+    /// Every behaviour.
+    pub const ALL: [Behaviour; 7] = [
+        Behaviour::Noise,
+        Behaviour::Lazy,
+        Behaviour::Copier,
+        Behaviour::Scaled,
+        Behaviour::FreeRider,
+        Behaviour::PoisonMerge,
+        Behaviour::Late,
+    ];
+
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Noise => "noise",
+            Behaviour::Lazy => "lazy",
+            Behaviour::Copier => "copier",
+            Behaviour::Scaled => "scaled",
+            Behaviour::FreeRider => "free-rider",
+            Behaviour::PoisonMerge => "poison-merge",
+            Behaviour::Late => "late",
+        }
+    }
+}
+
+impl fmt::Display for Behaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Behaviour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Behaviour::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown behaviour {s:?}: one of {}", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_a_wrong_one_lists_them() {
+        for b in Behaviour::ALL {
+            assert_eq!(b.name().parse::<Behaviour>(), Ok(b));
+        }
+        let err = "nosie".parse::<Behaviour>().unwrap_err();
+        assert!(
+            err.contains("nosie") && err.contains("poison-merge"),
+            "{err}"
+        );
+    }
+}
