@@ -158,9 +158,71 @@ pub fn relative_gap(a: &Tensor, b: &Tensor) -> Result<f64, MergeError> {
     Ok(diff / scale)
 }
 
+/// How two disagreeing reductions of one shard stand against the shard reduced from its
+/// members' copies (`inputs`, weighted as [`weighted_mean`]).
+#[derive(Debug)]
+pub struct Settled {
+    /// The shard reduced from `inputs` (`None` without inputs).
+    pub reduced: Option<Tensor>,
+    /// Whether each of the two reductions is off it by more than the tolerance (neither is
+    /// when there is nothing to compare with).
+    pub off: [bool; 2],
+}
+
+impl Settled {
+    /// The reduction to keep: the first that matches, else the one reduced here.
+    pub fn keep(self, pair: [&Tensor; 2]) -> Option<Tensor> {
+        match self.off {
+            [false, _] => Some(pair[0].shallow_clone()),
+            [true, false] => Some(pair[1].shallow_clone()),
+            [true, true] => self.reduced,
+        }
+    }
+}
+
+/// Settles a disagreement between a shard's two reductions by reducing it from `inputs`.
+///
+/// # Errors
+/// When libtorch fails.
+pub fn settle(
+    pair: [&Tensor; 2],
+    inputs: &[(f64, Tensor)],
+    tolerance: f64,
+) -> Result<Settled, MergeError> {
+    let reduced = weighted_mean(inputs)?;
+    let mut off = [false; 2];
+    if let Some(r) = &reduced {
+        for (o, t) in off.iter_mut().zip(pair) {
+            *o = relative_gap(t, r)? > tolerance;
+        }
+    }
+    Ok(Settled { reduced, off })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_reduction_is_told_from_the_right_one() {
+        let inputs = vec![
+            (1.0, Tensor::from_slice(&[1.0f32, 2.0])),
+            (3.0, Tensor::from_slice(&[5.0f32, 6.0])),
+        ];
+        let right = Tensor::from_slice(&[4.0f32, 5.0]);
+        let wrong = &right * 0.5;
+        let s = settle([&wrong, &right], &inputs, 1e-6).unwrap();
+        assert_eq!(s.off, [true, false]);
+        assert!(s.keep([&wrong, &right]).unwrap().equal(&right));
+        let s = settle([&wrong, &wrong], &inputs, 1e-6).unwrap();
+        assert!(
+            s.keep([&wrong, &wrong])
+                .unwrap()
+                .allclose(&right, 1e-6, 1e-6, false)
+        );
+        let s = settle([&wrong, &right], &[], 1e-6).unwrap();
+        assert_eq!((s.off, s.reduced.is_none()), ([false, false], true));
+    }
 
     #[test]
     fn shards_tile_and_each_has_two_reducers() {

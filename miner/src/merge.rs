@@ -218,30 +218,19 @@ pub(crate) fn run(w: &Worker, h: &mut Held, epoch: u64, roster: &Roster) -> Resu
                             .map(|t| (work_of(w, roster, epoch, s, &m.hotkey), t))
                     })
                     .collect();
-                let truth = arith::weighted_mean(&parts)?;
-                let off = |t: &Tensor| -> Result<bool> {
-                    Ok(match &truth {
-                        Some(truth) => arith::relative_gap(t, truth)? > swarm.twin_tolerance,
-                        None => false,
-                    })
-                };
-                let (a_off, b_off) = (off(a)?, off(b)?);
+                let settled_by = arith::settle([a, b], &parts, swarm.twin_tolerance)?;
                 warn!(
                     epoch,
                     stage = s,
                     shard = i,
                     first = %miners[first].hotkey.short(),
-                    first_wrong = a_off,
+                    first_wrong = settled_by.off[0],
                     twin = %miners[twin].hotkey.short(),
-                    twin_wrong = b_off,
+                    twin_wrong = settled_by.off[1],
                     gap,
                     "the two reductions of a shard disagree; reduced it here to settle it"
                 );
-                settled = match (a_off, b_off) {
-                    (false, _) => Some(a.shallow_clone()),
-                    (true, false) => Some(b.shallow_clone()),
-                    (true, true) => truth,
-                };
+                settled = settled_by.keep([a, b]);
             }
         }
         let [a, b] = got;

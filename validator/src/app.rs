@@ -217,8 +217,7 @@ impl Looper {
         let mut caught = Vec::new();
         for (j, w) in judged.iter().zip(&rows) {
             if !j.caught.is_empty() {
-                let why: Vec<&str> = j.caught.iter().map(|c| c.as_str()).collect();
-                let why = why.join(",");
+                let why = j.reasons();
                 warn!(
                     epoch,
                     uid = j.uid,

@@ -16,8 +16,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use polars::prelude::{
-    Column, DataFrame, IntoLazy, ParquetReader, ParquetWriter, PolarsResult, SerReader,
-    SortMultipleOptions, UnionArgs, col, concat, len, lit,
+    Column, DataFrame, IntoLazy, NamedFrom, ParquetReader, ParquetWriter, PolarsResult, SerReader,
+    Series, SortMultipleOptions, UnionArgs, col, concat, len, lit,
 };
 
 use crate::clasp::Effect;
@@ -94,62 +94,41 @@ pub fn paths_key(run: &str, epoch: u64) -> String {
 /// # Errors
 /// When polars fails (it does not for well-formed rows).
 pub fn scores_frame(epoch: u64, block: u64, rows: &[Row]) -> PolarsResult<DataFrame> {
-    let u64s = |name: &str, f: fn(&Row) -> u64| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<u64>>())
-    };
-    let f64s = |name: &str, f: fn(&Row) -> f64| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<f64>>())
-    };
-    let bools = |name: &str, f: fn(&Row) -> bool| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<bool>>())
-    };
-    let u16s = |name: &str, f: fn(&Row) -> u16| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<u16>>())
-    };
     let columns = vec![
-        Column::new("epoch".into(), vec![epoch; rows.len()]),
-        Column::new("block".into(), vec![block; rows.len()]),
-        u16s("uid", |r| r.work.uid),
-        Column::new(
-            "hotkey".into(),
-            rows.iter()
-                .map(|r| r.work.hotkey.as_str())
-                .collect::<Vec<&str>>(),
-        ),
-        u16s("stage", |r| r.work.stage),
-        u64s("samples_forward", |r| r.work.samples_forward),
-        u64s("samples_backward", |r| r.work.samples_backward),
-        u64s("spot_checks", |r| r.work.spot_checks),
-        u64s("spot_check_failures", |r| r.work.spot_check_failures),
-        f64s("clasp_effect", |r| {
+        column(rows, "epoch", |_| epoch),
+        column(rows, "block", |_| block),
+        column(rows, "uid", |r| r.work.uid),
+        column(rows, "hotkey", |r| r.work.hotkey.as_str()),
+        column(rows, "stage", |r| r.work.stage),
+        column(rows, "samples_forward", |r| r.work.samples_forward),
+        column(rows, "samples_backward", |r| r.work.samples_backward),
+        column(rows, "spot_checks", |r| r.work.spot_checks),
+        column(rows, "spot_check_failures", |r| r.work.spot_check_failures),
+        column(rows, "clasp_effect", |r| {
             r.clasp.as_ref().map_or(0.0, |c| c.effect)
         }),
-        f64s("clasp_confidence", |r| {
+        column(rows, "clasp_confidence", |r| {
             r.clasp.as_ref().map_or(0.5, |c| c.confidence)
         }),
-        bools("clasp_flagged", |r| {
+        column(rows, "clasp_flagged", |r| {
             r.clasp.as_ref().is_some_and(|c| c.flagged)
         }),
-        bools("merge_ok", |r| r.work.merged),
-        f64s("raw_score", |r| r.judged.score),
-        f64s("ema_score", |r| r.ema),
-        u16s("weight", |r| r.weight),
-        Column::new(
-            "caught".into(),
-            rows.iter()
-                .map(|r| {
-                    r.judged
-                        .caught
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .collect::<Vec<String>>(),
-        ),
-        u64s("rejected", |r| r.work.rejected),
+        column(rows, "merge_ok", |r| r.work.merged),
+        column(rows, "raw_score", |r| r.judged.score),
+        column(rows, "ema_score", |r| r.ema),
+        column(rows, "weight", |r| r.weight),
+        column(rows, "caught", |r| r.judged.reasons()),
+        column(rows, "rejected", |r| r.work.rejected),
     ];
     DataFrame::new(rows.len(), columns)
+}
+
+/// A column of `f` over `rows`.
+fn column<'a, T, P: ?Sized>(rows: &'a [Row], name: &str, f: impl Fn(&'a Row) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, P>,
+{
+    Column::new(name.into(), rows.iter().map(f).collect::<Vec<T>>())
 }
 
 /// `df` as Parquet (zstd).

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use futures::future::join_all;
 use sliver_common::artifact::{self, Expect, Hotkey, Kind};
-use sliver_common::merge::{reduced_by, reducers, relative_gap};
+use sliver_common::merge::{reduced_by, reducers, relative_gap, settle};
 use sliver_common::metrics::Metrics;
 use sliver_common::{RunSpec, WireCodec, routing};
 use sliver_subnet::fetch;
@@ -221,21 +221,23 @@ pub async fn audit(
         let total = stage_params.get(stage).copied().unwrap_or(0);
         let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
         let mut ok: Vec<bool> = vec![true; n];
+        let shard = |producer: Hotkey, kind: Kind, i: usize| async move {
+            let (_, len) = sliver_common::merge::shard_range(total, n, i);
+            fetch::shard(
+                &spec.name,
+                roster,
+                metrics,
+                epoch,
+                stage,
+                &producer,
+                kind,
+                (i, n, len),
+            )
+            .await
+        };
         for (pos, m) in miners.iter().enumerate() {
             for i in reduced_by(pos, n) {
-                let (_, len) = sliver_common::merge::shard_range(total, n, i);
-                let got = fetch::shard(
-                    &spec.name,
-                    roster,
-                    metrics,
-                    epoch,
-                    stage,
-                    &m.hotkey,
-                    Kind::Merged,
-                    (i, n, len),
-                )
-                .await;
-                match got {
+                match shard(m.hotkey, Kind::Merged, i).await {
                     Some(t) => {
                         reductions.insert((i, pos), t);
                     }
@@ -245,40 +247,35 @@ pub async fn audit(
         }
         for i in 0..n {
             let [a, b] = reducers(i, n);
+            let disagree = match (reductions.get(&(i, a)), reductions.get(&(i, b))) {
+                (Some(ta), Some(tb)) => {
+                    a != b
+                        && relative_gap(ta, tb).unwrap_or(f64::INFINITY) > spec.swarm.twin_tolerance
+                }
+                _ => false,
+            };
+            if !disagree {
+                continue;
+            }
+            // They disagree: reduce the shard here from every member's copy, weighted as the
+            // miners weight it (their artifacts this epoch), and fail whichever is off.
+            let mut inputs = Vec::with_capacity(n);
+            for m in miners {
+                let work = acts.get(&m.hotkey).map_or(0, HashMap::len)
+                    + grads.get(&m.hotkey).map_or(0, HashMap::len);
+                if let Some(t) = shard(m.hotkey, Kind::Shard, i).await {
+                    inputs.push((work.max(1) as f64, t));
+                }
+            }
             let (Some(ta), Some(tb)) = (reductions.get(&(i, a)), reductions.get(&(i, b))) else {
                 continue;
             };
-            if a == b || relative_gap(ta, tb).unwrap_or(f64::INFINITY) <= spec.swarm.twin_tolerance
-            {
-                continue;
-            }
-            let (_, len) = sliver_common::merge::shard_range(total, n, i);
-            let mut parts = Vec::with_capacity(n);
-            for m in miners {
-                let shard = fetch::shard(
-                    &spec.name,
-                    roster,
-                    metrics,
-                    epoch,
-                    stage,
-                    &m.hotkey,
-                    Kind::Shard,
-                    (i, n, len),
-                )
-                .await;
-                let work = acts.get(&m.hotkey).map_or(0, HashMap::len)
-                    + grads.get(&m.hotkey).map_or(0, HashMap::len);
-                if let Some(t) = shard {
-                    parts.push((work.max(1) as f64, t));
-                }
-            }
-            let Ok(Some(truth)) = sliver_common::merge::weighted_mean(&parts) else {
+            let Ok(settled) = settle([ta, tb], &inputs, spec.swarm.twin_tolerance) else {
                 continue;
             };
-            for r in [a, b] {
-                let off = reductions.get(&(i, r)).is_none_or(|t| {
-                    relative_gap(t, &truth).unwrap_or(f64::INFINITY) > spec.swarm.twin_tolerance
-                });
+            let off = settled.off;
+            let kept = settled.keep([ta, tb]);
+            for (r, off) in [a, b].into_iter().zip(off) {
                 if off {
                     warn!(
                         epoch,
@@ -288,10 +285,12 @@ pub async fn audit(
                         "a reduction of a shard does not match its inputs"
                     );
                     ok[r] = false;
-                    reductions.remove(&(i, r));
                 }
             }
-            reductions.entry((i, a)).or_insert(truth);
+            if let Some(kept) = kept {
+                reductions.insert((i, a), kept);
+                reductions.remove(&(i, b));
+            }
         }
         for (pos, m) in miners.iter().enumerate() {
             if let Some(row) = rows.get_mut(&m.hotkey) {

@@ -55,21 +55,34 @@ pub struct Judged {
     pub caught: Vec<Caught>,
 }
 
+impl Judged {
+    /// Why it was caught, comma-separated (`clasp,merge`); empty when paid.
+    pub fn reasons(&self) -> String {
+        let why: Vec<&str> = self.caught.iter().map(|c| c.as_str()).collect();
+        why.join(",")
+    }
+}
+
 /// Judges every miner of the epoch: `rows` from the audit, `clasp` its attribution by uid.
 pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
     let mut stage_work: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
     for r in rows {
         stage_work.entry(r.stage).or_default().push(r.work);
     }
-    let median = |stage: u16| -> f64 {
-        let mut w = stage_work.get(&stage).cloned().unwrap_or_default();
-        w.sort_unstable();
-        match w.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => w[n / 2] as f64,
-            n => (w[n / 2 - 1] + w[n / 2]) as f64 / 2.0,
-        }
-    };
+    // Per stage: total and median verified work.
+    let stage_stats: BTreeMap<u16, (u64, f64)> = stage_work
+        .into_iter()
+        .map(|(stage, mut w)| {
+            w.sort_unstable();
+            let n = w.len();
+            let median = if n % 2 == 1 {
+                w[n / 2] as f64
+            } else {
+                (w[n / 2 - 1] + w[n / 2]) as f64 / 2.0
+            };
+            (stage, (w.iter().sum(), median))
+        })
+        .collect();
     rows.iter()
         .map(|r| {
             let mut caught = Vec::new();
@@ -82,10 +95,10 @@ pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
             if !r.merged {
                 caught.push(Caught::Merge);
             }
-            if (r.work as f64) < LOW_WORK * median(r.stage) {
+            let (total, median) = stage_stats.get(&r.stage).copied().unwrap_or((0, 0.0));
+            if (r.work as f64) < LOW_WORK * median {
                 caught.push(Caught::LowWork);
             }
-            let total: u64 = stage_work.get(&r.stage).map_or(0, |w| w.iter().sum());
             let share = if total > 0 {
                 r.work as f64 / total as f64
             } else {
