@@ -17,6 +17,7 @@
 //! - [`adversary`]: the ways of cheating the validator's tests and benchmarks play.
 //! - [`assignment`] and [`routing`]: which miner runs which stage, and each sample's path.
 //! - [`merge`]: the arithmetic of the butterfly all-reduce.
+//! - [`spot_check`]: challenges, weight answers and the comparison of a recomputed artifact.
 //! - [`storage`]: the object store (filesystem or S3) through which artifacts are
 //!   exchanged, write-once and size-bounded.
 //! - [`device`]: the `--neuron.device` flag; [`telemetry`]: the `--logging.*` flags.
@@ -46,6 +47,7 @@ pub mod model;
 pub mod routing;
 pub use sliver_shutdown as shutdown;
 pub mod spec;
+pub mod spot_check;
 pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testing")]

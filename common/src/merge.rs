@@ -56,19 +56,39 @@ pub fn flatten(vs: &nn::VarStore) -> Result<Tensor, MergeError> {
     Ok(Tensor::f_cat(&parts, 0)?)
 }
 
-/// BLAKE3 of flat weights (as [`flatten`] lays them out) as fp32 little-endian bytes: what an
-/// artifact's header claims its payload was computed with, and what a stage's miners compare
-/// after a merge.
+/// Flat weights (as [`flatten`] lays them out) as fp32 little-endian bytes: what weight
+/// hashes cover and what a miner shows a validator's spot check.
 ///
 /// # Errors
 /// When libtorch fails.
-pub fn hash_flat(flat: &Tensor) -> Result<[u8; 32], MergeError> {
+pub fn flat_bytes(flat: &Tensor) -> Result<Vec<u8>, MergeError> {
     let values = Vec::<f32>::try_from(flat.f_to_kind(Kind::Float)?.f_reshape([-1])?)?;
     let mut bytes = Vec::with_capacity(values.len() * 4);
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    Ok(*blake3::hash(&bytes).as_bytes())
+    Ok(bytes)
+}
+
+/// The flat weights [`flat_bytes`] wrote; `None` when the length is not a multiple of 4.
+pub fn flat_from_bytes(bytes: &[u8]) -> Option<Tensor> {
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Some(Tensor::from_slice(&values))
+}
+
+/// BLAKE3 of flat weights' [`flat_bytes`]: what an artifact's header claims its payload was
+/// computed with, and what a stage's miners compare after a merge.
+///
+/// # Errors
+/// When libtorch fails.
+pub fn hash_flat(flat: &Tensor) -> Result<[u8; 32], MergeError> {
+    Ok(*blake3::hash(&flat_bytes(flat)?).as_bytes())
 }
 
 /// Loads `flat` (as [`flatten`] lays it out) into `vs`.

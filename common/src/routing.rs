@@ -8,6 +8,9 @@
 
 use crate::artifact::Hotkey;
 use crate::assignment::Member;
+use crate::data::{Corpus, Split};
+use crate::model::{Batch, ModelError};
+use crate::spec::RunSpec;
 
 fn keyed(domain: &str, run: &str, parts: &[&[u8]]) -> u64 {
     let mut h = blake3::Hasher::new_derive_key(domain);
@@ -34,6 +37,23 @@ pub fn sample_id(run: &str, epoch: u64, origin: &Hotkey, counter: u64) -> u64 {
 /// `index * batch_size` cannot overflow.
 pub fn data_index(id: u64) -> u64 {
     id >> 24
+}
+
+/// The batch of sample `id`: the training text every stage on its path reads (stage 0 its
+/// inputs, a stage with a token embedding its inputs too, the last stage its targets), and what
+/// a validator reads to recompute any of them.
+///
+/// # Errors
+/// [`ModelError`] when the corpus cannot fill a batch of the spec's shape.
+pub fn sample_batch(
+    spec: &RunSpec,
+    corpus: &Corpus,
+    id: u64,
+    device: tch::Device,
+) -> Result<Batch, ModelError> {
+    let (batch, seq) = (spec.optimizer.batch_size, spec.model.seq_len);
+    let tokens = corpus.batch(Split::Train, spec.seed, data_index(id), batch, seq);
+    Batch::from_tokens(&tokens, batch, seq, device)
 }
 
 /// The miner of `stage` that processes sample `id` in `epoch`, among `miners` (that stage's

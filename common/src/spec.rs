@@ -102,6 +102,68 @@ pub struct RunSpec {
     /// How the swarm keeps time and merges (ignored by the single-process trainer).
     #[serde(default)]
     pub swarm: SwarmSpec,
+    /// How validators spot-check miners.
+    #[serde(default)]
+    pub validation: ValidationSpec,
+}
+
+/// Spot checks: how many artifacts a validator recomputes per miner and epoch, and how close a
+/// recomputation must come to what the miner uploaded.
+///
+/// An honest recomputation differs from the miner's only by floating-point order (thread counts,
+/// kernels) and by the rare int8 rounding step that such a difference tips over; the defaults
+/// leave two orders of magnitude over what was measured between CPUs on the local subnet (see
+/// docs/architecture.md) for CPU against CUDA, and stay far inside the smallest cheat played
+/// (outputs x 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSpec {
+    /// Artifacts recomputed per miner and epoch (0 turns spot checks off).
+    #[serde(default = "default_spot_checks")]
+    pub spot_checks: usize,
+    /// Least cosine similarity between the uploaded and the recomputed tensor.
+    #[serde(default = "default_min_cosine")]
+    pub min_cosine: f64,
+    /// Largest |norm(uploaded) / norm(recomputed) - 1|.
+    #[serde(default = "default_max_norm_error")]
+    pub max_norm_error: f64,
+    /// Largest |claimed loss - recomputed loss| / recomputed loss (the last stage's gradients).
+    #[serde(default = "default_max_loss_error")]
+    pub max_loss_error: f64,
+    /// How far claimed weights may lie from the epoch's starting (merged) weights, as a multiple
+    /// of the most AdamW can move one weight in the optimizer steps the miner's artifacts allow
+    /// ([`OptimizerSpec::max_step_change`] per step): weights no epoch of local steps reaches
+    /// are not the miner's.
+    #[serde(default = "default_weight_drift_margin")]
+    pub weight_drift_margin: f64,
+}
+
+fn default_spot_checks() -> usize {
+    2
+}
+fn default_min_cosine() -> f64 {
+    0.999
+}
+fn default_max_norm_error() -> f64 {
+    0.01
+}
+fn default_max_loss_error() -> f64 {
+    0.001
+}
+fn default_weight_drift_margin() -> f64 {
+    2.0
+}
+
+impl Default for ValidationSpec {
+    fn default() -> Self {
+        Self {
+            spot_checks: default_spot_checks(),
+            min_cosine: default_min_cosine(),
+            max_norm_error: default_max_norm_error(),
+            max_loss_error: default_max_loss_error(),
+            weight_drift_margin: default_weight_drift_margin(),
+        }
+    }
 }
 
 /// Time, flow control and merging of a run trained by many miners.
@@ -388,6 +450,14 @@ impl Default for OptimizerSpec {
 }
 
 impl OptimizerSpec {
+    /// The most one AdamW step can change one weight whose magnitude is at most `w_max`: Adam's
+    /// normalised update is bounded by `max(1, (1 - β1) / √(1 - β2))` learning rates (Kingma and
+    /// Ba, section 2.1), and the decoupled decay adds `lr · weight_decay · |w|`.
+    pub fn max_step_change(&self, w_max: f64) -> f64 {
+        let adam = ((1.0 - self.beta1) / (1.0 - self.beta2).max(1e-12).sqrt()).max(1.0);
+        self.lr * (adam + self.weight_decay * w_max.abs())
+    }
+
     /// Learning rate at optimizer step `step` of `total` (warm-up, then cosine to `min_lr_ratio`).
     pub fn lr_at(&self, step: u64, total: u64) -> f64 {
         if step < self.warmup_steps {
@@ -452,6 +522,7 @@ impl RunSpec {
         self.validate_boundary()?;
         self.validate_optimizer()?;
         self.validate_swarm()?;
+        self.validate_validation()?;
         self.validate_data()
     }
 
@@ -664,6 +735,32 @@ impl RunSpec {
             return Err(invalid(
                 "swarm.twin_tolerance",
                 format!("must be a finite number >= 0, got {}", w.twin_tolerance),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[validation]`: tolerances that are numbers in range.
+    fn validate_validation(&self) -> Result<(), SpecError> {
+        let v = &self.validation;
+        let in_range = |field: &str, x: f64, lo: f64, hi: f64| {
+            if x.is_finite() && (lo..=hi).contains(&x) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    format!("validation.{field}"),
+                    format!("must be a number in {lo}..={hi}, got {x}"),
+                ))
+            }
+        };
+        in_range("min_cosine", v.min_cosine, -1.0, 1.0)?;
+        in_range("max_norm_error", v.max_norm_error, 0.0, 1.0)?;
+        in_range("max_loss_error", v.max_loss_error, 0.0, 1.0)?;
+        in_range("weight_drift_margin", v.weight_drift_margin, 1.0, 1e6)?;
+        if v.spot_checks > 64 {
+            return Err(invalid(
+                "validation.spot_checks",
+                format!("must be at most 64, got {}", v.spot_checks),
             ));
         }
         Ok(())

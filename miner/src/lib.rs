@@ -11,6 +11,8 @@
 //! - [`worker`]: the training loop on its own thread: forward, backward, AdamW.
 //! - [`feed`]: what is routed here, downloaded and verified while the worker computes.
 //! - [`merge`]: the epoch's butterfly all-reduce through storage.
+//! - `archive`: every weight version an artifact claimed, and the answers to validators' spot
+//!   checks.
 //! - [`stage_checkpoint`]: the miner's own crash-safe checkpoint.
 //!
 //! [`adversary`] holds the ways of cheating the validator's tests play (a hidden flag).
@@ -20,6 +22,7 @@
 
 pub mod adversary;
 pub mod app;
+mod archive;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

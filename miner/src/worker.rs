@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use sliver_common::artifact::{self, Hotkey, Kind, Signer, Unsealed};
-use sliver_common::data::{Corpus, Split};
+use sliver_common::data::Corpus;
 use sliver_common::metrics::Metrics;
 use sliver_common::routing;
 use sliver_common::storage::Store;
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::adversary::{Adversary, Tamper};
+use crate::archive::{self, Archive};
 use crate::feed::{self, Input, Want};
 use crate::stage_checkpoint::{self, Saved};
 
@@ -86,6 +87,8 @@ pub(crate) struct Held {
     /// BLAKE3 of the current weights, once computed since the last change (the last stage's
     /// header claim).
     current_hash: Option<[u8; 32]>,
+    /// Every version an artifact claimed, kept for spot checks.
+    pub(crate) archive: Archive,
 }
 
 /// One stashed weight version.
@@ -143,7 +146,7 @@ impl Held {
                 Some(t) => t,
                 None => sliver_common::merge::flatten(self.stage.var_store())?,
             };
-            let hash = sliver_common::merge::hash_flat(&flat)?;
+            let hash = self.archive.keep(&flat)?;
             self.stash.insert(
                 v,
                 Stashed {
@@ -161,13 +164,14 @@ impl Held {
         self.stash.get(&v).map(|s| s.hash)
     }
 
-    /// The hash of the current weights.
+    /// The hash of the current weights, which an artifact is about to claim (kept for spot
+    /// checks).
     fn current_claim(&mut self) -> Result<[u8; 32]> {
         if let Some(h) = self.current_hash {
             return Ok(h);
         }
         let flat = sliver_common::merge::flatten(self.stage.var_store())?;
-        let h = sliver_common::merge::hash_flat(&flat)?;
+        let h = self.archive.keep(&flat)?;
         self.current_hash = Some(h);
         Ok(h)
     }
@@ -209,10 +213,14 @@ impl Held {
 struct CheatState {
     /// The lazy miner's first output.
     first: Option<Tensor>,
+    /// The lazy miner's first gradient.
+    first_grad: Option<Tensor>,
     /// A copier's peer's activation keys not yet re-signed.
     peer_keys: Vec<String>,
     /// Keys a copier re-signed already.
     copied: std::collections::HashSet<String>,
+    /// The last peer output a copier re-signed.
+    last_copy: Option<Tensor>,
 }
 
 /// A sample forwarded and sent on, waiting for its gradient.
@@ -375,13 +383,28 @@ impl Worker {
             if self.cancel.is_cancelled() {
                 return Ok(());
             }
+            if self.spec().validation.spot_checks > 0 {
+                self.rt.spawn(archive::answer(archive::Answering {
+                    view: self.view.clone(),
+                    store: self.store.clone(),
+                    me,
+                    metrics: self.metrics.clone(),
+                    clock: self.clock.clone(),
+                    cancel: self.cancel.clone(),
+                    claimed: h.archive.epoch_dir_of(epoch),
+                    epoch,
+                    stage: h.index,
+                }));
+            }
             let busy = crate::merge::run(self, h, epoch, &roster)?;
             merged = Some(epoch);
             h.velocity = None;
             h.current_hash = None;
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
-            stats.merged_blake3 = hex::encode(h.current_claim()?);
+            stats.merged_blake3 = hex::encode(sliver_common::merge::hash_flat(
+                &sliver_common::merge::flatten(h.stage.var_store())?,
+            )?);
             stats.bytes_up = self
                 .bytes_up()
                 .into_iter()
@@ -482,6 +505,7 @@ impl Worker {
             velocity: None,
             stash: HashMap::new(),
             current_hash: None,
+            archive: Archive::new(&self.dir, spec.validation.spot_checks > 0),
         })
     }
 
@@ -495,18 +519,10 @@ impl Worker {
     }
 
     fn batch(&self, id: u64) -> Result<Batch> {
-        let s = self.spec();
-        let tokens = self.corpus.batch(
-            Split::Train,
-            s.seed,
-            routing::data_index(id),
-            s.optimizer.batch_size,
-            s.model.seq_len,
-        );
-        Ok(Batch::from_tokens(
-            &tokens,
-            s.optimizer.batch_size,
-            s.model.seq_len,
+        Ok(routing::sample_batch(
+            self.spec(),
+            &self.corpus,
+            id,
             self.device,
         )?)
     }
@@ -566,6 +582,7 @@ impl Worker {
             stage: s,
             ..EpochStats::default()
         };
+        h.archive.begin(epoch);
         let epoch_cancel = self.cancel.child_token();
         let (input_tx, input_rx) = mpsc::channel::<Input>();
         let (want_tx, want_rx) = tokio::sync::mpsc::unbounded_channel::<Want>();
@@ -710,6 +727,7 @@ impl Worker {
                         let claim = h.current_claim()?;
                         self.maybe_step(h, &mut stats, false)?;
                         stats.busy_s += t0.elapsed().as_secs_f64();
+                        let g = self.outgoing_grad(&g, &mut cheat_state);
                         self.upload(
                             (epoch, s, Kind::Grad, id),
                             (&grad_codec, &g),
@@ -769,6 +787,7 @@ impl Worker {
                     self.maybe_step(h, &mut stats, false)?;
                     stats.busy_s += t0.elapsed().as_secs_f64();
                     if let Some(g_in) = g_in {
+                        let g_in = self.outgoing_grad(&g_in, &mut cheat_state);
                         self.upload(
                             (epoch, s, Kind::Grad, id),
                             (&grad_codec, &g_in),
@@ -833,10 +852,24 @@ impl Worker {
     ) -> Tensor {
         match self.adversary {
             None => honest.shallow_clone(),
-            Some(Adversary::Copier) => self
-                .peer_output(state, roster, epoch, stage)
-                .unwrap_or_else(|| honest.shallow_clone()),
+            // Re-signs a peer's output, the last one again when the peer has no new one yet.
+            Some(Adversary::Copier) => match self.peer_output(state, roster, epoch, stage) {
+                Some(t) => {
+                    state.last_copy = Some(t.shallow_clone());
+                    t
+                }
+                None => state.last_copy.as_ref().unwrap_or(honest).shallow_clone(),
+            },
             Some(a) => a.tamper(honest, &mut state.first),
+        }
+    }
+
+    /// The gradient to upload for `honest`: what [`Self::outgoing`] is for activations (a
+    /// copier has no peer gradient of the same sample to copy, so it sends the honest one).
+    fn outgoing_grad(&self, honest: &Tensor, state: &mut CheatState) -> Tensor {
+        match self.adversary {
+            None | Some(Adversary::Copier) => honest.shallow_clone(),
+            Some(a) => a.tamper(honest, &mut state.first_grad),
         }
     }
 

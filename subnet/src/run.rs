@@ -287,6 +287,37 @@ impl RunView {
             stores,
         })
     }
+
+    /// The stores of the validators of this run (the owner's included): registered hotkeys
+    /// that announced this run's spec, with their announced store, by hotkey. A store that
+    /// cannot be opened is left out with a warning.
+    ///
+    /// # Errors
+    /// A chain error.
+    pub async fn validator_stores(&self) -> Result<Vec<(Hotkey, Store)>> {
+        let metagraph = self.client.metagraph(self.netuid).await?;
+        let commitments = self.client.commitments(self.netuid).await?;
+        let mut out = Vec::new();
+        for (account, c) in commitments {
+            if metagraph.uid_of(&account).is_none() {
+                continue;
+            }
+            let Ok(a) = Announcement::parse(&c.data) else {
+                continue;
+            };
+            if a.role == Role::Miner || a.spec != self.spec_hash {
+                continue;
+            }
+            match self.open(&a.location) {
+                Ok(store) => out.push((Hotkey(account.0), store)),
+                Err(e) => {
+                    warn!(validator = %Hotkey(account.0).short(), error = %e, "cannot open the validator's announced store; leaving it out");
+                }
+            }
+        }
+        out.sort_by_key(|(h, _)| *h);
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

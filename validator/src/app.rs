@@ -25,6 +25,7 @@ use tch::Tensor;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::checks;
 use crate::clasp;
 use crate::config::Config;
 use crate::export::{self, Row};
@@ -123,6 +124,7 @@ pub async fn run(config: Config) -> Result<()> {
         clock,
         corpus,
         hotkey,
+        last_merged: std::sync::Mutex::default(),
     };
     let cancel = shutdown.token();
     let stopper = shutdown.clone();
@@ -164,6 +166,9 @@ struct Looper {
     hotkey: sliver_chain::wallet::Keypair,
     /// Parameters of each stage: the length of its flat merged weights.
     stage_params: Vec<i64>,
+    /// The last epoch scored and its merged weights: the next epoch's starting point.
+    /// (A mutex only to make the looper `Sync`: tensors are not.)
+    last_merged: std::sync::Mutex<Option<(u64, Vec<Option<Tensor>>)>>,
 }
 
 impl Looper {
@@ -183,14 +188,29 @@ impl Looper {
         let mut ema = Ema::default();
         let mut scored = 0u64;
         loop {
+            // Samples stop a quarter into the merge window: pick the artifacts to recompute and
+            // ask their miners for the weights they claimed while the merge runs.
+            self.wait_for_block(swarm.merge_start(epoch) + swarm.merge_blocks / 4)
+                .await?;
+            let roster = self.view.roster(epoch).await?;
+            let challenged = if roster.assignment.members().next().is_none() {
+                Vec::new()
+            } else {
+                checks::challenge(&self.view.spec, &roster, &self.metrics, epoch, &self.store)
+                    .await
+                    .unwrap_or_else(|e| {
+                        warn!(epoch, error = format!("{e:#}"), "no spot checks this epoch");
+                        Vec::new()
+                    })
+            };
             // The epoch's merge ends a quarter of the merge window into the next epoch.
             self.wait_for_block(swarm.epoch_start(epoch + 1) + swarm.merge_blocks / 2)
                 .await?;
-            let roster = self.view.roster(epoch).await?;
             if roster.assignment.members().next().is_none() {
                 info!(epoch, "no miners this epoch");
             } else {
-                self.score_epoch(epoch, &roster, &mut ema).await?;
+                self.score_epoch(epoch, &roster, &mut ema, challenged)
+                    .await?;
                 scored += 1;
             }
             if self.config.epochs > 0 && scored >= self.config.epochs {
@@ -201,15 +221,74 @@ impl Looper {
         }
     }
 
-    async fn score_epoch(&mut self, epoch: u64, roster: &Roster, ema: &mut Ema) -> Result<()> {
+    async fn score_epoch(
+        &mut self,
+        epoch: u64,
+        roster: &Roster,
+        ema: &mut Ema,
+        challenged: Vec<checks::Challenged>,
+    ) -> Result<()> {
         let spec = &self.view.spec;
         let stages = spec.stages.len();
         let down_before = bytes_down(&self.metrics);
         let follow::Audit {
-            rows,
+            mut rows,
             merged,
             paths,
         } = follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
+        let start: Vec<Option<Tensor>> =
+            match &*self.last_merged.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some((e, m)) if *e + 1 == epoch => m
+                    .iter()
+                    .map(|t| t.as_ref().map(Tensor::shallow_clone))
+                    .collect(),
+                _ => Vec::new(),
+            };
+        let tallies = checks::check(
+            spec,
+            roster,
+            &self.metrics,
+            epoch,
+            challenged,
+            (&self.corpus, &self.stage_params, start),
+            &self.clock,
+        )
+        .await?;
+        let mut spot = (0u64, 0u64, 1.0f64, 0.0f64, 0.0f64);
+        for row in &mut rows {
+            let Some(t) = tallies
+                .iter()
+                .find(|(h, _)| h.to_string() == row.hotkey)
+                .map(|x| x.1)
+            else {
+                continue;
+            };
+            row.spot_checks = t.checks;
+            row.spot_check_failures = t.failures.len() as u64;
+            spot.0 += t.checks;
+            spot.1 += t.failures.len() as u64;
+            if let Some((cos, norm, drift)) = t.worst_pass {
+                spot.2 = spot.2.min(cos);
+                spot.3 = spot.3.max(norm);
+                spot.4 = spot.4.max(drift);
+            }
+            for why in &t.failures {
+                warn!(
+                    epoch,
+                    uid = row.uid,
+                    hotkey = row.hotkey,
+                    why,
+                    "failed a spot check"
+                );
+            }
+        }
+        *self.last_merged.lock().unwrap_or_else(|p| p.into_inner()) = Some((
+            epoch,
+            merged
+                .iter()
+                .map(|m| m.as_ref().map(Tensor::shallow_clone))
+                .collect(),
+        ));
         let moved = bytes_down(&self.metrics) - down_before;
         let mut path_table = clasp::paths_frame(epoch, stages, &paths)?;
         let effects = clasp::attribute_by_uid(&path_table, stages, &clasp::Config::default())?;
@@ -283,6 +362,10 @@ impl Looper {
             bytes_moved = moved,
             samples = samples.join(" "),
             paths = paths.len(),
+            spot_checks = format!(
+                "{} ({} failed; passes within cosine {:.7}, norm error {:.1e}, weight drift {:.2} of the steps' reach)",
+                spot.0, spot.1, spot.2, spot.3, spot.4
+            ),
             caught = caught.join(" "),
             rejected = rows.iter().map(|r| r.rejected).sum::<u64>(),
             scores = %format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),

@@ -7,6 +7,7 @@
 //! - [`cli`] → [`config`]: flags, checked once into an immutable [`config::Config`].
 //! - [`app`]: wiring and the per-epoch loop.
 //! - [`follow`]: what each miner verifiably did in an epoch, and every finished sample's path.
+//! - [`checks`]: spot checks: a few artifacts of each miner recomputed from its claimed weights.
 //! - [`clasp`]: each miner's effect on the loss of its paths, against its stage peers.
 //! - [`scores`]: work × quality (caught: zero) → moving average.
 //! - [`export`]: the Parquet tables, and `btvalidator scores`.
@@ -14,6 +15,7 @@
 //! - [`spec`]: `btvalidator spec`, the run-spec report.
 
 pub mod app;
+pub mod checks;
 pub mod clasp;
 pub mod cli;
 pub mod config;

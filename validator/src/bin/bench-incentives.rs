@@ -22,6 +22,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use sliver_chain::client::{Uid, Weights};
 use sliver_common::adversary::Behaviour;
+use sliver_common::spec::ValidationSpec;
 use sliver_validator::clasp;
 use sliver_validator::follow::{MinerWork, Path};
 use sliver_validator::scores::{self, Ema};
@@ -47,6 +48,9 @@ struct Cli {
     /// Paths in the scoring-time measurement.
     #[arg(long, default_value_t = 1_000_000)]
     timing_paths: u64,
+    /// Run spec whose middle stage measures the spot checks' honest variation.
+    #[arg(long, default_value = "specs/local.toml")]
+    spec: PathBuf,
     /// Where to write incentives.{json,md}.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -60,6 +64,9 @@ trait Simulated {
     fn work(self) -> f64;
     /// Whether the audit finds a verified, agreeing reduction of every shard it owes.
     fn merges(self) -> bool;
+    /// Share of its artifacts that are not what its claimed weights compute from its inputs:
+    /// what a spot check of one artifact finds wrong.
+    fn wrong(self) -> f64;
 }
 
 impl Simulated for Behaviour {
@@ -89,6 +96,18 @@ impl Simulated for Behaviour {
 
     fn merges(self) -> bool {
         !matches!(self, Behaviour::PoisonMerge | Behaviour::Late)
+    }
+
+    /// Noise, stale, copied and scaled outputs are wrong in every artifact (the lazy miner's
+    /// first of the epoch excepted, about 1 in 80 on the local subnet); the others upload what
+    /// they computed. Honest recomputations matched bit for bit on the local subnet, so an
+    /// honest artifact never fails.
+    fn wrong(self) -> f64 {
+        match self {
+            Behaviour::Noise | Behaviour::Copier | Behaviour::Scaled => 1.0,
+            Behaviour::Lazy => 1.0 - 1.0 / 80.0,
+            Behaviour::FreeRider | Behaviour::PoisonMerge | Behaviour::Late => 0.0,
+        }
     }
 }
 
@@ -182,11 +201,16 @@ fn simulate_epoch(
             });
         }
     }
+    let spot_checks = ValidationSpec::default().spot_checks as u64;
     let rows = (0..net.stages)
         .flat_map(|s| (0..net.per_stage).map(move |i| (s, i)))
         .map(|(s, i)| {
             let uid = net.uid(s, i);
             let w = work.get(&uid).copied().unwrap_or(0);
+            // Spot checks: `k` of its artifacts recomputed, each wrong with its behaviour's share.
+            let k = if w > 0 { spot_checks } else { 0 };
+            let wrong = net.behaviour(uid).map_or(0.0, Behaviour::wrong);
+            let failures = (0..k).filter(|_| rng.uniform() < wrong).count() as u64;
             MinerWork {
                 uid,
                 hotkey: format!("uid{uid}"),
@@ -195,6 +219,8 @@ fn simulate_epoch(
                 samples_backward: w / 2,
                 work: w,
                 merged: net.behaviour(uid).is_none_or(Behaviour::merges),
+                spot_checks: k,
+                spot_check_failures: failures,
                 ..MinerWork::default()
             }
         })
@@ -303,8 +329,77 @@ fn time_scoring(cli: &Cli, n: u64) -> Result<f64> {
     Ok(secs)
 }
 
+/// How far an honest recomputation can land from the miner's artifact, against the spec's
+/// tolerances: a middle stage of `spec` computes one activation and one input gradient (both
+/// through the wire codecs), then again with another thread count (CPU against CPU), and with
+/// every weight perturbed by a relative 5e-4 (about the rounding of TF32 matrix products on a
+/// GPU, a stand-in for CPU against CUDA); outputs x 1.1 (the `scaled` cheat) for contrast.
+fn spot_check_variation(spec_path: &std::path::Path) -> Result<Value> {
+    use sliver_common::spot_check::Agreement;
+    use sliver_common::{Batch, RunSpec, Stage, WireCodec};
+    use tch::{Device, Kind, Tensor};
+    let spec = RunSpec::from_toml(&std::fs::read_to_string(spec_path)?)?;
+    anyhow::ensure!(
+        spec.stages.len() >= 3,
+        "{} has no middle stage",
+        spec_path.display()
+    );
+    tch::manual_seed(7);
+    let (b, t) = (spec.optimizer.batch_size, spec.model.seq_len);
+    let wire = spec.boundary.wire_dim(spec.model.d_model) as i64;
+    let dims = [b as i64, t as i64, wire];
+    let x = Tensor::randn(dims, (Kind::Float, Device::Cpu));
+    let g = Tensor::randn(dims, (Kind::Float, Device::Cpu)) * 1e-3;
+    let tokens: Vec<i64> = Tensor::randint(
+        spec.model.vocab_size as i64,
+        [(b * (t + 1)) as i64],
+        (Kind::Int64, Device::Cpu),
+    )
+    .try_into()?;
+    let batch = Batch::from_tokens(&tokens, b, t, Device::Cpu)?;
+    let act_codec = WireCodec::new(spec.boundary.codec, spec.boundary.codec_row);
+    let grad_codec = WireCodec::new(spec.boundary.grad_codec(), spec.boundary.codec_row);
+    let wire_trip =
+        |c: &WireCodec, t: &Tensor| -> Result<Tensor> { Ok(c.decode(&c.encode(t)?, Device::Cpu)?) };
+    let run = |stage: &Stage| -> Result<(Tensor, Tensor)> {
+        let act = tch::no_grad(|| stage.forward(Some(&x), &batch))?;
+        let fwd = stage.forward(Some(&x), &batch)?;
+        let grad = stage
+            .backward(fwd, Some(&g))?
+            .ok_or_else(|| anyhow::anyhow!("a middle stage returns an input gradient"))?;
+        Ok((
+            wire_trip(&act_codec, act.output())?,
+            wire_trip(&grad_codec, &grad)?,
+        ))
+    };
+    let stage = Stage::new(&spec, 1, Device::Cpu)?;
+    let threads = tch::get_num_threads();
+    tch::set_num_threads(1);
+    let (a1, g1) = run(&stage)?;
+    tch::set_num_threads(2);
+    let (a2, g2) = run(&stage)?;
+    tch::set_num_threads(threads);
+    let flat = sliver_common::merge::flatten(stage.var_store())?;
+    let noisy = &flat * (flat.randn_like() * 5e-4 + 1.0);
+    let mut perturbed = Stage::new(&spec, 1, Device::Cpu)?;
+    sliver_common::merge::load_flat(perturbed.var_store_mut(), &noisy)?;
+    let (ap, gp) = run(&perturbed)?;
+    let row = |a: Agreement| json!({"cosine": a.cosine, "norm_error": (a.norm_ratio - 1.0).abs()});
+    let v = &spec.validation;
+    let out = json!({
+        "spec": spec_path.display().to_string(),
+        "tolerance": {"min_cosine": v.min_cosine, "max_norm_error": v.max_norm_error},
+        "cpu_1_vs_2_threads": {"activation": row(Agreement::of(&a2, &a1)), "gradient": row(Agreement::of(&g2, &g1))},
+        "weights_perturbed_5e-4": {"activation": row(Agreement::of(&ap, &a1)), "gradient": row(Agreement::of(&gp, &g1))},
+        "scaled_1.1": {"activation": row(Agreement::of(&(&a1 * 1.1), &a1)), "gradient": row(Agreement::of(&(&g1 * 1.1), &g1))},
+    });
+    println!("spot-check variation: {out}");
+    Ok(out)
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let variation = spot_check_variation(&cli.spec)?;
     let mut scenarios = Vec::new();
     let mut table = String::new();
     for fraction in [0.0, 0.1, 0.25, 0.4] {
@@ -375,6 +470,7 @@ fn main() -> Result<()> {
     let result = json!({
         "scenarios": scenarios,
         "score_1m_paths_seconds": secs * 1_000_000.0 / cli.timing_paths as f64,
+        "spot_check_variation": variation,
         "setup": {
             "stages": cli.stages,
             "miners_per_stage": cli.miners_per_stage,
@@ -390,13 +486,30 @@ fn main() -> Result<()> {
         serde_json::to_string_pretty(&result)? + "\n",
     )?;
     let md = format!(
-        "# Incentives benchmark\n\n`scripts/bench-incentives`: {} stages x {} miners, {} samples started per stage-0 miner per epoch, {} epochs, {} seeds per scenario; simulated path tables and audit rows through the real scoring code (CLASP, verdicts, moving average, u16 weights). Adversaries are assigned the behaviours in turn.\n\n| adversarial | detected within 2 epochs | caught / adversaries by behaviour | honest flagged (per miner-epoch) | honest weight share |\n|---:|---:|---|---:|---:|\n{table}\nScoring 1M paths (path table, CLASP, verdicts): {:.3} s.\n",
+        "# Incentives benchmark\n\n`scripts/bench-incentives`: {} stages x {} miners, {} samples started per stage-0 miner per epoch, {} epochs, {} seeds per scenario; simulated path tables and audit rows through the real scoring code (CLASP, verdicts, moving average, u16 weights). Adversaries are assigned the behaviours in turn.\n\n| adversarial | detected within 2 epochs | caught / adversaries by behaviour | honest flagged (per miner-epoch) | honest weight share |\n|---:|---:|---|---:|---:|\n{table}\nScoring 1M paths (path table, CLASP, verdicts): {:.3} s.\n\n## Spot checks: honest variation against the tolerances\n\nA middle stage of `{}` recomputes one activation and one input gradient (through the wire codecs); each row compares a variant with the 1-thread CPU result. Tolerance: cosine >= {}, norm error <= {}.\n\n| variant | activation cosine | activation norm error | gradient cosine | gradient norm error |\n|---|---:|---:|---:|---:|\n{}",
         cli.stages,
         cli.miners_per_stage,
         cli.samples,
         cli.epochs,
         cli.repeats,
-        secs * 1_000_000.0 / cli.timing_paths as f64
+        secs * 1_000_000.0 / cli.timing_paths as f64,
+        cli.spec.display(),
+        variation["tolerance"]["min_cosine"],
+        variation["tolerance"]["max_norm_error"],
+        ["cpu_1_vs_2_threads", "weights_perturbed_5e-4", "scaled_1.1"]
+            .iter()
+            .map(|k| {
+                let v = &variation[*k];
+                let f = |p: &str, q: &str| v[p][q].as_f64().unwrap_or(f64::NAN);
+                format!(
+                    "| {k} | {:.7} | {:.2e} | {:.7} | {:.2e} |\n",
+                    f("activation", "cosine"),
+                    f("activation", "norm_error"),
+                    f("gradient", "cosine"),
+                    f("gradient", "norm_error")
+                )
+            })
+            .collect::<String>()
     );
     std::fs::write(cli.out.join("incentives.md"), md)?;
     println!(

@@ -1,0 +1,237 @@
+//! The weight versions this miner claimed, kept for validators' spot checks, and the task that
+//! answers their challenges (see [`sliver_common::spot_check`]).
+//!
+//! Every artifact names the BLAKE3 of the weights it was computed with. A validator may ask for
+//! any of them once the epoch's samples are done, so each version is written to disk the first
+//! time an artifact claims it: `<dir>/claimed/e{epoch}/{hash}`, the flat fp32 LE bytes, written
+//! to a temporary name and renamed so that a crash never leaves a truncated version behind.
+//! An epoch's versions are removed once every validator's challenge is answered or the answer
+//! deadline passed; at most two epochs are on disk (the one training, the one being checked).
+//! Disk rather than memory: a stage steps a dozen times an epoch, and a version is a full copy
+//! of the stage's weights.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use sliver_common::artifact::Hotkey;
+use sliver_common::metrics::Metrics;
+use sliver_common::spot_check::{self, challenge_key, max_challenge_len, weights_key};
+use sliver_common::storage::Store;
+use sliver_subnet::run::RunView;
+use tch::Tensor;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// How often the answering task looks for challenges.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The weight versions claimed in the current and the previous epoch, on disk.
+pub(crate) struct Archive {
+    dir: PathBuf,
+    epoch: u64,
+    kept: HashSet<[u8; 32]>,
+    /// Off when the run does no spot checks: hashes are still computed, nothing is written.
+    enabled: bool,
+}
+
+impl Archive {
+    /// An archive under `<state dir>/claimed`.
+    pub(crate) fn new(state_dir: &Path, enabled: bool) -> Self {
+        Self {
+            dir: state_dir.join("claimed"),
+            epoch: 0,
+            kept: HashSet::new(),
+            enabled,
+        }
+    }
+
+    fn epoch_dir(dir: &Path, epoch: u64) -> PathBuf {
+        dir.join(format!("e{epoch}"))
+    }
+
+    /// Starts `epoch`: versions are kept under it from now on, and epochs before the previous
+    /// one are removed.
+    pub(crate) fn begin(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.kept.clear();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let old = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('e'))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n + 1 < epoch);
+            if old && let Err(err) = std::fs::remove_dir_all(e.path()) {
+                warn!(path = %e.path().display(), error = %err, "could not remove old claimed weights");
+            }
+        }
+    }
+
+    /// The hash of `flat` (what an artifact computed with it claims), kept on disk if it is new.
+    pub(crate) fn keep(&mut self, flat: &Tensor) -> Result<[u8; 32]> {
+        let bytes = sliver_common::merge::flat_bytes(flat)?;
+        let hash = *blake3::hash(&bytes).as_bytes();
+        if self.enabled && self.kept.insert(hash) {
+            let dir = Self::epoch_dir(&self.dir, self.epoch);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join(hex::encode(hash));
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+        }
+        Ok(hash)
+    }
+
+    /// Where the versions claimed in `epoch` are kept, each under its hash in hex.
+    pub(crate) fn epoch_dir_of(&self, epoch: u64) -> PathBuf {
+        Self::epoch_dir(&self.dir, epoch)
+    }
+}
+
+/// What [`answer`] needs.
+pub(crate) struct Answering {
+    pub(crate) view: Arc<RunView>,
+    pub(crate) store: Store,
+    pub(crate) me: Hotkey,
+    pub(crate) metrics: Metrics,
+    pub(crate) clock: watch::Receiver<u64>,
+    pub(crate) cancel: CancellationToken,
+    /// The claimed versions of the epoch, by hash: `<dir>/claimed/e{epoch}/{hash}`.
+    pub(crate) claimed: PathBuf,
+    pub(crate) epoch: u64,
+    pub(crate) stage: usize,
+}
+
+/// Answers every validator's challenge for `epoch` until a validator audits it (a quarter of
+/// the merge window into the next epoch, plus as long again for slow storage): puts each
+/// weight version asked for in this miner's store.
+pub(crate) async fn answer(a: Answering) {
+    let spec = &a.view.spec;
+    let swarm = &spec.swarm;
+    let deadline = swarm.epoch_start(a.epoch + 1) + swarm.merge_blocks;
+    let validators = match a.view.validator_stores().await {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(
+                epoch = a.epoch,
+                error = format!("{e:#}"),
+                "cannot list the validators; no spot-check answers this epoch"
+            );
+            return;
+        }
+    };
+    let mut answered: HashSet<Hotkey> = HashSet::new();
+    let mut put: HashSet<[u8; 32]> = HashSet::new();
+    loop {
+        for (validator, store) in &validators {
+            if answered.contains(validator) {
+                continue;
+            }
+            let key = challenge_key(&spec.name, a.epoch, &a.me);
+            let bytes = match store.get(&key, max_challenge_len()).await {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    debug!(validator = %validator.short(), error = %e, "reading a challenge failed; will retry");
+                    continue;
+                }
+            };
+            let hashes = match spot_check::parse_challenge(&bytes) {
+                Ok(h) => h,
+                Err(e) => {
+                    answered.insert(*validator);
+                    warn!(validator = %validator.short(), error = %e, "ignoring a malformed challenge");
+                    continue;
+                }
+            };
+            let mut retry = false;
+            for hash in hashes {
+                if put.contains(&hash) {
+                    continue;
+                }
+                let path = a.claimed.join(hex::encode(hash));
+                let weights = match tokio::fs::read(&path).await {
+                    Ok(w) => w,
+                    Err(e) => {
+                        warn!(validator = %validator.short(), hash = %hex::encode(&hash[..4]), error = %e, "challenged for weights this miner did not keep");
+                        continue;
+                    }
+                };
+                let n = weights.len() as u64;
+                let key = weights_key(&spec.name, a.epoch, a.stage, &a.me, &hash);
+                match a.store.put_once(&key, Bytes::from(weights)).await {
+                    Ok(_) => {
+                        a.metrics.add_bytes("up", "weights", n);
+                        put.insert(hash);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "putting challenged weights failed; will retry");
+                        retry = true;
+                    }
+                }
+            }
+            if retry {
+                continue;
+            }
+            answered.insert(*validator);
+            info!(
+                epoch = a.epoch,
+                validator = %validator.short(),
+                versions = put.len(),
+                "answered a spot check"
+            );
+        }
+        if answered.len() == validators.len() || *a.clock.borrow() >= deadline {
+            // Nobody will ask for this epoch's versions again.
+            if let Err(e) = tokio::fs::remove_dir_all(&a.claimed).await {
+                debug!(error = %e, "removing the epoch's claimed weights");
+            }
+            return;
+        }
+        tokio::select! {
+            () = a.cancel.cancelled() => return,
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_each_claimed_version_once_and_prunes_old_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut archive = Archive::new(dir.path(), true);
+        archive.begin(5);
+        let flat = Tensor::from_slice(&[1.0f32, -2.0, 3.5]);
+        let hash = archive.keep(&flat).unwrap();
+        assert_eq!(hash, sliver_common::merge::hash_flat(&flat).unwrap());
+        let path = archive.epoch_dir_of(5).join(hex::encode(hash));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(blake3::hash(&bytes).as_bytes(), &hash);
+        assert!(
+            sliver_common::merge::flat_from_bytes(&bytes)
+                .unwrap()
+                .equal(&flat)
+        );
+        assert_eq!(archive.keep(&flat).unwrap(), hash);
+        archive.begin(6);
+        assert!(path.exists(), "the previous epoch is still being checked");
+        archive.begin(7);
+        assert!(!path.exists(), "two epochs back is removed");
+
+        let mut off = Archive::new(dir.path(), false);
+        off.begin(8);
+        off.keep(&flat).unwrap();
+        assert!(!off.epoch_dir_of(8).exists());
+    }
+}

@@ -1,0 +1,570 @@
+//! Spot checks: recomputing a few of each miner's artifacts from the inputs it consumed and the
+//! weights it claimed (the protocol is [`sliver_common::spot_check`]).
+//!
+//! Once an epoch's samples are done (a quarter into its merge window), [`challenge`] picks
+//! `validation.spot_checks` artifacts of every miner at random among those in its store, reads
+//! them (verified like any artifact), and writes the weight hashes they claim as a challenge
+//! into this validator's store. The miner puts those weight versions in its store while the
+//! merge runs. After the merge, [`check`] reads each version (the bytes must hash to the claim
+//! and lie within reach of the epoch's starting weights: no weight moved more than
+//! `validation.weight_drift_margin` times what AdamW can move it in the steps the miner's
+//! artifacts allow), reads the
+//! artifact's inputs from storage (the previous stage's activation routed to the miner, the next
+//! stage's gradient for a gradient, the sample's text), recomputes the artifact on CPU, sends it
+//! through the same wire codec, and compares ([`Agreement`]); on the last stage also the loss
+//! the miner claimed. A miner fails a check when it does not answer, answers with other weights,
+//! or its artifact is not what its weights compute. An artifact whose inputs are no longer in
+//! storage is not counted either way.
+//!
+//! The miner cannot know which artifacts will be checked: the choice is made from this
+//! validator's randomness after the artifacts were signed and uploaded. One check catches a
+//! miner that cheats on every artifact; one that cheats on a fraction `f` of them is caught
+//! with probability `1 - (1 - f)^k` per epoch for `k` checks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use rand::seq::IndexedRandom;
+use sliver_common::artifact::{self, Expect, Hotkey, Kind};
+use sliver_common::data::Corpus;
+use sliver_common::metrics::Metrics;
+use sliver_common::spot_check::{self, Agreement, challenge_key, weights_key};
+use sliver_common::storage::Store;
+use sliver_common::{RunSpec, Stage, WireCodec, routing};
+use sliver_subnet::fetch;
+use sliver_subnet::run::Roster;
+use tch::{Device, Tensor};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// How often a missing answer is looked for again.
+const ANSWER_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// One artifact picked for recomputation.
+pub struct Challenged {
+    /// Its producer.
+    pub miner: Hotkey,
+    /// The producer's stage.
+    pub stage: usize,
+    /// Activation or gradient.
+    pub kind: Kind,
+    /// The sample.
+    pub id: u64,
+    /// The weights it claims, if any (an artifact that claims none cannot pass).
+    pub weights: Option<[u8; 32]>,
+    /// The loss it claims (the last stage's gradients).
+    pub loss: Option<f32>,
+    /// Its decoded tensor.
+    pub uploaded: Tensor,
+    /// Artifacts its miner uploaded this epoch: a bound on its backwards, hence its steps.
+    pub artifacts: usize,
+}
+
+/// What the checks found for one miner.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Artifacts recomputed.
+    pub checks: u64,
+    /// Those that did not match, with why.
+    pub failures: Vec<String>,
+    /// Among the checks that passed (honest variation): the least cosine, the largest norm
+    /// error, and the largest drift of claimed weights from the epoch's start, as a share of
+    /// what the miner's steps allow (0 when unknown).
+    pub worst_pass: Option<(f64, f64, f64)>,
+}
+
+fn dims(spec: &RunSpec) -> [i64; 3] {
+    [
+        spec.optimizer.batch_size as i64,
+        spec.model.seq_len as i64,
+        spec.boundary.wire_dim(spec.model.d_model) as i64,
+    ]
+}
+
+fn codec_of(spec: &RunSpec, kind: Kind) -> WireCodec {
+    let b = &spec.boundary;
+    match kind {
+        Kind::Grad => WireCodec::new(b.grad_codec(), b.codec_row),
+        _ => WireCodec::new(b.codec, b.codec_row),
+    }
+}
+
+/// Reads (and verifies) `producer`'s artifact of (`stage`, `kind`, `id`); `None` when absent
+/// or rejected.
+async fn read(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    (epoch, stage, kind, id): (u64, usize, Kind, u64),
+    producer: &Hotkey,
+) -> Option<(artifact::Header, Tensor)> {
+    let store = roster.store(producer).ok()?;
+    let codec = codec_of(spec, kind);
+    let dims = dims(spec);
+    let expect = Expect {
+        run: &spec.name,
+        epoch,
+        stage: stage as u16,
+        kind,
+        id: Some(id),
+        producer: *producer,
+        codec: codec.kind(),
+        dims: &dims,
+        payload_len: codec.encoded_len(&dims),
+    };
+    let key = artifact::key(&spec.name, epoch, stage, producer, kind, id);
+    fetch::fetch_opened(store, &key, &expect, roster, metrics, &codec)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Picks `validation.spot_checks` artifacts of every miner of `epoch` and writes each miner's
+/// challenge into `store` (this validator's).
+///
+/// # Errors
+/// Writing a challenge fails.
+pub async fn challenge(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    epoch: u64,
+    store: &Store,
+) -> Result<Vec<Challenged>> {
+    let k = spec.validation.spot_checks;
+    let stages = spec.stages.len();
+    let mut out = Vec::new();
+    if k == 0 {
+        return Ok(out);
+    }
+    for (stage, m) in roster.assignment.members() {
+        let Ok(miner_store) = roster.store(&m.hotkey) else {
+            continue;
+        };
+        let mut candidates: Vec<(Kind, u64)> = Vec::new();
+        for kind in [Kind::Act, Kind::Grad] {
+            let produces = match kind {
+                Kind::Act => stage + 1 < stages,
+                _ => stage > 0,
+            };
+            if !produces {
+                continue;
+            }
+            let prefix = artifact::prefix(&spec.name, epoch, stage, &m.hotkey, kind);
+            match miner_store.list(&prefix).await {
+                Ok(keys) => candidates.extend(
+                    keys.iter()
+                        .filter_map(|k| artifact::id_of_key(k))
+                        .map(|id| (kind, id)),
+                ),
+                Err(e) => {
+                    warn!(miner = %m.hotkey.short(), error = %e, "listing a miner's artifacts for spot checks failed")
+                }
+            }
+        }
+        let picked: Vec<(Kind, u64)> = candidates
+            .choose_multiple(&mut rand::rng(), k)
+            .copied()
+            .collect();
+        let mut claims = Vec::new();
+        for (kind, id) in picked {
+            let Some((header, uploaded)) =
+                read(spec, roster, metrics, (epoch, stage, kind, id), &m.hotkey).await
+            else {
+                continue;
+            };
+            claims.extend(header.weights);
+            out.push(Challenged {
+                miner: m.hotkey,
+                stage,
+                kind,
+                id,
+                weights: header.weights,
+                loss: header.loss,
+                uploaded,
+                artifacts: candidates.len(),
+            });
+        }
+        if !claims.is_empty() {
+            let key = challenge_key(&spec.name, epoch, &m.hotkey);
+            store
+                .put_once(&key, Bytes::from(spot_check::challenge_text(&claims)))
+                .await
+                .with_context(|| format!("writing the spot-check challenge {key}"))?;
+        }
+    }
+    Ok(out)
+}
+
+/// One recomputation, with everything read from storage.
+struct Job {
+    miner: Hotkey,
+    stage: usize,
+    kind: Kind,
+    id: u64,
+    weights: Tensor,
+    input: Option<Tensor>,
+    upstream: Option<Tensor>,
+    loss: Option<f32>,
+    uploaded: Tensor,
+    /// The most optimizer steps the miner can have taken this epoch.
+    steps: u64,
+}
+
+/// The activation `id` that stage `stage`'s miner consumed: stage `stage - 1`'s output, from
+/// the stage-0 miner that started it or the routed miner of a later stage.
+async fn input_of(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    epoch: u64,
+    stage: usize,
+    id: u64,
+) -> Option<Tensor> {
+    let prev = stage.checked_sub(1)?;
+    let producers: Vec<Hotkey> = if prev == 0 {
+        roster
+            .assignment
+            .stage(0)
+            .iter()
+            .map(|m| m.hotkey)
+            .collect()
+    } else {
+        routing::route(&spec.name, epoch, id, prev, roster.assignment.stage(prev))
+            .map(|m| vec![m.hotkey])
+            .unwrap_or_default()
+    };
+    for p in producers {
+        if let Some((_, t)) = read(spec, roster, metrics, (epoch, prev, Kind::Act, id), &p).await {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// Recomputes every challenged artifact and tallies the results by miner. `start` holds each
+/// stage's weights at the start of the epoch (the previous epoch's merge), when known.
+///
+/// # Errors
+/// The recomputation task failed (a libtorch error or a panic).
+pub async fn check(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    epoch: u64,
+    challenged: Vec<Challenged>,
+    (corpus, stage_params, start): (&Arc<Corpus>, &[i64], Vec<Option<Tensor>>),
+    clock: &watch::Receiver<u64>,
+) -> Result<BTreeMap<Hotkey, Tally>> {
+    // Miners answer until a merge window into the next epoch; an answer not there yet is
+    // waited for until then.
+    let deadline = spec.swarm.epoch_start(epoch + 1) + spec.swarm.merge_blocks;
+    let stages = spec.stages.len();
+    let mut tallies: BTreeMap<Hotkey, Tally> = BTreeMap::new();
+    let mut jobs = Vec::new();
+    for c in challenged {
+        let tally = tallies.entry(c.miner).or_default();
+        let Some(claim) = c.weights else {
+            tally.checks += 1;
+            tally.failures.push("an artifact claims no weights".into());
+            continue;
+        };
+        let Ok(miner_store) = roster.store(&c.miner) else {
+            continue;
+        };
+        let params = stage_params.get(c.stage).copied().unwrap_or(0).max(0) as u64;
+        let key = weights_key(&spec.name, epoch, c.stage, &c.miner, &claim);
+        let mut got = miner_store.get(&key, params * 4).await;
+        while matches!(got, Ok(None)) && *clock.borrow() < deadline {
+            tokio::time::sleep(ANSWER_POLL).await;
+            got = miner_store.get(&key, params * 4).await;
+        }
+        let bytes = match got {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                tally.checks += 1;
+                tally
+                    .failures
+                    .push("did not show the weights it claimed".into());
+                continue;
+            }
+            Err(e) => {
+                tally.checks += 1;
+                tally.failures.push(format!("its claimed weights: {e}"));
+                continue;
+            }
+        };
+        metrics.add_bytes("down", "weights", bytes.len() as u64);
+        if blake3::hash(&bytes).as_bytes() != &claim || bytes.len() as u64 != params * 4 {
+            tally.checks += 1;
+            tally
+                .failures
+                .push("showed weights that are not the ones it claimed".into());
+            continue;
+        }
+        let Some(weights) = sliver_common::merge::flat_from_bytes(&bytes) else {
+            continue;
+        };
+        let input = if c.stage > 0 {
+            match input_of(spec, roster, metrics, epoch, c.stage, c.id).await {
+                Some(t) => Some(t),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let upstream = if c.kind == Kind::Grad && c.stage + 1 < stages {
+            let next = routing::route(
+                &spec.name,
+                epoch,
+                c.id,
+                c.stage + 1,
+                roster.assignment.stage(c.stage + 1),
+            );
+            let Some(next) = next else { continue };
+            match read(
+                spec,
+                roster,
+                metrics,
+                (epoch, c.stage + 1, Kind::Grad, c.id),
+                &next.hotkey,
+            )
+            .await
+            {
+                Some((_, g)) => Some(g),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        jobs.push(Job {
+            miner: c.miner,
+            stage: c.stage,
+            kind: c.kind,
+            id: c.id,
+            weights,
+            input,
+            upstream,
+            loss: c.loss,
+            uploaded: c.uploaded,
+            // One step per `accumulate` backwards, one at the epoch's end, and the forwards of
+            // samples in flight run on weights predicted up to two steps ahead.
+            steps: (c.artifacts / spec.optimizer.accumulate.max(1)) as u64 + 3,
+        });
+    }
+    let spec = spec.clone();
+    let corpus = corpus.clone();
+    let results = tokio::task::spawn_blocking(move || recompute_all(&spec, &corpus, &start, jobs))
+        .await
+        .context("the spot-check task failed")??;
+    for (miner, verdict) in results {
+        let tally = tallies.entry(miner).or_default();
+        tally.checks += 1;
+        match verdict {
+            Ok((a, drift)) => {
+                let worst = tally.worst_pass.get_or_insert((1.0, 0.0, 0.0));
+                worst.0 = worst.0.min(a.cosine);
+                worst.1 = worst.1.max((a.norm_ratio - 1.0).abs());
+                worst.2 = worst.2.max(drift.unwrap_or(0.0));
+            }
+            Err(why) => tally.failures.push(why),
+        }
+    }
+    Ok(tallies)
+}
+
+/// One recomputation's outcome: how close it came and how far the claimed weights drifted (a
+/// share of what the miner's steps allow; `None` when the epoch's start is unknown), or why it
+/// failed.
+type Verdict = Result<(Agreement, Option<f64>), String>;
+
+/// Runs every job on the CPU, one stage model per stage reused across jobs.
+fn recompute_all(
+    spec: &RunSpec,
+    corpus: &Corpus,
+    start: &[Option<Tensor>],
+    jobs: Vec<Job>,
+) -> Result<Vec<(Hotkey, Verdict)>> {
+    let tol = &spec.validation;
+    let mut models: Vec<Option<Stage>> = (0..spec.stages.len()).map(|_| None).collect();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let slot = &mut models[job.stage];
+        if slot.is_none() {
+            *slot = Some(Stage::new(spec, job.stage, Device::Cpu)?);
+        }
+        let Some(stage) = slot.as_mut() else {
+            continue;
+        };
+        // The largest change of one weight since the epoch's start, in units of what the
+        // miner's steps allow.
+        let drift = start.get(job.stage).and_then(Option::as_ref).map(|w0| {
+            let moved = (&job.weights - w0).abs().max().double_value(&[]);
+            let w_max = w0.abs().max().double_value(&[]) + moved;
+            let allowed = spec.optimizer.max_step_change(w_max) * job.steps as f64;
+            moved / allowed.max(1e-30)
+        });
+        let verdict = match drift {
+            Some(d) if d.is_nan() || d > tol.weight_drift_margin => Err(format!(
+                "claimed weights moved {d:.2} times what {} optimizer steps allow since the epoch's start (at most {})",
+                job.steps, tol.weight_drift_margin
+            )),
+            _ => match sliver_common::merge::load_flat(stage.var_store_mut(), &job.weights) {
+                Ok(()) => recompute(spec, corpus, stage, &job).map(|a| (a, drift)),
+                Err(e) => Err(format!("its claimed weights do not load: {e}")),
+            },
+        };
+        debug!(
+            miner = %job.miner.short(),
+            stage = job.stage,
+            kind = job.kind.as_str(),
+            id = job.id,
+            ?verdict,
+            drift,
+            "spot check"
+        );
+        out.push((job.miner, verdict));
+    }
+    Ok(out)
+}
+
+/// Recomputes one artifact on `stage` (its claimed weights loaded) and compares.
+fn recompute(
+    spec: &RunSpec,
+    corpus: &Corpus,
+    stage: &Stage,
+    job: &Job,
+) -> Result<Agreement, String> {
+    let torch = |e: &dyn std::fmt::Display| format!("recomputing failed: {e}");
+    let batch = routing::sample_batch(spec, corpus, job.id, Device::Cpu).map_err(|e| torch(&e))?;
+    let (recomputed, loss) = if job.kind == Kind::Act {
+        let fwd =
+            tch::no_grad(|| stage.forward(job.input.as_ref(), &batch)).map_err(|e| torch(&e))?;
+        (fwd.output().shallow_clone(), None)
+    } else {
+        let fwd = stage
+            .forward(job.input.as_ref(), &batch)
+            .map_err(|e| torch(&e))?;
+        let loss = job
+            .upstream
+            .is_none()
+            .then(|| fwd.output().double_value(&[]));
+        let g = stage
+            .backward(fwd, job.upstream.as_ref())
+            .map_err(|e| torch(&e))?
+            .ok_or_else(|| "stage 0 has no input gradient".to_owned())?;
+        (g, loss)
+    };
+    let codec = codec_of(spec, job.kind);
+    let wire = codec
+        .encode(&recomputed)
+        .and_then(|m| codec.decode(&m, Device::Cpu))
+        .map_err(|e| torch(&e))?;
+    let a = Agreement::of(&job.uploaded, &wire);
+    if let Some(why) = a.mismatch(&spec.validation) {
+        return Err(format!("{} {} {why}", job.kind.as_str(), job.id));
+    }
+    if let Some(loss) = loss {
+        let claimed = job.loss.map_or(f64::NAN, f64::from);
+        let error = (claimed - loss).abs() / loss.abs().max(1e-12);
+        if error.is_nan() || error > spec.validation.max_loss_error {
+            return Err(format!(
+                "claimed loss {claimed:.5} where its weights give {loss:.5}"
+            ));
+        }
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sliver_common::codec::CodecKind;
+    use sliver_common::testing::{small_corpus, tiny_spec};
+
+    /// Stage 1 of three: an activation and an input gradient, each recomputed from its weights
+    /// and inputs, pass as uploaded and fail scaled, from other weights or with a wrong loss.
+    #[test]
+    fn recomputation_passes_honest_artifacts_and_fails_cheats() {
+        let spec = tiny_spec(&[[0, 1], [1, 2], [2, 3]], 8, CodecKind::Int8, false);
+        let corpus = small_corpus(&spec);
+        let id = 12345u64;
+        let dims = dims(&spec);
+        let x = Tensor::randn(dims, (tch::Kind::Float, Device::Cpu));
+        let g = Tensor::randn(dims, (tch::Kind::Float, Device::Cpu)) * 1e-3;
+        let mut models = Vec::new();
+        for s in 0..3 {
+            models.push(Stage::new(&spec, s, Device::Cpu).unwrap());
+        }
+        let wire = |kind: Kind, t: &Tensor| {
+            let c = codec_of(&spec, kind);
+            c.decode(&c.encode(t).unwrap(), Device::Cpu).unwrap()
+        };
+        let batch = routing::sample_batch(&spec, &corpus, id, Device::Cpu).unwrap();
+        let act = tch::no_grad(|| models[1].forward(Some(&x), &batch))
+            .unwrap()
+            .output()
+            .shallow_clone();
+        let fwd = models[1].forward(Some(&x), &batch).unwrap();
+        let grad = models[1].backward(fwd, Some(&g)).unwrap().unwrap();
+        let fwd = models[2].forward(Some(&x), &batch).unwrap();
+        let loss = fwd.output().double_value(&[]) as f32;
+        let last_grad = models[2].backward(fwd, None).unwrap().unwrap();
+        let job = |stage: usize, kind: Kind, uploaded: Tensor, loss: Option<f32>| Job {
+            miner: Hotkey([stage as u8; 32]),
+            stage,
+            kind,
+            id,
+            weights: sliver_common::merge::flatten(models[stage].var_store()).unwrap(),
+            input: Some(x.shallow_clone()),
+            upstream: (stage == 1 && kind == Kind::Grad).then(|| g.shallow_clone()),
+            loss,
+            uploaded,
+            steps: 10,
+        };
+        let honest = [
+            job(1, Kind::Act, wire(Kind::Act, &act), None),
+            job(1, Kind::Grad, wire(Kind::Grad, &grad), None),
+            job(2, Kind::Grad, wire(Kind::Grad, &last_grad), Some(loss)),
+        ];
+        let start = vec![None, None, None];
+        for (_, verdict) in recompute_all(&spec, &corpus, &start, honest.into()).unwrap() {
+            let (a, _) = verdict.unwrap();
+            assert!(
+                a.cosine > 0.9999 && (a.norm_ratio - 1.0).abs() < 1e-4,
+                "{a}"
+            );
+        }
+        let mut other = job(1, Kind::Act, wire(Kind::Act, &act), None);
+        other.weights = &other.weights * 1.05;
+        let cheats = [
+            job(1, Kind::Act, wire(Kind::Act, &(&act * 1.1)), None),
+            job(1, Kind::Grad, wire(Kind::Grad, &grad.randn_like()), None),
+            job(
+                2,
+                Kind::Grad,
+                wire(Kind::Grad, &last_grad),
+                Some(loss * 0.9),
+            ),
+            other,
+        ];
+        for (n, (_, verdict)) in recompute_all(&spec, &corpus, &start, cheats.into())
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            assert!(verdict.is_err(), "cheat {n} passed: {verdict:?}");
+        }
+        // Weights far from the epoch's start fail before anything is recomputed.
+        let w0 = sliver_common::merge::flatten(models[1].var_store()).unwrap();
+        let mut far = job(1, Kind::Act, wire(Kind::Act, &act), None);
+        far.weights = &far.weights * 3.0;
+        let start = vec![None, Some(w0), None];
+        let (_, verdict) = recompute_all(&spec, &corpus, &start, vec![far])
+            .unwrap()
+            .remove(0);
+        assert!(verdict.unwrap_err().contains("optimizer steps allow"));
+    }
+}
