@@ -99,7 +99,10 @@ pub use network::{
 };
 pub use storage::SubnetParams;
 pub use transaction::{Included, TxOptions, Wait};
-pub use weights::{PendingReveal, RevealWindow, SALT_LEN, Weights, commit_hash, random_salt};
+pub use weights::{
+    PendingReveal, RevealWindow, SALT_LEN, TimelockedCommit, Weights, commit_hash, random_salt,
+    reveal_round,
+};
 
 use runtime::api;
 use storage::{At, fetch, try_fetch};
@@ -267,6 +270,30 @@ impl Client {
         .await
     }
 
+    /// The chain's block time, from `Timestamp.Now` of the latest block and of the block ten
+    /// before it (12 s, finney's, on a chain too young to tell).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::current_block`].
+    pub async fn block_time(&self) -> Result<Duration, Error> {
+        let conn = self.conn().await?;
+        let at = self.at(&conn).await?;
+        let n = at.block_number();
+        let k = n.min(10);
+        if k < 2 {
+            return Ok(Duration::from_secs(12));
+        }
+        let before =
+            conn.api.at_block(n - k).await.map_err(|e| {
+                self.after_failure(&conn, Error::rpc("reading an earlier block", e))
+            })?;
+        let now = api::storage().timestamp().now();
+        let t1 = storage::fetch(&at, now.clone(), ()).await?;
+        let t0 = storage::fetch(&before, now, ()).await?;
+        Ok(Duration::from_millis(t1.saturating_sub(t0) / k))
+    }
+
     /// Waits until the latest finalized block is at least `block`, and returns it.
     ///
     /// # Errors
@@ -335,6 +362,19 @@ impl Client {
             let st = api::storage().subtensor_module();
             let row = fetch(&at, st.weights(), (netuid.0, uid.0)).await?;
             Ok(row.into_iter().map(|(u, w)| (Uid(u), w)).collect())
+        })
+        .await
+    }
+
+    /// The latest drand round whose pulse the chain has stored (`Drand.LastStoredRound`): a
+    /// timelocked commit naming a round up to it can be opened.
+    ///
+    /// # Errors
+    ///
+    /// A connection error.
+    pub async fn last_drand_round(&self) -> Result<u64, Error> {
+        self.read("reading the last drand round", |at| async move {
+            fetch(&at, api::storage().drand().last_stored_round(), ()).await
         })
         .await
     }

@@ -45,6 +45,8 @@
 //! check: 127.0.0.1 is `InvalidIpAddress`; `ServingRateLimit` 50 blocks), `add_stake` (1 TAO =
 //! 1 alpha), `set_weights` (refused with `CommitRevealEnabled` where commit-reveal is on),
 //! `commit_weights`, `reveal_weights` (only in epoch `commit epoch + RevealPeriodEpochs`),
+//! `commit_timelocked_weights` (revealed by the chain with its own drand beacon's pulses, see
+//! `drand`),
 //! `register_network` is in the metadata but not served; `Commitments.set_commitment`.
 //! Extrinsics must be v4, signed (sr25519, `MultiAddress::Id`), with `CheckMetadataHash`
 //! disabled; a nonce ahead of the account's (counting the pool) is refused with
@@ -69,6 +71,7 @@
 mod block;
 mod dev;
 mod dispatch;
+mod drand;
 mod extrinsic;
 mod items;
 pub mod metadata;

@@ -1,5 +1,7 @@
-//! Weights on chain: `set_weights`, or commit then reveal where the subnet requires it, with the
-//! subnet's version key, never faster than its rate limit.
+//! Weights on chain: `set_weights`, or, where the subnet requires commit-reveal, a timelocked
+//! commit (`commit_timelocked_weights`, commit-reveal v4, as finney's validators send today)
+//! that the chain itself decrypts and applies in the reveal epoch, so nothing is lost if this
+//! validator stops before then; with the subnet's version key, never faster than its rate limit.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use sliver_chain::client::{Client, Error, NetUid, Weights};
 use sliver_chain::wallet::Keypair;
 use tracing::{info, warn};
 
-/// Sets `weights` from `hotkey`: directly, or as a commit whose reveal runs in the background.
+/// Sets `weights` from `hotkey`: directly, or as a timelocked commit the chain reveals.
 /// A rate-limited attempt is skipped with a warning (the next epoch sets them again).
 ///
 /// # Errors
@@ -26,23 +28,16 @@ pub async fn set(
     let params = client.subnet_params(netuid).await?;
     let version = params.weights_version_key;
     let result = if params.commit_reveal {
-        match client
-            .commit_weights(netuid, hotkey, weights, version)
+        client
+            .commit_timelocked_weights(netuid, hotkey, weights, version)
             .await
-        {
-            Ok(pending) => {
-                let (client, hotkey) = (client.clone(), hotkey.clone());
-                tokio::spawn(async move {
-                    match client.reveal_when_ready(&hotkey, &pending).await {
-                        Ok(_) => info!("weights revealed"),
-                        Err(e) => warn!(error = %e, "revealing weights failed"),
-                    }
-                });
-                info!("weights committed; the reveal follows when the chain allows it");
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+            .map(|c| {
+                info!(
+                    reveal_round = c.reveal_round,
+                    reveal_from_block = c.window.first.0,
+                    "weights committed, timelocked; the chain reveals them"
+                );
+            })
     } else {
         client
             .set_weights(netuid, hotkey, weights, version)

@@ -33,6 +33,7 @@ enum Args {
     BurnedRegister(api::subtensor_module::calls::BurnedRegister),
     CommitWeights(api::subtensor_module::calls::CommitWeights),
     RevealWeights(api::subtensor_module::calls::RevealWeights),
+    CommitTimelockedWeights(api::subtensor_module::calls::CommitTimelockedWeights),
     SetCommitment(api::commitments::calls::SetCommitment),
     AddStake(api::subtensor_module::calls::AddStake),
     TransferKeepAlive(api::balances::calls::TransferKeepAlive),
@@ -156,6 +157,25 @@ impl Call {
         )
     }
 
+    /// `SubtensorModule.commit_timelocked_weights(netuid, commit, reveal_round,
+    /// commit_reveal_version)`: weights encrypted to a drand round (commit-reveal v4).
+    pub fn commit_timelocked_weights(
+        netuid: NetUid,
+        commit: Vec<u8>,
+        reveal_round: u64,
+        commit_reveal_version: u16,
+    ) -> Call {
+        Call::from_static(
+            api::tx().subtensor_module().commit_timelocked_weights(
+                netuid.0,
+                BoundedVec(commit),
+                reveal_round,
+                commit_reveal_version,
+            ),
+            Args::CommitTimelockedWeights,
+        )
+    }
+
     /// `Balances.transfer_keep_alive(dest, value)`: send `rao` to `dest`.
     pub fn transfer_keep_alive(dest: &AccountId32, rao: u64) -> Call {
         Call::from_static(
@@ -232,6 +252,7 @@ fn static_name(name: &str) -> &'static str {
         "serve_axon",
         "burned_register",
         "commit_weights",
+        "commit_timelocked_weights",
         "reveal_weights",
         "set_commitment",
     ];
@@ -279,6 +300,7 @@ impl EncodeAsFields for CallArgs {
             Args::BurnedRegister(a) => a.encode_as_fields_to(fields, types, out),
             Args::CommitWeights(a) => a.encode_as_fields_to(fields, types, out),
             Args::RevealWeights(a) => a.encode_as_fields_to(fields, types, out),
+            Args::CommitTimelockedWeights(a) => a.encode_as_fields_to(fields, types, out),
             Args::SetCommitment(a) => a.encode_as_fields_to(fields, types, out),
             Args::AddStake(a) => a.encode_as_fields_to(fields, types, out),
             Args::TransferKeepAlive(a) => a.encode_as_fields_to(fields, types, out),

@@ -8,6 +8,14 @@
 //! `epoch(c) + RevealPeriodEpochs`, where `epoch(b) = (b + netuid + 1) / (tempo + 1)`: that is
 //! the blocks `first ..= first + tempo` with `first = reveal_epoch * (tempo + 1) - (netuid + 1)`,
 //! the window subtensor also stores beside each commit in `WeightCommits`.
+//!
+//! Timelocked weights (commit-reveal v4, what finney's validators use): the SCALE payload
+//! `(hotkey: Vec<u8>, uids: Vec<u16>, values: Vec<u16>, version_key: u64)` is encrypted
+//! ([`crate::timelock`]) to the drand round published three blocks into the reveal epoch, by the
+//! chain's clock: `round = (now + (first reveal block + 3 - block) x block time - genesis) /
+//! period` (bittensor's formula, [`reveal_round`]); the chain decrypts and applies it itself once
+//! that round's pulse is stored, so nothing is left to reveal. The beacon's key and clock come
+//! from the chain (`Drand.BeaconConfig`), the block time from its timestamps.
 
 use serde::{Deserialize, Serialize};
 use subxt::config::Hasher;
@@ -189,7 +197,131 @@ pub struct PendingReveal {
     pub window: RevealWindow,
 }
 
+/// The drand round a timelocked commit made at `block` names: the round published three blocks
+/// into the commit's reveal epoch, with blocks `block_time` seconds apart from `now` (Unix
+/// seconds); at least 1.
+pub fn reveal_round(
+    window: RevealWindow,
+    block: BlockNumber,
+    block_time: f64,
+    now: f64,
+    beacon: &crate::timelock::Beacon,
+) -> u64 {
+    let target = window.first.0.saturating_add(3);
+    let secs = target.saturating_sub(block.0) as f64 * block_time;
+    let since = now + secs - beacon.genesis_time as f64;
+    ((since / beacon.period.max(1) as f64).floor() as u64).max(1)
+}
+
+/// A timelocked commit sent with [`Client::commit_timelocked_weights`]: the chain reveals it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelockedCommit {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The committed weights.
+    pub weights: Weights,
+    /// The version key committed.
+    pub version_key: u64,
+    /// The drand round that opens it.
+    pub reveal_round: u64,
+    /// The block the commit was included in.
+    pub commit_block: BlockNumber,
+    /// The epoch in which the chain reveals it (as blocks).
+    pub window: RevealWindow,
+}
+
 impl Client {
+    /// Commits `weights` encrypted to a future drand round (`commit_timelocked_weights`,
+    /// commit-reveal v4); the chain decrypts and sets them in the commit's reveal epoch.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::commit_weights`], [`Error::Malformed`] for a beacon key that is not one, or
+    /// what [`Client::submit`] returns.
+    pub async fn commit_timelocked_weights(
+        &self,
+        netuid: NetUid,
+        hotkey: &Keypair,
+        weights: &Weights,
+        version_key: u64,
+    ) -> Result<TimelockedCommit, Error> {
+        let check = self
+            .check_weights(netuid, hotkey, weights, version_key, true)
+            .await?;
+        let (beacon, version) = self
+            .read(
+                "reading the beacon and commit-reveal version",
+                |at| async move {
+                    let config = fetch(&at, api::storage().drand().beacon_config(), ()).await?;
+                    let st = api::storage().subtensor_module();
+                    let version = fetch(&at, st.commit_reveal_weights_version(), ()).await?;
+                    let public_key: [u8; crate::timelock::PUBLIC_KEY_LEN] =
+                        config.public_key.0.as_slice().try_into().map_err(|_| {
+                            Error::malformed(
+                                "Drand.BeaconConfig",
+                                "a public key that is not 96 bytes",
+                            )
+                        })?;
+                    let beacon = crate::timelock::Beacon {
+                        public_key,
+                        genesis_time: u64::from(config.genesis_time),
+                        period: u64::from(config.period),
+                    };
+                    Ok((beacon, version))
+                },
+            )
+            .await?;
+        let block_time = self.block_time().await?.as_secs_f64();
+        let p = &check.params;
+        let window = RevealWindow::of_commit(netuid, p.tempo, p.reveal_period, p.block.plus(1));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let round = reveal_round(window, p.block, block_time, now, &beacon);
+        let account = hotkey.account_id();
+        let uids: Vec<u16> = weights.uids().iter().map(|u| u.0).collect();
+        let payload = (
+            account.0.to_vec(),
+            uids,
+            weights.values().to_vec(),
+            version_key,
+        )
+            .encode();
+        let commit = crate::timelock::encrypt(&beacon.public_key, round, &payload)
+            .map_err(|e| Error::malformed("Drand.BeaconConfig", e))?;
+        let included = self
+            .submit(
+                &Call::commit_timelocked_weights(netuid, commit, round, version),
+                hotkey,
+            )
+            .await?;
+        tracing::info!(
+            netuid = netuid.0,
+            uid = check.uid.0,
+            block = included.block.0,
+            reveal_round = round,
+            reveal_from = window.first.0,
+            "timelocked weights committed"
+        );
+        // The chain files the commit under the epoch of the block it landed in (the next
+        // epoch's when that block runs an epoch), which may be later than predicted.
+        let tempo = u64::from(p.tempo);
+        let runs_epoch = tempo - (included.block.0 + u64::from(netuid.0) + 1) % (tempo + 1) == 0;
+        let filed = if runs_epoch {
+            included.block.plus(1)
+        } else {
+            included.block
+        };
+        Ok(TimelockedCommit {
+            netuid,
+            weights: weights.clone(),
+            version_key,
+            reveal_round: round,
+            commit_block: included.block,
+            window: RevealWindow::of_commit(netuid, p.tempo, p.reveal_period, filed),
+        })
+    }
+
     /// Sets `weights` for `hotkey`'s uid on `netuid` (`set_weights`), after checking what the
     /// chain would refuse.
     ///
@@ -473,6 +605,22 @@ struct WeightsCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reveal_round_is_bittensors_three_blocks_into_the_reveal_epoch() {
+        // netuid 9, tempo 360: block 1000 is in epoch (1000 + 10) / 361 = 2, so the reveal
+        // epoch 3 starts at 3 * 361 - 10 = 1073; three blocks in is 76 blocks (912 s) away.
+        let q = crate::timelock::Beacon::quicknet();
+        let window = RevealWindow::of_commit(NetUid(9), 360, 1, BlockNumber(1000));
+        assert_eq!(window.first, BlockNumber(1073));
+        let now = q.genesis_time as f64 + 3000.0;
+        assert_eq!(
+            reveal_round(window, BlockNumber(1000), 12.0, now, &q),
+            (3000 + 912) / 3
+        );
+        // Never round 0, even for a clock before the beacon's genesis.
+        assert_eq!(reveal_round(window, BlockNumber(1000), 12.0, 0.0, &q), 1);
+    }
 
     #[test]
     fn reveal_window_follows_subtensor_epochs() {

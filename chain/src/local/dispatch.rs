@@ -223,6 +223,12 @@ impl Call {
                         "SubtensorModule::register_network is not served by the local chain".into(),
                     );
                 }
+                // A `BoundedVec` longer than its bound does not decode.
+                SubtensorCall::CommitTimelockedWeights { commit, .. }
+                    if commit.len() > super::metadata::MAX_TIMELOCKED_COMMIT_BYTES =>
+                {
+                    return Err("a timelocked commit longer than its bound".into());
+                }
                 call => Self::Subtensor(call),
             },
             pallet::COMMITMENTS => match CommitmentsCall::decode(input)? {

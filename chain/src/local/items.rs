@@ -20,7 +20,8 @@ use scale_info::form::PortableForm;
 use super::dispatch::AccountInfo;
 use super::metadata::pallet::Storage as Entries;
 use super::metadata::types::{
-    AccountId32, Cx, Encoded, EventRecords, GenericDigest, H256, Meta, Registration,
+    AccountId32, BeaconConfiguration, BoundedBytes, Cx, Encoded, EventRecords, GenericDigest, H256,
+    Meta, Pulse, Registration,
 };
 use super::state::{Hasher, Key, Overlay};
 use super::subtensor::{AxonInfo, PrometheusInfo};
@@ -152,6 +153,8 @@ macro_rules! items {
 
 /// A weight commit: `(hash, commit block, first reveal block, last reveal block)`.
 pub(crate) type WeightCommit = (H256, u64, u64, u64);
+/// A timelocked weight commit: `(hotkey, commit block, ciphertext, drand round)`.
+pub(crate) type TimelockedCommit = (AccountId32, u64, BoundedBytes, u64);
 
 items! {
     /// `frame_system`: accounts, block bookkeeping and events.
@@ -290,6 +293,21 @@ items! {
         WeightCommits(Twox64Concat netuid: u16, Twox64Concat who: AccountId32) -> Vec<WeightCommit>;
         /// Epochs between a weight commit and its reveal.
         RevealPeriodEpochs(Twox64Concat netuid: u16) -> u64 = 1;
+        /// Timelocked weight commits (commit-reveal v4) by subnet and the epoch they count in.
+        TimelockedWeightCommits(Twox64Concat netuid: u16, Twox64Concat epoch: u64)
+            -> Vec<TimelockedCommit> = Vec::new();
+        /// The commit-reveal version `commit_timelocked_weights` must name.
+        CommitRevealWeightsVersion -> u16 = 4;
+    }
+
+    /// `pallet_drand`.
+    pallet Drand {
+        /// The beacon whose pulses are stored.
+        BeaconConfig -> BeaconConfiguration = crate::local::drand::BeaconConfiguration::quicknet();
+        /// Each stored round's pulse.
+        Pulses(Blake2_128Concat round: u64) -> Pulse;
+        /// The latest round stored.
+        LastStoredRound -> u64 = 0;
     }
 
     /// `pallet_commitments`.

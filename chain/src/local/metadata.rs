@@ -14,6 +14,7 @@
 
 pub(crate) mod apis;
 mod commitments;
+pub(crate) mod drand;
 mod extrinsic;
 pub(crate) mod output;
 pub(crate) mod pallet;
@@ -44,7 +45,7 @@ pub use self::commitments::{
     MAX_RAW as COMMITMENT_MAX_RAW, MAX_TIMELOCK_BYTES as COMMITMENT_MAX_TIMELOCK_BYTES,
 };
 pub use self::extrinsic::{EXTENSIONS as TRANSACTION_EXTENSIONS, VERSIONS as EXTRINSIC_VERSIONS};
-pub use self::subtensor::{DEFAULT_TEMPO, ERRORS as SUBTENSOR_ERRORS};
+pub use self::subtensor::{DEFAULT_TEMPO, ERRORS as SUBTENSOR_ERRORS, MAX_TIMELOCKED_COMMIT_BYTES};
 pub(crate) use self::subtensor::{SubtensorCall, SubtensorError, SubtensorEvent};
 pub use self::system::{BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, SS58_PREFIX};
 pub(crate) use self::system::{BalancesCall, BalancesEvent, SystemCall, SystemEvent};
@@ -104,6 +105,7 @@ fn declare(legacy_types: bool) -> (RuntimeMetadataV16, versions::LegacyTypes) {
         system::balances(&mut t, &p),
         subtensor::pallet(&mut t, &p),
         commitments::pallet(&mut t, &p),
+        drand::pallet(),
     ];
     let outer = outer_enums(&mut t, &pallets);
     // Storage comes from the item declarations, once `System.Events` can name `RuntimeEvent`.

@@ -417,6 +417,8 @@ fn initialize(ext: &mut Ext<'_>, number: u32, parent: Hash, now_ms: u64, netuids
     System::EventCount::remove(o);
     Timestamp::Now::put(o, &now_ms);
     ext.set_phase(None);
+    // Pulses first: a commit whose round was just published is revealed in this block.
+    super::drand::on_initialize(ext, now_ms);
     subtensor::on_initialize(ext, netuids)
 }
 

@@ -203,6 +203,19 @@ pub(crate) fn dispatch(
             salt,
             version_key,
         } => weights::reveal_weights(ext, who, *netuid, uids, values, salt, *version_key),
+        SubtensorCall::CommitTimelockedWeights {
+            netuid,
+            commit,
+            reveal_round,
+            commit_reveal_version,
+        } => weights::commit_timelocked(
+            ext,
+            who,
+            *netuid,
+            commit,
+            *reveal_round,
+            *commit_reveal_version,
+        ),
         // Described in the metadata; `Call::decode_all` refuses it before it gets here.
         SubtensorCall::RegisterNetwork { .. } => Err(err(E::CallDisabled)),
     }

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use sliver_chain::client::{
-    Axon, BlockNumber, Call, Client, Endpoint, Error, NetUid, RejectionKind, SubtensorConfig,
-    TxOptions, Uid, Weights,
+    Axon, BlockNumber, Call, Client, Endpoint, Error, NetUid, RejectionKind, RevealWindow,
+    SubtensorConfig, TxOptions, Uid, Weights,
 };
 use sliver_chain::testing::{DevSigner, bounded};
 use sliver_chain::wallet::{AccountId32, Keypair, PasswordSource, Wallet};
@@ -64,6 +64,16 @@ struct Subnet {
     _dir: tempfile::TempDir,
     validator: Keypair,
     miners: Vec<Keypair>,
+}
+
+impl Subnet {
+    /// The miners' uids in `mg`.
+    fn miner_uids(&self, mg: &sliver_chain::client::Metagraph) -> Vec<Uid> {
+        self.miners
+            .iter()
+            .map(|k| mg.uid_of(&k.account_id()).unwrap())
+            .collect()
+    }
 }
 
 async fn populate(client: &Client) -> Subnet {
@@ -361,11 +371,7 @@ async fn commit_then_reveal_in_the_window() {
     let (_net, client) = chain(true).await;
     let net = populate(&client).await;
     let mg = client.metagraph(NETUID).await.unwrap();
-    let miner_uids: Vec<Uid> = net
-        .miners
-        .iter()
-        .map(|k| mg.uid_of(&k.account_id()).unwrap())
-        .collect();
+    let miner_uids = net.miner_uids(&mg);
     let weights = weights_on(&miner_uids);
     let params = client.subnet_params(NETUID).await.unwrap();
     assert!(params.commit_reveal);
@@ -457,6 +463,88 @@ async fn commit_then_reveal_in_the_window() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NoMatchingCommit { .. }), "{err}");
+}
+
+/// Commit-reveal v4: weights encrypted to a drand round are not on chain until the chain's
+/// beacon has published that round in the commit's reveal epoch; then the chain decrypts and
+/// sets them itself, and they read back as committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timelocked_commit_is_revealed_by_the_chain_at_its_round() {
+    let (_net, client) = chain(true).await;
+    let net = populate(&client).await;
+    let mg = client.metagraph(NETUID).await.unwrap();
+    let miner_uids = net.miner_uids(&mg);
+    let validator = mg.uid_of(&net.validator.account_id()).unwrap();
+    let weights = Weights::from_pairs([(miner_uids[0], 100), (miner_uids[1], 50)]);
+    let params = client.subnet_params(NETUID).await.unwrap();
+    let commit = bounded(
+        "committing timelocked weights",
+        after_rate_limit(&client, || {
+            client.commit_timelocked_weights(
+                NETUID,
+                &net.validator,
+                &weights,
+                params.weights_version_key,
+            )
+        }),
+    )
+    .await
+    .expect("commit_timelocked_weights");
+    assert!(commit.window.first > commit.commit_block, "{commit:?}");
+    let before = client.current_block().await.unwrap();
+    if before < commit.window.first {
+        assert!(
+            client
+                .weights_of(NETUID, validator)
+                .await
+                .unwrap()
+                .is_empty(),
+            "weights on chain at block {before:?}, before the reveal epoch {:?}",
+            commit.window
+        );
+    }
+    bounded(
+        "waiting for the reveal epoch to end",
+        client.wait_for_block(commit.window.last),
+    )
+    .await
+    .unwrap();
+    assert!(client.last_drand_round().await.unwrap() >= commit.reveal_round);
+    let on_chain = client.weights_of(NETUID, validator).await.unwrap();
+    assert_eq!(
+        on_chain,
+        vec![(miner_uids[0], u16::MAX), (miner_uids[1], u16::MAX / 2)],
+        "{commit:?}"
+    );
+
+    // A commit that does not open with its (published) round's pulse is dropped by the chain:
+    // the weights stay as they were.
+    bounded(
+        "waiting out the rate limit",
+        client.wait_for_block(commit.commit_block.plus(params.weights_rate_limit)),
+    )
+    .await
+    .unwrap();
+    let round = client.last_drand_round().await.unwrap();
+    let garbage = Call::commit_timelocked_weights(NETUID, vec![7u8; 300], round, 4);
+    let included = bounded(
+        "committing what does not decrypt",
+        after_rate_limit(&client, || client.submit(&garbage, &net.validator)),
+    )
+    .await
+    .expect("the chain takes the commit; it cannot tell until the reveal");
+    let window =
+        RevealWindow::of_commit(NETUID, params.tempo, params.reveal_period, included.block);
+    bounded(
+        "waiting for the garbage commit's reveal epoch to end",
+        client.wait_for_block(window.last.plus(1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.weights_of(NETUID, validator).await.unwrap(),
+        on_chain
+    );
 }
 
 /// The client takes the legacy RPC path even when the node also lists `chainHead_v1_*` (as

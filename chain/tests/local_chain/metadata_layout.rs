@@ -32,6 +32,7 @@ const CALLS: &[PalletCalls] = &[
             ("register_network", 59),
             ("commit_weights", 96),
             ("reveal_weights", 97),
+            ("commit_timelocked_weights", 113),
         ],
     ),
     ("Commitments", 18, &[("set_commitment", 0)]),
@@ -74,6 +75,8 @@ const STORAGE: &[(&str, &[&str])] = &[
             "CommitRevealWeightsEnabled",
             "RevealPeriodEpochs",
             "WeightCommits",
+            "TimelockedWeightCommits",
+            "CommitRevealWeightsVersion",
             "NetworksAdded",
             "TotalNetworks",
             "Burn",
@@ -84,6 +87,7 @@ const STORAGE: &[(&str, &[&str])] = &[
         ],
     ),
     ("Commitments", &["CommitmentOf", "LastCommitment"]),
+    ("Drand", &["BeaconConfig", "Pulses", "LastStoredRound"]),
 ];
 
 /// Runtime APIs clients call.

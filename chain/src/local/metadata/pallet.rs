@@ -23,6 +23,8 @@ pub(crate) mod index {
     pub(crate) const SUBTENSOR: u8 = 7;
     /// `Commitments`.
     pub(crate) const COMMITMENTS: u8 = 18;
+    /// `Drand`.
+    pub(crate) const DRAND: u8 = 26;
 }
 
 /// Declares a pallet's `Error` enum once: the Rust enum the dispatch code raises (a

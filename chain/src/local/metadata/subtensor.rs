@@ -7,7 +7,10 @@ use parity_scale_codec::{Decode, Encode};
 use super::pallet::{Pallet, index, pallet_enum, pallet_errors};
 use super::primitives::Prims;
 use super::registry::{TypeId, Types, anon, field, var};
-use super::types::{AccountId32, Cx, H256, Meta};
+use super::types::{AccountId32, BoundedBytes, Cx, H256, Meta};
+
+/// Finney's `MAX_CRV3_COMMIT_SIZE_BYTES`: the bound on a timelocked commit.
+pub const MAX_TIMELOCKED_COMMIT_BYTES: usize = 5000;
 
 pallet_errors! {
     /// Finney's `pallet_subtensor::Error`, every variant in index order.
@@ -234,6 +237,12 @@ pallet_enum! {
             salt: Vec<u16> as "Vec<u16>",
             version_key: u64 as "u64",
         },
+        CommitTimelockedWeights as "commit_timelocked_weights" = 113 {
+            netuid: u16 as "NetUid",
+            commit: BoundedBytes as "BoundedVec<u8, ConstU32<MAX_CRV3_COMMIT_SIZE_BYTES>>",
+            reveal_round: u64 as "u64",
+            commit_reveal_version: u16 as "u16",
+        },
     }
 }
 
@@ -255,6 +264,13 @@ pallet_enum! {
         AxonServed = 28 (u16 as "NetUid", AccountId32 as "T::AccountId"),
         WeightsCommitted = 83 (AccountId32 as "T::AccountId", u16 as "NetUidStorageIndex", H256 as "H256"),
         WeightsRevealed = 84 (AccountId32 as "T::AccountId", u16 as "NetUidStorageIndex", H256 as "H256"),
+        TimelockedWeightsCommitted = 105 (
+            AccountId32 as "T::AccountId",
+            u16 as "NetUidStorageIndex",
+            H256 as "H256",
+            u64 as "u64",
+        ),
+        TimelockedWeightsRevealed = 106 (u16 as "NetUidStorageIndex", AccountId32 as "T::AccountId"),
     }
 }
 

@@ -154,6 +154,16 @@ meta! {
         |cx| super::commitments::commitment_info(cx.t, cx.p);
     /// `frame_support::dispatch::DispatchEventInfo`: `(ref_time, proof_size)`, class, pays fee.
     DispatchEventInfo => (Compact<u64>, Compact<u64>, u8, u8): |cx| cx.p.dispatch_event_info;
+    /// `BoundedVec<u8, S>` (any bound), as bytes.
+    BoundedBytes => Vec<u8>: |cx| {
+        let u8 = cx.p.u8;
+        cx.t.bounded_vec(u8)
+    };
+    /// `pallet_drand::types::Pulse`.
+    Pulse => crate::local::drand::Pulse: |cx| super::drand::pulse(cx.t, cx.p);
+    /// `pallet_drand::types::BeaconConfiguration`.
+    BeaconConfiguration => crate::local::drand::BeaconConfiguration:
+        |cx| super::drand::beacon_configuration(cx.t, cx.p);
     /// `sp_runtime::DispatchError`.
     DispatchError => crate::local::dispatch::DispatchError: |cx| cx.p.dispatch_error;
 }

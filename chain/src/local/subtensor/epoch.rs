@@ -19,10 +19,12 @@ pub(crate) fn on_initialize(ext: &mut Ext<'_>, netuids: &[u16]) -> bool {
     let block = ext.block_u64();
     let mut ran = false;
     for &netuid in netuids {
-        let o = &mut ext.storage;
-        if !NetworksAdded::get(o, &netuid) {
+        if !NetworksAdded::get(&ext.storage, &netuid) {
             continue;
         }
+        // Due timelocked commits are revealed before the epoch, which then uses them.
+        super::weights::reveal_timelocked(ext, netuid);
+        let o = &mut ext.storage;
         if RegistrationsThisBlock::get(o, &netuid) != 0 {
             RegistrationsThisBlock::put(o, &netuid, &0);
         }

@@ -2,16 +2,26 @@
 //! weights max-upscaled to `u16::MAX`, and commits kept as `(hash, commit_block,
 //! first_reveal_block, last_reveal_block)`, revealable only during epoch
 //! `commit epoch + RevealPeriodEpochs`.
+//!
+//! `commit_timelocked_weights` (commit-reveal v4): the weights are encrypted to a drand round;
+//! the commit is queued under the epoch it counts in (the next one when it lands on the block
+//! where the epoch runs), and [`reveal_timelocked`], run every block before the epoch, opens the
+//! queue of epoch `current - RevealPeriodEpochs` with the stored pulses and sets what decrypts:
+//! a commit whose pulse is not there yet waits for a later block of that epoch; older queues
+//! are dropped; a commit that does not decrypt, or whose payload names another hotkey or breaks
+//! a weights rule, is dropped (finney logs and drops it too).
 
 use parity_scale_codec::Encode;
 use sp_crypto_hashing::blake2_256;
 
 use super::{E, SubtensorEvent, epoch_index, err, set_index};
 use crate::local::dispatch::{AccountId, DispatchError, Ext, pallet};
+use crate::local::items::Drand::Pulses;
 use crate::local::items::SubtensorModule::{
-    CommitRevealWeightsEnabled, LastUpdate, MaxWeightsLimit, MinAllowedWeights, NetworksAdded,
-    RevealPeriodEpochs, SubnetworkN, Tempo, Uids, ValidatorPermit, WeightCommits, Weights,
-    WeightsSetRateLimit, WeightsVersionKey,
+    CommitRevealWeightsEnabled, CommitRevealWeightsVersion, LastUpdate, MaxWeightsLimit,
+    MinAllowedWeights, NetworksAdded, RevealPeriodEpochs, SubnetworkN, Tempo,
+    TimelockedWeightCommits, Uids, ValidatorPermit, WeightCommits, Weights, WeightsSetRateLimit,
+    WeightsVersionKey,
 };
 use crate::local::state::Overlay;
 
@@ -113,6 +123,25 @@ pub(crate) fn commit_hash(
     blake2_256(&(hotkey, netuid, uids, values, salt, version_key).encode())
 }
 
+/// The uid of `hotkey`, which may commit at `block`: registered, and its last update at least
+/// `WeightsSetRateLimit` blocks ago.
+fn committer(
+    o: &Overlay<'_>,
+    netuid: u16,
+    hotkey: &AccountId,
+    block: u64,
+) -> Result<u16, DispatchError> {
+    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err(E::HotKeyNotRegisteredInSubNet))?;
+    let last = LastUpdate::get(o, &netuid)
+        .get(usize::from(uid))
+        .copied()
+        .unwrap_or(0);
+    if last != 0 && block.saturating_sub(last) < WeightsSetRateLimit::get(o, &netuid) {
+        return Err(err(E::CommittingWeightsTooFast));
+    }
+    Ok(uid)
+}
+
 pub(super) fn commit_weights(
     ext: &mut Ext<'_>,
     hotkey: &AccountId,
@@ -124,14 +153,7 @@ pub(super) fn commit_weights(
     if !CommitRevealWeightsEnabled::get(o, &netuid) {
         return Err(err(E::CommitRevealDisabled));
     }
-    let uid = Uids::get(o, &netuid, hotkey).ok_or_else(|| err(E::HotKeyNotRegisteredInSubNet))?;
-    let last = LastUpdate::get(o, &netuid)
-        .get(usize::from(uid))
-        .copied()
-        .unwrap_or(0);
-    if last != 0 && block.saturating_sub(last) < WeightsSetRateLimit::get(o, &netuid) {
-        return Err(err(E::CommittingWeightsTooFast));
-    }
+    let uid = committer(o, netuid, hotkey, block)?;
     let tempo = u64::from(Tempo::get(o, &netuid));
     let reveal_epoch =
         epoch_index(o, netuid, block).saturating_add(RevealPeriodEpochs::get(o, &netuid));
@@ -213,4 +235,123 @@ pub(super) fn reveal_weights(
         &SubtensorEvent::WeightsRevealed(*hotkey, netuid, provided),
     );
     Ok(())
+}
+
+/// Whether `netuid`'s epoch runs at `block` (subtensor's `blocks_until_next_epoch == 0`).
+fn runs_epoch(o: &Overlay<'_>, netuid: u16, block: u64) -> bool {
+    let tempo = u64::from(Tempo::get(o, &netuid));
+    tempo != 0 && tempo - (block + u64::from(netuid) + 1) % (tempo + 1) == 0
+}
+
+pub(super) fn commit_timelocked(
+    ext: &mut Ext<'_>,
+    hotkey: &AccountId,
+    netuid: u16,
+    commit: &[u8],
+    reveal_round: u64,
+    version: u16,
+) -> Result<(), DispatchError> {
+    let block = ext.block_u64();
+    let o = &mut ext.storage;
+    if !NetworksAdded::get(o, &netuid) {
+        return Err(err(E::SubnetNotExists));
+    }
+    if !CommitRevealWeightsEnabled::get(o, &netuid) {
+        return Err(err(E::CommitRevealDisabled));
+    }
+    if version != CommitRevealWeightsVersion::get(o) {
+        return Err(err(E::IncorrectCommitRevealVersion));
+    }
+    let uid = committer(o, netuid, hotkey, block)?;
+    let epoch = epoch_index(o, netuid, block) + u64::from(runs_epoch(o, netuid, block));
+    let mut queue = TimelockedWeightCommits::get(o, &netuid, &epoch);
+    if queue.iter().filter(|c| c.0 == *hotkey).count() >= MAX_COMMITS {
+        return Err(err(E::TooManyUnrevealedCommits));
+    }
+    queue.push((*hotkey, block, commit.to_vec(), reveal_round));
+    TimelockedWeightCommits::put(o, &netuid, &epoch, &queue);
+    LastUpdate::update(o, &netuid, |v| set_index(v, uid, block));
+    ext.deposit(
+        pallet::SUBTENSOR,
+        &SubtensorEvent::TimelockedWeightsCommitted(
+            *hotkey,
+            netuid,
+            blake2_256(commit),
+            reveal_round,
+        ),
+    );
+    Ok(())
+}
+
+/// What a timelocked commit decrypts to: `(hotkey, uids, values, version_key)`, SCALE (the
+/// legacy form without the hotkey is accepted too, as finney does).
+type Payload = (Vec<u8>, Vec<u16>, Vec<u16>, u64);
+
+/// Reveals the due timelocked commits of `netuid` (see the module docs).
+pub(crate) fn reveal_timelocked(ext: &mut Ext<'_>, netuid: u16) {
+    use parity_scale_codec::Decode;
+    let block = ext.block_u64();
+    let o = &mut ext.storage;
+    let Some(reveal_epoch) =
+        epoch_index(o, netuid, block).checked_sub(RevealPeriodEpochs::get(o, &netuid))
+    else {
+        return;
+    };
+    if let Some(older) = reveal_epoch.checked_sub(1) {
+        TimelockedWeightCommits::remove(o, &netuid, &older);
+    }
+    let queue = TimelockedWeightCommits::get(o, &netuid, &reveal_epoch);
+    if queue.is_empty() {
+        return;
+    }
+    let mut waiting = Vec::new();
+    for (who, commit_block, commit, round) in queue {
+        let Some(pulse) = Pulses::get(&ext.storage, &round) else {
+            waiting.push((who, commit_block, commit, round));
+            continue;
+        };
+        let opened = crate::timelock::decrypt(&commit, &pulse.signature);
+        let payload = opened.ok().and_then(|plain| {
+            Payload::decode(&mut plain.as_slice()).ok().or_else(|| {
+                <(Vec<u16>, Vec<u16>, u64)>::decode(&mut plain.as_slice())
+                    .ok()
+                    .map(|(u, v, k)| (who.to_vec(), u, v, k))
+            })
+        });
+        let Some((hotkey, uids, values, version_key)) = payload else {
+            tracing::debug!(
+                netuid,
+                round,
+                "a timelocked commit did not decrypt; dropped"
+            );
+            continue;
+        };
+        if hotkey.as_slice() != who.as_slice() {
+            tracing::debug!(netuid, "a timelocked commit names another hotkey; dropped");
+            continue;
+        }
+        ext.storage.begin();
+        // A reveal by the chain is not the hotkey's update: `LastUpdate` stays the commit's.
+        let last_update = LastUpdate::get(&ext.storage, &netuid);
+        match set_weights(ext, &who, netuid, &uids, &values, version_key, false) {
+            Ok(()) => {
+                LastUpdate::put(&mut ext.storage, &netuid, &last_update);
+                ext.storage.commit();
+                ext.deposit(
+                    pallet::SUBTENSOR,
+                    &SubtensorEvent::TimelockedWeightsRevealed(netuid, who),
+                );
+            }
+            Err(e) => {
+                ext.storage.rollback();
+                tracing::debug!(netuid, error = ?e, "revealed weights refused; dropped");
+            }
+        }
+    }
+    let o = &mut ext.storage;
+    if waiting.is_empty() {
+        TimelockedWeightCommits::remove(o, &netuid, &reveal_epoch);
+    } else {
+        TimelockedWeightCommits::put(o, &netuid, &reveal_epoch, &waiting);
+    }
 }

@@ -1,0 +1,152 @@
+//! The local chain's randomness beacon: finney's `Drand` pallet stores drand quicknet's pulses
+//! (fetched by offchain workers); the local chain has no network, so it runs its own beacon
+//! ([`LocalBeacon`], a fixed dev key) and writes each round's pulse in the block hook, exactly
+//! as drand would sign it. Timelocked weight commits sealed to this beacon's key then open with
+//! those pulses (`subtensor::weights::reveal_timelocked`).
+//!
+//! At block 1 the beacon configuration becomes the local beacon's (its key, a round every
+//! [`PERIOD`] seconds from that block's time); every block then stores the pulses of the rounds
+//! published since the last one, at most [`MAX_PER_BLOCK`] (as finney's pallet fetches at most
+//! 50), and removes those older than [`KEEP`] rounds.
+
+use std::sync::OnceLock;
+
+use parity_scale_codec::{Decode, Encode};
+
+use super::dispatch::Ext;
+use super::items::Drand::{BeaconConfig, LastStoredRound, Pulses};
+use crate::timelock::{Beacon, LocalBeacon};
+
+/// Seconds between the local beacon's rounds (drand quicknet: 3).
+pub(crate) const PERIOD: u32 = 1;
+/// Most pulses stored in one block.
+const MAX_PER_BLOCK: u64 = 50;
+/// Rounds kept.
+const KEEP: u64 = 10_000;
+
+/// `pallet_drand::types::Pulse`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Pulse {
+    /// The round.
+    pub round: u64,
+    /// `sha256(signature)`.
+    pub randomness: Vec<u8>,
+    /// The beacon's signature of the round (compressed G1).
+    pub signature: Vec<u8>,
+}
+
+/// `pallet_drand::types::Metadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct BeaconMetadata {
+    /// The beacon's name.
+    pub beacon_id: Vec<u8>,
+}
+
+/// `pallet_drand::types::BeaconConfiguration`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct BeaconConfiguration {
+    /// Compressed G2 public key.
+    pub public_key: Vec<u8>,
+    /// Seconds between rounds.
+    pub period: u32,
+    /// Unix second of round 1.
+    pub genesis_time: u32,
+    /// The chain hash.
+    pub hash: Vec<u8>,
+    /// The group hash.
+    pub group_hash: Vec<u8>,
+    /// The signature scheme.
+    pub scheme_id: Vec<u8>,
+    /// Metadata.
+    pub metadata: BeaconMetadata,
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap_or_else(|_| unreachable!("constant hex"))
+}
+
+impl BeaconConfiguration {
+    /// drand quicknet: finney's default.
+    pub(crate) fn quicknet() -> Self {
+        let q = Beacon::quicknet();
+        Self {
+            public_key: q.public_key.to_vec(),
+            period: q.period as u32,
+            genesis_time: q.genesis_time as u32,
+            hash: unhex("52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"),
+            group_hash: unhex("f477d5c89f21a17c863a7f937c6a6d15859414d2be09cd448d4279af331c5d3e"),
+            scheme_id: b"bls-unchained-g1-rfc9380".to_vec(),
+            metadata: BeaconMetadata {
+                beacon_id: b"quicknet".to_vec(),
+            },
+        }
+    }
+
+    /// The local beacon, its round 1 at `genesis_time`.
+    fn local(genesis_time: u32) -> Self {
+        let public_key = beacon().public_key().to_vec();
+        let hash = sha256(&public_key);
+        Self {
+            public_key,
+            period: PERIOD,
+            genesis_time,
+            hash: hash.clone(),
+            group_hash: hash,
+            scheme_id: b"bls-unchained-g1-rfc9380".to_vec(),
+            metadata: BeaconMetadata {
+                beacon_id: b"sliver-local".to_vec(),
+            },
+        }
+    }
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+/// The local beacon's key (derived from a fixed seed, like the dev accounts).
+pub(crate) fn beacon() -> &'static LocalBeacon {
+    static BEACON: OnceLock<LocalBeacon> = OnceLock::new();
+    BEACON.get_or_init(|| LocalBeacon::from_seed(b"btlocalnet"))
+}
+
+/// The block hook: switches to the local beacon at block 1, then stores the pulses published
+/// up to `now_ms`.
+pub(crate) fn on_initialize(ext: &mut Ext<'_>, now_ms: u64) {
+    let o = &mut ext.storage;
+    let now = now_ms / 1000;
+    let mut config = BeaconConfig::get(o);
+    if config.public_key != beacon().public_key() {
+        config = BeaconConfiguration::local(u32::try_from(now).unwrap_or(u32::MAX));
+        BeaconConfig::put(o, &config);
+    }
+    let clock = Beacon {
+        public_key: [0; crate::timelock::PUBLIC_KEY_LEN],
+        genesis_time: u64::from(config.genesis_time),
+        period: u64::from(config.period),
+    };
+    let latest = clock.round_at(now_ms as f64 / 1000.0);
+    let last = LastStoredRound::get(o);
+    if latest <= last {
+        return;
+    }
+    let first = (last + 1).max(latest.saturating_sub(MAX_PER_BLOCK - 1));
+    for round in first..=latest {
+        let signature = beacon().sign(round).to_vec();
+        let randomness = sha256(&signature);
+        Pulses::put(
+            o,
+            &round,
+            &Pulse {
+                round,
+                randomness,
+                signature,
+            },
+        );
+        if let Some(old) = round.checked_sub(KEEP) {
+            Pulses::remove(o, &old);
+        }
+    }
+    LastStoredRound::put(o, &latest);
+}
