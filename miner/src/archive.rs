@@ -80,14 +80,25 @@ impl Archive {
         let bytes = sliver_common::merge::flat_bytes(flat)?;
         let hash = *blake3::hash(&bytes).as_bytes();
         if self.enabled && self.kept.insert(hash) {
-            let dir = Self::epoch_dir(&self.dir, self.epoch);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join(hex::encode(hash));
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+            // A version that cannot be kept fails its spot check later; training goes on.
+            if let Err(e) = self.write(&hash, &bytes) {
+                warn!(
+                    error = format!("{e:#}"),
+                    "could not keep a claimed weight version for spot checks"
+                );
+            }
         }
         Ok(hash)
+    }
+
+    fn write(&self, hash: &[u8; 32], bytes: &[u8]) -> Result<()> {
+        let dir = Self::epoch_dir(&self.dir, self.epoch);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(hex::encode(hash));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+        Ok(())
     }
 
     /// Where the versions claimed in `epoch` are kept, each under its hash in hex.

@@ -114,6 +114,23 @@ pub async fn run(
                     if mine.len() == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
                         continue;
                     }
+                    // Past stage 1 a sample has one producer per stage, the routed one: a copy
+                    // under its id from anyone else is not taken (stage 0's producer is whoever
+                    // started the sample, which its id does not name).
+                    let producer = cx.stage - 1;
+                    if producer > 0
+                        && routing::route(
+                            &run,
+                            cx.epoch,
+                            id,
+                            producer,
+                            cx.roster.assignment.stage(producer),
+                        )
+                        .is_none_or(|m| m.hotkey != up.hotkey)
+                    {
+                        seen.insert((up.hotkey, id));
+                        continue;
+                    }
                     let routed_here = routing::route(
                         &run,
                         cx.epoch,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sliver_chain::client::{Uid, Weights};
+use sliver_common::artifact::Hotkey;
 use sliver_common::data::Corpus;
 use sliver_common::metrics::{self, Metrics};
 use sliver_common::shutdown::Shutdown;
@@ -244,6 +245,15 @@ impl Looper {
                     .collect(),
                 _ => Vec::new(),
             };
+        let hotkey_of: BTreeMap<u16, Hotkey> = roster
+            .assignment
+            .members()
+            .map(|(_, m)| (m.uid, m.hotkey))
+            .collect();
+        let verified: BTreeMap<Hotkey, u64> = rows
+            .iter()
+            .filter_map(|r| Some((*hotkey_of.get(&r.uid)?, r.activations + r.gradients)))
+            .collect();
         let tallies = checks::check(
             spec,
             roster,
@@ -251,16 +261,12 @@ impl Looper {
             epoch,
             challenged,
             (&self.corpus, &self.stage_params, start),
-            &self.clock,
+            (&verified, &self.clock),
         )
         .await?;
         let mut spot = (0u64, 0u64, 1.0f64, 0.0f64, 0.0f64);
         for row in &mut rows {
-            let Some(t) = tallies
-                .iter()
-                .find(|(h, _)| h.to_string() == row.hotkey)
-                .map(|x| x.1)
-            else {
+            let Some(t) = hotkey_of.get(&row.uid).and_then(|h| tallies.get(h)) else {
                 continue;
             };
             row.spot_checks = t.checks;

@@ -31,7 +31,7 @@ use sliver_common::artifact::{self, Expect, Hotkey, Kind};
 use sliver_common::data::Corpus;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, Agreement, challenge_key, weights_key};
-use sliver_common::storage::Store;
+use sliver_common::storage::{Put, Store};
 use sliver_common::{RunSpec, Stage, WireCodec, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
@@ -58,8 +58,6 @@ pub struct Challenged {
     pub loss: Option<f32>,
     /// Its decoded tensor.
     pub uploaded: Tensor,
-    /// Artifacts its miner uploaded this epoch: a bound on its backwards, hence its steps.
-    pub artifacts: usize,
 }
 
 /// What the checks found for one miner.
@@ -184,15 +182,27 @@ pub async fn challenge(
                 weights: header.weights,
                 loss: header.loss,
                 uploaded,
-                artifacts: candidates.len(),
             });
         }
-        if !claims.is_empty() {
-            let key = challenge_key(&spec.name, epoch, &m.hotkey);
-            store
-                .put_once(&key, Bytes::from(spot_check::challenge_text(&claims)))
+        if claims.is_empty() {
+            continue;
+        }
+        let key = challenge_key(&spec.name, epoch, &m.hotkey);
+        let put = store
+            .put_once(&key, Bytes::from(spot_check::challenge_text(&claims)))
+            .await
+            .with_context(|| format!("writing the spot-check challenge {key}"))?;
+        if put == Put::Exists {
+            // Challenged before a restart: the miner answers that challenge, so only the picks
+            // whose weights it names can be checked.
+            let asked = store
+                .get(&key, spot_check::max_challenge_len())
                 .await
-                .with_context(|| format!("writing the spot-check challenge {key}"))?;
+                .ok()
+                .flatten()
+                .and_then(|b| spot_check::parse_challenge(&b).ok())
+                .unwrap_or_default();
+            out.retain(|c| c.miner != m.hotkey || c.weights.is_some_and(|w| asked.contains(&w)));
         }
     }
     Ok(out)
@@ -205,7 +215,10 @@ struct Job {
     kind: Kind,
     id: u64,
     weights: Tensor,
-    input: Option<Tensor>,
+    /// The inputs it may have consumed (none for stage 0): every verified activation of the
+    /// sample that could have reached it; the check passes when any of them reproduces the
+    /// artifact (a stranger's copy under the same id must not fail an honest miner).
+    inputs: Vec<Tensor>,
     upstream: Option<Tensor>,
     loss: Option<f32>,
     uploaded: Tensor,
@@ -213,17 +226,20 @@ struct Job {
     steps: u64,
 }
 
-/// The activation `id` that stage `stage`'s miner consumed: stage `stage - 1`'s output, from
-/// the stage-0 miner that started it or the routed miner of a later stage.
-async fn input_of(
+/// The activations `id` that stage `stage`'s miner may have consumed: stage `stage - 1`'s
+/// outputs, from every stage-0 miner that uploaded one (the feed takes stage 1's inputs from
+/// any of them) or from the routed miner of a later stage (the only one the feed takes).
+async fn inputs_of(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
     epoch: u64,
     stage: usize,
     id: u64,
-) -> Option<Tensor> {
-    let prev = stage.checked_sub(1)?;
+) -> Vec<Tensor> {
+    let Some(prev) = stage.checked_sub(1) else {
+        return Vec::new();
+    };
     let producers: Vec<Hotkey> = if prev == 0 {
         roster
             .assignment
@@ -236,12 +252,13 @@ async fn input_of(
             .map(|m| vec![m.hotkey])
             .unwrap_or_default()
     };
+    let mut out = Vec::new();
     for p in producers {
         if let Some((_, t)) = read(spec, roster, metrics, (epoch, prev, Kind::Act, id), &p).await {
-            return Some(t);
+            out.push(t);
         }
     }
-    None
+    out
 }
 
 /// Recomputes every challenged artifact and tallies the results by miner. `start` holds each
@@ -256,7 +273,7 @@ pub async fn check(
     epoch: u64,
     challenged: Vec<Challenged>,
     (corpus, stage_params, start): (&Arc<Corpus>, &[i64], Vec<Option<Tensor>>),
-    clock: &watch::Receiver<u64>,
+    (verified, clock): (&BTreeMap<Hotkey, u64>, &watch::Receiver<u64>),
 ) -> Result<BTreeMap<Hotkey, Tally>> {
     // Miners answer until a merge window into the next epoch; an answer not there yet is
     // waited for until then.
@@ -307,14 +324,10 @@ pub async fn check(
         let Some(weights) = sliver_common::merge::flat_from_bytes(&bytes) else {
             continue;
         };
-        let input = if c.stage > 0 {
-            match input_of(spec, roster, metrics, epoch, c.stage, c.id).await {
-                Some(t) => Some(t),
-                None => continue,
-            }
-        } else {
-            None
-        };
+        let inputs = inputs_of(spec, roster, metrics, epoch, c.stage, c.id).await;
+        if c.stage > 0 && inputs.is_empty() {
+            continue;
+        }
         let upstream = if c.kind == Kind::Grad && c.stage + 1 < stages {
             let next = routing::route(
                 &spec.name,
@@ -345,13 +358,16 @@ pub async fn check(
             kind: c.kind,
             id: c.id,
             weights,
-            input,
+            inputs,
             upstream,
             loss: c.loss,
             uploaded: c.uploaded,
-            // One step per `accumulate` backwards, one at the epoch's end, and the forwards of
-            // samples in flight run on weights predicted up to two steps ahead.
-            steps: (c.artifacts / spec.optimizer.accumulate.max(1)) as u64 + 3,
+            // One step per `accumulate` backwards (bounded by the artifacts the audit verified,
+            // not by what the miner lists), one at the epoch's end, and the forwards of samples
+            // in flight run on weights predicted up to two steps ahead.
+            steps: verified.get(&c.miner).copied().unwrap_or(1).max(1)
+                / spec.optimizer.accumulate.max(1) as u64
+                + 3,
         });
     }
     let spec = spec.clone();
@@ -430,23 +446,46 @@ fn recompute_all(
     Ok(out)
 }
 
-/// Recomputes one artifact on `stage` (its claimed weights loaded) and compares.
+/// Recomputes one artifact on `stage` (its claimed weights loaded) from each candidate input
+/// and compares: the first that reproduces it passes, else the first one's mismatch stands.
 fn recompute(
     spec: &RunSpec,
     corpus: &Corpus,
     stage: &Stage,
     job: &Job,
 ) -> Result<Agreement, String> {
+    let inputs: Vec<Option<&Tensor>> = if job.inputs.is_empty() {
+        vec![None]
+    } else {
+        job.inputs.iter().map(Some).collect()
+    };
+    let mut first = None;
+    for input in inputs {
+        match recompute_from(spec, corpus, stage, job, input) {
+            Ok(a) => return Ok(a),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| "nothing to recompute".into()))
+}
+
+/// [`recompute`] from one input.
+fn recompute_from(
+    spec: &RunSpec,
+    corpus: &Corpus,
+    stage: &Stage,
+    job: &Job,
+    input: Option<&Tensor>,
+) -> Result<Agreement, String> {
     let torch = |e: &dyn std::fmt::Display| format!("recomputing failed: {e}");
     let batch = routing::sample_batch(spec, corpus, job.id, Device::Cpu).map_err(|e| torch(&e))?;
     let (recomputed, loss) = if job.kind == Kind::Act {
-        let fwd =
-            tch::no_grad(|| stage.forward(job.input.as_ref(), &batch)).map_err(|e| torch(&e))?;
+        let fwd = tch::no_grad(|| stage.forward(input, &batch)).map_err(|e| torch(&e))?;
         (fwd.output().shallow_clone(), None)
     } else {
-        let fwd = stage
-            .forward(job.input.as_ref(), &batch)
-            .map_err(|e| torch(&e))?;
+        let fwd = stage.forward(input, &batch).map_err(|e| torch(&e))?;
         let loss = job
             .upstream
             .is_none()
@@ -518,7 +557,7 @@ mod tests {
             kind,
             id,
             weights: sliver_common::merge::flatten(models[stage].var_store()).unwrap(),
-            input: Some(x.shallow_clone()),
+            inputs: vec![x.shallow_clone()],
             upstream: (stage == 1 && kind == Kind::Grad).then(|| g.shallow_clone()),
             loss,
             uploaded,

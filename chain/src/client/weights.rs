@@ -213,6 +213,18 @@ pub fn reveal_round(
     ((since / beacon.period.max(1) as f64).floor() as u64).max(1)
 }
 
+/// The block whose epoch a timelocked commit included at `block` counts in: the next one when
+/// `block` is where the subnet's epoch runs (subtensor's `blocks_until_next_epoch == 0`), as
+/// the chain files it.
+fn filed_at(netuid: NetUid, tempo: u16, block: BlockNumber) -> BlockNumber {
+    let tempo = u64::from(tempo);
+    if tempo - (block.0 + u64::from(netuid.0) + 1) % (tempo + 1) == 0 {
+        block.plus(1)
+    } else {
+        block
+    }
+}
+
 /// A timelocked commit sent with [`Client::commit_timelocked_weights`]: the chain reveals it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelockedCommit {
@@ -273,7 +285,13 @@ impl Client {
             .await?;
         let block_time = self.block_time().await?.as_secs_f64();
         let p = &check.params;
-        let window = RevealWindow::of_commit(netuid, p.tempo, p.reveal_period, p.block.plus(1));
+        // The commit should land in the next block; the round is that commit's.
+        let window = RevealWindow::of_commit(
+            netuid,
+            p.tempo,
+            p.reveal_period,
+            filed_at(netuid, p.tempo, p.block.plus(1)),
+        );
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -303,22 +321,19 @@ impl Client {
             reveal_from = window.first.0,
             "timelocked weights committed"
         );
-        // The chain files the commit under the epoch of the block it landed in (the next
-        // epoch's when that block runs an epoch), which may be later than predicted.
-        let tempo = u64::from(p.tempo);
-        let runs_epoch = tempo - (included.block.0 + u64::from(netuid.0) + 1) % (tempo + 1) == 0;
-        let filed = if runs_epoch {
-            included.block.plus(1)
-        } else {
-            included.block
-        };
         Ok(TimelockedCommit {
             netuid,
             weights: weights.clone(),
             version_key,
             reveal_round: round,
             commit_block: included.block,
-            window: RevealWindow::of_commit(netuid, p.tempo, p.reveal_period, filed),
+            // Filed by the block it landed in, which may be later than predicted.
+            window: RevealWindow::of_commit(
+                netuid,
+                p.tempo,
+                p.reveal_period,
+                filed_at(netuid, p.tempo, included.block),
+            ),
         })
     }
 

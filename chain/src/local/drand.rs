@@ -6,8 +6,9 @@
 //!
 //! At block 1 the beacon configuration becomes the local beacon's (its key, a round every
 //! [`PERIOD`] seconds from that block's time); every block then stores the pulses of the rounds
-//! published since the last one, at most [`MAX_PER_BLOCK`] (as finney's pallet fetches at most
-//! 50), and removes those older than [`KEEP`] rounds.
+//! published since the last one, at most [`MAX_PER_BLOCK`] a block (as finney's pallet fetches
+//! at most 50; the rest follow in the next blocks), and removes those older than [`KEEP`]
+//! rounds.
 
 use std::sync::OnceLock;
 
@@ -131,8 +132,10 @@ pub(crate) fn on_initialize(ext: &mut Ext<'_>, now_ms: u64) {
     if latest <= last {
         return;
     }
-    let first = (last + 1).max(latest.saturating_sub(MAX_PER_BLOCK - 1));
-    for round in first..=latest {
+    // After a stall the missing rounds are caught up over the next blocks, as finney's
+    // offchain worker fetches them.
+    let upto = latest.min(last + MAX_PER_BLOCK);
+    for round in (last + 1)..=upto {
         let signature = beacon().sign(round).to_vec();
         let randomness = sha256(&signature);
         Pulses::put(
@@ -148,5 +151,5 @@ pub(crate) fn on_initialize(ext: &mut Ext<'_>, now_ms: u64) {
             Pulses::remove(o, &old);
         }
     }
-    LastStoredRound::put(o, &latest);
+    LastStoredRound::put(o, &upto);
 }

@@ -537,7 +537,8 @@ async fn a_timelocked_commit_is_revealed_by_the_chain_at_its_round() {
         RevealWindow::of_commit(NETUID, params.tempo, params.reveal_period, included.block);
     bounded(
         "waiting for the garbage commit's reveal epoch to end",
-        client.wait_for_block(window.last.plus(1)),
+        // One more epoch: a commit landing on an epoch's block counts in the next one.
+        client.wait_for_block(window.last.plus(u64::from(params.tempo) + 2)),
     )
     .await
     .unwrap();

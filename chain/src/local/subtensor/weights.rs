@@ -23,6 +23,7 @@ use crate::local::items::SubtensorModule::{
     TimelockedWeightCommits, Uids, ValidatorPermit, WeightCommits, Weights, WeightsSetRateLimit,
     WeightsVersionKey,
 };
+use crate::local::runtime::decode_all;
 use crate::local::state::Overlay;
 
 /// Unrevealed commits a hotkey may hold per subnet.
@@ -289,7 +290,6 @@ type Payload = (Vec<u8>, Vec<u16>, Vec<u16>, u64);
 
 /// Reveals the due timelocked commits of `netuid` (see the module docs).
 pub(crate) fn reveal_timelocked(ext: &mut Ext<'_>, netuid: u16) {
-    use parity_scale_codec::Decode;
     let block = ext.block_u64();
     let o = &mut ext.storage;
     let Some(reveal_epoch) =
@@ -312,9 +312,8 @@ pub(crate) fn reveal_timelocked(ext: &mut Ext<'_>, netuid: u16) {
         };
         let opened = crate::timelock::decrypt(&commit, &pulse.signature);
         let payload = opened.ok().and_then(|plain| {
-            Payload::decode(&mut plain.as_slice()).ok().or_else(|| {
-                <(Vec<u16>, Vec<u16>, u64)>::decode(&mut plain.as_slice())
-                    .ok()
+            decode_all::<Payload>(&plain).or_else(|| {
+                decode_all::<(Vec<u16>, Vec<u16>, u64)>(&plain)
                     .map(|(u, v, k)| (who.to_vec(), u, v, k))
             })
         });
