@@ -384,11 +384,34 @@ fn spot_check_variation(spec_path: &std::path::Path) -> Result<Value> {
     let mut perturbed = Stage::new(&spec, 1, Device::Cpu)?;
     sliver_common::merge::load_flat(perturbed.var_store_mut(), &noisy)?;
     let (ap, gp) = run(&perturbed)?;
+    // The last stage's loss (what its gradients claim), the same three ways.
+    let last = Stage::new(&spec, spec.stages.len() - 1, Device::Cpu)?;
+    let loss = |stage: &Stage| -> Result<f64> {
+        Ok(tch::no_grad(|| stage.forward(Some(&x), &batch))?
+            .output()
+            .double_value(&[]))
+    };
+    tch::set_num_threads(1);
+    let l1 = loss(&last)?;
+    tch::set_num_threads(2);
+    let l2 = loss(&last)?;
+    tch::set_num_threads(threads);
+    let flat = sliver_common::merge::flatten(last.var_store())?;
+    let mut perturbed_last = Stage::new(&spec, spec.stages.len() - 1, Device::Cpu)?;
+    sliver_common::merge::load_flat(
+        perturbed_last.var_store_mut(),
+        &(&flat * (flat.randn_like() * 5e-4 + 1.0)),
+    )?;
+    let lp = loss(&perturbed_last)?;
     let row = |a: Agreement| json!({"cosine": a.cosine, "norm_error": (a.norm_ratio - 1.0).abs()});
     let v = &spec.validation;
     let out = json!({
         "spec": spec_path.display().to_string(),
-        "tolerance": {"min_cosine": v.min_cosine, "max_norm_error": v.max_norm_error},
+        "tolerance": {"min_cosine": v.min_cosine, "max_norm_error": v.max_norm_error, "max_loss_error": v.max_loss_error},
+        "last_stage_loss_error": {
+            "cpu_1_vs_2_threads": (l2 - l1).abs() / l1,
+            "weights_perturbed_5e-4": (lp - l1).abs() / l1,
+        },
         "cpu_1_vs_2_threads": {"activation": row(Agreement::of(&a2, &a1)), "gradient": row(Agreement::of(&g2, &g1))},
         "weights_perturbed_5e-4": {"activation": row(Agreement::of(&ap, &a1)), "gradient": row(Agreement::of(&gp, &g1))},
         "scaled_1.1": {"activation": row(Agreement::of(&(&a1 * 1.1), &a1)), "gradient": row(Agreement::of(&(&g1 * 1.1), &g1))},
@@ -510,6 +533,16 @@ fn main() -> Result<()> {
                 )
             })
             .collect::<String>()
+            + &format!(
+                "\nThe last stage's loss (what its gradients claim), relative error against the 1-thread CPU result: {:.1e} with 2 threads, {:.1e} with weights perturbed by 5e-4 (tolerance {}).\n",
+                variation["last_stage_loss_error"]["cpu_1_vs_2_threads"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                variation["last_stage_loss_error"]["weights_perturbed_5e-4"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                variation["tolerance"]["max_loss_error"],
+            )
     );
     std::fs::write(cli.out.join("incentives.md"), md)?;
     println!(
