@@ -40,7 +40,7 @@
 
 use std::fmt;
 
-use crate::codec::{CodecKind, MAX_DIMS};
+use crate::codec::{CodecKind, MAX_DIMS, WireCodec};
 
 /// Magic bytes at the start of every artifact.
 pub const ARTIFACT_MAGIC: [u8; 4] = *b"SLVA";
@@ -304,6 +304,30 @@ pub struct Expect<'a> {
     pub dims: &'a [i64],
     /// Exact size of a valid payload (the codec's `encoded_len` for `dims`).
     pub payload_len: usize,
+}
+
+impl<'a> Expect<'a> {
+    /// What `producer`'s artifact of (`epoch`, `stage`, `kind`, `id`) in run `run` must be: a
+    /// payload of `codec` with `dims`, of exactly the codec's length for them.
+    pub fn of(
+        run: &'a str,
+        (epoch, stage, kind, id): (u64, usize, Kind, u64),
+        producer: Hotkey,
+        codec: &WireCodec,
+        dims: &'a [i64],
+    ) -> Expect<'a> {
+        Expect {
+            run,
+            epoch,
+            stage: stage as u16,
+            kind,
+            id: Some(id),
+            producer,
+            codec: codec.kind(),
+            dims,
+            payload_len: codec.encoded_len(dims),
+        }
+    }
 }
 
 impl Expect<'_> {

@@ -36,7 +36,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::CodecKind;
+use crate::codec::{CodecKind, WireCodec};
 use crate::data::DataSpec;
 
 /// A run spec could not be read or is inconsistent.
@@ -471,6 +471,26 @@ impl OptimizerSpec {
 }
 
 impl RunSpec {
+    /// The shape of every boundary tensor on the wire, activation or gradient:
+    /// `[batch, seq, wire_dim]`.
+    pub fn wire_dims(&self) -> [i64; 3] {
+        [
+            self.optimizer.batch_size as i64,
+            self.model.seq_len as i64,
+            self.boundary.wire_dim(self.model.d_model) as i64,
+        ]
+    }
+
+    /// The codec of activations on the wire.
+    pub fn activation_codec(&self) -> WireCodec {
+        WireCodec::new(self.boundary.codec, self.boundary.codec_row)
+    }
+
+    /// The codec of gradients on the wire.
+    pub fn gradient_codec(&self) -> WireCodec {
+        WireCodec::new(self.boundary.grad_codec(), self.boundary.codec_row)
+    }
+
     /// Parses and validates a run spec from TOML text.
     ///
     /// # Errors

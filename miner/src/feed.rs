@@ -89,7 +89,6 @@ pub async fn run(
     let mut seen: HashSet<(Hotkey, u64)> = HashSet::new();
     let mut waiting: HashMap<u64, Hotkey> = HashMap::new();
     let last = cx.stage + 1 == cx.spec.stages.len();
-    let payload_len = |c: &WireCodec| c.encoded_len(&cx.dims);
     let cx = &cx;
     loop {
         // Activations routed here.
@@ -146,17 +145,13 @@ pub async fn run(
                     }
                 }
                 let fetched = join_all(mine.iter().map(|(key, id)| {
-                    let expect = Expect {
-                        run: &run,
-                        epoch: cx.epoch,
-                        stage: (cx.stage - 1) as u16,
-                        kind: Kind::Act,
-                        id: Some(*id),
-                        producer: up.hotkey,
-                        codec: cx.act_codec.kind(),
-                        dims: &cx.dims,
-                        payload_len: payload_len(&cx.act_codec),
-                    };
+                    let expect = Expect::of(
+                        &run,
+                        (cx.epoch, cx.stage - 1, Kind::Act, *id),
+                        up.hotkey,
+                        &cx.act_codec,
+                        &cx.dims,
+                    );
                     async move {
                         fetch(store, key, &expect, &cx.roster, &cx.metrics, &cx.act_codec).await
                     }
@@ -193,17 +188,13 @@ pub async fn run(
                 async move {
                     let store = cx.roster.store(from).map_err(|_| ())?;
                     let key = artifact::key(run, cx.epoch, cx.stage + 1, from, Kind::Grad, *id);
-                    let expect = Expect {
+                    let expect = Expect::of(
                         run,
-                        epoch: cx.epoch,
-                        stage: (cx.stage + 1) as u16,
-                        kind: Kind::Grad,
-                        id: Some(*id),
-                        producer: *from,
-                        codec: cx.grad_codec.kind(),
-                        dims: &cx.dims,
-                        payload_len: payload_len(&cx.grad_codec),
-                    };
+                        (cx.epoch, cx.stage + 1, Kind::Grad, *id),
+                        *from,
+                        &cx.grad_codec,
+                        &cx.dims,
+                    );
                     fetch(
                         store,
                         &key,

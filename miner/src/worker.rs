@@ -509,15 +509,6 @@ impl Worker {
         })
     }
 
-    fn wire_dims(&self) -> [i64; 3] {
-        let s = self.spec();
-        [
-            s.optimizer.batch_size as i64,
-            s.model.seq_len as i64,
-            s.boundary.wire_dim(s.model.d_model) as i64,
-        ]
-    }
-
     fn batch(&self, id: u64) -> Result<Batch> {
         Ok(routing::sample_batch(
             self.spec(),
@@ -570,13 +561,12 @@ impl Worker {
     fn train_epoch(&self, h: &mut Held, epoch: u64, roster: &Roster) -> Result<EpochStats> {
         let spec = self.spec().clone();
         let swarm = &spec.swarm;
-        let b = &spec.boundary;
-        let act_codec = WireCodec::new(b.codec, b.codec_row);
-        let grad_codec = WireCodec::new(b.grad_codec(), b.codec_row);
+        let act_codec = spec.activation_codec();
+        let grad_codec = spec.gradient_codec();
         let me = self.me();
         let s = h.index;
         let last = s + 1 == spec.stages.len();
-        let dims = self.wire_dims();
+        let dims = spec.wire_dims();
         let mut stats = EpochStats {
             epoch,
             stage: s,
@@ -901,31 +891,15 @@ impl Worker {
         let key = state.peer_keys.pop()?;
         state.copied.insert(key.clone());
         let id = artifact::id_of_key(&key)?;
-        let b = &spec.boundary;
-        let codec = WireCodec::new(b.codec, b.codec_row);
-        let dims = self.wire_dims();
-        let expect = artifact::Expect {
-            run: &spec.name,
-            epoch,
-            stage: stage as u16,
-            kind: Kind::Act,
-            id: Some(id),
-            producer: peer,
-            codec: codec.kind(),
-            dims: &dims,
-            payload_len: codec.encoded_len(&dims),
-        };
         self.rt
-            .block_on(sliver_subnet::fetch::fetch(
-                store,
-                &key,
-                &expect,
+            .block_on(sliver_subnet::fetch::boundary(
+                spec,
                 roster,
                 &self.metrics,
-                &codec,
+                (epoch, stage, Kind::Act, id),
+                &peer,
             ))
-            .ok()
-            .flatten()
+            .map(|(_, t)| t)
     }
 
     /// Steps AdamW once `optimizer.accumulate` backwards are in (or, with `flush`, whatever is in).

@@ -2,11 +2,11 @@
 //! roster, decode with the expected dims. Every rejection is a log line naming the producer and
 //! the reason, and a counter; a rejected artifact is never used.
 
-use sliver_common::WireCodec;
-use sliver_common::artifact::{self, Expect};
+use sliver_common::artifact::{self, Expect, Hotkey, Kind};
 use sliver_common::codec::CodecError;
 use sliver_common::metrics::Metrics;
 use sliver_common::storage::Store;
+use sliver_common::{RunSpec, WireCodec};
 use tch::{Device, Tensor};
 use tracing::warn;
 
@@ -74,6 +74,36 @@ pub async fn fetch_opened(
     }
 }
 
+/// Fetches and checks `producer`'s activation or gradient (`kind`) of sample `id` at
+/// (`epoch`, `stage`), with the run's wire dims and codec; `None` when absent or rejected.
+pub async fn boundary(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    (epoch, stage, kind, id): (u64, usize, Kind, u64),
+    producer: &Hotkey,
+) -> Option<(artifact::Header, Tensor)> {
+    let store = roster.store(producer).ok()?;
+    let codec = if kind == Kind::Grad {
+        spec.gradient_codec()
+    } else {
+        spec.activation_codec()
+    };
+    let dims = spec.wire_dims();
+    let expect = Expect::of(
+        &spec.name,
+        (epoch, stage, kind, id),
+        *producer,
+        &codec,
+        &dims,
+    );
+    let key = artifact::key(&spec.name, epoch, stage, producer, kind, id);
+    fetch_opened(store, &key, &expect, roster, metrics, &codec)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// The codec of weight shards: lossless, since merged weights must be bit-identical everywhere.
 pub fn shard_codec() -> WireCodec {
     WireCodec::new(sliver_common::codec::CodecKind::Fp32, 0)
@@ -97,17 +127,7 @@ pub async fn shard(
     let key = artifact::key(run, epoch, stage, producer, kind, id);
     let dims = [len];
     let codec = shard_codec();
-    let expect = Expect {
-        run,
-        epoch,
-        stage: stage as u16,
-        kind,
-        id: Some(id),
-        producer: *producer,
-        codec: codec.kind(),
-        dims: &dims,
-        payload_len: codec.encoded_len(&dims),
-    };
+    let expect = Expect::of(run, (epoch, stage, kind, id), *producer, &codec, &dims);
     fetch(store, &key, &expect, roster, metrics, &codec)
         .await
         .ok()

@@ -27,12 +27,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use rand::seq::IndexedRandom;
-use sliver_common::artifact::{self, Expect, Hotkey, Kind};
+use sliver_common::artifact::{self, Hotkey, Kind};
 use sliver_common::data::Corpus;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, Agreement, challenge_key, weights_key};
 use sliver_common::storage::{Put, Store};
-use sliver_common::{RunSpec, Stage, WireCodec, routing};
+use sliver_common::{RunSpec, Stage, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
 use tch::{Device, Tensor};
@@ -71,52 +71,6 @@ pub struct Tally {
     /// error, and the largest drift of claimed weights from the epoch's start, as a share of
     /// what the miner's steps allow (0 when unknown).
     pub worst_pass: Option<(f64, f64, f64)>,
-}
-
-fn dims(spec: &RunSpec) -> [i64; 3] {
-    [
-        spec.optimizer.batch_size as i64,
-        spec.model.seq_len as i64,
-        spec.boundary.wire_dim(spec.model.d_model) as i64,
-    ]
-}
-
-fn codec_of(spec: &RunSpec, kind: Kind) -> WireCodec {
-    let b = &spec.boundary;
-    match kind {
-        Kind::Grad => WireCodec::new(b.grad_codec(), b.codec_row),
-        _ => WireCodec::new(b.codec, b.codec_row),
-    }
-}
-
-/// Reads (and verifies) `producer`'s artifact of (`stage`, `kind`, `id`); `None` when absent
-/// or rejected.
-async fn read(
-    spec: &RunSpec,
-    roster: &Roster,
-    metrics: &Metrics,
-    (epoch, stage, kind, id): (u64, usize, Kind, u64),
-    producer: &Hotkey,
-) -> Option<(artifact::Header, Tensor)> {
-    let store = roster.store(producer).ok()?;
-    let codec = codec_of(spec, kind);
-    let dims = dims(spec);
-    let expect = Expect {
-        run: &spec.name,
-        epoch,
-        stage: stage as u16,
-        kind,
-        id: Some(id),
-        producer: *producer,
-        codec: codec.kind(),
-        dims: &dims,
-        payload_len: codec.encoded_len(&dims),
-    };
-    let key = artifact::key(&spec.name, epoch, stage, producer, kind, id);
-    fetch::fetch_opened(store, &key, &expect, roster, metrics, &codec)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// Picks `validation.spot_checks` artifacts of every miner of `epoch` and writes each miner's
@@ -169,7 +123,7 @@ pub async fn challenge(
         let mut claims = Vec::new();
         for (kind, id) in picked {
             let Some((header, uploaded)) =
-                read(spec, roster, metrics, (epoch, stage, kind, id), &m.hotkey).await
+                fetch::boundary(spec, roster, metrics, (epoch, stage, kind, id), &m.hotkey).await
             else {
                 continue;
             };
@@ -254,7 +208,9 @@ async fn inputs_of(
     };
     let mut out = Vec::new();
     for p in producers {
-        if let Some((_, t)) = read(spec, roster, metrics, (epoch, prev, Kind::Act, id), &p).await {
+        if let Some((_, t)) =
+            fetch::boundary(spec, roster, metrics, (epoch, prev, Kind::Act, id), &p).await
+        {
             out.push(t);
         }
     }
@@ -337,7 +293,7 @@ pub async fn check(
                 roster.assignment.stage(c.stage + 1),
             );
             let Some(next) = next else { continue };
-            match read(
+            match fetch::boundary(
                 spec,
                 roster,
                 metrics,
@@ -496,7 +452,11 @@ fn recompute_from(
             .ok_or_else(|| "stage 0 has no input gradient".to_owned())?;
         (g, loss)
     };
-    let codec = codec_of(spec, job.kind);
+    let codec = if job.kind == Kind::Grad {
+        spec.gradient_codec()
+    } else {
+        spec.activation_codec()
+    };
     let wire = codec
         .encode(&recomputed)
         .and_then(|m| codec.decode(&m, Device::Cpu))
@@ -530,7 +490,7 @@ mod tests {
         let spec = tiny_spec(&[[0, 1], [1, 2], [2, 3]], 8, CodecKind::Int8, false);
         let corpus = small_corpus(&spec);
         let id = 12345u64;
-        let dims = dims(&spec);
+        let dims = spec.wire_dims();
         let x = Tensor::randn(dims, (tch::Kind::Float, Device::Cpu));
         let g = Tensor::randn(dims, (tch::Kind::Float, Device::Cpu)) * 1e-3;
         let mut models = Vec::new();
@@ -538,7 +498,11 @@ mod tests {
             models.push(Stage::new(&spec, s, Device::Cpu).unwrap());
         }
         let wire = |kind: Kind, t: &Tensor| {
-            let c = codec_of(&spec, kind);
+            let c = if kind == Kind::Grad {
+                spec.gradient_codec()
+            } else {
+                spec.activation_codec()
+            };
             c.decode(&c.encode(t).unwrap(), Device::Cpu).unwrap()
         };
         let batch = routing::sample_batch(&spec, &corpus, id, Device::Cpu).unwrap();

@@ -84,27 +84,19 @@ async fn verified_ids(
     let store = roster.store(producer)?;
     let prefix = artifact::prefix(&spec.name, epoch, stage, producer, kind);
     let keys = store.list(&prefix).await?;
-    let dims = [
-        spec.optimizer.batch_size as i64,
-        spec.model.seq_len as i64,
-        spec.boundary.wire_dim(spec.model.d_model) as i64,
-    ];
+    let dims = spec.wire_dims();
     let mut ok = HashMap::new();
     let mut rejected = 0;
     for chunk in keys.chunks(CONCURRENCY) {
         let results = join_all(chunk.iter().map(|key| async {
             let id = artifact::id_of_key(key)?;
-            let expect = Expect {
-                run: &spec.name,
-                epoch,
-                stage: stage as u16,
-                kind,
-                id: Some(id),
-                producer: *producer,
-                codec: codec.kind(),
-                dims: &dims,
-                payload_len: codec.encoded_len(&dims),
-            };
+            let expect = Expect::of(
+                &spec.name,
+                (epoch, stage, kind, id),
+                *producer,
+                codec,
+                &dims,
+            );
             Some((
                 id,
                 fetch::fetch_opened(store, key, &expect, roster, metrics, codec).await,
@@ -146,9 +138,8 @@ pub async fn audit(
     epoch: u64,
     stage_params: &[i64],
 ) -> Result<Audit> {
-    let b = &spec.boundary;
-    let act_codec = WireCodec::new(b.codec, b.codec_row);
-    let grad_codec = WireCodec::new(b.grad_codec(), b.codec_row);
+    let act_codec = spec.activation_codec();
+    let grad_codec = spec.gradient_codec();
     let stages = spec.stages.len();
     let mut acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
     let mut grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
