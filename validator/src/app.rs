@@ -194,7 +194,8 @@ impl Looper {
             self.wait_for_block(swarm.merge_start(epoch) + swarm.merge_blocks / 4)
                 .await?;
             let roster = self.view.roster(epoch).await?;
-            let challenged = if roster.assignment.members().next().is_none() {
+            let no_miners = roster.assignment.members().next().is_none();
+            let challenged = if no_miners {
                 Vec::new()
             } else {
                 checks::challenge(&self.view.spec, &roster, &self.metrics, epoch, &self.store)
@@ -207,7 +208,7 @@ impl Looper {
             // The epoch's merge ends a quarter of the merge window into the next epoch.
             self.wait_for_block(swarm.epoch_start(epoch + 1) + swarm.merge_blocks / 2)
                 .await?;
-            if roster.assignment.members().next().is_none() {
+            if no_miners {
                 info!(epoch, "no miners this epoch");
             } else {
                 self.score_epoch(epoch, &roster, &mut ema, challenged)

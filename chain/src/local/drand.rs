@@ -85,7 +85,7 @@ impl BeaconConfiguration {
 
     /// The local beacon, its round 1 at `genesis_time`.
     fn local(genesis_time: u32) -> Self {
-        let public_key = beacon().public_key().to_vec();
+        let public_key = public_key().to_vec();
         let hash = sha256(&public_key);
         Self {
             public_key,
@@ -107,6 +107,12 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 /// The local beacon's key (derived from a fixed seed, like the dev accounts).
+/// The local beacon's public key, derived once (a G2 multiplication: not for every block).
+fn public_key() -> &'static [u8; crate::timelock::PUBLIC_KEY_LEN] {
+    static KEY: OnceLock<[u8; crate::timelock::PUBLIC_KEY_LEN]> = OnceLock::new();
+    KEY.get_or_init(|| beacon().public_key())
+}
+
 pub(crate) fn beacon() -> &'static LocalBeacon {
     static BEACON: OnceLock<LocalBeacon> = OnceLock::new();
     BEACON.get_or_init(|| LocalBeacon::from_seed(b"btlocalnet"))
@@ -118,7 +124,7 @@ pub(crate) fn on_initialize(ext: &mut Ext<'_>, now_ms: u64) {
     let o = &mut ext.storage;
     let now = now_ms / 1000;
     let mut config = BeaconConfig::get(o);
-    if config.public_key != beacon().public_key() {
+    if config.public_key != public_key() {
         config = BeaconConfiguration::local(u32::try_from(now).unwrap_or(u32::MAX));
         BeaconConfig::put(o, &config);
     }
