@@ -2,8 +2,10 @@
 //!
 //! In order: hotkey, chain, registration, the run spec (published when this validator's coldkey
 //! owns the subnet, otherwise fetched from the owner and checked against `--spec`), the store,
-//! the held-out text; then, each epoch once its merge is over: audit every miner
-//! ([`follow`]), attribute the paths' losses ([`clasp`]), score ([`scores`]), set weights
+//! the held-out text; then, each epoch: once its samples are done, challenge every miner for
+//! the weights behind a few of its artifacts ([`checks`]); once its merge is over, audit every
+//! miner ([`follow`]), recompute the challenged artifacts ([`checks`]), attribute the paths'
+//! losses ([`clasp`]), score ([`scores`]), set weights
 //! ([`weights`]), write the Parquet tables ([`export`]) and
 //! evaluate the merged model on held-out text.
 
