@@ -32,9 +32,11 @@
 //! | `int8`  | f32 scale + `r` i8 (symmetric)       | absmax(row) / 254            |
 //! | `uint8` | f32 min + f32 scale + `r` u8         | (max - min)(row) / 510       |
 //! | `int4`  | f32 scale + `ceil(r/2)` packed nibbles | absmax(row) / 14           |
+//! | `fp8`   | f32 scale + `r` E4M3 floats          | relative 2^-4 from s·2^-6 up, s·2^-10 below (s = absmax(row) / 448) |
 
 mod bf16;
 mod fp32;
+mod fp8;
 mod int4;
 mod int8;
 mod uint8;
@@ -68,16 +70,19 @@ pub enum CodecKind {
     Uint8,
     /// Symmetric 4-bit integers, two per byte, with one f32 scale per row.
     Int4,
+    /// 8-bit floats (E4M3) with one f32 scale per row: int8's size, a relative error.
+    Fp8,
 }
 
 impl CodecKind {
     /// Every codec, in id order.
-    pub const ALL: [CodecKind; 5] = [
+    pub const ALL: [CodecKind; 6] = [
         CodecKind::Fp32,
         CodecKind::Bf16,
         CodecKind::Int8,
         CodecKind::Uint8,
         CodecKind::Int4,
+        CodecKind::Fp8,
     ];
 
     /// Its id in wire and artifact headers.
@@ -88,6 +93,7 @@ impl CodecKind {
             CodecKind::Int8 => 2,
             CodecKind::Uint8 => 3,
             CodecKind::Int4 => 4,
+            CodecKind::Fp8 => 5,
         }
     }
 
@@ -103,6 +109,7 @@ impl CodecKind {
             CodecKind::Int8 => &int8::Int8,
             CodecKind::Uint8 => &uint8::Uint8,
             CodecKind::Int4 => &int4::Int4,
+            CodecKind::Fp8 => &fp8::Fp8,
         }
     }
 }
@@ -115,6 +122,7 @@ impl std::fmt::Display for CodecKind {
             CodecKind::Int8 => "int8",
             CodecKind::Uint8 => "uint8",
             CodecKind::Int4 => "int4",
+            CodecKind::Fp8 => "fp8",
         })
     }
 }
@@ -676,6 +684,11 @@ mod tests {
             WireCodec::new(CodecKind::Bf16, 0).encoded_len(&[4, 16]),
             12 + 8 + 128
         );
+        // fp8: int8's layout, one f32 scale per row and a byte per value.
+        assert_eq!(
+            WireCodec::new(CodecKind::Fp8, 32).encoded_len(&[4, 16]),
+            12 + 8 + 2 * 4 + 64
+        );
         assert_eq!(
             WireCodec::new(CodecKind::Fp32, 0).encoded_len(&[4, 16]),
             12 + 8 + 256
@@ -883,6 +896,28 @@ mod tests {
         ));
     }
 
+    /// Each `(offset, byte, why)` written into `good` makes a message `c` refuses as out of
+    /// range, and so does a zero first scale (bytes 20..24 of a two-dimensional message).
+    fn refuses_out_of_range(c: WireCodec, good: &[u8], edits: &[(usize, u8, &str)]) {
+        for &(at, byte, why) in edits {
+            let mut bad = good.to_vec();
+            bad[at] = byte;
+            assert!(
+                matches!(
+                    c.decode(&bad, Device::Cpu),
+                    Err(CodecError::OutOfRange { .. })
+                ),
+                "{why}"
+            );
+        }
+        let mut zero_scale = good.to_vec();
+        zero_scale[20..24].copy_from_slice(&0f32.to_le_bytes());
+        assert!(matches!(
+            c.decode(&zero_scale, Device::Cpu),
+            Err(CodecError::OutOfRange { .. })
+        ));
+    }
+
     #[test]
     fn int4_has_one_encoding_per_tensor() {
         let c = WireCodec::new(CodecKind::Int4, 0);
@@ -898,35 +933,92 @@ mod tests {
         let absmax = x.abs().amax([1].as_slice(), false);
         let back = y.abs().amax([1].as_slice(), false);
         assert!(max_abs(&(absmax - back)) < 1e-5);
-        for (at, byte, why) in [
-            (codes, 0x08, "low nibble -8"),
-            (codes, 0x80, "high nibble -8"),
-            (
-                good.len() - 1,
-                good[good.len() - 1] | 0x10,
-                "padding nibble",
-            ),
-        ] {
-            let mut bad = good.clone();
-            bad[at] = byte;
-            assert!(
-                matches!(
-                    c.decode(&bad, Device::Cpu),
-                    Err(CodecError::OutOfRange { .. })
+        refuses_out_of_range(
+            c,
+            &good,
+            &[
+                (codes, 0x08, "low nibble -8"),
+                (codes, 0x80, "high nibble -8"),
+                (
+                    good.len() - 1,
+                    good[good.len() - 1] | 0x10,
+                    "padding nibble",
                 ),
-                "{why}"
-            );
-        }
-        let mut zero_scale = good.clone();
-        zero_scale[20..24].copy_from_slice(&0f32.to_le_bytes());
-        assert!(matches!(
-            c.decode(&zero_scale, Device::Cpu),
-            Err(CodecError::OutOfRange { .. })
-        ));
+            ],
+        );
         // Every code -7..=7 survives the packing, in order.
         let steps = Tensor::arange_start(-7, 8, (Kind::Float, Device::Cpu));
         let y = c.decode(&c.encode(&steps).unwrap(), Device::Cpu).unwrap();
         assert!(max_abs(&(y - steps)) < 1e-6);
+    }
+
+    #[test]
+    fn fp8_error_is_relative_across_magnitudes() {
+        // One row spanning 2^-14 .. 2^4 of its maximum: int8 rounds everything below
+        // absmax/254 to zero; fp8 keeps each value to a relative 2^-4 (3 mantissa bits,
+        // round to nearest) down to 2^-6 of its scale (absmax / 448).
+        let exps = Tensor::arange_start(-14, 5, (Kind::Float, Device::Cpu));
+        let signs = Tensor::from_slice(&[1.0f32, -1.0])
+            .repeat([10])
+            .narrow(0, 0, 19);
+        let x = (Tensor::from(2.0f32).pow(&exps) * 1.37 * signs).view([1, 19]);
+        let c = WireCodec::new(CodecKind::Fp8, 0);
+        let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
+        let scale = max_abs(&x) / 448.0;
+        let normal = x.abs().ge(scale * 2f64.powi(-6));
+        let relative: Tensor = x.abs() * 2f64.powi(-4);
+        let bound = relative.where_scalarother(&normal, scale * 2f64.powi(-10));
+        let err: Tensor = (&y - &x).abs();
+        let excess = (err - bound * (1.0 + 1e-6)).max().double_value(&[]);
+        assert!(excess <= 0.0, "fp8 error exceeds its bound by {excess}");
+        // Every value survived with its sign: none became zero.
+        assert_eq!(
+            y.sign()
+                .ne_tensor(&x.sign())
+                .sum(Kind::Int64)
+                .int64_value(&[]),
+            0
+        );
+        let i8 = WireCodec::new(CodecKind::Int8, 0);
+        let z = i8.decode(&i8.encode(&x).unwrap(), Device::Cpu).unwrap();
+        assert!(z.eq(0.0).sum(Kind::Int64).int64_value(&[]) >= 8);
+        // The row's largest value is exact: 448 is an E4M3 value.
+        assert!((max_abs(&y) - max_abs(&x)).abs() <= max_abs(&x) * 1e-6);
+    }
+
+    #[test]
+    fn fp8_has_one_encoding_per_tensor() {
+        let c = WireCodec::new(CodecKind::Fp8, 0);
+        // Values that round to zero from below are written +0, never -0.
+        let x = Tensor::from_slice(&[1.0f32, -1e-30, 0.5, -0.0]).view([1, 4]);
+        let good = c.encode(&x).unwrap();
+        let codes = 20 + 4;
+        assert_eq!(good.len(), codes + 4);
+        assert!(!good[codes..].contains(&0x80), "{:02x?}", &good[codes..]);
+        refuses_out_of_range(
+            c,
+            &good,
+            &[
+                (codes + 1, 0x80, "negative zero"),
+                (codes + 1, 0x7f, "NaN"),
+                (codes + 1, 0xff, "negative NaN"),
+            ],
+        );
+        // Every other byte is a finite E4M3 value and decodes.
+        let all: Vec<u8> = (0u8..=255)
+            .filter(|b| b & 0x7f != 0x7f && *b != 0x80)
+            .collect();
+        let mut msg = good[..12].to_vec();
+        msg[6] = 1; // one dimension
+        msg[8..12].copy_from_slice(&(all.len() as u32).to_le_bytes());
+        msg.extend_from_slice(&(all.len() as u32).to_le_bytes());
+        msg.extend_from_slice(&1f32.to_le_bytes());
+        msg.extend_from_slice(&all);
+        let y = decode(&msg, Device::Cpu).unwrap().1;
+        assert_eq!(y.numel(), 253);
+        assert_eq!(max_abs(&y), 448.0);
+        // And re-encodes to the same bytes: one encoding.
+        assert_eq!(c.encode(&y).unwrap()[16..], msg[16..]);
     }
 
     #[test]
@@ -975,6 +1067,7 @@ mod tests {
                 Just(CodecKind::Int8),
                 Just(CodecKind::Uint8),
                 Just(CodecKind::Int4),
+                Just(CodecKind::Fp8),
             ]
         }
 

@@ -70,6 +70,34 @@ pub struct StepReport {
     pub gradient_bytes: u64,
     /// Each stage's gradient norm before clipping.
     pub grad_norms: Vec<f64>,
+    /// How much the gradient codec lost, averaged over the boundaries crossed.
+    pub gradient_wire: WireLoss,
+}
+
+/// What a codec's round trip did to the gradients that crossed a boundary: where a
+/// boundary's cost comes from when it grows as training goes on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WireLoss {
+    /// `‖decoded − sent‖ / ‖sent‖`.
+    pub relative_error: f64,
+    /// Share of the values sent that were nonzero and arrived as zero.
+    pub zeroed: f64,
+}
+
+impl WireLoss {
+    fn measure(sent: &Tensor, decoded: &Tensor) -> Self {
+        let norm = sent.norm().double_value(&[]);
+        let error = (decoded - sent).norm().double_value(&[]);
+        let zeroed = decoded
+            .eq(0.0)
+            .logical_and(&sent.ne(0.0))
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        Self {
+            relative_error: if norm > 0.0 { error / norm } else { 0.0 },
+            zeroed: zeroed as f64 / sent.numel().max(1) as f64,
+        }
+    }
 }
 
 /// Trains the stages of one run spec in this process.
@@ -210,6 +238,7 @@ impl Trainer {
         let n = micro_batches.len().max(1) as f64;
         let weight = Tensor::from(1.0 / n).to_device(self.device);
         let (mut loss_sum, mut act_bytes, mut grad_bytes, mut tokens) = (0.0, 0u64, 0u64, 0u64);
+        let (mut wire_loss, mut crossings) = (WireLoss::default(), 0u32);
         for batch in micro_batches {
             let (fwds, bytes) = self.forward_all(batch)?;
             act_bytes += bytes;
@@ -242,7 +271,12 @@ impl Trainer {
                         };
                         let msg = self.gradients.encode(&g).map_err(wire)?;
                         grad_bytes += msg.len() as u64;
-                        Some(self.gradients.decode(&msg, self.device).map_err(wire)?)
+                        let decoded = self.gradients.decode(&msg, self.device).map_err(wire)?;
+                        let loss = WireLoss::measure(&g, &decoded);
+                        wire_loss.relative_error += loss.relative_error;
+                        wire_loss.zeroed += loss.zeroed;
+                        crossings += 1;
+                        Some(decoded)
                     }
                     None => None,
                 };
@@ -266,6 +300,10 @@ impl Trainer {
             activation_bytes: act_bytes,
             gradient_bytes: grad_bytes,
             grad_norms,
+            gradient_wire: WireLoss {
+                relative_error: wire_loss.relative_error / f64::from(crossings.max(1)),
+                zeroed: wire_loss.zeroed / f64::from(crossings.max(1)),
+            },
         };
         debug!(step = report.step, loss = report.loss, lr, "step");
         self.step += 1;

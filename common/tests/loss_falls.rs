@@ -18,6 +18,12 @@ fn loss_falls_through_an_int4_boundary() {
     loss_falls_through(CodecKind::Int4, 8.0);
 }
 
+#[test]
+fn loss_falls_through_an_fp8_boundary() {
+    // int8's layout: 8 one-byte floats and a 4-byte scale per token.
+    loss_falls_through(CodecKind::Fp8, 12.0);
+}
+
 /// Trains the tiny two-stage model through an 8-wide bottleneck sent as `codec` (one
 /// scale per token) and checks that held-out loss falls and that `bytes_per_token`
 /// (plus the header) is what crossed the boundary.

@@ -49,31 +49,31 @@ struct Run {
 }
 
 /// A staged boundary: a `bottleneck`-wide learned projection whose output crosses as
-/// `codec` with one f32 scale per `row` values, activations and gradients alike.
+/// `codec` (gradients as `grad_codec`) with one f32 scale per `row` values.
 fn compressed(
     bottleneck: usize,
-    codec: CodecKind,
+    (codec, grad_codec): (CodecKind, CodecKind),
     row: usize,
     token_embedding: bool,
 ) -> BoundarySpec {
     BoundarySpec {
         bottleneck,
         codec,
-        grad_codec: None,
+        grad_codec: (grad_codec != codec).then_some(grad_codec),
         codec_row: row,
         token_embedding,
     }
 }
 
 fn runs() -> Vec<Run> {
-    use CodecKind::{Int4, Int8};
+    use CodecKind::{Fp8, Fp32, Int4, Int8};
     // int8: one scale per 1024 values keeps the scale overhead under 0.5%. int4 has only
     // 15 levels, so a row of 256 values keeps one outlier from flattening as many others,
-    // for 1/64 of a byte per value.
-    let staged = |name, k, codec, row, token_embedding| Run {
+    // for 1/64 of a byte per value. fp8 (E4M3) has int8's size and layout.
+    let staged = |name, k, codecs, row, token_embedding| Run {
         name,
         monolithic: false,
-        boundary: compressed(k, codec, row, token_embedding),
+        boundary: compressed(k, codecs, row, token_embedding),
     };
     vec![
         Run {
@@ -81,13 +81,55 @@ fn runs() -> Vec<Run> {
             monolithic: true,
             boundary: BoundarySpec::default(),
         },
-        staged("staged-k32-int8", 32, Int8, 1024, false),
-        staged("staged-k7-int8", 7, Int8, 1024, false),
-        staged("staged-k7-int8-token-embedding", 7, Int8, 1024, true),
-        staged("staged-k14-int4-token-embedding", 14, Int4, 256, true),
-        staged("staged-k4-int8", 4, Int8, 1024, false),
-        staged("staged-k4-int8-token-embedding", 4, Int8, 1024, true),
-        staged("staged-k7-int4-token-embedding", 7, Int4, 256, true),
+        // The staged model with nothing compressed: the monolithic model but for each
+        // stage clipping its own gradient norm, then with a token embedding per stage.
+        staged("staged-fp32", 0, (Fp32, Fp32), 0, false),
+        staged("staged-fp32-token-embedding", 0, (Fp32, Fp32), 0, true),
+        // The bottleneck's layers at full width and the 7-wide bottleneck, both in fp32:
+        // what the layers add, and what width costs without rounding.
+        staged(
+            "staged-k256-fp32-token-embedding",
+            256,
+            (Fp32, Fp32),
+            0,
+            true,
+        ),
+        staged("staged-k7-fp32-token-embedding", 7, (Fp32, Fp32), 0, true),
+        staged("staged-k32-int8", 32, (Int8, Int8), 1024, false),
+        staged("staged-k7-int8", 7, (Int8, Int8), 1024, false),
+        staged(
+            "staged-k7-int8-token-embedding",
+            7,
+            (Int8, Int8),
+            1024,
+            true,
+        ),
+        // Gradients as 8-bit floats: int8 rounds every gradient below 1/254 of its
+        // row's largest to zero, and late in training most tokens send small ones.
+        staged(
+            "staged-k7-int8-fp8-grads-token-embedding",
+            7,
+            (Int8, Fp8),
+            1024,
+            true,
+        ),
+        staged("staged-k7-fp8-token-embedding", 7, (Fp8, Fp8), 1024, true),
+        staged(
+            "staged-k14-int4-token-embedding",
+            14,
+            (Int4, Int4),
+            256,
+            true,
+        ),
+        staged("staged-k4-int8", 4, (Int8, Int8), 1024, false),
+        staged(
+            "staged-k4-int8-token-embedding",
+            4,
+            (Int8, Int8),
+            1024,
+            true,
+        ),
+        staged("staged-k7-int4-token-embedding", 7, (Int4, Int4), 256, true),
     ]
 }
 
@@ -228,6 +270,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let params = trainer.parameter_count();
         let (mut act_bytes, mut grad_bytes, mut tokens) = (0u64, 0u64, 0u64);
         let (mut train_sum, mut train_n) = (0.0, 0u32);
+        let (mut grad_error, mut grad_zeroed) = (0.0, 0.0);
         let mut curve = vec![];
         let started = Instant::now();
         let mut train_secs = 0.0;
@@ -241,23 +284,33 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             tokens += r.tokens;
             train_sum += r.loss;
             train_n += 1;
+            grad_error += r.gradient_wire.relative_error;
+            grad_zeroed += r.gradient_wire.zeroed;
             if eval_at.contains(&(step + 1)) {
                 let eval_loss = trainer.eval(&corpus, args.eval_batches)?;
+                let n = f64::from(train_n);
+                let wire = (!run.monolithic).then_some((grad_error / n, grad_zeroed / n));
                 eprintln!(
-                    "  {:<34} step {:>5}/{steps}  train {:.4}  eval {eval_loss:.4}  {:.0} tok/s",
+                    "  {:<34} step {:>5}/{steps}  train {:.4}  eval {eval_loss:.4}  {:.0} tok/s{}",
                     run.name,
                     step + 1,
-                    train_sum / f64::from(train_n),
-                    tokens as f64 / train_secs
+                    train_sum / n,
+                    tokens as f64 / train_secs,
+                    wire.map_or(String::new(), |(e, z)| format!(
+                        "  gradient error {e:.4}, zeroed {:.1}%",
+                        z * 100.0
+                    ))
                 );
                 curve.push(Point {
                     step: step + 1,
                     tokens,
-                    train_loss: train_sum / f64::from(train_n),
+                    train_loss: train_sum / n,
                     eval_loss,
                     ratio: None,
+                    gradient_error: wire.map(|w| w.0),
+                    gradients_zeroed: wire.map(|w| w.1),
                 });
-                (train_sum, train_n) = (0.0, 0);
+                (train_sum, train_n, grad_error, grad_zeroed) = (0.0, 0, 0.0, 0.0);
             }
         }
         let eval_loss = curve.last().map_or(f64::NAN, |p| p.eval_loss);

@@ -20,6 +20,14 @@ pub struct Point {
     pub eval_loss: f64,
     /// `eval_loss` ÷ the baseline's at the same step and seed.
     pub ratio: Option<f64>,
+    /// Gradients' relative L2 error through the wire codec, mean over the steps
+    /// since the previous point (staged runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_error: Option<f64>,
+    /// Share of gradient values sent nonzero and received as zero, mean over the
+    /// same steps (staged runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradients_zeroed: Option<f64>,
 }
 
 /// One run of one configuration with one seed.
@@ -240,6 +248,32 @@ impl Report {
                 for p in &r.curve {
                     s += &match p.ratio {
                         Some(x) => format!(" {x:.3} |"),
+                        None => " — |".into(),
+                    };
+                }
+                s += "\n";
+            }
+        }
+        // Where the codec loses gradient signal, for the runs that recorded it.
+        let measured: Vec<&RunResult> = self
+            .results
+            .iter()
+            .filter(|r| r.curve.iter().any(|p| p.gradients_zeroed.is_some()))
+            .collect();
+        if let Some(first) = measured.first() {
+            s += "\nGradient values sent nonzero and received as zero (share, mean over the steps \
+                  before each point), by training tokens:\n\n| run | seed |";
+            for p in &first.curve {
+                s += &format!(" {:.2}M |", p.tokens as f64 / 1e6);
+            }
+            s += "\n|---|---:|";
+            s += &"---:|".repeat(first.curve.len());
+            s += "\n";
+            for r in measured {
+                s += &format!("| {} | {} |", r.name, r.seed);
+                for p in &r.curve {
+                    s += &match p.gradients_zeroed {
+                        Some(z) => format!(" {:.1}% |", z * 100.0),
                         None => " — |".into(),
                     };
                 }
