@@ -110,6 +110,7 @@ pub struct Trainer {
     device: Device,
     step: u64,
     total_steps: u64,
+    joint_clipping: bool,
 }
 
 impl Trainer {
@@ -163,7 +164,17 @@ impl Trainer {
             device,
             step: 0,
             total_steps,
+            joint_clipping: false,
         })
+    }
+
+    /// Clip every stage's gradients by their joint norm, as the monolithic model
+    /// does, instead of each stage by its own norm (the default). A pipeline in one
+    /// process can; the swarm's miners would have to exchange their norms every
+    /// step. The compression benchmark uses it to measure what per-stage clipping
+    /// costs.
+    pub fn clip_jointly(&mut self, joint: bool) {
+        self.joint_clipping = joint;
     }
 
     /// The stages, in pipeline order.
@@ -285,9 +296,26 @@ impl Trainer {
 
         let lr = self.spec.optimizer.lr_at(self.step, self.total_steps);
         let clip = self.spec.optimizer.grad_clip;
-        let mut grad_norms = Vec::with_capacity(self.stages.len());
-        for (stage, opt) in self.stages.iter().zip(&mut self.optimizers) {
-            grad_norms.push(clip_grad_norm(stage.var_store(), clip));
+        let grad_norms: Vec<f64> = if self.joint_clipping {
+            let norms: Vec<f64> = self
+                .stages
+                .iter()
+                .map(|s| clip_grad_norm(s.var_store(), 0.0))
+                .collect();
+            let joint = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+            if clip > 0.0 && joint > clip {
+                for stage in &self.stages {
+                    scale_grads(stage.var_store(), clip / (joint + 1e-6));
+                }
+            }
+            norms
+        } else {
+            self.stages
+                .iter()
+                .map(|s| clip_grad_norm(s.var_store(), clip))
+                .collect()
+        };
+        for opt in &mut self.optimizers {
             opt.set_lr(lr);
             opt.step();
             opt.zero_grad();
@@ -371,11 +399,22 @@ pub fn clip_grad_norm(vs: &nn::VarStore, max: f64) -> f64 {
             .collect();
         let total = Tensor::stack(&norms, 0).norm().double_value(&[]);
         if max > 0.0 && total > max {
-            let coef = max / (total + 1e-6);
-            for mut g in grads {
-                let _ = g.g_mul_scalar_(coef);
-            }
+            scale_grads(vs, max / (total + 1e-6));
         }
         total
     })
+}
+
+/// Multiplies every gradient of `vs` by `coef`, in place.
+fn scale_grads(vs: &nn::VarStore, coef: f64) {
+    tch::no_grad(|| {
+        for mut g in vs
+            .trainable_variables()
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+        {
+            let _ = g.g_mul_scalar_(coef);
+        }
+    });
 }

@@ -114,3 +114,45 @@ fn stages_reject_inputs_that_do_not_fit() {
         "{err}"
     );
 }
+
+/// The one difference training leaves between the staged model and the monolithic one is
+/// clipping: each stage clips its own gradient norm (as a miner must), the monolithic model the
+/// joint one. With joint clipping, a step that clips leaves the staged weights where the
+/// monolithic step leaves them; with per-stage clipping it does not.
+#[test]
+fn joint_clipping_steps_like_the_monolithic_model() {
+    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 0, CodecKind::Fp32, false);
+    // Small enough that every stage's norm, and so the joint one, is clipped.
+    spec.optimizer.grad_clip = 1e-3;
+    let corpus = small_corpus(&spec);
+    let step = |trainer: &mut sliver_common::Trainer| {
+        let batch = trainer.batch(&corpus, Split::Train, 0).unwrap();
+        trainer.step(&[batch]).unwrap()
+    };
+    let mut mono = sliver_common::Trainer::monolithic(&spec, Device::Cpu, 10).unwrap();
+    let clipped = step(&mut mono);
+    assert!(clipped.grad_norms[0] > 1e-2, "{:?}", clipped.grad_norms);
+    let mono_weights = mono.stages()[0].var_store().variables();
+    let largest_gap = |trainer: &sliver_common::Trainer| {
+        trainer
+            .stages()
+            .iter()
+            .flat_map(|s| s.var_store().variables())
+            .map(|(name, w)| max_abs_diff(&mono_weights[&name], &w))
+            .fold(0.0, f64::max)
+    };
+
+    let mut joint = sliver_common::Trainer::pipeline(&spec, Device::Cpu, 10).unwrap();
+    joint.clip_jointly(true);
+    step(&mut joint);
+    let gap = largest_gap(&joint);
+    assert!(gap < 1e-6, "joint clipping: weights differ by {gap}");
+
+    let mut per_stage = sliver_common::Trainer::pipeline(&spec, Device::Cpu, 10).unwrap();
+    step(&mut per_stage);
+    let gap = largest_gap(&per_stage);
+    assert!(
+        gap > 1e-5,
+        "per-stage clipping: weights differ by only {gap}"
+    );
+}
