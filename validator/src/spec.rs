@@ -66,6 +66,12 @@ pub fn summary(spec: &RunSpec) -> Result<String> {
             fp32 / grad
         );
     }
+    if b.token_embedding {
+        let _ = writeln!(
+            s,
+            "token embedding: every stage after the first adds its own (tokens are read by sample id, not sent)"
+        );
+    }
     Ok(s)
 }
 
@@ -78,7 +84,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/local.toml");
         let text = describe(&path).unwrap();
         assert!(text.contains("stage 2: layers 4..6"), "{text}");
-        assert!(text.contains("activations int8"), "{text}");
+        assert!(text.contains("activations int4"), "{text}");
+        assert!(text.contains("token embedding: every stage"), "{text}");
     }
 
     #[test]

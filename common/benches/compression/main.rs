@@ -122,7 +122,6 @@ fn runs() -> Vec<Run> {
             1024,
             true,
         ),
-        staged("staged-k7-fp8-token-embedding", 7, (Fp8, Fp8), 1024, true),
         staged(
             "staged-k14-int4-token-embedding",
             14,
