@@ -154,13 +154,12 @@ impl Trainer {
             .iter()
             .map(|s| adamw(&spec.optimizer, s.var_store()))
             .collect::<Result<Vec<_>, tch::TchError>>()?;
-        let b = &spec.boundary;
         Ok(Self {
             spec: spec.clone(),
             stages,
             optimizers,
-            activations: WireCodec::new(b.codec, b.codec_row),
-            gradients: WireCodec::new(b.grad_codec(), b.codec_row),
+            activations: spec.activation_codec(),
+            gradients: spec.gradient_codec(),
             device,
             step: 0,
             total_steps,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use sliver_common::data::Split;
-use sliver_common::{Batch, CodecKind, Stage, WireCodec};
+use sliver_common::{Batch, CodecKind, Stage, Trainer, WireCodec};
 use tch::{Device, Tensor};
 
 use crate::support::{small_corpus, tiny_spec};
@@ -125,15 +125,15 @@ fn joint_clipping_steps_like_the_monolithic_model() {
     // Small enough that every stage's norm, and so the joint one, is clipped.
     spec.optimizer.grad_clip = 1e-3;
     let corpus = small_corpus(&spec);
-    let step = |trainer: &mut sliver_common::Trainer| {
+    let step = |trainer: &mut Trainer| {
         let batch = trainer.batch(&corpus, Split::Train, 0).unwrap();
         trainer.step(&[batch]).unwrap()
     };
-    let mut mono = sliver_common::Trainer::monolithic(&spec, Device::Cpu, 10).unwrap();
+    let mut mono = Trainer::monolithic(&spec, Device::Cpu, 10).unwrap();
     let clipped = step(&mut mono);
     assert!(clipped.grad_norms[0] > 1e-2, "{:?}", clipped.grad_norms);
     let mono_weights = mono.stages()[0].var_store().variables();
-    let largest_gap = |trainer: &sliver_common::Trainer| {
+    let largest_gap = |trainer: &Trainer| {
         trainer
             .stages()
             .iter()
@@ -142,13 +142,13 @@ fn joint_clipping_steps_like_the_monolithic_model() {
             .fold(0.0, f64::max)
     };
 
-    let mut joint = sliver_common::Trainer::pipeline(&spec, Device::Cpu, 10).unwrap();
+    let mut joint = Trainer::pipeline(&spec, Device::Cpu, 10).unwrap();
     joint.clip_jointly(true);
     step(&mut joint);
     let gap = largest_gap(&joint);
     assert!(gap < 1e-6, "joint clipping: weights differ by {gap}");
 
-    let mut per_stage = sliver_common::Trainer::pipeline(&spec, Device::Cpu, 10).unwrap();
+    let mut per_stage = Trainer::pipeline(&spec, Device::Cpu, 10).unwrap();
     step(&mut per_stage);
     let gap = largest_gap(&per_stage);
     assert!(

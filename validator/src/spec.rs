@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use sliver_common::{RunSpec, Stage, WireCodec};
+use sliver_common::{RunSpec, Stage};
 use tch::Device;
 
 /// Loads and validates the spec at `path` and describes it.
@@ -43,15 +43,10 @@ pub fn summary(spec: &RunSpec) -> Result<String> {
     }
     let _ = writeln!(s, "total: {total} parameters");
     if spec.stages.len() > 1 {
-        let tokens = (spec.optimizer.batch_size * m.seq_len) as i64;
-        let dims = [
-            spec.optimizer.batch_size as i64,
-            m.seq_len as i64,
-            b.wire_dim(m.d_model) as i64,
-        ];
-        let act = WireCodec::new(b.codec, b.codec_row).encoded_len(&dims) as f64 / tokens as f64;
-        let grad =
-            WireCodec::new(b.grad_codec(), b.codec_row).encoded_len(&dims) as f64 / tokens as f64;
+        let tokens = (spec.optimizer.batch_size * m.seq_len) as f64;
+        let dims = spec.wire_dims();
+        let act = spec.activation_codec().encoded_len(&dims) as f64 / tokens;
+        let grad = spec.gradient_codec().encoded_len(&dims) as f64 / tokens;
         let fp32 = spec.fp32_boundary_bytes_per_token() as f64;
         let _ = writeln!(
             s,

@@ -230,56 +230,20 @@ impl Report {
             );
         }
         // The curves: held-out loss ratio to the baseline at each point.
-        if let Some(points) = self
-            .results
-            .iter()
-            .map(|r| &r.curve)
-            .max_by_key(|c| c.len())
-        {
-            s += "\nHeld-out loss ÷ baseline (same seed) along each run, by training tokens:\n\n| run | seed |";
-            for p in points {
-                s += &format!(" {:.2}M |", p.tokens as f64 / 1e6);
-            }
-            s += "\n|---|---:|";
-            s += &"---:|".repeat(points.len());
-            s += "\n";
-            for r in self.results.iter().filter(|r| !r.monolithic) {
-                s += &format!("| {} | {} |", r.name, r.seed);
-                for p in &r.curve {
-                    s += &match p.ratio {
-                        Some(x) => format!(" {x:.3} |"),
-                        None => " — |".into(),
-                    };
-                }
-                s += "\n";
-            }
-        }
+        s += &curve_table(
+            "Held-out loss ÷ baseline (same seed) along each run, by training tokens",
+            self.results.iter().filter(|r| !r.monolithic),
+            |p| p.ratio.map(|x| format!("{x:.3}")),
+        );
         // Where the codec loses gradient signal, for the runs that recorded it.
-        let measured: Vec<&RunResult> = self
-            .results
-            .iter()
-            .filter(|r| r.curve.iter().any(|p| p.gradients_zeroed.is_some()))
-            .collect();
-        if let Some(first) = measured.first() {
-            s += "\nGradient values sent nonzero and received as zero (share, mean over the steps \
-                  before each point), by training tokens:\n\n| run | seed |";
-            for p in &first.curve {
-                s += &format!(" {:.2}M |", p.tokens as f64 / 1e6);
-            }
-            s += "\n|---|---:|";
-            s += &"---:|".repeat(first.curve.len());
-            s += "\n";
-            for r in measured {
-                s += &format!("| {} | {} |", r.name, r.seed);
-                for p in &r.curve {
-                    s += &match p.gradients_zeroed {
-                        Some(z) => format!(" {:.1}% |", z * 100.0),
-                        None => " — |".into(),
-                    };
-                }
-                s += "\n";
-            }
-        }
+        s += &curve_table(
+            "Gradient values sent nonzero and received as zero (share, mean over the steps \
+             before each point), by training tokens",
+            self.results
+                .iter()
+                .filter(|r| r.curve.iter().any(|p| p.gradients_zeroed.is_some())),
+            |p| p.gradients_zeroed.map(|z| format!("{:.1}%", z * 100.0)),
+        );
         s += "\n![held-out loss ratio against tokens](compression.png)\n\n\
               Staged runs carry the boundary encoder and decoder (and, with a token embedding, \
               one more embedding table per later stage): a few percent more parameters. \
@@ -287,4 +251,32 @@ impl Report {
               comparable between runs made on an otherwise idle machine.\n";
         s
     }
+}
+
+/// A markdown table of one figure per point along each of `runs` (a column per point,
+/// headed by the training tokens there), under `title`; empty when there are no runs.
+fn curve_table<'a>(
+    title: &str,
+    runs: impl Iterator<Item = &'a RunResult>,
+    cell: impl Fn(&Point) -> Option<String>,
+) -> String {
+    let runs: Vec<&RunResult> = runs.collect();
+    let Some(points) = runs.iter().map(|r| &r.curve).max_by_key(|c| c.len()) else {
+        return String::new();
+    };
+    let mut s = format!("\n{title}:\n\n| run | seed |");
+    for p in points {
+        s += &format!(" {:.2}M |", p.tokens as f64 / 1e6);
+    }
+    s += "\n|---|---:|";
+    s += &"---:|".repeat(points.len());
+    s += "\n";
+    for r in runs {
+        s += &format!("| {} | {} |", r.name, r.seed);
+        for p in &r.curve {
+            s += &format!(" {} |", cell(p).unwrap_or_else(|| "—".into()));
+        }
+        s += "\n";
+    }
+    s
 }

@@ -357,8 +357,8 @@ fn spot_check_variation(spec_path: &std::path::Path) -> Result<Value> {
     )
     .try_into()?;
     let batch = Batch::from_tokens(&tokens, b, t, Device::Cpu)?;
-    let act_codec = WireCodec::new(spec.boundary.codec, spec.boundary.codec_row);
-    let grad_codec = WireCodec::new(spec.boundary.grad_codec(), spec.boundary.codec_row);
+    let act_codec = spec.activation_codec();
+    let grad_codec = spec.gradient_codec();
     let wire_trip =
         |c: &WireCodec, t: &Tensor| -> Result<Tensor> { Ok(c.decode(&c.encode(t)?, Device::Cpu)?) };
     let run = |stage: &Stage| -> Result<(Tensor, Tensor)> {
