@@ -338,6 +338,12 @@ pub struct BoundarySpec {
     /// must anyway for its targets.
     #[serde(default)]
     pub token_embedding: bool,
+    /// With `token_embedding`: each stage subtracts its own token embedding from
+    /// the residual stream before its encoder, so the boundary carries only what
+    /// the stage's layers computed. The next stage adds its own embedding back; the
+    /// bottleneck's few values are not spent re-encoding the current token.
+    #[serde(default)]
+    pub context_only: bool,
 }
 
 fn default_codec() -> CodecKind {
@@ -352,6 +358,7 @@ impl Default for BoundarySpec {
             grad_codec: None,
             codec_row: 0,
             token_embedding: false,
+            context_only: false,
         }
     }
 }
@@ -661,10 +668,17 @@ impl RunSpec {
         Ok(())
     }
 
-    /// `[boundary]`: the bottleneck no wider than the model.
+    /// `[boundary]`: the bottleneck no wider than the model; a context-only boundary
+    /// only where the next stage has the tokens' embedding to add back.
     fn validate_boundary(&self) -> Result<(), SpecError> {
         let m = &self.model;
         let b = &self.boundary;
+        if b.context_only && !b.token_embedding {
+            return Err(invalid(
+                "boundary.context_only",
+                "needs boundary.token_embedding = true: without its own embedding the next stage would never see the current token",
+            ));
+        }
         if b.bottleneck > m.d_model {
             return Err(invalid(
                 "boundary.bottleneck",
@@ -927,6 +941,11 @@ mod tests {
         let msg = err_of(&format!("{TINY}\n[boundary]\nbottleneck = 64\n"));
         assert!(
             msg.contains("boundary.bottleneck") && msg.contains("d_model (32)"),
+            "{msg}"
+        );
+        let msg = err_of(&format!("{TINY}\n[boundary]\ncontext_only = true\n"));
+        assert!(
+            msg.contains("boundary.context_only") && msg.contains("token_embedding"),
             "{msg}"
         );
     }

@@ -156,3 +156,55 @@ fn joint_clipping_steps_like_the_monolithic_model() {
         "per-stage clipping: weights differ by only {gap}"
     );
 }
+
+/// A context-only boundary sends the residual stream less the sending stage's token
+/// embedding, and the next stage adds its own back. So when the next stage's embedding
+/// equals the first's, the full-width fp32 pipeline is exactly the monolithic model.
+#[test]
+fn context_only_boundary_sends_what_the_layers_added() {
+    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 0, CodecKind::Fp32, true);
+    spec.boundary.context_only = true;
+    spec.validate().unwrap();
+    let corpus = small_corpus(&spec);
+    let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len);
+    let batch = Batch::from_tokens(&tokens, 4, spec.model.seq_len, Device::Cpu).unwrap();
+    let mono = Stage::monolithic(&spec, Device::Cpu);
+    let mono_loss = mono
+        .forward(None, &batch)
+        .unwrap()
+        .output()
+        .double_value(&[]);
+
+    // What stage 0 sends, and the loss at the end, with and without the subtraction.
+    let run = |context_only: bool| {
+        let mut spec = spec.clone();
+        spec.boundary.context_only = context_only;
+        let s0 = Stage::new(&spec, 0, Device::Cpu).unwrap();
+        let s1 = Stage::new(&spec, 1, Device::Cpu).unwrap();
+        let embed = &s0.var_store().variables()["embed"];
+        // The variables are views of the stage's weights: copying into one sets the weight.
+        let mut weights = s1.var_store().variables();
+        let stage_embed = weights.get_mut("stage_embed").unwrap();
+        tch::no_grad(|| stage_embed.copy_(embed));
+        let sent = s0.forward(None, &batch).unwrap();
+        let out = s1.forward(Some(sent.output()), &batch).unwrap();
+        let embedded = Tensor::embedding(embed, &batch.inputs, -1, false, false);
+        (
+            sent.output().detach(),
+            out.output().double_value(&[]),
+            embedded,
+        )
+    };
+    let (context, loss, embedded) = run(true);
+    assert!(
+        (mono_loss - loss).abs() < 1e-5,
+        "loss {mono_loss} monolithic vs {loss} through a context-only boundary"
+    );
+    let (residual, _, _) = run(false);
+    let diff = max_abs_diff(&(&residual - &context), &embedded.detach());
+    assert!(diff < 1e-6, "sent = residual - embedding, off by {diff}");
+    assert!(
+        embedded.abs().max().double_value(&[]) > 1e-3,
+        "the embedding is not negligible"
+    );
+}

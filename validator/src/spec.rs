@@ -67,6 +67,12 @@ pub fn summary(spec: &RunSpec) -> Result<String> {
             "token embedding: every stage after the first adds its own (tokens are read by sample id, not sent)"
         );
     }
+    if b.context_only {
+        let _ = writeln!(
+            s,
+            "context only: each stage subtracts its token embedding before sending, so the boundary carries what its layers computed"
+        );
+    }
     Ok(s)
 }
 

@@ -66,6 +66,7 @@ fn compressed(
         grad_codec: (grad_codec != codec).then_some(grad_codec),
         codec_row: row,
         token_embedding,
+        context_only: false,
     }
 }
 
@@ -82,6 +83,15 @@ fn runs() -> Vec<Run> {
     };
     let jointly = |run: Run| Run {
         joint_clip: true,
+        ..run
+    };
+    // Only what stage 0's layers computed crosses: the token embedding is subtracted
+    // before the encoder, and the next stage adds its own.
+    let context_only = |run: Run| Run {
+        boundary: BoundarySpec {
+            context_only: true,
+            ..run.boundary
+        },
         ..run
     };
     vec![
@@ -148,6 +158,21 @@ fn runs() -> Vec<Run> {
             256,
             true,
         )),
+        context_only(staged(
+            "staged-k7-int4-context-only",
+            7,
+            (Int4, Int4),
+            256,
+            true,
+        )),
+        context_only(staged(
+            "staged-k14-int4-context-only",
+            14,
+            (Int4, Int4),
+            256,
+            true,
+        )),
+        context_only(staged("staged-fp32-context-only", 0, (Fp32, Fp32), 0, true)),
     ]
 }
 
@@ -226,18 +251,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "/../specs/bench-compression.toml"
     );
     let mut base = RunSpec::load(std::path::Path::new(spec_path))?;
-    let data = args.data.clone().ok_or(
-        "no text corpus: set SLIVER_TEXT_DIR or pass --data (scripts/setup.sh fetches one)",
-    )?;
-    base.data.sources = vec![data];
     if let Some(seed) = args.seed {
         base.seed = seed;
     }
-    let corpus = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(Corpus::load(&base.data))?;
-    corpus.check_seq_len(base.model.seq_len)?;
 
     let tokens_per_step = (base.optimizer.batch_size * base.model.seq_len) as u64;
     let steps = args.tokens.div_ceil(tokens_per_step);
@@ -273,6 +289,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", report.markdown());
         return Ok(());
     }
+    let data = args.data.clone().ok_or(
+        "no text corpus: set SLIVER_TEXT_DIR or pass --data (scripts/setup.sh fetches one)",
+    )?;
+    base.data.sources = vec![data];
+    let corpus = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(Corpus::load(&base.data))?;
+    corpus.check_seq_len(base.model.seq_len)?;
+
     // Held-out loss at `points` evenly spaced steps, the last one at the end.
     let eval_at: Vec<u64> = (1..=args.points)
         .map(|i| (steps * i / args.points).max(1))
@@ -299,6 +325,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let (mut act_bytes, mut grad_bytes, mut tokens) = (0u64, 0u64, 0u64);
         let (mut train_sum, mut train_n) = (0.0, 0u32);
         let (mut grad_error, mut grad_zeroed) = (0.0, 0.0);
+        let (mut clipped, mut grad_norm) = (0u32, 0.0);
+        let clip = spec.optimizer.grad_clip;
         let mut curve = vec![];
         let started = Instant::now();
         let mut train_secs = 0.0;
@@ -314,16 +342,27 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             train_n += 1;
             grad_error += r.gradient_wire.relative_error;
             grad_zeroed += r.gradient_wire.zeroed;
+            let joint = r.grad_norms.iter().map(|n| n * n).sum::<f64>().sqrt();
+            let scaled = if run.joint_clip {
+                joint > clip
+            } else {
+                r.grad_norms.iter().any(|&n| n > clip)
+            };
+            clipped += u32::from(clip > 0.0 && scaled);
+            grad_norm += joint;
             if eval_at.contains(&(step + 1)) {
                 let eval_loss = trainer.eval(&corpus, args.eval_batches)?;
                 let n = f64::from(train_n);
                 let wire = (!run.monolithic).then_some((grad_error / n, grad_zeroed / n));
+                let clipped_share = f64::from(clipped) / n;
                 eprintln!(
-                    "  {:<34} step {:>5}/{steps}  train {:.4}  eval {eval_loss:.4}  {:.0} tok/s{}",
+                    "  {:<34} step {:>5}/{steps}  train {:.4}  eval {eval_loss:.4}  {:.0} tok/s  grad norm {:.3}, {:.0}% of steps clipped{}",
                     run.name,
                     step + 1,
                     train_sum / n,
                     tokens as f64 / train_secs,
+                    grad_norm / n,
+                    clipped_share * 100.0,
                     wire.map_or(String::new(), |(e, z)| format!(
                         "  gradient error {e:.4}, zeroed {:.1}%",
                         z * 100.0
@@ -337,8 +376,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     ratio: None,
                     gradient_error: wire.map(|w| w.0),
                     gradients_zeroed: wire.map(|w| w.1),
+                    clipped: Some(clipped_share),
+                    grad_norm: Some(grad_norm / n),
                 });
                 (train_sum, train_n, grad_error, grad_zeroed) = (0.0, 0, 0.0, 0.0);
+                (clipped, grad_norm) = (0, 0.0);
             }
         }
         let eval_loss = curve.last().map_or(f64::NAN, |p| p.eval_loss);

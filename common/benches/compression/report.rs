@@ -28,6 +28,13 @@ pub struct Point {
     /// same steps (staged runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gradients_zeroed: Option<f64>,
+    /// Share of the steps since the previous point in which clipping scaled a
+    /// gradient (any stage's own norm, or the joint norm, above `grad_clip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped: Option<f64>,
+    /// The joint gradient norm before clipping, mean over the same steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
 }
 
 /// One run of one configuration with one seed.
@@ -244,6 +251,8 @@ impl Report {
                 .filter(|r| r.curve.iter().any(|p| p.gradients_zeroed.is_some())),
             |p| p.gradients_zeroed.map(|z| format!("{:.1}%", z * 100.0)),
         );
+        s += &self.noise_floor();
+        s += &self.rises();
         s += "\n![held-out loss ratio against tokens](compression.png)\n\n\
               Staged runs carry the boundary encoder and decoder (and, with a token embedding, \
               one more embedding table per later stage): a few percent more parameters. \
@@ -251,6 +260,111 @@ impl Report {
               comparable between runs made on an otherwise idle machine.\n";
         s
     }
+
+    /// Each run's rise over the last half of its ratio curve (the least-squares line
+    /// through the points from the middle on, from its first to its last point), against
+    /// its own seed's baseline and against the mean of every seed's baseline. The second
+    /// takes one baseline's luck out of the figure; the baselines' own rows against the
+    /// mean show how far a run rises or falls by chance.
+    fn rises(&self) -> String {
+        let baselines: Vec<&RunResult> = self.results.iter().filter(|r| r.monolithic).collect();
+        if baselines.is_empty() {
+            return String::new();
+        }
+        let mean_at = |step: u64| {
+            let losses: Vec<f64> = baselines
+                .iter()
+                .filter_map(|b| b.curve.iter().find(|q| q.step == step))
+                .map(|q| q.eval_loss)
+                .collect();
+            (losses.len() == baselines.len())
+                .then(|| losses.iter().sum::<f64>() / losses.len() as f64)
+        };
+        let mut s = format!(
+            "\nRise of the loss ratio over the last half (least squares through the points from \
+             the middle on, in points of ratio; positive: the run falls behind as it goes), \
+             against the same seed's baseline and against the mean of the {} baselines:\n\n\
+             | run | seed | rise (same seed) | rise (mean baseline) | end (mean baseline) |\n\
+             |---|---:|---:|---:|---:|\n",
+            baselines.len()
+        );
+        for r in &self.results {
+            let own: Vec<f64> = r.curve.iter().filter_map(|p| p.ratio).collect();
+            let mean: Vec<f64> = r
+                .curve
+                .iter()
+                .filter_map(|p| mean_at(p.step).map(|m| p.eval_loss / m))
+                .collect();
+            let fmt = |x: Option<f64>| x.map_or("—".into(), |x| format!("{:+.2}", x * 100.0));
+            s += &format!(
+                "| {} | {} | {} | {} | {} |\n",
+                r.name,
+                r.seed,
+                if r.monolithic {
+                    "—".into()
+                } else {
+                    fmt(last_half_rise(&own))
+                },
+                fmt(last_half_rise(&mean)),
+                mean.last().map_or("—".into(), |x| format!("{x:.3}")),
+            );
+        }
+        s
+    }
+
+    /// How far two runs of one configuration drift apart along the budget: each later
+    /// seed's baseline ÷ the first seed's, at every point. A staged run's ratio moving by
+    /// this much over the last half is not yet a boundary whose cost grows.
+    fn noise_floor(&self) -> String {
+        let baselines: Vec<&RunResult> = self.results.iter().filter(|r| r.monolithic).collect();
+        let Some((first, later)) = baselines.split_first() else {
+            return String::new();
+        };
+        let drift: Vec<RunResult> = later
+            .iter()
+            .map(|b| RunResult {
+                name: format!("{} seed {} ÷ seed {}", b.name, b.seed, first.seed),
+                curve: b
+                    .curve
+                    .iter()
+                    .map(|p| Point {
+                        ratio: first
+                            .curve
+                            .iter()
+                            .find(|q| q.step == p.step)
+                            .map(|q| p.eval_loss / q.eval_loss),
+                        ..p.clone()
+                    })
+                    .collect(),
+                ..(*b).clone()
+            })
+            .collect();
+        curve_table(
+            "The noise floor: one configuration against itself, the baseline of one seed ÷ \
+             another's, by training tokens",
+            drift.iter(),
+            |p| p.ratio.map(|x| format!("{x:.3}")),
+        )
+    }
+}
+
+/// The change along the least-squares line through `ratios` from the middle point on,
+/// from the first of those points to the last; `None` with fewer than two such points.
+fn last_half_rise(ratios: &[f64]) -> Option<f64> {
+    let tail = ratios.get(ratios.len().checked_sub(1)? / 2..)?;
+    let n = tail.len() as f64;
+    if tail.len() < 2 {
+        return None;
+    }
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = tail.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, y) in tail.iter().enumerate() {
+        let dx = i as f64 - mean_x;
+        sxy += dx * (y - mean_y);
+        sxx += dx * dx;
+    }
+    Some(sxy / sxx * (n - 1.0))
 }
 
 /// A markdown table of one figure per point along each of `runs` (a column per point,

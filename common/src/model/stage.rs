@@ -80,6 +80,10 @@ pub struct Stage {
     last: bool,
     vocab: usize,
     wire_dim: i64,
+    /// Subtract this stage's token embedding before sending ([`BoundarySpec::context_only`]).
+    ///
+    /// [`BoundarySpec::context_only`]: crate::spec::BoundarySpec::context_only
+    context_only: bool,
     vs: nn::VarStore,
     embedding: Option<Tensor>,
     decoder: Option<Decoder>,
@@ -180,6 +184,7 @@ impl Stage {
             last,
             vocab: cfg.vocab_size,
             wire_dim: spec.boundary.wire_dim(cfg.d_model) as i64,
+            context_only: spec.boundary.context_only,
             rotary: Rotary::new(cfg, device),
             vs,
             embedding,
@@ -273,13 +278,15 @@ impl Stage {
             (Some(x), None) => Some(x.shallow_clone()),
             (None, _) => None,
         };
+        let mut own_embedding = None;
         if let Some(emb) = &self.embedding {
             self.check_tokens(&batch.inputs)?;
             let e = Tensor::f_embedding(emb, &batch.inputs, -1, false, false)?;
             h = Some(match h {
-                Some(h) => h + e,
-                None => e,
+                Some(h) => h + &e,
+                None => e.shallow_clone(),
             });
+            own_embedding = Some(e);
         }
         // Stage 0 always has its embedding; later stages always have an input.
         let Some(mut h) = h else {
@@ -303,10 +310,17 @@ impl Stage {
                     -100,
                     0.0,
                 )?
-        } else if let Some(enc) = &self.encoder {
-            enc.forward(&h)
         } else {
-            h
+            // A context-only boundary sends what this stage's layers added to the
+            // tokens' embedding: the next stage adds its own embedding back.
+            let sent = match &own_embedding {
+                Some(e) if self.context_only => h - e,
+                _ => h,
+            };
+            match &self.encoder {
+                Some(enc) => enc.forward(&sent),
+                None => sent,
+            }
         };
         Ok(Forward {
             input: leaf,
