@@ -166,6 +166,13 @@ fn runs() -> Vec<Run> {
             true,
         )),
         context_only(staged(
+            "staged-k7-int8-context-only",
+            7,
+            (Int8, Int8),
+            1024,
+            true,
+        )),
+        context_only(staged(
             "staged-k14-int4-context-only",
             14,
             (Int4, Int4),
