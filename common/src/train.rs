@@ -70,6 +70,8 @@ pub struct StepReport {
     pub gradient_bytes: u64,
     /// Each stage's gradient norm before clipping.
     pub grad_norms: Vec<f64>,
+    /// Whether clipping scaled any stage's gradient this step.
+    pub clipped: bool,
     /// How much the gradient codec lost, averaged over the boundaries crossed.
     pub gradient_wire: WireLoss,
 }
@@ -295,24 +297,29 @@ impl Trainer {
 
         let lr = self.spec.optimizer.lr_at(self.step, self.total_steps);
         let clip = self.spec.optimizer.grad_clip;
-        let grad_norms: Vec<f64> = if self.joint_clipping {
+        let clipping = clip > 0.0;
+        let (grad_norms, clipped): (Vec<f64>, bool) = if self.joint_clipping {
             let norms: Vec<f64> = self
                 .stages
                 .iter()
                 .map(|s| clip_grad_norm(s.var_store(), 0.0))
                 .collect();
             let joint = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
-            if clip > 0.0 && joint > clip {
+            let clipped = clipping && joint > clip;
+            if clipped {
                 for stage in &self.stages {
                     scale_grads(stage.var_store(), clip / (joint + 1e-6));
                 }
             }
-            norms
+            (norms, clipped)
         } else {
-            self.stages
+            let norms: Vec<f64> = self
+                .stages
                 .iter()
                 .map(|s| clip_grad_norm(s.var_store(), clip))
-                .collect()
+                .collect();
+            let clipped = clipping && norms.iter().any(|&n| n > clip);
+            (norms, clipped)
         };
         for opt in &mut self.optimizers {
             opt.set_lr(lr);
@@ -327,6 +334,7 @@ impl Trainer {
             activation_bytes: act_bytes,
             gradient_bytes: grad_bytes,
             grad_norms,
+            clipped,
             gradient_wire: WireLoss {
                 relative_error: wire_loss.relative_error / f64::from(crossings.max(1)),
                 zeroed: wire_loss.zeroed / f64::from(crossings.max(1)),

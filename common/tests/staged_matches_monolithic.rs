@@ -132,6 +132,7 @@ fn joint_clipping_steps_like_the_monolithic_model() {
     let mut mono = Trainer::monolithic(&spec, Device::Cpu, 10).unwrap();
     let clipped = step(&mut mono);
     assert!(clipped.grad_norms[0] > 1e-2, "{:?}", clipped.grad_norms);
+    assert!(clipped.clipped, "the step reports that it clipped");
     let mono_weights = mono.stages()[0].var_store().variables();
     let largest_gap = |trainer: &Trainer| {
         trainer

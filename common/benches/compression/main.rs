@@ -333,7 +333,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let (mut train_sum, mut train_n) = (0.0, 0u32);
         let (mut grad_error, mut grad_zeroed) = (0.0, 0.0);
         let (mut clipped, mut grad_norm) = (0u32, 0.0);
-        let clip = spec.optimizer.grad_clip;
         let mut curve = vec![];
         let started = Instant::now();
         let mut train_secs = 0.0;
@@ -349,14 +348,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             train_n += 1;
             grad_error += r.gradient_wire.relative_error;
             grad_zeroed += r.gradient_wire.zeroed;
-            let joint = r.grad_norms.iter().map(|n| n * n).sum::<f64>().sqrt();
-            let scaled = if run.joint_clip {
-                joint > clip
-            } else {
-                r.grad_norms.iter().any(|&n| n > clip)
-            };
-            clipped += u32::from(clip > 0.0 && scaled);
-            grad_norm += joint;
+            clipped += u32::from(r.clipped);
+            grad_norm += r.grad_norms.iter().map(|n| n * n).sum::<f64>().sqrt();
             if eval_at.contains(&(step + 1)) {
                 let eval_loss = trainer.eval(&corpus, args.eval_batches)?;
                 let n = f64::from(train_n);

@@ -62,14 +62,20 @@ impl RunResult {
     /// in the last half: whether the boundary's cost grows as the model learns.
     pub fn last_half(&self) -> Option<(f64, f64, f64)> {
         let ratios: Vec<f64> = self.curve.iter().filter_map(|p| p.ratio).collect();
-        let end = *ratios.last()?;
-        let mid_index = (ratios.len() - 1) / 2;
-        let tail = &ratios[mid_index..];
+        let tail = last_half(&ratios);
         Some((
-            ratios[mid_index],
-            end,
+            *tail.first()?,
+            *tail.last()?,
             tail.iter().copied().fold(f64::MIN, f64::max),
         ))
+    }
+
+    /// Held-out loss at `step`, if the run recorded a point there.
+    fn eval_at(&self, step: u64) -> Option<f64> {
+        self.curve
+            .iter()
+            .find(|q| q.step == step)
+            .map(|q| q.eval_loss)
     }
 }
 
@@ -176,8 +182,8 @@ impl Report {
             r.ratio = base.map(|b| r.eval_loss / b.eval_loss);
             for p in &mut r.curve {
                 p.ratio = base
-                    .and_then(|b| b.curve.iter().find(|q| q.step == p.step))
-                    .map(|q| p.eval_loss / q.eval_loss);
+                    .and_then(|b| b.eval_at(p.step))
+                    .map(|q| p.eval_loss / q);
             }
         }
         std::fs::create_dir_all(out)?;
@@ -272,11 +278,7 @@ impl Report {
             return String::new();
         }
         let mean_at = |step: u64| {
-            let losses: Vec<f64> = baselines
-                .iter()
-                .filter_map(|b| b.curve.iter().find(|q| q.step == step))
-                .map(|q| q.eval_loss)
-                .collect();
+            let losses: Vec<f64> = baselines.iter().filter_map(|b| b.eval_at(step)).collect();
             (losses.len() == baselines.len())
                 .then(|| losses.iter().sum::<f64>() / losses.len() as f64)
         };
@@ -328,11 +330,7 @@ impl Report {
                     .curve
                     .iter()
                     .map(|p| Point {
-                        ratio: first
-                            .curve
-                            .iter()
-                            .find(|q| q.step == p.step)
-                            .map(|q| p.eval_loss / q.eval_loss),
+                        ratio: first.eval_at(p.step).map(|q| p.eval_loss / q),
                         ..p.clone()
                     })
                     .collect(),
@@ -348,10 +346,15 @@ impl Report {
     }
 }
 
+/// The points from the middle of a curve on (the middle one included); empty for none.
+fn last_half(ratios: &[f64]) -> &[f64] {
+    &ratios[ratios.len().saturating_sub(1) / 2..]
+}
+
 /// The change along the least-squares line through `ratios` from the middle point on,
 /// from the first of those points to the last; `None` with fewer than two such points.
 fn last_half_rise(ratios: &[f64]) -> Option<f64> {
-    let tail = ratios.get(ratios.len().checked_sub(1)? / 2..)?;
+    let tail = last_half(ratios);
     let n = tail.len() as f64;
     if tail.len() < 2 {
         return None;
