@@ -72,8 +72,9 @@ pub struct StepReport {
     pub grad_norms: Vec<f64>,
     /// Whether clipping scaled any stage's gradient this step.
     pub clipped: bool,
-    /// How much the gradient codec lost, averaged over the boundaries crossed.
-    pub gradient_wire: WireLoss,
+    /// How much the gradient codec lost, averaged over the boundaries crossed: only
+    /// when asked for ([`Trainer::measure_gradient_wire`]) and a boundary was crossed.
+    pub gradient_wire: Option<WireLoss>,
 }
 
 /// What a codec's round trip did to the gradients that crossed a boundary: where a
@@ -113,6 +114,7 @@ pub struct Trainer {
     step: u64,
     total_steps: u64,
     joint_clipping: bool,
+    measure_wire: bool,
 }
 
 impl Trainer {
@@ -166,6 +168,7 @@ impl Trainer {
             step: 0,
             total_steps,
             joint_clipping: false,
+            measure_wire: false,
         })
     }
 
@@ -176,6 +179,13 @@ impl Trainer {
     /// costs.
     pub fn clip_jointly(&mut self, joint: bool) {
         self.joint_clipping = joint;
+    }
+
+    /// Measure what the gradient codec loses at every crossing
+    /// ([`StepReport::gradient_wire`]). Off by default: it costs three reductions
+    /// per crossing, each of which waits for the device.
+    pub fn measure_gradient_wire(&mut self, measure: bool) {
+        self.measure_wire = measure;
     }
 
     /// The stages, in pipeline order.
@@ -284,10 +294,12 @@ impl Trainer {
                         let msg = self.gradients.encode(&g).map_err(wire)?;
                         grad_bytes += msg.len() as u64;
                         let decoded = self.gradients.decode(&msg, self.device).map_err(wire)?;
-                        let loss = WireLoss::measure(&g, &decoded);
-                        wire_loss.relative_error += loss.relative_error;
-                        wire_loss.zeroed += loss.zeroed;
-                        crossings += 1;
+                        if self.measure_wire {
+                            let loss = WireLoss::measure(&g, &decoded);
+                            wire_loss.relative_error += loss.relative_error;
+                            wire_loss.zeroed += loss.zeroed;
+                            crossings += 1;
+                        }
                         Some(decoded)
                     }
                     None => None,
@@ -335,10 +347,10 @@ impl Trainer {
             gradient_bytes: grad_bytes,
             grad_norms,
             clipped,
-            gradient_wire: WireLoss {
-                relative_error: wire_loss.relative_error / f64::from(crossings.max(1)),
-                zeroed: wire_loss.zeroed / f64::from(crossings.max(1)),
-            },
+            gradient_wire: (crossings > 0).then(|| WireLoss {
+                relative_error: wire_loss.relative_error / f64::from(crossings),
+                zeroed: wire_loss.zeroed / f64::from(crossings),
+            }),
         };
         debug!(step = report.step, loss = report.loss, lr, "step");
         self.step += 1;

@@ -49,6 +49,7 @@ fn loss_falls_through(codec: CodecKind, bytes_per_token: f64) {
 
     let steps = 80;
     let mut trainer = Trainer::pipeline(&spec, Device::Cpu, steps).unwrap();
+    trainer.measure_gradient_wire(true);
     let before = trainer.eval(&corpus, 4).unwrap();
     let mut wire = 0;
     for i in 0..steps {
@@ -56,6 +57,14 @@ fn loss_falls_through(codec: CodecKind, bytes_per_token: f64) {
         let report = trainer.step(&[batch]).unwrap();
         wire += report.activation_bytes;
         assert!(report.gradient_bytes > 0 && report.grad_norms.len() == 2);
+        // Rounding loses something, never most of the gradient.
+        let lost = report
+            .gradient_wire
+            .expect("measured: one boundary crossed");
+        assert!(
+            lost.relative_error > 0.0 && lost.relative_error < 0.5 && lost.zeroed < 0.9,
+            "{codec}: {lost:?}"
+        );
     }
     let after = trainer.eval(&corpus, 4).unwrap();
     // Byte-level loss starts near ln(256) = 5.5; a short run must cut it well down.

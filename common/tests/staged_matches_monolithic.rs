@@ -133,6 +133,7 @@ fn joint_clipping_steps_like_the_monolithic_model() {
     let clipped = step(&mut mono);
     assert!(clipped.grad_norms[0] > 1e-2, "{:?}", clipped.grad_norms);
     assert!(clipped.clipped, "the step reports that it clipped");
+    assert_eq!(clipped.gradient_wire, None, "measured only when asked");
     let mono_weights = mono.stages()[0].var_store().variables();
     let largest_gap = |trainer: &Trainer| {
         trainer

@@ -328,6 +328,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Trainer::pipeline(&spec, Device::Cpu, steps)?
         };
         trainer.clip_jointly(run.joint_clip);
+        trainer.measure_gradient_wire(!run.monolithic);
         let params = trainer.parameter_count();
         let (mut act_bytes, mut grad_bytes, mut tokens) = (0u64, 0u64, 0u64);
         let (mut train_sum, mut train_n) = (0.0, 0u32);
@@ -346,8 +347,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             tokens += r.tokens;
             train_sum += r.loss;
             train_n += 1;
-            grad_error += r.gradient_wire.relative_error;
-            grad_zeroed += r.gradient_wire.zeroed;
+            if let Some(wire) = r.gradient_wire {
+                grad_error += wire.relative_error;
+                grad_zeroed += wire.zeroed;
+            }
             clipped += u32::from(r.clipped);
             grad_norm += r.grad_norms.iter().map(|n| n * n).sum::<f64>().sqrt();
             if eval_at.contains(&(step + 1)) {
