@@ -204,7 +204,7 @@ impl Report {
         let mut s = format!(
             "# Compression benchmark\n\n{} — {} training tokens per run, held-out loss on {} tokens \
              at {} points along each run, CPU ({} threads).\nProduced by `{}` \
-             (`scripts/bench-compression`, `--long` for this 10x budget).\n\n\
+             (`scripts/bench-compression{}`).\n\n\
              Compression counts every byte on the wire per token per boundary, headers and scales \
              included, against the {fp32} bytes of the fp32 residual stream.\n\n\
              | run | seed | compression (activations) | compression (gradients) | bytes/token (act / grad) \
@@ -216,6 +216,11 @@ impl Report {
             self.results.first().map_or(0, |r| r.curve.len()),
             self.torch_threads,
             self.command,
+            match self.tokens {
+                crate::SHORT_TOKENS => String::new(),
+                crate::LONG_TOKENS => " --long".into(),
+                tokens => format!(" --tokens {tokens}"),
+            },
         );
         for r in &self.results {
             let (act, grad, bytes) =
@@ -285,10 +290,13 @@ impl Report {
         let mut s = format!(
             "\nRise of the loss ratio over the last half (least squares through the points from \
              the middle on, in points of ratio; positive: the run falls behind as it goes), \
-             against the same seed's baseline and against the mean of the {} baselines:\n\n\
+             against the same seed's baseline and against {}:\n\n\
              | run | seed | rise (same seed) | rise (mean baseline) | end (mean baseline) |\n\
              |---|---:|---:|---:|---:|\n",
-            baselines.len()
+            match baselines.len() {
+                1 => "the one baseline".to_string(),
+                n => format!("the mean of the {n} baselines"),
+            }
         );
         for r in &self.results {
             let own: Vec<f64> = r.curve.iter().filter_map(|p| p.ratio).collect();
