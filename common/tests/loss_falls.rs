@@ -19,6 +19,12 @@ fn loss_falls_through_an_int4_boundary() {
 }
 
 #[test]
+fn loss_falls_through_an_int2_boundary() {
+    // Four values per byte: 2 bytes and a 4-byte scale per token.
+    loss_falls_through(CodecKind::Int2, 6.0);
+}
+
+#[test]
 fn loss_falls_through_an_fp8_boundary() {
     // int8's layout: 8 one-byte floats and a 4-byte scale per token.
     loss_falls_through(CodecKind::Fp8, 12.0);
@@ -30,7 +36,7 @@ fn loss_falls_through_an_fp8_boundary() {
 #[allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "the body of two tests: a failed step should stop the test with its message"
+    reason = "the body of several tests: a failed step should stop the test with its message"
 )]
 fn loss_falls_through(codec: CodecKind, bytes_per_token: f64) {
     let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, codec, true);
