@@ -35,12 +35,14 @@
 //! | `int4`  | f32 scale + `ceil(r/2)` packed nibbles | absmax(row) / 14           |
 //! | `fp8`   | f32 scale + `r` E4M3 floats          | relative 2^-4 from s·2^-6 up, s·2^-10 below (s = absmax(row) / 448) |
 //! | `int2`  | f32 scale + `ceil(r/4)` packed 2-bit codes | none per value (four levels, `±s/2`, `±3s/2`); about 12% of the row's mean square for Gaussian rows |
+//! | `int4log` | one scale byte + `ceil(r/2)` packed nibbles | 2^(1/4) · absmax(row) / 14 |
 
 mod bf16;
 mod fp32;
 mod fp8;
 mod int2;
 mod int4;
+mod int4log;
 mod int8;
 mod uint8;
 
@@ -77,11 +79,13 @@ pub enum CodecKind {
     Fp8,
     /// Four levels (2 bits), four per byte, with one least-squares f32 scale per row.
     Int2,
+    /// int4's codes with a one-byte scale per row (a quarter power of two).
+    Int4Log,
 }
 
 impl CodecKind {
     /// Every codec, in id order.
-    pub const ALL: [CodecKind; 7] = [
+    pub const ALL: [CodecKind; 8] = [
         CodecKind::Fp32,
         CodecKind::Bf16,
         CodecKind::Int8,
@@ -89,6 +93,7 @@ impl CodecKind {
         CodecKind::Int4,
         CodecKind::Fp8,
         CodecKind::Int2,
+        CodecKind::Int4Log,
     ];
 
     /// Its id in wire and artifact headers.
@@ -101,6 +106,7 @@ impl CodecKind {
             CodecKind::Int4 => 4,
             CodecKind::Fp8 => 5,
             CodecKind::Int2 => 6,
+            CodecKind::Int4Log => 7,
         }
     }
 
@@ -118,6 +124,7 @@ impl CodecKind {
             CodecKind::Int4 => &int4::Int4,
             CodecKind::Fp8 => &fp8::Fp8,
             CodecKind::Int2 => &int2::Int2,
+            CodecKind::Int4Log => &int4log::Int4Log,
         }
     }
 }
@@ -132,6 +139,7 @@ impl std::fmt::Display for CodecKind {
             CodecKind::Int4 => "int4",
             CodecKind::Fp8 => "fp8",
             CodecKind::Int2 => "int2",
+            CodecKind::Int4Log => "int4log",
         })
     }
 }
@@ -690,6 +698,11 @@ mod tests {
             12 + 8 + 3 * 4 + 8
         );
         // Four values per byte; 15 values round up to 4 bytes.
+        // One byte of scale per row.
+        assert_eq!(
+            WireCodec::new(CodecKind::Int4Log, 16).encoded_len(&[4, 16]),
+            12 + 8 + 4 + 32
+        );
         assert_eq!(
             WireCodec::new(CodecKind::Int2, 32).encoded_len(&[4, 16]),
             12 + 8 + 2 * 4 + 16
@@ -752,6 +765,11 @@ mod tests {
                 (CodecKind::Int8, absmax / 127.0),
                 (CodecKind::Uint8, range / 255.0),
                 (CodecKind::Int4, grid.abs().amax([1].as_slice(), true) / 7.0),
+                // The one-byte scale is at most a quarter power of two above absmax / 7.
+                (
+                    CodecKind::Int4Log,
+                    grid.abs().amax([1].as_slice(), true) / 7.0 * 2f64.powf(0.25),
+                ),
             ] {
                 let c = WireCodec::new(kind, row);
                 let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
@@ -795,7 +813,15 @@ mod tests {
         for kind in CodecKind::ALL {
             let c = WireCodec::new(kind, 0);
             let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
-            assert!(max_abs(&(&y - &x)) < 1e-6, "{kind}");
+            // int4log's scales are powers of 2^(1/4): a constant comes back within half a
+            // step (2.5 = 6 · 2^(5/4) / 1.0091), zeros exactly.
+            let bound = if kind == CodecKind::Int4Log {
+                2.5 / 7.0 * 2f64.powf(0.25) / 2.0
+            } else {
+                1e-6
+            };
+            assert!(max_abs(&(&y - &x)) < bound, "{kind}");
+            assert_eq!(max_abs(&y.get(0)), 0.0, "{kind}: a zero row stays zero");
         }
     }
 
@@ -1044,6 +1070,67 @@ mod tests {
     }
 
     #[test]
+    fn int4log_has_one_encoding_per_tensor() {
+        let c = WireCodec::new(CodecKind::Int4Log, 0);
+        // [3, 5]: three scale bytes, then 15 codes in 8 bytes (the last high nibble padding).
+        let x = sample(&[3, 5], 8);
+        let good = c.encode(&x).unwrap();
+        let codes = 20 + 3;
+        assert_eq!(good.len(), codes + 8);
+        // Decoding and encoding again gives the same bytes.
+        let y = c.decode(&good, Device::Cpu).unwrap();
+        assert_eq!(c.encode(&y).unwrap(), good);
+        // Each row's largest code is 6 or 7: its scale is the smallest that reaches absmax.
+        let steps = (y.abs().amax([1].as_slice(), false) / x.abs().amax([1].as_slice(), false))
+            .min()
+            .double_value(&[]);
+        assert!(steps > 0.85, "{steps}");
+        for (at, byte, why) in [
+            (codes, 0x08, "low nibble -8"),
+            (
+                good.len() - 1,
+                good[good.len() - 1] | 0x10,
+                "padding nibble",
+            ),
+            (20, 0, "scale byte 0 with nonzero codes"),
+        ] {
+            let mut bad = good.clone();
+            bad[at] = byte;
+            assert!(
+                matches!(
+                    c.decode(&bad, Device::Cpu),
+                    Err(CodecError::OutOfRange { .. })
+                ),
+                "{why}"
+            );
+        }
+        // A row whose largest code is 5 has a smaller scale that fits: not this encoding.
+        let five = Tensor::from_slice(&[5.0f32, -2.0, 1.0, 0.0]).view([1, 4]);
+        let mut msg = c.encode(&(&five / 5.0 * 7.0)).unwrap();
+        // Scale byte 192 (scale 1), then codes 7, -3 | 1, 0.
+        assert_eq!(&msg[20..], &[192, 0xd7, 0x01]);
+        msg[21] = 0x05 | (0x0e << 4); // codes 5, -2
+        assert!(matches!(
+            c.decode(&msg, Device::Cpu),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        // Zero codes under a nonzero scale byte: the zero row has one encoding, byte 0.
+        let zeros = c
+            .encode(&Tensor::zeros([1, 4], (Kind::Float, Device::Cpu)))
+            .unwrap();
+        assert_eq!(&zeros[20..], &[0, 0, 0]);
+        let mut other = zeros.clone();
+        other[20] = 100;
+        assert!(matches!(
+            c.decode(&other, Device::Cpu),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        // The scale's range: 2^-48 (byte 1) to 2^15.75 (byte 255).
+        let tiny = Tensor::from_slice(&[7.0f32 * 2f32.powi(-48), 0.0]).view([1, 2]);
+        assert_eq!(c.encode(&tiny).unwrap()[20], 1);
+    }
+
+    #[test]
     fn fp8_error_is_relative_across_magnitudes() {
         // One row spanning 2^-14 .. 2^4 of its maximum: int8 rounds everything below
         // absmax/254 to zero; fp8 keeps each value to a relative 2^-4 (3 mantissa bits,
@@ -1160,6 +1247,7 @@ mod tests {
                 Just(CodecKind::Int4),
                 Just(CodecKind::Fp8),
                 Just(CodecKind::Int2),
+                Just(CodecKind::Int4Log),
             ]
         }
 

@@ -329,7 +329,10 @@ pub struct BoundarySpec {
     #[serde(default)]
     pub grad_codec: Option<CodecKind>,
     /// Values per quantization scale for the int8/uint8/int4/int2/fp8 codecs; 0 means one
-    /// scale per row of the last dimension.
+    /// scale per row of the last dimension, that is one per token. A row must not span
+    /// tokens ([`RunSpec::validate`] refuses it): a shared scale depends on every value of
+    /// its row, so a token's decoded activation would depend on the tokens after it, and
+    /// the next stage could read the future it is trained to predict.
     #[serde(default)]
     pub codec_row: usize,
     /// Give every stage after the first its own token embedding, so the
@@ -376,6 +379,16 @@ impl BoundarySpec {
     /// The codec used for gradients.
     pub fn grad_codec(&self) -> CodecKind {
         self.grad_codec.unwrap_or(self.codec)
+    }
+
+    /// Whether one quantization scale would cover values of more than one token, for a
+    /// model of width `d_model`: what [`RunSpec::validate`] refuses (see
+    /// [`codec_row`](Self::codec_row)).
+    pub fn scales_span_tokens(&self, d_model: usize) -> bool {
+        let scaled = |c: CodecKind| !matches!(c, CodecKind::Fp32 | CodecKind::Bf16);
+        (scaled(self.codec) || scaled(self.grad_codec()))
+            && self.codec_row != 0
+            && !self.wire_dim(d_model).is_multiple_of(self.codec_row)
     }
 }
 
@@ -688,6 +701,19 @@ impl RunSpec {
                 ),
             ));
         }
+        if b.scales_span_tokens(m.d_model) {
+            let width = b.wire_dim(m.d_model);
+            return Err(invalid(
+                "boundary.codec_row",
+                format!(
+                    "must divide the boundary's width ({width} values per token), or be 0 for one \
+                     scale per token, got {}: a scale shared by several tokens makes each \
+                     token's decoded activation depend on the tokens after it, which lets the \
+                     next stage read the text it is trained to predict",
+                    b.codec_row
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -932,6 +958,27 @@ mod tests {
             msg.contains("unknown variant `int3`") && msg.contains("codec"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn rejects_scale_rows_that_span_tokens() {
+        let boundary = |row: usize| {
+            format!("{TINY}\n[boundary]\nbottleneck = 8\ncodec = \"int4\"\ncodec_row = {row}\n")
+        };
+        for row in [0, 1, 4, 8] {
+            RunSpec::from_toml(&boundary(row)).unwrap();
+        }
+        for row in [3, 16, 256] {
+            let msg = err_of(&boundary(row));
+            assert!(
+                msg.contains("boundary.codec_row")
+                    && msg.contains("must divide the boundary's width (8"),
+                "{msg}"
+            );
+        }
+        // fp32 has no scales: its row length is free.
+        let fp32 = format!("{TINY}\n[boundary]\nbottleneck = 8\ncodec_row = 256\n");
+        RunSpec::from_toml(&fp32).unwrap();
     }
 
     #[test]

@@ -89,6 +89,10 @@ pub struct Report {
     pub device: String,
     pub torch_threads: i32,
     pub command: String,
+    /// The model's width, to tell which boundaries shared a scale between tokens (0 in
+    /// files written before it was recorded; the bench sets it).
+    #[serde(default)]
+    pub d_model: usize,
     /// Runs in benchmark order, each seed after the other.
     pub results: Vec<RunResult>,
 }
@@ -104,6 +108,7 @@ impl Report {
             device: "cpu".into(),
             torch_threads: tch::get_num_threads(),
             command: "cargo bench --profile dev -p sliver-common --bench compression".into(),
+            d_model: 0,
             results: vec![],
         }
     }
@@ -242,10 +247,18 @@ impl Report {
                 }
                 _ => "—".into(),
             };
+            let mark = if self.leaked(r) { " †" } else { "" };
             s += &format!(
-                "| {} | {} | {act} | {grad} | {bytes} | {:.4} | {vs} | {trend} | {:.0} | {} |\n",
+                "| {}{mark} | {} | {act} | {grad} | {bytes} | {:.4} | {vs} | {trend} | {:.0} | {} |\n",
                 r.name, r.seed, r.eval_loss, r.tokens_per_s, r.parameters
             );
+        }
+        if self.results.iter().any(|r| self.leaked(r)) {
+            s += "\n† Not a valid measurement, kept for the record: one quantization scale covered \
+                  several tokens (`codec_row` longer than the boundary's width), so each token's \
+                  decoded activation depended on the tokens after it and the next stage could \
+                  read part of what it was trained to predict. The spec now refuses such \
+                  boundaries; valid runs use one scale per token.\n";
         }
         // The curves: held-out loss ratio to the baseline at each point.
         s += &curve_table(
@@ -270,6 +283,13 @@ impl Report {
               tokens/s is wall-clock training throughput while the run was going; it is only \
               comparable between runs made on an otherwise idle machine.\n";
         s
+    }
+
+    /// Whether `r`'s boundary shared a quantization scale between tokens.
+    fn leaked(&self, r: &RunResult) -> bool {
+        r.boundary
+            .as_ref()
+            .is_some_and(|b| b.scales_span_tokens(self.d_model))
     }
 
     /// Each run's rise over the last half of its ratio curve (the least-squares line

@@ -31,11 +31,7 @@ impl Codec for Int4 {
         tensor_bytes(&scale, scale.numel(), out)?;
         let mut codes = vec![0i8; numel];
         q.f_copy_data(&mut codes, numel)?;
-        out.extend(
-            codes.chunks(2).map(|p| {
-                (p[0] as u8 & 0x0f) | ((p.get(1).copied().unwrap_or(0) as u8 & 0x0f) << 4)
-            }),
-        );
+        pack_nibbles(&codes, out);
         Ok(())
     }
 
@@ -47,24 +43,42 @@ impl Codec for Int4 {
         row: usize,
     ) -> Result<Tensor, CodecError> {
         let scale = f32_column(payload, rows)?;
-        let packed = &payload[rows * 4..rows * 4 + numel.div_ceil(2)];
-        // One encoding per tensor: no -8 codes, and no stray nibble after an odd count.
-        if packed.iter().any(|&b| b & 0x0f == 0x08 || b >> 4 == 0x08) {
-            return Err(CodecError::OutOfRange {
-                what: "int4 code -8 (codes are -7..=7)",
-            });
-        }
-        if numel % 2 == 1 && packed.last().is_some_and(|&b| b >> 4 != 0) {
-            return Err(CodecError::OutOfRange {
-                what: "int4 padding nibble after the last value must be 0",
-            });
-        }
-        // Sign-extend each nibble into an i8, then reuse the byte-per-value path.
-        let codes: Vec<u8> = packed
-            .iter()
-            .flat_map(|&b| [((b << 4) as i8 >> 4) as u8, (b as i8 >> 4) as u8])
-            .take(numel)
-            .collect();
+        let codes = unpack_nibbles(&payload[rows * 4..], numel)?;
+        // Reuse the byte-per-value path.
+        let codes: Vec<u8> = codes.into_iter().map(|c| c as u8).collect();
         dequantize_symmetric(&codes, scale, numel, rows, row, CodecKind::Int4)
     }
+}
+
+/// Appends `codes` (each in -7..=7) two to a byte as two's-complement nibbles, the earlier
+/// value in the low nibble; an odd count leaves the last high nibble zero.
+pub(super) fn pack_nibbles(codes: &[i8], out: &mut Vec<u8>) {
+    out.extend(
+        codes
+            .chunks(2)
+            .map(|p| (p[0] as u8 & 0x0f) | ((p.get(1).copied().unwrap_or(0) as u8 & 0x0f) << 4)),
+    );
+}
+
+/// Reads `numel` codes packed by [`pack_nibbles`] from the start of `packed` (which holds at
+/// least `numel.div_ceil(2)` bytes), refusing what the packer never writes: a -8 code, or a
+/// nonzero padding nibble after an odd count.
+pub(super) fn unpack_nibbles(packed: &[u8], numel: usize) -> Result<Vec<i8>, CodecError> {
+    let packed = &packed[..numel.div_ceil(2)];
+    if packed.iter().any(|&b| b & 0x0f == 0x08 || b >> 4 == 0x08) {
+        return Err(CodecError::OutOfRange {
+            what: "int4 code -8 (codes are -7..=7)",
+        });
+    }
+    if numel % 2 == 1 && packed.last().is_some_and(|&b| b >> 4 != 0) {
+        return Err(CodecError::OutOfRange {
+            what: "int4 padding nibble after the last value must be 0",
+        });
+    }
+    // Sign-extend each nibble into an i8.
+    Ok(packed
+        .iter()
+        .flat_map(|&b| [(b << 4) as i8 >> 4, b as i8 >> 4])
+        .take(numel)
+        .collect())
 }
