@@ -588,6 +588,30 @@ fn tensor_from_bytes(
     t.f_reshape([rows as i64, row as i64])
 }
 
+/// The first `numel` values of the padded `[rows, row]` grid an encoder is given, and `row`:
+/// for codecs that quantize in Rust rather than in libtorch (int2, int4log).
+fn row_values(x: &Tensor, numel: usize) -> Result<(Vec<f32>, usize), tch::TchError> {
+    let row = x.size().get(1).copied().unwrap_or(1).max(1) as usize;
+    let mut values = vec![0f32; numel];
+    x.f_reshape([-1])?
+        .f_narrow(0, 0, numel as i64)?
+        .f_contiguous()?
+        .f_copy_data(&mut values, numel)?;
+    Ok((values, row))
+}
+
+/// The `[rows, row]` f32 grid a decoder returns, from `rows * row` values.
+fn grid_of(
+    values: &[f32],
+    rows: usize,
+    row: usize,
+    codec: CodecKind,
+) -> Result<Tensor, CodecError> {
+    Tensor::f_from_slice(values)
+        .and_then(|t| t.f_reshape([rows as i64, row as i64]))
+        .map_err(|source| CodecError::Torch { codec, source })
+}
+
 /// Reads `rows` little-endian f32 values (per-row scales or minima).
 fn f32_column(bytes: &[u8], rows: usize) -> Result<Tensor, CodecError> {
     let t = Tensor::f_from_data_size(&bytes[..rows * 4], &[rows as i64, 1], Kind::Float).map_err(

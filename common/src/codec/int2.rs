@@ -23,9 +23,9 @@
 //! beyond the row's spread are clipped to `±1.5 s`: what buys twice `int4`'s
 //! values for the same bytes.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-use super::{Codec, CodecError, CodecKind};
+use super::{Codec, CodecError, CodecKind, grid_of, row_values};
 
 pub(super) struct Int2;
 
@@ -50,12 +50,7 @@ impl Codec for Int2 {
     }
 
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
-        let row = x.size().get(1).copied().unwrap_or(1).max(1) as usize;
-        let mut values = vec![0f32; numel];
-        x.f_reshape([-1])?
-            .f_narrow(0, 0, numel as i64)?
-            .f_contiguous()?
-            .f_copy_data(&mut values, numel)?;
+        let (values, row) = row_values(x, numel)?;
         let mut codes = Vec::with_capacity(numel);
         for chunk in values.chunks(row) {
             let ms = chunk.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / chunk.len() as f64;
@@ -120,12 +115,6 @@ impl Codec for Int2 {
                 values[i] = LEVELS[code(i) as usize] * scale;
             }
         }
-        Tensor::f_from_slice(&values)
-            .and_then(|t| t.f_reshape([rows as i64, row as i64]))
-            .and_then(|t| t.f_to_kind(Kind::Float))
-            .map_err(|source| CodecError::Torch {
-                codec: CodecKind::Int2,
-                source,
-            })
+        grid_of(&values, rows, row, CodecKind::Int2)
     }
 }

@@ -19,10 +19,10 @@
 //! Values beyond `7 · 2^15.75` are clipped and values below half the smallest scale
 //! round to zero; neither occurs at a boundary.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::int4::{pack_nibbles, unpack_nibbles};
-use super::{Codec, CodecError, CodecKind};
+use super::{Codec, CodecError, CodecKind, grid_of, row_values};
 
 pub(super) struct Int4Log;
 
@@ -54,12 +54,7 @@ impl Codec for Int4Log {
     }
 
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
-        let row = x.size().get(1).copied().unwrap_or(1).max(1) as usize;
-        let mut values = vec![0f32; numel];
-        x.f_reshape([-1])?
-            .f_narrow(0, 0, numel as i64)?
-            .f_contiguous()?
-            .f_copy_data(&mut values, numel)?;
+        let (values, row) = row_values(x, numel)?;
         let mut codes = Vec::with_capacity(numel);
         for chunk in values.chunks(row) {
             let absmax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -120,12 +115,6 @@ impl Codec for Int4Log {
                 }
             }
         }
-        Tensor::f_from_slice(&values)
-            .and_then(|t| t.f_reshape([rows as i64, row as i64]))
-            .and_then(|t| t.f_to_kind(Kind::Float))
-            .map_err(|source| CodecError::Torch {
-                codec: CodecKind::Int4Log,
-                source,
-            })
+        grid_of(&values, rows, row, CodecKind::Int4Log)
     }
 }
