@@ -45,6 +45,7 @@ fn a_boundary_with_one_scale_per_token_is_causal() {
     for codec in [
         CodecKind::Int8,
         CodecKind::Int4,
+        CodecKind::Int4Log,
         CodecKind::Int2,
         CodecKind::Fp8,
     ] {
