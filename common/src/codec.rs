@@ -36,6 +36,7 @@
 //! | `fp8`   | f32 scale + `r` E4M3 floats          | relative 2^-4 from s·2^-6 up, s·2^-10 below (s = absmax(row) / 448) |
 //! | `int2`  | f32 scale + `ceil(r/4)` packed 2-bit codes | none per value (four levels, `±s/2`, `±3s/2`); about 12% of the row's mean square for Gaussian rows |
 //! | `int4log` | one scale byte + `ceil(r/2)` packed nibbles | 2^(1/4) · absmax(row) / 14 |
+//! | `int4unit` | `ceil(r/2)` packed nibbles, no scale | √r / 14 where \|x\| ≤ √r (every value of a row of unit RMS); clipped beyond |
 
 mod bf16;
 mod fp32;
@@ -43,6 +44,7 @@ mod fp8;
 mod int2;
 mod int4;
 mod int4log;
+mod int4unit;
 mod int8;
 mod uint8;
 
@@ -81,11 +83,13 @@ pub enum CodecKind {
     Int2,
     /// int4's codes with a one-byte scale per row (a quarter power of two).
     Int4Log,
+    /// int4's codes on the fixed grid `√row / 7`, no scale: for rows scaled to unit RMS.
+    Int4Unit,
 }
 
 impl CodecKind {
     /// Every codec, in id order.
-    pub const ALL: [CodecKind; 8] = [
+    pub const ALL: [CodecKind; 9] = [
         CodecKind::Fp32,
         CodecKind::Bf16,
         CodecKind::Int8,
@@ -94,6 +98,7 @@ impl CodecKind {
         CodecKind::Fp8,
         CodecKind::Int2,
         CodecKind::Int4Log,
+        CodecKind::Int4Unit,
     ];
 
     /// Its id in wire and artifact headers.
@@ -107,7 +112,18 @@ impl CodecKind {
             CodecKind::Fp8 => 5,
             CodecKind::Int2 => 6,
             CodecKind::Int4Log => 7,
+            CodecKind::Int4Unit => 8,
         }
+    }
+
+    /// Whether a value's code depends on the other values of its row, through a scale
+    /// (or minimum) computed from them. Only then may a row not span tokens
+    /// ([`BoundarySpec::scales_span_tokens`](crate::spec::BoundarySpec::scales_span_tokens)).
+    pub fn has_scales(self) -> bool {
+        !matches!(
+            self,
+            CodecKind::Fp32 | CodecKind::Bf16 | CodecKind::Int4Unit
+        )
     }
 
     /// The codec with header id `id`.
@@ -125,6 +141,7 @@ impl CodecKind {
             CodecKind::Fp8 => &fp8::Fp8,
             CodecKind::Int2 => &int2::Int2,
             CodecKind::Int4Log => &int4log::Int4Log,
+            CodecKind::Int4Unit => &int4unit::Int4Unit,
         }
     }
 }
@@ -140,6 +157,7 @@ impl std::fmt::Display for CodecKind {
             CodecKind::Fp8 => "fp8",
             CodecKind::Int2 => "int2",
             CodecKind::Int4Log => "int4log",
+            CodecKind::Int4Unit => "int4unit",
         })
     }
 }
@@ -727,6 +745,15 @@ mod tests {
             WireCodec::new(CodecKind::Int4Log, 16).encoded_len(&[4, 16]),
             12 + 8 + 4 + 32
         );
+        // No scale at all.
+        assert_eq!(
+            WireCodec::new(CodecKind::Int4Unit, 16).encoded_len(&[4, 16]),
+            12 + 8 + 32
+        );
+        assert_eq!(
+            WireCodec::new(CodecKind::Int4Unit, 0).encoded_len(&[3, 5]),
+            12 + 8 + 8
+        );
         assert_eq!(
             WireCodec::new(CodecKind::Int2, 32).encoded_len(&[4, 16]),
             12 + 8 + 2 * 4 + 16
@@ -807,6 +834,9 @@ mod tests {
                 );
             }
 
+            // int4unit's bound holds for rows of unit RMS only: see
+            // int4unit_covers_unit_rms_rows_and_has_one_encoding.
+
             // int2 has no per-value bound (it clips), but on Gaussian rows its squared error
             // is at most the best four-level quantizer's for a known spread (Lloyd-Max: 0.1175
             // of the mean square; a short row's own scale fits it a little closer), and no
@@ -839,10 +869,11 @@ mod tests {
             let y = c.decode(&c.encode(&x).unwrap(), Device::Cpu).unwrap();
             // int4log's scales are powers of 2^(1/4): a constant comes back within half a
             // step (2.5 = 6 · 2^(5/4) / 1.0091), zeros exactly.
-            let bound = if kind == CodecKind::Int4Log {
-                2.5 / 7.0 * 2f64.powf(0.25) / 2.0
-            } else {
-                1e-6
+            // int4unit's step is √8 / 7 for these rows of 8, and 2.5 is within its grid.
+            let bound = match kind {
+                CodecKind::Int4Log => 2.5 / 7.0 * 2f64.powf(0.25) / 2.0,
+                CodecKind::Int4Unit => 8f64.sqrt() / 7.0 / 2.0,
+                _ => 1e-6,
             };
             assert!(max_abs(&(&y - &x)) < bound, "{kind}");
             assert_eq!(max_abs(&y.get(0)), 0.0, "{kind}: a zero row stays zero");
@@ -1155,6 +1186,59 @@ mod tests {
     }
 
     #[test]
+    fn int4unit_covers_unit_rms_rows_and_has_one_encoding() {
+        let c = WireCodec::new(CodecKind::Int4Unit, 0);
+        // The extreme unit-RMS row of 7 values: all of its square sum in one value, √7,
+        // which is code 7 exactly; nothing is clipped.
+        let edge =
+            Tensor::from_slice(&[0f32, 0.0, -(7f32.sqrt()), 0.0, 0.0, 0.0, 0.0]).view([1, 7]);
+        let y = c.decode(&c.encode(&edge).unwrap(), Device::Cpu).unwrap();
+        assert!(max_abs(&(&y - &edge)) < 1e-6);
+        // Rows scaled to unit RMS come back within half a step, √7 / 14, whatever their
+        // spread: the grid does not depend on the values.
+        for spread in [1e-3, 1.0, 1e3] {
+            let x = sample(&[16, 7], 9) * spread;
+            let unit = &x
+                / x.square()
+                    .mean_dim([1].as_slice(), true, Kind::Float)
+                    .sqrt();
+            let y = c.decode(&c.encode(&unit).unwrap(), Device::Cpu).unwrap();
+            assert!(
+                max_abs(&(&y - &unit)) <= 7f64.sqrt() / 14.0 + 1e-6,
+                "{spread}"
+            );
+        }
+        // Beyond √r a value is clipped to code 7.
+        let big = Tensor::from_slice(&[10f32, -10.0]).view([1, 2]);
+        let y = c.decode(&c.encode(&big).unwrap(), Device::Cpu).unwrap();
+        assert!(max_abs(&(y.abs() - 2f64.sqrt())) < 1e-6);
+        // [3, 5]: 15 codes in 8 bytes, the last high nibble padding; nothing else.
+        let good = c.encode(&sample(&[3, 5], 8)).unwrap();
+        assert_eq!(good.len(), 20 + 8);
+        let y = c.decode(&good, Device::Cpu).unwrap();
+        assert_eq!(c.encode(&y).unwrap(), good);
+        for (at, byte, why) in [
+            (20, 0x08, "low nibble -8"),
+            (20, 0x80, "high nibble -8"),
+            (
+                good.len() - 1,
+                good[good.len() - 1] | 0x10,
+                "padding nibble",
+            ),
+        ] {
+            let mut bad = good.clone();
+            bad[at] = byte;
+            assert!(
+                matches!(
+                    c.decode(&bad, Device::Cpu),
+                    Err(CodecError::OutOfRange { .. })
+                ),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
     fn fp8_error_is_relative_across_magnitudes() {
         // One row spanning 2^-14 .. 2^4 of its maximum: int8 rounds everything below
         // absmax/254 to zero; fp8 keeps each value to a relative 2^-4 (3 mantissa bits,
@@ -1272,6 +1356,7 @@ mod tests {
                 Just(CodecKind::Fp8),
                 Just(CodecKind::Int2),
                 Just(CodecKind::Int4Log),
+                Just(CodecKind::Int4Unit),
             ]
         }
 

@@ -335,6 +335,13 @@ pub struct BoundarySpec {
     /// the next stage could read the future it is trained to predict.
     #[serde(default)]
     pub codec_row: usize,
+    /// Values per quantization scale for gradients; defaults to `codec_row`. Unlike
+    /// activations, gradients may share a scale across tokens: they only reach the sending
+    /// stage's weight updates, never a prediction, and each is already a function of every
+    /// later token's loss. A shared scale costs fewer bytes (a one-byte scale for three
+    /// tokens of a 7-wide boundary) and rounds a token's small gradients more coarsely.
+    #[serde(default)]
+    pub grad_codec_row: Option<usize>,
     /// Give every stage after the first its own token embedding, so the
     /// boundary only has to carry context. Tokens are not sent: every stage
     /// reads the sample by its id from the shared data set, as the last stage
@@ -360,6 +367,7 @@ impl Default for BoundarySpec {
             codec: CodecKind::Fp32,
             grad_codec: None,
             codec_row: 0,
+            grad_codec_row: None,
             token_embedding: false,
             context_only: false,
         }
@@ -381,14 +389,25 @@ impl BoundarySpec {
         self.grad_codec.unwrap_or(self.codec)
     }
 
-    /// Whether one quantization scale would cover values of more than one token, for a
+    /// Values per quantization scale for gradients (see [`grad_codec_row`](Self::grad_codec_row)).
+    pub fn grad_row(&self) -> usize {
+        self.grad_codec_row.unwrap_or(self.codec_row)
+    }
+
+    /// Whether one activation scale would cover values of more than one token, for a
     /// model of width `d_model`: what [`RunSpec::validate`] refuses (see
-    /// [`codec_row`](Self::codec_row)).
+    /// [`codec_row`](Self::codec_row)). Gradients' scales may span tokens.
     pub fn scales_span_tokens(&self, d_model: usize) -> bool {
-        let scaled = |c: CodecKind| !matches!(c, CodecKind::Fp32 | CodecKind::Bf16);
-        (scaled(self.codec) || scaled(self.grad_codec()))
+        self.codec.has_scales()
             && self.codec_row != 0
             && !self.wire_dim(d_model).is_multiple_of(self.codec_row)
+    }
+
+    /// Whether the sending stage scales each token's wire vector to unit RMS before it is
+    /// encoded: what a codec without scales needs ([`CodecKind::Int4Unit`]). The scaling is
+    /// part of the model, so its gradient is exact.
+    pub fn unit_rms(&self) -> bool {
+        self.codec == CodecKind::Int4Unit
     }
 }
 
@@ -508,7 +527,7 @@ impl RunSpec {
 
     /// The codec of gradients on the wire.
     pub fn gradient_codec(&self) -> WireCodec {
-        WireCodec::new(self.boundary.grad_codec(), self.boundary.codec_row)
+        WireCodec::new(self.boundary.grad_codec(), self.boundary.grad_row())
     }
 
     /// Parses and validates a run spec from TOML text.
@@ -712,6 +731,33 @@ impl RunSpec {
                      next stage read the text it is trained to predict",
                     b.codec_row
                 ),
+            ));
+        }
+        if b.unit_rms() {
+            let width = b.wire_dim(m.d_model);
+            if b.bottleneck == 0 {
+                return Err(invalid(
+                    "boundary.codec",
+                    "int4unit needs boundary.bottleneck > 0: the bottleneck's encoder scales \
+                     each token to unit RMS, and the full residual stream cannot lose its norm",
+                ));
+            }
+            if b.codec_row != 0 && b.codec_row != width {
+                return Err(invalid(
+                    "boundary.codec_row",
+                    format!(
+                        "int4unit's grid covers one token's unit-RMS vector: use 0 (or \
+                         {width}), got {}",
+                        b.codec_row
+                    ),
+                ));
+            }
+        }
+        if b.grad_codec() == CodecKind::Int4Unit {
+            return Err(invalid(
+                "boundary.grad_codec",
+                "int4unit has no scale and gradients are not scaled to unit RMS: use a codec \
+                 with scales (int4log, int4, int8, ...)",
             ));
         }
         Ok(())
@@ -979,6 +1025,43 @@ mod tests {
         // fp32 has no scales: its row length is free.
         let fp32 = format!("{TINY}\n[boundary]\nbottleneck = 8\ncodec_row = 256\n");
         RunSpec::from_toml(&fp32).unwrap();
+        // Gradients may share scales across tokens.
+        let grads = format!(
+            "{TINY}\n[boundary]\nbottleneck = 8\ncodec = \"int4\"\ngrad_codec = \"int4log\"\ngrad_codec_row = 24\n"
+        );
+        let spec = RunSpec::from_toml(&grads).unwrap();
+        assert_eq!(
+            spec.gradient_codec(),
+            WireCodec::new(CodecKind::Int4Log, 24)
+        );
+        assert_eq!(spec.activation_codec(), WireCodec::new(CodecKind::Int4, 0));
+    }
+
+    #[test]
+    fn int4unit_is_for_a_bottleneck_s_activations_only() {
+        let boundary = |extra: &str| {
+            format!(
+                "{TINY}\n[boundary]\nbottleneck = 8\ncodec = \"int4unit\"\ngrad_codec = \"int4log\"\n{extra}"
+            )
+        };
+        let spec = RunSpec::from_toml(&boundary("")).unwrap();
+        assert!(spec.boundary.unit_rms());
+        RunSpec::from_toml(&boundary("codec_row = 8\n")).unwrap();
+        let msg = err_of(&boundary("codec_row = 4\n"));
+        assert!(
+            msg.contains("boundary.codec_row") && msg.contains("int4unit"),
+            "{msg}"
+        );
+        let msg = err_of(&boundary("").replace("bottleneck = 8\n", ""));
+        assert!(
+            msg.contains("boundary.codec") && msg.contains("bottleneck"),
+            "{msg}"
+        );
+        let msg = err_of(&boundary("").replace("grad_codec = \"int4log\"\n", ""));
+        assert!(
+            msg.contains("boundary.grad_codec") && msg.contains("int4unit"),
+            "{msg}"
+        );
     }
 
     #[test]

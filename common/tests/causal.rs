@@ -6,7 +6,7 @@
 //! `boundary.codec_row` must keep each scale within one token.
 
 use sliver_common::data::Split;
-use sliver_common::{Batch, CodecKind, Stage, WireCodec};
+use sliver_common::{Batch, CodecKind, RunSpec, Stage, WireCodec};
 use tch::{Device, Kind, Tensor};
 
 use crate::support::{small_corpus, tiny_spec};
@@ -17,9 +17,8 @@ use crate::support::{small_corpus, tiny_spec};
     clippy::unwrap_used,
     reason = "the body of two tests: a failed step should stop the test with its message"
 )]
-fn change_by_position(wire: WireCodec, codec: CodecKind) -> Vec<f64> {
-    let spec = tiny_spec(&[[0, 2], [2, 4]], 8, codec, true);
-    let corpus = small_corpus(&spec);
+fn change_by_position(spec: &RunSpec, wire: WireCodec) -> Vec<f64> {
+    let corpus = small_corpus(spec);
     let seq = spec.model.seq_len;
     let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, seq);
     let mut changed = tokens.clone();
@@ -27,7 +26,7 @@ fn change_by_position(wire: WireCodec, codec: CodecKind) -> Vec<f64> {
     for row in changed.chunks_mut(seq + 1) {
         row[seq - 1] = (row[seq - 1] + 1) % 256;
     }
-    let stage = Stage::new(&spec, 0, Device::Cpu).unwrap();
+    let stage = Stage::new(spec, 0, Device::Cpu).unwrap();
     let through = |tokens: &[i64]| {
         let batch = Batch::from_tokens(tokens, 4, seq, Device::Cpu).unwrap();
         let out = stage.forward(None, &batch).unwrap();
@@ -48,9 +47,14 @@ fn a_boundary_with_one_scale_per_token_is_causal() {
         CodecKind::Int4Log,
         CodecKind::Int2,
         CodecKind::Fp8,
+        CodecKind::Int4Unit,
     ] {
-        let spec = tiny_spec(&[[0, 2], [2, 4]], 8, codec, true);
-        let change = change_by_position(spec.activation_codec(), codec);
+        let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, CodecKind::Int4Log, true);
+        spec.boundary.codec = codec;
+        // Gradients need a scale (int4unit has none); they are not what this test checks.
+        spec.boundary.grad_codec = Some(CodecKind::Int4Log);
+        spec.validate().unwrap();
+        let change = change_by_position(&spec, spec.activation_codec());
         let (last, earlier) = change.split_last().unwrap();
         assert!(*last > 0.0, "{codec}: the changed token itself must change");
         assert!(
@@ -68,7 +72,7 @@ fn a_scale_shared_by_tokens_leaks_the_future() {
     leaky.boundary.codec_row = 256;
     let err = leaky.validate().unwrap_err().to_string();
     assert!(err.contains("boundary.codec_row"), "{err}");
-    let change = change_by_position(WireCodec::new(CodecKind::Int2, 256), CodecKind::Int2);
+    let change = change_by_position(&spec, WireCodec::new(CodecKind::Int2, 256));
     let earlier = &change[..change.len() - 1];
     assert!(
         earlier.iter().filter(|&&d| d > 0.0).count() > earlier.len() / 2,

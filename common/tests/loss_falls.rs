@@ -31,6 +31,22 @@ fn loss_falls_through_an_int4log_boundary() {
 }
 
 #[test]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test: an invalid spec should stop it with its message"
+)]
+fn loss_falls_through_an_int4unit_boundary() {
+    // Codes only, the encoder scaling each token to unit RMS: 4 bytes per token. Gradients
+    // cross as int4log with one scale byte per 3 tokens.
+    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, CodecKind::Int4Log, true);
+    spec.boundary.codec = CodecKind::Int4Unit;
+    spec.boundary.grad_codec = Some(CodecKind::Int4Log);
+    spec.boundary.grad_codec_row = Some(24);
+    spec.validate().unwrap();
+    loss_falls_with(spec, 4.0);
+}
+
+#[test]
 fn loss_falls_through_an_fp8_boundary() {
     // int8's layout: 8 one-byte floats and a 4-byte scale per token.
     loss_falls_through(CodecKind::Fp8, 12.0);
@@ -39,13 +55,21 @@ fn loss_falls_through_an_fp8_boundary() {
 /// Trains the tiny two-stage model through an 8-wide bottleneck sent as `codec` (one
 /// scale per token) and checks that held-out loss falls and that `bytes_per_token`
 /// (plus the header) is what crossed the boundary.
+fn loss_falls_through(codec: CodecKind, bytes_per_token: f64) {
+    loss_falls_with(
+        tiny_spec(&[[0, 2], [2, 4]], 8, codec, true),
+        bytes_per_token,
+    );
+}
+
+/// [`loss_falls_through`] for a spec of the tiny two-stage model with any boundary.
 #[allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "the body of several tests: a failed step should stop the test with its message"
 )]
-fn loss_falls_through(codec: CodecKind, bytes_per_token: f64) {
-    let mut spec = tiny_spec(&[[0, 2], [2, 4]], 8, codec, true);
+fn loss_falls_with(mut spec: sliver_common::RunSpec, bytes_per_token: f64) {
+    let codec = spec.boundary.codec;
     spec.data = real_text();
     spec.optimizer.batch_size = 8;
     let corpus = tokio::runtime::Builder::new_current_thread()

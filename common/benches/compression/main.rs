@@ -66,13 +66,14 @@ fn compressed(
         codec,
         grad_codec: (grad_codec != codec).then_some(grad_codec),
         codec_row: 0,
+        grad_codec_row: None,
         token_embedding,
         context_only: false,
     }
 }
 
 fn runs() -> Vec<Run> {
-    use CodecKind::{Fp32, Int2, Int4, Int4Log, Int8};
+    use CodecKind::{Fp32, Int2, Int4, Int4Log, Int4Unit, Int8};
     let staged = |name, k, codecs, token_embedding| Run {
         name,
         monolithic: false,
@@ -128,6 +129,21 @@ fn runs() -> Vec<Run> {
             true,
         ),
         staged("staged-k14-int2-token-embedding", 14, (Int2, Int2), true),
+        // Past 256x both ways with 7 codes: activations scaled to unit RMS need no scale
+        // (3.5 bytes, 292x); gradients share a one-byte scale among 3 tokens (3.83 bytes, 267x),
+        // which cannot leak: gradients never reach a prediction.
+        Run {
+            boundary: BoundarySpec {
+                grad_codec_row: Some(21),
+                ..compressed(7, (Int4Unit, Int4Log), true)
+            },
+            ..staged(
+                "staged-k7-int4unit-token-embedding",
+                7,
+                (Int4Unit, Int4Log),
+                true,
+            )
+        },
         context_only(staged("staged-k7-int4-context-only", 7, (Int4, Int4), true)),
         // Wider, under 128x: 28 values as int2 (11 bytes, 93x), 7 as int8 (11 bytes), 32 as
         // int8 (36 bytes, 28x).

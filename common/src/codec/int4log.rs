@@ -97,15 +97,17 @@ impl Codec for Int4Log {
                 .map(|c| c.unsigned_abs())
                 .max()
                 .unwrap_or(0);
-            let what = match e {
-                0 if largest != 0 => "an int4log row with scale byte 0 must hold only zero codes",
-                1.. if largest == 0 => "an int4log row of zero codes must have scale byte 0",
-                2.. if largest < 6 => {
-                    "an int4log row's largest code must be 6 or 7 (its scale is the smallest that fits)"
+            let refused = match e {
+                0 if largest != 0 => {
+                    Some("an int4log row with scale byte 0 must hold only zero codes")
                 }
-                _ => "",
+                1.. if largest == 0 => Some("an int4log row of zero codes must have scale byte 0"),
+                2.. if largest < 6 => Some(
+                    "an int4log row's largest code must be 6 or 7 (its scale is the smallest that fits)",
+                ),
+                _ => None,
             };
-            if !what.is_empty() {
+            if let Some(what) = refused {
                 return Err(CodecError::OutOfRange { what });
             }
             if e > 0 {

@@ -170,8 +170,16 @@ impl Stage {
         let blocks = layers
             .map(|i| Block::new(&root / "layers" / i, cfg, seed, i))
             .collect();
-        let encoder =
-            (!last && k > 0).then(|| Encoder::new(&root / "boundary_out", cfg, k, seed, index));
+        let encoder = (!last && k > 0).then(|| {
+            Encoder::new(
+                &root / "boundary_out",
+                cfg,
+                k,
+                seed,
+                index,
+                spec.boundary.unit_rms(),
+            )
+        });
         let head = last.then(|| {
             let mut init = Init::new(seed, Component::Head);
             (
