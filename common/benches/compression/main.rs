@@ -84,6 +84,15 @@ fn runs() -> Vec<Run> {
         joint_clip: true,
         ..run
     };
+    // Gradients sharing a scale among `row` values: across tokens when `row` exceeds the
+    // width, which gradients may (they never reach a prediction).
+    let grad_rows = |row, run: Run| Run {
+        boundary: BoundarySpec {
+            grad_codec_row: Some(row),
+            ..run.boundary
+        },
+        ..run
+    };
     // Only what stage 0's layers computed crosses: the token embedding is subtracted
     // before the encoder, and the next stage adds its own.
     let context_only = |run: Run| Run {
@@ -132,18 +141,26 @@ fn runs() -> Vec<Run> {
         // Past 256x both ways with 7 codes: activations scaled to unit RMS need no scale
         // (3.5 bytes, 292x); gradients share a one-byte scale among 3 tokens (3.83 bytes, 267x),
         // which cannot leak: gradients never reach a prediction.
-        Run {
-            boundary: BoundarySpec {
-                grad_codec_row: Some(21),
-                ..compressed(7, (Int4Unit, Int4Log), true)
-            },
-            ..staged(
+        grad_rows(
+            21,
+            staged(
                 "staged-k7-int4unit-token-embedding",
                 7,
                 (Int4Unit, Int4Log),
                 true,
-            )
-        },
+            ),
+        ),
+        // The same codes, twice as wide, at 128x: 14 values in 7 bytes (146x); gradients share
+        // a one-byte scale between 2 tokens (7.5 bytes, 136x). Twice the default's bits.
+        grad_rows(
+            28,
+            staged(
+                "staged-k14-int4unit-token-embedding",
+                14,
+                (Int4Unit, Int4Log),
+                true,
+            ),
+        ),
         context_only(staged("staged-k7-int4-context-only", 7, (Int4, Int4), true)),
         // Wider, under 128x: 28 values as int2 (11 bytes, 93x), 7 as int8 (11 bytes), 32 as
         // int8 (36 bytes, 28x).
