@@ -85,7 +85,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/local.toml");
         let text = describe(&path).unwrap();
         assert!(text.contains("stage 2: layers 4..6"), "{text}");
-        assert!(text.contains("activations int4"), "{text}");
+        assert!(text.contains("activations int4log"), "{text}");
         assert!(text.contains("token embedding: every stage"), "{text}");
     }
 
