@@ -15,7 +15,7 @@
 //! several threads at once stays deterministic.
 
 mod bottleneck;
-mod init;
+pub(crate) mod init;
 mod llama;
 mod stage;
 

@@ -106,9 +106,9 @@ impl Decoder {
 mod tests {
     use super::*;
 
-    #[test]
-    fn starts_as_an_orthogonal_projection() {
-        let cfg = ModelSpec {
+    /// A model of width 32, for boundaries alone.
+    fn tiny() -> ModelSpec {
+        ModelSpec {
             vocab_size: 16,
             d_model: 32,
             n_layers: 2,
@@ -118,7 +118,12 @@ mod tests {
             seq_len: 4,
             rope_theta: 10_000.0,
             norm_eps: 1e-6,
-        };
+        }
+    }
+
+    #[test]
+    fn starts_as_an_orthogonal_projection() {
+        let cfg = tiny();
         let vs = nn::VarStore::new(Device::Cpu);
         let enc = Encoder::new(vs.root() / "enc", &cfg, 8, 11, 0, false);
         let dec = Decoder::new(vs.root() / "dec", &cfg, 8, 11, 0);
@@ -142,17 +147,7 @@ mod tests {
 
     #[test]
     fn a_unit_rms_encoder_fits_the_fixed_grid() {
-        let cfg = ModelSpec {
-            vocab_size: 16,
-            d_model: 32,
-            n_layers: 2,
-            n_heads: 4,
-            n_kv_heads: 4,
-            ffn_hidden: 32,
-            seq_len: 4,
-            rope_theta: 10_000.0,
-            norm_eps: 1e-6,
-        };
+        let cfg = tiny();
         let vs = nn::VarStore::new(Device::Cpu);
         let enc = Encoder::new(vs.root() / "enc", &cfg, 7, 11, 0, true);
         let h = Init::new(1, Component::Head).normal(&[2, 4, 32], 100.0);
