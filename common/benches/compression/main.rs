@@ -53,9 +53,9 @@ struct Run {
 }
 
 /// A staged boundary: a `bottleneck`-wide learned projection whose output crosses as
-/// `codec` (gradients as `grad_codec`) with one f32 scale per token (`codec_row = 0`: a
-/// scale shared by tokens would let the next stage read later tokens, and the spec refuses
-/// it).
+/// `codec` (gradients as `grad_codec`) with one scale per token, for the codecs that have
+/// scales (`codec_row = 0`: an activation scale shared by tokens would let the next stage
+/// read later tokens, and the spec refuses it).
 fn compressed(
     bottleneck: usize,
     (codec, grad_codec): (CodecKind, CodecKind),

@@ -25,7 +25,7 @@ use super::{Codec, CodecError, CodecKind, grid_of, row_values};
 pub(super) struct Int4Unit;
 
 /// The grid step for rows of `row` values: `√row / 7`.
-pub(super) fn step(row: usize) -> f32 {
+fn step(row: usize) -> f32 {
     (row as f64).sqrt() as f32 / 7.0
 }
 
