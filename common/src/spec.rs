@@ -328,7 +328,7 @@ pub struct BoundarySpec {
     /// Wire codec for gradients; defaults to `codec`.
     #[serde(default)]
     pub grad_codec: Option<CodecKind>,
-    /// Values per quantization scale for the int8/uint8/int4/int4log/int2/fp8 codecs; 0 means one
+    /// Values per quantization scale for the int8/uint8/int4/int4log/int2/int2log/fp8 codecs; 0 means one
     /// scale per row of the last dimension, that is one per token. A row must not span
     /// tokens ([`RunSpec::validate`] refuses it): a shared scale depends on every value of
     /// its row, so a token's decoded activation would depend on the tokens after it, and

@@ -46,6 +46,7 @@ fn a_boundary_with_one_scale_per_token_is_causal() {
         CodecKind::Int4,
         CodecKind::Int4Log,
         CodecKind::Int2,
+        CodecKind::Int2Log,
         CodecKind::Fp8,
         CodecKind::Int4Unit,
     ] {

@@ -25,6 +25,12 @@ fn loss_falls_through_an_int2_boundary() {
 }
 
 #[test]
+fn loss_falls_through_an_int2log_boundary() {
+    // int2's codes with a one-byte scale: 2 bytes and 1 byte per token.
+    loss_falls_through(CodecKind::Int2Log, 3.0);
+}
+
+#[test]
 fn loss_falls_through_an_int4log_boundary() {
     // int4's codes with a one-byte scale: 4 bytes and 1 byte per token.
     loss_falls_through(CodecKind::Int4Log, 5.0);

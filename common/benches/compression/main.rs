@@ -50,6 +50,11 @@ struct Run {
     /// Clip the stages' gradients by their joint norm, as the monolithic model does
     /// ([`Trainer::clip_jointly`]), rather than each by its own as miners do.
     joint_clip: bool,
+    /// Steps trained before the measured run begins (a monolithic run only): the run
+    /// trains this many more steps, its schedule spanning them all, and its points are
+    /// taken this many steps later than the baseline's and compared with the baseline's
+    /// at the same point. A control: the uncompressed model with a constant head start.
+    head_start: u64,
 }
 
 /// A staged boundary: a `bottleneck`-wide learned projection whose output crosses as
@@ -73,12 +78,13 @@ fn compressed(
 }
 
 fn runs() -> Vec<Run> {
-    use CodecKind::{Fp32, Int2, Int4, Int4Log, Int4Unit, Int8};
+    use CodecKind::{Fp32, Int2, Int2Log, Int4, Int4Log, Int4Unit, Int8};
     let staged = |name, k, codecs, token_embedding| Run {
         name,
         monolithic: false,
         boundary: compressed(k, codecs, token_embedding),
         joint_clip: false,
+        head_start: 0,
     };
     let jointly = |run: Run| Run {
         joint_clip: true,
@@ -108,6 +114,16 @@ fn runs() -> Vec<Run> {
             monolithic: true,
             boundary: BoundarySpec::default(),
             joint_clip: false,
+            head_start: 0,
+        },
+        // The baseline itself, 256 steps (a tenth of the long budget) ahead: what a constant
+        // lead, and nothing else, does to the loss ratio as training goes on.
+        Run {
+            name: "monolithic-fp32-256-steps-ahead",
+            monolithic: true,
+            boundary: BoundarySpec::default(),
+            joint_clip: false,
+            head_start: 256,
         },
         // The staged model with nothing compressed: the monolithic model but for each
         // stage clipping its own gradient norm (and, jointly clipped, not even that), then
@@ -138,6 +154,20 @@ fn runs() -> Vec<Run> {
             true,
         ),
         staged("staged-k14-int2-token-embedding", 14, (Int2, Int2), true),
+        // Four times the default's width at half its bits, each token's scale in one byte:
+        // 26 values in 6.5 bytes and a scale byte (7.5 bytes, 136x); 11 in 3.75 (273x).
+        staged(
+            "staged-k26-int2log-token-embedding",
+            26,
+            (Int2Log, Int2Log),
+            true,
+        ),
+        staged(
+            "staged-k11-int2log-token-embedding",
+            11,
+            (Int2Log, Int2Log),
+            true,
+        ),
         // Past 256x both ways with 7 codes: activations scaled to unit RMS need no scale
         // (3.5 bytes, 292x); gradients share a one-byte scale among 3 tokens (3.83 bytes, 267x),
         // which cannot leak: gradients never reach a prediction.
@@ -310,8 +340,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let mut spec = base.clone();
         spec.boundary = run.boundary.clone();
         spec.validate()?;
+        // A run with a head start is measured against the baseline, not one itself.
+        let baseline = run.monolithic && run.head_start == 0;
+        let lead = run.head_start;
         let mut trainer = if run.monolithic {
-            Trainer::monolithic(&spec, Device::Cpu, steps)?
+            Trainer::monolithic(&spec, Device::Cpu, lead + steps)?
         } else {
             Trainer::pipeline(&spec, Device::Cpu, steps)?
         };
@@ -325,7 +358,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let mut curve = vec![];
         let started = Instant::now();
         let mut train_secs = 0.0;
-        for step in 0..steps {
+        for step in 0..lead + steps {
             let batch = trainer.batch(&corpus, Split::Train, step)?;
             let t0 = Instant::now();
             let r = trainer.step(&[batch])?;
@@ -341,7 +374,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             clipped += u32::from(r.clipped);
             grad_norm += r.grad_norms.iter().map(|n| n * n).sum::<f64>().sqrt();
-            if eval_at.contains(&(step + 1)) {
+            // Points at the baseline's steps, `lead` steps later; the head start's own
+            // steps are not a point.
+            let at = (step + 1).checked_sub(lead).filter(|s| eval_at.contains(s));
+            if let Some(at) = at {
                 let eval_loss = trainer.eval(&corpus, args.eval_batches)?;
                 let n = f64::from(train_n);
                 let wire = (!run.monolithic).then_some((grad_error / n, grad_zeroed / n));
@@ -349,7 +385,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!(
                     "  {:<34} step {:>5}/{steps}  train {:.4}  eval {eval_loss:.4}  {:.0} tok/s  grad norm {:.3}, {:.0}% of steps clipped{}",
                     run.name,
-                    step + 1,
+                    at,
                     train_sum / n,
                     tokens as f64 / train_secs,
                     grad_norm / n,
@@ -360,11 +396,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     ))
                 );
                 curve.push(Point {
-                    step: step + 1,
-                    tokens,
+                    step: at,
+                    tokens: at * tokens_per_step,
                     train_loss: train_sum / n,
                     eval_loss,
                     ratio: None,
+                    tokens_ahead: None,
                     gradient_error: wire.map(|w| w.0),
                     gradients_zeroed: wire.map(|w| w.1),
                     clipped: Some(clipped_share),
@@ -386,7 +423,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         report.insert(RunResult {
             name: run.name.to_string(),
             seed: spec.seed,
-            monolithic: run.monolithic,
+            monolithic: baseline,
             eval_loss,
             tokens_per_s,
             parameters: params,

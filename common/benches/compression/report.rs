@@ -20,6 +20,10 @@ pub struct Point {
     pub eval_loss: f64,
     /// `eval_loss` ÷ the baseline's at the same step and seed.
     pub ratio: Option<f64>,
+    /// How many training tokens this run is ahead of the baseline of its seed here
+    /// (negative: behind), read off the two curves ([`tokens_ahead`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_ahead: Option<f64>,
     /// Gradients' relative L2 error through the wire codec, mean over the steps
     /// since the previous point (staged runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,10 +189,15 @@ impl Report {
         for r in &mut self.results {
             let base = baselines.iter().find(|b| b.seed == r.seed);
             r.ratio = base.map(|b| r.eval_loss / b.eval_loss);
-            for p in &mut r.curve {
+            let ahead: Vec<Option<f64>> = match base {
+                Some(b) if !r.monolithic => tokens_ahead(&r.curve, &b.curve),
+                _ => vec![None; r.curve.len()],
+            };
+            for (p, ahead) in r.curve.iter_mut().zip(ahead) {
                 p.ratio = base
                     .and_then(|b| b.eval_at(p.step))
                     .map(|q| p.eval_loss / q);
+                p.tokens_ahead = ahead;
             }
         }
         std::fs::create_dir_all(out)?;
@@ -275,6 +284,15 @@ impl Report {
                 .filter(|r| r.curve.iter().any(|p| p.gradients_zeroed.is_some())),
             |p| p.gradients_zeroed.map(|z| format!("{:.1}%", z * 100.0)),
         );
+        s += &curve_table(
+            "Tokens ahead of the baseline (same seed), in millions: the run's held-out loss \
+             here is the baseline's that many tokens later (negative: earlier). A run that keeps \
+             a constant lead has a rising loss ratio, because the baseline's curve flattens and \
+             the same lead is worth less loss; a lead that shrinks is a boundary whose cost grows. \
+             — where the curve ahead was already there at its first point",
+            self.results.iter().filter(|r| !r.monolithic),
+            |p| p.tokens_ahead.map(|t| format!("{:+.2}", t / 1e6)),
+        );
         s += &self.noise_floor();
         s += &self.rises();
         s += "\n![held-out loss ratio against tokens](compression.png)\n\n\
@@ -311,8 +329,9 @@ impl Report {
             "\nRise of the loss ratio over the last half (least squares through the points from \
              the middle on, in points of ratio; positive: the run falls behind as it goes), \
              against the same seed's baseline and against {}:\n\n\
-             | run | seed | rise (same seed) | rise (mean baseline) | end (mean baseline) |\n\
-             |---|---:|---:|---:|---:|\n",
+             | run | seed | rise (same seed) | rise (mean baseline) | end (mean baseline) \
+             | change of tokens ahead over the last half |\n\
+             |---|---:|---:|---:|---:|---:|\n",
             match baselines.len() {
                 1 => "the one baseline".to_string(),
                 n => format!("the mean of the {n} baselines"),
@@ -326,8 +345,16 @@ impl Report {
                 .filter_map(|p| mean_at(p.step).map(|m| p.eval_loss / m))
                 .collect();
             let fmt = |x: Option<f64>| x.map_or("—".into(), |x| format!("{:+.2}", x * 100.0));
+            // The lead's change needs every point of the last half.
+            let ahead: Vec<Option<f64>> = r.curve.iter().map(|p| p.tokens_ahead).collect();
+            let lead = last_half(&ahead)
+                .iter()
+                .copied()
+                .collect::<Option<Vec<f64>>>()
+                .and_then(|tail| fitted_change(&tail))
+                .map_or("—".into(), |x| format!("{:+.2}M", x / 1e6));
             s += &format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {lead} |\n",
                 r.name,
                 r.seed,
                 if r.monolithic {
@@ -357,8 +384,10 @@ impl Report {
                 curve: b
                     .curve
                     .iter()
-                    .map(|p| Point {
+                    .zip(tokens_ahead(&b.curve, &first.curve))
+                    .map(|(p, ahead)| Point {
                         ratio: first.eval_at(p.step).map(|q| p.eval_loss / q),
+                        tokens_ahead: ahead,
                         ..p.clone()
                     })
                     .collect(),
@@ -370,19 +399,67 @@ impl Report {
              another's, by training tokens",
             drift.iter(),
             |p| p.ratio.map(|x| format!("{x:.3}")),
+        ) + &curve_table(
+            "The same, in tokens ahead (millions)",
+            drift.iter(),
+            |p| p.tokens_ahead.map(|t| format!("{:+.2}", t / 1e6)),
         )
     }
 }
 
+/// At each point of `run`, how many training tokens it is ahead of `base` (same steps):
+/// where the run's held-out loss is below the baseline's, how much earlier the run's
+/// curve (straight between points) first came down to the baseline's loss there; where
+/// it is above, how much earlier the baseline's curve came down to the run's (a negative
+/// lead). `None` where the curve that is ahead got there before its first point.
+///
+/// The loss ratio alone confuses a boundary whose cost grows with one that keeps a
+/// constant lead: as both curves flatten, the same lead in tokens is worth less loss, so
+/// the ratio of a run that stays ahead rises towards 1 and that of one that stays behind
+/// falls towards it.
+pub fn tokens_ahead(run: &[Point], base: &[Point]) -> Vec<Option<f64>> {
+    run.iter()
+        .zip(base)
+        .map(|(r, b)| {
+            if r.eval_loss <= b.eval_loss {
+                reached(run, b.eval_loss).map(|t| r.tokens as f64 - t)
+            } else {
+                reached(base, r.eval_loss).map(|t| t - r.tokens as f64)
+            }
+        })
+        .collect()
+}
+
+/// The tokens at which `curve`, straight between its points, first comes down to `loss`.
+fn reached(curve: &[Point], loss: f64) -> Option<f64> {
+    curve.windows(2).find_map(|w| {
+        let (a, b) = (&w[0], &w[1]);
+        (a.eval_loss >= loss && loss >= b.eval_loss).then(|| {
+            let span = a.eval_loss - b.eval_loss;
+            let along = if span > 0.0 {
+                (a.eval_loss - loss) / span
+            } else {
+                0.0
+            };
+            a.tokens as f64 + along * (b.tokens - a.tokens) as f64
+        })
+    })
+}
+
 /// The points from the middle of a curve on (the middle one included); empty for none.
-fn last_half(ratios: &[f64]) -> &[f64] {
+fn last_half<T>(ratios: &[T]) -> &[T] {
     &ratios[ratios.len().saturating_sub(1) / 2..]
 }
 
 /// The change along the least-squares line through `ratios` from the middle point on,
 /// from the first of those points to the last; `None` with fewer than two such points.
 fn last_half_rise(ratios: &[f64]) -> Option<f64> {
-    let tail = last_half(ratios);
+    fitted_change(last_half(ratios))
+}
+
+/// The change along the least-squares line through evenly spaced `tail`, from its first
+/// point to its last; `None` with fewer than two points.
+fn fitted_change(tail: &[f64]) -> Option<f64> {
     let n = tail.len() as f64;
     if tail.len() < 2 {
         return None;

@@ -1,21 +1,30 @@
-//! `int2`: four levels per value, four values per byte, one f32 scale per row.
+//! `int2` and `int2log`: four levels per value, four values per byte, one scale per
+//! row: an f32 (`int2`) or one byte, a quarter power of two (`int2log`).
 //!
 //! Two bits carry a sign and an "inner or outer" choice: a value decodes to
 //! `c · s` with `c` in `{-1.5, -0.5, +0.5, +1.5}` (bit patterns `0..=3`, so
 //! `c = bits - 1.5`). The encoder puts a value in an outer level when its
-//! magnitude exceeds the row's root mean square, then writes the scale `s`
+//! magnitude exceeds the row's root mean square, then takes the scale `s`
 //! that fits those levels best in the least-squares sense,
 //! `s = Σ x·c / Σ c²`. For Gaussian rows that is within 1% of the best
 //! four-level quantizer (Lloyd–Max: relative squared error 0.1175); what an
 //! absmax scale would do with four levels, spend two of them on the few
 //! values near the row's extreme, costs about twice the error.
 //!
-//! Codes are packed four to a byte, the earliest value in the lowest two bits;
-//! the bits after the last value of the message are zero. One encoding per
-//! tensor: scales are finite and not negative; a zero scale (an all-zero row)
-//! comes with every code `+0.5` (bits `0b10`), the encoder's code for zero; and
-//! no row is all outer codes, which the encoder cannot produce because not
-//! every value of a row can exceed its root mean square.
+//! `int2` writes `s` as an f32. `int2log` writes the byte `e` of the quarter power
+//! of two nearest `s`, `2^((e - 192) / 4)` as in `int4log`: at most 9% off the
+//! least-squares scale, which adds about 0.3% of the row's mean square to the error
+//! on average. Why: a bottleneck wide enough to carry 28 values a token as int2
+//! spends 7 bytes on them, and an f32 scale per token would take it past 8 bytes
+//! (under 128x of a 256-wide fp32 residual); one byte keeps it at 8.
+//!
+//! The scales come first, one per row, then the codes, packed four to a byte, the
+//! earliest value in the lowest two bits; the bits after the last value of the
+//! message are zero. One encoding per tensor: `int2`'s scales are finite and not
+//! negative; a zero scale (an all-zero row; `int2log`'s byte 0) comes with every
+//! code `+0.5` (bits `0b10`), the encoder's code for zero; and no row is all outer
+//! codes, which the encoder cannot produce because not every value of a row can
+//! exceed its root mean square.
 //!
 //! Why our own: no crate serializes a 2-bit per-row-scaled code with these
 //! rules, and the receiver's checks are the point. Unlike `int4` and `int8`
@@ -25,9 +34,13 @@
 
 use tch::Tensor;
 
+use super::int4log;
 use super::{Codec, CodecError, CodecKind, grid_of, row_values};
 
-pub(super) struct Int2;
+/// `int2` (f32 scales) or, with `log_scale`, `int2log` (one-byte scales).
+pub(super) struct Int2 {
+    pub(super) log_scale: bool,
+}
 
 /// The level of each 2-bit pattern, in units of the row's scale.
 const LEVELS: [f32; 4] = [-1.5, -0.5, 0.5, 1.5];
@@ -44,9 +57,50 @@ fn bits(x: f32, rms: f32) -> u8 {
     }
 }
 
+impl Int2 {
+    /// Bytes per row's scale.
+    fn scale_len(&self) -> usize {
+        if self.log_scale { 1 } else { 4 }
+    }
+
+    fn kind(&self) -> CodecKind {
+        if self.log_scale {
+            CodecKind::Int2Log
+        } else {
+            CodecKind::Int2
+        }
+    }
+
+    /// Row `r`'s scale as written in `scales`, refused unless finite and not negative.
+    fn scale(&self, scales: &[u8], r: usize) -> Result<f32, CodecError> {
+        if self.log_scale {
+            return Ok(match scales[r] {
+                0 => 0.0,
+                e => int4log::scale(e),
+            });
+        }
+        let bytes = [
+            scales[4 * r],
+            scales[4 * r + 1],
+            scales[4 * r + 2],
+            scales[4 * r + 3],
+        ];
+        let scale = f32::from_le_bytes(bytes);
+        if !scale.is_finite() {
+            return Err(CodecError::NonFinite { what: "scales" });
+        }
+        if scale.is_sign_negative() {
+            return Err(CodecError::OutOfRange {
+                what: "int2 scales must not be negative",
+            });
+        }
+        Ok(scale)
+    }
+}
+
 impl Codec for Int2 {
     fn payload_len(&self, numel: usize, rows: usize) -> usize {
-        rows * 4 + numel.div_ceil(4)
+        rows * self.scale_len() + numel.div_ceil(4)
     }
 
     fn encode(&self, x: &Tensor, numel: usize, out: &mut Vec<u8>) -> Result<(), tch::TchError> {
@@ -63,8 +117,16 @@ impl Codec for Int2 {
                 num += f64::from(v) * c;
                 den += c * c;
             }
-            // Every term of `num` is |v|·|c| >= 0: the scale is never negative.
-            out.extend_from_slice(&((num / den) as f32).to_le_bytes());
+            // Every term of `num` is |v|·|c| >= 0: the scale is never negative, and zero
+            // only for an all-zero row.
+            let s = (num / den) as f32;
+            if !self.log_scale {
+                out.extend_from_slice(&s.to_le_bytes());
+            } else if s > 0.0 {
+                out.push(int4log::nearest(s));
+            } else {
+                out.push(0);
+            }
         }
         out.extend(codes.chunks(4).map(|quad| {
             quad.iter()
@@ -82,25 +144,14 @@ impl Codec for Int2 {
         row: usize,
     ) -> Result<Tensor, CodecError> {
         let out_of_range = |what| Err(CodecError::OutOfRange { what });
-        let packed = &payload[rows * 4..rows * 4 + numel.div_ceil(4)];
+        let (scales, packed) = payload.split_at(rows * self.scale_len());
         if !numel.is_multiple_of(4) && packed.last().is_some_and(|&b| b >> (2 * (numel % 4)) != 0) {
             return out_of_range("int2 padding bits after the last value must be 0");
         }
         let code = |i: usize| (packed[i / 4] >> (2 * (i % 4))) & 0b11;
         let mut values = vec![0f32; rows * row];
         for r in 0..rows {
-            let scale = f32::from_le_bytes([
-                payload[4 * r],
-                payload[4 * r + 1],
-                payload[4 * r + 2],
-                payload[4 * r + 3],
-            ]);
-            if !scale.is_finite() {
-                return Err(CodecError::NonFinite { what: "scales" });
-            }
-            if scale.is_sign_negative() {
-                return out_of_range("int2 scales must not be negative");
-            }
+            let scale = self.scale(scales, r)?;
             let span = r * row..((r + 1) * row).min(numel);
             if scale == 0.0 {
                 if span.clone().any(|i| code(i) != ZERO_BITS) {
@@ -115,6 +166,6 @@ impl Codec for Int2 {
                 values[i] = LEVELS[code(i) as usize] * scale;
             }
         }
-        grid_of(&values, rows, row, CodecKind::Int2)
+        grid_of(&values, rows, row, self.kind())
     }
 }

@@ -29,8 +29,8 @@ pub(super) struct Int4Log;
 /// The exponent bias: byte `e` is the scale `2^((e - BIAS) / 4)`.
 const BIAS: i32 = 192;
 
-/// The scale of byte `e` (1..=255).
-fn scale(e: u8) -> f32 {
+/// The scale of byte `e` (1..=255). `int2log` writes its scales the same way.
+pub(super) fn scale(e: u8) -> f32 {
     2f64.powf(f64::from(i32::from(e) - BIAS) / 4.0) as f32
 }
 
@@ -46,6 +46,12 @@ fn exponent(absmax: f32) -> u8 {
         e -= 1;
     }
     e
+}
+
+/// The byte (1..=255) of the quarter power of two nearest `s` (> 0) on a log scale.
+pub(super) fn nearest(s: f32) -> u8 {
+    let guess = (4.0 * f64::from(s).log2()).round() as i32 + BIAS;
+    guess.clamp(1, 255) as u8
 }
 
 impl Codec for Int4Log {
