@@ -407,7 +407,7 @@ impl Report {
     }
 }
 
-/// At each point of `run`, how many training tokens it is ahead of `base` (same steps):
+/// At each point of `run`, how many training tokens it is ahead of `base` at the same step:
 /// where the run's held-out loss is below the baseline's, how much earlier the run's
 /// curve (straight between points) first came down to the baseline's loss there; where
 /// it is above, how much earlier the baseline's curve came down to the run's (a negative
@@ -419,8 +419,8 @@ impl Report {
 /// falls towards it.
 pub fn tokens_ahead(run: &[Point], base: &[Point]) -> Vec<Option<f64>> {
     run.iter()
-        .zip(base)
-        .map(|(r, b)| {
+        .map(|r| {
+            let b = base.iter().find(|b| b.step == r.step)?;
             if r.eval_loss <= b.eval_loss {
                 reached(run, b.eval_loss).map(|t| r.tokens as f64 - t)
             } else {
