@@ -13,10 +13,9 @@
 //!
 //! `int2` writes `s` as an f32. `int2log` writes the byte `e` of the quarter power
 //! of two nearest `s`, `2^((e - 192) / 4)` as in `int4log`: at most 9% off the
-//! least-squares scale, which adds about 0.3% of the row's mean square to the error
-//! on average. Why: a bottleneck wide enough to carry 28 values a token as int2
-//! spends 7 bytes on them, and an f32 scale per token would take it past 8 bytes
-//! (under 128x of a 256-wide fp32 residual); one byte keeps it at 8.
+//! least-squares scale, which adds about 0.2% of the row's mean square to the error
+//! on average. Why: 26 values a token as int2 take 6.5 bytes, so an f32 scale per
+//! token makes 10.5 bytes (98x of a 256-wide fp32 residual) and one byte 7.5 (136x).
 //!
 //! The scales come first, one per row, then the codes, packed four to a byte, the
 //! earliest value in the lowest two bits; the bits after the last value of the
