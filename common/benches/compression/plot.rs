@@ -1,6 +1,7 @@
 //! `compression.png`: each compressed run's held-out loss ÷ the baseline's
 //! against training tokens, one line per run and seed, with the 1.00, 1.02 and
-//! 1.04 levels the benchmark's bars are stated in.
+//! 1.04 levels the benchmark's bars are stated in; below it, how many tokens each
+//! run is ahead of the baseline along the way.
 
 use std::path::Path;
 
@@ -42,71 +43,133 @@ fn load_font() -> Result<(), String> {
     .map_err(|_| format!("{path} is not a font plotters can read"))
 }
 
-/// Draws the loss ratio of every compressed run in `report` into `path`.
+/// One run's line in both panels.
+struct Series {
+    label: String,
+    /// (tokens in millions, loss ratio)
+    ratio: Vec<(f64, f64)>,
+    /// (tokens in millions, tokens ahead in millions)
+    ahead: Vec<(f64, f64)>,
+}
+
+/// Draws every valid compressed run in `report` into `path`: its loss ratio against the
+/// baseline (top) and how many tokens it is ahead (bottom), with one legend beside both.
+/// Runs whose scales spanned tokens (not valid measurements) are left out.
 pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     static FONT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     FONT.get_or_init(load_font).clone()?;
 
-    let lines: Vec<(String, Vec<(f64, f64)>)> = report
+    let millions = |t: u64| t as f64 / 1e6;
+    let series: Vec<Series> = report
         .results
         .iter()
-        .filter(|r| !r.monolithic)
-        .map(|r| {
-            let points = r
+        .filter(|r| !r.monolithic && !report.leaked(r))
+        .map(|r| Series {
+            label: format!("{} (seed {})", r.name, r.seed),
+            ratio: r
                 .curve
                 .iter()
-                .filter_map(|p| p.ratio.map(|x| (p.tokens as f64 / 1e6, x)))
-                .collect();
-            (format!("{} (seed {})", r.name, r.seed), points)
+                .filter_map(|p| p.ratio.map(|x| (millions(p.tokens), x)))
+                .collect(),
+            ahead: r
+                .curve
+                .iter()
+                .filter_map(|p| p.tokens_ahead.map(|t| (millions(p.tokens), t / 1e6)))
+                .collect(),
         })
-        .filter(|(_, p): &(String, Vec<(f64, f64)>)| !p.is_empty())
+        .filter(|s| !s.ratio.is_empty())
         .collect();
-    if lines.is_empty() {
+    if series.is_empty() {
         return Err("no compressed run has a baseline with the same seed yet".into());
     }
-    let all = lines.iter().flat_map(|(_, p)| p.iter());
-    let x_max = all.clone().map(|p| p.0).fold(0.0, f64::max);
-    let (lo, hi) = all.fold((1.0f64, 1.04f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
-    let pad = (hi - lo) * 0.05;
+    let x_max = series
+        .iter()
+        .flat_map(|s| s.ratio.iter().map(|p| p.0))
+        .fold(0.0, f64::max)
+        * 1.02;
 
-    let root = BitMapBackend::new(path, (1100, 700)).into_drawing_area();
+    let root = BitMapBackend::new(path, (1600, 1100)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("Held-out loss ÷ uncompressed baseline — {}", report.model),
-            ("sans-serif", 20),
-        )
+    let root = root.titled(
+        &format!(
+            "Staged runs against the uncompressed baseline — {}",
+            report.model
+        ),
+        ("sans-serif", 22),
+    )?;
+    let (panels, legend) = root.split_horizontally(1120);
+    let (top, bottom) = panels.split_vertically(530);
+    let ratios: Vec<&[(f64, f64)]> = series.iter().map(|s| s.ratio.as_slice()).collect();
+    panel(
+        &top,
+        "held-out loss ÷ baseline (same seed)",
+        &ratios,
+        x_max,
+        &[1.0, 1.02, 1.04],
+        3,
+    )?;
+    let aheads: Vec<&[(f64, f64)]> = series.iter().map(|s| s.ahead.as_slice()).collect();
+    panel(
+        &bottom,
+        "tokens ahead of the baseline (millions)",
+        &aheads,
+        x_max,
+        &[0.0],
+        2,
+    )?;
+    for (i, s) in series.iter().enumerate() {
+        let y = 40 + 24 * i as i32;
+        let color = Palette99::pick(i).to_rgba();
+        legend.draw(&PathElement::new([(10, y), (40, y)], color.stroke_width(3)))?;
+        legend.draw(&Text::new(
+            s.label.clone(),
+            (48, y - 8),
+            ("sans-serif", 14).into_font(),
+        ))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// One panel: a line per entry of `lines` (colours in legend order), gray lines at `levels`,
+/// y labels with `decimals` decimals.
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    y_desc: &str,
+    lines: &[&[(f64, f64)]],
+    x_max: f64,
+    levels: &[f64],
+    decimals: usize,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let all = lines.iter().flat_map(|l| l.iter()).map(|p| p.1);
+    let (lo, hi) = all
+        .chain(levels.iter().copied())
+        .fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let pad = (hi - lo).max(1e-6) * 0.05;
+    let mut chart = ChartBuilder::on(area)
         .margin(15)
         .x_label_area_size(45)
-        .y_label_area_size(65)
-        .build_cartesian_2d(0.0..x_max * 1.02, (lo - pad)..(hi + pad))?;
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, (lo - pad)..(hi + pad))?;
     chart
         .configure_mesh()
         .x_desc("training tokens (millions)")
-        .y_desc("loss ratio")
-        .y_label_formatter(&|y| format!("{y:.3}"))
+        .y_desc(y_desc)
+        .y_label_formatter(&|y| format!("{y:.decimals$}"))
         .label_style(("sans-serif", 14))
         .draw()?;
-    for level in [1.0, 1.02, 1.04] {
+    for &level in levels {
         chart.draw_series(LineSeries::new(
-            [(0.0, level), (x_max * 1.02, level)],
+            [(0.0, level), (x_max, level)],
             RGBColor(120, 120, 120).stroke_width(1),
         ))?;
     }
-    for (i, (label, points)) in lines.into_iter().enumerate() {
+    for (i, points) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(LineSeries::new(points.to_vec(), color.stroke_width(2)))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
-    root.present()?;
     Ok(())
 }

@@ -304,7 +304,7 @@ impl Report {
     }
 
     /// Whether `r`'s boundary shared a quantization scale between tokens.
-    fn leaked(&self, r: &RunResult) -> bool {
+    pub fn leaked(&self, r: &RunResult) -> bool {
         r.boundary
             .as_ref()
             .is_some_and(|b| b.scales_span_tokens(self.d_model))
@@ -399,11 +399,9 @@ impl Report {
              another's, by training tokens",
             drift.iter(),
             |p| p.ratio.map(|x| format!("{x:.3}")),
-        ) + &curve_table(
-            "The same, in tokens ahead (millions)",
-            drift.iter(),
-            |p| p.tokens_ahead.map(|t| format!("{:+.2}", t / 1e6)),
-        )
+        ) + &curve_table("The same, in tokens ahead (millions)", drift.iter(), |p| {
+            p.tokens_ahead.map(|t| format!("{:+.2}", t / 1e6))
+        })
     }
 }
 
