@@ -375,7 +375,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             clipped += u32::from(r.clipped);
             grad_norm += r.grad_norms.iter().map(|n| n * n).sum::<f64>().sqrt();
             // Points at the baseline's steps, `lead` steps later; the head start's own
-            // steps are not a point.
+            // steps are not a point, nor in the first point's means.
+            if lead > 0 && step + 1 == lead {
+                (train_sum, train_n, grad_error, grad_zeroed) = (0.0, 0, 0.0, 0.0);
+                (clipped, grad_norm) = (0, 0.0);
+            }
             let at = (step + 1).checked_sub(lead).filter(|s| eval_at.contains(s));
             if let Some(at) = at {
                 let eval_loss = trainer.eval(&corpus, args.eval_batches)?;
