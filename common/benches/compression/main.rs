@@ -147,6 +147,14 @@ fn runs() -> Vec<Run> {
             (Int4Log, Int4Log),
             true,
         ),
+        // The default, its stages clipped by their joint norm: what per-stage clipping
+        // costs the compressed pipeline.
+        jointly(staged(
+            "staged-k7-int4log-token-embedding-joint-clip",
+            7,
+            (Int4Log, Int4Log),
+            true,
+        )),
         staged(
             "staged-k5-int4log-token-embedding",
             5,

@@ -74,6 +74,25 @@ impl RunResult {
         ))
     }
 
+    /// The rise of the loss ratio (against the same seed's baseline) over the last half:
+    /// the change along the least-squares line through the points from the middle on.
+    pub fn rise(&self) -> Option<f64> {
+        let ratios: Vec<f64> = self.curve.iter().filter_map(|p| p.ratio).collect();
+        last_half_rise(&ratios)
+    }
+
+    /// How the run's lead over the same seed's baseline changes over the last half, in
+    /// tokens, fitted as [`RunResult::rise`] is; `None` unless every point of the last
+    /// half has a lead.
+    pub fn lead_change(&self) -> Option<f64> {
+        let ahead: Vec<Option<f64>> = self.curve.iter().map(|p| p.tokens_ahead).collect();
+        last_half(&ahead)
+            .iter()
+            .copied()
+            .collect::<Option<Vec<f64>>>()
+            .and_then(|tail| fitted_change(&tail))
+    }
+
     /// Held-out loss at `step`, if the run recorded a point there.
     fn eval_at(&self, step: u64) -> Option<f64> {
         self.curve
@@ -295,6 +314,7 @@ impl Report {
         );
         s += &self.noise_floor();
         s += &self.rises();
+        s += &self.across_seeds();
         s += "\n![held-out loss ratio against tokens](compression.png)\n\n\
               Staged runs carry the boundary encoder and decoder (and, with a token embedding, \
               one more embedding table per later stage): a few percent more parameters. \
@@ -338,20 +358,14 @@ impl Report {
             }
         );
         for r in &self.results {
-            let own: Vec<f64> = r.curve.iter().filter_map(|p| p.ratio).collect();
             let mean: Vec<f64> = r
                 .curve
                 .iter()
                 .filter_map(|p| mean_at(p.step).map(|m| p.eval_loss / m))
                 .collect();
             let fmt = |x: Option<f64>| x.map_or("—".into(), |x| format!("{:+.2}", x * 100.0));
-            // The lead's change needs every point of the last half.
-            let ahead: Vec<Option<f64>> = r.curve.iter().map(|p| p.tokens_ahead).collect();
-            let lead = last_half(&ahead)
-                .iter()
-                .copied()
-                .collect::<Option<Vec<f64>>>()
-                .and_then(|tail| fitted_change(&tail))
+            let lead = r
+                .lead_change()
                 .map_or("—".into(), |x| format!("{:+.2}M", x / 1e6));
             s += &format!(
                 "| {} | {} | {} | {} | {} | {lead} |\n",
@@ -360,13 +374,70 @@ impl Report {
                 if r.monolithic {
                     "—".into()
                 } else {
-                    fmt(last_half_rise(&own))
+                    fmt(r.rise())
                 },
                 fmt(last_half_rise(&mean)),
                 mean.last().map_or("—".into(), |x| format!("{x:.3}")),
             );
         }
         s
+    }
+
+    /// Every configuration measured on two seeds or more (the † ones left out): the mean
+    /// and spread of its end ratio, its rise and its lead's change over the last half, so
+    /// that two configurations, or one and a control, compare by more than one seed's luck.
+    fn across_seeds(&self) -> String {
+        let mut names: Vec<&str> = vec![];
+        for r in self
+            .results
+            .iter()
+            .filter(|r| !r.monolithic && !self.leaked(r))
+        {
+            if !names.contains(&r.name.as_str()) {
+                names.push(&r.name);
+            }
+        }
+        let mut rows = String::new();
+        for name in names {
+            let runs: Vec<&RunResult> = self.results.iter().filter(|r| r.name == name).collect();
+            if runs.len() < 2 {
+                continue;
+            }
+            // Each figure over the seeds, `scale`d, as "mean ± sd (se)" to `decimals`,
+            // the mean with its sign if `signed`.
+            let stat = |f: &dyn Fn(&RunResult) -> Option<f64>,
+                        scale: f64,
+                        decimals: usize,
+                        signed: bool| {
+                let xs: Option<Vec<f64>> = runs.iter().map(|r| f(r).map(|x| x * scale)).collect();
+                xs.and_then(|xs| Spread::of(&xs)).map_or("—".into(), |m| {
+                    let mean = if signed {
+                        format!("{:+.decimals$}", m.mean)
+                    } else {
+                        format!("{:.decimals$}", m.mean)
+                    };
+                    format!("{mean} ± {:.decimals$} ({:.decimals$})", m.sd, m.se)
+                })
+            };
+            let seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
+            rows += &format!(
+                "| {name} | {} | {} | {} | {} |\n",
+                seeds.join(", "),
+                stat(&|r| r.ratio, 1.0, 3, false),
+                stat(&RunResult::rise, 100.0, 2, true),
+                stat(&RunResult::lead_change, 1e-6, 2, true),
+            );
+        }
+        if rows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\nAcross seeds: mean ± standard deviation over the seeds (standard error of the \
+             mean in brackets) of the end ratio, the rise over the last half (same seed, points) \
+             and the change of tokens ahead over the last half (millions):\n\n\
+             | run | seeds | end ratio | rise | change of tokens ahead |\n\
+             |---|---|---:|---:|---:|\n{rows}"
+        )
     }
 
     /// How far two runs of one configuration drift apart along the budget: each later
@@ -442,6 +513,30 @@ fn reached(curve: &[Point], loss: f64) -> Option<f64> {
             a.tokens as f64 + along * (b.tokens - a.tokens) as f64
         })
     })
+}
+
+/// The mean, sample standard deviation and standard error of the mean of a few figures.
+struct Spread {
+    mean: f64,
+    sd: f64,
+    se: f64,
+}
+
+impl Spread {
+    /// `None` for fewer than two figures, which have no spread.
+    fn of(xs: &[f64]) -> Option<Spread> {
+        if xs.len() < 2 {
+            return None;
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        Some(Spread {
+            mean,
+            sd,
+            se: sd / n.sqrt(),
+        })
+    }
 }
 
 /// The points from the middle of a curve on (the middle one included); empty for none.
