@@ -1,7 +1,8 @@
 //! `compression.png`: each compressed run's held-out loss ÷ the baseline's
-//! against training tokens, one line per run and seed, with the 1.00, 1.02 and
-//! 1.04 levels the benchmark's bars are stated in; below it, how many tokens each
-//! run is ahead of the baseline along the way.
+//! against training tokens, one colour per configuration, a thin line per seed and,
+//! for a configuration measured on several seeds, a thick line through their mean,
+//! with the 1.00, 1.02 and 1.04 levels the benchmark's bars are stated in; below it,
+//! how many tokens each run is ahead of the baseline along the way.
 
 use std::path::Path;
 
@@ -45,12 +46,47 @@ fn load_font() -> Result<(), String> {
 
 /// One run's line in both panels.
 struct Series {
-    label: String,
     /// (tokens in millions, loss ratio)
     ratio: Vec<(f64, f64)>,
     /// (tokens in millions, tokens ahead in millions)
     ahead: Vec<(f64, f64)>,
 }
+
+/// One configuration: its seeds' lines, in one colour.
+struct Config {
+    label: String,
+    seeds: Vec<Series>,
+}
+
+impl Config {
+    /// The mean over the seeds at each point every seed has (by tokens), for both panels;
+    /// `None` for a configuration measured on one seed.
+    fn mean(&self) -> Option<Series> {
+        if self.seeds.len() < 2 {
+            return None;
+        }
+        let mean = |line: fn(&Series) -> &[(f64, f64)]| -> Vec<(f64, f64)> {
+            line(&self.seeds[0])
+                .iter()
+                .filter_map(|&(x, _)| {
+                    let ys: Option<Vec<f64>> = self
+                        .seeds
+                        .iter()
+                        .map(|s| line(s).iter().find(|p| p.0 == x).map(|p| p.1))
+                        .collect();
+                    ys.map(|ys| (x, ys.iter().sum::<f64>() / ys.len() as f64))
+                })
+                .collect()
+        };
+        Some(Series {
+            ratio: mean(|s| &s.ratio),
+            ahead: mean(|s| &s.ahead),
+        })
+    }
+}
+
+/// A line to draw: its points, its configuration's colour index and its width.
+type Line<'a> = (&'a [(f64, f64)], usize, u32);
 
 /// Draws every valid compressed run in `report` into `path`: its loss ratio against the
 /// baseline (top) and how many tokens it is ahead (bottom), with one legend beside both.
@@ -60,12 +96,13 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
     FONT.get_or_init(load_font).clone()?;
 
     let millions = |t: u64| t as f64 / 1e6;
-    let series: Vec<Series> = report
+    let mut configs: Vec<Config> = vec![];
+    for r in report
         .results
         .iter()
         .filter(|r| !r.monolithic && !report.leaked(r))
-        .map(|r| Series {
-            label: format!("{} (seed {})", r.name, r.seed),
+    {
+        let series = Series {
             ratio: r
                 .curve
                 .iter()
@@ -76,17 +113,40 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
                 .iter()
                 .filter_map(|p| p.tokens_ahead.map(|t| (millions(p.tokens), t / 1e6)))
                 .collect(),
-        })
-        .filter(|s| !s.ratio.is_empty())
-        .collect();
-    if series.is_empty() {
+        };
+        if series.ratio.is_empty() {
+            continue;
+        }
+        match configs.iter_mut().find(|c| c.label == r.name) {
+            Some(c) => c.seeds.push(series),
+            None => configs.push(Config {
+                label: r.name.clone(),
+                seeds: vec![series],
+            }),
+        }
+    }
+    if configs.is_empty() {
         return Err("no compressed run has a baseline with the same seed yet".into());
     }
-    let x_max = series
+    let means: Vec<Option<Series>> = configs.iter().map(Config::mean).collect();
+    let x_max = configs
         .iter()
+        .flat_map(|c| &c.seeds)
         .flat_map(|s| s.ratio.iter().map(|p| p.0))
         .fold(0.0, f64::max)
         * 1.02;
+    // Every seed thin, then every mean thick, so the means are on top.
+    let lines = |pick: fn(&Series) -> &[(f64, f64)]| -> Vec<Line> {
+        let seeds = configs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.seeds.iter().map(move |s| (pick(s), i, 1)));
+        let thick = means
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.as_ref().map(|m| (pick(m), i, 4)));
+        seeds.chain(thick).collect()
+    };
 
     let root = BitMapBackend::new(path, (1600, 1100)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -99,30 +159,32 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
     )?;
     let (panels, legend) = root.split_horizontally(1120);
     let (top, bottom) = panels.split_vertically(530);
-    let ratios: Vec<&[(f64, f64)]> = series.iter().map(|s| s.ratio.as_slice()).collect();
     panel(
         &top,
         "held-out loss ÷ baseline (same seed)",
-        &ratios,
+        &lines(|s| &s.ratio),
         x_max,
         &[1.0, 1.02, 1.04],
         3,
     )?;
-    let aheads: Vec<&[(f64, f64)]> = series.iter().map(|s| s.ahead.as_slice()).collect();
     panel(
         &bottom,
         "tokens ahead of the baseline (millions)",
-        &aheads,
+        &lines(|s| &s.ahead),
         x_max,
         &[0.0],
         2,
     )?;
-    for (i, s) in series.iter().enumerate() {
+    for (i, c) in configs.iter().enumerate() {
         let y = 40 + 24 * i as i32;
         let color = Palette99::pick(i).to_rgba();
+        let label = match c.seeds.len() {
+            1 => c.label.clone(),
+            n => format!("{} ({n} seeds, thick: mean)", c.label),
+        };
         legend.draw(&PathElement::new([(10, y), (40, y)], color.stroke_width(3)))?;
         legend.draw(&Text::new(
-            s.label.clone(),
+            label,
             (48, y - 8),
             ("sans-serif", 14).into_font(),
         ))?;
@@ -131,12 +193,12 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-/// One panel: a line per entry of `lines` (colours in legend order), gray lines at `levels`,
-/// y labels with `decimals` decimals.
+/// One panel: each of `lines` in its configuration's colour (legend order) and width, gray
+/// lines at `levels`, y labels with `decimals` decimals.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     y_desc: &str,
-    lines: &[&[(f64, f64)]],
+    lines: &[Line],
     x_max: f64,
     levels: &[f64],
     decimals: usize,
@@ -144,7 +206,7 @@ fn panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let all = lines.iter().flat_map(|l| l.iter()).map(|p| p.1);
+    let all = lines.iter().flat_map(|l| l.0.iter()).map(|p| p.1);
     let (lo, hi) = all
         .chain(levels.iter().copied())
         .fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
@@ -167,9 +229,9 @@ where
             RGBColor(120, 120, 120).stroke_width(1),
         ))?;
     }
-    for (i, points) in lines.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart.draw_series(LineSeries::new(points.to_vec(), color.stroke_width(2)))?;
+    for &(points, config, width) in lines {
+        let color = Palette99::pick(config).to_rgba();
+        chart.draw_series(LineSeries::new(points.to_vec(), color.stroke_width(width)))?;
     }
     Ok(())
 }
