@@ -55,6 +55,9 @@ struct Series {
 /// One configuration: its seeds' lines, in one colour.
 struct Config {
     label: String,
+    /// No boundary at all: the monolithic model given a head start, the control the
+    /// others' rise and lead are read against. Drawn in black.
+    control: bool,
     seeds: Vec<Series>,
 }
 
@@ -85,8 +88,17 @@ impl Config {
     }
 }
 
-/// A line to draw: its points, its configuration's colour index and its width.
-type Line<'a> = (&'a [(f64, f64)], usize, u32);
+/// A line to draw: its points, its colour and its width.
+type Line<'a> = (&'a [(f64, f64)], RGBAColor, u32);
+
+/// Configuration `i`'s colour: black for a control, else the palette's `i`th.
+fn colour(configs: &[Config], i: usize) -> RGBAColor {
+    if configs[i].control {
+        BLACK.to_rgba()
+    } else {
+        Palette99::pick(i).to_rgba()
+    }
+}
 
 /// Draws every valid compressed run in `report` into `path`: its loss ratio against the
 /// baseline (top) and how many tokens it is ahead (bottom), with one legend beside both.
@@ -121,6 +133,7 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
             Some(c) => c.seeds.push(series),
             None => configs.push(Config {
                 label: r.name.clone(),
+                control: r.boundary.is_none(),
                 seeds: vec![series],
             }),
         }
@@ -135,16 +148,19 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
         .flat_map(|s| s.ratio.iter().map(|p| p.0))
         .fold(0.0, f64::max)
         * 1.02;
-    // Every seed thin, then every mean thick, so the means are on top.
+    // Every seed thin (a control's thicker), then every mean thick, so the means are on top.
     let lines = |pick: fn(&Series) -> &[(f64, f64)]| -> Vec<Line> {
-        let seeds = configs
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| c.seeds.iter().map(move |s| (pick(s), i, 1)));
+        let configs = &configs;
+        let seeds = configs.iter().enumerate().flat_map(|(i, c)| {
+            let width = if c.control { 3 } else { 1 };
+            c.seeds
+                .iter()
+                .map(move |s| (pick(s), colour(configs, i), width))
+        });
         let thick = means
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| m.as_ref().map(|m| (pick(m), i, 4)));
+            .filter_map(|(i, m)| m.as_ref().map(|m| (pick(m), colour(configs, i), 4)));
         seeds.chain(thick).collect()
     };
 
@@ -177,7 +193,7 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
     )?;
     for (i, c) in configs.iter().enumerate() {
         let y = 40 + 24 * i as i32;
-        let color = Palette99::pick(i).to_rgba();
+        let color = colour(&configs, i);
         let label = match c.seeds.len() {
             1 => c.label.clone(),
             n => format!("{} ({n} seeds, thick: mean)", c.label),
@@ -193,7 +209,7 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-/// One panel: each of `lines` in its configuration's colour (legend order) and width, gray
+/// One panel: each of `lines` in its colour and width, gray
 /// lines at `levels`, y labels with `decimals` decimals.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -229,8 +245,7 @@ where
             RGBColor(120, 120, 120).stroke_width(1),
         ))?;
     }
-    for &(points, config, width) in lines {
-        let color = Palette99::pick(config).to_rgba();
+    for &(points, color, width) in lines {
         chart.draw_series(LineSeries::new(points.to_vec(), color.stroke_width(width)))?;
     }
     Ok(())
