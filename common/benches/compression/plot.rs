@@ -9,7 +9,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::report::Report;
+use crate::report::{Report, RunResult};
 
 /// Where a sans-serif TrueType font is found on common systems; `SLIVER_PLOT_FONT` overrides.
 const FONT_PATHS: [&str; 4] = [
@@ -108,36 +108,34 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
     FONT.get_or_init(load_font).clone()?;
 
     let millions = |t: u64| t as f64 / 1e6;
-    let mut configs: Vec<Config> = vec![];
-    for r in report
-        .results
-        .iter()
-        .filter(|r| !r.monolithic && !report.leaked(r))
-    {
-        let series = Series {
-            ratio: r
-                .curve
+    let series = |r: &RunResult| Series {
+        ratio: r
+            .curve
+            .iter()
+            .filter_map(|p| p.ratio.map(|x| (millions(p.tokens), x)))
+            .collect(),
+        ahead: r
+            .curve
+            .iter()
+            .filter_map(|p| p.tokens_ahead.map(|t| (millions(p.tokens), t / 1e6)))
+            .collect(),
+    };
+    let configs: Vec<Config> = report
+        .configurations()
+        .into_iter()
+        .filter_map(|runs| {
+            let seeds: Vec<Series> = runs
                 .iter()
-                .filter_map(|p| p.ratio.map(|x| (millions(p.tokens), x)))
-                .collect(),
-            ahead: r
-                .curve
-                .iter()
-                .filter_map(|p| p.tokens_ahead.map(|t| (millions(p.tokens), t / 1e6)))
-                .collect(),
-        };
-        if series.ratio.is_empty() {
-            continue;
-        }
-        match configs.iter_mut().find(|c| c.label == r.name) {
-            Some(c) => c.seeds.push(series),
-            None => configs.push(Config {
-                label: r.name.clone(),
-                control: r.boundary.is_none(),
-                seeds: vec![series],
-            }),
-        }
-    }
+                .map(|r| series(r))
+                .filter(|s| !s.ratio.is_empty())
+                .collect();
+            (!seeds.is_empty()).then(|| Config {
+                label: runs[0].name.clone(),
+                control: runs[0].boundary.is_none(),
+                seeds,
+            })
+        })
+        .collect();
     if configs.is_empty() {
         return Err("no compressed run has a baseline with the same seed yet".into());
     }

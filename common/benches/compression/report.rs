@@ -323,6 +323,24 @@ impl Report {
         s
     }
 
+    /// Every valid run that is not a baseline (the † ones left out), grouped by
+    /// configuration, each group's seeds in report order; the groups in the order of
+    /// their first run.
+    pub fn configurations(&self) -> Vec<Vec<&RunResult>> {
+        let mut groups: Vec<Vec<&RunResult>> = vec![];
+        for r in self
+            .results
+            .iter()
+            .filter(|r| !r.monolithic && !self.leaked(r))
+        {
+            match groups.iter_mut().find(|g| g[0].name == r.name) {
+                Some(g) => g.push(r),
+                None => groups.push(vec![r]),
+            }
+        }
+        groups
+    }
+
     /// Whether `r`'s boundary shared a quantization scale between tokens.
     pub fn leaked(&self, r: &RunResult) -> bool {
         r.boundary
@@ -387,22 +405,12 @@ impl Report {
     /// and spread of its end ratio, its rise and its lead's change over the last half, so
     /// that two configurations, or one and a control, compare by more than one seed's luck.
     fn across_seeds(&self) -> String {
-        let mut names: Vec<&str> = vec![];
-        for r in self
-            .results
-            .iter()
-            .filter(|r| !r.monolithic && !self.leaked(r))
-        {
-            if !names.contains(&r.name.as_str()) {
-                names.push(&r.name);
-            }
-        }
         let mut rows = String::new();
-        for name in names {
-            let runs: Vec<&RunResult> = self.results.iter().filter(|r| r.name == name).collect();
+        for runs in self.configurations() {
             if runs.len() < 2 {
                 continue;
             }
+            let name = &runs[0].name;
             // Each figure over the seeds, `scale`d, as "mean ± sd (se)" to `decimals`,
             // the mean with its sign if `signed`.
             let stat = |f: &dyn Fn(&RunResult) -> Option<f64>,
