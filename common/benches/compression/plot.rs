@@ -131,7 +131,7 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
                 .collect();
             (!seeds.is_empty()).then(|| Config {
                 label: runs[0].name.clone(),
-                control: runs[0].boundary.is_none(),
+                control: runs[0].is_control(),
                 seeds,
             })
         })

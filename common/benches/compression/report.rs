@@ -93,6 +93,13 @@ impl RunResult {
             .and_then(|tail| fitted_change(&tail))
     }
 
+    /// Whether this is the head-start control: the monolithic model with no boundary,
+    /// measured against the baseline rather than being it. A constant lead and nothing
+    /// else, it is what the others' rise and lead are read against.
+    pub fn is_control(&self) -> bool {
+        !self.monolithic && self.boundary.is_none()
+    }
+
     /// Held-out loss at `step`, if the run recorded a point there.
     fn eval_at(&self, step: u64) -> Option<f64> {
         self.curve
@@ -315,6 +322,7 @@ impl Report {
         s += &self.noise_floor();
         s += &self.rises();
         s += &self.across_seeds();
+        s += &self.against_control();
         s += "\n![held-out loss ratio against tokens](compression.png)\n\n\
               Staged runs carry the boundary encoder and decoder (and, with a token embedding, \
               one more embedding table per later stage): a few percent more parameters. \
@@ -445,6 +453,71 @@ impl Report {
              and the change of tokens ahead over the last half (millions):\n\n\
              | run | seeds | end ratio | rise | change of tokens ahead |\n\
              |---|---|---:|---:|---:|\n{rows}"
+        )
+    }
+
+    /// Every configuration measured on two or more of the head-start control's seeds, each
+    /// seed paired with the control's: how much more its ratio rises over the last half
+    /// than a constant lead's does, and how much more its lead in tokens changes. Pairing
+    /// takes each seed's baseline out of the comparison, since the baseline's curve is what
+    /// both are divided by. A boundary whose cost does not grow rises no more than the
+    /// control and loses no lead against it.
+    fn against_control(&self) -> String {
+        let groups = self.configurations();
+        let Some(control) = groups.iter().find(|g| g[0].is_control()) else {
+            return String::new();
+        };
+        let mut rows = String::new();
+        for runs in groups.iter().filter(|g| !g[0].is_control()) {
+            // (rise, lead change) of the run minus the control's, per seed both measured.
+            let pairs: Vec<(u64, Option<f64>, Option<f64>)> = runs
+                .iter()
+                .filter_map(|r| {
+                    let c = control.iter().find(|c| c.seed == r.seed)?;
+                    let minus = |f: fn(&RunResult) -> Option<f64>| Some(f(r)? - f(c)?);
+                    Some((
+                        r.seed,
+                        minus(RunResult::rise),
+                        minus(RunResult::lead_change),
+                    ))
+                })
+                .collect();
+            if pairs.len() < 2 {
+                continue;
+            }
+            let spread = |xs: Vec<Option<f64>>, scale: f64, unit: &str| {
+                let xs: Option<Vec<f64>> = xs.into_iter().map(|x| x.map(|x| x * scale)).collect();
+                xs.and_then(|xs| Spread::of(&xs)).map_or("—".into(), |m| {
+                    format!("{:+.2}{unit} ± {:.2} ({:.2})", m.mean, m.sd, m.se)
+                })
+            };
+            let more = pairs
+                .iter()
+                .filter(|p| p.1.is_some_and(|d| d > 0.0))
+                .count();
+            let seeds: Vec<String> = pairs.iter().map(|p| p.0.to_string()).collect();
+            rows += &format!(
+                "| {} | {} | {} | {} | {more} of {} |\n",
+                runs[0].name,
+                seeds.join(", "),
+                spread(pairs.iter().map(|p| p.1).collect(), 100.0, ""),
+                spread(pairs.iter().map(|p| p.2).collect(), 1e-6, "M"),
+                pairs.len(),
+            );
+        }
+        if rows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\nAgainst the head-start control ({}), seed by seed: the run's rise over the last \
+             half minus the control's with the same seed (points), and its change of tokens \
+             ahead minus the control's (millions); mean ± standard deviation (standard error) \
+             over the seeds both have. Negative rise and positive lead: the run holds its ground \
+             better than a constant lead.\n\n\
+             | run | seeds | rise − control's | change of tokens ahead − control's \
+             | seeds rising more than the control |\n\
+             |---|---|---:|---:|---:|\n{rows}",
+            control[0].name
         )
     }
 
