@@ -62,6 +62,9 @@ pub struct Options {
     pub threads: usize,
     /// Milliseconds added to every storage request (benchmarks).
     pub latency_ms: u64,
+    /// How often miners look for artifacts routed to them (`btminer --miner.poll_ms`);
+    /// `None` leaves btminer's default.
+    pub miner_poll_ms: Option<u64>,
     /// Whether the subnet requires commit-reveal of weights.
     pub commit_reveal: bool,
     /// Miners (by index) that play an adversary (`btminer --adversary NAME`): tests only.
@@ -383,6 +386,9 @@ impl Localnet {
             &slot.hotkey_name.clone(),
             &slot.dir.clone(),
         );
+        if let Some(ms) = self.opts.miner_poll_ms {
+            cmd.args(["--miner.poll_ms", &ms.to_string()]);
+        }
         if let Some((_, b)) = self.opts.adversaries.iter().find(|(m, _)| *m == i) {
             cmd.args(["--adversary", b.name()]);
         }

@@ -62,6 +62,7 @@ fn options(dir: &Path, storage: StorageKind, epochs: u64, commit_reveal: bool) -
         storage,
         threads: 1,
         latency_ms: 0,
+        miner_poll_ms: None,
         commit_reveal,
         adversaries: Vec::new(),
     }

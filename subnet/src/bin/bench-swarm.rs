@@ -46,6 +46,11 @@ struct Cli {
     /// Storage latencies to run the swarm with, in ms per request.
     #[arg(long, value_delimiter = ',', default_value = "0,50")]
     latency_ms: Vec<u64>,
+    /// How often miners look for artifacts routed to them, in ms (`btminer --miner.poll_ms`;
+    /// btminer's default when not given). Each look lists every upstream miner's activations
+    /// of the epoch so far, so polling faster trades CPU for latency.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    miner_poll_ms: Option<u64>,
     /// libtorch threads of the single-process trainer (the machine's cores).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -116,6 +121,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         storage: StorageKind::Fs,
         threads: 1,
         latency_ms,
+        miner_poll_ms: cli.miner_poll_ms,
         commit_reveal: false,
         adversaries: Vec::new(),
     })
@@ -252,6 +258,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "tokens": r.tokens,
                 "storage": "fs",
                 "storage_latency_ms": r.latency_ms,
+                "miner_poll_ms": cli.miner_poll_ms,
                 "utilisation_mean": round(u_mean),
                 "utilisation_per_miner": r.utilisation.iter().map(|(k, v)| (k.clone(), round(*v))).collect::<BTreeMap<_, _>>(),
                 "swarm_tokens_per_s": round(tok_s),
@@ -294,8 +301,8 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
          single-process pipeline trainer ({} threads) on the same tokens at the swarm's global \
          batch ({} micro-batches of {} sequences per step: `optimizer.accumulate` x miners per \
          stage). Stage 0 keeps {} round(s) of {} samples in flight (`swarm.rounds`, \
-         `swarm.window`). Same machine, model, data, learning-rate schedule and held-out \
-         batches.\n\n",
+         `swarm.window`); miners look for artifacts every {}. Same machine, model, data, \
+         learning-rate schedule and held-out batches.\n\n",
         cli.spec.display(),
         spec.stages.len(),
         cli.miners_per_stage,
@@ -307,6 +314,8 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
         spec.optimizer.batch_size,
         spec.swarm.rounds,
         spec.swarm.window,
+        cli.miner_poll_ms
+            .map_or("btminer's default interval".into(), |ms| format!("{ms} ms")),
     );
     s += "| storage latency | tokens | swarm tok/s | single tok/s | ratio | utilisation (mean) | eval loss swarm | eval loss single | act B/tok | grad B/tok | merge B/tok |\n";
     s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";

@@ -113,6 +113,7 @@ async fn run(cli: Cli) -> Result<()> {
         storage: cli.storage,
         threads: cli.threads,
         latency_ms: cli.latency_ms,
+        miner_poll_ms: None,
         commit_reveal: cli.commit_reveal,
         adversaries: cli.adversary.clone(),
     };
