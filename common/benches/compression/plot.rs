@@ -146,14 +146,13 @@ pub fn loss_ratios(report: &Report, path: &Path) -> Result<(), Box<dyn std::erro
         .flat_map(|s| s.ratio.iter().map(|p| p.0))
         .fold(0.0, f64::max)
         * 1.02;
-    // Every seed thin (a control's thicker), then every mean thick, so the means are on top.
+    // Every seed thin, then every mean thick, so the means are on top.
     let lines = |pick: fn(&Series) -> &[(f64, f64)]| -> Vec<Line> {
         let configs = &configs;
         let seeds = configs.iter().enumerate().flat_map(|(i, c)| {
-            let width = if c.control { 3 } else { 1 };
             c.seeds
                 .iter()
-                .map(move |s| (pick(s), colour(configs, i), width))
+                .map(move |s| (pick(s), colour(configs, i), 1))
         });
         let thick = means
             .iter()
