@@ -419,29 +419,16 @@ impl Report {
                 continue;
             }
             let name = &runs[0].name;
-            // Each figure over the seeds, `scale`d, as "mean ± sd (se)" to `decimals`,
-            // the mean with its sign if `signed`.
-            let stat = |f: &dyn Fn(&RunResult) -> Option<f64>,
-                        scale: f64,
-                        decimals: usize,
-                        signed: bool| {
-                let xs: Option<Vec<f64>> = runs.iter().map(|r| f(r).map(|x| x * scale)).collect();
-                xs.and_then(|xs| Spread::of(&xs)).map_or("—".into(), |m| {
-                    let mean = if signed {
-                        format!("{:+.decimals$}", m.mean)
-                    } else {
-                        format!("{:.decimals$}", m.mean)
-                    };
-                    format!("{mean} ± {:.decimals$} ({:.decimals$})", m.sd, m.se)
-                })
+            let stat = |f: fn(&RunResult) -> Option<f64>, scale, decimals, signed| {
+                spread_cell(runs.iter().map(|r| f(r)), scale, decimals, signed, "")
             };
             let seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
             rows += &format!(
                 "| {name} | {} | {} | {} | {} |\n",
                 seeds.join(", "),
-                stat(&|r| r.ratio, 1.0, 3, false),
-                stat(&RunResult::rise, 100.0, 2, true),
-                stat(&RunResult::lead_change, 1e-6, 2, true),
+                stat(|r| r.ratio, 1.0, 3, false),
+                stat(RunResult::rise, 100.0, 2, true),
+                stat(RunResult::lead_change, 1e-6, 2, true),
             );
         }
         if rows.is_empty() {
@@ -485,12 +472,6 @@ impl Report {
             if pairs.len() < 2 {
                 continue;
             }
-            let spread = |xs: Vec<Option<f64>>, scale: f64, unit: &str| {
-                let xs: Option<Vec<f64>> = xs.into_iter().map(|x| x.map(|x| x * scale)).collect();
-                xs.and_then(|xs| Spread::of(&xs)).map_or("—".into(), |m| {
-                    format!("{:+.2}{unit} ± {:.2} ({:.2})", m.mean, m.sd, m.se)
-                })
-            };
             let more = pairs
                 .iter()
                 .filter(|p| p.1.is_some_and(|d| d > 0.0))
@@ -500,8 +481,8 @@ impl Report {
                 "| {} | {} | {} | {} | {more} of {} |\n",
                 runs[0].name,
                 seeds.join(", "),
-                spread(pairs.iter().map(|p| p.1).collect(), 100.0, ""),
-                spread(pairs.iter().map(|p| p.2).collect(), 1e-6, "M"),
+                spread_cell(pairs.iter().map(|p| p.1), 100.0, 2, true, ""),
+                spread_cell(pairs.iter().map(|p| p.2), 1e-6, 2, true, "M"),
                 pairs.len(),
             );
         }
@@ -618,6 +599,27 @@ impl Spread {
             se: sd / n.sqrt(),
         })
     }
+}
+
+/// A table cell for one figure over several seeds, each `scale`d: "mean ± sd (se)" to
+/// `decimals`, the mean with its sign if `signed` and followed by `unit`; "—" when a seed
+/// lacks the figure or there are fewer than two.
+fn spread_cell(
+    xs: impl Iterator<Item = Option<f64>>,
+    scale: f64,
+    decimals: usize,
+    signed: bool,
+    unit: &str,
+) -> String {
+    let xs: Option<Vec<f64>> = xs.map(|x| x.map(|x| x * scale)).collect();
+    xs.and_then(|xs| Spread::of(&xs)).map_or("—".into(), |m| {
+        let mean = if signed {
+            format!("{:+.decimals$}", m.mean)
+        } else {
+            format!("{:.decimals$}", m.mean)
+        };
+        format!("{mean}{unit} ± {:.decimals$} ({:.decimals$})", m.sd, m.se)
+    })
 }
 
 /// The points from the middle of a curve on (the middle one included); empty for none.
