@@ -1,18 +1,33 @@
 //! The feed: finds, downloads and verifies what is routed to this miner, while it computes.
 //!
-//! It runs on the async runtime for one epoch. Every round it lists the activations of the
-//! previous stage's miners, keeps the ids routed here, and fetches the gradients the worker is
-//! waiting for (their keys are known: the worker says which miner each sample went to). Every
+//! It runs on the async runtime for one epoch. Activations are found two ways:
+//!
+//! - **By name, every round.** Which samples reach this miner is a pure function of the roster:
+//!   stage 0's miners number their samples with a counter ([`routing::sample_id`]) and every
+//!   later stage is a keyed draw ([`routing::route`]). [`Expected`] walks each stage-0 miner's
+//!   counter a little past the furthest sample delivered so far and asks for the ids routed here
+//!   by key, from the miner that must have produced them: one small GET per sample, most of them
+//!   answered the round the activation lands.
+//! - **By listing, every [`SWEEP`].** Each previous-stage miner's activations of the epoch are
+//!   listed, for whatever the names missed: a sample that fell too far behind its origin's counter,
+//!   or a stage-0 miner that numbers its samples some other way.
+//!
+//! Listing every round was what the feed did first; each listing returns every activation of the
+//! epoch so far, so its cost grows through the epoch and, on a machine shared by many miners
+//! (the local subnet, the swarm benchmark), took CPU from the training it was feeding.
+//!
+//! Gradients are fetched by name only: the worker says which miner each sample went to. Every
 //! artifact is opened with [`artifact::open`] against the roster before its payload is decoded;
 //! a rejection is a log line naming the producer and the reason, and a counter, and the
 //! artifact is never trained on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use sliver_common::artifact::{self, Expect, Hotkey, Kind};
+use sliver_common::assignment::Assignment;
 use sliver_common::metrics::Metrics;
 use sliver_common::routing;
 use sliver_common::{RunSpec, WireCodec};
@@ -21,10 +36,13 @@ use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// Most downloads in flight at once.
 const CONCURRENCY: usize = 16;
+
+/// How often the feed lists the previous stage's activations, whatever its round.
+pub const SWEEP: Duration = Duration::from_secs(1);
 
 /// An input for the worker, verified and decoded.
 pub enum Input {
@@ -75,6 +93,221 @@ pub struct Context {
     pub grad_codec: WireCodec,
     /// Pause between rounds.
     pub poll: Duration,
+    /// How far past the furthest sample delivered from a stage-0 miner [`Expected`] asks, in that
+    /// miner's samples (it has at most `swarm.window * swarm.rounds` in flight).
+    pub lookahead: u64,
+}
+
+/// The activations this miner should receive next, by name.
+///
+/// For every stage-0 miner (an *origin*) it walks the origin's sample counter up to
+/// `lookahead` samples past the furthest one delivered here, keeping the ids routed to this
+/// miner with the previous-stage miner that must produce each. A sample more than `lookahead`
+/// behind its origin's furthest is dropped from the names asked for (its path broke somewhere
+/// upstream, or it comes late); the listing still finds it if it ever lands.
+pub struct Expected {
+    run: String,
+    epoch: u64,
+    stage: usize,
+    lookahead: u64,
+    origins: Vec<Origin>,
+    /// (origin index, counter) → (sample id, producer), not yet delivered.
+    pending: BTreeMap<(usize, u64), (u64, Hotkey)>,
+    /// Sample id → (origin index, counter), for every id in `pending`.
+    by_id: HashMap<u64, (usize, u64)>,
+}
+
+struct Origin {
+    hotkey: Hotkey,
+    /// Counters below this have been walked.
+    walked: u64,
+    /// The furthest counter delivered here, if any.
+    furthest: Option<u64>,
+}
+
+impl Expected {
+    /// The samples routed to `me` at `stage` (at least 1) under `assignment`.
+    pub fn new(
+        run: &str,
+        epoch: u64,
+        stage: usize,
+        assignment: &Assignment,
+        me: Hotkey,
+        lookahead: u64,
+    ) -> Self {
+        let origins = if stage == 0 || !assignment.stage(stage).iter().any(|m| m.hotkey == me) {
+            Vec::new()
+        } else {
+            assignment
+                .stage(0)
+                .iter()
+                .map(|m| Origin {
+                    hotkey: m.hotkey,
+                    walked: 0,
+                    furthest: None,
+                })
+                .collect()
+        };
+        let mut expected = Self {
+            run: run.to_string(),
+            epoch,
+            stage,
+            lookahead: lookahead.max(1),
+            origins,
+            pending: BTreeMap::new(),
+            by_id: HashMap::new(),
+        };
+        expected.walk(assignment, me);
+        expected
+    }
+
+    /// Walks every origin's counter up to `lookahead` past its furthest delivered sample.
+    fn walk(&mut self, assignment: &Assignment, me: Hotkey) {
+        let (run, epoch, stage) = (self.run.as_str(), self.epoch, self.stage);
+        for (o, origin) in self.origins.iter_mut().enumerate() {
+            let until = origin.furthest.map_or(0, |f| f + 1) + self.lookahead;
+            while origin.walked < until {
+                let counter = origin.walked;
+                origin.walked += 1;
+                let id = routing::sample_id(run, epoch, &origin.hotkey, counter);
+                let here = routing::route(run, epoch, id, stage, assignment.stage(stage))
+                    .is_some_and(|m| m.hotkey == me);
+                if !here {
+                    continue;
+                }
+                let producer = if stage == 1 {
+                    Some(origin.hotkey)
+                } else {
+                    routing::route(run, epoch, id, stage - 1, assignment.stage(stage - 1))
+                        .map(|m| m.hotkey)
+                };
+                if let Some(producer) = producer {
+                    self.pending.insert((o, counter), (id, producer));
+                    self.by_id.insert(id, (o, counter));
+                }
+            }
+        }
+    }
+
+    /// Sample `id` was delivered or rejected: stop asking for it, and walk on past it.
+    pub fn done(&mut self, id: u64, assignment: &Assignment, me: Hotkey) {
+        let Some((o, counter)) = self.by_id.remove(&id) else {
+            return;
+        };
+        self.pending.remove(&(o, counter));
+        let origin = &mut self.origins[o];
+        if origin.furthest.is_none_or(|f| counter > f) {
+            origin.furthest = Some(counter);
+            let lookahead = self.lookahead;
+            let stale: Vec<(usize, u64)> = self
+                .pending
+                .range((o, 0)..(o, (counter + 1).saturating_sub(lookahead)))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in stale {
+                if let Some((id, _)) = self.pending.remove(&k) {
+                    self.by_id.remove(&id);
+                }
+            }
+            self.walk(assignment, me);
+        }
+    }
+
+    /// The (sample id, producer) pairs to ask for now: the oldest of each origin first.
+    pub fn due(&self, max: usize) -> Vec<(u64, Hotkey)> {
+        let mut per_origin: Vec<Vec<(u64, Hotkey)>> = vec![Vec::new(); self.origins.len()];
+        for (&(o, _), &v) in &self.pending {
+            per_origin[o].push(v);
+        }
+        // Round-robin over origins, so one slow origin cannot take every slot.
+        let mut out = Vec::new();
+        let mut i = 0;
+        while out.len() < max && per_origin.iter().any(|v| i < v.len()) {
+            out.extend(per_origin.iter().filter_map(|v| v.get(i).copied()));
+            i += 1;
+        }
+        out.truncate(max);
+        out
+    }
+}
+
+/// Fetches the activation of sample `id` from `producer` (stage `cx.stage - 1`): `Ok(Some)` when
+/// it is there and sound, `Ok(None)` when not there yet, `Err(())` when rejected.
+async fn fetch_act(cx: &Context, producer: Hotkey, id: u64) -> Result<Option<Tensor>, ()> {
+    let store = cx.roster.store(&producer).map_err(|_| ())?;
+    let key = artifact::key(
+        &cx.spec.name,
+        cx.epoch,
+        cx.stage - 1,
+        &producer,
+        Kind::Act,
+        id,
+    );
+    let expect = Expect::of(
+        &cx.spec.name,
+        (cx.epoch, cx.stage - 1, Kind::Act, id),
+        producer,
+        &cx.act_codec,
+        &cx.dims,
+    );
+    fetch(store, &key, &expect, &cx.roster, &cx.metrics, &cx.act_codec).await
+}
+
+/// Whether `producer` of the previous stage is the one miner whose copy of sample `id` this
+/// miner takes. Past stage 1 a sample has one producer per stage, the routed one; stage 0's
+/// producer is whoever started the sample, which its id does not name.
+fn is_producer(cx: &Context, producer: Hotkey, id: u64) -> bool {
+    let stage = cx.stage - 1;
+    stage == 0
+        || routing::route(
+            &cx.spec.name,
+            cx.epoch,
+            id,
+            stage,
+            cx.roster.assignment.stage(stage),
+        )
+        .is_some_and(|m| m.hotkey == producer)
+}
+
+/// Lists every previous-stage miner's activations and returns up to [`CONCURRENCY`] per miner
+/// routed here and not yet `seen`; ids routed elsewhere are marked seen.
+async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hotkey)> {
+    let mut found = Vec::new();
+    for up in cx.roster.assignment.stage(cx.stage - 1) {
+        let Ok(store) = cx.roster.store(&up.hotkey) else {
+            continue;
+        };
+        let prefix = artifact::prefix(&cx.spec.name, cx.epoch, cx.stage - 1, &up.hotkey, Kind::Act);
+        let keys = match store.list(&prefix).await {
+            Ok(k) => k,
+            Err(e) => {
+                warn!(error = %e, "listing activations failed; will retry");
+                continue;
+            }
+        };
+        let mut mine = 0;
+        for id in keys.iter().filter_map(|k| artifact::id_of_key(k)) {
+            if mine == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
+                continue;
+            }
+            let routed_here = is_producer(cx, up.hotkey, id)
+                && routing::route(
+                    &cx.spec.name,
+                    cx.epoch,
+                    id,
+                    cx.stage,
+                    cx.roster.assignment.stage(cx.stage),
+                )
+                .is_some_and(|m| m.hotkey == cx.me);
+            if routed_here {
+                found.push((id, up.hotkey));
+                mine += 1;
+            } else {
+                seen.insert((up.hotkey, id));
+            }
+        }
+    }
+    found
 }
 
 /// Runs the feed until `cancel` fires or the worker hangs up.
@@ -88,87 +321,72 @@ pub async fn run(
     // Ids already delivered, rejected, or routed to another miner: never looked at again.
     let mut seen: HashSet<(Hotkey, u64)> = HashSet::new();
     let mut waiting: HashMap<u64, Hotkey> = HashMap::new();
+    let mut expected = Expected::new(
+        &run,
+        cx.epoch,
+        cx.stage,
+        &cx.roster.assignment,
+        cx.me,
+        cx.lookahead,
+    );
+    let mut last_sweep: Option<Instant> = None;
+    // Activations received, by how they were found: the log line at the end of the epoch says
+    // whether the names did their job.
+    let (mut by_name, mut by_listing) = (0u64, 0u64);
     let last = cx.stage + 1 == cx.spec.stages.len();
     let cx = &cx;
-    loop {
-        // Activations routed here.
+    let done = |by_name: u64, by_listing: u64| {
         if cx.stage > 0 {
-            for up in cx.roster.assignment.stage(cx.stage - 1) {
-                let Ok(store) = cx.roster.store(&up.hotkey) else {
-                    continue;
-                };
-                let prefix = artifact::prefix(&run, cx.epoch, cx.stage - 1, &up.hotkey, Kind::Act);
-                let keys = match store.list(&prefix).await {
-                    Ok(k) => k,
-                    Err(e) => {
-                        warn!(error = %e, "listing activations failed; will retry");
-                        continue;
-                    }
-                };
-                let mut mine: Vec<(String, u64)> = Vec::new();
-                for (key, id) in keys
-                    .into_iter()
-                    .filter_map(|k| artifact::id_of_key(&k).map(|id| (k, id)))
-                {
-                    if mine.len() == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
-                        continue;
-                    }
-                    // Past stage 1 a sample has one producer per stage, the routed one: a copy
-                    // under its id from anyone else is not taken (stage 0's producer is whoever
-                    // started the sample, which its id does not name).
-                    let producer = cx.stage - 1;
-                    if producer > 0
-                        && routing::route(
-                            &run,
-                            cx.epoch,
-                            id,
-                            producer,
-                            cx.roster.assignment.stage(producer),
-                        )
-                        .is_none_or(|m| m.hotkey != up.hotkey)
-                    {
-                        seen.insert((up.hotkey, id));
-                        continue;
-                    }
-                    let routed_here = routing::route(
-                        &run,
-                        cx.epoch,
-                        id,
-                        cx.stage,
-                        cx.roster.assignment.stage(cx.stage),
-                    )
-                    .is_some_and(|m| m.hotkey == cx.me);
-                    if routed_here {
-                        mine.push((key, id));
-                    } else {
-                        seen.insert((up.hotkey, id));
+            info!(
+                epoch = cx.epoch,
+                by_name, by_listing, "activations received"
+            );
+        }
+    };
+    loop {
+        // Activations routed here: by name every round, by listing every SWEEP.
+        if cx.stage > 0 {
+            let mut ask: Vec<(u64, Hotkey, bool)> = expected
+                .due(CONCURRENCY * 2)
+                .into_iter()
+                .filter(|&(id, producer)| !seen.contains(&(producer, id)))
+                .map(|(id, producer)| (id, producer, false))
+                .collect();
+            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
+                last_sweep = Some(Instant::now());
+                for (id, producer) in sweep(cx, &mut seen).await {
+                    if !ask.iter().any(|&(i, p, _)| (i, p) == (id, producer)) {
+                        ask.push((id, producer, true));
                     }
                 }
-                let fetched = join_all(mine.iter().map(|(key, id)| {
-                    let expect = Expect::of(
-                        &run,
-                        (cx.epoch, cx.stage - 1, Kind::Act, *id),
-                        up.hotkey,
-                        &cx.act_codec,
-                        &cx.dims,
-                    );
-                    async move {
-                        fetch(store, key, &expect, &cx.roster, &cx.metrics, &cx.act_codec).await
+            }
+            let fetched = join_all(
+                ask.iter()
+                    .map(|&(id, producer, _)| fetch_act(cx, producer, id)),
+            )
+            .await;
+            for (&(id, producer, listed), r) in ask.iter().zip(fetched) {
+                match r {
+                    Ok(Some(tensor)) => {
+                        seen.insert((producer, id));
+                        expected.done(id, &cx.roster.assignment, cx.me);
+                        let how = if listed {
+                            by_listing += 1;
+                            "received_by_listing"
+                        } else {
+                            by_name += 1;
+                            "received_by_name"
+                        };
+                        cx.metrics.add_samples(how, 1);
+                        if out.send(Input::Act { id, tensor }).is_err() {
+                            done(by_name, by_listing);
+                            return;
+                        }
                     }
-                }))
-                .await;
-                for ((_, id), r) in mine.iter().zip(fetched) {
-                    match r {
-                        Ok(Some(tensor)) => {
-                            seen.insert((up.hotkey, *id));
-                            if out.send(Input::Act { id: *id, tensor }).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(()) => {
-                            seen.insert((up.hotkey, *id));
-                        }
+                    Ok(None) => {}
+                    Err(()) => {
+                        seen.insert((producer, id));
+                        expected.done(id, &cx.roster.assignment, cx.me);
                     }
                 }
             }
@@ -212,6 +430,7 @@ pub async fn run(
                     Ok(Some(tensor)) => {
                         waiting.remove(id);
                         if out.send(Input::Grad { id: *id, tensor }).is_err() {
+                            done(by_name, by_listing);
                             return;
                         }
                     }
@@ -223,8 +442,113 @@ pub async fn run(
             }
         }
         tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => {
+                done(by_name, by_listing);
+                return;
+            }
             () = tokio::time::sleep(cx.poll) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sliver_common::assignment::Member;
+
+    fn assignment(stages: usize, miners: u16) -> Assignment {
+        let members: Vec<Member> = (0..miners)
+            .map(|uid| Member {
+                uid,
+                hotkey: Hotkey([uid as u8 + 1; 32]),
+            })
+            .collect();
+        Assignment::new(stages, &members)
+    }
+
+    /// Every sample an origin starts is asked for by exactly one miner of stage 1, from that
+    /// origin, and by exactly one of stage 2, from the stage-1 miner it was routed to.
+    #[test]
+    fn names_partition_the_samples_by_route() {
+        let a = assignment(3, 9);
+        let lookahead = 24;
+        for stage in 1..3 {
+            let mut asked: HashMap<u64, Hotkey> = HashMap::new();
+            for m in a.stage(stage) {
+                let e = Expected::new("r", 4, stage, &a, m.hotkey, lookahead);
+                let due = e.due(usize::MAX);
+                assert!(!due.is_empty(), "stage {stage} miner asks for nothing");
+                for (id, producer) in due {
+                    assert_eq!(
+                        routing::route("r", 4, id, stage, a.stage(stage))
+                            .unwrap()
+                            .hotkey,
+                        m.hotkey
+                    );
+                    assert!(
+                        asked.insert(id, producer).is_none(),
+                        "two miners ask for {id}"
+                    );
+                }
+            }
+            for origin in a.stage(0) {
+                for counter in 0..lookahead {
+                    let id = routing::sample_id("r", 4, &origin.hotkey, counter);
+                    let want = if stage == 1 {
+                        origin.hotkey
+                    } else {
+                        routing::route("r", 4, id, 1, a.stage(1)).unwrap().hotkey
+                    };
+                    assert_eq!(
+                        asked.get(&id),
+                        Some(&want),
+                        "stage {stage} counter {counter}"
+                    );
+                }
+            }
+            assert_eq!(asked.len() as u64, lookahead * a.stage(0).len() as u64);
+        }
+    }
+
+    /// Delivering the furthest sample walks the origin's counter on; samples more than the
+    /// lookahead behind it are no longer asked for; unknown ids change nothing.
+    #[test]
+    fn names_walk_on_and_drop_what_falls_behind() {
+        let a = assignment(2, 2);
+        let (origin, me) = (a.stage(0)[0].hotkey, a.stage(1)[0].hotkey);
+        let lookahead = 8;
+        let mut e = Expected::new("r", 1, 1, &a, me, lookahead);
+        let counters = |e: &Expected| -> Vec<u64> {
+            e.due(usize::MAX)
+                .into_iter()
+                .map(|(id, _)| e.by_id[&id].1)
+                .collect()
+        };
+        assert_eq!(counters(&e), (0..8).collect::<Vec<_>>());
+        e.done(u64::MAX, &a, me);
+        assert_eq!(counters(&e).len(), 8);
+        // Sample 5 lands first: 0..=4 are still asked for, and 6..=13.
+        e.done(routing::sample_id("r", 1, &origin, 5), &a, me);
+        let want: Vec<u64> = (0..5).chain(6..14).collect();
+        assert_eq!(counters(&e), want);
+        // Sample 12 lands: 0..=4 are more than 8 behind it and dropped.
+        e.done(routing::sample_id("r", 1, &origin, 12), &a, me);
+        let want: Vec<u64> = (6..12).chain(13..21).collect();
+        assert_eq!(counters(&e), want);
+        // A miner outside the stage asks for nothing.
+        let outsider = Expected::new("r", 1, 1, &a, Hotkey([99; 32]), lookahead);
+        assert!(outsider.due(usize::MAX).is_empty());
+    }
+
+    /// The names asked for in one round are capped, and shared among origins.
+    #[test]
+    fn due_is_capped_and_round_robin() {
+        let a = assignment(2, 6);
+        let me = a.stage(1)[0].hotkey;
+        let e = Expected::new("r", 1, 1, &a, me, 64);
+        let due = e.due(6);
+        assert_eq!(due.len(), 6);
+        let origins: HashSet<Hotkey> = due.iter().map(|&(_, p)| p).collect();
+        assert_eq!(origins.len(), 3, "{due:?}");
     }
 }

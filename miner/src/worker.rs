@@ -588,6 +588,8 @@ impl Worker {
                 act_codec,
                 grad_codec,
                 poll: self.poll,
+                // Twice what one origin can have in flight.
+                lookahead: 2 * (swarm.window * swarm.rounds) as u64,
             },
             want_rx,
             input_tx,

@@ -270,6 +270,13 @@ async fn the_same_flow_runs_against_s3() {
         let (ha, hb) = (merged_hashes(&net, a), merged_hashes(&net, b));
         assert!(!ha.is_empty() && ha == hb, "{ha:?} vs {hb:?}");
     }
+    // Later-stage miners ask for what is routed to them by key; the once-a-second listing is
+    // only the fallback.
+    let (by_name, by_listing) = activations_received(&net);
+    assert!(
+        by_name > 0 && by_listing * 10 <= by_name,
+        "activations by name {by_name}, by listing {by_listing}"
+    );
     // The reveal of the last commit lands a tempo (1 s) later.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let weights = net.weights().await.unwrap();
@@ -280,6 +287,51 @@ async fn the_same_flow_runs_against_s3() {
         "{weights:?}"
     );
     net.stop();
+}
+
+/// Activations the miners received by name and by listing, summed over their logs' per-epoch
+/// "activations received" lines.
+fn activations_received(net: &Localnet) -> (u64, u64) {
+    let field = |line: &str, name: &str| -> u64 {
+        let at = line.find(&format!("{name}=")).map(|i| i + name.len() + 1);
+        at.map_or(0, |i| {
+            line[i..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0)
+        })
+    };
+    let mut total = (0, 0);
+    for m in &net.miners {
+        let path = net.dir().join(format!("logs/miner-{}.log", m.hotkey_name));
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        // Strip colour codes: `by_name=3` may be written with escapes around the `=`.
+        let plain = strip_ansi(&log);
+        for line in plain.lines().filter(|l| l.contains("activations received")) {
+            total.0 += field(line, "by_name");
+            total.1 += field(line, "by_listing");
+        }
+    }
+    total
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The validator's warnings so far (why a miner was caught), for a failing assertion.

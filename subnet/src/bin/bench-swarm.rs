@@ -47,8 +47,8 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "0,50")]
     latency_ms: Vec<u64>,
     /// How often miners look for artifacts routed to them, in ms (`btminer --miner.poll_ms`;
-    /// btminer's default when not given). Each look lists every upstream miner's activations
-    /// of the epoch so far, so polling faster trades CPU for latency.
+    /// btminer's default when not given). Each look is a GET per activation expected next and
+    /// per gradient awaited; listing runs once a second whatever the poll.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     miner_poll_ms: Option<u64>,
     /// libtorch threads of the single-process trainer (the machine's cores).
