@@ -6,8 +6,8 @@
 //!   stage 0's miners number their samples with a counter ([`routing::sample_id`]) and every
 //!   later stage is a keyed draw ([`routing::route`]). [`Expected`] walks each stage-0 miner's
 //!   counter a little past the furthest sample delivered so far and asks for the ids routed here
-//!   by key, from the miner that must have produced them: one small GET per sample, most of them
-//!   answered the round the activation lands.
+//!   by key, from the miner that must have produced them: one small GET per sample, and only for
+//!   the oldest few pending of each stream (origin and producer), the ones that can have landed.
 //! - **By listing, every [`SWEEP`].** Each previous-stage miner's activations of the epoch are
 //!   listed, for whatever the names missed: a sample that fell too far behind its origin's counter,
 //!   or a stage-0 miner that numbers its samples some other way.
@@ -40,6 +40,10 @@ use tracing::{info, warn};
 
 /// Most downloads in flight at once.
 const CONCURRENCY: usize = 16;
+
+/// Most activations asked for by name per poll from one producer for one stage-0 miner's
+/// samples: the oldest pending, which are the ones that can have landed (see [`Expected::due`]).
+const PER_STREAM: usize = 4;
 
 /// How often the feed lists the previous stage's activations, whatever its round.
 pub const SWEEP: Duration = Duration::from_secs(1);
@@ -213,11 +217,21 @@ impl Expected {
         }
     }
 
-    /// The (sample id, producer) pairs to ask for now: the oldest of each origin first.
-    pub fn due(&self, max: usize) -> Vec<(u64, Hotkey)> {
+    /// The (sample id, producer) pairs to ask for now: at most `per_stream` of each origin's
+    /// samples from each producer, the oldest first, and at most `max` in all.
+    ///
+    /// An origin numbers its samples in the order it produces them, and each producer forwards
+    /// them in about the order they reach it, so the oldest few pending of a stream are the ones
+    /// that can have landed; asking for the rest is a GET that finds nothing.
+    pub fn due(&self, max: usize, per_stream: usize) -> Vec<(u64, Hotkey)> {
         let mut per_origin: Vec<Vec<(u64, Hotkey)>> = vec![Vec::new(); self.origins.len()];
-        for (&(o, _), &v) in &self.pending {
-            per_origin[o].push(v);
+        let mut asked: HashMap<(usize, Hotkey), usize> = HashMap::new();
+        for (&(o, _), &(id, producer)) in &self.pending {
+            let n = asked.entry((o, producer)).or_default();
+            if *n < per_stream {
+                *n += 1;
+                per_origin[o].push((id, producer));
+            }
         }
         // Round-robin over origins, so one slow origin cannot take every slot.
         let mut out = Vec::new();
@@ -347,7 +361,7 @@ pub async fn run(
         // Activations routed here: by name every round, by listing every SWEEP.
         if cx.stage > 0 {
             let mut ask: Vec<(u64, Hotkey, bool)> = expected
-                .due(CONCURRENCY * 2)
+                .due(CONCURRENCY * 2, PER_STREAM)
                 .into_iter()
                 .filter(|&(id, producer)| !seen.contains(&(producer, id)))
                 .map(|(id, producer)| (id, producer, false))
@@ -476,7 +490,7 @@ mod tests {
             let mut asked: HashMap<u64, Hotkey> = HashMap::new();
             for m in a.stage(stage) {
                 let e = Expected::new("r", 4, stage, &a, m.hotkey, lookahead);
-                let due = e.due(usize::MAX);
+                let due = e.due(usize::MAX, usize::MAX);
                 assert!(!due.is_empty(), "stage {stage} miner asks for nothing");
                 for (id, producer) in due {
                     assert_eq!(
@@ -519,7 +533,7 @@ mod tests {
         let lookahead = 8;
         let mut e = Expected::new("r", 1, 1, &a, me, lookahead);
         let counters = |e: &Expected| -> Vec<u64> {
-            e.due(usize::MAX)
+            e.due(usize::MAX, usize::MAX)
                 .into_iter()
                 .map(|(id, _)| e.by_id[&id].1)
                 .collect()
@@ -537,7 +551,7 @@ mod tests {
         assert_eq!(counters(&e), want);
         // A miner outside the stage asks for nothing.
         let outsider = Expected::new("r", 1, 1, &a, Hotkey([99; 32]), lookahead);
-        assert!(outsider.due(usize::MAX).is_empty());
+        assert!(outsider.due(usize::MAX, usize::MAX).is_empty());
     }
 
     /// The names asked for in one round are capped, and shared among origins.
@@ -546,9 +560,41 @@ mod tests {
         let a = assignment(2, 6);
         let me = a.stage(1)[0].hotkey;
         let e = Expected::new("r", 1, 1, &a, me, 64);
-        let due = e.due(6);
+        let due = e.due(6, usize::MAX);
         assert_eq!(due.len(), 6);
         let origins: HashSet<Hotkey> = due.iter().map(|&(_, p)| p).collect();
         assert_eq!(origins.len(), 3, "{due:?}");
+    }
+
+    /// Past stage 1 each origin's samples come from several producers: each producer's oldest
+    /// few are asked for, so one silent producer does not hold up the others.
+    #[test]
+    fn due_asks_each_stream_for_its_oldest() {
+        let a = assignment(3, 6);
+        let me = a.stage(2)[0].hotkey;
+        let e = Expected::new("r", 1, 2, &a, me, 64);
+        let all = e.due(usize::MAX, usize::MAX);
+        let few = e.due(usize::MAX, 2);
+        let producers: HashSet<Hotkey> = all.iter().map(|&(_, p)| p).collect();
+        assert_eq!(producers.len(), 2, "both stage-1 miners produce for me");
+        for (o, origin) in a.stage(0).iter().enumerate() {
+            for &p in &producers {
+                let stream = |d: &[(u64, Hotkey)]| -> Vec<u64> {
+                    d.iter()
+                        .filter(|&&(id, q)| q == p && e.by_id[&id].0 == o)
+                        .map(|&(id, _)| e.by_id[&id].1)
+                        .collect()
+                };
+                let (mut all, mut few) = (stream(&all), stream(&few));
+                all.sort_unstable();
+                few.sort_unstable();
+                assert!(
+                    all.len() > 2,
+                    "origin {} producer stream too short",
+                    origin.uid
+                );
+                assert_eq!(few, all[..2], "origin {}", origin.uid);
+            }
+        }
     }
 }
