@@ -36,7 +36,7 @@ use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// Most downloads in flight at once.
 const CONCURRENCY: usize = 16;
@@ -324,13 +324,22 @@ async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hot
     found
 }
 
-/// Runs the feed until `cancel` fires or the worker hangs up.
+/// Activations the feed delivered in an epoch, by how it found them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Received {
+    /// Asked for by key, as [`Expected`] named them.
+    pub by_name: u64,
+    /// Found by the once-a-[`SWEEP`] listing.
+    pub by_listing: u64,
+}
+
+/// Runs the feed until `cancel` fires or the worker hangs up; returns what it delivered.
 pub async fn run(
     cx: Context,
     mut wants: UnboundedReceiver<Want>,
     out: mpsc::Sender<Input>,
     cancel: CancellationToken,
-) {
+) -> Received {
     let run = cx.spec.name.clone();
     // Ids already delivered, rejected, or routed to another miner: never looked at again.
     let mut seen: HashSet<(Hotkey, u64)> = HashSet::new();
@@ -344,19 +353,11 @@ pub async fn run(
         cx.lookahead,
     );
     let mut last_sweep: Option<Instant> = None;
-    // Activations received, by how they were found: the log line at the end of the epoch says
-    // whether the names did their job.
-    let (mut by_name, mut by_listing) = (0u64, 0u64);
+    // Activations received, by how they were found: the epoch's record says whether the names
+    // did their job.
+    let mut received = Received::default();
     let last = cx.stage + 1 == cx.spec.stages.len();
     let cx = &cx;
-    let done = |by_name: u64, by_listing: u64| {
-        if cx.stage > 0 {
-            info!(
-                epoch = cx.epoch,
-                by_name, by_listing, "activations received"
-            );
-        }
-    };
     loop {
         // Activations routed here: by name every round, by listing every SWEEP.
         if cx.stage > 0 {
@@ -385,16 +386,15 @@ pub async fn run(
                         seen.insert((producer, id));
                         expected.done(id, &cx.roster.assignment, cx.me);
                         let how = if listed {
-                            by_listing += 1;
+                            received.by_listing += 1;
                             "received_by_listing"
                         } else {
-                            by_name += 1;
+                            received.by_name += 1;
                             "received_by_name"
                         };
                         cx.metrics.add_samples(how, 1);
                         if out.send(Input::Act { id, tensor }).is_err() {
-                            done(by_name, by_listing);
-                            return;
+                            return received;
                         }
                     }
                     Ok(None) => {}
@@ -444,8 +444,7 @@ pub async fn run(
                     Ok(Some(tensor)) => {
                         waiting.remove(id);
                         if out.send(Input::Grad { id: *id, tensor }).is_err() {
-                            done(by_name, by_listing);
-                            return;
+                            return received;
                         }
                     }
                     Ok(None) => {}
@@ -457,8 +456,7 @@ pub async fn run(
         }
         tokio::select! {
             () = cancel.cancelled() => {
-                done(by_name, by_listing);
-                return;
+                return received;
             }
             () = tokio::time::sleep(cx.poll) => {}
         }

@@ -265,6 +265,10 @@ pub struct EpochStats {
     /// BLAKE3 of the merged stage weights (flat fp32, little-endian): equal across a stage's
     /// miners when the merge worked.
     pub merged_blake3: String,
+    /// Activations received by name (the feed asked for their keys).
+    pub activations_by_name: u64,
+    /// Activations received only because the feed's once-a-second listing found them.
+    pub activations_by_listing: u64,
 }
 
 impl Worker {
@@ -445,6 +449,8 @@ impl Worker {
             backwards = s.backwards,
             steps = s.steps,
             dropped = s.dropped,
+            activations_by_name = s.activations_by_name,
+            activations_by_listing = s.activations_by_listing,
             loss = s.loss.map(|l| format!("{l:.4}")),
             utilisation = format!("{utilisation:.2}"),
             "epoch done"
@@ -819,7 +825,10 @@ impl Worker {
         h.stash.clear();
         epoch_cancel.cancel();
         self.rt.block_on(async {
-            let _ = feeder.await;
+            if let Ok(received) = feeder.await {
+                stats.activations_by_name = received.by_name;
+                stats.activations_by_listing = received.by_listing;
+            }
             for u in uploads {
                 let _ = u.await;
             }

@@ -289,49 +289,19 @@ async fn the_same_flow_runs_against_s3() {
     net.stop();
 }
 
-/// Activations the miners received by name and by listing, summed over their logs' per-epoch
-/// "activations received" lines.
+/// Activations the miners received by name and by listing, summed over the epochs each
+/// recorded (`epochs.jsonl`).
 fn activations_received(net: &Localnet) -> (u64, u64) {
-    let field = |line: &str, name: &str| -> u64 {
-        let at = line.find(&format!("{name}=")).map(|i| i + name.len() + 1);
-        at.map_or(0, |i| {
-            line[i..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0)
-        })
-    };
     let mut total = (0, 0);
     for m in &net.miners {
-        let path = net.dir().join(format!("logs/miner-{}.log", m.hotkey_name));
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
-        // Strip colour codes: `by_name=3` may be written with escapes around the `=`.
-        let plain = strip_ansi(&log);
-        for line in plain.lines().filter(|l| l.contains("activations received")) {
-            total.0 += field(line, "by_name");
-            total.1 += field(line, "by_listing");
+        let text = std::fs::read_to_string(m.dir.join("epochs.jsonl")).unwrap_or_default();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            total.0 += v["activations_by_name"].as_u64().unwrap();
+            total.1 += v["activations_by_listing"].as_u64().unwrap();
         }
     }
     total
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The validator's warnings so far (why a miner was caught), for a failing assertion.
