@@ -245,26 +245,27 @@ impl Expected {
     }
 }
 
-/// Fetches the activation of sample `id` from `producer` (stage `cx.stage - 1`): `Ok(Some)` when
-/// it is there and sound, `Ok(None)` when not there yet, `Err(())` when rejected.
-async fn fetch_act(cx: &Context, producer: Hotkey, id: u64) -> Result<Option<Tensor>, ()> {
+/// Fetches the `kind` artifact of sample `id` that `producer` uploaded at `stage` (activations
+/// from the previous stage, gradients from the next): `Ok(Some)` when it is there and sound,
+/// `Ok(None)` when not there yet, `Err(())` when rejected.
+async fn fetch_from(
+    cx: &Context,
+    stage: usize,
+    kind: Kind,
+    codec: &WireCodec,
+    producer: Hotkey,
+    id: u64,
+) -> Result<Option<Tensor>, ()> {
     let store = cx.roster.store(&producer).map_err(|_| ())?;
-    let key = artifact::key(
-        &cx.spec.name,
-        cx.epoch,
-        cx.stage - 1,
-        &producer,
-        Kind::Act,
-        id,
-    );
+    let key = artifact::key(&cx.spec.name, cx.epoch, stage, &producer, kind, id);
     let expect = Expect::of(
         &cx.spec.name,
-        (cx.epoch, cx.stage - 1, Kind::Act, id),
+        (cx.epoch, stage, kind, id),
         producer,
-        &cx.act_codec,
+        codec,
         &cx.dims,
     );
-    fetch(store, &key, &expect, &cx.roster, &cx.metrics, &cx.act_codec).await
+    fetch(store, &key, &expect, &cx.roster, &cx.metrics, codec).await
 }
 
 /// Whether `producer` of the previous stage is the one miner whose copy of sample `id` this
@@ -375,10 +376,9 @@ pub async fn run(
                     }
                 }
             }
-            let fetched = join_all(
-                ask.iter()
-                    .map(|&(id, producer, _)| fetch_act(cx, producer, id)),
-            )
+            let fetched = join_all(ask.iter().map(|&(id, producer, _)| {
+                fetch_from(cx, cx.stage - 1, Kind::Act, &cx.act_codec, producer, id)
+            }))
             .await;
             for (&(id, producer, listed), r) in ask.iter().zip(fetched) {
                 match r {
@@ -415,28 +415,8 @@ pub async fn run(
                 .take(CONCURRENCY * 2)
                 .map(|(id, from)| (*id, *from))
                 .collect();
-            let fetched = join_all(batch.iter().map(|(id, from)| {
-                let run = &run;
-                async move {
-                    let store = cx.roster.store(from).map_err(|_| ())?;
-                    let key = artifact::key(run, cx.epoch, cx.stage + 1, from, Kind::Grad, *id);
-                    let expect = Expect::of(
-                        run,
-                        (cx.epoch, cx.stage + 1, Kind::Grad, *id),
-                        *from,
-                        &cx.grad_codec,
-                        &cx.dims,
-                    );
-                    fetch(
-                        store,
-                        &key,
-                        &expect,
-                        &cx.roster,
-                        &cx.metrics,
-                        &cx.grad_codec,
-                    )
-                    .await
-                }
+            let fetched = join_all(batch.iter().map(|&(id, from)| {
+                fetch_from(cx, cx.stage + 1, Kind::Grad, &cx.grad_codec, from, id)
             }))
             .await;
             for ((id, _), r) in batch.iter().zip(fetched) {
