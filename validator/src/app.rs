@@ -33,6 +33,7 @@ use crate::clasp;
 use crate::config::Config;
 use crate::export::{self, Row};
 use crate::follow::{self, MinerWork};
+use crate::record;
 use crate::scores::{self, Ema};
 use crate::weights;
 
@@ -380,6 +381,27 @@ impl Looper {
             scores = %format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),
             "epoch scored"
         );
+        // The same, one JSON line per epoch in `epochs.jsonl`: what programs read.
+        let report = record::EpochReport {
+            epoch,
+            block,
+            eval_loss: eval.filter(|l| l.is_finite()),
+            bytes_moved: moved,
+            miners: table.iter().map(record::MinerRecord::of).collect(),
+            paths: paths.len() as u64,
+            spot_checks: record::SpotChecks {
+                checked: spot.0,
+                failed: spot.1,
+                worst_cosine: spot.2,
+                worst_norm_error: spot.3,
+                worst_drift: spot.4,
+            },
+            rejected: rows.iter().map(|r| r.rejected).sum(),
+            scores: format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),
+        };
+        if let Err(e) = record::append(&self.config.dir, &report) {
+            warn!(epoch, error = %e, "could not append to the epoch record");
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@
 //! - [`clasp`]: each miner's effect on the loss of its paths, against its stage peers.
 //! - [`scores`]: work × quality (caught: zero) → moving average.
 //! - [`export`]: the Parquet tables, and `btvalidator scores`.
+//! - [`record`]: one line per scored epoch in `epochs.jsonl` (what the local subnet reads).
 //! - [`weights`]: weights on chain.
 //! - [`spec`]: `btvalidator spec`, the run-spec report.
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod follow;
+pub mod record;
 pub mod scores;
 pub mod spec;
 pub mod weights;
