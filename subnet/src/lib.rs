@@ -4,7 +4,8 @@
 //! which stage, where each participant's artifacts can be read, and which run spec everyone
 //! trains. All of it is derived from chain state (the metagraph and `Commitments`), so every
 //! process computes the same answer with no orchestrator. This crate holds that view and the
-//! flags both binaries share; `btsubnet` (the one-command local subnet) lives here too.
+//! flags both binaries share, and nothing else: the local subnet that starts them as processes
+//! (`btsubnet`, `bench-swarm`) is the `sliver-launcher` crate, one level up.
 //!
 //! - [`announce`]: what a participant publishes in its commitment (role, spec hash, location).
 //! - [`run`]: the published run spec, fetched and verified, and the [`run::Roster`] of an epoch.
@@ -12,12 +13,10 @@
 //! - [`args`]: the Bittensor-style flags of both binaries (`--netuid`, `--wallet.*`, ...).
 //! - [`neuron`]: hotkey, registration and the chain clock, for both binaries.
 //! - [`signer`]: a wallet hotkey as the signer of artifacts.
-//! - [`localnet`]: the local subnet: chain, store, validator and miners as processes.
 
 pub mod announce;
 pub mod args;
 pub mod fetch;
-pub mod localnet;
 pub mod neuron;
 pub mod run;
 pub mod signer;

@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sliver_common::adversary::Behaviour;
 use sliver_common::codec::CodecKind;
 use sliver_common::testing::{text_dir, tiny_spec};
-use sliver_subnet::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
+use sliver_launcher::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
 
 /// One local subnet at a time: two on 2 cores would starve each other's epochs.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

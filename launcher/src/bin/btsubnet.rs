@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sliver_common::adversary::Behaviour;
 use sliver_common::telemetry::LoggingArgs;
-use sliver_subnet::localnet::{Localnet, Options, StorageKind, check_alive};
+use sliver_launcher::localnet::{Localnet, Options, StorageKind, check_alive};
 
 /// A local Sliver subnet: chain, store, validator and miners as separate processes.
 #[derive(Debug, Parser)]
@@ -159,10 +159,11 @@ async fn run(cli: Cli) -> Result<()> {
                 r.eval_loss.map_or("-".into(), |l| format!("{l:.4}")),
                 r.bytes_moved,
                 r.rejected,
-                r.samples
+                r.samples()
             );
-            if !r.caught.is_empty() {
-                println!("       caught (paid nothing): {}", r.caught);
+            let caught = r.caught();
+            if !caught.is_empty() {
+                println!("       caught (paid nothing): {caught}");
             }
             println!("       scores: {}", r.scores);
         }

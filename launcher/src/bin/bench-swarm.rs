@@ -25,7 +25,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use sliver_common::data::{Corpus, Split};
 use sliver_common::{RunSpec, Trainer};
-use sliver_subnet::localnet::{Localnet, Options, StorageKind};
+use sliver_launcher::localnet::{Localnet, Options, StorageKind};
 
 /// Benchmark the swarm against the single-process trainer.
 #[derive(Debug, Parser)]

@@ -5,8 +5,9 @@
 //! funded, registers and stakes the validator and registers the miners, then starts
 //! `btvalidator` (which publishes the run spec) and one `btminer` per slot. Everything is a real
 //! process talking over the real websocket and storage; this module only launches and watches.
-//! The validator logs JSON, and its `epoch scored` lines become [`EpochReport`]s. Every process
-//! started here is stopped on [`Localnet::stop`] and on drop.
+//! The validator appends one [`EpochReport`] per scored epoch to `epochs.jsonl` in its state
+//! directory ([`sliver_validator::record`]); [`Localnet::next_report`] follows that file. Every
+//! process started here is stopped on [`Localnet::stop`] and on drop.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -22,13 +23,18 @@ use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
 use sliver_chain::wallet::{Keypair, PASSWORD_ENV, PasswordSource, Wallet};
 use sliver_common::RunSpec;
 use sliver_common::testing::S3Server;
+use sliver_validator::record::{self, Tail};
 use tracing::{info, warn};
+
+pub use sliver_validator::record::EpochReport;
 
 /// The subnet the local chain creates.
 pub const NETUID: NetUid = NetUid(9);
 const TAO: u64 = 1_000_000_000;
 /// The (local, throwaway) password of the wallets this module creates.
 const PASSWORD: &str = "sliver-localnet";
+/// How often [`Localnet::next_report`] looks for a new line of the validator's record.
+const RECORD_POLL: Duration = Duration::from_millis(50);
 
 /// Where the miners' and validator's artifacts live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,25 +77,6 @@ pub struct Options {
     pub adversaries: Vec<(usize, sliver_common::adversary::Behaviour)>,
 }
 
-/// One epoch as the validator scored it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochReport {
-    /// The epoch.
-    pub epoch: u64,
-    /// Held-out loss of the merged model.
-    pub eval_loss: Option<f64>,
-    /// Bytes the validator downloaded to check the epoch.
-    pub bytes_moved: u64,
-    /// Work per miner, `uid/stage:samples`.
-    pub samples: String,
-    /// Artifacts rejected.
-    pub rejected: u64,
-    /// Where the Parquet table is.
-    pub scores: String,
-    /// Miners not paid this epoch and why, `uid<N>:<reasons>` (empty when none).
-    pub caught: String,
-}
-
 /// A miner slot of the local subnet.
 #[derive(Debug)]
 pub struct MinerSlot {
@@ -121,7 +108,8 @@ pub struct Localnet {
     validator: Option<Child>,
     s3: Option<S3Server>,
     storage_args: Vec<String>,
-    reports: mpsc::Receiver<EpochReport>,
+    /// The validator's `epochs.jsonl`, followed.
+    reports: Mutex<Tail>,
     validator_done: Arc<Mutex<bool>>,
 }
 
@@ -299,7 +287,7 @@ impl Localnet {
             }
         };
 
-        let (tx, reports) = mpsc::channel();
+        let reports = Mutex::new(Tail::new(&record::path(&dir.join("neurons/validator"))));
         let mut net = Localnet {
             opts,
             url,
@@ -314,7 +302,7 @@ impl Localnet {
             reports,
             validator_done: Arc::new(Mutex::new(false)),
         };
-        net.start_validator(tx)?;
+        net.start_validator()?;
         for i in 0..net.miners.len() {
             net.start_miner(i)?;
         }
@@ -345,7 +333,7 @@ impl Localnet {
         }
     }
 
-    fn start_validator(&mut self, reports: mpsc::Sender<EpochReport>) -> Result<()> {
+    fn start_validator(&mut self) -> Result<()> {
         let dir = self.opts.dir.join("neurons/validator");
         let mut cmd = Command::new(self.binary("btvalidator"));
         self.common_args(&mut cmd, "owner", "default", &dir);
@@ -363,9 +351,6 @@ impl Localnet {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = writeln!(log, "{line}");
-                if let Some(r) = parse_report(&line) {
-                    let _ = reports.send(r);
-                }
             }
             *done.lock().unwrap_or_else(|p| p.into_inner()) = true;
         });
@@ -417,10 +402,17 @@ impl Localnet {
         }
     }
 
-    /// The next epoch report, waiting at most `timeout`; `None` when the validator is gone or
-    /// the time ran out.
+    /// The next epoch report, waiting at most `timeout`; `None` when the validator is gone (and
+    /// every epoch it recorded has been returned) or the time ran out.
     pub fn next_report(&self, timeout: Duration) -> Option<EpochReport> {
-        self.reports.recv_timeout(timeout).ok()
+        let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let gone = || {
+            *self
+                .validator_done
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        };
+        follow(&mut reports, gone, timeout)
     }
 
     /// Whether the validator process has exited.
@@ -482,28 +474,32 @@ impl Drop for Localnet {
     }
 }
 
-/// An `epoch scored` line of the validator's JSON log, as a report.
-pub fn parse_report(line: &str) -> Option<EpochReport> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let f = v.get("fields")?;
-    if f.get("message")?.as_str()? != "epoch scored" {
-        return None;
+/// The next complete line of a record being written, looking every [`RECORD_POLL`] for at most
+/// `timeout`; `None` when the time ran out, or when `gone` (its writer has exited) and nothing
+/// is left to read.
+fn follow(tail: &mut Tail, gone: impl Fn() -> bool, timeout: Duration) -> Option<EpochReport> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // Read after seeing the writer gone: it appends before it exits, so this read sees its
+        // last line.
+        let gone = gone();
+        match tail.next_report() {
+            Ok(Some(r)) => return Some(r),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "reading the validator's epoch record");
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    // That line is passed over: go on with the next.
+                    continue;
+                }
+            }
+        }
+        let now = Instant::now();
+        if gone || now >= deadline {
+            return None;
+        }
+        std::thread::sleep(RECORD_POLL.min(deadline - now));
     }
-    let num = |k: &str| f.get(k).and_then(serde_json::Value::as_u64);
-    let text = |k: &str| {
-        f.get(k)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    Some(EpochReport {
-        epoch: num("epoch")?,
-        eval_loss: text("eval_loss").and_then(|s| s.parse().ok()),
-        bytes_moved: num("bytes_moved").unwrap_or(0),
-        samples: text("samples").unwrap_or_default(),
-        rejected: num("rejected").unwrap_or(0),
-        scores: text("scores").unwrap_or_default(),
-        caught: text("caught").unwrap_or_default(),
-    })
 }
 
 /// Logs a warning when a process of the subnet has died.
@@ -515,5 +511,66 @@ pub fn check_alive(net: &mut Localnet) {
             warn!(miner = m.hotkey_name, %status, "a miner exited");
             m.child = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sliver_validator::record::{MinerRecord, SpotChecks};
+
+    use super::*;
+
+    fn report(epoch: u64) -> EpochReport {
+        EpochReport {
+            epoch,
+            block: 10 * epoch,
+            eval_loss: Some(4.5),
+            bytes_moved: 100,
+            miners: vec![MinerRecord {
+                uid: 1,
+                stage: 0,
+                passes: 8,
+                caught: Vec::new(),
+            }],
+            paths: 4,
+            spot_checks: SpotChecks {
+                checked: 1,
+                failed: 0,
+                worst_cosine: 1.0,
+                worst_norm_error: 0.0,
+                worst_drift: 0.0,
+            },
+            rejected: 0,
+            scores: "store/scores.parquet".into(),
+        }
+    }
+
+    #[test]
+    fn follow_waits_for_the_next_line_and_stops_when_the_writer_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tail = Tail::new(&record::path(dir.path()));
+        let short = Duration::from_millis(120);
+        assert_eq!(follow(&mut tail, || false, short), None, "no file yet");
+
+        let writer = {
+            let dir = dir.path().to_owned();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                record::append(&dir, &report(1)).unwrap();
+                record::append(&dir, &report(2)).unwrap();
+            })
+        };
+        let long = Duration::from_secs(20);
+        assert_eq!(follow(&mut tail, || false, long), Some(report(1)));
+        writer.join().unwrap();
+        assert_eq!(follow(&mut tail, || false, long), Some(report(2)));
+        assert_eq!(follow(&mut tail, || false, short), None, "nothing new");
+
+        // A writer gone: what it left is still returned, then `None` at once.
+        record::append(dir.path(), &report(3)).unwrap();
+        assert_eq!(follow(&mut tail, || true, long), Some(report(3)));
+        let start = Instant::now();
+        assert_eq!(follow(&mut tail, || true, long), None);
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 }
