@@ -14,9 +14,12 @@
 //!   serialization between them (the pipeline) or as one piece (the
 //!   monolithic baseline).
 //! - [`artifact`]: signed headers around every stored object, checked before use.
+//! - [`layout`]: every storage key, the bucket's map.
 //! - [`adversary`]: the ways of cheating the validator's tests and benchmarks play.
 //! - [`assignment`] and [`routing`]: which miner runs which stage, and each sample's path.
-//! - [`merge`]: the arithmetic of the butterfly all-reduce.
+//! - [`schedule`]: the epoch's timeline, every deadline derived from the spec.
+//! - [`merge`]: the arithmetic of the butterfly all-reduce; [`flat`]: a stage's weights as one
+//!   flat vector (the merge's layout and what weight hashes cover).
 //! - [`spot_check`]: challenges, weight answers and the comparison of a recomputed artifact.
 //! - [`storage`]: the object store (filesystem or S3) through which artifacts are
 //!   exchanged, write-once and size-bounded.
@@ -41,10 +44,13 @@ pub mod assignment;
 pub mod codec;
 pub mod data;
 pub mod device;
+pub mod flat;
+pub mod layout;
 pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod routing;
+pub mod schedule;
 pub use sliver_shutdown as shutdown;
 pub mod spec;
 pub mod spot_check;

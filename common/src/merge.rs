@@ -9,117 +9,11 @@
 //! averaged the same inputs in the same order, so they agree exactly unless one of them lied or
 //! saw a late peer.
 //!
-//! This module is the arithmetic; the miner's merge task moves the bytes.
+//! This module is the arithmetic and the decision of what to keep of each shard ([`verdict`]);
+//! `sliver_subnet`'s merge reader moves the bytes for the miners, joiners and validators alike.
+//! The flat layout of a stage's weights is [`crate::flat`].
 
-use tch::{Device, Kind, Tensor, nn};
-
-/// A stage's weights could not be flattened or loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MergeError {
-    /// The flat vector does not have the stage's parameter count.
-    #[error("merged weights hold {got} values, the stage has {expected}")]
-    Length {
-        /// Parameters of the stage.
-        expected: i64,
-        /// Values given.
-        got: i64,
-    },
-    /// A merged value is NaN or infinite.
-    #[error("merged weights hold non-finite values")]
-    NonFinite,
-    /// libtorch failed.
-    #[error(transparent)]
-    Torch(#[from] tch::TchError),
-}
-
-fn sorted_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
-/// Every parameter of `vs` in name order, as one fp32 vector on the CPU.
-///
-/// # Errors
-/// When libtorch fails.
-pub fn flatten(vs: &nn::VarStore) -> Result<Tensor, MergeError> {
-    let parts = sorted_variables(vs)
-        .into_iter()
-        .map(|(_, t)| {
-            t.f_detach()?
-                .f_to_device(Device::Cpu)?
-                .f_to_kind(Kind::Float)?
-                .f_reshape([-1])
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Tensor::f_cat(&parts, 0)?)
-}
-
-/// Flat weights (as [`flatten`] lays them out) as fp32 little-endian bytes: what weight
-/// hashes cover and what a miner shows a validator's spot check.
-///
-/// # Errors
-/// When libtorch fails.
-pub fn flat_bytes(flat: &Tensor) -> Result<Vec<u8>, MergeError> {
-    let values = Vec::<f32>::try_from(flat.f_to_kind(Kind::Float)?.f_reshape([-1])?)?;
-    let mut bytes = Vec::with_capacity(values.len() * 4);
-    for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    Ok(bytes)
-}
-
-/// The flat weights [`flat_bytes`] wrote; `None` when the length is not a multiple of 4.
-pub fn flat_from_bytes(bytes: &[u8]) -> Option<Tensor> {
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Some(Tensor::from_slice(&values))
-}
-
-/// BLAKE3 of flat weights' [`flat_bytes`]: what an artifact's header claims its payload was
-/// computed with, and what a stage's miners compare after a merge.
-///
-/// # Errors
-/// When libtorch fails.
-pub fn hash_flat(flat: &Tensor) -> Result<[u8; 32], MergeError> {
-    Ok(*blake3::hash(&flat_bytes(flat)?).as_bytes())
-}
-
-/// Loads `flat` (as [`flatten`] lays it out) into `vs`.
-///
-/// # Errors
-/// [`MergeError::Length`] or [`MergeError::NonFinite`]; nothing is changed then.
-pub fn load_flat(vs: &mut nn::VarStore, flat: &Tensor) -> Result<(), MergeError> {
-    let vars = sorted_variables(vs);
-    let expected: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
-    let got = flat.numel() as i64;
-    if got != expected {
-        return Err(MergeError::Length { expected, got });
-    }
-    if !bool::try_from(flat.f_isfinite()?.f_all()?)? {
-        return Err(MergeError::NonFinite);
-    }
-    tch::no_grad(|| {
-        let mut at = 0i64;
-        for (_, mut t) in vars {
-            let n = t.numel() as i64;
-            let src = flat
-                .f_narrow(0, at, n)?
-                .f_view(t.size().as_slice())?
-                .f_to_device(t.device())?
-                .f_to_kind(t.kind())?;
-            t.f_copy_(&src)?;
-            at += n;
-        }
-        Ok(())
-    })
-}
+use tch::{Kind, TchError, Tensor};
 
 /// `(start, len)` of shard `index` of `count` over `total` values: contiguous, sizes differing by at most one.
 pub fn shard_range(total: i64, count: usize, index: usize) -> (i64, i64) {
@@ -153,7 +47,7 @@ pub fn reduced_by(position: usize, count: usize) -> Vec<usize> {
 ///
 /// # Errors
 /// When libtorch fails (lengths differ).
-pub fn weighted_mean(parts: &[(f64, Tensor)]) -> Result<Option<Tensor>, MergeError> {
+pub fn weighted_mean(parts: &[(f64, Tensor)]) -> Result<Option<Tensor>, TchError> {
     let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
     if parts.is_empty() || total <= 0.0 {
         return Ok(None);
@@ -172,7 +66,7 @@ pub fn weighted_mean(parts: &[(f64, Tensor)]) -> Result<Option<Tensor>, MergeErr
 ///
 /// # Errors
 /// When libtorch fails (lengths differ).
-pub fn relative_gap(a: &Tensor, b: &Tensor) -> Result<f64, MergeError> {
+pub fn relative_gap(a: &Tensor, b: &Tensor) -> Result<f64, TchError> {
     let diff = a.f_sub(b)?.f_abs()?.f_max()?.double_value(&[]);
     let scale = a.f_abs()?.f_max()?.double_value(&[]).max(1e-12);
     Ok(diff / scale)
@@ -208,7 +102,7 @@ pub fn settle(
     pair: [&Tensor; 2],
     inputs: &[(f64, Tensor)],
     tolerance: f64,
-) -> Result<Settled, MergeError> {
+) -> Result<Settled, TchError> {
     let reduced = weighted_mean(inputs)?;
     let mut off = [false; 2];
     if let Some(r) = &reduced {
@@ -217,6 +111,69 @@ pub fn settle(
         }
     }
     Ok(Settled { reduced, off })
+}
+
+/// What a reader of a merge keeps of one shard, and which of its two reducers it found off.
+#[derive(Debug)]
+pub struct Verdict {
+    /// The shard to assemble: the first reducer's reduction when it holds, else the twin's,
+    /// else one reduced here from the members' copies; `None` when neither reduction was read.
+    pub kept: Option<Tensor>,
+    /// Whether the first reducer and the twin were each found off the members' copies.
+    pub off: [bool; 2],
+    /// Whether the two reductions disagreed beyond the tolerance (and so were settled).
+    pub disagreed: bool,
+    /// Their relative gap ([`relative_gap`]); 0 when fewer than two were read.
+    pub gap: f64,
+}
+
+/// Decides what to keep of one shard from the reductions read from its first reducer and its
+/// twin (`pair`; the twin's is `None` when it is the same miner). When both were read and they
+/// disagree beyond `tolerance`, the shard is reduced here from its members' copies, which
+/// `inputs` reads (weighted as [`weighted_mean`]), and whichever reduction matches is kept.
+/// This is the one rule miners, joiners and validators all assemble a stage by, so that every
+/// reader of the same objects ends with the same weights.
+///
+/// # Errors
+/// When libtorch fails (lengths differ).
+pub async fn verdict<F>(
+    pair: [Option<Tensor>; 2],
+    tolerance: f64,
+    inputs: impl FnOnce() -> F,
+) -> Result<Verdict, TchError>
+where
+    F: std::future::Future<Output = Vec<(f64, Tensor)>>,
+{
+    let (a, b) = match pair {
+        [Some(a), Some(b)] => (a, b),
+        [first, twin] => {
+            return Ok(Verdict {
+                kept: first.or(twin),
+                off: [false; 2],
+                disagreed: false,
+                gap: 0.0,
+            });
+        }
+    };
+    let gap = relative_gap(&a, &b)?;
+    if gap <= tolerance {
+        return Ok(Verdict {
+            kept: Some(a),
+            off: [false; 2],
+            disagreed: false,
+            gap,
+        });
+    }
+    // Nothing borrowed is held across the read: tensors are `Send` but not `Sync`.
+    let inputs = inputs().await;
+    let settled = settle([&a, &b], &inputs, tolerance)?;
+    let off = settled.off;
+    Ok(Verdict {
+        kept: settled.keep([&a, &b]),
+        off,
+        disagreed: true,
+        gap,
+    })
 }
 
 #[cfg(test)]
@@ -268,28 +225,67 @@ mod tests {
     }
 
     #[test]
-    fn flatten_load_round_trip_and_weighted_mean() {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let _a = vs.root().var("a", &[2, 3], nn::Init::Const(1.0));
-        let _b = vs.root().var("b", &[4], nn::Init::Const(2.0));
-        let flat = flatten(&vs).unwrap();
-        assert_eq!(flat.size(), [10]);
-        let mut other = nn::VarStore::new(Device::Cpu);
-        let _a = other.root().var("a", &[2, 3], nn::Init::Const(0.0));
-        let _b = other.root().var("b", &[4], nn::Init::Const(0.0));
-        load_flat(&mut other, &flat).unwrap();
-        assert_eq!(relative_gap(&flatten(&other).unwrap(), &flat).unwrap(), 0.0);
-        assert!(load_flat(&mut other, &Tensor::zeros([3], (Kind::Float, Device::Cpu))).is_err());
-        let nan = Tensor::full([10], f64::NAN, (Kind::Float, Device::Cpu));
-        assert!(matches!(
-            load_flat(&mut other, &nan),
-            Err(MergeError::NonFinite)
-        ));
-
+    fn weighted_mean_weights_each_part() {
         let x = Tensor::from_slice(&[1.0f32, 2.0]);
         let y = Tensor::from_slice(&[3.0f32, 6.0]);
         let m = weighted_mean(&[(1.0, x), (3.0, y)]).unwrap().unwrap();
         assert_eq!(Vec::<f32>::try_from(&m).unwrap(), vec![2.5, 5.0]);
         assert!(weighted_mean(&[]).unwrap().is_none());
+    }
+
+    fn t(v: &[f32]) -> Tensor {
+        Tensor::from_slice(v)
+    }
+
+    fn no_inputs() -> std::future::Ready<Vec<(f64, Tensor)>> {
+        panic!("inputs are read only when the two reductions disagree")
+    }
+
+    #[tokio::test]
+    async fn a_shard_is_taken_from_its_first_reducer_else_its_twin() {
+        let a = t(&[1.0, 2.0]);
+        let b = t(&[1.0, 2.0]);
+        let v = verdict([Some(a.copy()), Some(b)], 1e-6, no_inputs)
+            .await
+            .unwrap();
+        assert!(!v.disagreed && v.off == [false, false]);
+        assert!(v.kept.unwrap().equal(&a));
+        let v = verdict([None, Some(a.copy())], 1e-6, no_inputs)
+            .await
+            .unwrap();
+        assert!(v.kept.unwrap().equal(&a));
+        let v = verdict([Some(a.copy()), None], 1e-6, no_inputs)
+            .await
+            .unwrap();
+        assert!(v.kept.unwrap().equal(&a));
+        let v = verdict([None, None], 1e-6, no_inputs).await.unwrap();
+        assert!(v.kept.is_none() && !v.disagreed);
+    }
+
+    #[tokio::test]
+    async fn disagreeing_reductions_are_settled_from_the_inputs() {
+        let inputs = vec![(1.0, t(&[1.0, 2.0])), (3.0, t(&[5.0, 6.0]))];
+        let right = t(&[4.0, 5.0]);
+        let wrong = &right * 0.5;
+        let read = || std::future::ready(inputs.iter().map(|(w, x)| (*w, x.copy())).collect());
+        // The first is off: the twin is kept and the first named.
+        let v = verdict([Some(wrong.copy()), Some(right.copy())], 1e-6, read)
+            .await
+            .unwrap();
+        assert!(v.disagreed && v.off == [true, false]);
+        assert!(v.kept.unwrap().equal(&right));
+        // The twin is off.
+        let v = verdict([Some(right.copy()), Some(wrong.copy())], 1e-6, read)
+            .await
+            .unwrap();
+        assert_eq!(v.off, [false, true]);
+        assert!(v.kept.unwrap().equal(&right));
+        // Both are off: the reader's own reduction is kept.
+        let worse = &right * 2.0;
+        let v = verdict([Some(wrong), Some(worse)], 1e-6, read)
+            .await
+            .unwrap();
+        assert_eq!(v.off, [true, true]);
+        assert!(v.kept.unwrap().allclose(&right, 1e-6, 1e-6, false));
     }
 }

@@ -171,6 +171,7 @@ impl Default for ValidationSpec {
 /// The chain is the clock: epoch `e` spans blocks `[e * epoch_blocks, (e + 1) * epoch_blocks)`.
 /// Its last `merge_blocks` blocks are the merge window: no new samples start, in-flight ones
 /// drain, and every stage's miners average their weights (butterfly all-reduce through storage).
+/// Every deadline derived from these two lengths is in [`crate::schedule`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmSpec {
@@ -225,31 +226,6 @@ impl Default for SwarmSpec {
             sample_timeout_secs: default_sample_timeout(),
             twin_tolerance: default_twin_tolerance(),
         }
-    }
-}
-
-impl SwarmSpec {
-    /// The epoch block `block` falls in.
-    pub fn epoch_of(&self, block: u64) -> u64 {
-        block / self.epoch_blocks.max(1)
-    }
-
-    /// First block of `epoch`.
-    pub fn epoch_start(&self, epoch: u64) -> u64 {
-        epoch.saturating_mul(self.epoch_blocks)
-    }
-
-    /// First block of `epoch`'s merge window (training stops starting samples here).
-    pub fn merge_start(&self, epoch: u64) -> u64 {
-        self.epoch_start(epoch.saturating_add(1))
-            .saturating_sub(self.merge_blocks)
-    }
-
-    /// The last block at which an announcement counts for `epoch`'s roster: the first block of
-    /// the previous epoch's merge window, so the roster is known before `epoch` begins and a
-    /// miner that has merged can go on without idling until the boundary.
-    pub fn roster_cutoff(&self, epoch: u64) -> u64 {
-        self.epoch_start(epoch).saturating_sub(self.merge_blocks)
     }
 }
 
@@ -927,21 +903,6 @@ mod tests {
     }
 
     #[test]
-    fn epochs_merge_windows_and_roster_cutoffs() {
-        let w = SwarmSpec {
-            epoch_blocks: 240,
-            merge_blocks: 40,
-            ..SwarmSpec::default()
-        };
-        assert_eq!((w.epoch_start(2), w.merge_start(2)), (480, 680));
-        assert_eq!(w.epoch_of(719), 2);
-        // Announcements count for epoch e+1 up to e's merge window opening: the roster of the
-        // next epoch is known while this one merges.
-        assert_eq!(w.roster_cutoff(3), w.merge_start(2));
-        assert_eq!(w.roster_cutoff(0), 0);
-    }
-
-    #[test]
     fn rounds_in_flight_are_one_or_two() {
         for (rounds, ok) in [(0, false), (1, true), (2, true), (3, false)] {
             let toml = format!("{TINY}\n[swarm]\nrounds = {rounds}\n");
@@ -1142,7 +1103,7 @@ mod tests {
             #[test]
             fn any_number_anywhere_never_panics(which in 0usize..64, n in prop_oneof![0u64..4, any::<u64>(), Just(i64::MAX as u64)]) {
                 if let Ok(spec) = RunSpec::from_toml(&with_number(which, n)) {
-                    let _ = spec.swarm.merge_start(u64::MAX / 2);
+                    let _ = spec.swarm.schedule().timeline(u64::MAX / 2);
                     let _ = spec.optimizer.lr_at(u64::MAX, u64::MAX);
                     prop_assert_eq!(RunSpec::from_toml(&spec.to_toml()).unwrap(), spec);
                 }

@@ -12,7 +12,7 @@
 //! ```text
 //! runs/{run}/challenges/e{epoch}/{miner}           in the validator's store (text, below)
 //! runs/{run}/e{epoch}/s{stage}/{miner}/weights/{hash}  in the miner's store: the flat fp32 LE
-//!                                                  weights (`merge::flat_bytes`), BLAKE3 = hash
+//!                                                  weights (`flat::flat_bytes`), BLAKE3 = hash
 //! ```
 //!
 //! A challenge is `sliver-challenge/1` and then one hex weight hash per line. The weights are
@@ -24,26 +24,12 @@ use std::fmt;
 
 use tch::{Kind, Tensor};
 
-use crate::artifact::Hotkey;
 use crate::spec::ValidationSpec;
 
 /// First line of every challenge: the format and its version.
 pub const CHALLENGE_MAGIC: &str = "sliver-challenge/1";
 /// Most weight hashes one challenge may name.
 pub const MAX_CHALLENGED: usize = 64;
-
-/// The key of the challenge to `miner` for `epoch`, in the validator's store.
-pub fn challenge_key(run: &str, epoch: u64, miner: &Hotkey) -> String {
-    format!("runs/{run}/challenges/e{epoch}/{miner}")
-}
-
-/// The key under which `miner` answers for the weights hashing to `hash`, in its own store.
-pub fn weights_key(run: &str, epoch: u64, stage: usize, miner: &Hotkey, hash: &[u8; 32]) -> String {
-    format!(
-        "runs/{run}/e{epoch}/s{stage}/{miner}/weights/{}",
-        hex::encode(hash)
-    )
-}
 
 /// The largest challenge [`parse_challenge`] accepts, in bytes.
 pub const fn max_challenge_len() -> u64 {
@@ -213,18 +199,5 @@ mod tests {
         assert!(zero.mismatch(&tol).is_some());
         let nan = Agreement::of(&(&x * f64::NAN), &x);
         assert!(nan.mismatch(&tol).is_some());
-    }
-
-    #[test]
-    fn keys_name_the_run_epoch_and_miner() {
-        let m = Hotkey([0xab; 32]);
-        assert_eq!(
-            challenge_key("r", 3, &m),
-            format!("runs/r/challenges/e3/{}", "ab".repeat(32))
-        );
-        assert!(
-            weights_key("r", 3, 1, &m, &[1; 32])
-                .starts_with(&format!("runs/r/e3/s1/{}/weights/0101", "ab".repeat(32)))
-        );
     }
 }

@@ -5,9 +5,135 @@
 //! right, so that only the validator's checks can tell. Nobody running a real miner gains from
 //! these: each is what the validator must catch and pay nothing for.
 
+use std::collections::HashSet;
+
+use sliver_common::artifact::{ArtifactId, Kind};
+use sliver_common::layout;
+use sliver_subnet::fetch;
+use sliver_subnet::run::Roster;
 use tch::Tensor;
 
 pub use sliver_common::adversary::Behaviour as Adversary;
+
+use crate::node::Node;
+
+/// How this miner behaves: honestly, or as the adversary it plays. The training loop and the
+/// merge ask it what to send and whether to compute or merge at all; only here do the
+/// adversaries differ, so the honest path never branches on them.
+#[derive(Default)]
+pub(crate) struct Conduct {
+    adversary: Option<Adversary>,
+    /// The lazy miner's first output of the epoch.
+    first: Option<Tensor>,
+    /// The lazy miner's first gradient of the epoch.
+    first_grad: Option<Tensor>,
+    /// A copier's peer's activation keys not yet re-signed.
+    peer_keys: Vec<String>,
+    /// Keys a copier re-signed already.
+    copied: HashSet<String>,
+    /// The last peer output a copier re-signed.
+    last_copy: Option<Tensor>,
+}
+
+impl Conduct {
+    /// Honest when `adversary` is `None`.
+    pub(crate) fn new(adversary: Option<Adversary>) -> Self {
+        Self {
+            adversary,
+            ..Self::default()
+        }
+    }
+
+    /// A new epoch: what a cheat kept of the last one is dropped.
+    pub(crate) fn begin_epoch(&mut self) {
+        *self = Self::new(self.adversary);
+    }
+
+    /// Whether it computes at all (a free rider does not).
+    pub(crate) fn computes(&self) -> bool {
+        self.adversary.is_none_or(Adversary::computes)
+    }
+
+    /// Whether it skips the merge altogether and keeps its own weights.
+    pub(crate) fn skips_merge(&self) -> bool {
+        self.adversary == Some(Adversary::Late)
+    }
+
+    /// The activations to upload for `honest` (computed at `stage` in `epoch`).
+    pub(crate) fn activations(
+        &mut self,
+        honest: &Tensor,
+        node: &Node,
+        roster: &Roster,
+        (epoch, stage): (u64, usize),
+    ) -> Tensor {
+        match self.adversary {
+            None => honest.shallow_clone(),
+            // Re-signs a peer's output, the last one again when the peer has no new one yet.
+            Some(Adversary::Copier) => match self.peer_output(node, roster, epoch, stage) {
+                Some(t) => {
+                    self.last_copy = Some(t.shallow_clone());
+                    t
+                }
+                None => self.last_copy.as_ref().unwrap_or(honest).shallow_clone(),
+            },
+            Some(a) => a.tamper(honest, &mut self.first),
+        }
+    }
+
+    /// The gradient to upload for `honest` (a copier has no peer gradient of the same sample to
+    /// copy, so it sends the honest one).
+    pub(crate) fn gradients(&mut self, honest: &Tensor) -> Tensor {
+        match self.adversary {
+            None | Some(Adversary::Copier) => honest.shallow_clone(),
+            Some(a) => a.tamper(honest, &mut self.first_grad),
+        }
+    }
+
+    /// The reduction of a merge shard to upload for `honest`.
+    pub(crate) fn reduction(&self, honest: &Tensor) -> Tensor {
+        self.adversary
+            .map_or(honest.shallow_clone(), |a| a.reduction(honest))
+    }
+
+    /// A stage peer's activations this copier has not re-signed yet, verified like any input.
+    fn peer_output(
+        &mut self,
+        node: &Node,
+        roster: &Roster,
+        epoch: u64,
+        stage: usize,
+    ) -> Option<Tensor> {
+        let spec = node.spec();
+        let me = node.me();
+        let peer = roster
+            .assignment
+            .stage(stage)
+            .iter()
+            .find(|m| m.hotkey != me)?
+            .hotkey;
+        let store = roster.store(&peer).ok()?;
+        if self.peer_keys.is_empty() {
+            let prefix = layout::artifacts(&spec.name, epoch, stage, &peer, Kind::Act);
+            let keys = node.rt.block_on(store.list(&prefix)).ok()?;
+            self.peer_keys = keys
+                .into_iter()
+                .filter(|k| !self.copied.contains(k))
+                .collect();
+        }
+        let key = self.peer_keys.pop()?;
+        self.copied.insert(key.clone());
+        let at = ArtifactId {
+            epoch,
+            stage,
+            kind: Kind::Act,
+            id: layout::id_of_key(&key)?,
+        };
+        node.rt
+            .block_on(fetch::boundary(spec, roster, &node.metrics, at, &peer))
+            .map(|(_, t)| t)
+    }
+}
 
 /// What each behaviour does to what the miner uploads.
 pub trait Tamper {

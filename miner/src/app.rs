@@ -20,6 +20,7 @@ use sliver_subnet::signer::HotkeySigner;
 use tracing::info;
 
 use crate::config::Config;
+use crate::node::Node;
 use crate::worker::Worker;
 
 /// How long to wait for the subnet owner to publish the run spec.
@@ -86,15 +87,17 @@ pub async fn run(config: Config) -> Result<()> {
     let first = client.current_block().await?.0;
     let clock = neuron::clock(client.clone(), first, shutdown.token());
     let worker = Worker {
-        view: Arc::new(RunView::new(client, config.netuid, spec)),
+        node: Node {
+            view: Arc::new(RunView::new(client, config.netuid, spec)),
+            store,
+            signer: Arc::new(HotkeySigner(hotkey)),
+            metrics: metrics.clone(),
+            clock,
+            rt: tokio::runtime::Handle::current(),
+            cancel: shutdown.token(),
+        },
         corpus: Arc::new(corpus),
-        store,
-        signer: Arc::new(HotkeySigner(hotkey)),
         device: config.device,
-        metrics: metrics.clone(),
-        clock,
-        rt: tokio::runtime::Handle::current(),
-        cancel: shutdown.token(),
         dir: config.dir.clone(),
         poll: config.poll,
         adversary: config.adversary,

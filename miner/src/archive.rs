@@ -18,8 +18,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use sliver_common::artifact::Hotkey;
+use sliver_common::layout;
 use sliver_common::metrics::Metrics;
-use sliver_common::spot_check::{self, challenge_key, max_challenge_len, weights_key};
+use sliver_common::spot_check::{self, max_challenge_len};
 use sliver_common::storage::Store;
 use sliver_subnet::run::RunView;
 use tch::Tensor;
@@ -77,7 +78,7 @@ impl Archive {
 
     /// The hash of `flat` (what an artifact computed with it claims), kept on disk if it is new.
     pub(crate) fn keep(&mut self, flat: &Tensor) -> Result<[u8; 32]> {
-        let bytes = sliver_common::merge::flat_bytes(flat)?;
+        let bytes = sliver_common::flat::flat_bytes(flat)?;
         let hash = *blake3::hash(&bytes).as_bytes();
         if self.enabled && self.kept.insert(hash) {
             // A version that cannot be kept fails its spot check later; training goes on.
@@ -121,13 +122,12 @@ pub(crate) struct Answering {
     pub(crate) stage: usize,
 }
 
-/// Answers every validator's challenge for `epoch` until a validator audits it (a quarter of
-/// the merge window into the next epoch, plus as long again for slow storage): puts each
-/// weight version asked for in this miner's store.
+/// Answers every validator's challenge for `epoch` until the schedule's answer deadline
+/// ([`Timeline::answer_end`](sliver_common::schedule::Timeline::answer_end)): puts each weight
+/// version asked for in this miner's store.
 pub(crate) async fn answer(a: Answering) {
     let spec = &a.view.spec;
-    let swarm = &spec.swarm;
-    let deadline = swarm.epoch_start(a.epoch + 1) + swarm.merge_blocks;
+    let deadline = spec.swarm.schedule().timeline(a.epoch).answer_end;
     let validators = match a.view.validator_stores().await {
         Ok(v) => v,
         Err(e) => {
@@ -146,7 +146,7 @@ pub(crate) async fn answer(a: Answering) {
             if answered.contains(validator) {
                 continue;
             }
-            let key = challenge_key(&spec.name, a.epoch, &a.me);
+            let key = layout::challenge(&spec.name, a.epoch, &a.me);
             let bytes = match store.get(&key, max_challenge_len()).await {
                 Ok(Some(b)) => b,
                 Ok(None) => continue,
@@ -177,7 +177,7 @@ pub(crate) async fn answer(a: Answering) {
                     }
                 };
                 let n = weights.len() as u64;
-                let key = weights_key(&spec.name, a.epoch, a.stage, &a.me, &hash);
+                let key = layout::weights_answer(&spec.name, a.epoch, a.stage, &a.me, &hash);
                 match a.store.put_once(&key, Bytes::from(weights)).await {
                     Ok(_) => {
                         a.metrics.add_bytes("up", "weights", n);
@@ -225,12 +225,12 @@ mod tests {
         archive.begin(5);
         let flat = Tensor::from_slice(&[1.0f32, -2.0, 3.5]);
         let hash = archive.keep(&flat).unwrap();
-        assert_eq!(hash, sliver_common::merge::hash_flat(&flat).unwrap());
+        assert_eq!(hash, sliver_common::flat::hash_flat(&flat).unwrap());
         let path = archive.epoch_dir_of(5).join(hex::encode(hash));
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(blake3::hash(&bytes).as_bytes(), &hash);
         assert!(
-            sliver_common::merge::flat_from_bytes(&bytes)
+            sliver_common::flat::flat_from_bytes(&bytes)
                 .unwrap()
                 .equal(&flat)
         );

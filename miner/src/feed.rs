@@ -17,7 +17,7 @@
 //! (the local subnet, the swarm benchmark), took CPU from the training it was feeding.
 //!
 //! Gradients are fetched by name only: the worker says which miner each sample went to. Every
-//! artifact is opened with [`artifact::open`] against the roster before its payload is decoded;
+//! artifact is opened with [`artifact::open`](sliver_common::artifact::open) against the roster before its payload is decoded;
 //! a rejection is a log line naming the producer and the reason, and a counter, and the
 //! artifact is never trained on.
 
@@ -26,8 +26,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use sliver_common::artifact::{self, Expect, Hotkey, Kind};
+use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
 use sliver_common::assignment::Assignment;
+use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::routing;
 use sliver_common::{RunSpec, WireCodec};
@@ -257,14 +258,14 @@ async fn fetch_from(
     id: u64,
 ) -> Result<Option<Tensor>, ()> {
     let store = cx.roster.store(&producer).map_err(|_| ())?;
-    let key = artifact::key(&cx.spec.name, cx.epoch, stage, &producer, kind, id);
-    let expect = Expect::of(
-        &cx.spec.name,
-        (cx.epoch, stage, kind, id),
-        producer,
-        codec,
-        &cx.dims,
-    );
+    let at = ArtifactId {
+        epoch: cx.epoch,
+        stage,
+        kind,
+        id,
+    };
+    let key = layout::artifact(&cx.spec.name, &producer, at);
+    let expect = Expect::of(&cx.spec.name, at, producer, codec, &cx.dims);
     fetch(store, &key, &expect, &cx.roster, &cx.metrics, codec).await
 }
 
@@ -292,7 +293,8 @@ async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hot
         let Ok(store) = cx.roster.store(&up.hotkey) else {
             continue;
         };
-        let prefix = artifact::prefix(&cx.spec.name, cx.epoch, cx.stage - 1, &up.hotkey, Kind::Act);
+        let prefix =
+            layout::artifacts(&cx.spec.name, cx.epoch, cx.stage - 1, &up.hotkey, Kind::Act);
         let keys = match store.list(&prefix).await {
             Ok(k) => k,
             Err(e) => {
@@ -301,7 +303,7 @@ async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hot
             }
         };
         let mut mine = 0;
-        for id in keys.iter().filter_map(|k| artifact::id_of_key(k)) {
+        for id in keys.iter().filter_map(|k| layout::id_of_key(k)) {
             if mine == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
                 continue;
             }

@@ -8,9 +8,14 @@
 //!
 //! - [`cli`] → [`config`]: flags, checked once into an immutable [`config::Config`].
 //! - [`app`]: wiring (hotkey, chain, run spec, storage, data) and shutdown.
-//! - [`worker`]: the training loop on its own thread: forward, backward, AdamW.
+//! - [`node`]: the I/O every task shares: chain view, store, hotkey, metrics, clock, shutdown.
+//! - [`worker`]: the miner's epochs on their own thread: roster, join, train, merge, record.
+//! - `step`: one epoch's training loop and its arms (start a round, on activation, on gradient,
+//!   expire); `held`: the stage, its optimizer and the weight versions in flight.
 //! - [`feed`]: what is routed here, downloaded and verified while the worker computes.
-//! - [`merge`]: the epoch's butterfly all-reduce through storage.
+//! - `outbox`: what the miner sends, sealed, put write-once and counted.
+//! - [`merge`]: the epoch's butterfly all-reduce through storage (scatter, reduce, assemble).
+//! - [`stats`]: what each epoch did (`epochs.jsonl`).
 //! - `archive`: every weight version an artifact claimed, and the answers to validators' spot
 //!   checks.
 //! - [`stage_checkpoint`]: the miner's own crash-safe checkpoint.
@@ -27,7 +32,12 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod feed;
+mod held;
 pub mod local;
 pub mod merge;
+pub mod node;
+mod outbox;
 pub mod stage_checkpoint;
+pub mod stats;
+mod step;
 pub mod worker;

@@ -2,8 +2,9 @@
 //! roster, decode with the expected dims. Every rejection is a log line naming the producer and
 //! the reason, and a counter; a rejected artifact is never used.
 
-use sliver_common::artifact::{self, Expect, Hotkey, Kind};
+use sliver_common::artifact::{self, ArtifactId, Expect, Hotkey, Kind};
 use sliver_common::codec::CodecError;
+use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::storage::Store;
 use sliver_common::{RunSpec, WireCodec};
@@ -74,30 +75,24 @@ pub async fn fetch_opened(
     }
 }
 
-/// Fetches and checks `producer`'s activation or gradient (`kind`) of sample `id` at
-/// (`epoch`, `stage`), with the run's wire dims and codec; `None` when absent or rejected.
+/// Fetches and checks `producer`'s activation or gradient `at`, with the run's wire dims and
+/// codec; `None` when absent or rejected.
 pub async fn boundary(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    (epoch, stage, kind, id): (u64, usize, Kind, u64),
+    at: ArtifactId,
     producer: &Hotkey,
 ) -> Option<(artifact::Header, Tensor)> {
     let store = roster.store(producer).ok()?;
-    let codec = if kind == Kind::Grad {
+    let codec = if at.kind == Kind::Grad {
         spec.gradient_codec()
     } else {
         spec.activation_codec()
     };
     let dims = spec.wire_dims();
-    let expect = Expect::of(
-        &spec.name,
-        (epoch, stage, kind, id),
-        *producer,
-        &codec,
-        &dims,
-    );
-    let key = artifact::key(&spec.name, epoch, stage, producer, kind, id);
+    let expect = Expect::of(&spec.name, at, *producer, &codec, &dims);
+    let key = layout::artifact(&spec.name, producer, at);
     fetch_opened(store, &key, &expect, roster, metrics, &codec)
         .await
         .ok()
@@ -111,69 +106,30 @@ pub fn shard_codec() -> WireCodec {
 
 /// Reads shard `index` of `count` (of `len` values) of `kind` (`Shard` or `Merged`) that
 /// `producer` put for (`epoch`, `stage`); `None` when absent or rejected.
-#[allow(clippy::too_many_arguments)]
 pub async fn shard(
     run: &str,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
-    stage: usize,
-    producer: &artifact::Hotkey,
-    kind: artifact::Kind,
+    (epoch, stage): (u64, usize),
+    producer: &Hotkey,
+    kind: Kind,
     (index, count, len): (usize, usize, i64),
 ) -> Option<Tensor> {
     let store = roster.store(producer).ok()?;
-    let id = artifact::shard_id(index as u32, count as u32);
-    let key = artifact::key(run, epoch, stage, producer, kind, id);
+    let at = ArtifactId {
+        epoch,
+        stage,
+        kind,
+        id: artifact::shard_id(index as u32, count as u32),
+    };
+    let key = layout::artifact(run, producer, at);
     let dims = [len];
     let codec = shard_codec();
-    let expect = Expect::of(run, (epoch, stage, kind, id), *producer, &codec, &dims);
+    let expect = Expect::of(run, at, *producer, &codec, &dims);
     fetch(store, &key, &expect, roster, metrics, &codec)
         .await
         .ok()
         .flatten()
-}
-
-/// The merged weights of `stage` after `epoch` (flat, `total` values), assembled from every
-/// shard's first reduction or its twin's; `None` if a shard has neither.
-pub async fn merged_stage(
-    run: &str,
-    roster: &Roster,
-    metrics: &Metrics,
-    epoch: u64,
-    stage: usize,
-    total: i64,
-) -> Option<Tensor> {
-    use sliver_common::merge::{reducers, shard_range};
-    let miners = roster.assignment.stage(stage);
-    let n = miners.len();
-    if n == 0 {
-        return None;
-    }
-    let mut pieces = Vec::with_capacity(n);
-    for i in 0..n {
-        let (_, len) = shard_range(total, n, i);
-        let mut piece = None;
-        for r in reducers(i, n) {
-            let producer = &miners[r].hotkey;
-            piece = shard(
-                run,
-                roster,
-                metrics,
-                epoch,
-                stage,
-                producer,
-                artifact::Kind::Merged,
-                (i, n, len),
-            )
-            .await;
-            if piece.is_some() {
-                break;
-            }
-        }
-        pieces.push(piece?);
-    }
-    Tensor::f_cat(&pieces, 0).ok()
 }
 
 #[cfg(test)]
@@ -206,10 +162,12 @@ mod tests {
         artifact::seal(
             Unsealed {
                 run: "r",
-                epoch: 1,
-                stage,
-                kind: Kind::Act,
-                id: 7,
+                at: ArtifactId {
+                    epoch: 1,
+                    stage: usize::from(stage),
+                    kind: Kind::Act,
+                    id: 7,
+                },
                 codec: CodecKind::Int8,
                 dims: claimed_dims,
                 weights: None,

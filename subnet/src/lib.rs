@@ -10,6 +10,8 @@
 //! - [`announce`]: what a participant publishes in its commitment (role, spec hash, location).
 //! - [`run`]: the published run spec, fetched and verified, and the [`run::Roster`] of an epoch.
 //! - [`fetch`]: reading another participant's artifact, checked before use.
+//! - [`merged`]: reading a stage's merge: shard assembly and twin settlement, for miners,
+//!   joiners and validators alike.
 //! - [`args`]: the Bittensor-style flags of both binaries (`--netuid`, `--wallet.*`, ...).
 //! - [`neuron`]: hotkey, registration and the chain clock, for both binaries.
 //! - [`signer`]: a wallet hotkey as the signer of artifacts.
@@ -17,6 +19,7 @@
 pub mod announce;
 pub mod args;
 pub mod fetch;
+pub mod merged;
 pub mod neuron;
 pub mod run;
 pub mod signer;

@@ -35,11 +35,6 @@ pub fn spec_hash(spec: &RunSpec) -> [u8; 32] {
     *blake3::hash(spec.to_toml().as_bytes()).as_bytes()
 }
 
-/// The storage key of a published spec.
-pub fn spec_key(hash: &[u8; 32]) -> String {
-    format!("specs/{}.toml", hex::encode(hash))
-}
-
 /// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that (so a
 /// restart does not move the commitment's block and drop the participant for an epoch).
 ///
@@ -86,7 +81,10 @@ pub fn redact(location: &str) -> String {
 pub async fn publish_spec(store: &Store, spec: &RunSpec) -> Result<[u8; 32]> {
     let hash = spec_hash(spec);
     store
-        .put_once(&spec_key(&hash), bytes::Bytes::from(spec.to_toml()))
+        .put_once(
+            &sliver_common::layout::spec(&hash),
+            bytes::Bytes::from(spec.to_toml()),
+        )
         .await
         .context("publishing the run spec")?;
     Ok(hash)
@@ -120,7 +118,7 @@ pub async fn discover_spec(client: &Client, netuid: NetUid, wait: Duration) -> R
                 redact(&announcement.location)
             )
         })?;
-    let key = spec_key(&announcement.spec);
+    let key = sliver_common::layout::spec(&announcement.spec);
     let bytes = store.get(&key, MAX_SPEC_BYTES).await?.with_context(|| {
         format!("the owner {hotkey} announced a spec but {key} is not in its store")
     })?;
@@ -254,7 +252,7 @@ impl RunView {
     /// # Errors
     /// A chain error.
     pub async fn roster(&self, epoch: u64) -> Result<Roster> {
-        let start = self.spec.swarm.roster_cutoff(epoch);
+        let start = self.spec.swarm.schedule().roster_cutoff(epoch);
         let metagraph = self.client.metagraph(self.netuid).await?;
         let commitments = self.client.commitments(self.netuid).await?;
         let mut members = Vec::new();

@@ -77,19 +77,57 @@ fn next(net: &mut Localnet) -> EpochReport {
     })
 }
 
-/// `(epoch, merged_blake3)` of every epoch a miner finished.
-fn merged_hashes(net: &Localnet, miner: usize) -> Vec<(u64, String)> {
+/// Every epoch a miner recorded in its `epochs.jsonl`, one JSON object each. A miner may be
+/// appending while this reads: a last line without its newline is not complete yet and is left
+/// out.
+fn recorded_epochs(net: &Localnet, miner: usize) -> Vec<serde_json::Value> {
     let path = net.miners[miner].dir.join("epochs.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
-    text.lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+/// `(epoch, merged_blake3)` of every epoch a miner finished.
+fn merged_hashes(net: &Localnet, miner: usize) -> Vec<(u64, String)> {
+    recorded_epochs(net, miner)
+        .iter()
+        .map(|v| {
             (
                 v["epoch"].as_u64().unwrap(),
                 v["merged_blake3"].as_str().unwrap().to_owned(),
             )
         })
         .collect()
+}
+
+/// Waits (a bounded while) until each of `miners` has recorded `epoch`. A miner records an epoch
+/// once its merge is assembled, which the validator's report of that epoch need not wait for.
+async fn wait_recorded(net: &Localnet, miners: &[usize], epoch: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let recorded = |m: usize| merged_hashes(net, m).iter().any(|(e, _)| *e >= epoch);
+        if miners.iter().all(|m| recorded(*m)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Checks that two miners of a stage hold identical merged weights after every epoch both have
+/// recorded, and returns those epochs. One of them may already have recorded an epoch more than
+/// the other: only what both recorded is compared.
+fn twins_agree(net: &Localnet, a: usize, b: usize) -> Vec<u64> {
+    let (ha, hb) = (merged_hashes(net, a), merged_hashes(net, b));
+    let mut common = Vec::new();
+    for (epoch, hash) in &ha {
+        if let Some((_, other)) = hb.iter().find(|(e, _)| e == epoch) {
+            assert_eq!(hash, other, "miners {a} and {b} differ after epoch {epoch}");
+            common.push(*epoch);
+        }
+    }
+    common
 }
 
 /// Per row of a score table: uid, verified samples (forward + backward), and why it was not
@@ -203,19 +241,17 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
 
     // Both miners of a stage end each epoch with identical merged weights.
     for (a, b) in stage_pairs() {
-        let (ha, hb) = (merged_hashes(&net, a), merged_hashes(&net, b));
-        let common: Vec<_> = ha.iter().filter(|e| hb.contains(e)).collect();
-        for (epoch, hash) in &ha {
-            if let Some((_, other)) = hb.iter().find(|(e, _)| e == epoch) {
-                assert_eq!(hash, other, "miners {a} and {b} differ after epoch {epoch}");
-            }
-        }
+        let common = twins_agree(&net, a, b);
         assert!(
             !common.is_empty(),
-            "miners {a} and {b} share no finished epoch: {ha:?} {hb:?}"
+            "miners {a} and {b} share no finished epoch: {:?} {:?}",
+            merged_hashes(&net, a),
+            merged_hashes(&net, b)
         );
     }
     // The killed miner rejoined from the merged weights and finished an epoch after.
+    wait_recorded(&net, &[0], reports[1].epoch).await;
+    wait_recorded(&net, &[1], reports[2].epoch).await;
     let log = std::fs::read_to_string(net.dir().join("logs/miner-m0.log")).unwrap();
     assert!(
         log.contains("joined from the latest merged weights"),
@@ -267,8 +303,15 @@ async fn the_same_flow_runs_against_s3() {
     assert!(l2 < l1, "held-out loss did not fall: {l1} -> {l2}");
     assert_eq!(first.rejected + second.rejected, 0);
     for (a, b) in stage_pairs() {
-        let (ha, hb) = (merged_hashes(&net, a), merged_hashes(&net, b));
-        assert!(!ha.is_empty() && ha == hb, "{ha:?} vs {hb:?}");
+        wait_recorded(&net, &[a, b], second.epoch).await;
+        let common = twins_agree(&net, a, b);
+        assert!(
+            common.contains(&second.epoch),
+            "miners {a} and {b} did not both record epoch {}: {:?} vs {:?}",
+            second.epoch,
+            merged_hashes(&net, a),
+            merged_hashes(&net, b)
+        );
     }
     // Later-stage miners ask for what is routed to them by key; the once-a-second listing is
     // only the fallback.
@@ -293,10 +336,8 @@ async fn the_same_flow_runs_against_s3() {
 /// recorded (`epochs.jsonl`).
 fn activations_received(net: &Localnet) -> (u64, u64) {
     let mut total = (0, 0);
-    for m in &net.miners {
-        let text = std::fs::read_to_string(m.dir.join("epochs.jsonl")).unwrap_or_default();
-        for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for m in 0..net.miners.len() {
+        for v in recorded_epochs(net, m) {
             total.0 += v["activations_by_name"].as_u64().unwrap();
             total.1 += v["activations_by_listing"].as_u64().unwrap();
         }

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use sliver_chain::client::{Uid, Weights};
 use sliver_common::artifact::Hotkey;
 use sliver_common::data::Corpus;
+use sliver_common::layout;
 use sliver_common::metrics::{self, Metrics};
 use sliver_common::shutdown::Shutdown;
 use sliver_common::storage::Store;
@@ -187,15 +188,15 @@ impl Looper {
     }
 
     async fn run(mut self) -> Result<()> {
-        let swarm = self.view.spec.swarm.clone();
-        let mut epoch = swarm.epoch_of(*self.clock.borrow());
+        let schedule = self.view.spec.swarm.schedule();
+        let mut epoch = schedule.epoch_of(*self.clock.borrow());
         let mut ema = Ema::default();
         let mut scored = 0u64;
         loop {
-            // Samples stop a quarter into the merge window: pick the artifacts to recompute and
-            // ask their miners for the weights they claimed while the merge runs.
-            self.wait_for_block(swarm.merge_start(epoch) + swarm.merge_blocks / 4)
-                .await?;
+            let timeline = schedule.timeline(epoch);
+            // Samples stop at the drain deadline: pick the artifacts to recompute and ask their
+            // miners for the weights they claimed while the merge runs.
+            self.wait_for_block(timeline.drain_end).await?;
             let roster = self.view.roster(epoch).await?;
             let no_miners = roster.assignment.members().next().is_none();
             let challenged = if no_miners {
@@ -208,9 +209,8 @@ impl Looper {
                         Vec::new()
                     })
             };
-            // The epoch's merge ends a quarter of the merge window into the next epoch.
-            self.wait_for_block(swarm.epoch_start(epoch + 1) + swarm.merge_blocks / 2)
-                .await?;
+            // Scored once the epoch's merge is assembled.
+            self.wait_for_block(timeline.score_at).await?;
             if no_miners {
                 info!(epoch, "no miners this epoch");
             } else {
@@ -343,7 +343,7 @@ impl Looper {
             })
             .collect();
         let block = *self.clock.borrow();
-        let key = export::key(&spec.name, epoch);
+        let key = layout::scores(&spec.name, epoch);
         let mut score_table = export::scores_frame(epoch, block, &table)?;
         self.store
             .put_once(&key, export::encode(&mut score_table)?)
@@ -351,7 +351,7 @@ impl Looper {
             .context("writing the score table")?;
         self.store
             .put_once(
-                &export::paths_key(&spec.name, epoch),
+                &layout::paths(&spec.name, epoch),
                 export::encode(&mut path_table)?,
             )
             .await
@@ -424,7 +424,7 @@ impl Looper {
         let r = tokio::task::spawn_blocking(move || -> Result<f64> {
             let mut trainer = Trainer::pipeline(&spec, tch::Device::Cpu, 1)?;
             for (i, flat) in flats.iter().enumerate() {
-                sliver_common::merge::load_flat(trainer.stage_mut(i).var_store_mut(), flat)?;
+                sliver_common::flat::load_flat(trainer.stage_mut(i).var_store_mut(), flat)?;
             }
             Ok(trainer.eval(&corpus, batches)?)
         })

@@ -27,10 +27,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use rand::seq::IndexedRandom;
-use sliver_common::artifact::{self, Hotkey, Kind};
+use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
 use sliver_common::data::Corpus;
+use sliver_common::layout;
 use sliver_common::metrics::Metrics;
-use sliver_common::spot_check::{self, Agreement, challenge_key, weights_key};
+use sliver_common::spot_check::{self, Agreement};
 use sliver_common::storage::{Put, Store};
 use sliver_common::{RunSpec, Stage, routing};
 use sliver_subnet::fetch;
@@ -104,11 +105,11 @@ pub async fn challenge(
             if !produces {
                 continue;
             }
-            let prefix = artifact::prefix(&spec.name, epoch, stage, &m.hotkey, kind);
+            let prefix = layout::artifacts(&spec.name, epoch, stage, &m.hotkey, kind);
             match miner_store.list(&prefix).await {
                 Ok(keys) => candidates.extend(
                     keys.iter()
-                        .filter_map(|k| artifact::id_of_key(k))
+                        .filter_map(|k| layout::id_of_key(k))
                         .map(|id| (kind, id)),
                 ),
                 Err(e) => {
@@ -122,8 +123,14 @@ pub async fn challenge(
             .collect();
         let mut claims = Vec::new();
         for (kind, id) in picked {
+            let at = ArtifactId {
+                epoch,
+                stage,
+                kind,
+                id,
+            };
             let Some((header, uploaded)) =
-                fetch::boundary(spec, roster, metrics, (epoch, stage, kind, id), &m.hotkey).await
+                fetch::boundary(spec, roster, metrics, at, &m.hotkey).await
             else {
                 continue;
             };
@@ -141,7 +148,7 @@ pub async fn challenge(
         if claims.is_empty() {
             continue;
         }
-        let key = challenge_key(&spec.name, epoch, &m.hotkey);
+        let key = layout::challenge(&spec.name, epoch, &m.hotkey);
         let put = store
             .put_once(&key, Bytes::from(spot_check::challenge_text(&claims)))
             .await
@@ -208,8 +215,19 @@ async fn inputs_of(
     };
     let mut out = Vec::new();
     for p in producers {
-        if let Some((_, t)) =
-            fetch::boundary(spec, roster, metrics, (epoch, prev, Kind::Act, id), &p).await
+        if let Some((_, t)) = fetch::boundary(
+            spec,
+            roster,
+            metrics,
+            ArtifactId {
+                epoch,
+                stage: prev,
+                kind: Kind::Act,
+                id,
+            },
+            &p,
+        )
+        .await
         {
             out.push(t);
         }
@@ -231,9 +249,9 @@ pub async fn check(
     (corpus, stage_params, start): (&Arc<Corpus>, &[i64], Vec<Option<Tensor>>),
     (verified, clock): (&BTreeMap<Hotkey, u64>, &watch::Receiver<u64>),
 ) -> Result<BTreeMap<Hotkey, Tally>> {
-    // Miners answer until a merge window into the next epoch; an answer not there yet is
-    // waited for until then.
-    let deadline = spec.swarm.epoch_start(epoch + 1) + spec.swarm.merge_blocks;
+    // Miners answer until the schedule's answer deadline; an answer not there yet is waited
+    // for until then.
+    let deadline = spec.swarm.schedule().timeline(epoch).answer_end;
     let stages = spec.stages.len();
     let mut tallies: BTreeMap<Hotkey, Tally> = BTreeMap::new();
     let mut jobs = Vec::new();
@@ -254,7 +272,7 @@ pub async fn check(
             w.shallow_clone()
         } else {
             let params = stage_params.get(c.stage).copied().unwrap_or(0).max(0) as u64;
-            let key = weights_key(&spec.name, epoch, c.stage, &c.miner, &claim);
+            let key = layout::weights_answer(&spec.name, epoch, c.stage, &c.miner, &claim);
             let mut got = miner_store.get(&key, params * 4).await;
             while matches!(got, Ok(None)) && *clock.borrow() < deadline {
                 tokio::time::sleep(ANSWER_POLL).await;
@@ -283,7 +301,7 @@ pub async fn check(
                     .push("showed weights that are not the ones it claimed".into());
                 continue;
             }
-            let Some(weights) = sliver_common::merge::flat_from_bytes(&bytes) else {
+            let Some(weights) = sliver_common::flat::flat_from_bytes(&bytes) else {
                 continue;
             };
             shown.insert((c.miner, claim), weights.shallow_clone());
@@ -306,7 +324,12 @@ pub async fn check(
                 spec,
                 roster,
                 metrics,
-                (epoch, c.stage + 1, Kind::Grad, c.id),
+                ArtifactId {
+                    epoch,
+                    stage: c.stage + 1,
+                    kind: Kind::Grad,
+                    id: c.id,
+                },
                 &next.hotkey,
             )
             .await
@@ -392,7 +415,7 @@ fn recompute_all(
                 "claimed weights moved {d:.2} times what {} optimizer steps allow since the epoch's start (at most {})",
                 job.steps, tol.weight_drift_margin
             )),
-            _ => match sliver_common::merge::load_flat(stage.var_store_mut(), &job.weights) {
+            _ => match sliver_common::flat::load_flat(stage.var_store_mut(), &job.weights) {
                 Ok(()) => recompute(spec, corpus, stage, &job).map(|a| (a, drift)),
                 Err(e) => Err(format!("its claimed weights do not load: {e}")),
             },
@@ -529,7 +552,7 @@ mod tests {
             stage,
             kind,
             id,
-            weights: sliver_common::merge::flatten(models[stage].var_store()).unwrap(),
+            weights: sliver_common::flat::flatten(models[stage].var_store()).unwrap(),
             inputs: vec![x.shallow_clone()],
             upstream: (stage == 1 && kind == Kind::Grad).then(|| g.shallow_clone()),
             loss,
@@ -570,7 +593,7 @@ mod tests {
             assert!(verdict.is_err(), "cheat {n} passed: {verdict:?}");
         }
         // Weights far from the epoch's start fail before anything is recomputed.
-        let w0 = sliver_common::merge::flatten(models[1].var_store()).unwrap();
+        let w0 = sliver_common::flat::flatten(models[1].var_store()).unwrap();
         let mut far = job(1, Kind::Act, wire(Kind::Act, &act), None);
         far.weights = &far.weights * 3.0;
         let start = vec![None, Some(w0), None];

@@ -79,16 +79,6 @@ pub struct Row {
     pub weight: u16,
 }
 
-/// The storage key of epoch `epoch`'s score table.
-pub fn key(run: &str, epoch: u64) -> String {
-    format!("runs/{run}/scores/epoch={epoch}/part.parquet")
-}
-
-/// The storage key of epoch `epoch`'s path table.
-pub fn paths_key(run: &str, epoch: u64) -> String {
-    format!("runs/{run}/paths/epoch={epoch}/part.parquet")
-}
-
 /// The score table of `epoch`, scored at `block`.
 ///
 /// # Errors

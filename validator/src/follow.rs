@@ -16,11 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use futures::future::join_all;
-use sliver_common::artifact::{self, Expect, Hotkey, Kind};
-use sliver_common::merge::{reduced_by, reducers, relative_gap, settle};
+use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
+use sliver_common::layout;
+use sliver_common::merge::reduced_by;
 use sliver_common::metrics::Metrics;
 use sliver_common::{RunSpec, WireCodec, routing};
 use sliver_subnet::fetch;
+use sliver_subnet::merged::StageMerge;
 use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tracing::warn;
@@ -82,21 +84,21 @@ async fn verified_ids(
     codec: &WireCodec,
 ) -> Result<(HashMap<u64, Option<f32>>, u64)> {
     let store = roster.store(producer)?;
-    let prefix = artifact::prefix(&spec.name, epoch, stage, producer, kind);
+    let prefix = layout::artifacts(&spec.name, epoch, stage, producer, kind);
     let keys = store.list(&prefix).await?;
     let dims = spec.wire_dims();
     let mut ok = HashMap::new();
     let mut rejected = 0;
     for chunk in keys.chunks(CONCURRENCY) {
         let results = join_all(chunk.iter().map(|key| async {
-            let id = artifact::id_of_key(key)?;
-            let expect = Expect::of(
-                &spec.name,
-                (epoch, stage, kind, id),
-                *producer,
-                codec,
-                &dims,
-            );
+            let id = layout::id_of_key(key)?;
+            let at = ArtifactId {
+                epoch,
+                stage,
+                kind,
+                id,
+            };
+            let expect = Expect::of(&spec.name, at, *producer, codec, &dims);
             Some((
                 id,
                 fetch::fetch_opened(store, key, &expect, roster, metrics, codec).await,
@@ -114,6 +116,78 @@ async fn verified_ids(
         }
     }
     Ok((ok, rejected))
+}
+
+/// Audits every stage's merge. Each miner must have put a verified reduction of every shard it
+/// reduces, agreeing with its twin's or, when the two disagree, with the validator's own
+/// reduction of the shard's copies (weighted by `work`, as the miners weight them). Returns each
+/// stage's merged weights as the merge reader assembles them (the model the validator
+/// evaluates; `None` when a shard has no reduction), and whether each miner merged.
+async fn audit_merges(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    epoch: u64,
+    stage_params: &[i64],
+    work: &(dyn Fn(&Hotkey) -> f64 + Sync),
+) -> (Vec<Option<Tensor>>, BTreeMap<Hotkey, bool>) {
+    let tolerance = spec.swarm.twin_tolerance;
+    let mut merged = Vec::with_capacity(spec.stages.len());
+    let mut merged_ok = BTreeMap::new();
+    for stage in 0..spec.stages.len() {
+        let total = stage_params.get(stage).copied().unwrap_or(0);
+        let reader = StageMerge::new(&spec.name, roster, metrics, (epoch, stage), total);
+        let miners = reader.miners();
+        let n = miners.len();
+        let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
+        let mut ok: Vec<bool> = vec![true; n];
+        for (pos, ok) in ok.iter_mut().enumerate() {
+            for i in reduced_by(pos, n) {
+                match reader.read(Kind::Merged, pos, i).await {
+                    Some(t) => {
+                        reductions.insert((i, pos), t);
+                    }
+                    None => *ok = false,
+                }
+            }
+        }
+        let mut pieces = Vec::with_capacity(n);
+        for i in 0..n {
+            let reducers = reader.reducers(i);
+            let pair = reducers.map(|r| r.and_then(|pos| reductions.remove(&(i, pos))));
+            let verdict = match reader.verdict(i, pair, tolerance, work).await {
+                Ok(v) => v,
+                Err(e) => {
+                    warn!(epoch, stage, shard = i, error = %e, "could not compare a shard's reductions");
+                    pieces.push(None);
+                    continue;
+                }
+            };
+            for (r, off) in reducers.into_iter().zip(verdict.off) {
+                if let (Some(r), true) = (r, off) {
+                    warn!(
+                        epoch,
+                        stage,
+                        shard = i,
+                        uid = miners[r].uid,
+                        "a reduction of a shard does not match its inputs"
+                    );
+                    ok[r] = false;
+                }
+            }
+            pieces.push(verdict.kept);
+        }
+        for (m, ok) in miners.iter().zip(ok) {
+            merged_ok.insert(m.hotkey, ok);
+        }
+        let pieces: Option<Vec<Tensor>> = pieces.into_iter().collect();
+        merged.push(
+            pieces
+                .filter(|p| !p.is_empty())
+                .and_then(|p| Tensor::f_cat(&p, 0).ok()),
+        );
+    }
+    (merged, merged_ok)
 }
 
 /// What an epoch's audit found.
@@ -202,104 +276,15 @@ pub async fn audit(
             row.consumed = consumed;
         }
     }
-    // Merge: a verified reduction of every shard the miner reduces, agreeing with its twin's
-    // or, when the two disagree, with the validator's own reduction of the shard's inputs.
-    // The reductions kept are also the merged model the validator evaluates.
-    let mut merged = Vec::with_capacity(stages);
-    for stage in 0..stages {
-        let miners = roster.assignment.stage(stage);
-        let n = miners.len();
-        let total = stage_params.get(stage).copied().unwrap_or(0);
-        let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
-        let mut ok: Vec<bool> = vec![true; n];
-        let shard = |producer: Hotkey, kind: Kind, i: usize| async move {
-            let (_, len) = sliver_common::merge::shard_range(total, n, i);
-            fetch::shard(
-                &spec.name,
-                roster,
-                metrics,
-                epoch,
-                stage,
-                &producer,
-                kind,
-                (i, n, len),
-            )
-            .await
-        };
-        for (pos, m) in miners.iter().enumerate() {
-            for i in reduced_by(pos, n) {
-                match shard(m.hotkey, Kind::Merged, i).await {
-                    Some(t) => {
-                        reductions.insert((i, pos), t);
-                    }
-                    None => ok[pos] = false,
-                }
-            }
+    let work = |h: &Hotkey| {
+        let n = acts.get(h).map_or(0, HashMap::len) + grads.get(h).map_or(0, HashMap::len);
+        n.max(1) as f64
+    };
+    let (merged, merge_ok) = audit_merges(spec, roster, metrics, epoch, stage_params, &work).await;
+    for (hotkey, ok) in merge_ok {
+        if let Some(row) = rows.get_mut(&hotkey) {
+            row.merged = ok;
         }
-        for i in 0..n {
-            let [a, b] = reducers(i, n);
-            let disagree = match (reductions.get(&(i, a)), reductions.get(&(i, b))) {
-                (Some(ta), Some(tb)) => {
-                    a != b
-                        && relative_gap(ta, tb).unwrap_or(f64::INFINITY) > spec.swarm.twin_tolerance
-                }
-                _ => false,
-            };
-            if !disagree {
-                continue;
-            }
-            // They disagree: reduce the shard here from every member's copy, weighted as the
-            // miners weight it (their artifacts this epoch), and fail whichever is off.
-            let mut inputs = Vec::with_capacity(n);
-            for m in miners {
-                let work = acts.get(&m.hotkey).map_or(0, HashMap::len)
-                    + grads.get(&m.hotkey).map_or(0, HashMap::len);
-                if let Some(t) = shard(m.hotkey, Kind::Shard, i).await {
-                    inputs.push((work.max(1) as f64, t));
-                }
-            }
-            let (Some(ta), Some(tb)) = (reductions.get(&(i, a)), reductions.get(&(i, b))) else {
-                continue;
-            };
-            let Ok(settled) = settle([ta, tb], &inputs, spec.swarm.twin_tolerance) else {
-                continue;
-            };
-            let off = settled.off;
-            let kept = settled.keep([ta, tb]);
-            for (r, off) in [a, b].into_iter().zip(off) {
-                if off {
-                    warn!(
-                        epoch,
-                        stage,
-                        shard = i,
-                        uid = miners[r].uid,
-                        "a reduction of a shard does not match its inputs"
-                    );
-                    ok[r] = false;
-                }
-            }
-            if let Some(kept) = kept {
-                reductions.insert((i, a), kept);
-                reductions.remove(&(i, b));
-            }
-        }
-        for (pos, m) in miners.iter().enumerate() {
-            if let Some(row) = rows.get_mut(&m.hotkey) {
-                row.merged = ok[pos];
-            }
-        }
-        let pieces: Option<Vec<Tensor>> = (0..n)
-            .map(|i| {
-                reducers(i, n)
-                    .iter()
-                    .find_map(|r| reductions.remove(&(i, *r)))
-            })
-            .collect();
-        merged.push(
-            pieces
-                .filter(|p| !p.is_empty())
-                .and_then(|p| Tensor::f_cat(&p, 0).ok()),
-        );
     }
     let paths = finished_paths(spec, roster, epoch, &acts, &grads);
     let mut out: Vec<MinerWork> = rows.into_values().collect();

@@ -379,10 +379,10 @@ fn spot_check_variation(spec_path: &std::path::Path) -> Result<Value> {
     tch::set_num_threads(2);
     let (a2, g2) = run(&stage)?;
     tch::set_num_threads(threads);
-    let flat = sliver_common::merge::flatten(stage.var_store())?;
+    let flat = sliver_common::flat::flatten(stage.var_store())?;
     let noisy = &flat * (flat.randn_like() * 5e-4 + 1.0);
     let mut perturbed = Stage::new(&spec, 1, Device::Cpu)?;
-    sliver_common::merge::load_flat(perturbed.var_store_mut(), &noisy)?;
+    sliver_common::flat::load_flat(perturbed.var_store_mut(), &noisy)?;
     let (ap, gp) = run(&perturbed)?;
     // The last stage's loss (what its gradients claim), the same three ways.
     let last = Stage::new(&spec, spec.stages.len() - 1, Device::Cpu)?;
@@ -396,9 +396,9 @@ fn spot_check_variation(spec_path: &std::path::Path) -> Result<Value> {
     tch::set_num_threads(2);
     let l2 = loss(&last)?;
     tch::set_num_threads(threads);
-    let flat = sliver_common::merge::flatten(last.var_store())?;
+    let flat = sliver_common::flat::flatten(last.var_store())?;
     let mut perturbed_last = Stage::new(&spec, spec.stages.len() - 1, Device::Cpu)?;
-    sliver_common::merge::load_flat(
+    sliver_common::flat::load_flat(
         perturbed_last.var_store_mut(),
         &(&flat * (flat.randn_like() * 5e-4 + 1.0)),
     )?;

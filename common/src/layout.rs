@@ -1,0 +1,117 @@
+//! The bucket's map: every storage key the project writes or reads is built here.
+//!
+//! Each participant writes only to its own store; the others read it at the location its
+//! commitment names. Within a store, the keys are:
+//!
+//! ```text
+//! specs/{spec hash}.toml                              the run spec (the subnet owner's store)
+//! runs/{run}/e{epoch}/s{stage}/{producer}/act/{id}    activations of sample `id`
+//! runs/{run}/e{epoch}/s{stage}/{producer}/grad/{id}   input gradients of sample `id`
+//! runs/{run}/e{epoch}/s{stage}/{producer}/shard/{id}  the producer's copy of merge shard `id`
+//! runs/{run}/e{epoch}/s{stage}/{producer}/merged/{id} the producer's reduction of shard `id`
+//! runs/{run}/e{epoch}/s{stage}/{miner}/weights/{hash} a spot-check answer: the weights that
+//!                                                     hash to `hash` (BLAKE3, hex)
+//! runs/{run}/challenges/e{epoch}/{miner}              a validator's challenge to `miner`
+//!                                                     (the validator's store)
+//! runs/{run}/scores/epoch={epoch}/part.parquet        a validator's score table
+//! runs/{run}/paths/epoch={epoch}/part.parquet         a validator's path table (CLASP)
+//! ```
+//!
+//! Every key names its one writer (the producer, the miner or the validator owns the store), so
+//! write-once puts never race. Hotkeys are lower-case hex; a shard id packs `count << 32 | index`
+//! (see [`artifact::shard_id`](crate::artifact::shard_id)). The score and path tables sit in
+//! `epoch=N` folders so that Parquet readers see the epoch as a partition.
+
+use crate::artifact::{ArtifactId, Hotkey, Kind};
+
+/// The key of a published run spec, by the BLAKE3 of its TOML.
+pub fn spec(hash: &[u8; 32]) -> String {
+    format!("specs/{}.toml", hex::encode(hash))
+}
+
+/// The key of `producer`'s artifact `at`.
+pub fn artifact(run: &str, producer: &Hotkey, at: ArtifactId) -> String {
+    format!(
+        "{}{}",
+        artifacts(run, at.epoch, at.stage, producer, at.kind),
+        at.id
+    )
+}
+
+/// The folder under which `producer` puts its artifacts of `kind` for (`epoch`, `stage`).
+pub fn artifacts(run: &str, epoch: u64, stage: usize, producer: &Hotkey, kind: Kind) -> String {
+    format!("runs/{run}/e{epoch}/s{stage}/{producer}/{}/", kind.as_str())
+}
+
+/// The id at the end of a key listed under [`artifacts`], if it is one.
+pub fn id_of_key(key: &str) -> Option<u64> {
+    key.rsplit('/').next()?.parse().ok()
+}
+
+/// The key under which `miner` answers a challenge for the weights hashing to `hash`, in its own
+/// store.
+pub fn weights_answer(
+    run: &str,
+    epoch: u64,
+    stage: usize,
+    miner: &Hotkey,
+    hash: &[u8; 32],
+) -> String {
+    format!(
+        "runs/{run}/e{epoch}/s{stage}/{miner}/weights/{}",
+        hex::encode(hash)
+    )
+}
+
+/// The key of the challenge to `miner` for `epoch`, in the validator's store.
+pub fn challenge(run: &str, epoch: u64, miner: &Hotkey) -> String {
+    format!("runs/{run}/challenges/e{epoch}/{miner}")
+}
+
+/// The key of epoch `epoch`'s score table, in the validator's store.
+pub fn scores(run: &str, epoch: u64) -> String {
+    format!("runs/{run}/scores/epoch={epoch}/part.parquet")
+}
+
+/// The key of epoch `epoch`'s path table, in the validator's store.
+pub fn paths(run: &str, epoch: u64) -> String {
+    format!("runs/{run}/paths/epoch={epoch}/part.parquet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_matches_the_map() {
+        let h = Hotkey([0xab; 32]);
+        let hx = "ab".repeat(32);
+        let at = ArtifactId {
+            epoch: 3,
+            stage: 1,
+            kind: Kind::Grad,
+            id: 42,
+        };
+        assert_eq!(artifact("r", &h, at), format!("runs/r/e3/s1/{hx}/grad/42"));
+        assert!(artifact("r", &h, at).starts_with(&artifacts("r", 3, 1, &h, Kind::Grad)));
+        assert_eq!(id_of_key(&artifact("r", &h, at)), Some(42));
+        assert_eq!(id_of_key("runs/r/e3/s1/x/grad/"), None);
+        assert_eq!(
+            weights_answer("r", 3, 1, &h, &[1; 32]),
+            format!("runs/r/e3/s1/{hx}/weights/{}", "01".repeat(32))
+        );
+        assert_eq!(challenge("r", 3, &h), format!("runs/r/challenges/e3/{hx}"));
+        assert_eq!(scores("r", 3), "runs/r/scores/epoch=3/part.parquet");
+        assert_eq!(paths("r", 3), "runs/r/paths/epoch=3/part.parquet");
+        assert_eq!(spec(&[0; 32]), format!("specs/{}.toml", "00".repeat(32)));
+    }
+
+    #[test]
+    fn a_miners_answers_never_fall_under_its_artifact_folders() {
+        let h = Hotkey([7; 32]);
+        let answer = weights_answer("r", 0, 0, &h, &[9; 32]);
+        for kind in Kind::ALL {
+            assert!(!answer.starts_with(&artifacts("r", 0, 0, &h, kind)));
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The epoch's timeline: every block at which a miner or a validator changes what it does.
+//!
+//! The chain is the clock, and every deadline of an epoch is derived here from the spec's two
+//! lengths (`swarm.epoch_blocks` = E, `swarm.merge_blocks` = M), so miners and validators agree
+//! on the timeline by construction. Epoch `e` spans `[e·E, (e+1)·E)`; its last M blocks are the
+//! merge window, and the merge and the audit spill over into the first M blocks of the next
+//! epoch, while that epoch already trains:
+//!
+//! ```text
+//! block (epoch e, next = (e+1)·E)   who        what
+//! start       = e·E                 miners     training begins (roster fixed at its cutoff)
+//! train_end   = next − M            miners     no new samples; in-flight ones drain; the
+//!                                              roster of e+1 is fixed (its cutoff)
+//! drain_end   = next − M + M/4      miners     in-flight samples are dropped; the merge
+//!                                              scatters this miner's shards
+//!                                   validator  picks the artifacts to recompute (challenge)
+//! reduce_end  = next − M + 3M/4     miners     reducers stop waiting for peers' shards
+//! next                              miners     epoch e+1 trains
+//! assemble_end = next + M/4         miners     stop waiting for reductions; a miner that
+//!                                              missed the merge has lost it
+//! score_at    = next + M/2          validator  audits and scores e
+//! answer_end  = next + M            miners     stop answering e's spot-check challenges
+//!                                   validator  stops waiting for those answers
+//! ```
+//!
+//! The fractions of M are the only place these proportions are written.
+
+use crate::spec::SwarmSpec;
+
+/// The block arithmetic of a run: which epoch a block falls in, and each epoch's [`Timeline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    epoch_blocks: u64,
+    merge_blocks: u64,
+}
+
+/// Every deadline of one epoch, as block numbers (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeline {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its first block: training begins.
+    pub start: u64,
+    /// First block of the merge window: no new samples start; the next epoch's roster is fixed.
+    pub train_end: u64,
+    /// In-flight samples are dropped, the merge begins, and validators pick their challenges.
+    pub drain_end: u64,
+    /// Reducers stop waiting for their peers' shards.
+    pub reduce_end: u64,
+    /// The next epoch's first block.
+    pub next: u64,
+    /// Miners stop waiting for the reductions of this epoch's merge.
+    pub assemble_end: u64,
+    /// Validators audit and score this epoch.
+    pub score_at: u64,
+    /// Miners stop answering this epoch's spot-check challenges; validators stop waiting.
+    pub answer_end: u64,
+}
+
+impl Schedule {
+    /// The schedule of a run's `[swarm]` section.
+    pub fn new(swarm: &SwarmSpec) -> Self {
+        Self {
+            epoch_blocks: swarm.epoch_blocks.max(1),
+            merge_blocks: swarm.merge_blocks,
+        }
+    }
+
+    /// The epoch block `block` falls in.
+    pub fn epoch_of(&self, block: u64) -> u64 {
+        block / self.epoch_blocks
+    }
+
+    /// First block of `epoch`.
+    pub fn epoch_start(&self, epoch: u64) -> u64 {
+        epoch.saturating_mul(self.epoch_blocks)
+    }
+
+    /// The last block at which an announcement counts for `epoch`'s roster: the first block of
+    /// the previous epoch's merge window, so the roster is known before `epoch` begins and a
+    /// miner that has merged can go on without idling until the boundary.
+    pub fn roster_cutoff(&self, epoch: u64) -> u64 {
+        self.epoch_start(epoch).saturating_sub(self.merge_blocks)
+    }
+
+    /// Every deadline of `epoch`.
+    pub fn timeline(&self, epoch: u64) -> Timeline {
+        let m = self.merge_blocks;
+        let next = self.epoch_start(epoch.saturating_add(1));
+        let train_end = next.saturating_sub(m);
+        Timeline {
+            epoch,
+            start: self.epoch_start(epoch),
+            train_end,
+            drain_end: train_end.saturating_add(m / 4),
+            reduce_end: train_end.saturating_add(m.saturating_mul(3) / 4),
+            next,
+            assemble_end: next.saturating_add(m / 4),
+            score_at: next.saturating_add(m / 2),
+            answer_end: next.saturating_add(m),
+        }
+    }
+
+    /// The timeline of the epoch `block` falls in.
+    pub fn at(&self, block: u64) -> Timeline {
+        self.timeline(self.epoch_of(block))
+    }
+}
+
+impl Timeline {
+    /// Whether samples may still start at `block`.
+    pub fn training(&self, block: u64) -> bool {
+        block < self.train_end
+    }
+}
+
+impl SwarmSpec {
+    /// This run's [`Schedule`].
+    pub fn schedule(&self) -> Schedule {
+        Schedule::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(epoch_blocks: u64, merge_blocks: u64) -> Schedule {
+        Schedule::new(&SwarmSpec {
+            epoch_blocks,
+            merge_blocks,
+            ..SwarmSpec::default()
+        })
+    }
+
+    #[test]
+    fn deadlines_follow_the_documented_fractions_of_the_merge_window() {
+        let t = schedule(240, 40).timeline(2);
+        assert_eq!(
+            t,
+            Timeline {
+                epoch: 2,
+                start: 480,
+                train_end: 680,
+                drain_end: 690,
+                reduce_end: 710,
+                next: 720,
+                assemble_end: 730,
+                score_at: 740,
+                answer_end: 760,
+            }
+        );
+        assert!(t.training(679) && !t.training(680));
+    }
+
+    #[test]
+    fn deadlines_are_ordered_for_every_valid_window() {
+        for m in 1..20 {
+            let s = schedule(20, m);
+            for e in [0, 1, 7] {
+                let t = s.timeline(e);
+                let order = [
+                    t.start,
+                    t.train_end,
+                    t.drain_end,
+                    t.reduce_end,
+                    t.next,
+                    t.assemble_end,
+                    t.score_at,
+                    t.answer_end,
+                ];
+                assert!(order.windows(2).all(|w| w[0] <= w[1]), "m={m}: {t:?}");
+                assert!(t.start < t.train_end, "m={m}: no training in {t:?}");
+                // Scoring happens after the merge ends and before the answers stop.
+                assert!(t.assemble_end <= t.score_at && t.score_at <= t.answer_end);
+                assert_eq!(s.epoch_of(t.start), e);
+                assert_eq!(s.epoch_of(t.next - 1), e);
+            }
+        }
+    }
+
+    #[test]
+    fn the_roster_of_an_epoch_is_fixed_when_the_previous_merge_window_opens() {
+        let s = schedule(240, 40);
+        assert_eq!(s.roster_cutoff(3), s.timeline(2).train_end);
+        assert_eq!(s.roster_cutoff(0), 0);
+        assert_eq!(s.at(719), s.timeline(2));
+    }
+
+    #[test]
+    fn far_epochs_saturate_instead_of_overflowing() {
+        let t = schedule(240, 40).timeline(u64::MAX / 2);
+        assert_eq!(t.answer_end, u64::MAX);
+    }
+}

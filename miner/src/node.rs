@@ -1,0 +1,73 @@
+//! The miner's handle on the world outside its stage: the run's view of the chain, its own store
+//! and hotkey, its metrics, the chain clock and shutdown.
+//!
+//! The worker, the merge, the answers to spot checks and the adversaries take a [`Node`] rather
+//! than the whole worker, so each sees only the I/O it needs and none reaches back into the
+//! training loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sliver_common::RunSpec;
+use sliver_common::artifact::{Hotkey, Signer};
+use sliver_common::metrics::Metrics;
+use sliver_common::storage::Store;
+use sliver_subnet::run::RunView;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How often a blocking wait for a block looks at the clock.
+const CLOCK_POLL: Duration = Duration::from_millis(50);
+
+/// The I/O a miner's tasks share; cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    /// The run, as read from chain.
+    pub view: Arc<RunView>,
+    /// This miner's store.
+    pub store: Store,
+    /// This miner's hotkey.
+    pub signer: Arc<dyn Signer>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The latest finalized block.
+    pub clock: watch::Receiver<u64>,
+    /// The async runtime, for storage I/O from the worker's thread.
+    pub rt: Handle,
+    /// Fires on shutdown.
+    pub cancel: CancellationToken,
+}
+
+impl Node {
+    /// The run spec.
+    pub fn spec(&self) -> &RunSpec {
+        &self.view.spec
+    }
+
+    /// This miner's hotkey.
+    pub fn me(&self) -> Hotkey {
+        self.signer.hotkey()
+    }
+
+    /// The latest finalized block.
+    pub fn block(&self) -> u64 {
+        *self.clock.borrow()
+    }
+
+    /// Whether shutdown has begun.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Blocks this thread until the chain reaches `block` or shutdown; false on shutdown.
+    pub fn wait_for_block(&self, block: u64) -> bool {
+        while self.block() < block {
+            if self.cancelled() {
+                return false;
+            }
+            std::thread::sleep(CLOCK_POLL);
+        }
+        !self.cancelled()
+    }
+}

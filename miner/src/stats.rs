@@ -1,0 +1,123 @@
+//! What one epoch did, for the log, the metrics, `epochs.jsonl` and the benchmarks.
+//!
+//! Each finished epoch appends one JSON object (a line) to `<state dir>/epochs.jsonl`; the
+//! swarm benchmark and the whole-system tests read it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sliver_common::metrics::Metrics;
+use tracing::info;
+
+/// The file each finished epoch is appended to, in the miner's state directory.
+pub const EPOCHS_FILE: &str = "epochs.jsonl";
+
+/// What one epoch did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct EpochStats {
+    /// The epoch.
+    pub epoch: u64,
+    /// The stage.
+    pub stage: usize,
+    /// Forwards run.
+    pub forwards: u64,
+    /// Backwards run.
+    pub backwards: u64,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Samples dropped because their gradient never came back.
+    pub dropped: u64,
+    /// Seconds in forward, backward and optimizer.
+    pub busy_s: f64,
+    /// Seconds of the epoch this miner took part in.
+    pub wall_s: f64,
+    /// Tokens forwarded.
+    pub tokens: u64,
+    /// Mean training loss (last stage only).
+    pub loss: Option<f64>,
+    /// Bytes this miner uploaded in the epoch, by kind (`act`, `grad`, `shard`, `merged`).
+    pub bytes_up: BTreeMap<String, u64>,
+    /// BLAKE3 of the merged stage weights (flat fp32, little-endian): equal across a stage's
+    /// miners when the merge worked.
+    pub merged_blake3: String,
+    /// Activations received by name (the feed asked for their keys).
+    pub activations_by_name: u64,
+    /// Activations received only because the feed's once-a-second listing found them.
+    pub activations_by_listing: u64,
+}
+
+impl EpochStats {
+    /// Busy time over the epoch's wall time.
+    pub fn utilisation(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.busy_s / self.wall_s
+        } else {
+            0.0
+        }
+    }
+
+    /// Logs the epoch, sets its gauges, and appends it to `<dir>/epochs.jsonl` in one write.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn record(&self, dir: &Path, metrics: &Metrics) -> Result<()> {
+        let utilisation = self.utilisation();
+        metrics.set_utilisation(utilisation);
+        metrics.set_epoch(self.epoch);
+        info!(
+            epoch = self.epoch,
+            stage = self.stage,
+            forwards = self.forwards,
+            backwards = self.backwards,
+            steps = self.steps,
+            dropped = self.dropped,
+            activations_by_name = self.activations_by_name,
+            activations_by_listing = self.activations_by_listing,
+            loss = self.loss.map(|l| format!("{l:.4}")),
+            utilisation = format!("{utilisation:.2}"),
+            "epoch done"
+        );
+        let mut v = serde_json::to_value(self)?;
+        v["utilisation"] = serde_json::json!(utilisation);
+        let path = dir.join(EPOCHS_FILE);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        f.write_all(format!("{v}\n").as_bytes())
+            .with_context(|| format!("appending to {}", path.display()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_epoch_is_one_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new("miner");
+        for epoch in [3, 4] {
+            let s = EpochStats {
+                epoch,
+                busy_s: 1.0,
+                wall_s: 4.0,
+                ..EpochStats::default()
+            };
+            s.record(dir.path(), &metrics).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join(EPOCHS_FILE)).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["epoch"], 4);
+        assert_eq!(lines[0]["utilisation"], 0.25);
+        assert!(text.ends_with('\n'));
+    }
+}

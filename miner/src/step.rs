@@ -1,0 +1,418 @@
+//! One epoch of training: the loop and its arms.
+//!
+//! Each turn the loop starts a round of new samples (stage 0), takes the next input the
+//! [`feed`](crate::feed) verified (an activation routed here, or the gradient of a sample this
+//! miner forwarded) and runs it, then drops samples whose gradient is overdue. Training stops at
+//! the timeline's `train_end`; samples in flight drain until `drain_end`.
+//!
+//! A sample forwarded and sent on is [`Pending`] until its gradient comes back: only its input
+//! and the weights' [`Version`] are kept, and the backward recomputes the forward on those
+//! weights ([`Held::with_version`]). Holding the first forward's graph instead is not possible
+//! (optimizer steps in between change the weights in place), and recomputing on the current
+//! weights would pair the downstream gradient with a different output.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use sliver_common::artifact::{ArtifactId, Kind};
+use sliver_common::schedule::Timeline;
+use sliver_common::{RunSpec, WireCodec, layout, routing};
+use sliver_subnet::run::Roster;
+use tch::Tensor;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::adversary::Conduct;
+use crate::feed::{self, Input, Received, Want};
+use crate::held::{Held, Version};
+use crate::outbox::{Claims, Outbox};
+use crate::stats::EpochStats;
+use crate::worker::Worker;
+
+/// A sample forwarded and sent on, waiting for its gradient.
+struct Pending {
+    /// Its input activations (`None` at stage 0, which recomputes them from the sample id).
+    input: Option<Tensor>,
+    version: Version,
+    started: Instant,
+}
+
+/// One epoch's training state.
+struct Epoch<'a> {
+    w: &'a Worker,
+    h: &'a mut Held,
+    conduct: &'a mut Conduct,
+    roster: &'a Roster,
+    spec: &'a RunSpec,
+    timeline: Timeline,
+    stage: usize,
+    last: bool,
+    act_codec: WireCodec,
+    grad_codec: WireCodec,
+    /// Tokens per sample.
+    tokens: u64,
+    stats: EpochStats,
+    outbox: Outbox,
+    in_flight: HashMap<u64, Pending>,
+    /// Stage 0: the next sample's counter.
+    counter: u64,
+    /// Tells the feed which gradients to expect, and from whom.
+    wants: UnboundedSender<Want>,
+    /// Stops the feed at the end of the epoch.
+    feed_cancel: CancellationToken,
+    /// Training loss summed over the samples with one (last stage), and their count.
+    loss: (f64, u64),
+}
+
+/// Trains `epoch` on the stage `h` holds until its samples are drained.
+///
+/// # Errors
+/// A libtorch failure, a stage without miners, or the feed stopping.
+pub(crate) fn train_epoch(
+    w: &Worker,
+    h: &mut Held,
+    conduct: &mut Conduct,
+    epoch: u64,
+    roster: &Roster,
+) -> Result<EpochStats> {
+    let node = &w.node;
+    let (mut e, inputs, feeder) = Epoch::begin(w, h, conduct, epoch, roster)?;
+    // A fifth of the feed's poll: the worker looks for inputs more often than they arrive.
+    let wait = w.poll / 5;
+    loop {
+        if node.cancelled() {
+            break;
+        }
+        let block = node.block();
+        let training = e.timeline.training(block);
+        if !training && (e.in_flight.is_empty() || block >= e.timeline.drain_end) {
+            break;
+        }
+        if training && e.stage == 0 {
+            e.start_round()?;
+        }
+        match inputs.recv_timeout(wait) {
+            Ok(Input::Act { id, tensor }) if training => e.on_activation(id, &tensor)?,
+            Ok(Input::Act { .. }) => {}
+            Ok(Input::Grad { id, tensor }) => e.on_gradient(id, &tensor)?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if node.cancelled() {
+                    break;
+                }
+                bail!("the input feed stopped");
+            }
+        }
+        e.expire();
+    }
+    e.finish(feeder)
+}
+
+impl<'a> Epoch<'a> {
+    /// Sets the epoch up and starts its feed.
+    fn begin(
+        w: &'a Worker,
+        h: &'a mut Held,
+        conduct: &'a mut Conduct,
+        epoch: u64,
+        roster: &'a Roster,
+    ) -> Result<(Self, mpsc::Receiver<Input>, JoinHandle<Received>)> {
+        let node = &w.node;
+        let spec = node.spec();
+        let swarm = &spec.swarm;
+        let stage = h.index;
+        let me = node.me();
+        let dims = spec.wire_dims();
+        h.archive.begin(epoch);
+        conduct.begin_epoch();
+        let (input_tx, inputs) = mpsc::channel::<Input>();
+        let (wants, want_rx) = tokio::sync::mpsc::unbounded_channel::<Want>();
+        let feed_cancel = node.cancel.child_token();
+        let feeder = node.rt.spawn(feed::run(
+            feed::Context {
+                spec: spec.clone(),
+                epoch,
+                stage,
+                me,
+                roster: roster.clone(),
+                metrics: node.metrics.clone(),
+                dims: dims.to_vec(),
+                act_codec: spec.activation_codec(),
+                grad_codec: spec.gradient_codec(),
+                poll: w.poll,
+                // Twice what one origin can have in flight.
+                lookahead: 2 * (swarm.window * swarm.rounds) as u64,
+            },
+            want_rx,
+            input_tx,
+            feed_cancel.clone(),
+        ));
+        // Stage 0 continues its counter after a restart: ids already used are in storage.
+        let counter = if stage == 0 {
+            let prefix = layout::artifacts(&spec.name, epoch, 0, &me, Kind::Act);
+            node.rt.block_on(node.store.list(&prefix))?.len() as u64
+        } else {
+            0
+        };
+        info!(
+            epoch,
+            stage,
+            miners = roster.assignment.stage(stage).len(),
+            "epoch starts"
+        );
+        let e = Epoch {
+            w,
+            h,
+            conduct,
+            roster,
+            spec,
+            timeline: swarm.schedule().timeline(epoch),
+            stage,
+            last: stage + 1 == spec.stages.len(),
+            act_codec: spec.activation_codec(),
+            grad_codec: spec.gradient_codec(),
+            tokens: (dims[0] * dims[1]) as u64,
+            stats: EpochStats {
+                epoch,
+                stage,
+                ..EpochStats::default()
+            },
+            outbox: Outbox::new(node),
+            in_flight: HashMap::new(),
+            counter,
+            wants,
+            feed_cancel,
+            loss: (0.0, 0),
+        };
+        Ok((e, inputs, feeder))
+    }
+
+    fn at(&self, kind: Kind, id: u64) -> ArtifactId {
+        ArtifactId {
+            epoch: self.timeline.epoch,
+            stage: self.stage,
+            kind,
+            id,
+        }
+    }
+
+    /// Optimizer steps ahead of now at which a sample forwarded now will be applied.
+    fn ahead(&self) -> u64 {
+        ((self.h.backwards + self.in_flight.len()) / self.spec.optimizer.accumulate) as u64
+    }
+
+    /// Stage 0: forwards a round of `swarm.window` new samples when fewer than `swarm.rounds`
+    /// rounds are in flight. With two, the next round is forwarded while the last one's
+    /// gradients come back (double buffering); with one, the next waits for them.
+    fn start_round(&mut self) -> Result<()> {
+        let swarm = &self.spec.swarm;
+        if self.in_flight.len().saturating_add(swarm.window)
+            > swarm.window.saturating_mul(swarm.rounds)
+        {
+            return Ok(());
+        }
+        let me = self.w.node.me();
+        for _ in 0..swarm.window {
+            let id = routing::sample_id(&self.spec.name, self.timeline.epoch, &me, self.counter);
+            self.counter += 1;
+            if !self.conduct.computes() {
+                continue;
+            }
+            let t0 = Instant::now();
+            let batch = self.w.batch(id)?;
+            let ahead = self.ahead();
+            let (fwd, version) = self.h.forward_predicted(ahead, |stage| {
+                Ok(tch::no_grad(|| stage.forward(None, &batch))?)
+            })?;
+            self.forwarded(t0);
+            self.send_on(id, fwd.output(), version, None)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a forward that began at `t0`.
+    fn forwarded(&mut self, t0: Instant) {
+        self.w.node.metrics.add_samples("forward", 1);
+        self.stats.busy_s += t0.elapsed().as_secs_f64();
+        self.stats.forwards += 1;
+        self.stats.tokens += self.tokens;
+    }
+
+    /// Sends a forward's `output` on to the miner of the next stage that sample `id` is routed
+    /// to, and waits for its gradient.
+    fn send_on(
+        &mut self,
+        id: u64,
+        output: &Tensor,
+        version: Version,
+        input: Option<Tensor>,
+    ) -> Result<()> {
+        let next_stage = self.stage + 1;
+        let Some(next) = routing::route(
+            &self.spec.name,
+            self.timeline.epoch,
+            id,
+            next_stage,
+            self.roster.assignment.stage(next_stage),
+        ) else {
+            bail!("stage {next_stage} has no miner");
+        };
+        let out = self.conduct.activations(
+            output,
+            &self.w.node,
+            self.roster,
+            (self.timeline.epoch, self.stage),
+        );
+        let claims = Claims {
+            weights: self.h.claim(version),
+            loss: None,
+        };
+        self.outbox
+            .send(self.at(Kind::Act, id), &self.act_codec, &out, claims)?;
+        let _ = self.wants.send(Want {
+            id,
+            from: next.hotkey,
+        });
+        self.in_flight.insert(
+            id,
+            Pending {
+                input,
+                version,
+                started: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// An activation routed here: forward it, and either send it on (an earlier stage) or take
+    /// the loss and send the input gradient back (the last stage).
+    fn on_activation(&mut self, id: u64, tensor: &Tensor) -> Result<()> {
+        if !self.conduct.computes() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let batch = self.w.batch(id)?;
+        let x = tensor.to_device(self.w.device);
+        if self.last {
+            let fwd = self.h.stage.forward(Some(&x), &batch)?;
+            self.forwarded(t0);
+            let t0 = Instant::now();
+            let loss = fwd.output().double_value(&[]);
+            if loss.is_finite() {
+                self.loss.0 += loss;
+                self.loss.1 += 1;
+            }
+            let g = self
+                .h
+                .stage
+                .backward(fwd, None)?
+                .context("the last stage returns an input gradient")?;
+            let claim = self.h.current_claim()?;
+            self.backwarded(t0)?;
+            let claims = Claims {
+                weights: Some(claim),
+                loss: loss.is_finite().then_some(loss as f32),
+            };
+            let g = self.conduct.gradients(&g);
+            self.outbox
+                .send(self.at(Kind::Grad, id), &self.grad_codec, &g, claims)?;
+        } else {
+            let ahead = self.ahead();
+            let (fwd, version) = self.h.forward_predicted(ahead, |stage| {
+                Ok(tch::no_grad(|| stage.forward(Some(&x), &batch))?)
+            })?;
+            self.forwarded(t0);
+            self.send_on(id, fwd.output(), version, Some(x))?;
+        }
+        Ok(())
+    }
+
+    /// Counts a backward that began at `t0` and steps the optimizer when it is due.
+    fn backwarded(&mut self, t0: Instant) -> Result<()> {
+        self.stats.backwards += 1;
+        self.w.node.metrics.add_samples("backward", 1);
+        self.h.backwards += 1;
+        if self.h.step(&self.spec.optimizer, false)? {
+            self.stats.steps += 1;
+        }
+        self.stats.busy_s += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// The gradient of a sample this miner forwarded: backward on the weights it was forwarded
+    /// with, and send the input gradient back (every stage but the first).
+    fn on_gradient(&mut self, id: u64, tensor: &Tensor) -> Result<()> {
+        let Some(p) = self.in_flight.remove(&id) else {
+            return Ok(());
+        };
+        let t0 = Instant::now();
+        let g = tensor.to_device(self.w.device);
+        let batch = self.w.batch(id)?;
+        let g_in = self.h.with_version(p.version, |stage| {
+            let fwd = stage.forward(p.input.as_ref(), &batch)?;
+            Ok(stage.backward(fwd, Some(&g))?)
+        })?;
+        let claims = Claims {
+            weights: self.h.claim(p.version),
+            loss: None,
+        };
+        self.h.release(p.version);
+        self.backwarded(t0)?;
+        if let Some(g_in) = g_in {
+            let g_in = self.conduct.gradients(&g_in);
+            self.outbox
+                .send(self.at(Kind::Grad, id), &self.grad_codec, &g_in, claims)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the samples whose gradient has not come back within `swarm.sample_timeout_secs`.
+    fn expire(&mut self) {
+        let timeout = Duration::from_secs(self.spec.swarm.sample_timeout_secs);
+        let before = self.in_flight.len();
+        let h = &mut *self.h;
+        self.in_flight.retain(|_, p| {
+            let keep = p.started.elapsed() < timeout;
+            if !keep {
+                h.release(p.version);
+            }
+            keep
+        });
+        let dropped = before - self.in_flight.len();
+        if dropped > 0 {
+            self.stats.dropped += dropped as u64;
+            debug!(dropped, "samples timed out");
+        }
+    }
+
+    /// Steps on what was accumulated, stops the feed and waits for the uploads.
+    fn finish(mut self, feeder: JoinHandle<Received>) -> Result<EpochStats> {
+        let t0 = Instant::now();
+        if self.h.step(&self.spec.optimizer, true)? {
+            self.stats.steps += 1;
+        }
+        self.stats.busy_s += t0.elapsed().as_secs_f64();
+        self.h.end_epoch();
+        self.feed_cancel.cancel();
+        let node = &self.w.node;
+        let mut outbox = self.outbox;
+        let mut stats = self.stats;
+        node.rt.block_on(async {
+            if let Ok(received) = feeder.await {
+                stats.activations_by_name = received.by_name;
+                stats.activations_by_listing = received.by_listing;
+            }
+            outbox.flushed().await;
+        });
+        if self.loss.1 > 0 {
+            let loss = self.loss.0 / self.loss.1 as f64;
+            stats.loss = Some(loss);
+            node.metrics.set_loss("train", loss);
+        }
+        Ok(stats)
+    }
+}
