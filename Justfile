@@ -24,9 +24,9 @@ bench-incentives *ARGS:
 # Formatting, lints, tests and docs: what a change should pass.
 check:
     cargo fmt --all --check
-    bash -c 'source scripts/setup.sh && cargo clippy --workspace --all-targets --features sliver-chain/local-chain -- -D warnings'
+    bash -c 'source scripts/setup.sh && cargo clippy --workspace --all-targets -- -D warnings'
     scripts/test
-    bash -c 'source scripts/setup.sh && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features sliver-chain/local-chain'
+    bash -c 'source scripts/setup.sh && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps'
 
 # Refresh metadata/finney.scale from a live node (network access and `cargo install subxt-cli`).
 metadata-finney URL:

@@ -6,7 +6,7 @@
 //!
 //! The typed runtime interface is generated at compile time by `#[subxt::subxt]` from
 //! `metadata/local.scale`, the local chain's metadata, which has finney's (spec 393) layout for
-//! every pallet, call and storage item Sliver uses (`chain/tests/local_chain/metadata_layout.rs`
+//! every pallet, call and storage item Sliver uses (`localnet/tests/localnet/metadata_layout.rs`
 //! holds it against real finney metadata). Generated calls and storage addresses carry subxt's
 //! validation hash of their layout, and every call and read compares it with the connected
 //! chain's metadata: if finney's runtime changes a call Sliver uses, the client refuses with

@@ -1,6 +1,8 @@
-//! Support for the tests of `sliver-chain` (feature `testing`): the committed metadata files
-//! (finney's and the local chain's), a time bound on every wait of a test against a chain, and
-//! sr25519 test keys as subxt signers.
+//! Support for the tests of `sliver-chain` and `sliver-localnet` (feature `testing`): the
+//! committed metadata files (finney's and the local chain's), a time bound on every wait of a
+//! test against a chain, and sr25519 test keys as subxt signers. The decoded metadata (finney's,
+//! and the local chain's as served) is in `sliver-localnet`'s `testing` module, which has the
+//! metadata types.
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,37 +38,6 @@ pub fn metadata_bytes(path: &str) -> Vec<u8> {
 /// As [`metadata_bytes`].
 pub fn finney_bytes() -> Vec<u8> {
     metadata_bytes(FINNEY_PATH)
-}
-
-/// Finney's metadata, decoded.
-///
-/// # Panics
-/// When the file cannot be read, does not decode, or is not V16.
-#[cfg(feature = "local-chain")]
-pub fn finney() -> frame_metadata::v16::RuntimeMetadataV16 {
-    v16(&finney_bytes(), "finney")
-}
-
-/// The local chain's metadata as served (encoded, then decoded again).
-///
-/// # Panics
-/// When it does not decode or is not V16 (a bug in the local chain's metadata).
-#[cfg(feature = "local-chain")]
-pub fn local() -> frame_metadata::v16::RuntimeMetadataV16 {
-    v16(&crate::local::metadata::metadata_bytes(), "local")
-}
-
-#[cfg(feature = "local-chain")]
-fn v16(bytes: &[u8], what: &str) -> frame_metadata::v16::RuntimeMetadataV16 {
-    use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
-    use parity_scale_codec::Decode;
-
-    let prefixed = RuntimeMetadataPrefixed::decode(&mut &bytes[..])
-        .unwrap_or_else(|e| panic!("{what} metadata does not decode: {e}"));
-    match prefixed.1 {
-        RuntimeMetadata::V16(m) => m,
-        other => panic!("{what} metadata is V{}, expected V16", other.version()),
-    }
 }
 
 /// How long any one step of a test against a chain (connecting, a read, a transaction reaching

@@ -148,7 +148,7 @@ impl Localnet {
             let p = opts.bin_dir.join(bin);
             if !p.exists() {
                 bail!(
-                    "{} not found: build the binaries first (`cargo build --bins --features sliver-chain/local-chain`)",
+                    "{} not found: build the binaries first (`cargo build --bins`)",
                     p.display()
                 );
             }
