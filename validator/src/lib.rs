@@ -5,7 +5,9 @@
 //! merged model on held-out text. In the order a sample's record flows through it:
 //!
 //! - [`cli`] → [`config`]: flags, checked once into an immutable [`config::Config`].
-//! - [`app`]: wiring and the per-epoch loop.
+//! - [`app`]: wiring: from the configuration to the epoch loop, and back down on shutdown.
+//! - [`epoch`]: the per-epoch loop, and the epoch's phases in order: tally, attribute, judge,
+//!   publish, evaluate, report.
 //! - [`follow`]: what each miner verifiably did in an epoch, and every finished sample's path.
 //! - [`checks`]: spot checks: a few artifacts of each miner recomputed from its claimed weights.
 //! - [`clasp`]: each miner's effect on the loss of its paths, against its stage peers.
@@ -20,6 +22,7 @@ pub mod checks;
 pub mod clasp;
 pub mod cli;
 pub mod config;
+pub mod epoch;
 pub mod export;
 pub mod follow;
 pub mod record;
