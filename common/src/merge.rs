@@ -264,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn disagreeing_reductions_are_settled_from_the_inputs() {
-        let inputs = vec![(1.0, t(&[1.0, 2.0])), (3.0, t(&[5.0, 6.0]))];
+        let inputs = [(1.0, t(&[1.0, 2.0])), (3.0, t(&[5.0, 6.0]))];
         let right = t(&[4.0, 5.0]);
         let wrong = &right * 0.5;
         let read = || std::future::ready(inputs.iter().map(|(w, x)| (*w, x.copy())).collect());

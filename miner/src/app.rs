@@ -1,21 +1,17 @@
 //! Wiring: from a [`Config`] to running tasks, and back down on shutdown.
 //!
-//! In order: hotkey, chain, registration, the run spec (the owner's, checked against `--spec`),
-//! this miner's store and announcement, the training text, then the tasks: the chain clock, the
-//! metrics server, and the stage worker on its own thread. One [`Shutdown`] stops them all:
-//! Ctrl-C or SIGTERM lets the worker finish its step and save, then the process exits.
+//! [`neuron::start`] does what every neuron does first (hotkey, chain, registration, the run
+//! spec checked against `--spec`, this miner's store and announcement, the training text,
+//! metrics, the chain clock); then the stage worker runs on its own thread. One [`Shutdown`]
+//! stops them all: Ctrl-C or SIGTERM lets the worker finish its step and save, then the process
+//! exits, with the first task's failure if one failed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use sliver_common::data::Corpus;
-use sliver_common::metrics::{self, Metrics};
+use anyhow::{Result, bail};
 use sliver_common::shutdown::Shutdown;
-use sliver_common::storage::Store;
-use sliver_subnet::announce::{Announcement, Role};
-use sliver_subnet::neuron;
-use sliver_subnet::run::{self, RunView};
+use sliver_subnet::announce::Role;
+use sliver_subnet::neuron::{self, StartConfig};
 use sliver_subnet::signer::HotkeySigner;
 use tracing::info;
 
@@ -23,8 +19,6 @@ use crate::config::Config;
 use crate::node::Node;
 use crate::worker::Worker;
 
-/// How long to wait for the subnet owner to publish the run spec.
-const SPEC_WAIT: Duration = Duration::from_secs(600);
 /// How long tasks get to stop after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(60);
 
@@ -35,68 +29,34 @@ const GRACE: Duration = Duration::from_secs(60);
 pub async fn run(config: Config) -> Result<()> {
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    let (hotkey, client, uid) = neuron::join(
-        &config.wallet,
-        &config.endpoint,
-        config.netuid,
-        config.register,
+    let neuron = neuron::start(
+        StartConfig {
+            role: Role::Miner,
+            wallet: &config.wallet,
+            endpoint: &config.endpoint,
+            netuid: config.netuid,
+            register: config.register,
+            store: &config.store,
+            spec: config.expected_spec.as_ref(),
+            data: config.data.as_deref(),
+            metrics_port: config.metrics_port,
+        },
+        &shutdown,
     )
     .await?;
-    info!(uid = uid.0, hotkey = %hotkey.account_id(), "miner starting");
-
-    let spec = run::discover_spec(&client, config.netuid, SPEC_WAIT).await?;
-    if let Some((expected, path)) = &config.expected_spec {
-        run::check_same_spec(expected, &spec, path)?;
-    }
-    info!(
-        run = spec.name,
-        stages = spec.stages.len(),
-        "run spec verified"
-    );
-
-    let store =
-        Store::open(&config.store).with_context(|| format!("opening storage {}", config.store))?;
-    let announcement = Announcement {
-        role: Role::Miner,
-        spec: run::spec_hash(&spec),
-        location: config.store.to_location()?,
-    };
-    run::announce(&client, config.netuid, &hotkey, &announcement).await?;
-
-    let mut data = spec.data.clone();
-    if let Some(d) = &config.data {
-        data.sources = vec![d.clone()];
-    }
-    let corpus = Corpus::load(&data)
-        .await
-        .context("loading the training text")?;
-    if corpus.vocab_size() > spec.model.vocab_size {
-        bail!(
-            "the {:?} tokenizer has {} tokens but model.vocab_size is {}",
-            corpus.tokenizer().kind(),
-            corpus.vocab_size(),
-            spec.model.vocab_size
-        );
-    }
-
-    let metrics = Metrics::new("miner");
-    if let Some(port) = config.metrics_port {
-        let addr = metrics::serve(metrics.clone(), port, shutdown.token()).await?;
-        info!(%addr, "serving /metrics and /health");
-    }
-    let first = client.current_block().await?.0;
-    let clock = neuron::clock(client.clone(), first, shutdown.token());
+    let metrics = neuron.metrics.clone();
     let worker = Worker {
         node: Node {
-            view: Arc::new(RunView::new(client, config.netuid, spec)),
-            store,
-            signer: Arc::new(HotkeySigner(hotkey)),
-            metrics: metrics.clone(),
-            clock,
+            view: neuron.view,
+            store: neuron.store,
+            signer: std::sync::Arc::new(HotkeySigner(neuron.hotkey)),
+            metrics: neuron.metrics,
+            clock: neuron.clock,
             rt: tokio::runtime::Handle::current(),
+            shutdown: shutdown.clone(),
             cancel: shutdown.token(),
         },
-        corpus: Arc::new(corpus),
+        corpus: neuron.corpus,
         device: config.device,
         dir: config.dir.clone(),
         poll: config.poll,
@@ -107,16 +67,11 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let threads = config.threads;
     let stopper = shutdown.clone();
-    let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-    let failed = failure.clone();
     shutdown.spawn_blocking("stage worker", move || {
         if threads > 0 {
             tch::set_num_threads(threads as i32);
         }
         let r = worker.run();
-        if let Err(e) = &r {
-            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
-        }
         stopper.trigger("the stage worker stopped");
         r
     });
@@ -126,8 +81,8 @@ pub async fn run(config: Config) -> Result<()> {
     if !shutdown.wait(GRACE).await {
         bail!("tasks did not stop within {GRACE:?}");
     }
-    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        bail!("the stage worker failed: {e}");
+    if let Some(e) = shutdown.failure() {
+        bail!("{e}");
     }
     info!("miner stopped");
     Ok(())

@@ -22,13 +22,12 @@
 //!
 //! [`adversary`] holds the ways of cheating the validator's tests play (a hidden flag).
 //!
-//! [`local`] trains every stage of a run spec in one process (with its own [`checkpoint`]),
+//! [`local`] trains every stage of a run spec in one process (with its own checkpoints),
 //! to try a spec or a machine before joining a subnet.
 
 pub mod adversary;
 pub mod app;
 mod archive;
-pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod feed;

@@ -4,7 +4,9 @@
 //! messages, exactly as miners do through storage, so this run exercises
 //! the model, the codecs and the data path a miner uses, on one machine.
 //! Loss is printed as it falls; held-out loss every `--eval-every` steps;
-//! checkpoints go to `--out` and a second run resumes from them.
+//! checkpoints go to `--out` and a second run resumes from them ([`checkpoint`]).
+
+pub mod checkpoint;
 
 use std::fs::File;
 use std::io::Write;
@@ -19,7 +21,6 @@ use sliver_common::train::StepReport;
 use sliver_common::{RunSpec, Trainer};
 use tracing::{info, warn};
 
-use crate::checkpoint;
 use crate::cli::LocalArgs;
 
 /// Runs `btminer local`.

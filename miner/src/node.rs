@@ -11,6 +11,7 @@ use std::time::Duration;
 use sliver_common::RunSpec;
 use sliver_common::artifact::{Hotkey, Signer};
 use sliver_common::metrics::Metrics;
+use sliver_common::shutdown::Shutdown;
 use sliver_common::storage::Store;
 use sliver_subnet::run::RunView;
 use tokio::runtime::Handle;
@@ -35,6 +36,8 @@ pub struct Node {
     pub clock: watch::Receiver<u64>,
     /// The async runtime, for storage I/O from the worker's thread.
     pub rt: Handle,
+    /// The process's shutdown: background tasks are spawned on its tracker.
+    pub shutdown: Shutdown,
     /// Fires on shutdown.
     pub cancel: CancellationToken,
 }

@@ -1,11 +1,11 @@
 //! The stage worker: the miner's epochs, on their own thread, off the async runtime.
 //!
-//! Each epoch it reads the roster, makes sure it holds its stage's weights ([`Held`], joining
-//! from a checkpoint or the latest merge when it has none or its stage moved), trains the epoch
-//! ([`crate::step`]), starts answering the epoch's spot checks, runs the merge
-//! ([`crate::merge`]), checkpoints, and records what the epoch did ([`EpochStats`](crate::stats::EpochStats)). A
+//! Each epoch it reads the roster, makes sure it holds its stage's weights (`held`, joining from
+//! a checkpoint or the latest merge when it has none or its stage moved), trains the epoch
+//! (`step`), starts answering the epoch's spot checks, runs the merge ([`crate::merge`]),
+//! checkpoints, and records what the epoch did ([`EpochStats`](crate::stats::EpochStats)). A
 //! [`feed`](crate::feed) task on the runtime downloads and verifies what is routed here while
-//! the worker computes, and uploads run on the runtime too ([`crate::outbox`]).
+//! the worker computes, and uploads run on the runtime too (`outbox`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,7 +135,7 @@ impl Worker {
                 return Ok(());
             }
             if node.spec().validation.spot_checks > 0 {
-                node.rt.spawn(archive::answer(archive::Answering {
+                let answering = archive::answer(archive::Answering {
                     view: node.view.clone(),
                     store: node.store.clone(),
                     me,
@@ -145,7 +145,11 @@ impl Worker {
                     claimed: h.archive.epoch_dir_of(epoch),
                     epoch,
                     stage: h.index,
-                }));
+                });
+                node.shutdown.spawn("spot-check answers", async move {
+                    answering.await;
+                    Ok::<(), std::convert::Infallible>(())
+                });
             }
             let busy = crate::merge::run(node, h, &conduct, (epoch, &roster), self.poll)?;
             h.replaced();

@@ -63,6 +63,8 @@ struct Inner {
     next_id: AtomicU64,
     /// Names of the tasks still running, to say which ones are late.
     live: Mutex<BTreeMap<u64, &'static str>>,
+    /// The first task that failed or panicked, and why.
+    first_failure: Mutex<Option<String>>,
 }
 
 /// Removes a task from [`Inner::live`] when the task ends, however it ends.
@@ -247,6 +249,27 @@ impl Shutdown {
         }
     }
 
+    /// The first tracked task that failed or panicked, as `task `NAME` failed: ERROR CHAIN`;
+    /// `None` while every task succeeded (or still runs). What a process exits with.
+    pub fn failure(&self) -> Option<String> {
+        self.inner
+            .first_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record_failure(&self, what: String) {
+        let mut first = self
+            .inner
+            .first_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if first.is_none() {
+            *first = Some(what);
+        }
+    }
+
     /// Logs how a task ended and triggers shutdown when it failed.
     fn finish(
         &self,
@@ -256,11 +279,15 @@ impl Shutdown {
         match outcome {
             Ok(Ok(())) => tracing::debug!(task = name, "task finished"),
             Ok(Err(error)) => {
-                tracing::error!(task = name, error = %error_chain(&*error), "task failed");
+                let chain = error_chain(&*error);
+                tracing::error!(task = name, error = %chain, "task failed");
+                self.record_failure(format!("task `{name}` failed: {chain}"));
                 self.trigger(&format!("task `{name}` failed"));
             }
             Err(panic) => {
-                tracing::error!(task = name, panic = panic_message(&*panic), "task panicked");
+                let message = panic_message(&*panic);
+                tracing::error!(task = name, panic = message, "task panicked");
+                self.record_failure(format!("task `{name}` panicked: {message}"));
                 self.trigger(&format!("task `{name}` panicked"));
             }
         }
@@ -341,6 +368,22 @@ mod tests {
             .await
             .expect("a failing blocking task must trigger shutdown");
         assert!(shutdown.wait(BOUND).await);
+    }
+
+    #[tokio::test]
+    async fn the_first_failure_is_what_the_process_reports() {
+        let shutdown = Shutdown::new();
+        assert_eq!(shutdown.failure(), None);
+        shutdown.spawn("first", async { Err::<(), _>("boom") });
+        tokio::time::timeout(BOUND, shutdown.token().cancelled())
+            .await
+            .expect("a failing task must trigger shutdown");
+        shutdown.spawn_blocking("second", || Err::<(), _>(std::io::Error::other("later")));
+        assert!(shutdown.wait(BOUND).await);
+        assert_eq!(
+            shutdown.failure().as_deref(),
+            Some("task `first` failed: boom")
+        );
     }
 
     #[tokio::test]

@@ -1,14 +1,28 @@
-//! What every neuron does before its own work: its hotkey, registration, and the chain clock.
+//! What every neuron does before its own work: its hotkey, registration, the run spec, its
+//! store and announcement, the training text, metrics and the chain clock ([`start`]).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
 use sliver_chain::wallet::{Keypair, PasswordSource, Wallet};
+use sliver_common::data::Corpus;
+use sliver_common::metrics::{self, Metrics};
+use sliver_common::shutdown::Shutdown;
+use sliver_common::storage::{Store, StoreConfig};
+use sliver_common::{DataSpec, RunSpec};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use crate::announce::{Announcement, Role};
+use crate::run::{self, RunView};
+
+/// How long to wait for the subnet owner to publish the run spec.
+const SPEC_WAIT: Duration = Duration::from_secs(600);
+/// How often the chain clock reads the head.
+const CLOCK_POLL: Duration = Duration::from_millis(100);
 
 /// The wallet's hotkey, with an error that says how to make one.
 ///
@@ -69,15 +83,17 @@ pub async fn ensure_registered(
     Ok(uid)
 }
 
-/// A task that follows the latest finalized block; the receiver always holds the newest.
-pub fn clock(client: Arc<Client>, first: u64, cancel: CancellationToken) -> watch::Receiver<u64> {
+/// A task on `shutdown`'s tracker that follows the latest finalized block; the receiver always
+/// holds the newest.
+pub fn clock(client: Arc<Client>, first: u64, shutdown: &Shutdown) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(first);
-    tokio::spawn(async move {
+    let cancel = shutdown.token();
+    shutdown.spawn("chain clock", async move {
         let mut failures = 0u32;
         loop {
             tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                () = cancel.cancelled() => return Ok::<(), Infallible>(()),
+                () = tokio::time::sleep(CLOCK_POLL) => {}
             }
             match client.current_block().await {
                 Ok(b) => {
@@ -117,4 +133,132 @@ pub async fn join(
     let client = Arc::new(connect(endpoint).await?);
     let uid = ensure_registered(&client, netuid, wallet, &hotkey, register).await?;
     Ok((hotkey, client, uid))
+}
+
+/// What [`start`] needs: the flags `btminer` and `btvalidator` share.
+pub struct StartConfig<'a> {
+    /// [`Role::Miner`] or [`Role::Validator`] (a validator whose coldkey owns the subnet
+    /// publishes the run spec and announces itself as [`Role::Owner`]).
+    pub role: Role,
+    /// The wallet whose hotkey this neuron runs as.
+    pub wallet: &'a Wallet,
+    /// The chain.
+    pub endpoint: &'a Endpoint,
+    /// The subnet.
+    pub netuid: NetUid,
+    /// Register by burning if not registered.
+    pub register: bool,
+    /// This neuron's store.
+    pub store: &'a StoreConfig,
+    /// The run spec given with `--spec`, with the path it came from: checked against the
+    /// published one (or published, by the owner).
+    pub spec: Option<&'a (RunSpec, String)>,
+    /// A data source in place of the spec's (`--data`).
+    pub data: Option<&'a str>,
+    /// The port to serve `/metrics` and `/health` on, if any.
+    pub metrics_port: Option<u16>,
+}
+
+/// A started neuron: everything its own work needs.
+pub struct Neuron {
+    /// Its hotkey.
+    pub hotkey: Keypair,
+    /// Its uid on the subnet.
+    pub uid: Uid,
+    /// The run as seen from chain (the client, the netuid and the verified spec).
+    pub view: Arc<RunView>,
+    /// Its own store, announced in its commitment.
+    pub store: Store,
+    /// The run's text (the spec's data, or `--data`).
+    pub corpus: Arc<Corpus>,
+    /// Its metrics, served when a port was given.
+    pub metrics: Metrics,
+    /// The latest finalized block.
+    pub clock: watch::Receiver<u64>,
+}
+
+/// Starts a neuron, in order: hotkey, chain and registration; its store; the run spec (the
+/// owner's, checked against `--spec`, or published by the owner's validator); its announcement;
+/// the run's text; metrics; the chain clock (a task on `shutdown`'s tracker).
+///
+/// # Errors
+/// The first step that fails, saying which.
+pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> {
+    let (hotkey, client, uid) = join(cfg.wallet, cfg.endpoint, cfg.netuid, cfg.register).await?;
+    let store = Store::open(cfg.store).with_context(|| format!("opening storage {}", cfg.store))?;
+    let is_owner = if cfg.role == Role::Validator {
+        let owner = client.subnet_owner(cfg.netuid).await?;
+        cfg.wallet.coldkeypub().is_ok_and(|c| c == owner)
+    } else {
+        false
+    };
+    let (spec, role) = if is_owner {
+        let Some((spec, _)) = cfg.spec else {
+            bail!("this validator's coldkey owns the subnet: pass --spec to publish the run spec");
+        };
+        let hash = run::publish_spec(&store, spec).await?;
+        info!(run = spec.name, spec = %hex::encode(&hash[..4]), "published the run spec as subnet owner");
+        (spec.clone(), Role::Owner)
+    } else {
+        let spec = run::discover_spec(&client, cfg.netuid, SPEC_WAIT).await?;
+        if let Some((expected, path)) = cfg.spec {
+            run::check_same_spec(expected, &spec, path)?;
+        }
+        (spec, cfg.role)
+    };
+    let announcement = Announcement {
+        role,
+        spec: run::spec_hash(&spec),
+        location: cfg.store.to_location()?,
+    };
+    run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;
+    info!(
+        role = ?role,
+        uid = uid.0,
+        hotkey = %hotkey.account_id(),
+        run = spec.name,
+        stages = spec.stages.len(),
+        "starting"
+    );
+    let corpus = Arc::new(load_text(&spec, cfg.data).await?);
+    let metrics = Metrics::new(if cfg.role == Role::Miner {
+        "miner"
+    } else {
+        "validator"
+    });
+    if let Some(port) = cfg.metrics_port {
+        metrics::serve(metrics.clone(), port, shutdown.token()).await?;
+    }
+    let first = client.current_block().await?.0;
+    let clock = clock(client.clone(), first, shutdown);
+    let view = Arc::new(RunView::new(client, cfg.netuid, spec));
+    Ok(Neuron {
+        hotkey,
+        uid,
+        view,
+        store,
+        corpus,
+        metrics,
+        clock,
+    })
+}
+
+/// The run's text: the spec's data, or `data` in its place; its tokenizer must fit the model.
+async fn load_text(spec: &RunSpec, source: Option<&str>) -> Result<Corpus> {
+    let mut data: DataSpec = spec.data.clone();
+    if let Some(d) = source {
+        data.sources = vec![d.to_owned()];
+    }
+    let corpus = Corpus::load(&data)
+        .await
+        .context("loading the run's text")?;
+    if corpus.vocab_size() > spec.model.vocab_size {
+        bail!(
+            "the {:?} tokenizer has {} tokens but model.vocab_size is {}",
+            corpus.tokenizer().kind(),
+            corpus.vocab_size(),
+            spec.model.vocab_size
+        );
+    }
+    Ok(corpus)
 }
