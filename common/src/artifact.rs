@@ -41,6 +41,7 @@
 use std::fmt;
 
 use crate::codec::CodecKind;
+use crate::flat::WeightsHash;
 
 /// Magic bytes at the start of every artifact.
 pub const ARTIFACT_MAGIC: [u8; 4] = *b"SLVA";
@@ -160,7 +161,7 @@ pub struct Header {
     /// The producer's hotkey.
     pub producer: Hotkey,
     /// BLAKE3 of the weights the producer says it computed the payload with.
-    pub weights: Option<[u8; 32]>,
+    pub weights: Option<WeightsHash>,
     /// The sample's training loss (the last stage's gradients).
     pub loss: Option<f32>,
 }
@@ -246,7 +247,7 @@ mod tests {
             },
             codec: CodecKind::Fp32,
             dims: &DIMS,
-            weights: Some([7; 32]),
+            weights: Some(WeightsHash([7; 32])),
             loss: Some(2.5),
         }
     }
@@ -272,7 +273,7 @@ mod tests {
         let opened = open(&bytes, &expect(k.hotkey()), &members).unwrap();
         assert_eq!(opened.payload, b"hello");
         assert_eq!(opened.header.id, 42);
-        assert_eq!(opened.header.weights, Some([7; 32]));
+        assert_eq!(opened.header.weights, Some(WeightsHash([7; 32])));
         assert_eq!(opened.header.loss, Some(2.5));
         // Claims left out read back as none.
         let plain = Unsealed {

@@ -4,7 +4,42 @@
 //! Parameters are taken in name order, each flattened row-major and converted to fp32 on the
 //! CPU. [`hash_flat`] is the BLAKE3 of their little-endian bytes ([`flat_bytes`]).
 
+use std::fmt;
+
 use tch::{Device, Kind, Tensor, nn};
+
+/// The BLAKE3 of a stage's flat weights ([`hash_flat`]): what an artifact claims it was computed
+/// with, what a validator's challenge names, and what a stage's miners compare after a merge.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WeightsHash(pub [u8; 32]);
+
+impl WeightsHash {
+    /// The hash of flat weights already laid out as bytes ([`flat_bytes`]).
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// The first 8 hex digits: enough to tell versions apart in logs.
+    pub fn short(&self) -> String {
+        self.to_string()[..8].to_owned()
+    }
+}
+
+impl fmt::Display for WeightsHash {
+    /// Lower-case hex: the form used in storage keys, file names and challenges.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for WeightsHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WeightsHash({})", self.short())
+    }
+}
 
 /// A stage's weights could not be flattened or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +115,8 @@ pub fn flat_from_bytes(bytes: &[u8]) -> Option<Tensor> {
 ///
 /// # Errors
 /// When libtorch fails.
-pub fn hash_flat(flat: &Tensor) -> Result<[u8; 32], FlatError> {
-    Ok(*blake3::hash(&flat_bytes(flat)?).as_bytes())
+pub fn hash_flat(flat: &Tensor) -> Result<WeightsHash, FlatError> {
+    Ok(WeightsHash::of_bytes(&flat_bytes(flat)?))
 }
 
 /// Loads `flat` (as [`flatten`] lays it out) into `vs`.

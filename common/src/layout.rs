@@ -23,6 +23,7 @@
 //! `epoch=N` folders so that Parquet readers see the epoch as a partition.
 
 use crate::artifact::{ArtifactId, Hotkey, Kind};
+use crate::flat::WeightsHash;
 
 /// The key of a published run spec, by the BLAKE3 of its TOML.
 pub fn spec(hash: &[u8; 32]) -> String {
@@ -55,12 +56,9 @@ pub fn weights_answer(
     epoch: u64,
     stage: usize,
     miner: &Hotkey,
-    hash: &[u8; 32],
+    hash: &WeightsHash,
 ) -> String {
-    format!(
-        "runs/{run}/e{epoch}/s{stage}/{miner}/weights/{}",
-        hex::encode(hash)
-    )
+    format!("runs/{run}/e{epoch}/s{stage}/{miner}/weights/{hash}")
 }
 
 /// The key of the challenge to `miner` for `epoch`, in the validator's store.
@@ -97,7 +95,7 @@ mod tests {
         assert_eq!(id_of_key(&artifact("r", &h, at)), Some(42));
         assert_eq!(id_of_key("runs/r/e3/s1/x/grad/"), None);
         assert_eq!(
-            weights_answer("r", 3, 1, &h, &[1; 32]),
+            weights_answer("r", 3, 1, &h, &WeightsHash([1; 32])),
             format!("runs/r/e3/s1/{hx}/weights/{}", "01".repeat(32))
         );
         assert_eq!(challenge("r", 3, &h), format!("runs/r/challenges/e3/{hx}"));
@@ -109,7 +107,7 @@ mod tests {
     #[test]
     fn a_miners_answers_never_fall_under_its_artifact_folders() {
         let h = Hotkey([7; 32]);
-        let answer = weights_answer("r", 0, 0, &h, &[9; 32]);
+        let answer = weights_answer("r", 0, 0, &h, &WeightsHash([9; 32]));
         for kind in Kind::ALL {
             assert!(!answer.starts_with(&artifacts("r", 0, 0, &h, kind)));
         }

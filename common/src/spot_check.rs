@@ -24,6 +24,7 @@ use std::fmt;
 
 use tch::{Kind, Tensor};
 
+use crate::flat::WeightsHash;
 use crate::spec::ValidationSpec;
 
 /// First line of every challenge: the format and its version.
@@ -37,13 +38,13 @@ pub const fn max_challenge_len() -> u64 {
 }
 
 /// A challenge's text: the weight hashes, deduplicated, in the order given.
-pub fn challenge_text(hashes: &[[u8; 32]]) -> String {
+pub fn challenge_text(hashes: &[WeightsHash]) -> String {
     let mut out = format!("{CHALLENGE_MAGIC}\n");
     let mut seen = Vec::new();
     for h in hashes {
         if !seen.contains(h) && seen.len() < MAX_CHALLENGED {
             seen.push(*h);
-            out.push_str(&hex::encode(h));
+            out.push_str(&h.to_string());
             out.push('\n');
         }
     }
@@ -60,7 +61,7 @@ pub struct ChallengeError(String);
 /// # Errors
 /// [`ChallengeError`] when the text is too long, lacks the header line, names more than
 /// [`MAX_CHALLENGED`] hashes or holds a line that is not a 64-digit hex hash.
-pub fn parse_challenge(bytes: &[u8]) -> Result<Vec<[u8; 32]>, ChallengeError> {
+pub fn parse_challenge(bytes: &[u8]) -> Result<Vec<WeightsHash>, ChallengeError> {
     if bytes.len() as u64 > max_challenge_len() {
         return Err(ChallengeError(format!(
             "{} bytes, at most {} allowed",
@@ -83,7 +84,7 @@ pub fn parse_challenge(bytes: &[u8]) -> Result<Vec<[u8; 32]>, ChallengeError> {
         let mut h = [0u8; 32];
         hex::decode_to_slice(line, &mut h)
             .map_err(|_| ChallengeError(format!("line {} is not a 64-digit hex hash", n + 2)))?;
-        hashes.push(h);
+        hashes.push(WeightsHash(h));
     }
     if hashes.len() > MAX_CHALLENGED {
         return Err(ChallengeError(format!(
@@ -153,13 +154,10 @@ mod tests {
 
     #[test]
     fn challenges_round_trip_and_hostile_ones_are_refused() {
-        let hashes = [[1u8; 32], [2u8; 32], [1u8; 32]];
-        let text = challenge_text(&hashes);
-        assert_eq!(
-            parse_challenge(text.as_bytes()).unwrap(),
-            vec![[1u8; 32], [2u8; 32]]
-        );
-        let many: Vec<[u8; 32]> = (0..100u8).map(|i| [i; 32]).collect();
+        let [a, b] = [WeightsHash([1u8; 32]), WeightsHash([2u8; 32])];
+        let text = challenge_text(&[a, b, a]);
+        assert_eq!(parse_challenge(text.as_bytes()).unwrap(), vec![a, b]);
+        let many: Vec<WeightsHash> = (0..100u8).map(|i| WeightsHash([i; 32])).collect();
         let text = challenge_text(&many);
         assert_eq!(
             parse_challenge(text.as_bytes()).unwrap().len(),

@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use sliver_common::artifact::Hotkey;
+use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, max_challenge_len};
@@ -35,7 +36,7 @@ const POLL: Duration = Duration::from_millis(500);
 pub(crate) struct Archive {
     dir: PathBuf,
     epoch: u64,
-    kept: HashSet<[u8; 32]>,
+    kept: HashSet<WeightsHash>,
     /// Off when the run does no spot checks: hashes are still computed, nothing is written.
     enabled: bool,
 }
@@ -77,9 +78,9 @@ impl Archive {
     }
 
     /// The hash of `flat` (what an artifact computed with it claims), kept on disk if it is new.
-    pub(crate) fn keep(&mut self, flat: &Tensor) -> Result<[u8; 32]> {
+    pub(crate) fn keep(&mut self, flat: &Tensor) -> Result<WeightsHash> {
         let bytes = sliver_common::flat::flat_bytes(flat)?;
-        let hash = *blake3::hash(&bytes).as_bytes();
+        let hash = WeightsHash::of_bytes(&bytes);
         if self.enabled && self.kept.insert(hash) {
             // A version that cannot be kept fails its spot check later; training goes on.
             if let Err(e) = self.write(&hash, &bytes) {
@@ -92,10 +93,10 @@ impl Archive {
         Ok(hash)
     }
 
-    fn write(&self, hash: &[u8; 32], bytes: &[u8]) -> Result<()> {
+    fn write(&self, hash: &WeightsHash, bytes: &[u8]) -> Result<()> {
         let dir = Self::epoch_dir(&self.dir, self.epoch);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(hex::encode(hash));
+        let path = dir.join(hash.to_string());
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
@@ -140,7 +141,7 @@ pub(crate) async fn answer(a: Answering) {
         }
     };
     let mut answered: HashSet<Hotkey> = HashSet::new();
-    let mut put: HashSet<[u8; 32]> = HashSet::new();
+    let mut put: HashSet<WeightsHash> = HashSet::new();
     loop {
         for (validator, store) in &validators {
             if answered.contains(validator) {
@@ -168,11 +169,11 @@ pub(crate) async fn answer(a: Answering) {
                 if put.contains(&hash) {
                     continue;
                 }
-                let path = a.claimed.join(hex::encode(hash));
+                let path = a.claimed.join(hash.to_string());
                 let weights = match tokio::fs::read(&path).await {
                     Ok(w) => w,
                     Err(e) => {
-                        warn!(validator = %validator.short(), hash = %hex::encode(&hash[..4]), error = %e, "challenged for weights this miner did not keep");
+                        warn!(validator = %validator.short(), hash = %hash.short(), error = %e, "challenged for weights this miner did not keep");
                         continue;
                     }
                 };
@@ -226,9 +227,9 @@ mod tests {
         let flat = Tensor::from_slice(&[1.0f32, -2.0, 3.5]);
         let hash = archive.keep(&flat).unwrap();
         assert_eq!(hash, sliver_common::flat::hash_flat(&flat).unwrap());
-        let path = archive.epoch_dir_of(5).join(hex::encode(hash));
+        let path = archive.epoch_dir_of(5).join(hash.to_string());
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(blake3::hash(&bytes).as_bytes(), &hash);
+        assert_eq!(WeightsHash::of_bytes(&bytes), hash);
         assert!(
             sliver_common::flat::flat_from_bytes(&bytes)
                 .unwrap()

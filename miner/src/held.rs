@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use anyhow::{Result, bail};
 use sliver_common::Stage;
-use sliver_common::flat::{flatten, load_flat};
+use sliver_common::flat::{WeightsHash, flatten, load_flat};
 use sliver_common::spec::OptimizerSpec;
 use tch::{Tensor, nn};
 
@@ -38,7 +38,7 @@ struct Stashed {
     /// Samples in flight that use them.
     users: usize,
     /// Their BLAKE3 ([`sliver_common::flat::hash_flat`]): what artifacts computed with them claim.
-    hash: [u8; 32],
+    hash: WeightsHash,
 }
 
 /// The stage this miner holds, with its optimizer.
@@ -59,7 +59,7 @@ pub(crate) struct Held {
     stash: HashMap<Version, Stashed>,
     /// BLAKE3 of the current weights, once computed since the last change (the last stage's
     /// header claim).
-    current_hash: Option<[u8; 32]>,
+    current_hash: Option<WeightsHash>,
     /// Every version an artifact claimed, kept for spot checks.
     pub(crate) archive: Archive,
 }
@@ -143,13 +143,13 @@ impl Held {
     }
 
     /// The hash of the weights of version `v`, while a sample in flight uses them.
-    pub(crate) fn claim(&self, v: Version) -> Option<[u8; 32]> {
+    pub(crate) fn claim(&self, v: Version) -> Option<WeightsHash> {
         self.stash.get(&v).map(|s| s.hash)
     }
 
     /// The hash of the current weights, which an artifact is about to claim (kept for spot
     /// checks).
-    pub(crate) fn current_claim(&mut self) -> Result<[u8; 32]> {
+    pub(crate) fn current_claim(&mut self) -> Result<WeightsHash> {
         if let Some(h) = self.current_hash {
             return Ok(h);
         }
@@ -332,7 +332,7 @@ mod tests {
         let kept = h
             .archive
             .epoch_dir_of(0)
-            .join(hex::encode(h.claim(v).unwrap()));
+            .join(h.claim(v).unwrap().to_string());
         assert!(kept.exists(), "{}", kept.display());
     }
 

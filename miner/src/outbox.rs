@@ -8,6 +8,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use sliver_common::WireCodec;
 use sliver_common::artifact::{self, ArtifactId, Unsealed};
+use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use tch::Tensor;
 use tokio::task::JoinHandle;
@@ -25,7 +26,7 @@ pub(crate) struct Outbox {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Claims {
     /// BLAKE3 of the weights the payload was computed with.
-    pub(crate) weights: Option<[u8; 32]>,
+    pub(crate) weights: Option<WeightsHash>,
     /// The sample's training loss (the last stage's gradients).
     pub(crate) loss: Option<f32>,
 }

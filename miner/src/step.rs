@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use sliver_common::artifact::{ArtifactId, Kind};
+use sliver_common::data::Corpus;
 use sliver_common::schedule::Timeline;
-use sliver_common::{RunSpec, WireCodec, layout, routing};
+use sliver_common::{Batch, RunSpec, WireCodec, layout, routing};
 use sliver_subnet::run::Roster;
-use tch::Tensor;
+use tch::{Device, Tensor};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,9 +30,33 @@ use tracing::{debug, info};
 use crate::adversary::Conduct;
 use crate::feed::{self, Input, Received, Want};
 use crate::held::{Held, Version};
+use crate::node::Node;
 use crate::outbox::{Claims, Outbox};
 use crate::stats::EpochStats;
-use crate::worker::Worker;
+
+/// What the training loop needs of the miner besides the stage it holds.
+pub(crate) struct Env<'a> {
+    /// The chain view, store, hotkey, metrics, clock and shutdown.
+    pub(crate) node: &'a Node,
+    /// The training text.
+    pub(crate) corpus: &'a Corpus,
+    /// Compute device.
+    pub(crate) device: Device,
+    /// The feed's pause between looks for new inputs.
+    pub(crate) poll: Duration,
+}
+
+impl Env<'_> {
+    /// Sample `id`'s batch, on this miner's device.
+    fn batch(&self, id: u64) -> Result<Batch> {
+        Ok(routing::sample_batch(
+            self.node.spec(),
+            self.corpus,
+            id,
+            self.device,
+        )?)
+    }
+}
 
 /// A sample forwarded and sent on, waiting for its gradient.
 struct Pending {
@@ -43,7 +68,7 @@ struct Pending {
 
 /// One epoch's training state.
 struct Epoch<'a> {
-    w: &'a Worker,
+    w: &'a Env<'a>,
     h: &'a mut Held,
     conduct: &'a mut Conduct,
     roster: &'a Roster,
@@ -73,13 +98,13 @@ struct Epoch<'a> {
 /// # Errors
 /// A libtorch failure, a stage without miners, or the feed stopping.
 pub(crate) fn train_epoch(
-    w: &Worker,
+    w: &Env<'_>,
     h: &mut Held,
     conduct: &mut Conduct,
     epoch: u64,
     roster: &Roster,
 ) -> Result<EpochStats> {
-    let node = &w.node;
+    let node = w.node;
     let (mut e, inputs, feeder) = Epoch::begin(w, h, conduct, epoch, roster)?;
     // A fifth of the feed's poll: the worker looks for inputs more often than they arrive.
     let wait = w.poll / 5;
@@ -115,13 +140,13 @@ pub(crate) fn train_epoch(
 impl<'a> Epoch<'a> {
     /// Sets the epoch up and starts its feed.
     fn begin(
-        w: &'a Worker,
+        w: &'a Env<'a>,
         h: &'a mut Held,
         conduct: &'a mut Conduct,
         epoch: u64,
         roster: &'a Roster,
     ) -> Result<(Self, mpsc::Receiver<Input>, JoinHandle<Received>)> {
-        let node = &w.node;
+        let node = w.node;
         let spec = node.spec();
         let swarm = &spec.swarm;
         let stage = h.index;
@@ -263,7 +288,7 @@ impl<'a> Epoch<'a> {
         };
         let out = self.conduct.activations(
             output,
-            &self.w.node,
+            self.w.node,
             self.roster,
             (self.timeline.epoch, self.stage),
         );
@@ -398,7 +423,7 @@ impl<'a> Epoch<'a> {
         self.stats.busy_s += t0.elapsed().as_secs_f64();
         self.h.end_epoch();
         self.feed_cancel.cancel();
-        let node = &self.w.node;
+        let node = self.w.node;
         let mut outbox = self.outbox;
         let mut stats = self.stats;
         node.rt.block_on(async {

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use sliver_common::Stage;
 use sliver_common::artifact::Kind;
 use sliver_common::data::Corpus;
 use sliver_common::flat::{flatten, hash_flat};
-use sliver_common::{Batch, Stage, routing};
 use tch::Device;
 use tracing::info;
 
@@ -24,6 +24,7 @@ use crate::archive::{self, Archive};
 use crate::held::Held;
 use crate::node::Node;
 use crate::stage_checkpoint::{self, Saved};
+use crate::step::Env;
 
 /// Everything the worker needs, wired by the app.
 pub struct Worker {
@@ -130,7 +131,13 @@ impl Worker {
             *last = Some(epoch);
             let started = Instant::now();
             let up_before = self.bytes_up();
-            let mut stats = crate::step::train_epoch(self, h, &mut conduct, epoch, &roster)?;
+            let env = Env {
+                node,
+                corpus: &self.corpus,
+                device: self.device,
+                poll: self.poll,
+            };
+            let mut stats = crate::step::train_epoch(&env, h, &mut conduct, epoch, &roster)?;
             if node.cancelled() {
                 return Ok(());
             }
@@ -156,7 +163,7 @@ impl Worker {
             merged = Some(epoch);
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
-            stats.merged_blake3 = hex::encode(hash_flat(&flatten(h.stage.var_store())?)?);
+            stats.merged_blake3 = hash_flat(&flatten(h.stage.var_store())?)?.to_string();
             stats.bytes_up = self
                 .bytes_up()
                 .into_iter()
@@ -223,15 +230,5 @@ impl Worker {
         }
         let archive = Archive::new(&self.dir, spec.validation.spot_checks > 0);
         Held::new(stage, &spec.optimizer, (steps, trained), archive)
-    }
-
-    /// Sample `id`'s batch, on this miner's device.
-    pub(crate) fn batch(&self, id: u64) -> Result<Batch> {
-        Ok(routing::sample_batch(
-            self.node.spec(),
-            &self.corpus,
-            id,
-            self.device,
-        )?)
     }
 }

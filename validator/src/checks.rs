@@ -29,6 +29,7 @@ use bytes::Bytes;
 use rand::seq::IndexedRandom;
 use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
 use sliver_common::data::Corpus;
+use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, Agreement};
@@ -54,7 +55,7 @@ pub struct Challenged {
     /// The sample.
     pub id: u64,
     /// The weights it claims, if any (an artifact that claims none cannot pass).
-    pub weights: Option<[u8; 32]>,
+    pub weights: Option<WeightsHash>,
     /// The loss it claims (the last stage's gradients).
     pub loss: Option<f32>,
     /// Its decoded tensor.
@@ -255,7 +256,7 @@ pub async fn check(
     let stages = spec.stages.len();
     let mut tallies: BTreeMap<Hotkey, Tally> = BTreeMap::new();
     let mut jobs = Vec::new();
-    let mut shown: std::collections::HashMap<(Hotkey, [u8; 32]), Tensor> =
+    let mut shown: std::collections::HashMap<(Hotkey, WeightsHash), Tensor> =
         std::collections::HashMap::new();
     for c in challenged {
         let tally = tallies.entry(c.miner).or_default();
@@ -294,7 +295,7 @@ pub async fn check(
                 }
             };
             metrics.add_bytes("down", "weights", bytes.len() as u64);
-            if blake3::hash(&bytes).as_bytes() != &claim || bytes.len() as u64 != params * 4 {
+            if WeightsHash::of_bytes(&bytes) != claim || bytes.len() as u64 != params * 4 {
                 tally.checks += 1;
                 tally
                     .failures

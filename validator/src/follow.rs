@@ -118,6 +118,92 @@ async fn verified_ids(
     Ok((ok, rejected))
 }
 
+/// Every miner's verified artifacts of an epoch: the ids (with the loss each header claims) of
+/// its activations and gradients that opened against the roster, and its row of counts.
+struct Verified {
+    rows: BTreeMap<Hotkey, MinerWork>,
+    acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+    grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+}
+
+/// Lists and verifies every miner's activations and gradients of `epoch`, and counts the
+/// activations each next-stage miner consumed (returned a verified gradient for).
+///
+/// # Errors
+/// A storage listing that fails for good.
+async fn verified_work(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    epoch: u64,
+) -> Result<Verified> {
+    let act_codec = spec.activation_codec();
+    let grad_codec = spec.gradient_codec();
+    let stages = spec.stages.len();
+    let mut acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
+    let mut grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
+    let mut rows: BTreeMap<Hotkey, MinerWork> = BTreeMap::new();
+    for (stage, m) in roster.assignment.members() {
+        let mut row = MinerWork {
+            uid: m.uid,
+            hotkey: m.hotkey.to_string(),
+            stage: stage as u16,
+            ..MinerWork::default()
+        };
+        if stage + 1 < stages {
+            let (ids, rej) = verified_ids(
+                spec,
+                roster,
+                metrics,
+                (epoch, stage),
+                &m.hotkey,
+                Kind::Act,
+                &act_codec,
+            )
+            .await?;
+            row.activations = ids.len() as u64;
+            row.rejected += rej;
+            acts.insert(m.hotkey, ids);
+        }
+        if stage > 0 {
+            let (ids, rej) = verified_ids(
+                spec,
+                roster,
+                metrics,
+                (epoch, stage),
+                &m.hotkey,
+                Kind::Grad,
+                &grad_codec,
+            )
+            .await?;
+            row.gradients = ids.len() as u64;
+            row.rejected += rej;
+            grads.insert(m.hotkey, ids);
+        }
+        rows.insert(m.hotkey, row);
+    }
+    // Consumed: the routed next-stage miner returned a verified gradient.
+    for (stage, m) in roster.assignment.members() {
+        if stage + 1 >= stages {
+            continue;
+        }
+        let next = roster.assignment.stage(stage + 1);
+        let consumed = acts.get(&m.hotkey).map_or(0, |ids| {
+            ids.keys()
+                .filter(|id| {
+                    routing::route(&spec.name, epoch, **id, stage + 1, next)
+                        .and_then(|n| grads.get(&n.hotkey))
+                        .is_some_and(|g| g.contains_key(id))
+                })
+                .count() as u64
+        });
+        if let Some(row) = rows.get_mut(&m.hotkey) {
+            row.consumed = consumed;
+        }
+    }
+    Ok(Verified { rows, acts, grads })
+}
+
 /// Audits every stage's merge. Each miner must have put a verified reduction of every shard it
 /// reduces, agreeing with its twin's or, when the two disagree, with the validator's own
 /// reduction of the shard's copies (weighted by `work`, as the miners weight them). Returns each
@@ -212,70 +298,12 @@ pub async fn audit(
     epoch: u64,
     stage_params: &[i64],
 ) -> Result<Audit> {
-    let act_codec = spec.activation_codec();
-    let grad_codec = spec.gradient_codec();
     let stages = spec.stages.len();
-    let mut acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
-    let mut grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
-    let mut rows: BTreeMap<Hotkey, MinerWork> = BTreeMap::new();
-    for (stage, m) in roster.assignment.members() {
-        let mut row = MinerWork {
-            uid: m.uid,
-            hotkey: m.hotkey.to_string(),
-            stage: stage as u16,
-            ..MinerWork::default()
-        };
-        if stage + 1 < stages {
-            let (ids, rej) = verified_ids(
-                spec,
-                roster,
-                metrics,
-                (epoch, stage),
-                &m.hotkey,
-                Kind::Act,
-                &act_codec,
-            )
-            .await?;
-            row.activations = ids.len() as u64;
-            row.rejected += rej;
-            acts.insert(m.hotkey, ids);
-        }
-        if stage > 0 {
-            let (ids, rej) = verified_ids(
-                spec,
-                roster,
-                metrics,
-                (epoch, stage),
-                &m.hotkey,
-                Kind::Grad,
-                &grad_codec,
-            )
-            .await?;
-            row.gradients = ids.len() as u64;
-            row.rejected += rej;
-            grads.insert(m.hotkey, ids);
-        }
-        rows.insert(m.hotkey, row);
-    }
-    // Consumed: the routed next-stage miner returned a verified gradient.
-    for (stage, m) in roster.assignment.members() {
-        if stage + 1 >= stages {
-            continue;
-        }
-        let next = roster.assignment.stage(stage + 1);
-        let consumed = acts.get(&m.hotkey).map_or(0, |ids| {
-            ids.keys()
-                .filter(|id| {
-                    routing::route(&spec.name, epoch, **id, stage + 1, next)
-                        .and_then(|n| grads.get(&n.hotkey))
-                        .is_some_and(|g| g.contains_key(id))
-                })
-                .count() as u64
-        });
-        if let Some(row) = rows.get_mut(&m.hotkey) {
-            row.consumed = consumed;
-        }
-    }
+    let Verified {
+        mut rows,
+        acts,
+        grads,
+    } = verified_work(spec, roster, metrics, epoch).await?;
     let work = |h: &Hotkey| {
         let n = acts.get(h).map_or(0, HashMap::len) + grads.get(h).map_or(0, HashMap::len);
         n.max(1) as f64

@@ -5,6 +5,7 @@ use super::{
     Membership, SIGNATURE_LEN, verify_signature,
 };
 use crate::codec::{CodecKind, MAX_DIMS, WireCodec};
+use crate::flat::WeightsHash;
 
 /// What a reader expects of one artifact: everything but the payload's content.
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +196,7 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
     let payload_hash = r.array()?;
     let payload_len = r.u64()?;
     let weights: [u8; 32] = r.array()?;
-    let weights = (weights != [0; 32]).then_some(weights);
+    let weights = (weights != [0; 32]).then_some(WeightsHash(weights));
     let loss = f32::from_le_bytes(r.array()?);
     let loss = if loss.is_nan() {
         None

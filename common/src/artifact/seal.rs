@@ -4,6 +4,7 @@ use super::{
     ARTIFACT_MAGIC, ARTIFACT_VERSION, ArtifactId, FIXED_LEN, MAX_RUN_LEN, Rejection, Signer,
 };
 use crate::codec::{CodecKind, MAX_DIMS};
+use crate::flat::WeightsHash;
 
 /// A signed artifact as bytes: header, signature, payload.
 ///
@@ -53,7 +54,7 @@ pub fn seal(
     out.extend_from_slice(&signer.hotkey().0);
     out.extend_from_slice(blake3::hash(payload).as_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&weights.unwrap_or([0; 32]));
+    out.extend_from_slice(&weights.map_or([0; 32], |w| w.0));
     out.extend_from_slice(&loss.unwrap_or(f32::NAN).to_le_bytes());
     out.push(run.len() as u8);
     out.extend_from_slice(run.as_bytes());
@@ -78,7 +79,7 @@ pub struct Unsealed<'a> {
     /// Payload dims.
     pub dims: &'a [i64],
     /// BLAKE3 of the weights the payload was computed with, if it was computed with any.
-    pub weights: Option<[u8; 32]>,
+    pub weights: Option<WeightsHash>,
     /// The sample's training loss, on the last stage's gradients.
     pub loss: Option<f32>,
 }
