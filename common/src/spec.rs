@@ -111,10 +111,10 @@ pub struct RunSpec {
 /// recomputation must come to what the miner uploaded.
 ///
 /// An honest recomputation differs from the miner's only by floating-point order (thread counts,
-/// kernels) and by the rare int8 rounding step that such a difference tips over; the defaults
-/// leave two orders of magnitude over what was measured between CPUs on the local subnet (see
-/// docs/architecture.md) for CPU against CUDA, and stay far inside the smallest cheat played
-/// (outputs x 1.1).
+/// kernels) and by the rare rounding step of the wire codec that such a difference tips over;
+/// the defaults leave two orders of magnitude over what was measured between CPUs on the local
+/// subnet (bench/results/incentives.md) for CPU against CUDA, and stay far inside the smallest
+/// cheat played (outputs x 1.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationSpec {

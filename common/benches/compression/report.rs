@@ -242,7 +242,7 @@ impl Report {
     pub fn markdown(&self) -> String {
         let fp32 = self.fp32_boundary_bytes_per_token;
         let mut s = format!(
-            "# Compression benchmark\n\n{} — {} training tokens per run, held-out loss on {} tokens \
+            "# Compression benchmark\n\nFindings and their history, kept by hand: [`compression-history.md`](compression-history.md).\n\n{} — {} training tokens per run, held-out loss on {} tokens \
              at {} points along each run, CPU ({} threads).\nProduced by `{}` \
              (`scripts/bench-compression{}`).\n\n\
              Compression counts every byte on the wire per token per boundary, headers and scales \

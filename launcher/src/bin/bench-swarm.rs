@@ -294,7 +294,9 @@ fn round(x: f64) -> f64 {
 }
 
 fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
-    let mut s = String::from("# Swarm benchmark\n\n");
+    let mut s = String::from(
+        "# Swarm benchmark\n\nFindings and their history, kept by hand: [`swarm-history.md`](swarm-history.md).\n\n",
+    );
     s += &format!(
         "`scripts/bench-swarm` (`{}`): the local subnet ({} stages x {} miners, one libtorch thread each, \
          filesystem store, {} ms blocks, epochs of {} blocks) for {} scored epochs, against the \
