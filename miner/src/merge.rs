@@ -14,18 +14,16 @@
 //! reducers, weighted mean, twin gap) is [`sliver_common::merge`]; the reading rule is
 //! [`sliver_subnet::merged`], shared with joining miners and validators.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sliver_common::Stage;
-use sliver_common::artifact::{ArtifactId, Hotkey, Kind, shard_id};
+use sliver_common::artifact::{ArtifactId, Kind, shard_id};
 use sliver_common::flat::{flatten, load_flat};
-use sliver_common::layout;
 use sliver_common::merge::{reduced_by, weighted_mean};
 use sliver_common::schedule::Timeline;
 use sliver_subnet::fetch;
-use sliver_subnet::merged::StageMerge;
+use sliver_subnet::merged::{StageMerge, Weighting};
 use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tracing::{info, warn};
@@ -139,37 +137,12 @@ impl Merge<'_> {
         Ok(())
     }
 
-    /// How much each member of the stage worked this epoch: its activations and gradients in
-    /// storage (at least 1), the weights of its copies in a reduction.
-    async fn work(&self) -> HashMap<Hotkey, f64> {
-        let spec = self.node.spec();
-        let mut out = HashMap::new();
-        for m in self.reader.miners() {
-            let mut n = 0usize;
-            if let Ok(store) = self.reader.roster().store(&m.hotkey) {
-                for kind in [Kind::Act, Kind::Grad] {
-                    let prefix = layout::artifacts(
-                        &spec.name,
-                        self.timeline.epoch,
-                        self.stage(),
-                        &m.hotkey,
-                        kind,
-                    );
-                    n += store.list(&prefix).await.map_or(0, |k| k.len());
-                }
-            }
-            out.insert(m.hotkey, n.max(1) as f64);
-        }
-        out
-    }
-
     /// Phase 2: every shard this miner reduces, averaged from the copies that arrived by the
     /// reduce deadline and put.
     async fn reduce(&mut self, conduct: &Conduct) -> Result<()> {
         let n = self.reader.count();
         let miners = self.reader.miners();
         let codec = fetch::shard_codec();
-        let mut work: Option<HashMap<Hotkey, f64>> = None;
         for i in reduced_by(self.pos, n) {
             let mut parts: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
             parts[self.pos] = Some(self.own(i));
@@ -199,10 +172,8 @@ impl Merge<'_> {
                     "merging without late or absent peers"
                 );
             }
-            if work.is_none() {
-                work = Some(self.work().await);
-            }
-            let work = work.as_ref().context("work was just read")?;
+            // Each copy weighs its producer's artifacts of the epoch, as listed once its wait ends.
+            let work = self.reader.work().await;
             let weighted: Vec<(f64, Tensor)> = miners
                 .iter()
                 .zip(parts)
@@ -228,7 +199,6 @@ impl Merge<'_> {
         let tolerance = self.node.spec().swarm.twin_tolerance;
         let mut pieces = Vec::with_capacity(n);
         let mut from_own = 0;
-        let mut work: Option<HashMap<Hotkey, f64>> = None;
         for i in 0..n {
             let reducers = self.reader.reducers(i);
             let mut got: [Option<Tensor>; 2] = [None, None];
@@ -244,13 +214,10 @@ impl Merge<'_> {
                 }
                 tokio::time::sleep(self.poll).await;
             }
-            let both = got[0].is_some() && got[1].is_some();
-            if both && work.is_none() {
-                work = Some(self.work().await);
-            }
-            let weights = work.clone().unwrap_or_default();
-            let weight = move |h: &Hotkey| weights.get(h).copied().unwrap_or(1.0);
-            let verdict = self.reader.verdict(i, got, tolerance, &weight).await?;
+            let verdict = self
+                .reader
+                .verdict(i, got, tolerance, Weighting::Listed)
+                .await;
             if verdict.disagreed {
                 self.node.metrics.reject("twin");
                 let miners = self.reader.miners();
@@ -302,10 +269,8 @@ pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: u64) -> Resul
     for epoch in (current.saturating_sub(16)..current).rev() {
         let roster = node.rt.block_on(node.view.roster(epoch))?;
         let reader = StageMerge::new(&spec.name, &roster, &node.metrics, (epoch, s), total);
-        // A joiner has no view of the peers' work: their copies weigh the same when it settles.
-        let merged = node
-            .rt
-            .block_on(reader.assemble(spec.swarm.twin_tolerance, &|_| 1.0))?;
+        // Settled as the stage's miners settled it, so a joiner holds what its peers hold.
+        let merged = node.rt.block_on(reader.assemble(spec.swarm.twin_tolerance));
         if let Some(flat) = merged {
             load_flat(stage.var_store_mut(), &flat)?;
             info!(epoch, stage = s, took = ?t0.elapsed(), "loaded merged weights");

@@ -153,8 +153,14 @@ impl Worker {
                     epoch,
                     stage: h.index,
                 });
+                // On the tracker, so shutdown waits for it; a storage call that hangs then
+                // does not hold the process past the grace period.
+                let cancel = node.cancel.clone();
                 node.shutdown.spawn("spot-check answers", async move {
-                    answering.await;
+                    tokio::select! {
+                        () = answering => {}
+                        () = cancel.cancelled() => {}
+                    }
                     Ok::<(), std::convert::Infallible>(())
                 });
             }

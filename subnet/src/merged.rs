@@ -7,11 +7,15 @@
 //! member's copy and keeps whichever matches ([`verdict`], the rule itself). Every reader of the
 //! same objects so ends with the same weights, and a reducer that lied is named.
 
+use std::collections::HashMap;
+
 use sliver_common::artifact::{Hotkey, Kind};
 use sliver_common::assignment::Member;
+use sliver_common::layout;
 use sliver_common::merge::{Verdict, reducers, shard_range, verdict};
 use sliver_common::metrics::Metrics;
-use tch::{TchError, Tensor};
+use tch::Tensor;
+use tracing::warn;
 
 use crate::fetch;
 use crate::run::Roster;
@@ -95,12 +99,35 @@ impl<'a> StageMerge<'a> {
         .await
     }
 
-    /// Every member's copy of shard `i` that can be read, weighted by `weight` of its hotkey.
-    pub async fn copies(
-        &self,
-        i: usize,
-        weight: &(dyn Fn(&Hotkey) -> f64 + Sync),
-    ) -> Vec<(f64, Tensor)> {
+    /// How much each member worked in the epoch as its store shows it: its activations and
+    /// gradients there (at least 1). What miners weight their copies by in a reduction.
+    pub async fn work(&self) -> HashMap<Hotkey, f64> {
+        let mut out = HashMap::new();
+        for m in self.miners() {
+            let mut n = 0usize;
+            if let Ok(store) = self.roster.store(&m.hotkey) {
+                for kind in [Kind::Act, Kind::Grad] {
+                    let prefix =
+                        layout::artifacts(self.run, self.epoch, self.stage, &m.hotkey, kind);
+                    n += store.list(&prefix).await.map_or(0, |k| k.len());
+                }
+            }
+            out.insert(m.hotkey, n.max(1) as f64);
+        }
+        out
+    }
+
+    /// Every member's copy of shard `i` that can be read, weighted as `weighting` says.
+    pub async fn copies(&self, i: usize, weighting: Weighting<'_>) -> Vec<(f64, Tensor)> {
+        let listed = match weighting {
+            Weighting::Listed => Some(self.work().await),
+            Weighting::Given(_) => None,
+        };
+        let weight = |h: &Hotkey| match (weighting, &listed) {
+            (Weighting::Given(f), _) => f(h),
+            (Weighting::Listed, Some(work)) => work.get(h).copied().unwrap_or(1.0),
+            (Weighting::Listed, None) => 1.0,
+        };
         let mut out = Vec::with_capacity(self.count());
         for (pos, m) in self.miners().iter().enumerate() {
             if let Some(t) = self.read(Kind::Shard, pos, i).await {
@@ -111,34 +138,47 @@ impl<'a> StageMerge<'a> {
     }
 
     /// What to keep of shard `i` given the reductions read from its first reducer and its twin:
-    /// settled against the members' copies (weighted by `weight`) when they disagree beyond
-    /// `tolerance`.
-    ///
-    /// # Errors
-    /// When libtorch fails.
+    /// settled against the members' copies (weighted as `weighting` says, read only then) when
+    /// they disagree beyond `tolerance`. Should the comparison itself fail (libtorch), the
+    /// first reducer's reduction is kept, else the twin's, with a warning.
     pub async fn verdict(
         &self,
         i: usize,
         pair: [Option<Tensor>; 2],
         tolerance: f64,
-        weight: &(dyn Fn(&Hotkey) -> f64 + Sync),
-    ) -> Result<Verdict, TchError> {
-        verdict(pair, tolerance, || self.copies(i, weight)).await
+        weighting: Weighting<'_>,
+    ) -> Verdict {
+        let fallback = pair[0]
+            .as_ref()
+            .or(pair[1].as_ref())
+            .map(Tensor::shallow_clone);
+        match verdict(pair, tolerance, || self.copies(i, weighting)).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(
+                    epoch = self.epoch,
+                    stage = self.stage,
+                    shard = i,
+                    error = %e,
+                    "could not compare a shard's two reductions; keeping the first"
+                );
+                Verdict {
+                    kept: fallback,
+                    off: [false; 2],
+                    disagreed: false,
+                    gap: 0.0,
+                }
+            }
+        }
     }
 
     /// The merged weights (flat), read as a joining miner reads them: both reductions of every
-    /// shard, settled by [`Self::verdict`]; `None` if a shard has no reduction at all.
-    ///
-    /// # Errors
-    /// When libtorch fails.
-    pub async fn assemble(
-        &self,
-        tolerance: f64,
-        weight: &(dyn Fn(&Hotkey) -> f64 + Sync),
-    ) -> Result<Option<Tensor>, TchError> {
+    /// shard, settled by [`Self::verdict`] with the members' listed work, as the stage's miners
+    /// settle them; `None` if a shard has no reduction at all (or the pieces do not fit).
+    pub async fn assemble(&self, tolerance: f64) -> Option<Tensor> {
         let n = self.count();
         if n == 0 {
-            return Ok(None);
+            return None;
         }
         let mut pieces = Vec::with_capacity(n);
         for i in 0..n {
@@ -149,11 +189,22 @@ impl<'a> StageMerge<'a> {
                     pair[slot] = self.read(Kind::Merged, pos, i).await;
                 }
             }
-            match self.verdict(i, pair, tolerance, weight).await?.kept {
-                Some(t) => pieces.push(t),
-                None => return Ok(None),
-            }
+            pieces.push(
+                self.verdict(i, pair, tolerance, Weighting::Listed)
+                    .await
+                    .kept?,
+            );
         }
-        Ok(Some(Tensor::f_cat(&pieces, 0)?))
+        Tensor::f_cat(&pieces, 0).ok()
     }
+}
+
+/// How a reader weights the members' copies of a shard when it reduces the shard itself.
+#[derive(Clone, Copy)]
+pub enum Weighting<'w> {
+    /// By each member's artifacts of the epoch in its store ([`StageMerge::work`]): what the
+    /// stage's miners and a joining miner see.
+    Listed,
+    /// By the given weight of each hotkey (the validator's verified work).
+    Given(&'w (dyn Fn(&Hotkey) -> f64 + Sync)),
 }

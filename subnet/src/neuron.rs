@@ -95,7 +95,11 @@ pub fn clock(client: Arc<Client>, first: u64, shutdown: &Shutdown) -> watch::Rec
                 () = cancel.cancelled() => return Ok::<(), Infallible>(()),
                 () = tokio::time::sleep(CLOCK_POLL) => {}
             }
-            match client.current_block().await {
+            let head = tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                head = client.current_block() => head,
+            };
+            match head {
                 Ok(b) => {
                     failures = 0;
                     tx.send_if_modified(|cur| {

@@ -22,7 +22,7 @@ use sliver_common::merge::reduced_by;
 use sliver_common::metrics::Metrics;
 use sliver_common::{RunSpec, WireCodec, routing};
 use sliver_subnet::fetch;
-use sliver_subnet::merged::StageMerge;
+use sliver_subnet::merged::{StageMerge, Weighting};
 use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tracing::warn;
@@ -241,14 +241,9 @@ async fn audit_merges(
         for i in 0..n {
             let reducers = reader.reducers(i);
             let pair = reducers.map(|r| r.and_then(|pos| reductions.remove(&(i, pos))));
-            let verdict = match reader.verdict(i, pair, tolerance, work).await {
-                Ok(v) => v,
-                Err(e) => {
-                    warn!(epoch, stage, shard = i, error = %e, "could not compare a shard's reductions");
-                    pieces.push(None);
-                    continue;
-                }
-            };
+            let verdict = reader
+                .verdict(i, pair, tolerance, Weighting::Given(work))
+                .await;
             for (r, off) in reducers.into_iter().zip(verdict.off) {
                 if let (Some(r), true) = (r, off) {
                     warn!(
