@@ -28,10 +28,7 @@ impl WeightsHash {
 impl fmt::Display for WeightsHash {
     /// Lower-case hex: the form used in storage keys, file names and challenges.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 

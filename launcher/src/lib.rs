@@ -12,3 +12,32 @@
 //! `bench-swarm` (the swarm benchmark, what `scripts/bench-swarm` runs).
 
 pub mod localnet;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Runs a launcher binary's `run` on a two-thread runtime and turns its outcome into the exit
+/// code, printing `NAME: error: ...` (with its causes) when it failed.
+pub fn main_with<F>(name: &str, run: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -68,24 +68,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = tracing_subscriber_init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-swarm: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-swarm: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    sliver_launcher::main_with("bench-swarm", run(cli))
 }
 
 fn tracing_subscriber_init() -> Result<()> {

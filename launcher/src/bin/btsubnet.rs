@@ -77,24 +77,7 @@ fn main() -> ExitCode {
         eprintln!("btsubnet: cannot set up logging: {e}");
         return ExitCode::FAILURE;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("btsubnet: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("btsubnet: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    sliver_launcher::main_with("btsubnet", run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
