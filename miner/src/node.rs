@@ -6,7 +6,6 @@
 //! training loop.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sliver_common::RunSpec;
 use sliver_common::artifact::{Hotkey, Signer};
@@ -17,9 +16,6 @@ use sliver_subnet::run::RunView;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-/// How often a blocking wait for a block looks at the clock.
-const CLOCK_POLL: Duration = Duration::from_millis(50);
 
 /// The I/O a miner's tasks share; cheap to clone.
 #[derive(Clone)]
@@ -63,14 +59,15 @@ impl Node {
         self.cancel.is_cancelled()
     }
 
-    /// Blocks this thread until the chain reaches `block` or shutdown; false on shutdown.
+    /// Blocks this thread until the chain reaches `block` or shutdown; false on shutdown (or
+    /// when the clock stopped).
     pub fn wait_for_block(&self, block: u64) -> bool {
-        while self.block() < block {
-            if self.cancelled() {
-                return false;
+        let mut clock = self.clock.clone();
+        self.rt.block_on(async {
+            tokio::select! {
+                reached = clock.wait_for(|b| *b >= block) => reached.is_ok(),
+                () = self.cancel.cancelled() => false,
             }
-            std::thread::sleep(CLOCK_POLL);
-        }
-        !self.cancelled()
+        }) && !self.cancelled()
     }
 }

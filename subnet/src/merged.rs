@@ -208,3 +208,158 @@ pub enum Weighting<'w> {
     /// By the given weight of each hotkey (the validator's verified work).
     Given(&'w (dyn Fn(&Hotkey) -> f64 + Sync)),
 }
+
+#[cfg(test)]
+mod tests {
+    use sliver_common::artifact::{self, ArtifactId, SIGNATURE_LEN, Signer, Unsealed, shard_id};
+    use sliver_common::storage::{Store, StoreConfig};
+
+    use super::*;
+
+    struct Key(sliver_chain::wallet::Keypair);
+    impl Signer for Key {
+        fn hotkey(&self) -> Hotkey {
+            Hotkey(self.0.account_id().0)
+        }
+        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+            self.0.sign(message)
+        }
+    }
+
+    /// Puts `t` as `signer`'s shard `i` of 2 (`kind`) for epoch 1, stage 0, in `store`.
+    async fn put(store: &Store, signer: &Key, kind: Kind, i: u32, t: &Tensor) {
+        let codec = fetch::shard_codec();
+        let at = ArtifactId {
+            epoch: 1,
+            stage: 0,
+            kind,
+            id: shard_id(i, 2),
+        };
+        let dims = t.size();
+        let bytes = artifact::seal(
+            Unsealed {
+                run: "r",
+                at,
+                codec: codec.kind(),
+                dims: &dims,
+                weights: None,
+                loss: None,
+            },
+            &codec.encode(t).unwrap(),
+            signer,
+        )
+        .unwrap();
+        let key = layout::artifact("r", &signer.hotkey(), at);
+        store.put_once(&key, bytes.into()).await.unwrap();
+    }
+
+    /// A stage of two miners, each with its own store; `liar` is the second. Shard 0 is reduced
+    /// first by the honest miner and checked by the liar; shard 1 the other way round.
+    #[tokio::test]
+    async fn a_lying_or_broken_reducer_costs_only_itself() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let stores: Vec<Store> = dirs
+            .iter()
+            .map(|d| Store::open(&StoreConfig::filesystem(d.path())).unwrap())
+            .collect();
+        let keys = [
+            Key(sliver_chain::wallet::Keypair::generate()),
+            Key(sliver_chain::wallet::Keypair::generate()),
+        ];
+        let members: Vec<Member> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Member {
+                uid: i as u16 + 1,
+                hotkey: k.hotkey(),
+            })
+            .collect();
+        let assignment = sliver_common::assignment::Assignment::new(1, &members);
+        // Shard numbering follows the stage's order, which need not be the order given.
+        let order: Vec<usize> = assignment
+            .stage(0)
+            .iter()
+            .map(|m| members.iter().position(|x| x.hotkey == m.hotkey).unwrap())
+            .collect();
+        let (honest, liar) = (order[0], order[1]);
+        let roster = Roster {
+            epoch: 1,
+            assignment,
+            stores: keys
+                .iter()
+                .zip(&stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect(),
+        };
+        let copies = [
+            Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]),
+            Tensor::from_slice(&[3.0f32, 6.0, 5.0, 8.0]),
+        ];
+        let mean = (&copies[0] + &copies[1]) * 0.5;
+        for m in 0..2 {
+            for i in 0..2u32 {
+                let part = copies[m].narrow(0, 2 * i64::from(i), 2);
+                put(&stores[m], &keys[m], Kind::Shard, i, &part).await;
+            }
+        }
+        let honest_part = |i: i64| mean.narrow(0, 2 * i, 2);
+        // The honest miner reduces both shards right; the liar puts a poisoned reduction of
+        // shard 0 and bytes that are no artifact at all for shard 1.
+        put(
+            &stores[honest],
+            &keys[honest],
+            Kind::Merged,
+            0,
+            &honest_part(0),
+        )
+        .await;
+        put(
+            &stores[honest],
+            &keys[honest],
+            Kind::Merged,
+            1,
+            &honest_part(1),
+        )
+        .await;
+        put(
+            &stores[liar],
+            &keys[liar],
+            Kind::Merged,
+            0,
+            &(honest_part(0) * 0.5),
+        )
+        .await;
+        let garbage_at = layout::artifact(
+            "r",
+            &keys[liar].hotkey(),
+            ArtifactId {
+                epoch: 1,
+                stage: 0,
+                kind: Kind::Merged,
+                id: shard_id(1, 2),
+            },
+        );
+        stores[liar]
+            .put_once(&garbage_at, vec![7u8; 64].into())
+            .await
+            .unwrap();
+
+        let metrics = Metrics::new("test");
+        let reader = StageMerge::new("r", &roster, &metrics, (1, 0), 4);
+        // Shard 0: first reducer honest, twin poisoned: settled from the copies, the twin named.
+        let pair = [
+            reader.read(Kind::Merged, 0, 0).await,
+            reader.read(Kind::Merged, 1, 0).await,
+        ];
+        let v = reader.verdict(0, pair, 1e-6, Weighting::Listed).await;
+        assert!(v.disagreed);
+        assert_eq!(v.off, [false, true]);
+        assert!(v.kept.unwrap().equal(&honest_part(0)));
+        // Shard 1: the liar's bytes are rejected (counted), the honest twin's reduction is kept.
+        assert!(reader.read(Kind::Merged, 1, 1).await.is_none());
+        assert_eq!(metrics.rejections_total(), 1);
+        // A joining miner assembles exactly the honest merge.
+        let merged = reader.assemble(1e-6).await.unwrap();
+        assert!(merged.equal(&mean), "{merged:?} against {mean:?}");
+    }
+}
