@@ -40,8 +40,10 @@
 
 use std::fmt;
 
+use crate::assignment::StageIndex;
 use crate::codec::CodecKind;
 use crate::flat::WeightsHash;
+use crate::schedule::Epoch;
 
 /// Magic bytes at the start of every artifact.
 pub const ARTIFACT_MAGIC: [u8; 4] = *b"SLVA";
@@ -128,9 +130,9 @@ impl Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ArtifactId {
     /// Epoch it was produced in.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Pipeline stage of the producer.
-    pub stage: usize,
+    pub stage: StageIndex,
     /// What it holds.
     pub kind: Kind,
     /// Sample id, or for shards `count << 32 | index` (see [`shard_id`]).
@@ -143,9 +145,9 @@ pub struct Header {
     /// Run name.
     pub run: String,
     /// Epoch it was produced in.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Pipeline stage of the producer.
-    pub stage: u16,
+    pub stage: StageIndex,
     /// What it holds.
     pub kind: Kind,
     /// Sample id, or for shards `count << 32 | index` (see [`shard_id`]).
@@ -187,7 +189,7 @@ pub trait Signer: Send + Sync {
 /// Who may produce artifacts for a stage this epoch.
 pub trait Membership {
     /// The stage `hotkey` is assigned to, or `None` if it is not a registered, assigned miner.
-    fn stage_of(&self, hotkey: &Hotkey) -> Option<usize>;
+    fn stage_of(&self, hotkey: &Hotkey) -> Option<StageIndex>;
 }
 
 /// Whether `signature` is `hotkey`'s sr25519 signature of `message` (`substrate` context).
@@ -228,9 +230,9 @@ mod tests {
         let mini = schnorrkel::MiniSecretKey::from_bytes(&[seed; 32]).unwrap();
         Key(mini.expand_to_keypair(schnorrkel::ExpansionMode::Ed25519))
     }
-    struct Stages(Vec<(Hotkey, usize)>);
+    struct Stages(Vec<(Hotkey, StageIndex)>);
     impl Membership for Stages {
-        fn stage_of(&self, hotkey: &Hotkey) -> Option<usize> {
+        fn stage_of(&self, hotkey: &Hotkey) -> Option<StageIndex> {
             self.0.iter().find(|(h, _)| h == hotkey).map(|(_, s)| *s)
         }
     }
@@ -240,8 +242,8 @@ mod tests {
         Unsealed {
             run: "r",
             at: ArtifactId {
-                epoch: 3,
-                stage: 1,
+                epoch: Epoch(3),
+                stage: StageIndex(1),
                 kind: Kind::Act,
                 id: 42,
             },
@@ -254,8 +256,8 @@ mod tests {
     fn expect(producer: Hotkey) -> Expect<'static> {
         Expect {
             run: "r",
-            epoch: 3,
-            stage: 1,
+            epoch: Epoch(3),
+            stage: StageIndex(1),
             kind: Kind::Act,
             id: Some(42),
             producer,
@@ -268,7 +270,7 @@ mod tests {
     #[test]
     fn a_sealed_artifact_opens_and_each_tampering_is_named() {
         let k = key(1);
-        let members = Stages(vec![(k.hotkey(), 1)]);
+        let members = Stages(vec![(k.hotkey(), StageIndex(1))]);
         let bytes = seal(unsealed(), b"hello", &k).unwrap();
         let opened = open(&bytes, &expect(k.hotkey()), &members).unwrap();
         assert_eq!(opened.payload, b"hello");
@@ -322,7 +324,7 @@ mod tests {
             open(&forged, &expect(other.hotkey()), &members).unwrap_err(),
             Rejection::Unregistered
         );
-        let staged = Stages(vec![(k.hotkey(), 0)]);
+        let staged = Stages(vec![(k.hotkey(), StageIndex(0))]);
         assert_eq!(
             open(&bytes, &expect(k.hotkey()), &staged)
                 .unwrap_err()
@@ -330,7 +332,10 @@ mod tests {
             "wrong_stage"
         );
         // Read from another producer's prefix.
-        let members2 = Stages(vec![(k.hotkey(), 1), (other.hotkey(), 1)]);
+        let members2 = Stages(vec![
+            (k.hotkey(), StageIndex(1)),
+            (other.hotkey(), StageIndex(1)),
+        ]);
         assert_eq!(
             open(&bytes, &expect(other.hotkey()), &members2).unwrap_err(),
             Rejection::Mismatch { field: "producer" }

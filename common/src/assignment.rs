@@ -12,7 +12,68 @@
 //! A miner that leaves shifts the miners after it in uid order; they rejoin their new stage from
 //! its latest merged checkpoint, as any newcomer does.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
 use crate::artifact::{Hotkey, Membership};
+
+/// A pipeline stage's index, `0..stages`: which layers a miner holds, where its artifacts sit and
+/// which peers it routes to and merges with. Headers carry it as 16 bits.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct StageIndex(pub u16);
+
+impl StageIndex {
+    /// The first stage: it reads the training text and starts every sample.
+    pub const FIRST: StageIndex = StageIndex(0);
+
+    /// The index, for slices and the model's layer ranges.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The stage `i` of a `0..stages` range (saturating at `u16::MAX`, far past any spec's
+    /// stage limit).
+    pub fn at(i: usize) -> StageIndex {
+        StageIndex(u16::try_from(i).unwrap_or(u16::MAX))
+    }
+
+    /// Whether this is the first stage.
+    pub const fn is_first(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether this is the last of `stages`.
+    pub const fn is_last(self, stages: usize) -> bool {
+        self.0 as usize + 1 == stages
+    }
+
+    /// The stage after this one (toward the loss).
+    #[must_use]
+    pub const fn next(self) -> StageIndex {
+        StageIndex(self.0.saturating_add(1))
+    }
+
+    /// The stage before this one (toward the data); the first stage has none and is its own.
+    #[must_use]
+    pub const fn prev(self) -> StageIndex {
+        StageIndex(self.0.saturating_sub(1))
+    }
+
+    /// Every stage of a run with `stages` stages.
+    pub fn all(stages: usize) -> impl Iterator<Item = StageIndex> {
+        (0..stages).map(StageIndex::at)
+    }
+}
+
+impl fmt::Display for StageIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A miner taking part in an epoch: its uid and hotkey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,8 +107,8 @@ impl Assignment {
     }
 
     /// The miners of `stage` (empty for a stage out of range).
-    pub fn stage(&self, stage: usize) -> &[Member] {
-        self.stages.get(stage).map_or(&[], Vec::as_slice)
+    pub fn stage(&self, stage: StageIndex) -> &[Member] {
+        self.stages.get(stage.index()).map_or(&[], Vec::as_slice)
     }
 
     /// Number of stages.
@@ -56,11 +117,11 @@ impl Assignment {
     }
 
     /// Every miner with its stage.
-    pub fn members(&self) -> impl Iterator<Item = (usize, &Member)> {
+    pub fn members(&self) -> impl Iterator<Item = (StageIndex, &Member)> {
         self.stages
             .iter()
             .enumerate()
-            .flat_map(|(s, ms)| ms.iter().map(move |m| (s, m)))
+            .flat_map(|(s, ms)| ms.iter().map(move |m| (StageIndex::at(s), m)))
     }
 
     /// Whether every stage has at least one miner (the pipeline can run).
@@ -69,16 +130,17 @@ impl Assignment {
     }
 
     /// The position of `hotkey` within its stage, with the stage.
-    pub fn position(&self, hotkey: &Hotkey) -> Option<(usize, usize)> {
-        self.stages
-            .iter()
-            .enumerate()
-            .find_map(|(s, ms)| ms.iter().position(|m| &m.hotkey == hotkey).map(|i| (s, i)))
+    pub fn position(&self, hotkey: &Hotkey) -> Option<(StageIndex, usize)> {
+        self.stages.iter().enumerate().find_map(|(s, ms)| {
+            ms.iter()
+                .position(|m| &m.hotkey == hotkey)
+                .map(|i| (StageIndex::at(s), i))
+        })
     }
 }
 
 impl Membership for Assignment {
-    fn stage_of(&self, hotkey: &Hotkey) -> Option<usize> {
+    fn stage_of(&self, hotkey: &Hotkey) -> Option<StageIndex> {
         self.position(hotkey).map(|(s, _)| s)
     }
 }
@@ -99,7 +161,7 @@ mod tests {
         for n in 0..20u16 {
             let members: Vec<Member> = (0..n).map(m).collect();
             let a = Assignment::new(3, &members);
-            let sizes: Vec<usize> = (0..3).map(|s| a.stage(s).len()).collect();
+            let sizes: Vec<usize> = StageIndex::all(3).map(|s| a.stage(s).len()).collect();
             let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
             assert!(hi - lo <= 1, "{n}: {sizes:?}");
             // Order of the input does not matter.

@@ -23,7 +23,9 @@
 //! `epoch=N` folders so that Parquet readers see the epoch as a partition.
 
 use crate::artifact::{ArtifactId, Hotkey, Kind};
+use crate::assignment::StageIndex;
 use crate::flat::WeightsHash;
+use crate::schedule::Epoch;
 
 /// The key of a published run spec, by the BLAKE3 of its TOML.
 pub fn spec(hash: &[u8; 32]) -> String {
@@ -40,7 +42,13 @@ pub fn artifact(run: &str, producer: &Hotkey, at: ArtifactId) -> String {
 }
 
 /// The folder under which `producer` puts its artifacts of `kind` for (`epoch`, `stage`).
-pub fn artifacts(run: &str, epoch: u64, stage: usize, producer: &Hotkey, kind: Kind) -> String {
+pub fn artifacts(
+    run: &str,
+    epoch: Epoch,
+    stage: StageIndex,
+    producer: &Hotkey,
+    kind: Kind,
+) -> String {
     format!("runs/{run}/e{epoch}/s{stage}/{producer}/{}/", kind.as_str())
 }
 
@@ -53,8 +61,8 @@ pub fn id_of_key(key: &str) -> Option<u64> {
 /// store.
 pub fn weights_answer(
     run: &str,
-    epoch: u64,
-    stage: usize,
+    epoch: Epoch,
+    stage: StageIndex,
     miner: &Hotkey,
     hash: &WeightsHash,
 ) -> String {
@@ -62,17 +70,17 @@ pub fn weights_answer(
 }
 
 /// The key of the challenge to `miner` for `epoch`, in the validator's store.
-pub fn challenge(run: &str, epoch: u64, miner: &Hotkey) -> String {
+pub fn challenge(run: &str, epoch: Epoch, miner: &Hotkey) -> String {
     format!("runs/{run}/challenges/e{epoch}/{miner}")
 }
 
 /// The key of epoch `epoch`'s score table, in the validator's store.
-pub fn scores(run: &str, epoch: u64) -> String {
+pub fn scores(run: &str, epoch: Epoch) -> String {
     format!("runs/{run}/scores/epoch={epoch}/part.parquet")
 }
 
 /// The key of epoch `epoch`'s path table, in the validator's store.
-pub fn paths(run: &str, epoch: u64) -> String {
+pub fn paths(run: &str, epoch: Epoch) -> String {
     format!("runs/{run}/paths/epoch={epoch}/part.parquet")
 }
 
@@ -85,31 +93,40 @@ mod tests {
         let h = Hotkey([0xab; 32]);
         let hx = "ab".repeat(32);
         let at = ArtifactId {
-            epoch: 3,
-            stage: 1,
+            epoch: Epoch(3),
+            stage: StageIndex(1),
             kind: Kind::Grad,
             id: 42,
         };
         assert_eq!(artifact("r", &h, at), format!("runs/r/e3/s1/{hx}/grad/42"));
-        assert!(artifact("r", &h, at).starts_with(&artifacts("r", 3, 1, &h, Kind::Grad)));
+        assert!(artifact("r", &h, at).starts_with(&artifacts(
+            "r",
+            Epoch(3),
+            StageIndex(1),
+            &h,
+            Kind::Grad
+        )));
         assert_eq!(id_of_key(&artifact("r", &h, at)), Some(42));
         assert_eq!(id_of_key("runs/r/e3/s1/x/grad/"), None);
         assert_eq!(
-            weights_answer("r", 3, 1, &h, &WeightsHash([1; 32])),
+            weights_answer("r", Epoch(3), StageIndex(1), &h, &WeightsHash([1; 32])),
             format!("runs/r/e3/s1/{hx}/weights/{}", "01".repeat(32))
         );
-        assert_eq!(challenge("r", 3, &h), format!("runs/r/challenges/e3/{hx}"));
-        assert_eq!(scores("r", 3), "runs/r/scores/epoch=3/part.parquet");
-        assert_eq!(paths("r", 3), "runs/r/paths/epoch=3/part.parquet");
+        assert_eq!(
+            challenge("r", Epoch(3), &h),
+            format!("runs/r/challenges/e3/{hx}")
+        );
+        assert_eq!(scores("r", Epoch(3)), "runs/r/scores/epoch=3/part.parquet");
+        assert_eq!(paths("r", Epoch(3)), "runs/r/paths/epoch=3/part.parquet");
         assert_eq!(spec(&[0; 32]), format!("specs/{}.toml", "00".repeat(32)));
     }
 
     #[test]
     fn a_miners_answers_never_fall_under_its_artifact_folders() {
         let h = Hotkey([7; 32]);
-        let answer = weights_answer("r", 0, 0, &h, &WeightsHash([9; 32]));
+        let answer = weights_answer("r", Epoch(0), StageIndex(0), &h, &WeightsHash([9; 32]));
         for kind in Kind::ALL {
-            assert!(!answer.starts_with(&artifacts("r", 0, 0, &h, kind)));
+            assert!(!answer.starts_with(&artifacts("r", Epoch(0), StageIndex(0), &h, kind)));
         }
     }
 }

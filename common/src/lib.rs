@@ -60,8 +60,10 @@ pub mod telemetry;
 pub mod testing;
 pub mod train;
 
+pub use assignment::StageIndex;
 pub use codec::{CodecKind, WireCodec};
 pub use data::{Corpus, DataSpec};
 pub use model::{Batch, Stage};
+pub use schedule::Epoch;
 pub use spec::RunSpec;
 pub use train::Trainer;

@@ -220,8 +220,8 @@ impl Metrics {
     }
 
     /// Sets `sliver_epoch`.
-    pub fn set_epoch(&self, epoch: u64) {
-        self.inner.epoch.set(epoch);
+    pub fn set_epoch(&self, epoch: crate::schedule::Epoch) {
+        self.inner.epoch.set(epoch.get());
     }
 
     /// Sets `sliver_loss{which}`; `which` is `"train"` or `"eval"`.
@@ -394,7 +394,7 @@ mod tests {
         metrics.add_samples("backward", 2);
         metrics.add_bytes("up", "grad", 5);
         metrics.reject("wrong_stage");
-        metrics.set_epoch(7);
+        metrics.set_epoch(crate::Epoch(7));
         metrics.set_loss("train", 2.5);
         metrics.set_utilisation(1.5);
         let text = metrics.encode();

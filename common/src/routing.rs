@@ -7,9 +7,10 @@
 //! miner per stage, which is what loss attribution across paths (CLASP) needs.
 
 use crate::artifact::Hotkey;
-use crate::assignment::Member;
+use crate::assignment::{Member, StageIndex};
 use crate::data::{Corpus, Split};
 use crate::model::{Batch, ModelError};
+use crate::schedule::Epoch;
 use crate::spec::RunSpec;
 
 fn keyed(domain: &str, run: &str, parts: &[&[u8]]) -> u64 {
@@ -25,7 +26,7 @@ fn keyed(domain: &str, run: &str, parts: &[&[u8]]) -> u64 {
 }
 
 /// The id of the `counter`-th sample `origin` starts in `epoch`.
-pub fn sample_id(run: &str, epoch: u64, origin: &Hotkey, counter: u64) -> u64 {
+pub fn sample_id(run: &str, epoch: Epoch, origin: &Hotkey, counter: u64) -> u64 {
     keyed(
         "sliver routing v1 sample",
         run,
@@ -60,9 +61,9 @@ pub fn sample_batch(
 /// miners, in assignment order); `None` when the stage has none.
 pub fn route<'a>(
     run: &str,
-    epoch: u64,
+    epoch: Epoch,
     id: u64,
-    stage: usize,
+    stage: StageIndex,
     miners: &'a [Member],
 ) -> Option<&'a Member> {
     if miners.is_empty() {
@@ -74,7 +75,7 @@ pub fn route<'a>(
         &[
             &epoch.to_le_bytes(),
             &id.to_le_bytes(),
-            &(stage as u64).to_le_bytes(),
+            &u64::from(stage.0).to_le_bytes(),
         ],
     );
     miners.get((h % miners.len() as u64) as usize)
@@ -96,18 +97,21 @@ mod tests {
         let mut counts = [0usize; 3];
         let mut ids = std::collections::HashSet::new();
         for c in 0..3000 {
-            let id = sample_id("r", 1, &origin, c);
+            let id = sample_id("r", Epoch(1), &origin, c);
             assert!(ids.insert(id));
-            let m = route("r", 1, id, 1, &miners).unwrap();
+            let m = route("r", Epoch(1), id, StageIndex(1), &miners).unwrap();
             counts[usize::from(m.uid)] += 1;
             // Deterministic.
-            assert_eq!(route("r", 1, id, 1, &miners), Some(m));
+            assert_eq!(route("r", Epoch(1), id, StageIndex(1), &miners), Some(m));
         }
         assert!(
             counts.iter().all(|&c| (900..1100).contains(&c)),
             "{counts:?}"
         );
-        assert_ne!(sample_id("r", 2, &origin, 0), sample_id("r", 1, &origin, 0));
-        assert!(route("r", 1, 5, 1, &[]).is_none());
+        assert_ne!(
+            sample_id("r", Epoch(2), &origin, 0),
+            sample_id("r", Epoch(1), &origin, 0)
+        );
+        assert!(route("r", Epoch(1), 5, StageIndex(1), &[]).is_none());
     }
 }

@@ -25,7 +25,54 @@
 //!
 //! The fractions of M are the only place these proportions are written.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
 use crate::spec::SwarmSpec;
+
+/// An epoch's number: epoch `e` is blocks `[e·E, (e+1)·E)`. It names artifacts, keys, rosters and
+/// score tables; arithmetic on it is [`next`](Epoch::next) and [`prev`](Epoch::prev) only.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Epoch(pub u64);
+
+impl Epoch {
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The epoch after this one.
+    #[must_use]
+    pub const fn next(self) -> Epoch {
+        Epoch(self.0.saturating_add(1))
+    }
+
+    /// The epoch before this one, if any.
+    pub fn prev(self) -> Option<Epoch> {
+        self.0.checked_sub(1).map(Epoch)
+    }
+
+    /// Its little-endian bytes, for hashing (sample ids, routes, seeds).
+    pub const fn to_le_bytes(self) -> [u8; 8] {
+        self.0.to_le_bytes()
+    }
+}
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for Epoch {
+    fn from(n: u64) -> Self {
+        Epoch(n)
+    }
+}
 
 /// The block arithmetic of a run: which epoch a block falls in, and each epoch's [`Timeline`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +85,7 @@ pub struct Schedule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeline {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Its first block: training begins.
     pub start: u64,
     /// First block of the merge window: no new samples start; the next epoch's roster is fixed.
@@ -67,26 +114,26 @@ impl Schedule {
     }
 
     /// The epoch block `block` falls in.
-    pub fn epoch_of(&self, block: u64) -> u64 {
-        block / self.epoch_blocks
+    pub fn epoch_of(&self, block: u64) -> Epoch {
+        Epoch(block / self.epoch_blocks)
     }
 
     /// First block of `epoch`.
-    pub fn epoch_start(&self, epoch: u64) -> u64 {
-        epoch.saturating_mul(self.epoch_blocks)
+    pub fn epoch_start(&self, epoch: Epoch) -> u64 {
+        epoch.0.saturating_mul(self.epoch_blocks)
     }
 
     /// The last block at which an announcement counts for `epoch`'s roster: the first block of
     /// the previous epoch's merge window, so the roster is known before `epoch` begins and a
     /// miner that has merged can go on without idling until the boundary.
-    pub fn roster_cutoff(&self, epoch: u64) -> u64 {
+    pub fn roster_cutoff(&self, epoch: Epoch) -> u64 {
         self.epoch_start(epoch).saturating_sub(self.merge_blocks)
     }
 
     /// Every deadline of `epoch`.
-    pub fn timeline(&self, epoch: u64) -> Timeline {
+    pub fn timeline(&self, epoch: Epoch) -> Timeline {
         let m = self.merge_blocks;
-        let next = self.epoch_start(epoch.saturating_add(1));
+        let next = self.epoch_start(epoch.next());
         let train_end = next.saturating_sub(m);
         Timeline {
             epoch,
@@ -135,11 +182,11 @@ mod tests {
 
     #[test]
     fn deadlines_follow_the_documented_fractions_of_the_merge_window() {
-        let t = schedule(240, 40).timeline(2);
+        let t = schedule(240, 40).timeline(Epoch(2));
         assert_eq!(
             t,
             Timeline {
-                epoch: 2,
+                epoch: Epoch(2),
                 start: 480,
                 train_end: 680,
                 drain_end: 690,
@@ -157,7 +204,7 @@ mod tests {
     fn deadlines_are_ordered_for_every_valid_window() {
         for m in 1..20 {
             let s = schedule(20, m);
-            for e in [0, 1, 7] {
+            for e in [0, 1, 7].map(Epoch) {
                 let t = s.timeline(e);
                 let order = [
                     t.start,
@@ -182,14 +229,14 @@ mod tests {
     #[test]
     fn the_roster_of_an_epoch_is_fixed_when_the_previous_merge_window_opens() {
         let s = schedule(240, 40);
-        assert_eq!(s.roster_cutoff(3), s.timeline(2).train_end);
-        assert_eq!(s.roster_cutoff(0), 0);
-        assert_eq!(s.at(719), s.timeline(2));
+        assert_eq!(s.roster_cutoff(Epoch(3)), s.timeline(Epoch(2)).train_end);
+        assert_eq!(s.roster_cutoff(Epoch(0)), 0);
+        assert_eq!(s.at(719), s.timeline(Epoch(2)));
     }
 
     #[test]
     fn far_epochs_saturate_instead_of_overflowing() {
-        let t = schedule(240, 40).timeline(u64::MAX / 2);
+        let t = schedule(240, 40).timeline(Epoch(u64::MAX / 2));
         assert_eq!(t.answer_end, u64::MAX);
     }
 }

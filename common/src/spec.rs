@@ -1103,7 +1103,7 @@ mod tests {
             #[test]
             fn any_number_anywhere_never_panics(which in 0usize..64, n in prop_oneof![0u64..4, any::<u64>(), Just(i64::MAX as u64)]) {
                 if let Ok(spec) = RunSpec::from_toml(&with_number(which, n)) {
-                    let _ = spec.swarm.schedule().timeline(u64::MAX / 2);
+                    let _ = spec.swarm.schedule().timeline(crate::Epoch(u64::MAX / 2));
                     let _ = spec.optimizer.lr_at(u64::MAX, u64::MAX);
                     prop_assert_eq!(RunSpec::from_toml(&spec.to_toml()).unwrap(), spec);
                 }

@@ -522,13 +522,13 @@ mod tests {
 
     fn report(epoch: u64) -> EpochReport {
         EpochReport {
-            epoch,
+            epoch: sliver_common::Epoch(epoch),
             block: 10 * epoch,
             eval_loss: Some(4.5),
             bytes_moved: 100,
             miners: vec![MinerRecord {
                 uid: 1,
-                stage: 0,
+                stage: sliver_common::StageIndex(0),
                 passes: 8,
                 caught: Vec::new(),
             }],

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use sliver_common::artifact::{ArtifactId, Kind};
 use sliver_common::layout;
+use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
 use tch::Tensor;
@@ -65,7 +66,7 @@ impl Conduct {
         honest: &Tensor,
         node: &Node,
         roster: &Roster,
-        (epoch, stage): (u64, usize),
+        (epoch, stage): (Epoch, StageIndex),
     ) -> Tensor {
         match self.adversary {
             None => honest.shallow_clone(),
@@ -101,8 +102,8 @@ impl Conduct {
         &mut self,
         node: &Node,
         roster: &Roster,
-        epoch: u64,
-        stage: usize,
+        epoch: Epoch,
+        stage: StageIndex,
     ) -> Option<Tensor> {
         let spec = node.spec();
         let me = node.me();

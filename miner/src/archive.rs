@@ -23,6 +23,7 @@ use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, max_challenge_len};
 use sliver_common::storage::Store;
+use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::run::RunView;
 use tch::Tensor;
 use tokio::sync::watch;
@@ -35,7 +36,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// The weight versions claimed in the current and the previous epoch, on disk.
 pub(crate) struct Archive {
     dir: PathBuf,
-    epoch: u64,
+    epoch: Epoch,
     kept: HashSet<WeightsHash>,
     /// Off when the run does no spot checks: hashes are still computed, nothing is written.
     enabled: bool,
@@ -46,19 +47,19 @@ impl Archive {
     pub(crate) fn new(state_dir: &Path, enabled: bool) -> Self {
         Self {
             dir: state_dir.join("claimed"),
-            epoch: 0,
+            epoch: Epoch(0),
             kept: HashSet::new(),
             enabled,
         }
     }
 
-    fn epoch_dir(dir: &Path, epoch: u64) -> PathBuf {
+    fn epoch_dir(dir: &Path, epoch: Epoch) -> PathBuf {
         dir.join(format!("e{epoch}"))
     }
 
     /// Starts `epoch`: versions are kept under it from now on, and epochs before the previous
     /// one are removed.
-    pub(crate) fn begin(&mut self, epoch: u64) {
+    pub(crate) fn begin(&mut self, epoch: Epoch) {
         self.epoch = epoch;
         self.kept.clear();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -70,7 +71,7 @@ impl Archive {
                 .to_str()
                 .and_then(|n| n.strip_prefix('e'))
                 .and_then(|n| n.parse::<u64>().ok())
-                .is_some_and(|n| n + 1 < epoch);
+                .is_some_and(|n| n.saturating_add(1) < epoch.get());
             if old && let Err(err) = std::fs::remove_dir_all(e.path()) {
                 warn!(path = %e.path().display(), error = %err, "could not remove old claimed weights");
             }
@@ -104,7 +105,7 @@ impl Archive {
     }
 
     /// Where the versions claimed in `epoch` are kept, each under its hash in hex.
-    pub(crate) fn epoch_dir_of(&self, epoch: u64) -> PathBuf {
+    pub(crate) fn epoch_dir_of(&self, epoch: Epoch) -> PathBuf {
         Self::epoch_dir(&self.dir, epoch)
     }
 }
@@ -119,8 +120,8 @@ pub(crate) struct Answering {
     pub(crate) cancel: CancellationToken,
     /// The claimed versions of the epoch, by hash: `<dir>/claimed/e{epoch}/{hash}`.
     pub(crate) claimed: PathBuf,
-    pub(crate) epoch: u64,
-    pub(crate) stage: usize,
+    pub(crate) epoch: Epoch,
+    pub(crate) stage: StageIndex,
 }
 
 /// Answers every validator's challenge for `epoch` until the schedule's answer deadline
@@ -133,7 +134,7 @@ pub(crate) async fn answer(a: Answering) {
         Ok(v) => v,
         Err(e) => {
             warn!(
-                epoch = a.epoch,
+                epoch = %a.epoch,
                 error = format!("{e:#}"),
                 "cannot list the validators; no spot-check answers this epoch"
             );
@@ -195,7 +196,7 @@ pub(crate) async fn answer(a: Answering) {
             }
             answered.insert(*validator);
             info!(
-                epoch = a.epoch,
+                epoch = %a.epoch,
                 validator = %validator.short(),
                 versions = put.len(),
                 "answered a spot check"
@@ -223,11 +224,11 @@ mod tests {
     fn keeps_each_claimed_version_once_and_prunes_old_epochs() {
         let dir = tempfile::tempdir().unwrap();
         let mut archive = Archive::new(dir.path(), true);
-        archive.begin(5);
+        archive.begin(Epoch(5));
         let flat = Tensor::from_slice(&[1.0f32, -2.0, 3.5]);
         let hash = archive.keep(&flat).unwrap();
         assert_eq!(hash, sliver_common::flat::hash_flat(&flat).unwrap());
-        let path = archive.epoch_dir_of(5).join(hash.to_string());
+        let path = archive.epoch_dir_of(Epoch(5)).join(hash.to_string());
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(WeightsHash::of_bytes(&bytes), hash);
         assert!(
@@ -236,14 +237,14 @@ mod tests {
                 .equal(&flat)
         );
         assert_eq!(archive.keep(&flat).unwrap(), hash);
-        archive.begin(6);
+        archive.begin(Epoch(6));
         assert!(path.exists(), "the previous epoch is still being checked");
-        archive.begin(7);
+        archive.begin(Epoch(7));
         assert!(!path.exists(), "two epochs back is removed");
 
         let mut off = Archive::new(dir.path(), false);
-        off.begin(8);
+        off.begin(Epoch(8));
         off.keep(&flat).unwrap();
-        assert!(!off.epoch_dir_of(8).exists());
+        assert!(!off.epoch_dir_of(Epoch(8)).exists());
     }
 }

@@ -31,6 +31,7 @@ use sliver_common::assignment::Assignment;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::routing;
+use sliver_common::{Epoch, StageIndex};
 use sliver_common::{RunSpec, WireCodec};
 use sliver_subnet::fetch::fetch;
 use sliver_subnet::run::Roster;
@@ -81,9 +82,9 @@ pub struct Context {
     /// The run spec.
     pub spec: RunSpec,
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// This miner's stage.
-    pub stage: usize,
+    pub stage: StageIndex,
     /// This miner.
     pub me: Hotkey,
     /// The epoch's roster.
@@ -112,8 +113,8 @@ pub struct Context {
 /// upstream, or it comes late); the listing still finds it if it ever lands.
 pub struct Expected {
     run: String,
-    epoch: u64,
-    stage: usize,
+    epoch: Epoch,
+    stage: StageIndex,
     lookahead: u64,
     origins: Vec<Origin>,
     /// (origin index, counter) → (sample id, producer), not yet delivered.
@@ -134,17 +135,18 @@ impl Expected {
     /// The samples routed to `me` at `stage` (at least 1) under `assignment`.
     pub fn new(
         run: &str,
-        epoch: u64,
-        stage: usize,
+        epoch: Epoch,
+        stage: StageIndex,
         assignment: &Assignment,
         me: Hotkey,
         lookahead: u64,
     ) -> Self {
-        let origins = if stage == 0 || !assignment.stage(stage).iter().any(|m| m.hotkey == me) {
+        let origins = if stage.is_first() || !assignment.stage(stage).iter().any(|m| m.hotkey == me)
+        {
             Vec::new()
         } else {
             assignment
-                .stage(0)
+                .stage(StageIndex::FIRST)
                 .iter()
                 .map(|m| Origin {
                     hotkey: m.hotkey,
@@ -180,10 +182,10 @@ impl Expected {
                 if !here {
                     continue;
                 }
-                let producer = if stage == 1 {
+                let producer = if stage.prev().is_first() {
                     Some(origin.hotkey)
                 } else {
-                    routing::route(run, epoch, id, stage - 1, assignment.stage(stage - 1))
+                    routing::route(run, epoch, id, stage.prev(), assignment.stage(stage.prev()))
                         .map(|m| m.hotkey)
                 };
                 if let Some(producer) = producer {
@@ -251,7 +253,7 @@ impl Expected {
 /// `Ok(None)` when not there yet, `Err(())` when rejected.
 async fn fetch_from(
     cx: &Context,
-    stage: usize,
+    stage: StageIndex,
     kind: Kind,
     codec: &WireCodec,
     producer: Hotkey,
@@ -273,8 +275,8 @@ async fn fetch_from(
 /// miner takes. Past stage 1 a sample has one producer per stage, the routed one; stage 0's
 /// producer is whoever started the sample, which its id does not name.
 fn is_producer(cx: &Context, producer: Hotkey, id: u64) -> bool {
-    let stage = cx.stage - 1;
-    stage == 0
+    let stage = cx.stage.prev();
+    stage.is_first()
         || routing::route(
             &cx.spec.name,
             cx.epoch,
@@ -289,12 +291,17 @@ fn is_producer(cx: &Context, producer: Hotkey, id: u64) -> bool {
 /// routed here and not yet `seen`; ids routed elsewhere are marked seen.
 async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hotkey)> {
     let mut found = Vec::new();
-    for up in cx.roster.assignment.stage(cx.stage - 1) {
+    for up in cx.roster.assignment.stage(cx.stage.prev()) {
         let Ok(store) = cx.roster.store(&up.hotkey) else {
             continue;
         };
-        let prefix =
-            layout::artifacts(&cx.spec.name, cx.epoch, cx.stage - 1, &up.hotkey, Kind::Act);
+        let prefix = layout::artifacts(
+            &cx.spec.name,
+            cx.epoch,
+            cx.stage.prev(),
+            &up.hotkey,
+            Kind::Act,
+        );
         let keys = match store.list(&prefix).await {
             Ok(k) => k,
             Err(e) => {
@@ -359,11 +366,11 @@ pub async fn run(
     // Activations received, by how they were found: the epoch's record says whether the names
     // did their job.
     let mut received = Received::default();
-    let last = cx.stage + 1 == cx.spec.stages.len();
+    let last = cx.stage.is_last(cx.spec.stages.len());
     let cx = &cx;
     loop {
         // Activations routed here: by name every round, by listing every SWEEP.
-        if cx.stage > 0 {
+        if !cx.stage.is_first() {
             let mut ask: Vec<(u64, Hotkey, bool)> = expected
                 .due(CONCURRENCY * 2, PER_STREAM)
                 .into_iter()
@@ -379,7 +386,7 @@ pub async fn run(
                 }
             }
             let fetched = join_all(ask.iter().map(|&(id, producer, _)| {
-                fetch_from(cx, cx.stage - 1, Kind::Act, &cx.act_codec, producer, id)
+                fetch_from(cx, cx.stage.prev(), Kind::Act, &cx.act_codec, producer, id)
             }))
             .await;
             for (&(id, producer, listed), r) in ask.iter().zip(fetched) {
@@ -418,7 +425,7 @@ pub async fn run(
                 .map(|(id, from)| (*id, *from))
                 .collect();
             let fetched = join_all(batch.iter().map(|&(id, from)| {
-                fetch_from(cx, cx.stage + 1, Kind::Grad, &cx.grad_codec, from, id)
+                fetch_from(cx, cx.stage.next(), Kind::Grad, &cx.grad_codec, from, id)
             }))
             .await;
             for ((id, _), r) in batch.iter().zip(fetched) {
@@ -466,15 +473,15 @@ mod tests {
     fn names_partition_the_samples_by_route() {
         let a = assignment(3, 9);
         let lookahead = 24;
-        for stage in 1..3 {
+        for stage in [1, 2].map(StageIndex) {
             let mut asked: HashMap<u64, Hotkey> = HashMap::new();
             for m in a.stage(stage) {
-                let e = Expected::new("r", 4, stage, &a, m.hotkey, lookahead);
+                let e = Expected::new("r", Epoch(4), stage, &a, m.hotkey, lookahead);
                 let due = e.due(usize::MAX, usize::MAX);
                 assert!(!due.is_empty(), "stage {stage} miner asks for nothing");
                 for (id, producer) in due {
                     assert_eq!(
-                        routing::route("r", 4, id, stage, a.stage(stage))
+                        routing::route("r", Epoch(4), id, stage, a.stage(stage))
                             .unwrap()
                             .hotkey,
                         m.hotkey
@@ -485,13 +492,15 @@ mod tests {
                     );
                 }
             }
-            for origin in a.stage(0) {
+            for origin in a.stage(StageIndex(0)) {
                 for counter in 0..lookahead {
-                    let id = routing::sample_id("r", 4, &origin.hotkey, counter);
-                    let want = if stage == 1 {
+                    let id = routing::sample_id("r", Epoch(4), &origin.hotkey, counter);
+                    let want = if stage == StageIndex(1) {
                         origin.hotkey
                     } else {
-                        routing::route("r", 4, id, 1, a.stage(1)).unwrap().hotkey
+                        routing::route("r", Epoch(4), id, StageIndex(1), a.stage(StageIndex(1)))
+                            .unwrap()
+                            .hotkey
                     };
                     assert_eq!(
                         asked.get(&id),
@@ -500,7 +509,10 @@ mod tests {
                     );
                 }
             }
-            assert_eq!(asked.len() as u64, lookahead * a.stage(0).len() as u64);
+            assert_eq!(
+                asked.len() as u64,
+                lookahead * a.stage(StageIndex(0)).len() as u64
+            );
         }
     }
 
@@ -509,9 +521,12 @@ mod tests {
     #[test]
     fn names_walk_on_and_drop_what_falls_behind() {
         let a = assignment(2, 2);
-        let (origin, me) = (a.stage(0)[0].hotkey, a.stage(1)[0].hotkey);
+        let (origin, me) = (
+            a.stage(StageIndex(0))[0].hotkey,
+            a.stage(StageIndex(1))[0].hotkey,
+        );
         let lookahead = 8;
-        let mut e = Expected::new("r", 1, 1, &a, me, lookahead);
+        let mut e = Expected::new("r", Epoch(1), StageIndex(1), &a, me, lookahead);
         let counters = |e: &Expected| -> Vec<u64> {
             e.due(usize::MAX, usize::MAX)
                 .into_iter()
@@ -522,15 +537,22 @@ mod tests {
         e.done(u64::MAX, &a, me);
         assert_eq!(counters(&e).len(), 8);
         // Sample 5 lands first: 0..=4 are still asked for, and 6..=13.
-        e.done(routing::sample_id("r", 1, &origin, 5), &a, me);
+        e.done(routing::sample_id("r", Epoch(1), &origin, 5), &a, me);
         let want: Vec<u64> = (0..5).chain(6..14).collect();
         assert_eq!(counters(&e), want);
         // Sample 12 lands: 0..=4 are more than 8 behind it and dropped.
-        e.done(routing::sample_id("r", 1, &origin, 12), &a, me);
+        e.done(routing::sample_id("r", Epoch(1), &origin, 12), &a, me);
         let want: Vec<u64> = (6..12).chain(13..21).collect();
         assert_eq!(counters(&e), want);
         // A miner outside the stage asks for nothing.
-        let outsider = Expected::new("r", 1, 1, &a, Hotkey([99; 32]), lookahead);
+        let outsider = Expected::new(
+            "r",
+            Epoch(1),
+            StageIndex(1),
+            &a,
+            Hotkey([99; 32]),
+            lookahead,
+        );
         assert!(outsider.due(usize::MAX, usize::MAX).is_empty());
     }
 
@@ -538,8 +560,8 @@ mod tests {
     #[test]
     fn due_is_capped_and_round_robin() {
         let a = assignment(2, 6);
-        let me = a.stage(1)[0].hotkey;
-        let e = Expected::new("r", 1, 1, &a, me, 64);
+        let me = a.stage(StageIndex(1))[0].hotkey;
+        let e = Expected::new("r", Epoch(1), StageIndex(1), &a, me, 64);
         let due = e.due(6, usize::MAX);
         assert_eq!(due.len(), 6);
         let origins: HashSet<Hotkey> = due.iter().map(|&(_, p)| p).collect();
@@ -551,13 +573,13 @@ mod tests {
     #[test]
     fn due_asks_each_stream_for_its_oldest() {
         let a = assignment(3, 6);
-        let me = a.stage(2)[0].hotkey;
-        let e = Expected::new("r", 1, 2, &a, me, 64);
+        let me = a.stage(StageIndex(2))[0].hotkey;
+        let e = Expected::new("r", Epoch(1), StageIndex(2), &a, me, 64);
         let all = e.due(usize::MAX, usize::MAX);
         let few = e.due(usize::MAX, 2);
         let producers: HashSet<Hotkey> = all.iter().map(|&(_, p)| p).collect();
         assert_eq!(producers.len(), 2, "both stage-1 miners produce for me");
-        for (o, origin) in a.stage(0).iter().enumerate() {
+        for (o, origin) in a.stage(StageIndex(0)).iter().enumerate() {
             for &p in &producers {
                 let stream = |d: &[(u64, Hotkey)]| -> Vec<u64> {
                     d.iter()

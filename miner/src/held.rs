@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 
 use anyhow::{Result, bail};
-use sliver_common::Stage;
 use sliver_common::flat::{WeightsHash, flatten, load_flat};
 use sliver_common::spec::OptimizerSpec;
+use sliver_common::{Stage, StageIndex};
 use tch::{Tensor, nn};
 
 use crate::archive::Archive;
@@ -43,7 +43,7 @@ struct Stashed {
 
 /// The stage this miner holds, with its optimizer.
 pub(crate) struct Held {
-    pub(crate) index: usize,
+    pub(crate) index: StageIndex,
     pub(crate) stage: Stage,
     opt: nn::Optimizer,
     /// Optimizer steps taken since the run began.
@@ -77,7 +77,7 @@ impl Held {
     ) -> Result<Self> {
         let opt = sliver_common::train::adamw(optimizer, stage.var_store())?;
         Ok(Self {
-            index: stage.index(),
+            index: StageIndex::at(stage.index()),
             stage,
             opt,
             steps,
@@ -331,7 +331,7 @@ mod tests {
         // The claimed version is kept on disk for spot checks.
         let kept = h
             .archive
-            .epoch_dir_of(0)
+            .epoch_dir_of(sliver_common::Epoch(0))
             .join(h.claim(v).unwrap().to_string());
         assert!(kept.exists(), "{}", kept.display());
     }

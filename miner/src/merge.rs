@@ -22,6 +22,7 @@ use sliver_common::artifact::{ArtifactId, Kind, shard_id};
 use sliver_common::flat::{flatten, load_flat};
 use sliver_common::merge::{reduced_by, weighted_mean};
 use sliver_common::schedule::Timeline;
+use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::fetch;
 use sliver_subnet::merged::{StageMerge, Weighting};
 use sliver_subnet::run::Roster;
@@ -57,7 +58,7 @@ pub(crate) fn run(
     node: &Node,
     h: &mut Held,
     conduct: &Conduct,
-    (epoch, roster): (u64, &Roster),
+    (epoch, roster): (Epoch, &Roster),
     poll: Duration,
 ) -> Result<Duration> {
     let timeline = node.spec().swarm.schedule().timeline(epoch);
@@ -110,7 +111,7 @@ impl Merge<'_> {
         }
     }
 
-    fn stage(&self) -> usize {
+    fn stage(&self) -> StageIndex {
         self.reader.stage()
     }
 
@@ -165,8 +166,8 @@ impl Merge<'_> {
                 .collect();
             if !missing.is_empty() {
                 warn!(
-                    epoch = self.timeline.epoch,
-                    stage = self.stage(),
+                    epoch = %self.timeline.epoch,
+                    stage = %self.stage(),
                     shard = i,
                     ?missing,
                     "merging without late or absent peers"
@@ -223,8 +224,8 @@ impl Merge<'_> {
                 let miners = self.reader.miners();
                 let name = |slot: usize| reducers[slot].map(|p| miners[p].hotkey.short());
                 warn!(
-                    epoch = self.timeline.epoch,
-                    stage = self.stage(),
+                    epoch = %self.timeline.epoch,
+                    stage = %self.stage(),
                     shard = i,
                     first = ?name(0),
                     first_wrong = verdict.off[0],
@@ -246,8 +247,8 @@ impl Merge<'_> {
         let merged = Tensor::f_cat(&pieces, 0)?;
         self.busy += t0.elapsed();
         info!(
-            epoch = self.timeline.epoch,
-            stage = self.stage(),
+            epoch = %self.timeline.epoch,
+            stage = %self.stage(),
             miners = n,
             shards_kept_local = from_own,
             "merged the stage"
@@ -261,19 +262,22 @@ impl Merge<'_> {
 ///
 /// # Errors
 /// A chain error, or merged weights that do not fit the stage.
-pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: u64) -> Result<Option<u64>> {
-    let s = stage.index();
+pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: Epoch) -> Result<Option<Epoch>> {
+    let s = StageIndex::at(stage.index());
     let t0 = Instant::now();
     let total = flatten(stage.var_store())?.numel() as i64;
     let spec = node.spec();
-    for epoch in (current.saturating_sub(16)..current).rev() {
+    for epoch in (current.get().saturating_sub(16)..current.get())
+        .rev()
+        .map(Epoch)
+    {
         let roster = node.rt.block_on(node.view.roster(epoch))?;
         let reader = StageMerge::new(&spec.name, &roster, &node.metrics, (epoch, s), total);
         // Settled as the stage's miners settled it, so a joiner holds what its peers hold.
         let merged = node.rt.block_on(reader.assemble(spec.swarm.twin_tolerance));
         if let Some(flat) = merged {
             load_flat(stage.var_store_mut(), &flat)?;
-            info!(epoch, stage = s, took = ?t0.elapsed(), "loaded merged weights");
+            info!(%epoch, stage = %s, took = ?t0.elapsed(), "loaded merged weights");
             return Ok(Some(epoch));
         }
     }

@@ -6,6 +6,7 @@
 //! in the middle of the current epoch); otherwise the miner rejoins from the merged weights, as
 //! every miner of the stage has them.
 
+use sliver_common::{Epoch, StageIndex};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -17,9 +18,9 @@ use tch::nn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saved {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// The stage the weights belong to.
-    pub stage: usize,
+    pub stage: StageIndex,
     /// Whether the weights are that epoch's merged weights (saved after the merge).
     pub merged: bool,
     /// Optimizer steps taken so far.

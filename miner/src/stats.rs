@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use sliver_common::metrics::Metrics;
+use sliver_common::{Epoch, StageIndex};
 use tracing::info;
 
 /// The file each finished epoch is appended to, in the miner's state directory.
@@ -18,9 +19,9 @@ pub const EPOCHS_FILE: &str = "epochs.jsonl";
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct EpochStats {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// The stage.
-    pub stage: usize,
+    pub stage: StageIndex,
     /// Forwards run.
     pub forwards: u64,
     /// Backwards run.
@@ -67,8 +68,8 @@ impl EpochStats {
         metrics.set_utilisation(utilisation);
         metrics.set_epoch(self.epoch);
         info!(
-            epoch = self.epoch,
-            stage = self.stage,
+            epoch = %self.epoch,
+            stage = %self.stage,
             forwards = self.forwards,
             backwards = self.backwards,
             steps = self.steps,
@@ -101,7 +102,7 @@ mod tests {
     fn each_epoch_is_one_whole_line() {
         let dir = tempfile::tempdir().unwrap();
         let metrics = Metrics::new("miner");
-        for epoch in [3, 4] {
+        for epoch in [3, 4].map(Epoch) {
             let s = EpochStats {
                 epoch,
                 busy_s: 1.0,

@@ -19,7 +19,7 @@ use anyhow::{Context as _, Result, bail};
 use sliver_common::artifact::{ArtifactId, Kind};
 use sliver_common::data::Corpus;
 use sliver_common::schedule::Timeline;
-use sliver_common::{Batch, RunSpec, WireCodec, layout, routing};
+use sliver_common::{Batch, Epoch, RunSpec, StageIndex, WireCodec, layout, routing};
 use sliver_subnet::run::Roster;
 use tch::{Device, Tensor};
 use tokio::sync::mpsc::UnboundedSender;
@@ -67,14 +67,14 @@ struct Pending {
 }
 
 /// One epoch's training state.
-struct Epoch<'a> {
+struct Training<'a> {
     w: &'a Env<'a>,
     h: &'a mut Held,
     conduct: &'a mut Conduct,
     roster: &'a Roster,
     spec: &'a RunSpec,
     timeline: Timeline,
-    stage: usize,
+    stage: StageIndex,
     last: bool,
     act_codec: WireCodec,
     grad_codec: WireCodec,
@@ -101,11 +101,11 @@ pub(crate) fn train_epoch(
     w: &Env<'_>,
     h: &mut Held,
     conduct: &mut Conduct,
-    epoch: u64,
+    epoch: Epoch,
     roster: &Roster,
 ) -> Result<EpochStats> {
     let node = w.node;
-    let (mut e, inputs, feeder) = Epoch::begin(w, h, conduct, epoch, roster)?;
+    let (mut e, inputs, feeder) = Training::begin(w, h, conduct, epoch, roster)?;
     // A fifth of the feed's poll: the worker looks for inputs more often than they arrive.
     let wait = w.poll / 5;
     loop {
@@ -117,7 +117,7 @@ pub(crate) fn train_epoch(
         if !training && (e.in_flight.is_empty() || block >= e.timeline.drain_end) {
             break;
         }
-        if training && e.stage == 0 {
+        if training && e.stage.is_first() {
             e.start_round()?;
         }
         match inputs.recv_timeout(wait) {
@@ -137,13 +137,13 @@ pub(crate) fn train_epoch(
     e.finish(feeder)
 }
 
-impl<'a> Epoch<'a> {
+impl<'a> Training<'a> {
     /// Sets the epoch up and starts its feed.
     fn begin(
         w: &'a Env<'a>,
         h: &'a mut Held,
         conduct: &'a mut Conduct,
-        epoch: u64,
+        epoch: Epoch,
         roster: &'a Roster,
     ) -> Result<(Self, mpsc::Receiver<Input>, JoinHandle<Received>)> {
         let node = w.node;
@@ -177,19 +177,19 @@ impl<'a> Epoch<'a> {
             feed_cancel.clone(),
         ));
         // Stage 0 continues its counter after a restart: ids already used are in storage.
-        let counter = if stage == 0 {
-            let prefix = layout::artifacts(&spec.name, epoch, 0, &me, Kind::Act);
+        let counter = if stage.is_first() {
+            let prefix = layout::artifacts(&spec.name, epoch, stage, &me, Kind::Act);
             node.rt.block_on(node.store.list(&prefix))?.len() as u64
         } else {
             0
         };
         info!(
-            epoch,
-            stage,
+            %epoch,
+            %stage,
             miners = roster.assignment.stage(stage).len(),
             "epoch starts"
         );
-        let e = Epoch {
+        let e = Training {
             w,
             h,
             conduct,
@@ -197,7 +197,7 @@ impl<'a> Epoch<'a> {
             spec,
             timeline: swarm.schedule().timeline(epoch),
             stage,
-            last: stage + 1 == spec.stages.len(),
+            last: stage.is_last(spec.stages.len()),
             act_codec: spec.activation_codec(),
             grad_codec: spec.gradient_codec(),
             tokens: (dims[0] * dims[1]) as u64,
@@ -276,7 +276,7 @@ impl<'a> Epoch<'a> {
         version: Version,
         input: Option<Tensor>,
     ) -> Result<()> {
-        let next_stage = self.stage + 1;
+        let next_stage = self.stage.next();
         let Some(next) = routing::route(
             &self.spec.name,
             self.timeline.epoch,

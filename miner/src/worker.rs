@@ -16,6 +16,7 @@ use sliver_common::Stage;
 use sliver_common::artifact::Kind;
 use sliver_common::data::Corpus;
 use sliver_common::flat::{flatten, hash_flat};
+use sliver_common::{Epoch, StageIndex};
 use tch::Device;
 use tracing::info;
 
@@ -61,19 +62,19 @@ impl Worker {
             };
             stage_checkpoint::save(&self.dir, h.stage.var_store(), saved)
                 .context("saving the stage checkpoint at shutdown")?;
-            info!(epoch, stage = h.index, "saved the stage checkpoint");
+            info!(%epoch, stage = %h.index, "saved the stage checkpoint");
         }
         result
     }
 
-    fn run_epochs(&self, held: &mut Option<Held>, last: &mut Option<u64>) -> Result<()> {
+    fn run_epochs(&self, held: &mut Option<Held>, last: &mut Option<Epoch>) -> Result<()> {
         let node = &self.node;
         let schedule = node.spec().swarm.schedule();
         let mut conduct = Conduct::new(self.adversary);
         // The epoch this process last merged: once its merge is done it starts the next epoch
         // at once instead of idling until the epoch's first block (the roster of `e + 1` is
         // fixed when `e`'s merge window opens).
-        let mut merged: Option<u64> = None;
+        let mut merged: Option<Epoch> = None;
         loop {
             if node.cancelled() {
                 return Ok(());
@@ -82,7 +83,7 @@ impl Worker {
             let now = schedule.at(block);
             let training = now.training(block);
             let early = !training && merged == Some(now.epoch);
-            let epoch = if early { now.epoch + 1 } else { now.epoch };
+            let epoch = if early { now.epoch.next() } else { now.epoch };
             if !training && !early {
                 // Too late to join this epoch's training: wait for the next one.
                 if !node.wait_for_block(now.next) {
@@ -93,13 +94,13 @@ impl Worker {
             let roster = node.rt.block_on(node.view.roster(epoch))?;
             let me = node.me();
             let moved =
-                |h: &Option<Held>, stage: usize| h.as_ref().is_none_or(|h| h.index != stage);
+                |h: &Option<Held>, stage: StageIndex| h.as_ref().is_none_or(|h| h.index != stage);
             let Some((stage, _)) = roster.assignment.position(&me) else {
                 info!(
-                    epoch,
+                    %epoch,
                     "not on this epoch's roster yet (an announcement counts once a merge window opens after it); waiting"
                 );
-                if !node.wait_for_block(schedule.epoch_start(epoch + 1)) {
+                if !node.wait_for_block(schedule.epoch_start(epoch.next())) {
                     return Ok(());
                 }
                 continue;
@@ -113,11 +114,11 @@ impl Worker {
                 continue;
             }
             if !roster.assignment.is_complete() {
-                let sizes: Vec<usize> = (0..roster.assignment.stage_count())
+                let sizes: Vec<usize> = StageIndex::all(roster.assignment.stage_count())
                     .map(|s| roster.assignment.stage(s).len())
                     .collect();
-                info!(epoch, miners_per_stage = ?sizes, "a stage has no miner: the pipeline cannot run this epoch; waiting");
-                if !node.wait_for_block(schedule.epoch_start(epoch + 1)) {
+                info!(%epoch, miners_per_stage = ?sizes, "a stage has no miner: the pipeline cannot run this epoch; waiting");
+                if !node.wait_for_block(schedule.epoch_start(epoch.next())) {
                     return Ok(());
                 }
                 continue;
@@ -203,9 +204,9 @@ impl Worker {
     /// Builds stage `index` and loads its newest weights: the local checkpoint when it is from
     /// the current epoch (a graceful restart), else the latest merged weights in storage, else
     /// the spec's initial weights.
-    fn join(&self, index: usize, epoch: u64) -> Result<Held> {
+    fn join(&self, index: StageIndex, epoch: Epoch) -> Result<Held> {
         let spec = self.node.spec();
-        let mut stage = Stage::new(spec, index, self.device)?;
+        let mut stage = Stage::new(spec, index.index(), self.device)?;
         let local = stage_checkpoint::peek(&self.dir).filter(|s| s.stage == index);
         let (mut steps, mut trained) = (0, 0);
         let from_local = local.filter(|s| s.epoch == epoch && !s.merged);
@@ -213,26 +214,26 @@ impl Worker {
             stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
             (steps, trained) = (saved.steps, saved.trained);
             info!(
-                stage = index,
-                epoch, "resumed from the local checkpoint of this epoch"
+                stage = %index,
+                %epoch, "resumed from the local checkpoint of this epoch"
             );
         } else if let Some(merged) = crate::merge::load_latest(&self.node, &mut stage, epoch)? {
             (steps, trained) = local.map_or((0, 0), |s| (s.steps, s.trained));
             info!(
-                stage = index,
-                merged_epoch = merged,
+                stage = %index,
+                merged_epoch = %merged,
                 "joined from the latest merged weights"
             );
         } else if let Some(saved) = local {
             stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
             (steps, trained) = (saved.steps, saved.trained);
             info!(
-                stage = index,
-                epoch = saved.epoch,
+                stage = %index,
+                epoch = %saved.epoch,
                 "joined from the local checkpoint"
             );
         } else {
-            info!(stage = index, "joined with the run's initial weights");
+            info!(stage = %index, "joined with the run's initial weights");
         }
         let archive = Archive::new(&self.dir, spec.validation.spot_checks > 0);
         Held::new(stage, &spec.optimizer, (steps, trained), archive)

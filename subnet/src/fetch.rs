@@ -7,7 +7,7 @@ use sliver_common::codec::CodecError;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::storage::Store;
-use sliver_common::{RunSpec, WireCodec};
+use sliver_common::{Epoch, RunSpec, StageIndex, WireCodec};
 use tch::{Device, Tensor};
 use tracing::warn;
 
@@ -110,7 +110,7 @@ pub async fn shard(
     run: &str,
     roster: &Roster,
     metrics: &Metrics,
-    (epoch, stage): (u64, usize),
+    (epoch, stage): (Epoch, StageIndex),
     producer: &Hotkey,
     kind: Kind,
     (index, count, len): (usize, usize, i64),
@@ -163,8 +163,8 @@ mod tests {
             Unsealed {
                 run: "r",
                 at: ArtifactId {
-                    epoch: 1,
-                    stage: usize::from(stage),
+                    epoch: Epoch(1),
+                    stage: StageIndex(stage),
                     kind: Kind::Act,
                     id: 7,
                 },
@@ -200,7 +200,7 @@ mod tests {
             },
         ];
         let roster = Roster {
-            epoch: 1,
+            epoch: Epoch(1),
             assignment: Assignment::new(2, &members),
             stores: HashMap::from([
                 (good.hotkey(), store.clone()),
@@ -213,8 +213,8 @@ mod tests {
         let t = Tensor::randn(DIMS, (TKind::Float, Device::Cpu));
         let expect = |producer: Hotkey| Expect {
             run: "r",
-            epoch: 1,
-            stage: 0,
+            epoch: Epoch(1),
+            stage: StageIndex(0),
             kind: Kind::Act,
             id: Some(7),
             producer,

@@ -14,6 +14,7 @@ use sliver_common::assignment::Member;
 use sliver_common::layout;
 use sliver_common::merge::{Verdict, reducers, shard_range, verdict};
 use sliver_common::metrics::Metrics;
+use sliver_common::{Epoch, StageIndex};
 use tch::Tensor;
 use tracing::warn;
 
@@ -25,8 +26,8 @@ pub struct StageMerge<'a> {
     run: &'a str,
     roster: &'a Roster,
     metrics: &'a Metrics,
-    epoch: u64,
-    stage: usize,
+    epoch: Epoch,
+    stage: StageIndex,
     /// The stage's parameter count (the flat length of its weights).
     total: i64,
 }
@@ -37,7 +38,7 @@ impl<'a> StageMerge<'a> {
         run: &'a str,
         roster: &'a Roster,
         metrics: &'a Metrics,
-        (epoch, stage): (u64, usize),
+        (epoch, stage): (Epoch, StageIndex),
         total: i64,
     ) -> Self {
         Self {
@@ -51,7 +52,7 @@ impl<'a> StageMerge<'a> {
     }
 
     /// The stage.
-    pub fn stage(&self) -> usize {
+    pub fn stage(&self) -> StageIndex {
         self.stage
     }
 
@@ -156,8 +157,8 @@ impl<'a> StageMerge<'a> {
             Ok(v) => v,
             Err(e) => {
                 warn!(
-                    epoch = self.epoch,
-                    stage = self.stage,
+                    epoch = self.epoch.get(),
+                    stage = self.stage.0,
                     shard = i,
                     error = %e,
                     "could not compare a shard's two reductions; keeping the first"
@@ -230,8 +231,8 @@ mod tests {
     async fn put(store: &Store, signer: &Key, kind: Kind, i: u32, t: &Tensor) {
         let codec = fetch::shard_codec();
         let at = ArtifactId {
-            epoch: 1,
-            stage: 0,
+            epoch: Epoch(1),
+            stage: StageIndex(0),
             kind,
             id: shard_id(i, 2),
         };
@@ -277,13 +278,13 @@ mod tests {
         let assignment = sliver_common::assignment::Assignment::new(1, &members);
         // Shard numbering follows the stage's order, which need not be the order given.
         let order: Vec<usize> = assignment
-            .stage(0)
+            .stage(StageIndex(0))
             .iter()
             .map(|m| members.iter().position(|x| x.hotkey == m.hotkey).unwrap())
             .collect();
         let (honest, liar) = (order[0], order[1]);
         let roster = Roster {
-            epoch: 1,
+            epoch: Epoch(1),
             assignment,
             stores: keys
                 .iter()
@@ -333,8 +334,8 @@ mod tests {
             "r",
             &keys[liar].hotkey(),
             ArtifactId {
-                epoch: 1,
-                stage: 0,
+                epoch: Epoch(1),
+                stage: StageIndex(0),
                 kind: Kind::Merged,
                 id: shard_id(1, 2),
             },
@@ -345,7 +346,7 @@ mod tests {
             .unwrap();
 
         let metrics = Metrics::new("test");
-        let reader = StageMerge::new("r", &roster, &metrics, (1, 0), 4);
+        let reader = StageMerge::new("r", &roster, &metrics, (Epoch(1), StageIndex(0)), 4);
         // Shard 0: first reducer honest, twin poisoned: settled from the copies, the twin named.
         let pair = [
             reader.read(Kind::Merged, 0, 0).await,

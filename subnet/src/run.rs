@@ -19,10 +19,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sliver_chain::client::{Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
-use sliver_common::RunSpec;
 use sliver_common::artifact::Hotkey;
 use sliver_common::assignment::{Assignment, Member};
 use sliver_common::storage::{Store, StoreConfig};
+use sliver_common::{Epoch, RunSpec};
 use tracing::{info, warn};
 
 use crate::announce::{Announcement, Role};
@@ -187,7 +187,7 @@ pub fn check_same_spec(local: &RunSpec, published: &RunSpec, local_path: &str) -
 #[derive(Debug, Clone)]
 pub struct Roster {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Miners by stage.
     pub assignment: Assignment,
     /// Each miner's store.
@@ -251,7 +251,7 @@ impl RunView {
     ///
     /// # Errors
     /// A chain error.
-    pub async fn roster(&self, epoch: u64) -> Result<Roster> {
+    pub async fn roster(&self, epoch: Epoch) -> Result<Roster> {
         let start = self.spec.swarm.schedule().roster_cutoff(epoch);
         let metagraph = self.client.metagraph(self.netuid).await?;
         let commitments = self.client.commitments(self.netuid).await?;

@@ -224,7 +224,7 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
     net.kill_miner(3);
     let third = next(&mut net);
     let reports = [first, second, third];
-    let epochs: Vec<u64> = reports.iter().map(|r| r.epoch).collect();
+    let epochs: Vec<u64> = reports.iter().map(|r| r.epoch.get()).collect();
     assert_eq!(
         epochs.windows(2).filter(|w| w[1] == w[0] + 1).count(),
         2,
@@ -250,8 +250,8 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
         );
     }
     // The killed miner rejoined from the merged weights and finished an epoch after.
-    wait_recorded(&net, &[0], reports[1].epoch).await;
-    wait_recorded(&net, &[1], reports[2].epoch).await;
+    wait_recorded(&net, &[0], reports[1].epoch.get()).await;
+    wait_recorded(&net, &[1], reports[2].epoch.get()).await;
     let log = std::fs::read_to_string(net.dir().join("logs/miner-m0.log")).unwrap();
     assert!(
         log.contains("joined from the latest merged weights"),
@@ -260,16 +260,16 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
     assert!(
         merged_hashes(&net, 0)
             .iter()
-            .any(|(e, _)| *e >= reports[1].epoch),
+            .any(|(e, _)| *e >= reports[1].epoch.get()),
         "the restarted miner finished no epoch"
     );
     // The miner that never came back did not stall its stage's merge.
     assert!(
         merged_hashes(&net, 1)
             .iter()
-            .any(|(e, _)| *e == reports[2].epoch),
+            .any(|(e, _)| *e == reports[2].epoch.get()),
         "the surviving miner of stage 1 did not merge epoch {}",
-        reports[2].epoch
+        reports[2].epoch.get()
     );
 
     // Every miner has work in the first epoch's table, none is caught in this clean epoch (no
@@ -303,12 +303,12 @@ async fn the_same_flow_runs_against_s3() {
     assert!(l2 < l1, "held-out loss did not fall: {l1} -> {l2}");
     assert_eq!(first.rejected + second.rejected, 0);
     for (a, b) in stage_pairs() {
-        wait_recorded(&net, &[a, b], second.epoch).await;
+        wait_recorded(&net, &[a, b], second.epoch.get()).await;
         let common = twins_agree(&net, a, b);
         assert!(
-            common.contains(&second.epoch),
+            common.contains(&second.epoch.get()),
             "miners {a} and {b} did not both record epoch {}: {:?} vs {:?}",
-            second.epoch,
+            second.epoch.get(),
             merged_hashes(&net, a),
             merged_hashes(&net, b)
         );

@@ -34,7 +34,7 @@ use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, Agreement};
 use sliver_common::storage::{Put, Store};
-use sliver_common::{RunSpec, Stage, routing};
+use sliver_common::{Epoch, RunSpec, Stage, StageIndex, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
 use tch::{Device, Tensor};
@@ -49,7 +49,7 @@ pub struct Challenged {
     /// Its producer.
     pub miner: Hotkey,
     /// The producer's stage.
-    pub stage: usize,
+    pub stage: StageIndex,
     /// Activation or gradient.
     pub kind: Kind,
     /// The sample.
@@ -84,7 +84,7 @@ pub async fn challenge(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
+    epoch: Epoch,
     store: &Store,
 ) -> Result<Vec<Challenged>> {
     let k = spec.validation.spot_checks;
@@ -100,8 +100,8 @@ pub async fn challenge(
         let mut candidates: Vec<(Kind, u64)> = Vec::new();
         for kind in [Kind::Act, Kind::Grad] {
             let produces = match kind {
-                Kind::Act => stage + 1 < stages,
-                _ => stage > 0,
+                Kind::Act => !stage.is_last(stages),
+                _ => !stage.is_first(),
             };
             if !produces {
                 continue;
@@ -173,7 +173,7 @@ pub async fn challenge(
 /// One recomputation, with everything read from storage.
 struct Job {
     miner: Hotkey,
-    stage: usize,
+    stage: StageIndex,
     kind: Kind,
     id: u64,
     weights: Tensor,
@@ -195,17 +195,18 @@ async fn inputs_of(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
-    stage: usize,
+    epoch: Epoch,
+    stage: StageIndex,
     id: u64,
 ) -> Vec<Tensor> {
-    let Some(prev) = stage.checked_sub(1) else {
+    if stage.is_first() {
         return Vec::new();
-    };
-    let producers: Vec<Hotkey> = if prev == 0 {
+    }
+    let prev = stage.prev();
+    let producers: Vec<Hotkey> = if prev.is_first() {
         roster
             .assignment
-            .stage(0)
+            .stage(prev)
             .iter()
             .map(|m| m.hotkey)
             .collect()
@@ -245,7 +246,7 @@ pub async fn check(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
+    epoch: Epoch,
     challenged: Vec<Challenged>,
     (corpus, stage_params, start): (&Arc<Corpus>, &[i64], Vec<Option<Tensor>>),
     (verified, clock): (&BTreeMap<Hotkey, u64>, &watch::Receiver<u64>),
@@ -272,7 +273,11 @@ pub async fn check(
         let weights = if let Some(w) = shown.get(&(c.miner, claim)) {
             w.shallow_clone()
         } else {
-            let params = stage_params.get(c.stage).copied().unwrap_or(0).max(0) as u64;
+            let params = stage_params
+                .get(c.stage.index())
+                .copied()
+                .unwrap_or(0)
+                .max(0) as u64;
             let key = layout::weights_answer(&spec.name, epoch, c.stage, &c.miner, &claim);
             let mut got = miner_store.get(&key, params * 4).await;
             while matches!(got, Ok(None)) && *clock.borrow() < deadline {
@@ -309,16 +314,16 @@ pub async fn check(
             weights
         };
         let inputs = inputs_of(spec, roster, metrics, epoch, c.stage, c.id).await;
-        if c.stage > 0 && inputs.is_empty() {
+        if !c.stage.is_first() && inputs.is_empty() {
             continue;
         }
-        let upstream = if c.kind == Kind::Grad && c.stage + 1 < stages {
+        let upstream = if c.kind == Kind::Grad && !c.stage.is_last(stages) {
             let next = routing::route(
                 &spec.name,
                 epoch,
                 c.id,
-                c.stage + 1,
-                roster.assignment.stage(c.stage + 1),
+                c.stage.next(),
+                roster.assignment.stage(c.stage.next()),
             );
             let Some(next) = next else { continue };
             match fetch::boundary(
@@ -327,7 +332,7 @@ pub async fn check(
                 metrics,
                 ArtifactId {
                     epoch,
-                    stage: c.stage + 1,
+                    stage: c.stage.next(),
                     kind: Kind::Grad,
                     id: c.id,
                 },
@@ -396,21 +401,24 @@ fn recompute_all(
     let mut models: Vec<Option<Stage>> = (0..spec.stages.len()).map(|_| None).collect();
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let slot = &mut models[job.stage];
+        let slot = &mut models[job.stage.index()];
         if slot.is_none() {
-            *slot = Some(Stage::new(spec, job.stage, Device::Cpu)?);
+            *slot = Some(Stage::new(spec, job.stage.index(), Device::Cpu)?);
         }
         let Some(stage) = slot.as_mut() else {
             continue;
         };
         // The largest change of one weight since the epoch's start, in units of what the
         // miner's steps allow.
-        let drift = start.get(job.stage).and_then(Option::as_ref).map(|w0| {
-            let moved = (&job.weights - w0).abs().max().double_value(&[]);
-            let w_max = w0.abs().max().double_value(&[]) + moved;
-            let allowed = spec.optimizer.max_step_change(w_max) * job.steps as f64;
-            moved / allowed.max(1e-30)
-        });
+        let drift = start
+            .get(job.stage.index())
+            .and_then(Option::as_ref)
+            .map(|w0| {
+                let moved = (&job.weights - w0).abs().max().double_value(&[]);
+                let w_max = w0.abs().max().double_value(&[]) + moved;
+                let allowed = spec.optimizer.max_step_change(w_max) * job.steps as f64;
+                moved / allowed.max(1e-30)
+            });
         let verdict = match drift {
             Some(d) if d.is_nan() || d > tol.weight_drift_margin => Err(format!(
                 "claimed weights moved {d:.2} times what {} optimizer steps allow since the epoch's start (at most {})",
@@ -423,7 +431,7 @@ fn recompute_all(
         };
         debug!(
             miner = %job.miner.short(),
-            stage = job.stage,
+            stage = job.stage.0,
             kind = job.kind.as_str(),
             id = job.id,
             ?verdict,
@@ -550,7 +558,7 @@ mod tests {
         let last_grad = models[2].backward(fwd, None).unwrap().unwrap();
         let job = |stage: usize, kind: Kind, uploaded: Tensor, loss: Option<f32>| Job {
             miner: Hotkey([stage as u8; 32]),
-            stage,
+            stage: StageIndex::at(stage),
             kind,
             id,
             weights: sliver_common::flat::flatten(models[stage].var_store()).unwrap(),

@@ -26,6 +26,7 @@
 //! flag honest hardware's numerical differences.
 
 use polars::prelude::*;
+use sliver_common::{Epoch, StageIndex};
 
 use crate::follow::Path;
 
@@ -58,7 +59,7 @@ pub struct Effect {
     /// The miner.
     pub uid: u16,
     /// Its stage.
-    pub stage: u16,
+    pub stage: StageIndex,
     /// Finished paths through it.
     pub paths: u64,
     /// Mean loss of its paths minus the median of its stage's miners', after backfitting
@@ -79,9 +80,9 @@ pub fn stage_column(stage: usize) -> String {
 ///
 /// # Errors
 /// When polars fails to build the frame (it does not for well-formed paths).
-pub fn paths_frame(epoch: u64, stages: usize, paths: &[Path]) -> PolarsResult<DataFrame> {
+pub fn paths_frame(epoch: Epoch, stages: usize, paths: &[Path]) -> PolarsResult<DataFrame> {
     let mut columns = vec![
-        Column::new("epoch".into(), vec![epoch; paths.len()]),
+        Column::new("epoch".into(), vec![epoch.get(); paths.len()]),
         Column::new(
             "sample".into(),
             paths.iter().map(|p| p.sample).collect::<Vec<u64>>(),
@@ -251,7 +252,7 @@ pub fn attribute(paths: &DataFrame, stages: usize, config: &Config) -> PolarsRes
             let stage_mean = mean[i].unwrap_or(0.0);
             Effect {
                 uid: uid[i] as u16,
-                stage: stage[i] as u16,
+                stage: StageIndex(stage[i] as u16),
                 paths,
                 effect,
                 confidence: normal_cdf(t),
@@ -336,7 +337,7 @@ mod tests {
     fn an_honest_epoch_flags_no_one() {
         for seed in 0..5 {
             let paths = simulate(3000, &[], seed);
-            let df = paths_frame(1, 3, &paths).unwrap();
+            let df = paths_frame(Epoch(1), 3, &paths).unwrap();
             let effects = attribute(&df, 3, &Config::default()).unwrap();
             assert_eq!(effects.len(), 9);
             assert_eq!(effects.iter().map(|e| e.paths).sum::<u64>(), 3 * 3000);
@@ -351,7 +352,7 @@ mod tests {
     fn a_harmful_miner_is_flagged_and_its_path_mates_are_not() {
         // uid 4 (stage 1) adds 0.15 to every loss it touches; uid 0 (stage 0) 0.5.
         let paths = simulate(3000, &[(4, 0.15), (0, 0.5)], 7);
-        let df = paths_frame(1, 3, &paths).unwrap();
+        let df = paths_frame(Epoch(1), 3, &paths).unwrap();
         let effects = attribute(&df, 3, &Config::default()).unwrap();
         let by_uid = |u: u16| effects.iter().find(|e| e.uid == u).unwrap();
         let flagged: Vec<u16> = effects
@@ -364,14 +365,14 @@ mod tests {
         assert!((by_uid(4).effect - 0.15).abs() < 0.05, "{:?}", by_uid(4));
         assert!((by_uid(0).effect - 0.5).abs() < 0.05, "{:?}", by_uid(0));
         assert!(by_uid(4).confidence > 0.999);
-        assert_eq!(by_uid(4).stage, 1);
+        assert_eq!(by_uid(4).stage, StageIndex(1));
     }
 
     #[test]
     fn adversaries_in_one_stage_do_not_hide_each_other() {
         // Stage 1 (uids 5..10) holds two adversaries of different strength.
         let paths = simulate_wide(5, 6000, &[(5, 1.2), (6, 0.3)], 11);
-        let df = paths_frame(1, 3, &paths).unwrap();
+        let df = paths_frame(Epoch(1), 3, &paths).unwrap();
         let effects = attribute(&df, 3, &Config::default()).unwrap();
         let flagged: Vec<u16> = effects
             .iter()
@@ -386,7 +387,7 @@ mod tests {
         let few = simulate(300, &[(4, 0.1)], 3);
         let many = simulate(3000, &[(4, 0.1)], 3);
         let c = |p: &[Path]| {
-            let df = paths_frame(1, 3, p).unwrap();
+            let df = paths_frame(Epoch(1), 3, p).unwrap();
             let e = attribute(&df, 3, &Config::default()).unwrap();
             e.into_iter().find(|e| e.uid == 4).unwrap().confidence
         };
@@ -396,9 +397,13 @@ mod tests {
     #[test]
     fn a_lone_miner_and_an_empty_epoch_are_not_flagged() {
         assert!(
-            attribute(&paths_frame(1, 3, &[]).unwrap(), 3, &Config::default())
-                .unwrap()
-                .is_empty()
+            attribute(
+                &paths_frame(Epoch(1), 3, &[]).unwrap(),
+                3,
+                &Config::default()
+            )
+            .unwrap()
+            .is_empty()
         );
         let paths: Vec<Path> = (0..100)
             .map(|i| Path {
@@ -407,7 +412,7 @@ mod tests {
                 loss: 9.0,
             })
             .collect();
-        let df = paths_frame(1, 2, &paths).unwrap();
+        let df = paths_frame(Epoch(1), 2, &paths).unwrap();
         let effects = attribute(&df, 2, &Config::default()).unwrap();
         assert!(effects.iter().all(|e| !e.flagged && e.effect == 0.0));
     }
@@ -415,7 +420,7 @@ mod tests {
     #[test]
     fn the_path_table_reads_back_from_parquet() {
         let paths = simulate(50, &[], 1);
-        let mut df = paths_frame(4, 3, &paths).unwrap();
+        let mut df = paths_frame(Epoch(4), 3, &paths).unwrap();
         let mut buf = Vec::new();
         ParquetWriter::new(&mut buf).finish(&mut df).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(buf))

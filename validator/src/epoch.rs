@@ -23,6 +23,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 use sliver_chain::client::{Uid, Weights};
+use sliver_common::Epoch;
 use sliver_common::Trainer;
 use sliver_common::artifact::Hotkey;
 use sliver_common::data::Corpus;
@@ -63,7 +64,7 @@ pub(crate) struct Looper {
     pub(crate) stage_params: Vec<i64>,
     /// The last epoch scored and its merged weights: the next epoch's starting point.
     /// (A mutex only to make the looper `Sync`: tensors are not.)
-    pub(crate) last_merged: std::sync::Mutex<Option<(u64, Vec<Option<Tensor>>)>>,
+    pub(crate) last_merged: std::sync::Mutex<Option<(Epoch, Vec<Option<Tensor>>)>>,
 }
 
 /// What the tally made: the epoch's audited work, with the spot checks folded in.
@@ -140,14 +141,14 @@ impl Looper {
                 checks::challenge(&self.view.spec, &roster, &self.metrics, epoch, &self.store)
                     .await
                     .unwrap_or_else(|e| {
-                        warn!(epoch, error = format!("{e:#}"), "no spot checks this epoch");
+                        warn!(%epoch, error = format!("{e:#}"), "no spot checks this epoch");
                         Vec::new()
                     })
             };
             // Scored once the epoch's merge is assembled.
             self.wait_for_block(timeline.score_at).await?;
             if no_miners {
-                info!(epoch, "no miners this epoch");
+                info!(%epoch, "no miners this epoch");
             } else {
                 self.score_epoch(epoch, &roster, &mut ema, challenged)
                     .await?;
@@ -157,14 +158,14 @@ impl Looper {
                 info!(epochs = scored, "scored the epochs asked for; stopping");
                 return Ok(());
             }
-            epoch += 1;
+            epoch = epoch.next();
         }
     }
 
     /// Scores `epoch`: its phases, in order (see the module's documentation).
     async fn score_epoch(
         &mut self,
-        epoch: u64,
+        epoch: Epoch,
         roster: &Roster,
         ema: &mut Ema,
         challenged: Vec<checks::Challenged>,
@@ -190,7 +191,7 @@ impl Looper {
     /// The audit or the spot checks failing.
     async fn tally(
         &self,
-        epoch: u64,
+        epoch: Epoch,
         roster: &Roster,
         challenged: Vec<checks::Challenged>,
     ) -> Result<Tallied> {
@@ -203,7 +204,7 @@ impl Looper {
         } = follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
         let start: Vec<Option<Tensor>> =
             match &*self.last_merged.lock().unwrap_or_else(|p| p.into_inner()) {
-                Some((e, m)) if *e + 1 == epoch => m
+                Some((e, m)) if e.next() == epoch => m
                     .iter()
                     .map(|t| t.as_ref().map(Tensor::shallow_clone))
                     .collect(),
@@ -250,7 +251,7 @@ impl Looper {
             }
             for why in &t.failures {
                 warn!(
-                    epoch,
+                    %epoch,
                     uid = row.uid,
                     hotkey = row.hotkey,
                     why,
@@ -281,7 +282,7 @@ impl Looper {
     /// A table that cannot be encoded or written.
     async fn publish(
         &self,
-        epoch: u64,
+        epoch: Epoch,
         judgement: &Judgement,
         mut path_table: DataFrame,
     ) -> Result<Published> {
@@ -294,7 +295,7 @@ impl Looper {
         )
         .await
         {
-            warn!(epoch, error = format!("{e:#}"), "could not set weights");
+            warn!(%epoch, error = format!("{e:#}"), "could not set weights");
         }
         let block = *self.clock.borrow();
         let key = layout::scores(&spec.name, epoch);
@@ -318,7 +319,7 @@ impl Looper {
 
     /// Evaluate: the held-out loss of the epoch's `merged` model (`None` when it could not be
     /// evaluated), into the metrics with the epoch.
-    async fn evaluate(&self, epoch: u64, merged: Vec<Option<Tensor>>) -> Option<f64> {
+    async fn evaluate(&self, epoch: Epoch, merged: Vec<Option<Tensor>>) -> Option<f64> {
         let eval = self.eval_merged(epoch, merged).await;
         self.metrics.set_epoch(epoch);
         if let Some(loss) = eval {
@@ -328,14 +329,14 @@ impl Looper {
     }
 
     /// Held-out loss of the merged model of `epoch`, through the wire codecs.
-    async fn eval_merged(&self, epoch: u64, merged: Vec<Option<Tensor>>) -> Option<f64> {
+    async fn eval_merged(&self, epoch: Epoch, merged: Vec<Option<Tensor>>) -> Option<f64> {
         let spec = self.view.spec.clone();
         let mut flats = Vec::with_capacity(merged.len());
         for (stage, flat) in merged.into_iter().enumerate() {
             let Some(flat) = flat else {
                 warn!(
-                    epoch,
-                    stage, "no merged weights for a stage; skipping the evaluation"
+                    %epoch,
+                    %stage, "no merged weights for a stage; skipping the evaluation"
                 );
                 return None;
             };
@@ -355,14 +356,14 @@ impl Looper {
             Ok(Ok(loss)) => Some(loss),
             Ok(Err(e)) => {
                 warn!(
-                    epoch,
+                    %epoch,
                     error = format!("{e:#}"),
                     "evaluating the merged model failed"
                 );
                 None
             }
             Err(e) => {
-                warn!(epoch, error = %e, "the evaluation task failed");
+                warn!(%epoch, error = %e, "the evaluation task failed");
                 None
             }
         }
@@ -372,7 +373,7 @@ impl Looper {
     /// ([`record::append`]; a failure to append is a warning).
     fn report(
         &self,
-        epoch: u64,
+        epoch: Epoch,
         tallied: &Tallied,
         judgement: &Judgement,
         published: &Published,
@@ -391,7 +392,7 @@ impl Looper {
             .collect();
         info!(
             target: "sliver_validator::report",
-            epoch,
+            %epoch,
             eval_loss = eval.map(|l| format!("{l:.4}")),
             bytes_moved = *bytes_moved,
             samples = samples.join(" "),
@@ -422,7 +423,7 @@ impl Looper {
             scores: published.scores.clone(),
         };
         if let Err(e) = record::append(&self.config.dir, &report) {
-            warn!(epoch, error = %e, "could not append to the epoch record");
+            warn!(%epoch, error = %e, "could not append to the epoch record");
         }
     }
 }
@@ -432,7 +433,7 @@ impl Looper {
 ///
 /// # Errors
 /// When polars fails.
-fn attribute(epoch: u64, stages: usize, paths: &[follow::Path]) -> Result<Attributed> {
+fn attribute(epoch: Epoch, stages: usize, paths: &[follow::Path]) -> Result<Attributed> {
     let table = clasp::paths_frame(epoch, stages, paths)?;
     let effects = clasp::attribute_by_uid(&table, stages, &clasp::Config::default())?;
     Ok(Attributed {
@@ -445,7 +446,7 @@ fn attribute(epoch: u64, stages: usize, paths: &[follow::Path]) -> Result<Attrib
 /// the moving average `ema` updated with the scores, and from it the weights and the score
 /// table's rows.
 fn judge(
-    epoch: u64,
+    epoch: Epoch,
     rows: &[MinerWork],
     effects: &BTreeMap<u16, clasp::Effect>,
     ema: &mut Ema,
@@ -456,7 +457,7 @@ fn judge(
         if !j.caught.is_empty() {
             let why = j.reasons();
             warn!(
-                epoch,
+                %epoch,
                 uid = j.uid,
                 hotkey = w.hotkey,
                 caught = why,

@@ -10,6 +10,7 @@
 //!
 //! `btvalidator scores --run DIR` prints them ([`summarise`]).
 
+use sliver_common::Epoch;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -83,13 +84,13 @@ pub struct Row {
 ///
 /// # Errors
 /// When polars fails (it does not for well-formed rows).
-pub fn scores_frame(epoch: u64, block: u64, rows: &[Row]) -> PolarsResult<DataFrame> {
+pub fn scores_frame(epoch: Epoch, block: u64, rows: &[Row]) -> PolarsResult<DataFrame> {
     let columns = vec![
-        column(rows, "epoch", |_| epoch),
+        column(rows, "epoch", |_| epoch.get()),
         column(rows, "block", |_| block),
         column(rows, "uid", |r| r.work.uid),
         column(rows, "hotkey", |r| r.work.hotkey.as_str()),
-        column(rows, "stage", |r| r.work.stage),
+        column(rows, "stage", |r| r.work.stage.0),
         column(rows, "samples_forward", |r| r.work.samples_forward),
         column(rows, "samples_backward", |r| r.work.samples_backward),
         column(rows, "spot_checks", |r| r.work.spot_checks),
@@ -292,7 +293,7 @@ mod tests {
             work: MinerWork {
                 uid,
                 hotkey: format!("hk{uid}"),
-                stage: 1,
+                stage: sliver_common::StageIndex(1),
                 samples_forward: 7,
                 samples_backward: 7,
                 work: 14,
@@ -316,7 +317,7 @@ mod tests {
             row(3, 65535, vec![]),
             row(4, 0, vec![Caught::Clasp, Caught::Merge]),
         ];
-        let mut df = scores_frame(4, 1234, &rows).unwrap();
+        let mut df = scores_frame(Epoch(4), 1234, &rows).unwrap();
         let bytes = encode(&mut df).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
             .finish()
@@ -354,7 +355,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for epoch in [1u64, 2] {
             let rows = vec![row(3, 65535, vec![]), row(4, 0, vec![Caught::LowWork])];
-            let mut df = scores_frame(epoch, 10 * epoch, &rows).unwrap();
+            let mut df = scores_frame(Epoch(epoch), 10 * epoch, &rows).unwrap();
             let path = dir
                 .path()
                 .join(format!("scores/epoch={epoch}/part.parquet"));

@@ -20,7 +20,7 @@ use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
 use sliver_common::layout;
 use sliver_common::merge::reduced_by;
 use sliver_common::metrics::Metrics;
-use sliver_common::{RunSpec, WireCodec, routing};
+use sliver_common::{Epoch, RunSpec, StageIndex, WireCodec, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::merged::{StageMerge, Weighting};
 use sliver_subnet::run::Roster;
@@ -35,7 +35,7 @@ pub struct MinerWork {
     /// Its hotkey.
     pub hotkey: String,
     /// Its stage.
-    pub stage: u16,
+    pub stage: StageIndex,
     /// Activations uploaded that verified.
     pub activations: u64,
     /// Verified activations consumed downstream (a verified gradient came back for them).
@@ -78,7 +78,7 @@ async fn verified_ids(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    (epoch, stage): (u64, usize),
+    (epoch, stage): (Epoch, StageIndex),
     producer: &Hotkey,
     kind: Kind,
     codec: &WireCodec,
@@ -135,7 +135,7 @@ async fn verified_work(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
+    epoch: Epoch,
 ) -> Result<Verified> {
     let act_codec = spec.activation_codec();
     let grad_codec = spec.gradient_codec();
@@ -147,10 +147,10 @@ async fn verified_work(
         let mut row = MinerWork {
             uid: m.uid,
             hotkey: m.hotkey.to_string(),
-            stage: stage as u16,
+            stage,
             ..MinerWork::default()
         };
-        if stage + 1 < stages {
+        if !stage.is_last(stages) {
             let (ids, rej) = verified_ids(
                 spec,
                 roster,
@@ -165,7 +165,7 @@ async fn verified_work(
             row.rejected += rej;
             acts.insert(m.hotkey, ids);
         }
-        if stage > 0 {
+        if !stage.is_first() {
             let (ids, rej) = verified_ids(
                 spec,
                 roster,
@@ -184,14 +184,14 @@ async fn verified_work(
     }
     // Consumed: the routed next-stage miner returned a verified gradient.
     for (stage, m) in roster.assignment.members() {
-        if stage + 1 >= stages {
+        if stage.is_last(stages) {
             continue;
         }
-        let next = roster.assignment.stage(stage + 1);
+        let next = roster.assignment.stage(stage.next());
         let consumed = acts.get(&m.hotkey).map_or(0, |ids| {
             ids.keys()
                 .filter(|id| {
-                    routing::route(&spec.name, epoch, **id, stage + 1, next)
+                    routing::route(&spec.name, epoch, **id, stage.next(), next)
                         .and_then(|n| grads.get(&n.hotkey))
                         .is_some_and(|g| g.contains_key(id))
                 })
@@ -213,15 +213,15 @@ async fn audit_merges(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
+    epoch: Epoch,
     stage_params: &[i64],
     work: &(dyn Fn(&Hotkey) -> f64 + Sync),
 ) -> (Vec<Option<Tensor>>, BTreeMap<Hotkey, bool>) {
     let tolerance = spec.swarm.twin_tolerance;
     let mut merged = Vec::with_capacity(spec.stages.len());
     let mut merged_ok = BTreeMap::new();
-    for stage in 0..spec.stages.len() {
-        let total = stage_params.get(stage).copied().unwrap_or(0);
+    for stage in StageIndex::all(spec.stages.len()) {
+        let total = stage_params.get(stage.index()).copied().unwrap_or(0);
         let reader = StageMerge::new(&spec.name, roster, metrics, (epoch, stage), total);
         let miners = reader.miners();
         let n = miners.len();
@@ -247,8 +247,8 @@ async fn audit_merges(
             for (r, off) in reducers.into_iter().zip(verdict.off) {
                 if let (Some(r), true) = (r, off) {
                     warn!(
-                        epoch,
-                        stage,
+                        %epoch,
+                        %stage,
                         shard = i,
                         uid = miners[r].uid,
                         "a reduction of a shard does not match its inputs"
@@ -290,7 +290,7 @@ pub async fn audit(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
-    epoch: u64,
+    epoch: Epoch,
     stage_params: &[i64],
 ) -> Result<Audit> {
     let stages = spec.stages.len();
@@ -313,9 +313,9 @@ pub async fn audit(
     let mut out: Vec<MinerWork> = rows.into_values().collect();
     for r in &mut out {
         // Stage 0's backward leaves no artifact: its consumed forwards stand for both passes.
-        (r.samples_forward, r.samples_backward) = if r.stage == 0 {
+        (r.samples_forward, r.samples_backward) = if r.stage.is_first() {
             (r.consumed, r.consumed)
-        } else if usize::from(r.stage) + 1 == stages {
+        } else if r.stage.is_last(stages) {
             (r.gradients, r.gradients)
         } else {
             (r.consumed, r.gradients)
@@ -335,14 +335,14 @@ pub async fn audit(
 fn finished_paths(
     spec: &RunSpec,
     roster: &Roster,
-    epoch: u64,
+    epoch: Epoch,
     acts: &BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
     grads: &BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
 ) -> Vec<Path> {
     let stages = spec.stages.len();
     let first: HashMap<u64, u16> = roster
         .assignment
-        .stage(0)
+        .stage(StageIndex::FIRST)
         .iter()
         .flat_map(|m| {
             acts.get(&m.hotkey)
@@ -351,7 +351,7 @@ fn finished_paths(
         })
         .collect();
     let mut paths = Vec::new();
-    for m in roster.assignment.stage(stages - 1) {
+    for m in roster.assignment.stage(StageIndex::at(stages - 1)) {
         let Some(ids) = grads.get(&m.hotkey) else {
             continue;
         };
@@ -360,7 +360,7 @@ fn finished_paths(
                 continue;
             };
             let mut uids = vec![uid0];
-            for s in 1..stages {
+            for s in StageIndex::all(stages).skip(1) {
                 match routing::route(&spec.name, epoch, sample, s, roster.assignment.stage(s)) {
                     Some(r) => uids.push(r.uid),
                     None => break,

@@ -8,6 +8,7 @@
 //! out a last line without its newline until it has one. Nothing is fsynced: after a crash the
 //! last line may be missing or cut short, never a line in the middle.
 
+use sliver_common::{Epoch, StageIndex};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ pub const FILE: &str = "epochs.jsonl";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochReport {
     /// The epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// The chain's block when it was scored.
     pub block: u64,
     /// Held-out loss of the merged model; `None` when it could not be evaluated (a stage
@@ -49,7 +50,7 @@ pub struct MinerRecord {
     /// Its uid.
     pub uid: u16,
     /// Its stage.
-    pub stage: u16,
+    pub stage: StageIndex,
     /// Verified passes: forwards plus backwards.
     pub passes: u64,
     /// Why it was not paid this epoch (`spot_check`, `clasp`, ...); empty when paid.
@@ -201,20 +202,20 @@ mod tests {
 
     fn report(epoch: u64) -> EpochReport {
         EpochReport {
-            epoch,
+            epoch: Epoch(epoch),
             block: 100 + epoch,
             eval_loss: Some(3.25),
             bytes_moved: 1234,
             miners: vec![
                 MinerRecord {
                     uid: 1,
-                    stage: 0,
+                    stage: StageIndex(0),
                     passes: 40,
                     caught: Vec::new(),
                 },
                 MinerRecord {
                     uid: 2,
-                    stage: 1,
+                    stage: StageIndex(1),
                     passes: 0,
                     caught: vec!["spot_check".into(), "clasp".into()],
                 },

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use sliver_common::StageIndex;
+
 use crate::clasp::Effect;
 use crate::follow::MinerWork;
 
@@ -65,12 +67,12 @@ impl Judged {
 
 /// Judges every miner of the epoch: `rows` from the audit, `clasp` its attribution by uid.
 pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
-    let mut stage_work: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    let mut stage_work: BTreeMap<StageIndex, Vec<u64>> = BTreeMap::new();
     for r in rows {
         stage_work.entry(r.stage).or_default().push(r.work);
     }
     // Per stage: total and median verified work.
-    let stage_stats: BTreeMap<u16, (u64, f64)> = stage_work
+    let stage_stats: BTreeMap<StageIndex, (u64, f64)> = stage_work
         .into_iter()
         .map(|(stage, mut w)| {
             w.sort_unstable();
@@ -138,7 +140,7 @@ mod tests {
     fn row(uid: u16, stage: u16, work: u64, merged: bool) -> MinerWork {
         MinerWork {
             uid,
-            stage,
+            stage: StageIndex(stage),
             work,
             merged,
             ..MinerWork::default()
@@ -184,7 +186,7 @@ mod tests {
             2,
             Effect {
                 uid: 2,
-                stage: 0,
+                stage: StageIndex(0),
                 paths: 100,
                 effect: 0.4,
                 confidence: 1.0,

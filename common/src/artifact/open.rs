@@ -4,8 +4,10 @@ use super::{
     ARTIFACT_MAGIC, ARTIFACT_VERSION, ArtifactId, FIXED_LEN, Header, Hotkey, Kind, MAX_RUN_LEN,
     Membership, SIGNATURE_LEN, verify_signature,
 };
+use crate::assignment::StageIndex;
 use crate::codec::{CodecKind, MAX_DIMS, WireCodec};
 use crate::flat::WeightsHash;
+use crate::schedule::Epoch;
 
 /// What a reader expects of one artifact: everything but the payload's content.
 #[derive(Debug, Clone, Copy)]
@@ -13,9 +15,9 @@ pub struct Expect<'a> {
     /// Run name.
     pub run: &'a str,
     /// Epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// Producer's stage.
-    pub stage: u16,
+    pub stage: StageIndex,
     /// Kind.
     pub kind: Kind,
     /// The id, or `None` to accept any (listing a prefix).
@@ -48,7 +50,7 @@ impl<'a> Expect<'a> {
         Expect {
             run,
             epoch,
-            stage: stage as u16,
+            stage,
             kind,
             id: Some(id),
             producer,
@@ -91,9 +93,9 @@ pub enum Rejection {
     #[error("producer is assigned to stage {assigned}, not stage {claimed}")]
     WrongStage {
         /// Its stage this epoch.
-        assigned: usize,
+        assigned: StageIndex,
         /// The stage the artifact claims.
-        claimed: u16,
+        claimed: StageIndex,
     },
     /// A header field differs from what the reader asked for (read from another key).
     #[error("header {field} does not match the key it was read from")]
@@ -186,8 +188,8 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
     if ndim == 0 || ndim > MAX_DIMS {
         return Err(Rejection::Malformed("ndim"));
     }
-    let epoch = r.u64()?;
-    let stage = u16::from_le_bytes(r.array()?);
+    let epoch = Epoch(r.u64()?);
+    let stage = StageIndex(u16::from_le_bytes(r.array()?));
     if r.array::<2>()? != [0, 0] {
         return Err(Rejection::Malformed("reserved bytes"));
     }
@@ -262,7 +264,7 @@ pub fn open<'a>(
     let (header, payload_at) = read_header(bytes)?;
     match members.stage_of(&header.producer) {
         None => return Err(Rejection::Unregistered),
-        Some(assigned) if assigned != usize::from(header.stage) => {
+        Some(assigned) if assigned != header.stage => {
             return Err(Rejection::WrongStage {
                 assigned,
                 claimed: header.stage,

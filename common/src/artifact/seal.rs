@@ -29,9 +29,6 @@ pub fn seal(
         weights,
         loss,
     } = header_fields;
-    let Ok(stage) = u16::try_from(stage) else {
-        return Err(Rejection::Malformed("stage must fit in 16 bits"));
-    };
     if loss.is_some_and(|l| !l.is_finite() || l < 0.0) {
         return Err(Rejection::Malformed("loss must be finite and not negative"));
     }
@@ -48,7 +45,7 @@ pub fn seal(
     out.extend_from_slice(&ARTIFACT_MAGIC);
     out.extend_from_slice(&[ARTIFACT_VERSION, kind.id(), codec.id(), dims.len() as u8]);
     out.extend_from_slice(&epoch.to_le_bytes());
-    out.extend_from_slice(&stage.to_le_bytes());
+    out.extend_from_slice(&stage.0.to_le_bytes());
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&signer.hotkey().0);

@@ -123,7 +123,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         reports.push(r);
     }
     net.stop();
-    let scored: Vec<u64> = reports.iter().map(|r| r.epoch).collect();
+    let scored: Vec<u64> = reports.iter().map(|r| r.epoch.get()).collect();
     let per_sample = (spec.optimizer.batch_size * spec.model.seq_len) as u64;
     let last_stage = spec.stages.len() - 1;
     let (mut tokens, mut utilisation, mut bytes) = (0u64, BTreeMap::new(), BTreeMap::new());

@@ -214,7 +214,7 @@ fn simulate_epoch(
             MinerWork {
                 uid,
                 hotkey: format!("uid{uid}"),
-                stage: s as u16,
+                stage: sliver_common::StageIndex::at(s),
                 samples_forward: w / 2,
                 samples_backward: w / 2,
                 work: w,
@@ -267,7 +267,7 @@ fn run_scenario(cli: &Cli, fraction: f64, seed: u64) -> Result<Outcome> {
     let mut weights = Weights::default();
     for epoch in 1..=cli.epochs {
         let (paths, rows) = simulate_epoch(&net, epoch, cli.samples, &mut rng);
-        let df = clasp::paths_frame(epoch, cli.stages, &paths)?;
+        let df = clasp::paths_frame(sliver_common::Epoch(epoch), cli.stages, &paths)?;
         let effects = clasp::attribute_by_uid(&df, cli.stages, &clasp::Config::default())?;
         let judged = scores::judge(&rows, &effects);
         for j in &judged {
@@ -312,7 +312,7 @@ fn time_scoring(cli: &Cli, n: u64) -> Result<f64> {
     let mut rng = Rng(99);
     let (paths, rows) = simulate_epoch(&net, 1, per_first, &mut rng);
     let started = Instant::now();
-    let df = clasp::paths_frame(1, cli.stages, &paths)?;
+    let df = clasp::paths_frame(sliver_common::Epoch(1), cli.stages, &paths)?;
     let framed = started.elapsed().as_secs_f64();
     let effects = clasp::attribute_by_uid(&df, cli.stages, &clasp::Config::default())?;
     let judged = scores::judge(&rows, &effects);
