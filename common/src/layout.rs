@@ -15,6 +15,8 @@
 //!                                                     (the validator's store)
 //! runs/{run}/scores/epoch={epoch}/part.parquet        a validator's score table
 //! runs/{run}/paths/epoch={epoch}/part.parquet         a validator's path table (CLASP)
+//! probes/{hotkey}/{nonce}                             a write probe through the published
+//!                                                     location: must fail (removed if not)
 //! ```
 //!
 //! Every key names its one writer (the producer, the miner or the validator owns the store), so
@@ -74,6 +76,12 @@ pub fn challenge(run: &str, epoch: Epoch, miner: &Hotkey) -> String {
     format!("runs/{run}/challenges/e{epoch}/{miner}")
 }
 
+/// The key a participant's published location must fail to write
+/// ([`Store::verify_published`](crate::storage::Store::verify_published)).
+pub fn probe(participant: &Hotkey, nonce: u64) -> String {
+    format!("probes/{participant}/{nonce}")
+}
+
 /// The key of epoch `epoch`'s score table, in the validator's store.
 pub fn scores(run: &str, epoch: Epoch) -> String {
     format!("runs/{run}/scores/epoch={epoch}/part.parquet")
@@ -119,6 +127,7 @@ mod tests {
         assert_eq!(scores("r", Epoch(3)), "runs/r/scores/epoch=3/part.parquet");
         assert_eq!(paths("r", Epoch(3)), "runs/r/paths/epoch=3/part.parquet");
         assert_eq!(spec(&[0; 32]), format!("specs/{}.toml", "00".repeat(32)));
+        assert_eq!(probe(&h, 7), format!("probes/{hx}/7"));
     }
 
     #[test]

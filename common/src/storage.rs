@@ -28,9 +28,24 @@
 //!   entries are synced before a put returns. S3 acknowledges a put only once it is durable.
 //!
 //! A [`StoreConfig`] says where a store is and how to reach it; [`StoreConfig::to_location`] turns
-//! it into the one-line string published on chain, which carries a read-only credential in
-//! deployment and is public by design. The secret key is still never printed ([`Debug`] redacts
-//! it, [`Display`](std::fmt::Display) omits it) nor logged.
+//! it into the one-line string published on chain.
+//!
+//! # Reading apart from writing
+//!
+//! Whatever a participant publishes lets others read its store, never write it: a location
+//! carries the store's **read-only** key pair (`--storage.read_access_key_id`, as an IAM policy,
+//! an R2 read token or a MinIO `readonly` user gives), or no key at all for a public-read
+//! bucket; the key pair that writes is never published. A read-only key rather than presigned
+//! reads, because peers list prefixes (a presigned URL names one object) and the keys they list
+//! are only known once written; rather than only public-read buckets, because some providers
+//! (R2's S3 API) offer no anonymous listing. [`Store::verify_published`] checks it before a
+//! neuron announces: the published location must list the store and must fail to write it. Secret
+//! keys are never printed ([`Debug`] redacts them, [`Display`](std::fmt::Display) omits them) nor
+//! logged.
+//!
+//! A peer's location is untrusted input: [`Store::open_peer`] opens it under a [`Reach`] (see
+//! [`peer`]): no filesystem, loopback or private addresses (after resolution) and no redirects,
+//! outside an explicit local subnet.
 //!
 //! [location]: StoreConfig::to_location
 
@@ -46,10 +61,14 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ClientOptions, GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig,
+    ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig,
 };
 use rand::Rng;
 use url::form_urlencoded;
+
+mod peer;
+pub use peer::Reach;
 
 /// The region used when none is configured.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -80,13 +99,23 @@ pub struct StoreConfig {
     pub endpoint: Option<String>,
     /// S3 region; [`DEFAULT_REGION`] when unset.
     pub region: Option<String>,
-    /// S3 access key id. With neither key set, requests are unsigned (a public bucket).
+    /// S3 access key id: the one this participant uses (its write key; for a peer's store, the
+    /// read key its location published). With neither key set, requests are unsigned (a
+    /// public-read bucket).
     pub access_key_id: Option<String>,
-    /// S3 secret access key. Never printed.
+    /// S3 secret access key. Never printed, never published.
     pub secret_access_key: Option<String>,
+    /// The read-only access key id published in the location for others; none for a public-read
+    /// bucket. Never the write key.
+    pub read_access_key_id: Option<String>,
+    /// Its secret: public by design once published, but still never printed.
+    pub read_secret_access_key: Option<String>,
     /// Delay added before every request (and every retry of one), to simulate a distant store in
     /// benchmarks and tests; zero by default. Not part of the location.
     pub latency: Duration,
+    /// Which peers' locations this participant reads ([`Reach`]); [`Reach::Public`] by default.
+    /// Not part of the location.
+    pub reach: Reach,
 }
 
 impl StoreConfig {
@@ -97,13 +126,21 @@ impl StoreConfig {
         let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let url = url::Url::from_file_path(&abs)
             .map_or_else(|()| abs.to_string_lossy().into_owned(), String::from);
+        Self::at(url)
+    }
+
+    /// The store at `url` with no endpoint, region or key set (checked on [`Store::open`]).
+    pub fn at(url: impl Into<String>) -> Self {
         Self {
-            url,
+            url: url.into(),
             endpoint: None,
             region: None,
             access_key_id: None,
             secret_access_key: None,
+            read_access_key_id: None,
+            read_secret_access_key: None,
             latency: Duration::ZERO,
+            reach: Reach::Public,
         }
     }
 
@@ -132,14 +169,14 @@ impl StoreConfig {
 
     /// A compact one-line location that others can open for reading, published on chain: the url,
     /// then a query string for the S3 options that are set, e.g.
-    /// `s3://bkt/pre?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&key=AK&secret=SK`.
-    ///
-    /// In deployment this carries a read-only credential; it is public by design. `latency` is
-    /// not part of it.
+    /// `s3://bkt/pre?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&key=RK&secret=RS`,
+    /// where `key` and `secret` are the **read-only** pair (none for a public-read bucket). The
+    /// write pair is never part of it; `latency` is not either.
     ///
     /// # Errors
     /// When the config is invalid (see [`Store::open`]), names a relative filesystem path (which
-    /// no one else could open), or the location would exceed [`MAX_LOCATION_LEN`] bytes.
+    /// no one else could open), publishes the write key as the read key, or the location would
+    /// exceed [`MAX_LOCATION_LEN`] bytes.
     pub fn to_location(&self) -> Result<String, StorageError> {
         let target = self.validate()?;
         if let Target::Fs(_) = target
@@ -151,12 +188,21 @@ impl StoreConfig {
                 reason: "a relative filesystem path cannot be published as a location".into(),
             });
         }
+        if self.read_access_key_id.is_some() && self.read_access_key_id == self.access_key_id {
+            return Err(StorageError::InvalidLocation {
+                location: self.to_string(),
+                reason: "the read-only key is the write key: publishing it would let anyone \
+                         write to this store; give a key that can only read (or none, for a \
+                         public-read bucket)"
+                    .into(),
+            });
+        }
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("endpoint", &self.endpoint),
             ("region", &self.region),
-            ("key", &self.access_key_id),
-            ("secret", &self.secret_access_key),
+            ("key", &self.read_access_key_id),
+            ("secret", &self.read_secret_access_key),
         ] {
             if let Some(value) = value {
                 query.append_pair(name, value);
@@ -199,14 +245,7 @@ impl StoreConfig {
                 s.len()
             )));
         }
-        let mut config = Self {
-            url: url.to_string(),
-            endpoint: None,
-            region: None,
-            access_key_id: None,
-            secret_access_key: None,
-            latency: Duration::ZERO,
-        };
+        let mut config = Self::at(url);
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             let slot = match &*name {
                 "endpoint" => &mut config.endpoint,
@@ -240,6 +279,8 @@ impl StoreConfig {
                     || self.region.is_some()
                     || self.access_key_id.is_some()
                     || self.secret_access_key.is_some()
+                    || self.read_access_key_id.is_some()
+                    || self.read_secret_access_key.is_some()
                 {
                     return Err(StorageError::InvalidUrl {
                         url: self.url.clone(),
@@ -256,6 +297,14 @@ impl StoreConfig {
                         url: self.url.clone(),
                         reason: "the access key id and the secret access key must be given \
                                  together (or neither, for a public bucket)"
+                            .into(),
+                    });
+                }
+                if self.read_access_key_id.is_some() != self.read_secret_access_key.is_some() {
+                    return Err(StorageError::InvalidUrl {
+                        url: self.url.clone(),
+                        reason: "the read-only access key id and its secret must be given \
+                                 together (or neither, for a public-read bucket)"
                             .into(),
                     });
                 }
@@ -276,7 +325,13 @@ impl fmt::Debug for StoreConfig {
                 "secret_access_key",
                 &self.secret_access_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("read_access_key_id", &self.read_access_key_id)
+            .field(
+                "read_secret_access_key",
+                &self.read_secret_access_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("latency", &self.latency)
+            .field("reach", &self.reach)
             .finish()
     }
 }
@@ -422,7 +477,10 @@ fn validate_key(key: &str) -> Result<(), String> {
 pub enum Put {
     /// The object was written and is durable.
     Created,
-    /// The key already existed; nothing was written.
+    /// The key already held exactly these bytes (a retried or repeated put): nothing was written.
+    Same,
+    /// The key already held other bytes; nothing was written. Only a writer of this store can
+    /// have put them: this participant before a restart, or whoever holds its write key.
     Exists,
 }
 
@@ -556,6 +614,24 @@ impl Store {
     /// # Errors
     /// On a bad url or endpoint, only one of the two keys, or a directory that cannot be created.
     pub fn open(config: &StoreConfig) -> Result<Store, StorageError> {
+        Self::open_with(config, None)
+    }
+
+    /// Opens a peer's store from the location it published: [`Store::open`] after the checks of
+    /// `reach` ([`Reach`]), over an HTTP client that follows no redirect and, outside
+    /// [`Reach::Local`], connects only to public addresses.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidLocation`] for a location `reach` refuses, or as [`Store::open`].
+    pub fn open_peer(config: &StoreConfig, reach: Reach) -> Result<Store, StorageError> {
+        peer::check(config, reach)?;
+        Self::open_with(config, Some(peer::Connector::new(reach)))
+    }
+
+    fn open_with(
+        config: &StoreConfig,
+        connector: Option<peer::Connector>,
+    ) -> Result<Store, StorageError> {
         let (backend, prefix): (Arc<dyn ObjectStore>, String) = match config.validate()? {
             Target::Fs(dir) => {
                 std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
@@ -586,6 +662,9 @@ impl Store {
                     builder = builder
                         .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let Some(connector) = connector {
+                    builder = builder.with_http_connector(connector);
                 }
                 builder = match (&config.access_key_id, &config.secret_access_key) {
                     (Some(key), Some(secret)) => builder
@@ -656,11 +735,73 @@ impl Store {
                 source: object_store::Error::AlreadyExists { .. },
                 ..
             }) => {
-                tracing::debug!(key, "storage put skipped: the key exists");
-                Ok(Put::Exists)
+                // Ours (a retry whose first attempt landed) only if it holds these very bytes.
+                let held = match self.get(key, len).await {
+                    Ok(held) => held,
+                    Err(StorageError::TooLarge { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                if held.as_ref() == Some(&bytes) {
+                    tracing::debug!(key, "storage put skipped: the key holds these bytes");
+                    Ok(Put::Same)
+                } else {
+                    tracing::debug!(key, "storage put skipped: the key holds other bytes");
+                    Ok(Put::Exists)
+                }
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Checks, before it is announced, that `location` (this store's published location) lets
+    /// others read this store and not write it: a peer opening it under `reach` can list the
+    /// store, and its put of the `probe` key (a key of [`crate::layout`]) fails. A probe that
+    /// did land is removed with this store's own key.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidLocation`] when the location can write, or a read through it fails.
+    pub async fn verify_published(
+        &self,
+        location: &str,
+        reach: Reach,
+        probe: &str,
+    ) -> Result<(), StorageError> {
+        let published = StoreConfig::from_location(location)?;
+        let bad = |reason: String| StorageError::InvalidLocation {
+            location: self.inner.config.to_string(),
+            reason,
+        };
+        if let Target::Fs(_) = published.validate()? {
+            // Anyone on this machine can write a directory: only a local subnet publishes one,
+            // and `open_peer` refuses it elsewhere.
+            return peer::check(&published, reach);
+        }
+        let reader = Store::open_peer(&published, reach)?;
+        if let Err(e) = reader.list(probe).await {
+            return Err(bad(format!(
+                "peers could not read the store through the published location: {e}"
+            )));
+        }
+        let wrote = reader
+            .put_once(probe, Bytes::from_static(b"sliver write probe"))
+            .await;
+        if self.exists(probe).await? {
+            let path = self.path(probe)?;
+            if let Err(e) = self.inner.backend.delete(&path).await {
+                tracing::warn!(key = probe, error = %e, "could not remove the write probe");
+            }
+        }
+        // A read-only key is refused before the key's existence is looked at, so any answer
+        // but an error means the location can write.
+        if wrote.is_ok() {
+            return Err(bad(
+                "the published location can write to the store: publish a read-only key \
+                 (--storage.read_access_key_id / --storage.read_secret_access_key), or none for \
+                 a public-read bucket, never the key this participant writes with"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Reads `key`: `None` if it is absent. An object larger than `max_len` bytes is refused from
@@ -856,7 +997,7 @@ mod tests {
     #[test]
     fn futures_are_send() {
         fn send<T: Send>(_: T) {}
-        let store = Store::open(&StoreConfig::from_location("s3://bkt").unwrap()).unwrap();
+        let store = Store::open(&StoreConfig::at("s3://bkt")).unwrap();
         send(store.put_once("k", Bytes::new()));
         send(store.get("k", 1));
         send(store.list(""));

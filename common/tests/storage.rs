@@ -1,5 +1,5 @@
-//! The artifact store against both backends: a directory, and a real S3 server (`s3s-fs` on
-//! 127.0.0.1, installed by `scripts/setup.sh`).
+//! The artifact store against both backends: a directory, and a real S3 server (s3s over
+//! s3s-fs's directory backend on 127.0.0.1, with a write key and a read-only key).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sliver_common::storage::{Put, StorageError, Store, StoreConfig, StoreStats};
+use sliver_common::storage::{Put, Reach, StorageError, Store, StoreConfig, StoreStats};
 use sliver_common::testing::S3Server;
 
 /// Every storage step is bounded: a hung server fails the test instead of stalling it.
@@ -28,10 +28,15 @@ async fn exercise(store: &Store) {
     assert!(!bounded(store.exists(key)).await.unwrap());
     assert_eq!(bounded(store.get(key, 1 << 20)).await.unwrap(), None);
 
-    // Write once: the second put reports the key exists and changes nothing.
+    // Write once: a second put of the same bytes is told apart from a put of others, and
+    // neither changes anything.
     assert_eq!(
         bounded(store.put_once(key, body.clone())).await.unwrap(),
         Put::Created
+    );
+    assert_eq!(
+        bounded(store.put_once(key, body.clone())).await.unwrap(),
+        Put::Same
     );
     assert!(bounded(store.exists(key)).await.unwrap());
     assert_eq!(
@@ -129,7 +134,9 @@ async fn exercise(store: &Store) {
         Err(StorageError::InvalidKey { .. })
     ));
 
-    // Counters: 7 creates (the Exists is not counted), 5 gets that found something.
+    // Counters: 7 creates (neither the Same nor the Exists is counted); 5 gets that found
+    // something, one of them the Same put's read-back (the Exists put's read-back stopped at the
+    // size of its own bytes).
     let bytes_put = body.len()
         + [
             "runs/r/e1/s1/b",
@@ -146,8 +153,8 @@ async fn exercise(store: &Store) {
         StoreStats {
             puts: 7,
             bytes_put: bytes_put as u64,
-            gets: 4,
-            bytes_got: 3 * len,
+            gets: 5,
+            bytes_got: 4 * len,
             retries: 0,
         }
     );
@@ -206,9 +213,16 @@ async fn s3_store() {
     );
     assert_eq!(bounded(store.list("")).await.unwrap().len(), 7);
 
-    // A location published for it opens the same store.
+    // A location published for it opens the same store, for reading only: it carries the
+    // read-only key, never the write key.
     let location = server.config("pre/fix").to_location().unwrap();
-    let reader = Store::open(&StoreConfig::from_location(&location).unwrap()).unwrap();
+    assert!(location.contains(&server.read_secret), "{location}");
+    assert!(!location.contains(&server.secret_key), "{location}");
+    let reader = Store::open_peer(
+        &StoreConfig::from_location(&location).unwrap(),
+        Reach::Local,
+    )
+    .unwrap();
     assert_eq!(
         bounded(reader.get("runs/r/e1/s0/HOTKEY/act/42", 100))
             .await
@@ -216,6 +230,13 @@ async fn s3_store() {
             .as_deref(),
         Some(&b"first body"[..])
     );
+    assert_eq!(bounded(reader.list("runs/r/e2")).await.unwrap().len(), 1);
+    // A stranger holding the location cannot pre-create this store's keys.
+    match bounded(reader.put_once("runs/r/e9/squat", Bytes::from_static(b"x"))).await {
+        Err(StorageError::Backend { .. }) => {}
+        other => panic!("the read-only key wrote: {other:?}"),
+    }
+    assert!(!bounded(store.exists("runs/r/e9/squat")).await.unwrap());
 
     // A wrong secret is an error, not an absent object, and is not retried.
     let mut wrong = server.config("pre/fix");
@@ -275,19 +296,31 @@ async fn latency_is_added_to_every_request() {
 #[test]
 fn locations_round_trip() {
     let s3 = StoreConfig {
-        url: "s3://bkt/pre".into(),
         endpoint: Some("http://127.0.0.1:9000".into()),
         region: Some("us-east-1".into()),
-        access_key_id: Some("AK".into()),
-        secret_access_key: Some("SK".into()),
-        latency: Duration::ZERO,
+        access_key_id: Some("WK".into()),
+        secret_access_key: Some("WS".into()),
+        read_access_key_id: Some("RK".into()),
+        read_secret_access_key: Some("RS".into()),
+        ..StoreConfig::at("s3://bkt/pre")
     };
     let location = s3.to_location().unwrap();
     assert_eq!(
         location,
-        "s3://bkt/pre?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&key=AK&secret=SK"
+        "s3://bkt/pre?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&key=RK&secret=RS"
     );
-    assert_eq!(StoreConfig::from_location(&location).unwrap(), s3);
+    // A reader of the location uses the read pair; the write pair never left.
+    let read = StoreConfig::from_location(&location).unwrap();
+    assert_eq!(read.access_key_id.as_deref(), Some("RK"));
+    assert_eq!(read.secret_access_key.as_deref(), Some("RS"));
+    assert_eq!(read.read_access_key_id, None);
+    // Without a read pair (a public-read bucket) no key is published at all.
+    let public_read = StoreConfig {
+        read_access_key_id: None,
+        read_secret_access_key: None,
+        ..s3.clone()
+    };
+    assert!(!public_read.to_location().unwrap().contains("key="));
 
     let public = StoreConfig::from_location("s3://bkt").unwrap();
     assert_eq!(public.to_location().unwrap(), "s3://bkt");
@@ -314,8 +347,8 @@ fn bad_locations_and_configs_are_refused_clearly() {
     assert!(!err("s3://bkt?secret=TOPSECRET&nope=1").contains("TOPSECRET"));
 
     let long = StoreConfig {
-        secret_access_key: Some("S".repeat(300)),
-        access_key_id: Some("AK".into()),
+        read_secret_access_key: Some("S".repeat(300)),
+        read_access_key_id: Some("AK".into()),
         ..StoreConfig::from_location("s3://bkt").unwrap()
     };
     let e = long.to_location().unwrap_err().to_string();
@@ -342,20 +375,138 @@ fn bad_locations_and_configs_are_refused_clearly() {
 #[test]
 fn the_secret_is_never_printed() {
     let config = StoreConfig {
-        url: "s3://bkt/pre".into(),
         endpoint: Some("http://127.0.0.1:9000".into()),
-        region: None,
         access_key_id: Some("AK".into()),
         secret_access_key: Some("TOPSECRET".into()),
-        latency: Duration::ZERO,
+        read_access_key_id: Some("RK".into()),
+        read_secret_access_key: Some("READSECRET".into()),
+        ..StoreConfig::at("s3://bkt/pre")
     };
     let debug = format!("{config:?}");
     let display = config.to_string();
     assert!(
-        !debug.contains("TOPSECRET") && debug.contains("[redacted]"),
+        !debug.contains("TOPSECRET")
+            && !debug.contains("READSECRET")
+            && debug.contains("[redacted]"),
         "{debug}"
     );
     assert_eq!(display, "s3://bkt/pre (endpoint http://127.0.0.1:9000)");
     let store = Store::open(&config).unwrap();
     assert!(!format!("{store:?}").contains("TOPSECRET"));
+}
+
+#[test]
+fn the_write_key_is_never_published_as_the_read_key() {
+    let config = StoreConfig {
+        access_key_id: Some("WK".into()),
+        secret_access_key: Some("WS".into()),
+        read_access_key_id: Some("WK".into()),
+        read_secret_access_key: Some("WS".into()),
+        ..StoreConfig::at("s3://bkt")
+    };
+    let e = config.to_location().unwrap_err().to_string();
+    assert!(e.contains("write key") && !e.contains("WS"), "{e}");
+}
+
+#[tokio::test]
+async fn a_published_location_must_read_and_must_not_write() {
+    let server = S3Server::spawn("sliver-test");
+    let config = server.config("p");
+    let store = Store::open(&config).unwrap();
+    // The read-only pair: reads, cannot write.
+    let location = config.to_location().unwrap();
+    bounded(store.verify_published(&location, Reach::Local, "probes/me/1"))
+        .await
+        .unwrap();
+    // A location that carries the write pair (what `to_location` refuses to produce, written by
+    // hand) is caught by the probe, and the probe does not stay behind.
+    let writable = format!(
+        "s3://{}/p?endpoint={}&key={}&secret={}",
+        server.bucket,
+        url_encode(&server.endpoint),
+        server.access_key,
+        server.secret_key
+    );
+    let e = bounded(store.verify_published(&writable, Reach::Local, "probes/me/2"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("can write"), "{e}");
+    assert!(!e.contains(&server.secret_key), "{e}");
+    assert!(!bounded(store.exists("probes/me/2")).await.unwrap());
+    // A location no peer could read: no key, and the bucket is not public.
+    let unreadable = format!(
+        "s3://{}/p?endpoint={}",
+        server.bucket,
+        url_encode(&server.endpoint)
+    );
+    let e = bounded(store.verify_published(&unreadable, Reach::Local, "probes/me/3"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("could not read"), "{e}");
+    // The same location to strangers: a loopback endpoint is refused before any request.
+    let e = bounded(store.verify_published(&location, Reach::Public, "probes/me/4"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("https") || e.contains("public address"), "{e}");
+
+    // A public-read bucket publishes no key: anyone reads, no one writes.
+    let public = S3Server::spawn_public_read("sliver-test");
+    let config = StoreConfig {
+        access_key_id: Some(public.access_key.clone()),
+        secret_access_key: Some(public.secret_key.clone()),
+        ..public.bare("p")
+    };
+    let store = Store::open(&config).unwrap();
+    let location = config.to_location().unwrap();
+    assert!(!location.contains("key="), "{location}");
+    bounded(store.verify_published(&location, Reach::Local, "probes/me/5"))
+        .await
+        .unwrap();
+}
+
+fn url_encode(s: &str) -> String {
+    s.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// A store that answers every request with a redirect to the real one: a reader that followed
+/// it would read the object; a peer's reader must not.
+#[tokio::test]
+async fn a_peers_store_that_redirects_is_not_followed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = S3Server::spawn_public_read("sliver-test");
+    let owner = Store::open(&server.config("")).unwrap();
+    bounded(owner.put_once("k", Bytes::from_static(b"v")))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let target = format!("{}/{}/k", server.endpoint, server.bucket);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let location = format!(
+        "s3://{}?endpoint={}",
+        server.bucket,
+        url_encode(&format!("http://{addr}"))
+    );
+    let reader = Store::open_peer(
+        &StoreConfig::from_location(&location).unwrap(),
+        Reach::Local,
+    )
+    .unwrap();
+    assert!(bounded(reader.get("k", 10)).await.is_err());
 }

@@ -41,7 +41,8 @@ const RECORD_POLL: Duration = Duration::from_millis(50);
 pub enum StorageKind {
     /// One shared directory.
     Fs,
-    /// A real S3-compatible server (s3s-fs) on 127.0.0.1.
+    /// A real S3-compatible server (s3s over s3s-fs) on 127.0.0.1, with a write key and the
+    /// read-only key that is published.
     S3,
 }
 
@@ -271,6 +272,7 @@ impl Localnet {
                 vec![
                     "--storage.url".into(),
                     dir.join("store").display().to_string(),
+                    "--storage.allow_local".into(),
                 ],
             ),
             StorageKind::S3 => {
@@ -282,6 +284,7 @@ impl Localnet {
                     server.endpoint.clone(),
                     "--storage.region".into(),
                     "us-east-1".into(),
+                    "--storage.allow_local".into(),
                 ];
                 (Some(server), args)
             }
@@ -322,8 +325,11 @@ impl Localnet {
             .args(["--neuron.threads", &self.opts.threads.to_string()])
             .env(PASSWORD_ENV, PASSWORD);
         if let Some(s3) = &self.s3 {
+            // The write pair stays in the environment; the read-only pair is what is published.
             cmd.env("AWS_ACCESS_KEY_ID", &s3.access_key)
-                .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key);
+                .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
+                .env("SLIVER_READ_ACCESS_KEY_ID", &s3.read_key)
+                .env("SLIVER_READ_SECRET_ACCESS_KEY", &s3.read_secret);
         }
         if self.opts.latency_ms > 0 {
             cmd.args(["--storage.latency_ms", &self.opts.latency_ms.to_string()]);

@@ -22,7 +22,7 @@ use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, max_challenge_len};
-use sliver_common::storage::Store;
+use sliver_common::storage::{Put, Store};
 use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::run::RunView;
 use tch::Tensor;
@@ -181,8 +181,19 @@ pub(crate) async fn answer(a: Answering) {
                 let n = weights.len() as u64;
                 let key = layout::weights_answer(&spec.name, a.epoch, a.stage, &a.me, &hash);
                 match a.store.put_once(&key, Bytes::from(weights)).await {
-                    Ok(_) => {
+                    Ok(Put::Created) => {
                         a.metrics.add_bytes("up", "weights", n);
+                        put.insert(hash);
+                    }
+                    Ok(Put::Same) => {
+                        put.insert(hash);
+                    }
+                    Ok(Put::Exists) => {
+                        // The key names the weights' hash: other bytes there are not them.
+                        warn!(
+                            key,
+                            "the answer's key holds other bytes; the challenge cannot be answered"
+                        );
                         put.insert(hash);
                     }
                     Err(e) => {

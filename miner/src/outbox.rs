@@ -10,6 +10,7 @@ use sliver_common::WireCodec;
 use sliver_common::artifact::{self, ArtifactId, Unsealed};
 use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
+use sliver_common::storage::Put;
 use tch::Tensor;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -71,7 +72,16 @@ impl Outbox {
         self.pending.push(self.node.rt.spawn(async move {
             let n = bytes.len() as u64;
             match store.put_once(&key, Bytes::from(bytes)).await {
-                Ok(_) => metrics.add_bytes("up", at.kind.as_str(), n),
+                Ok(Put::Created) => metrics.add_bytes("up", at.kind.as_str(), n),
+                Ok(Put::Same) => {}
+                // Only a writer of this store can have put it: this miner before a restart
+                // (its artifact then stands), or whoever holds its write key.
+                Ok(Put::Exists) => {
+                    warn!(
+                        key,
+                        "upload skipped: the key holds another object, not this artifact"
+                    )
+                }
                 Err(e) => warn!(key, error = %e, "upload failed"),
             }
         }));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sliver_chain::client::{Endpoint, NetUid};
 use sliver_chain::wallet::Wallet;
-use sliver_common::storage::StoreConfig;
+use sliver_common::storage::{Reach, StoreConfig};
 
 /// Subnet, wallet and chain flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -90,6 +90,25 @@ pub struct StorageArgs {
         hide_env_values = true
     )]
     pub secret_access_key: Option<String>,
+    /// The read-only S3 access key id published on chain for peers to read this store with
+    /// (never the key above). Unset: the bucket is public-read and no key is published.
+    #[arg(
+        long = "storage.read_access_key_id",
+        env = "SLIVER_READ_ACCESS_KEY_ID",
+        hide_env_values = true
+    )]
+    pub read_access_key_id: Option<String>,
+    /// Its secret (published with it: it can only read).
+    #[arg(
+        long = "storage.read_secret_access_key",
+        env = "SLIVER_READ_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub read_secret_access_key: Option<String>,
+    /// A local subnet: publish a directory, and read peers' directories and loopback or
+    /// private endpoints (refused by default: a stranger's location could point anywhere).
+    #[arg(long = "storage.allow_local")]
+    pub allow_local: bool,
     /// For benchmarks: milliseconds added to every storage request.
     #[arg(long = "storage.latency_ms", default_value_t = 0, hide = true)]
     pub latency_ms: u64,
@@ -101,6 +120,8 @@ impl std::fmt::Debug for StorageArgs {
             .field("url", &self.url)
             .field("endpoint", &self.endpoint)
             .field("secret_access_key", &"[redacted]")
+            .field("read_access_key_id", &self.read_access_key_id)
+            .field("allow_local", &self.allow_local)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +140,14 @@ impl StorageArgs {
         c.region.clone_from(&self.region);
         c.access_key_id.clone_from(&self.access_key_id);
         c.secret_access_key.clone_from(&self.secret_access_key);
+        c.read_access_key_id.clone_from(&self.read_access_key_id);
+        c.read_secret_access_key
+            .clone_from(&self.read_secret_access_key);
+        c.reach = if self.allow_local {
+            Reach::Local
+        } else {
+            Reach::Public
+        };
         c.latency = Duration::from_millis(self.latency_ms);
         c
     }

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
 use sliver_chain::wallet::{Keypair, PasswordSource, Wallet};
 use sliver_common::data::Corpus;
+use sliver_common::layout;
 use sliver_common::metrics::{self, Metrics};
 use sliver_common::shutdown::Shutdown;
 use sliver_common::storage::{Store, StoreConfig};
@@ -204,16 +205,31 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         info!(run = spec.name, spec = %hex::encode(&hash[..4]), "published the run spec as subnet owner");
         (spec.clone(), Role::Owner)
     } else {
-        let spec = run::discover_spec(&client, cfg.netuid, SPEC_WAIT).await?;
+        let spec = run::discover_spec(&client, cfg.netuid, SPEC_WAIT, cfg.store.reach).await?;
         if let Some((expected, path)) = cfg.spec {
             run::check_same_spec(expected, &spec, path)?;
         }
         (spec, cfg.role)
     };
+    let location = cfg.store.to_location()?;
+    // A fresh key each start: a probe that outlived a crash is never mistaken for this one.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let probe = layout::probe(&crate::signer::hotkey_of(&hotkey.account_id()), nonce);
+    store
+        .verify_published(&location, cfg.store.reach, &probe)
+        .await
+        .with_context(|| {
+            format!(
+                "checking the location this neuron publishes for {}",
+                cfg.store
+            )
+        })?;
     let announcement = Announcement {
         role,
         spec: run::spec_hash(&spec),
-        location: cfg.store.to_location()?,
+        location,
     };
     run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;
     info!(
@@ -235,7 +251,7 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
     }
     let first = client.current_block().await?.0;
     let clock = clock(client.clone(), first, shutdown);
-    let view = Arc::new(RunView::new(client, cfg.netuid, spec));
+    let view = Arc::new(RunView::new(client, cfg.netuid, spec, cfg.store.reach));
     Ok(Neuron {
         hotkey,
         uid,

@@ -21,7 +21,7 @@ use sliver_chain::client::{Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::artifact::Hotkey;
 use sliver_common::assignment::{Assignment, Member};
-use sliver_common::storage::{Store, StoreConfig};
+use sliver_common::storage::{Reach, Store, StoreConfig};
 use sliver_common::{Epoch, RunSpec};
 use tracing::{info, warn};
 
@@ -95,7 +95,12 @@ pub async fn publish_spec(store: &Store, spec: &RunSpec) -> Result<[u8; 32]> {
 ///
 /// # Errors
 /// No owner announcement in time, an unreadable or tampered spec.
-pub async fn discover_spec(client: &Client, netuid: NetUid, wait: Duration) -> Result<RunSpec> {
+pub async fn discover_spec(
+    client: &Client,
+    netuid: NetUid,
+    wait: Duration,
+    reach: Reach,
+) -> Result<RunSpec> {
     let deadline = tokio::time::Instant::now() + wait;
     let owner = client.subnet_owner(netuid).await?;
     let (announcement, hotkey) = loop {
@@ -111,8 +116,9 @@ pub async fn discover_spec(client: &Client, netuid: NetUid, wait: Duration) -> R
         info!("waiting for the subnet owner to publish the run spec");
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    let store =
-        Store::open(&StoreConfig::from_location(&announcement.location)?).with_context(|| {
+    let store = StoreConfig::from_location(&announcement.location)
+        .and_then(|c| Store::open_peer(&c, reach))
+        .with_context(|| {
             format!(
                 "opening the owner's store ({})",
                 redact(&announcement.location)
@@ -220,18 +226,21 @@ pub struct RunView {
     pub spec: RunSpec,
     /// Its hash.
     pub spec_hash: [u8; 32],
+    /// Which peers' locations are read.
+    reach: Reach,
     stores: Mutex<HashMap<String, Store>>,
 }
 
 impl RunView {
-    /// A view of `spec`'s run on `netuid`.
-    pub fn new(client: Arc<Client>, netuid: NetUid, spec: RunSpec) -> Self {
+    /// A view of `spec`'s run on `netuid`, reading peers' stores under `reach`.
+    pub fn new(client: Arc<Client>, netuid: NetUid, spec: RunSpec, reach: Reach) -> Self {
         let spec_hash = spec_hash(&spec);
         Self {
             client,
             netuid,
             spec,
             spec_hash,
+            reach,
             stores: Mutex::new(HashMap::new()),
         }
     }
@@ -241,7 +250,7 @@ impl RunView {
         if let Some(s) = stores.get(location) {
             return Ok(s.clone());
         }
-        let store = Store::open(&StoreConfig::from_location(location)?)?;
+        let store = Store::open_peer(&StoreConfig::from_location(location)?, self.reach)?;
         stores.insert(location.to_owned(), store.clone());
         Ok(store)
     }
