@@ -25,11 +25,15 @@ pub enum Behaviour {
     PoisonMerge,
     /// Never uploads its part of the merge in time.
     Late,
+    /// Uploads merge shard copies and reductions of finite values near the float limit (a
+    /// quarter of `f32::MAX`, random signs): weights that would overflow every honest miner's
+    /// merge were they averaged in. The merge's bound skips them.
+    MergeExtreme,
 }
 
 impl Behaviour {
     /// Every behaviour.
-    pub const ALL: [Behaviour; 7] = [
+    pub const ALL: [Behaviour; 8] = [
         Behaviour::Noise,
         Behaviour::Lazy,
         Behaviour::Copier,
@@ -37,6 +41,7 @@ impl Behaviour {
         Behaviour::FreeRider,
         Behaviour::PoisonMerge,
         Behaviour::Late,
+        Behaviour::MergeExtreme,
     ];
 
     /// Its name on the command line and in reports.
@@ -49,6 +54,7 @@ impl Behaviour {
             Behaviour::FreeRider => "free-rider",
             Behaviour::PoisonMerge => "poison-merge",
             Behaviour::Late => "late",
+            Behaviour::MergeExtreme => "merge-extreme",
         }
     }
 }
@@ -86,6 +92,10 @@ mod tests {
         assert!(
             err.contains("nosie") && err.contains("poison-merge"),
             "{err}"
+        );
+        assert_eq!(
+            "merge-extreme".parse::<Behaviour>(),
+            Ok(Behaviour::MergeExtreme)
         );
     }
 }

@@ -91,6 +91,12 @@ impl Conduct {
         }
     }
 
+    /// This miner's copy of a merge shard to upload for `honest`.
+    pub(crate) fn copy(&self, honest: &Tensor) -> Tensor {
+        self.adversary
+            .map_or(honest.shallow_clone(), |a| a.copy(honest))
+    }
+
     /// The reduction of a merge shard to upload for `honest`.
     pub(crate) fn reduction(&self, honest: &Tensor) -> Tensor {
         self.adversary
@@ -143,8 +149,17 @@ pub trait Tamper {
     /// The activations it uploads in place of `honest`; `first` keeps the lazy miner's first
     /// output of the epoch. (`Copier` is handled by the worker: it needs a peer's artifacts.)
     fn tamper(self, honest: &Tensor, first: &mut Option<Tensor>) -> Tensor;
+    /// Its copy of a merge shard it uploads in place of `honest`.
+    fn copy(self, honest: &Tensor) -> Tensor;
     /// The reduction of a shard it uploads in place of `honest`.
     fn reduction(self, honest: &Tensor) -> Tensor;
+}
+
+/// Finite values near the float limit, a quarter of `f32::MAX` with random signs, shaped as
+/// `like`: what `merge-extreme` uploads.
+fn extreme(like: &Tensor) -> Tensor {
+    like.rand_like().lt(0.5).to_kind(tch::Kind::Float) * (f64::from(f32::MAX) / 2.0)
+        - f64::from(f32::MAX) / 4.0
 }
 
 impl Tamper for Adversary {
@@ -164,11 +179,19 @@ impl Tamper for Adversary {
         }
     }
 
-    fn reduction(self, honest: &Tensor) -> Tensor {
-        if self == Adversary::PoisonMerge {
-            honest * 0.5 + honest.randn_like() * 0.01
+    fn copy(self, honest: &Tensor) -> Tensor {
+        if self == Adversary::MergeExtreme {
+            extreme(honest)
         } else {
             honest.shallow_clone()
+        }
+    }
+
+    fn reduction(self, honest: &Tensor) -> Tensor {
+        match self {
+            Adversary::PoisonMerge => honest * 0.5 + honest.randn_like() * 0.01,
+            Adversary::MergeExtreme => extreme(honest),
+            _ => honest.shallow_clone(),
         }
     }
 }
@@ -191,6 +214,17 @@ mod tests {
         assert_eq!(noise.size(), honest.size());
         assert!(!Adversary::PoisonMerge.reduction(&honest).equal(&honest));
         assert!(Adversary::Late.reduction(&honest).equal(&honest));
+        assert!(Adversary::PoisonMerge.copy(&honest).equal(&honest));
+        for t in [
+            Adversary::MergeExtreme.copy(&honest),
+            Adversary::MergeExtreme.reduction(&honest),
+        ] {
+            let v = Vec::<f32>::try_from(&t).unwrap();
+            assert!(
+                v.iter().all(|x| x.is_finite() && x.abs() == f32::MAX / 4.0),
+                "{v:?}"
+            );
+        }
         assert!(!Adversary::FreeRider.computes());
         assert!(Adversary::Noise.computes());
     }

@@ -62,6 +62,9 @@ pub(crate) struct Held {
     current_hash: Option<WeightsHash>,
     /// Every version an artifact claimed, kept for spot checks.
     pub(crate) archive: Archive,
+    /// The weights (flat) this stage began the epoch with, when they are what the stage's other
+    /// miners began it with too: what bounds the copies this miner accepts in the merge.
+    start: Option<Tensor>,
 }
 
 impl Held {
@@ -87,7 +90,21 @@ impl Held {
             stash: HashMap::new(),
             current_hash: None,
             archive,
+            start: None,
         })
+    }
+
+    /// The weights (flat) this stage began the epoch with, when known to be the stage's: set
+    /// after each merge ([`Self::replaced`]) and by the worker when it joins from merged or
+    /// initial weights; `None` after resuming mid-epoch or from an older checkpoint of its own.
+    pub(crate) fn start(&self) -> Option<&Tensor> {
+        self.start.as_ref()
+    }
+
+    /// Takes the current weights as the epoch's start ([`Self::start`]).
+    pub(crate) fn mark_start(&mut self) -> Result<()> {
+        self.start = Some(flatten(self.stage.var_store())?);
+        Ok(())
     }
 
     /// Runs the forward `f` on the weights this stage is predicted to have `ahead` optimizer steps
@@ -231,11 +248,15 @@ impl Held {
         self.stash.clear();
     }
 
-    /// The weights were replaced (merged): no step's change predicts the next one, and the
-    /// current hash is stale.
-    pub(crate) fn replaced(&mut self) {
+    /// The weights were replaced (merged): no step's change predicts the next one, the
+    /// current hash is stale, and they are the next epoch's start.
+    ///
+    /// # Errors
+    /// A libtorch failure flattening the weights.
+    pub(crate) fn replaced(&mut self) -> Result<()> {
         self.velocity = None;
         self.current_hash = None;
+        self.mark_start()
     }
 }
 
@@ -389,7 +410,12 @@ mod tests {
         let stepped = h.current_claim().unwrap();
         assert_ne!(stepped, first);
         assert_eq!(stepped, hash_flat(&weights(&h)).unwrap());
-        h.replaced();
+        assert!(h.start().is_none());
+        h.replaced().unwrap();
         assert!(h.velocity.is_none());
+        assert!(
+            h.start().unwrap().equal(&weights(&h)),
+            "the next epoch starts here"
+        );
     }
 }

@@ -3,16 +3,20 @@
 //!
 //! 1. **Scatter**: upload this miner's copy of every shard of its stage.
 //! 2. **Reduce**: for each shard it reduces, wait for the peers' copies until the schedule's
-//!    reduce deadline, average them weighted by each peer's work (its artifacts of the epoch in
-//!    storage), and upload the result.
+//!    reduce deadline, keep those within reach of the weights the stage began the epoch with
+//!    ([`sliver_common::merge::admit`]; a copy refused is skipped and its producer named), average
+//!    them plainly, and upload the result.
 //! 3. **Assemble**: read every shard's reductions until the assemble deadline and keep what the
 //!    merge reader decides ([`StageMerge::verdict`]: the first reducer's, else the twin's,
 //!    settled from the copies when the two disagree); a shard nobody reduced keeps this miner's
 //!    own values.
 //!
-//! A peer that is late or gone is left out after the deadline. The arithmetic (shard ranges,
-//! reducers, weighted mean, twin gap) is [`sliver_common::merge`]; the reading rule is
-//! [`sliver_subnet::merged`], shared with joining miners and validators.
+//! A peer that is late or gone is left out after the deadline. Nothing a peer puts can stop the
+//! merge: a reduction kept that is out of reach is dropped (this miner keeps its own values of
+//! that shard), and merged weights that still do not load leave this miner's own weights in
+//! place, with a warning. The arithmetic (shard ranges, reducers, the bound, the mean, twin gap)
+//! is [`sliver_common::merge`]; the reading rule is [`sliver_subnet::merged`], shared with
+//! joining miners and validators.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +24,7 @@ use anyhow::{Context, Result};
 use sliver_common::Stage;
 use sliver_common::artifact::{ArtifactId, Kind, shard_id};
 use sliver_common::flat::{flatten, load_flat};
-use sliver_common::merge::{reduced_by, weighted_mean};
+use sliver_common::merge::reduced_by;
 use sliver_common::schedule::Timeline;
 use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::fetch;
@@ -51,9 +55,10 @@ struct Merge<'a> {
 }
 
 /// Runs the merge of epoch `epoch` for the stage `h` holds; returns the compute time it took.
+/// Copies are bounded by the weights `h` began the epoch with ([`Held::start`]).
 ///
 /// # Errors
-/// A libtorch failure or merged weights that do not fit the stage.
+/// A libtorch failure on this miner's own weights, or a failed upload; never what a peer put.
 pub(crate) fn run(
     node: &Node,
     h: &mut Held,
@@ -75,7 +80,8 @@ pub(crate) fn run(
         &node.metrics,
         (epoch, h.index),
         flat.numel() as i64,
-    );
+    )
+    .bounded(node.spec(), h.start());
     let pos = reader
         .miners()
         .iter()
@@ -92,12 +98,25 @@ pub(crate) fn run(
         busy: t0.elapsed(),
     };
     let merged = node.rt.block_on(async {
-        merge.scatter().await?;
+        merge.scatter(conduct).await?;
         merge.reduce(conduct).await?;
-        merge.assemble().await
+        anyhow::Ok(merge.assemble().await)
     })?;
     let t0 = Instant::now();
-    load_flat(h.stage.var_store_mut(), &merged)?;
+    match merged.map(|m| load_flat(h.stage.var_store_mut(), &m)) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => warn!(
+            %epoch,
+            stage = %h.index,
+            error = %e,
+            "the merged weights do not load; keeping this miner's own"
+        ),
+        None => warn!(
+            %epoch,
+            stage = %h.index,
+            "the merged weights could not be assembled; keeping this miner's own"
+        ),
+    }
     Ok(merge.busy + t0.elapsed())
 }
 
@@ -127,10 +146,10 @@ impl Merge<'_> {
     }
 
     /// Phase 1: this miner's copy of every shard, put for its reducers.
-    async fn scatter(&mut self) -> Result<()> {
+    async fn scatter(&mut self, conduct: &Conduct) -> Result<()> {
         let codec = fetch::shard_codec();
         for i in 0..self.reader.count() {
-            let own = self.own(i);
+            let own = conduct.copy(&self.own(i));
             self.outbox
                 .send(self.at(Kind::Shard, i), &codec, &own, Claims::default())?;
         }
@@ -173,15 +192,14 @@ impl Merge<'_> {
                     "merging without late or absent peers"
                 );
             }
-            // Each copy weighs its producer's artifacts of the epoch, as listed once its wait ends.
-            let work = self.reader.work().await;
-            let weighted: Vec<(f64, Tensor)> = miners
-                .iter()
-                .zip(parts)
-                .filter_map(|(m, p)| p.map(|t| (work.get(&m.hotkey).copied().unwrap_or(1.0), t)))
-                .collect();
+            // Every copy within reach of the epoch's start weighs the same.
             let t0 = Instant::now();
-            let Some(mean) = weighted_mean(&weighted)? else {
+            let parts: Vec<(usize, Tensor)> = parts
+                .into_iter()
+                .enumerate()
+                .filter_map(|(j, p)| p.map(|t| (j, t)))
+                .collect();
+            let Some(mean) = self.reader.reduce(i, parts) else {
                 continue;
             };
             self.busy += t0.elapsed();
@@ -194,8 +212,9 @@ impl Merge<'_> {
     }
 
     /// Phase 3: the merged stage, every shard as the merge reader decides, read until the
-    /// assemble deadline.
-    async fn assemble(&mut self) -> Result<Tensor> {
+    /// assemble deadline; a shard with no reduction that holds keeps this miner's own values.
+    /// `None` only if the pieces do not fit together (libtorch), with a warning.
+    async fn assemble(&mut self) -> Option<Tensor> {
         let n = self.reader.count();
         let tolerance = self.node.spec().swarm.twin_tolerance;
         let mut pieces = Vec::with_capacity(n);
@@ -215,36 +234,12 @@ impl Merge<'_> {
                 }
                 tokio::time::sleep(self.poll).await;
             }
-            let verdict = self
-                .reader
-                .verdict(i, got, tolerance, Weighting::Listed)
-                .await;
-            if verdict.disagreed {
-                self.node.metrics.reject("twin");
-                let miners = self.reader.miners();
-                let name = |slot: usize| reducers[slot].map(|p| miners[p].hotkey.short());
-                warn!(
-                    epoch = %self.timeline.epoch,
-                    stage = %self.stage(),
-                    shard = i,
-                    first = ?name(0),
-                    first_wrong = verdict.off[0],
-                    twin = ?name(1),
-                    twin_wrong = verdict.off[1],
-                    gap = verdict.gap,
-                    "the two reductions of a shard disagree; reduced it here to settle it"
-                );
-            }
-            pieces.push(match verdict.kept {
-                Some(t) => t,
-                None => {
-                    from_own += 1;
-                    self.own(i)
-                }
-            });
+            let (piece, own) = shard_kept(&self.reader, i, got, tolerance, self.own(i)).await;
+            from_own += usize::from(own);
+            pieces.push(piece);
         }
         let t0 = Instant::now();
-        let merged = Tensor::f_cat(&pieces, 0)?;
+        let merged = Tensor::f_cat(&pieces, 0);
         self.busy += t0.elapsed();
         info!(
             epoch = %self.timeline.epoch,
@@ -253,15 +248,62 @@ impl Merge<'_> {
             shards_kept_local = from_own,
             "merged the stage"
         );
-        Ok(merged)
+        merged
+            .map_err(|e| {
+                warn!(
+                    epoch = %self.timeline.epoch,
+                    stage = %self.stage(),
+                    error = %e,
+                    "the merged shards do not fit together"
+                );
+            })
+            .ok()
+    }
+}
+
+/// What a merging miner keeps of shard `i` from the reductions read from its first reducer and
+/// its twin (`got`): the merge reader's verdict ([`StageMerge::verdict`]: the first's, else the
+/// twin's, settled from the accepted copies when they disagree, dropped when out of reach), else
+/// its `own` values. Returns the piece and whether it is its own. A disagreement is counted and
+/// warned of, naming both reducers.
+async fn shard_kept(
+    reader: &StageMerge<'_>,
+    i: usize,
+    got: [Option<Tensor>; 2],
+    tolerance: f64,
+    own: Tensor,
+) -> (Tensor, bool) {
+    let reducers = reader.reducers(i);
+    let verdict = reader.verdict(i, got, tolerance, Weighting::Equal).await;
+    if verdict.disagreed {
+        reader.metrics().reject("twin");
+        let miners = reader.miners();
+        let name = |slot: usize| reducers[slot].map(|p| miners[p].hotkey.short());
+        warn!(
+            stage = %reader.stage(),
+            shard = i,
+            first = ?name(0),
+            first_wrong = verdict.off[0],
+            twin = ?name(1),
+            twin_wrong = verdict.off[1],
+            gap = verdict.gap,
+            "the two reductions of a shard disagree; reduced it here to settle it"
+        );
+    }
+    match verdict.kept {
+        Some(t) => (t, false),
+        None => (own, true),
     }
 }
 
 /// Loads the newest merged weights of `stage`'s index from storage, looking back from the epoch
-/// before `current`; returns the epoch they are from.
+/// before `current`; returns the epoch they are from. Read as the stage's miners settled them,
+/// bounded without a start (this miner never held that epoch's: [`sliver_common::merge::admit`]
+/// says what it checks then); merged weights that do not load are skipped with a warning and an
+/// older epoch tried.
 ///
 /// # Errors
-/// A chain error, or merged weights that do not fit the stage.
+/// A chain error.
 pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: Epoch) -> Result<Option<Epoch>> {
     let s = StageIndex::at(stage.index());
     let t0 = Instant::now();
@@ -272,14 +314,225 @@ pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: Epoch) -> Res
         .map(Epoch)
     {
         let roster = node.rt.block_on(node.view.roster(epoch))?;
-        let reader = StageMerge::new(&spec.name, &roster, &node.metrics, (epoch, s), total);
+        let reader = StageMerge::new(&spec.name, &roster, &node.metrics, (epoch, s), total)
+            .bounded(spec, None);
         // Settled as the stage's miners settled it, so a joiner holds what its peers hold.
         let merged = node.rt.block_on(reader.assemble(spec.swarm.twin_tolerance));
         if let Some(flat) = merged {
-            load_flat(stage.var_store_mut(), &flat)?;
-            info!(%epoch, stage = %s, took = ?t0.elapsed(), "loaded merged weights");
-            return Ok(Some(epoch));
+            match load_flat(stage.var_store_mut(), &flat) {
+                Ok(()) => {
+                    info!(%epoch, stage = %s, took = ?t0.elapsed(), "loaded merged weights");
+                    return Ok(Some(epoch));
+                }
+                Err(e) => {
+                    warn!(%epoch, stage = %s, error = %e, "merged weights do not load; trying an older epoch")
+                }
+            }
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use sliver_common::CodecKind;
+    use sliver_common::artifact::{self, Hotkey, SIGNATURE_LEN, Signer, Unsealed};
+    use sliver_common::assignment::{Assignment, Member};
+    use sliver_common::layout;
+    use sliver_common::merge::mean;
+    use sliver_common::metrics::Metrics;
+    use sliver_common::storage::Store;
+    use sliver_common::testing::{S3Server, tiny_spec};
+
+    use super::*;
+    use crate::adversary::{Adversary, Tamper};
+
+    struct Key(sliver_chain::wallet::Keypair);
+    impl Signer for Key {
+        fn hotkey(&self) -> Hotkey {
+            Hotkey(self.0.account_id().0)
+        }
+        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+            self.0.sign(message)
+        }
+    }
+
+    const N: usize = 3;
+    const E: Epoch = Epoch(1);
+
+    /// Puts `t` as `signer`'s `kind` of shard `i` of [`N`] for epoch [`E`], stage 0.
+    async fn put(store: &Store, signer: &Key, kind: Kind, i: usize, t: &Tensor) {
+        let codec = fetch::shard_codec();
+        let at = ArtifactId {
+            epoch: E,
+            stage: StageIndex(0),
+            kind,
+            id: shard_id(i as u32, N as u32),
+        };
+        let dims = t.size();
+        let bytes = artifact::seal(
+            Unsealed {
+                run: "r",
+                at,
+                codec: codec.kind(),
+                dims: &dims,
+                weights: None,
+                loss: None,
+            },
+            &codec.encode(t).unwrap(),
+            signer,
+        )
+        .unwrap();
+        let key = layout::artifact("r", &signer.hotkey(), at);
+        store.put_once(&key, bytes.into()).await.unwrap();
+    }
+
+    /// A stage of three miners over s3s-fs, one of them `merge-extreme`: its copies and
+    /// reductions are finite values near the float limit. Every honest miner reduces and
+    /// assembles with the miner's own merge code, and ends with the mean of the honest copies; a
+    /// joiner reading the epoch without its start gets the same; nothing panics or errors.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_merge_extreme_miner_is_skipped_and_the_honest_mean_kept() {
+        let spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Fp32, false);
+        let server = S3Server::spawn("merge");
+        let keys: Vec<Key> = (0..N)
+            .map(|_| Key(sliver_chain::wallet::Keypair::generate()))
+            .collect();
+        let stores: Vec<Store> = (0..N)
+            .map(|k| Store::open(&server.config(&format!("m{k}"))).unwrap())
+            .collect();
+        let members: Vec<Member> = keys
+            .iter()
+            .enumerate()
+            .map(|(k, key)| Member {
+                uid: k as u16 + 1,
+                hotkey: key.hotkey(),
+            })
+            .collect();
+        let assignment = Assignment::new(1, &members);
+        // `key[pos]`: the index of the key at each position of the stage.
+        let key: Vec<usize> = assignment
+            .stage(StageIndex(0))
+            .iter()
+            .map(|m| members.iter().position(|x| x.hotkey == m.hotkey).unwrap())
+            .collect();
+        let roster = Roster {
+            epoch: E,
+            assignment,
+            stores: keys
+                .iter()
+                .zip(&stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect(),
+        };
+        let liar = 1; // its position in the stage: twin of shard 0, first reducer of shard 1
+        let start = Tensor::from_slice(&[0.5f32, -0.25, 0.125, 1.0, -1.0, 0.0]);
+        let total = start.numel() as i64;
+        // Each honest miner's weights moved a little from the start during the epoch.
+        let flats: Vec<Tensor> = (0..N)
+            .map(|pos| &start + 1e-3 * (pos as f64 + 1.0))
+            .collect();
+        let metrics = Metrics::new("test");
+        let reader = |bounded_by: Option<&Tensor>| {
+            StageMerge::new("r", &roster, &metrics, (E, StageIndex(0)), total)
+                .bounded(&spec, bounded_by)
+        };
+        let shard = |t: &Tensor, i: usize| {
+            let (s, l) = reader(None).range(i);
+            t.narrow(0, s, l)
+        };
+        // Scatter.
+        for pos in 0..N {
+            let k = key[pos];
+            for i in 0..N {
+                let own = shard(&flats[pos], i);
+                let copy = if pos == liar {
+                    Adversary::MergeExtreme.copy(&own)
+                } else {
+                    own
+                };
+                put(&stores[k], &keys[k], Kind::Shard, i, &copy).await;
+            }
+        }
+        // Reduce: the honest reducers through the merge reader, bounded by their start.
+        for pos in 0..N {
+            let r = reader(Some(&start));
+            for i in reduced_by(pos, N) {
+                let mut parts = Vec::new();
+                for j in 0..N {
+                    if let Some(t) = r.read(Kind::Shard, j, i).await {
+                        parts.push((j, t));
+                    }
+                }
+                let honest = r.reduce(i, parts).unwrap();
+                let up = if pos == liar {
+                    Adversary::MergeExtreme.reduction(&honest)
+                } else {
+                    honest
+                };
+                put(&stores[key[pos]], &keys[key[pos]], Kind::Merged, i, &up).await;
+            }
+        }
+        assert!(
+            metrics.rejections("merge_bound") >= 2,
+            "each honest reducer skipped the extreme copy"
+        );
+        let honest_mean = mean(
+            &(0..N)
+                .filter(|&p| p != liar)
+                .map(|p| flats[p].shallow_clone())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .unwrap();
+        // Assemble: every honest miner keeps the mean of the honest copies.
+        for pos in (0..N).filter(|&p| p != liar) {
+            let r = reader(Some(&start));
+            let mut pieces = Vec::new();
+            for i in 0..N {
+                let got = r.reducers(i).map(|p| p.map(|p| (p, i)));
+                let mut pair = [None, None];
+                for (slot, g) in got.into_iter().enumerate() {
+                    if let Some((p, i)) = g {
+                        pair[slot] = r.read(Kind::Merged, p, i).await;
+                    }
+                }
+                let (piece, own) = shard_kept(
+                    &r,
+                    i,
+                    pair,
+                    spec.swarm.twin_tolerance,
+                    shard(&flats[pos], i),
+                )
+                .await;
+                assert!(!own, "shard {i} settled from the peers");
+                pieces.push(piece);
+            }
+            let merged = Tensor::cat(&pieces, 0);
+            assert!(
+                merged.allclose(&honest_mean, 1e-6, 1e-7, false),
+                "{merged:?} against {honest_mean:?}"
+            );
+        }
+        // A joiner, without the epoch's start: the median of the three copies is its centre.
+        let joined = reader(None)
+            .assemble(spec.swarm.twin_tolerance)
+            .await
+            .unwrap();
+        assert!(joined.allclose(&honest_mean, 1e-6, 1e-7, false));
+        // A reduction out of reach with no twin to settle it is not kept: the miner keeps its
+        // own values of the shard.
+        let r = reader(Some(&start));
+        let own = shard(&flats[0], 1);
+        let extreme = Adversary::MergeExtreme.reduction(&own);
+        let (piece, kept_own) = shard_kept(
+            &r,
+            1,
+            [Some(extreme), None],
+            spec.swarm.twin_tolerance,
+            own.copy(),
+        )
+        .await;
+        assert!(kept_own && piece.equal(&own));
+    }
 }

@@ -166,7 +166,7 @@ impl Worker {
                 });
             }
             let busy = crate::merge::run(node, h, &conduct, (epoch, &roster), self.poll)?;
-            h.replaced();
+            h.replaced()?;
             merged = Some(epoch);
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
@@ -210,9 +210,13 @@ impl Worker {
         let local = stage_checkpoint::peek(&self.dir).filter(|s| s.stage == index);
         let (mut steps, mut trained) = (0, 0);
         let from_local = local.filter(|s| s.epoch == epoch && !s.merged);
+        // Whether the weights loaded are what the stage's other miners begin the epoch with
+        // (the latest merge, or the run's initial weights): the merge's bound is centred there.
+        let mut shared_start = true;
         if let Some(saved) = from_local {
             stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
             (steps, trained) = (saved.steps, saved.trained);
+            shared_start = false;
             info!(
                 stage = %index,
                 %epoch, "resumed from the local checkpoint of this epoch"
@@ -227,6 +231,7 @@ impl Worker {
         } else if let Some(saved) = local {
             stage_checkpoint::load(&self.dir, stage.var_store_mut())?;
             (steps, trained) = (saved.steps, saved.trained);
+            shared_start = false;
             info!(
                 stage = %index,
                 epoch = %saved.epoch,
@@ -236,6 +241,10 @@ impl Worker {
             info!(stage = %index, "joined with the run's initial weights");
         }
         let archive = Archive::new(&self.dir, spec.validation.spot_checks > 0);
-        Held::new(stage, &spec.optimizer, (steps, trained), archive)
+        let mut held = Held::new(stage, &spec.optimizer, (steps, trained), archive)?;
+        if shared_start {
+            held.mark_start()?;
+        }
+        Ok(held)
     }
 }

@@ -6,15 +6,18 @@
 //! twin's; when it has read both and they disagree, it reduces the shard itself from every
 //! member's copy and keeps whichever matches ([`verdict`], the rule itself). Every reader of the
 //! same objects so ends with the same weights, and a reducer that lied is named.
-
-use std::collections::HashMap;
+//!
+//! Every copy a reader averages and the reduction it keeps pass [`admit`] first, against the
+//! weights the stage began the epoch with when the reader holds them ([`StageMerge::bounded`]):
+//! a copy out of reach is skipped with a warning naming its producer, a kept reduction out of
+//! reach is dropped (the miner then keeps its own values of the shard). Copies are averaged
+//! plainly ([`mean`]): nothing a peer lists of itself weighs.
 
 use sliver_common::artifact::{Hotkey, Kind};
 use sliver_common::assignment::Member;
-use sliver_common::layout;
-use sliver_common::merge::{Verdict, reducers, shard_range, verdict};
+use sliver_common::merge::{Reach, Verdict, admit, mean, reducers, shard_range, verdict};
 use sliver_common::metrics::Metrics;
-use sliver_common::{Epoch, StageIndex};
+use sliver_common::{Epoch, RunSpec, StageIndex};
 use tch::Tensor;
 use tracing::warn;
 
@@ -30,10 +33,17 @@ pub struct StageMerge<'a> {
     stage: StageIndex,
     /// The stage's parameter count (the flat length of its weights).
     total: i64,
+    /// How far an epoch moves a weight; `None` (not told the spec): copies are checked for
+    /// length and finiteness only.
+    reach: Option<Reach>,
+    /// The flat weights the stage began the epoch with, when this reader holds them (kept as
+    /// plain values: a tensor is not `Sync`, and the reader is borrowed across reads).
+    start: Option<Vec<f32>>,
 }
 
 impl<'a> StageMerge<'a> {
-    /// The merge of `stage` in `epoch`; `total` is the stage's parameter count.
+    /// The merge of `stage` in `epoch`; `total` is the stage's parameter count. It checks only
+    /// that copies are finite until [`Self::bounded`] tells it the spec.
     pub fn new(
         run: &'a str,
         roster: &'a Roster,
@@ -48,7 +58,37 @@ impl<'a> StageMerge<'a> {
             epoch,
             stage,
             total,
+            reach: None,
+            start: None,
         }
+    }
+
+    /// Bounds every copy and kept reduction by what an epoch of `spec` can move a weight
+    /// ([`Reach`], for this epoch's roster) from `start`, the stage's flat weights at the
+    /// epoch's start; without `start` (or one of another length), as [`admit`] says.
+    #[must_use]
+    pub fn bounded(mut self, spec: &RunSpec, start: Option<&Tensor>) -> Self {
+        let origins = self.roster.assignment.stage(StageIndex::FIRST).len();
+        self.reach = Some(Reach::new(spec, origins));
+        self.start = start.and_then(|t| {
+            if t.numel() as i64 != self.total {
+                warn!(
+                    epoch = self.epoch.get(),
+                    stage = self.stage.0,
+                    got = t.numel(),
+                    expected = self.total,
+                    "the epoch's start weights do not fit the stage; bounding without them"
+                );
+                return None;
+            }
+            Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).reshape([-1])).ok()
+        });
+        self
+    }
+
+    /// The metrics rejections are counted in.
+    pub fn metrics(&self) -> &'a Metrics {
+        self.metrics
     }
 
     /// The stage.
@@ -100,48 +140,99 @@ impl<'a> StageMerge<'a> {
         .await
     }
 
-    /// How much each member worked in the epoch as its store shows it: its activations and
-    /// gradients there (at least 1). What miners weight their copies by in a reduction.
-    pub async fn work(&self) -> HashMap<Hotkey, f64> {
-        let mut out = HashMap::new();
-        for m in self.miners() {
-            let mut n = 0usize;
-            if let Ok(store) = self.roster.store(&m.hotkey) {
-                for kind in [Kind::Act, Kind::Grad] {
-                    let prefix =
-                        layout::artifacts(self.run, self.epoch, self.stage, &m.hotkey, kind);
-                    n += store.list(&prefix).await.map_or(0, |k| k.len());
-                }
-            }
-            out.insert(m.hotkey, n.max(1) as f64);
-        }
-        out
+    /// Shard `i` of the epoch's start weights, when this reader holds them.
+    fn start_of(&self, i: usize) -> Option<Tensor> {
+        let (at, len) = self.range(i);
+        let (at, len) = (usize::try_from(at).ok()?, usize::try_from(len).ok()?);
+        Some(Tensor::from_slice(self.start.as_ref()?.get(at..at + len)?))
     }
 
-    /// Every member's copy of shard `i` that can be read, weighted as `weighting` says.
-    pub async fn copies(&self, i: usize, weighting: Weighting<'_>) -> Vec<(f64, Tensor)> {
-        let listed = match weighting {
-            Weighting::Listed => Some(self.work().await),
-            Weighting::Given(_) => None,
-        };
-        let weight = |h: &Hotkey| match (weighting, &listed) {
-            (Weighting::Given(f), _) => f(h),
-            (Weighting::Listed, Some(work)) => work.get(h).copied().unwrap_or(1.0),
-            (Weighting::Listed, None) => 1.0,
-        };
-        let mut out = Vec::with_capacity(self.count());
-        for (pos, m) in self.miners().iter().enumerate() {
-            if let Some(t) = self.read(Kind::Shard, pos, i).await {
-                out.push((weight(&m.hotkey), t));
+    /// The copies (or reductions) of shard `i` that [`admit`] accepts, keyed by the position of
+    /// their producer; each one refused is counted and named in a warning.
+    pub fn admit(&self, i: usize, parts: Vec<(usize, Tensor)>, what: &str) -> Vec<(usize, Tensor)> {
+        let start = self.start_of(i);
+        match admit(parts, start.as_ref(), self.reach.as_ref()) {
+            Ok(a) => {
+                for (pos, why) in &a.refused {
+                    self.metrics.reject("merge_bound");
+                    warn!(
+                        epoch = self.epoch.get(),
+                        stage = self.stage.0,
+                        shard = i,
+                        peer = %self.name(*pos),
+                        reason = %why,
+                        "skipping a peer's {what} of a shard"
+                    );
+                }
+                a.accepted
+            }
+            Err(e) => {
+                warn!(
+                    epoch = self.epoch.get(),
+                    stage = self.stage.0,
+                    shard = i,
+                    error = %e,
+                    "could not check a shard's {what}; using none"
+                );
+                Vec::new()
             }
         }
-        out
+    }
+
+    /// The short hotkey of the miner at `pos`.
+    fn name(&self, pos: usize) -> String {
+        self.miners()
+            .get(pos)
+            .map_or_else(|| "this reader".to_owned(), |m| m.hotkey.short())
+    }
+
+    /// The reduction of shard `i` from `parts` (copies keyed by their producer's position): the
+    /// plain mean of those [`admit`] accepts, in the order given; `None` when none is accepted
+    /// (or libtorch fails, with a warning). What a reducer uploads.
+    pub fn reduce(&self, i: usize, parts: Vec<(usize, Tensor)>) -> Option<Tensor> {
+        let accepted: Vec<Tensor> = self
+            .admit(i, parts, "copy")
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        match mean(&accepted) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(
+                    epoch = self.epoch.get(),
+                    stage = self.stage.0,
+                    shard = i,
+                    error = %e,
+                    "could not average a shard's copies"
+                );
+                None
+            }
+        }
+    }
+
+    /// Every member's copy of shard `i` that can be read and that [`admit`] accepts, in the
+    /// stage's order. `weighting` is ignored: every accepted copy weighs the same.
+    pub async fn copies(&self, i: usize, weighting: Weighting<'_>) -> Vec<Tensor> {
+        let _ = weighting;
+        let mut read = Vec::with_capacity(self.count());
+        for pos in 0..self.count() {
+            if let Some(t) = self.read(Kind::Shard, pos, i).await {
+                read.push((pos, t));
+            }
+        }
+        self.admit(i, read, "copy")
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
 
     /// What to keep of shard `i` given the reductions read from its first reducer and its twin:
-    /// settled against the members' copies (weighted as `weighting` says, read only then) when
-    /// they disagree beyond `tolerance`. Should the comparison itself fail (libtorch), the
-    /// first reducer's reduction is kept, else the twin's, with a warning.
+    /// settled against the members' accepted copies (read only then) when they disagree beyond
+    /// `tolerance`. Should the comparison itself fail (libtorch), the first reducer's reduction
+    /// is kept, else the twin's, with a warning. A kept reduction that [`admit`] refuses (out of
+    /// reach of the epoch's start, say from a lying reducer whose twin never answered) is
+    /// dropped: `kept` is then `None`, and a merging miner keeps its own values of the shard.
+    /// `weighting` is ignored (see [`Weighting`]).
     pub async fn verdict(
         &self,
         i: usize,
@@ -149,12 +240,22 @@ impl<'a> StageMerge<'a> {
         tolerance: f64,
         weighting: Weighting<'_>,
     ) -> Verdict {
+        let [first, twin] = self.reducers(i);
+        // Whose reduction is kept, named should it be refused (`None`: reduced here).
+        let mut from = if pair[0].is_some() { first } else { twin };
         let fallback = pair[0]
             .as_ref()
             .or(pair[1].as_ref())
             .map(Tensor::shallow_clone);
-        match verdict(pair, tolerance, || self.copies(i, weighting)).await {
-            Ok(v) => v,
+        let mut v = match verdict(pair, tolerance, || self.copies(i, weighting)).await {
+            Ok(v) => {
+                match v.off {
+                    [true, false] => from = twin,
+                    [true, true] => from = None,
+                    _ => {}
+                }
+                v
+            }
             Err(e) => {
                 warn!(
                     epoch = self.epoch.get(),
@@ -170,12 +271,20 @@ impl<'a> StageMerge<'a> {
                     gap: 0.0,
                 }
             }
+        };
+        if let Some(t) = v.kept.take() {
+            let key = from.unwrap_or(usize::MAX);
+            v.kept = self
+                .admit(i, vec![(key, t)], "reduction")
+                .pop()
+                .map(|(_, t)| t);
         }
+        v
     }
 
     /// The merged weights (flat), read as a joining miner reads them: both reductions of every
-    /// shard, settled by [`Self::verdict`] with the members' listed work, as the stage's miners
-    /// settle them; `None` if a shard has no reduction at all (or the pieces do not fit).
+    /// shard, settled by [`Self::verdict`] as the stage's miners settle them; `None` if a shard
+    /// has no reduction that holds (or the pieces do not fit).
     pub async fn assemble(&self, tolerance: f64) -> Option<Tensor> {
         let n = self.count();
         if n == 0 {
@@ -191,7 +300,7 @@ impl<'a> StageMerge<'a> {
                 }
             }
             pieces.push(
-                self.verdict(i, pair, tolerance, Weighting::Listed)
+                self.verdict(i, pair, tolerance, Weighting::Equal)
                     .await
                     .kept?,
             );
@@ -201,18 +310,23 @@ impl<'a> StageMerge<'a> {
 }
 
 /// How a reader weights the members' copies of a shard when it reduces the shard itself.
+///
+/// Every accepted copy weighs the same, whichever is given (why:
+/// [`sliver_common::merge`]); the type stays so that callers written against weighted copies
+/// compile, and will go once they pass [`Weighting::Equal`].
 #[derive(Clone, Copy)]
 pub enum Weighting<'w> {
-    /// By each member's artifacts of the epoch in its store ([`StageMerge::work`]): what the
-    /// stage's miners and a joining miner see.
-    Listed,
-    /// By the given weight of each hotkey (the validator's verified work).
+    /// Every accepted copy alike: what every reader does.
+    Equal,
+    /// Formerly each hotkey's given weight (the validator's verified work); now ignored, as
+    /// [`Weighting::Equal`], so that the validator's audit reduces as the miners do.
     Given(&'w (dyn Fn(&Hotkey) -> f64 + Sync)),
 }
 
 #[cfg(test)]
 mod tests {
     use sliver_common::artifact::{self, ArtifactId, SIGNATURE_LEN, Signer, Unsealed, shard_id};
+    use sliver_common::layout;
     use sliver_common::storage::{Store, StoreConfig};
 
     use super::*;
@@ -352,8 +466,25 @@ mod tests {
             reader.read(Kind::Merged, 0, 0).await,
             reader.read(Kind::Merged, 1, 0).await,
         ];
-        let v = reader.verdict(0, pair, 1e-6, Weighting::Listed).await;
+        let v = reader.verdict(0, pair, 1e-6, Weighting::Equal).await;
         assert!(v.disagreed);
+        assert_eq!(v.off, [false, true]);
+        assert!(v.kept.unwrap().equal(&honest_part(0)));
+        // A validator's weights are ignored: it settles as the miners do, by the plain mean.
+        let weight = |h: &Hotkey| {
+            if *h == keys[honest].hotkey() {
+                1.0
+            } else {
+                3.0
+            }
+        };
+        let pair = [
+            reader.read(Kind::Merged, 0, 0).await,
+            reader.read(Kind::Merged, 1, 0).await,
+        ];
+        let v = reader
+            .verdict(0, pair, 1e-6, Weighting::Given(&weight))
+            .await;
         assert_eq!(v.off, [false, true]);
         assert!(v.kept.unwrap().equal(&honest_part(0)));
         // Shard 1: the liar's bytes are rejected (counted), the honest twin's reduction is kept.
