@@ -243,13 +243,33 @@ impl Client {
         F: Fn(At) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
+        self.read_at(action, None, f).await
+    }
+
+    /// Runs the read `f` at block `block` (the latest finalized block when `None`), reconnecting
+    /// and retrying with backoff when the connection drops.
+    async fn read_at<T, F, Fut>(
+        &self,
+        action: &str,
+        block: Option<BlockNumber>,
+        f: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(At) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
         let (res, _) = self
             .backoff
             .run(
                 action,
                 || async {
                     let conn = self.conn().await?;
-                    let at = self.at(&conn).await?;
+                    let at = match block {
+                        None => self.at(&conn).await?,
+                        Some(b) => conn.api.at_block(b.0).await.map_err(|e| {
+                            self.after_failure(&conn, Error::rpc("reading an earlier block", e))
+                        })?,
+                    };
                     f(at).await.map_err(|e| self.after_failure(&conn, e))
                 },
                 Error::is_transient,
@@ -395,6 +415,25 @@ impl Client {
         .await
     }
 
+    /// The metagraph of `netuid` as it was at block `block` (state a pruned node has discarded
+    /// is an error).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::metagraph`].
+    pub async fn metagraph_at(
+        &self,
+        netuid: NetUid,
+        block: BlockNumber,
+    ) -> Result<Metagraph, Error> {
+        self.read_at(
+            "reading the metagraph at a block",
+            Some(block),
+            |at| async move { metagraph::read(&at, netuid).await },
+        )
+        .await
+    }
+
     /// The uid of `hotkey` on `netuid`, if registered.
     ///
     /// # Errors
@@ -452,7 +491,28 @@ impl Client {
         &self,
         netuid: NetUid,
     ) -> Result<Vec<(AccountId32, Commitment)>, Error> {
-        self.read("reading commitments", |at| async move {
+        self.read_commitments(netuid, None).await
+    }
+
+    /// Every commitment on `netuid` as it was at block `block`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::commitments`], or state a pruned node has discarded.
+    pub async fn commitments_at(
+        &self,
+        netuid: NetUid,
+        block: BlockNumber,
+    ) -> Result<Vec<(AccountId32, Commitment)>, Error> {
+        self.read_commitments(netuid, Some(block)).await
+    }
+
+    async fn read_commitments(
+        &self,
+        netuid: NetUid,
+        block: Option<BlockNumber>,
+    ) -> Result<Vec<(AccountId32, Commitment)>, Error> {
+        self.read_at("reading commitments", block, |at| async move {
             let addr = api::storage().commitments().commitment_of();
             storage::iter(&at, addr, (netuid.0,))
                 .await?

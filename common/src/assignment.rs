@@ -1,16 +1,19 @@
 //! Stage assignment: which miner runs which stage in an epoch.
 //!
 //! Every participant computes it from the same inputs (the run spec's stage count and the
-//! epoch's miners, read from the chain), so no orchestrator is needed and every validator agrees
-//! on who should have done what. The rule is greedy in uid order: each miner joins the stage
-//! with the fewest miners so far, ties going to the earlier stage. That gives
+//! epoch's miners, read from the chain at the roster's cutoff block), so no orchestrator is
+//! needed and every validator agrees on who should have done what. The rule is sticky: a miner's
+//! stage is its uid modulo the stage count, so
 //!
-//! - balance: stage sizes differ by at most one;
-//! - stability: the same miners give the same assignment, epoch after epoch;
-//! - newcomers where they are needed: a new uid is placed on a stage that is short.
+//! - a miner keeps its stage for as long as it keeps its uid, whoever else comes or goes: a
+//!   hole (a miner that left, or was never announced) shortens its own stage only, instead of
+//!   shifting every later miner to another stage and its merge;
+//! - a newcomer that takes a pruned uid takes the leaver's stage, the one left short;
+//! - uids are handed out densely, so stages are balanced up to the holes.
 //!
-//! A miner that leaves shifts the miners after it in uid order; they rejoin their new stage from
-//! its latest merged checkpoint, as any newcomer does.
+//! The one exception keeps the pipeline whole: while a stage would be empty and another has two
+//! or more miners, the highest uid of the largest stage (the earliest such stage on a tie)
+//! moves to the first empty stage.
 
 use std::fmt;
 
@@ -96,11 +99,24 @@ impl Assignment {
         let mut sorted = members.to_vec();
         sorted.sort();
         sorted.dedup_by_key(|m| m.hotkey);
-        let mut out = vec![Vec::new(); stages];
+        let mut out: Vec<Vec<Member>> = vec![Vec::new(); stages];
+        if stages == 0 {
+            return Self { stages: out };
+        }
         for m in sorted {
-            // The first of the shortest stages.
-            if let Some(stage) = out.iter_mut().min_by_key(|s| s.len()) {
-                stage.push(m);
+            out[usize::from(m.uid) % stages].push(m);
+        }
+        // Fill empty stages from the largest (each stage stays sorted by uid: the moved miner
+        // is the highest of its old stage and alone in its new one).
+        while let Some(empty) = out.iter().position(Vec::is_empty) {
+            let largest = (0..stages)
+                .max_by_key(|&s| (out[s].len(), std::cmp::Reverse(s)))
+                .unwrap_or(0);
+            if out[largest].len() < 2 {
+                break;
+            }
+            if let Some(m) = out[largest].pop() {
+                out[empty].push(m);
             }
         }
         Self { stages: out }
@@ -157,26 +173,60 @@ mod tests {
     }
 
     #[test]
-    fn balanced_stable_and_newcomers_fill_short_stages() {
+    fn balanced_over_dense_uids_and_every_stage_filled() {
         for n in 0..20u16 {
             let members: Vec<Member> = (0..n).map(m).collect();
             let a = Assignment::new(3, &members);
             let sizes: Vec<usize> = StageIndex::all(3).map(|s| a.stage(s).len()).collect();
             let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
             assert!(hi - lo <= 1, "{n}: {sizes:?}");
+            assert_eq!(a.is_complete(), n >= 3, "{n}: {sizes:?}");
             // Order of the input does not matter.
             let mut rev = members.clone();
             rev.reverse();
             assert_eq!(Assignment::new(3, &rev), a);
-            // A newcomer leaves everyone else where they were and joins a short stage.
-            let mut more = members.clone();
-            more.push(m(n));
-            let b = Assignment::new(3, &more);
-            for x in &members {
-                assert_eq!(a.stage_of(&x.hotkey), b.stage_of(&x.hotkey));
-            }
-            let joined = b.stage_of(&m(n).hotkey).unwrap();
-            assert_eq!(a.stage(joined).len(), *lo);
         }
+    }
+
+    /// A miner that leaves moves no one else; a newcomer on its uid takes its stage.
+    #[test]
+    fn a_hole_does_not_reshuffle_the_others() {
+        let members: Vec<Member> = (1..=9).map(m).collect();
+        let before = Assignment::new(3, &members);
+        let without: Vec<Member> = members.iter().copied().filter(|x| x.uid != 4).collect();
+        let after = Assignment::new(3, &without);
+        for x in &without {
+            assert_eq!(
+                before.stage_of(&x.hotkey),
+                after.stage_of(&x.hotkey),
+                "uid {}",
+                x.uid
+            );
+        }
+        let newcomer = Member {
+            uid: 4,
+            hotkey: Hotkey([200; 32]),
+        };
+        let mut with = without.clone();
+        with.push(newcomer);
+        let again = Assignment::new(3, &with);
+        assert_eq!(
+            again.stage_of(&newcomer.hotkey),
+            before.stage_of(&m(4).hotkey)
+        );
+    }
+
+    /// Uids that all fall on one stage still fill every stage, moving only what must move.
+    #[test]
+    fn an_empty_stage_is_filled_from_the_largest() {
+        let members: Vec<Member> = [3, 6, 9, 12, 1].into_iter().map(m).collect();
+        let a = Assignment::new(3, &members);
+        assert!(a.is_complete());
+        // uid 1 stays on stage 1; the highest of stage 0 (12) moves to stage 2.
+        assert_eq!(a.stage_of(&m(1).hotkey), Some(StageIndex(1)));
+        assert_eq!(a.stage_of(&m(12).hotkey), Some(StageIndex(2)));
+        assert_eq!(a.stage(StageIndex(0)).len(), 3);
+        // A lone miner cannot fill three stages.
+        assert!(!Assignment::new(3, &[m(5)]).is_complete());
     }
 }

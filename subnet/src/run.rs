@@ -6,18 +6,22 @@
 //! it; a participant started with its own `--spec` refuses to run when the two differ, naming the
 //! sections that differ.
 //!
-//! The roster of epoch `e` is computed from chain state alone: the registered neurons whose
-//! announcement says `miner`, carries this run's spec hash and was set at or before the first
-//! block of the previous epoch's merge window. Stage assignment follows from it ([`Assignment`]),
-//! so every process that reads the chain after that block agrees on who should do what in `e`,
+//! The roster of epoch `e` is computed from chain state alone, read **at** the cutoff block (the
+//! first block of the previous epoch's merge window): the neurons registered then whose
+//! announcement then says `miner` and carries this run's spec hash. Stage assignment follows
+//! from it ([`Assignment`]). Every process reads the same block, whenever it reads, so a
+//! re-commit, a deregistration or a registration after the cutoff changes no one's roster of `e`,
 //! and a miner whose merge of `e - 1` is done can start `e` without waiting for its first block.
+//! A node that has pruned the cutoff's state is read at its latest block instead, with a
+//! warning. A member whose store this reader cannot open stays on the roster (its reads fail:
+//! that member's failure, not a reshuffle of everyone's stages).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sliver_chain::client::{Client, NetUid};
+use sliver_chain::client::{BlockNumber, Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::artifact::Hotkey;
 use sliver_common::assignment::{Assignment, Member};
@@ -262,8 +266,22 @@ impl RunView {
     /// A chain error.
     pub async fn roster(&self, epoch: Epoch) -> Result<Roster> {
         let start = self.spec.swarm.schedule().roster_cutoff(epoch);
-        let metagraph = self.client.metagraph(self.netuid).await?;
-        let commitments = self.client.commitments(self.netuid).await?;
+        let cutoff = BlockNumber(start);
+        let at_cutoff = async {
+            let metagraph = self.client.metagraph_at(self.netuid, cutoff).await?;
+            let commitments = self.client.commitments_at(self.netuid, cutoff).await?;
+            Ok::<_, sliver_chain::client::Error>((metagraph, commitments))
+        };
+        let (metagraph, commitments) = match at_cutoff.await {
+            Ok(read) => read,
+            Err(e) => {
+                warn!(%epoch, block = start, error = %e, "cannot read the chain at the roster's cutoff block (a pruned node?); reading the latest block, which other participants may not");
+                (
+                    self.client.metagraph(self.netuid).await?,
+                    self.client.commitments(self.netuid).await?,
+                )
+            }
+        };
         let mut members = Vec::new();
         let mut stores = HashMap::new();
         for (account, c) in commitments {
@@ -282,8 +300,7 @@ impl RunView {
                     stores.insert(hotkey, store);
                 }
                 Err(e) => {
-                    warn!(miner = %hotkey.short(), error = %e, "cannot open the miner's announced store; leaving it out");
-                    continue;
+                    warn!(miner = %hotkey.short(), error = %e, "cannot open the miner's announced store; it stays on the roster, unread");
                 }
             }
             members.push(Member { uid: uid.0, hotkey });

@@ -624,3 +624,53 @@ async fn client_uses_the_legacy_backend_when_chain_head_is_offered() {
         "subxt's default client should have tried the listed chainHead methods"
     );
 }
+
+/// What a roster is read from, read at an earlier block: a re-commit or a registration after it
+/// changes nothing there, while the latest block shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commitments_and_metagraph_read_at_an_earlier_block() {
+    let (_net, client) = chain(false).await;
+    let net = populate(&client).await;
+    let miner = &net.miners[0];
+    bounded(
+        "committing the first location",
+        client.set_commitment(NETUID, miner, b"first"),
+    )
+    .await
+    .expect("set_commitment");
+    let cutoff = client.current_block().await.unwrap();
+    bounded(
+        "waiting a block",
+        client.wait_for_block(BlockNumber(cutoff.0 + 1)),
+    )
+    .await
+    .unwrap();
+    let again = bounded(
+        "committing a second location",
+        after_rate_limit(&client, || client.set_commitment(NETUID, miner, b"second")),
+    )
+    .await;
+    again.expect("set_commitment again");
+    let late = Keypair::from_seed(&[42; 32]);
+    bounded(
+        "registering a late miner",
+        client.burned_register(NETUID, &DevSigner(dev::bob()), &late.account_id()),
+    )
+    .await
+    .expect("burned_register (late miner)");
+
+    let of = |all: &[(AccountId32, sliver_chain::client::Commitment)]| {
+        all.iter()
+            .find(|(h, _)| *h == miner.account_id())
+            .map(|(_, c)| c.data.clone())
+    };
+    let then = client.commitments_at(NETUID, cutoff).await.unwrap();
+    let now = client.commitments(NETUID).await.unwrap();
+    assert_eq!(of(&then).as_deref(), Some(&b"first"[..]));
+    assert_eq!(of(&now).as_deref(), Some(&b"second"[..]));
+    let mg_then = client.metagraph_at(NETUID, cutoff).await.unwrap();
+    let mg_now = client.metagraph(NETUID).await.unwrap();
+    assert!(mg_then.uid_of(&late.account_id()).is_none());
+    assert!(mg_now.uid_of(&late.account_id()).is_some());
+    assert_eq!(mg_then.len() + 1, mg_now.len());
+}
