@@ -82,7 +82,10 @@ impl Simulated for Behaviour {
             Behaviour::Noise => 0.3,
             Behaviour::Lazy | Behaviour::Copier => 0.07,
             Behaviour::Scaled => 0.0,
-            Behaviour::FreeRider | Behaviour::PoisonMerge | Behaviour::Late => 0.0,
+            Behaviour::FreeRider
+            | Behaviour::PoisonMerge
+            | Behaviour::MergeExtreme
+            | Behaviour::Late => 0.0,
         }
     }
 
@@ -95,7 +98,10 @@ impl Simulated for Behaviour {
     }
 
     fn merges(self) -> bool {
-        !matches!(self, Behaviour::PoisonMerge | Behaviour::Late)
+        !matches!(
+            self,
+            Behaviour::PoisonMerge | Behaviour::MergeExtreme | Behaviour::Late
+        )
     }
 
     /// Noise, stale, copied and scaled outputs are wrong in every artifact (the lazy miner's
@@ -106,7 +112,10 @@ impl Simulated for Behaviour {
         match self {
             Behaviour::Noise | Behaviour::Copier | Behaviour::Scaled => 1.0,
             Behaviour::Lazy => 1.0 - 1.0 / 80.0,
-            Behaviour::FreeRider | Behaviour::PoisonMerge | Behaviour::Late => 0.0,
+            Behaviour::FreeRider
+            | Behaviour::PoisonMerge
+            | Behaviour::MergeExtreme
+            | Behaviour::Late => 0.0,
         }
     }
 }
