@@ -29,11 +29,15 @@ pub enum Behaviour {
     /// quarter of `f32::MAX`, random signs): weights that would overflow every honest miner's
     /// merge were they averaged in. The merge's bound skips them.
     MergeExtreme,
+    /// Trains and writes as an honest miner does, but publishes a location its store refuses
+    /// every reader (a read key the store does not know, so each read is a 403; on a filesystem
+    /// store, a directory that holds nothing): to everyone else its store is down.
+    StoreDenial,
 }
 
 impl Behaviour {
     /// Every behaviour.
-    pub const ALL: [Behaviour; 8] = [
+    pub const ALL: [Behaviour; 9] = [
         Behaviour::Noise,
         Behaviour::Lazy,
         Behaviour::Copier,
@@ -42,6 +46,7 @@ impl Behaviour {
         Behaviour::PoisonMerge,
         Behaviour::Late,
         Behaviour::MergeExtreme,
+        Behaviour::StoreDenial,
     ];
 
     /// Its name on the command line and in reports.
@@ -55,6 +60,7 @@ impl Behaviour {
             Behaviour::PoisonMerge => "poison-merge",
             Behaviour::Late => "late",
             Behaviour::MergeExtreme => "merge-extreme",
+            Behaviour::StoreDenial => "store-denial",
         }
     }
 }

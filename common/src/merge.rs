@@ -11,7 +11,7 @@
 //!
 //! **Each copy is bounded.** A copy counts only when it is finite and no weight lies further
 //! from the weights the stage began the epoch with (the previous merge, which every honest
-//! miner of the stage holds) than an honest epoch of AdamW steps can move it ([`Reach`], sized
+//! miner of the stage holds) than an honest epoch of AdamW steps can move it ([`DriftBound`], sized
 //! as the spot checks size claimed weights' drift, over [`max_epoch_steps`]). A copy near the
 //! float limit, or any weights no training reaches, is skipped and its producer named; the
 //! reduction averages what is left. [`admit`] is that rule, and every reader (reducers, a
@@ -85,7 +85,7 @@ pub fn mean(parts: &[Tensor]) -> Result<Option<Tensor>, TchError> {
 }
 
 /// The most optimizer steps one honest miner can take in one epoch, as far as the spec bounds
-/// it: what sizes [`Reach`].
+/// it: what sizes [`DriftBound`].
 ///
 /// The spec sets no miner's speed, so the bound is the schedule's own unit, the block: a
 /// miner's epoch (from the end of the previous merge's scatter to its own, `swarm.epoch_blocks`
@@ -112,7 +112,7 @@ pub fn max_epoch_steps(spec: &RunSpec, origins: usize) -> u64 {
 /// [`OptimizerSpec::max_step_change`](crate::spec::OptimizerSpec::max_step_change) a step), over
 /// the [`max_epoch_steps`] of an epoch.
 #[derive(Debug, Clone, Copy)]
-pub struct Reach {
+pub struct DriftBound {
     /// Steps in an epoch ([`max_epoch_steps`]).
     pub steps: u64,
     /// `validation.weight_drift_margin`.
@@ -123,7 +123,7 @@ pub struct Reach {
     decay: f64,
 }
 
-impl Reach {
+impl DriftBound {
     /// The reach of an epoch of `spec` whose roster has `origins` stage-0 miners.
     pub fn new(spec: &RunSpec, origins: usize) -> Self {
         let o = &spec.optimizer;
@@ -190,7 +190,7 @@ pub struct Admitted<K> {
 /// start accept and refuse the same parts.
 ///
 /// A part is accepted when it is finite, has the shard's length, and no value lies further
-/// than `reach` allows ([`Reach::allowed`]) from the same values of `start`: the shard of the
+/// than `reach` allows ([`DriftBound::allowed`]) from the same values of `start`: the shard of the
 /// weights every honest miner of the stage began the epoch with (the previous merge). An
 /// honest miner's copy never moves further (its steps are bounded by [`max_epoch_steps`]), nor
 /// does the mean of such copies, so an honest reduction passes too.
@@ -214,7 +214,7 @@ pub struct Admitted<K> {
 pub fn admit<K>(
     parts: Vec<(K, Tensor)>,
     start: Option<&Tensor>,
-    reach: Option<&Reach>,
+    reach: Option<&DriftBound>,
 ) -> Result<Admitted<K>, TchError> {
     let mut accepted = Vec::with_capacity(parts.len());
     let mut refused = Vec::new();
@@ -450,7 +450,7 @@ mod tests {
         let steps = max_epoch_steps(&spec, 1);
         assert_eq!(steps, per_origin.div_ceil(spec.optimizer.accumulate as u64));
         assert!(max_epoch_steps(&spec, 3) >= 3 * steps - 2);
-        let reach = Reach::new(&spec, 1);
+        let reach = DriftBound::new(&spec, 1);
         // At least what the spot checks allow over as many steps, from the largest weight.
         let floor = spec.optimizer.max_step_change(0.5) * steps as f64 * reach.margin;
         assert!(reach.allowed(0.5) >= floor);
@@ -460,7 +460,7 @@ mod tests {
     #[test]
     fn copies_out_of_reach_of_the_start_are_refused_and_named() {
         let spec = spec();
-        let reach = Reach::new(&spec, 1);
+        let reach = DriftBound::new(&spec, 1);
         let start = t(&[0.5, -0.25, 0.0, 1.0]);
         let step = reach.allowed(1.0) as f32 / 2.0;
         let honest = &start + f64::from(step);
@@ -497,7 +497,7 @@ mod tests {
     #[test]
     fn without_a_start_the_median_of_three_is_the_centre() {
         let spec = spec();
-        let reach = Reach::new(&spec, 1);
+        let reach = DriftBound::new(&spec, 1);
         let honest = [t(&[0.5, 0.1]), t(&[0.51, 0.09]), t(&[0.49, 0.11])];
         let extreme = t(&[f32::MAX / 4.0, -f32::MAX / 4.0]);
         let mut parts: Vec<(usize, Tensor)> = honest

@@ -634,10 +634,20 @@ impl Store {
     ) -> Result<Store, StorageError> {
         let (backend, prefix): (Arc<dyn ObjectStore>, String) = match config.validate()? {
             Target::Fs(dir) => {
-                std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
-                    dir: dir.clone(),
-                    source,
-                })?;
+                if connector.is_some() {
+                    // A peer's directory is read, never made.
+                    if !dir.is_dir() {
+                        return Err(StorageError::InvalidLocation {
+                            location: config.to_string(),
+                            reason: "no such directory".into(),
+                        });
+                    }
+                } else {
+                    std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
+                        dir: dir.clone(),
+                        source,
+                    })?;
+                }
                 let fs = LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|source| StorageError::Open {
                         url: config.to_string(),

@@ -15,6 +15,7 @@ use sliver_subnet::neuron::{self, StartConfig};
 use sliver_subnet::signer::HotkeySigner;
 use tracing::info;
 
+use crate::adversary::Adversary;
 use crate::config::Config;
 use crate::node::Node;
 use crate::worker::Worker;
@@ -40,6 +41,10 @@ pub async fn run(config: Config) -> Result<()> {
             spec: config.expected_spec.as_ref(),
             data: config.data.as_deref(),
             metrics_port: config.metrics_port,
+            announce_instead: match config.adversary {
+                Some(Adversary::StoreDenial) => Some(neuron::denied_location(&config.store)?),
+                _ => None,
+            },
         },
         &shutdown,
     )

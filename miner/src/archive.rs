@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -126,10 +126,10 @@ pub(crate) struct Answering {
 
 /// Answers every validator's challenge for `epoch` until the schedule's answer deadline
 /// ([`Timeline::answer_end`](sliver_common::schedule::Timeline::answer_end)): puts each weight
-/// version asked for in this miner's store.
+/// version asked for in this miner's store. Only hotkeys holding a validator permit are
+/// answered ([`RunView::validator_stores`]), each by its own loop, concurrently: a validator
+/// whose store is slow or down delays no one else's answer.
 pub(crate) async fn answer(a: Answering) {
-    let spec = &a.view.spec;
-    let deadline = spec.swarm.schedule().timeline(a.epoch).answer_end;
     let validators = match a.view.validator_stores().await {
         Ok(v) => v,
         Err(e) => {
@@ -141,90 +141,118 @@ pub(crate) async fn answer(a: Answering) {
             return;
         }
     };
-    let mut answered: HashSet<Hotkey> = HashSet::new();
-    let mut put: HashSet<WeightsHash> = HashSet::new();
-    loop {
-        for (validator, store) in &validators {
-            if answered.contains(validator) {
-                continue;
-            }
-            let key = layout::challenge(&spec.name, a.epoch, &a.me);
-            let bytes = match store.get(&key, max_challenge_len()).await {
-                Ok(Some(b)) => b,
-                Ok(None) => continue,
-                Err(e) => {
-                    debug!(validator = %validator.short(), error = %e, "reading a challenge failed; will retry");
-                    continue;
-                }
-            };
-            let hashes = match spot_check::parse_challenge(&bytes) {
-                Ok(h) => h,
-                Err(e) => {
-                    answered.insert(*validator);
-                    warn!(validator = %validator.short(), error = %e, "ignoring a malformed challenge");
-                    continue;
-                }
-            };
-            let mut retry = false;
-            for hash in hashes {
-                if put.contains(&hash) {
-                    continue;
-                }
-                let path = a.claimed.join(hash.to_string());
-                let weights = match tokio::fs::read(&path).await {
-                    Ok(w) => w,
-                    Err(e) => {
-                        warn!(validator = %validator.short(), hash = %hash.short(), error = %e, "challenged for weights this miner did not keep");
-                        continue;
-                    }
-                };
-                let n = weights.len() as u64;
-                let key = layout::weights_answer(&spec.name, a.epoch, a.stage, &a.me, &hash);
-                match a.store.put_once(&key, Bytes::from(weights)).await {
-                    Ok(Put::Created) => {
-                        a.metrics.add_bytes("up", "weights", n);
-                        put.insert(hash);
-                    }
-                    Ok(Put::Same) => {
-                        put.insert(hash);
-                    }
-                    Ok(Put::Exists) => {
-                        // The key names the weights' hash: other bytes there are not them.
-                        warn!(
-                            key,
-                            "the answer's key holds other bytes; the challenge cannot be answered"
-                        );
-                        put.insert(hash);
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "putting challenged weights failed; will retry");
-                        retry = true;
-                    }
-                }
-            }
-            if retry {
-                continue;
-            }
-            answered.insert(*validator);
-            info!(
-                epoch = %a.epoch,
-                validator = %validator.short(),
-                versions = put.len(),
-                "answered a spot check"
-            );
+    // Versions already in this miner's store, shared by the loops: each is put once.
+    let put: Mutex<HashSet<WeightsHash>> = Mutex::default();
+    futures::future::join_all(
+        validators
+            .iter()
+            .map(|(validator, store)| answer_one(&a, validator, store, &put)),
+    )
+    .await;
+    if !a.cancel.is_cancelled() {
+        // Nobody will ask for this epoch's versions again.
+        if let Err(e) = tokio::fs::remove_dir_all(&a.claimed).await {
+            debug!(error = %e, "removing the epoch's claimed weights");
         }
-        if answered.len() == validators.len() || *a.clock.borrow() >= deadline {
-            // Nobody will ask for this epoch's versions again.
-            if let Err(e) = tokio::fs::remove_dir_all(&a.claimed).await {
-                debug!(error = %e, "removing the epoch's claimed weights");
-            }
+    }
+}
+
+/// Answers `validator`'s challenge, read from its `store`, once it appears and until the
+/// answer deadline.
+async fn answer_one(
+    a: &Answering,
+    validator: &Hotkey,
+    store: &Store,
+    put: &Mutex<HashSet<WeightsHash>>,
+) {
+    let spec = &a.view.spec;
+    let deadline = spec.swarm.schedule().timeline(a.epoch).answer_end;
+    let key = layout::challenge(&spec.name, a.epoch, &a.me);
+    loop {
+        if *a.clock.borrow() >= deadline {
             return;
+        }
+        match store.get(&key, max_challenge_len()).await {
+            Ok(Some(bytes)) => match spot_check::parse_challenge(&bytes) {
+                Ok(hashes) => {
+                    if put_versions(a, validator, &hashes, put).await {
+                        info!(
+                            epoch = %a.epoch,
+                            validator = %validator.short(),
+                            versions = hashes.len(),
+                            "answered a spot check"
+                        );
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!(validator = %validator.short(), error = %e, "ignoring a malformed challenge");
+                    return;
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                debug!(validator = %validator.short(), error = %e, "reading a challenge failed; will retry");
+            }
         }
         tokio::select! {
             () = a.cancel.cancelled() => return,
             () = tokio::time::sleep(POLL) => {}
         }
     }
+}
+
+/// Puts each version in `hashes` this miner kept in its store; whether all that could be put
+/// are (a failed put is retried on the next round).
+async fn put_versions(
+    a: &Answering,
+    validator: &Hotkey,
+    hashes: &[WeightsHash],
+    put: &Mutex<HashSet<WeightsHash>>,
+) -> bool {
+    let spec = &a.view.spec;
+    let mut done = true;
+    for hash in hashes {
+        if lock(put).contains(hash) {
+            continue;
+        }
+        let path = a.claimed.join(hash.to_string());
+        let weights = match tokio::fs::read(&path).await {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(validator = %validator.short(), hash = %hash.short(), error = %e, "challenged for weights this miner did not keep");
+                continue;
+            }
+        };
+        let n = weights.len() as u64;
+        let key = layout::weights_answer(&spec.name, a.epoch, a.stage, &a.me, hash);
+        match a.store.put_once(&key, Bytes::from(weights)).await {
+            Ok(Put::Created) => {
+                a.metrics.add_bytes("up", "weights", n);
+                lock(put).insert(*hash);
+            }
+            Ok(Put::Same) => {
+                lock(put).insert(*hash);
+            }
+            Ok(Put::Exists) => {
+                // The key names the weights' hash: other bytes there are not them.
+                warn!(
+                    key,
+                    "the answer's key holds other bytes; the challenge cannot be answered"
+                );
+                lock(put).insert(*hash);
+            }
+            Err(e) => {
+                warn!(error = %e, "putting challenged weights failed; will retry");
+                done = false;
+            }
+        }
+    }
+    done
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

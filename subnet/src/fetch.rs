@@ -191,11 +191,11 @@ mod tests {
         // `good` mines stage 0, `staged1` stage 1; `stranger` is not on the roster.
         let members = [
             Member {
-                uid: 1,
+                uid: 0,
                 hotkey: good.hotkey(),
             },
             Member {
-                uid: 2,
+                uid: 1,
                 hotkey: staged1.hotkey(),
             },
         ];

@@ -15,7 +15,7 @@
 
 use sliver_common::artifact::{Hotkey, Kind};
 use sliver_common::assignment::Member;
-use sliver_common::merge::{Reach, Verdict, admit, mean, reducers, shard_range, verdict};
+use sliver_common::merge::{DriftBound, Verdict, admit, mean, reducers, shard_range, verdict};
 use sliver_common::metrics::Metrics;
 use sliver_common::{Epoch, RunSpec, StageIndex};
 use tch::Tensor;
@@ -35,7 +35,7 @@ pub struct StageMerge<'a> {
     total: i64,
     /// How far an epoch moves a weight; `None` (not told the spec): copies are checked for
     /// length and finiteness only.
-    reach: Option<Reach>,
+    reach: Option<DriftBound>,
     /// The flat weights the stage began the epoch with, when this reader holds them (kept as
     /// plain values: a tensor is not `Sync`, and the reader is borrowed across reads).
     start: Option<Vec<f32>>,
@@ -64,12 +64,12 @@ impl<'a> StageMerge<'a> {
     }
 
     /// Bounds every copy and kept reduction by what an epoch of `spec` can move a weight
-    /// ([`Reach`], for this epoch's roster) from `start`, the stage's flat weights at the
+    /// ([`DriftBound`], for this epoch's roster) from `start`, the stage's flat weights at the
     /// epoch's start; without `start` (or one of another length), as [`admit`] says.
     #[must_use]
     pub fn bounded(mut self, spec: &RunSpec, start: Option<&Tensor>) -> Self {
         let origins = self.roster.assignment.stage(StageIndex::FIRST).len();
-        self.reach = Some(Reach::new(spec, origins));
+        self.reach = Some(DriftBound::new(spec, origins));
         self.start = start.and_then(|t| {
             if t.numel() as i64 != self.total {
                 warn!(

@@ -162,6 +162,9 @@ pub struct StartConfig<'a> {
     pub data: Option<&'a str>,
     /// The port to serve `/metrics` and `/health` on, if any.
     pub metrics_port: Option<u16>,
+    /// A location to announce in place of the store's own, unverified: only the tests'
+    /// `store-denial` adversary sets one ([`denied_location`]).
+    pub announce_instead: Option<String>,
 }
 
 /// A started neuron: everything its own work needs.
@@ -211,21 +214,10 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         }
         (spec, cfg.role)
     };
-    let location = cfg.store.to_location()?;
-    // A fresh key each start: a probe that outlived a crash is never mistaken for this one.
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let probe = layout::probe(&crate::signer::hotkey_of(&hotkey.account_id()), nonce);
-    store
-        .verify_published(&location, cfg.store.reach, &probe)
-        .await
-        .with_context(|| {
-            format!(
-                "checking the location this neuron publishes for {}",
-                cfg.store
-            )
-        })?;
+    let location = match &cfg.announce_instead {
+        Some(other) => other.clone(),
+        None => verified_location(cfg.store, &store, &hotkey).await?,
+    };
     let announcement = Announcement {
         role,
         spec: run::spec_hash(&spec),
@@ -261,6 +253,43 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         metrics,
         clock,
     })
+}
+
+/// This neuron's location, once checked: others can list its store through it and cannot write
+/// it ([`Store::verify_published`]).
+async fn verified_location(
+    config: &StoreConfig,
+    store: &Store,
+    hotkey: &Keypair,
+) -> Result<String> {
+    let location = config.to_location()?;
+    // A fresh key each start: a probe that outlived a crash is never mistaken for this one.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let probe = layout::probe(&crate::signer::hotkey_of(&hotkey.account_id()), nonce);
+    store
+        .verify_published(&location, config.reach, &probe)
+        .await
+        .with_context(|| format!("checking the location this neuron publishes for {config}"))?;
+    Ok(location)
+}
+
+/// What the tests' `store-denial` adversary announces for `config`: the same store, with a read
+/// key the store does not know (every read is refused); for a filesystem store, a directory
+/// beside it that holds nothing.
+///
+/// # Errors
+/// A config that cannot be published at all.
+pub fn denied_location(config: &StoreConfig) -> Result<String> {
+    let mut denied = config.clone();
+    if denied.url.starts_with("s3://") {
+        denied.read_access_key_id = Some("store-denial".into());
+        denied.read_secret_access_key = Some("store-denial".into());
+    } else {
+        denied.url = format!("{}-denied", denied.url.trim_end_matches('/'));
+    }
+    Ok(denied.to_location()?)
 }
 
 /// The run's text: the spec's data, or `data` in its place; its tokenizer must fit the model.

@@ -313,8 +313,10 @@ impl RunView {
     }
 
     /// The stores of the validators of this run (the owner's included): registered hotkeys
-    /// that announced this run's spec, with their announced store, by hotkey. A store that
-    /// cannot be opened is left out with a warning.
+    /// that hold a validator permit and announced this run's spec, with their announced store,
+    /// by hotkey. Any hotkey can announce itself a validator; only the chain's permit (stake)
+    /// makes it one, so a miner answers no one else. A store that cannot be opened is left out
+    /// with a warning.
     ///
     /// # Errors
     /// A chain error.
@@ -323,7 +325,11 @@ impl RunView {
         let commitments = self.client.commitments(self.netuid).await?;
         let mut out = Vec::new();
         for (account, c) in commitments {
-            if metagraph.uid_of(&account).is_none() {
+            let permitted = metagraph
+                .uid_of(&account)
+                .and_then(|uid| metagraph.neuron(uid))
+                .is_some_and(|n| n.validator_permit);
+            if !permitted {
                 continue;
             }
             let Ok(a) = Announcement::parse(&c.data) else {

@@ -6,7 +6,8 @@
 //! Parquet table and a non-zero weight on chain), a miner killed with SIGKILL and restarted
 //! (it rejoins from the merged weights), a miner that never comes back (its stage still
 //! merges), and a participant holding another run spec (it refuses, naming the difference).
-//! A second run does the same flow against a real S3-compatible server (s3s-fs), on a subnet
+//! A second run does the same flow against a real S3-compatible server (s3s over s3s-fs, a write
+//! key per process and a published read-only key), on a subnet
 //! that requires commit-reveal, so the weights read back are ones the validator revealed.
 //!
 //! Both are bounded: every wait has a timeout, and the processes are stopped on drop.
@@ -354,8 +355,9 @@ fn validator_warnings(net: &Localnet) -> String {
         .join("\n")
 }
 
-/// Starts two stages of three miners with `cheats` (miner index, behaviour; indices 0, 2, 4 are
-/// stage 0 and 1, 3, 5 stage 1), scores three epochs, and checks that every cheat is caught in
+/// Starts two stages of three miners with `cheats` (miner index, behaviour; miner `i` has uid
+/// `i + 1` and a miner's stage is its uid modulo 2, so indices 1, 3, 5 are stage 0 and 0, 2, 4
+/// stage 1), scores three epochs, and checks that every cheat is caught in
 /// every epoch from the `from`-th report on, that no honest miner is ever caught, and that the
 /// cheats end with little weight on chain.
 async fn cheats_are_caught(cheats: &[(usize, Behaviour)], from: usize) {
@@ -413,14 +415,77 @@ async fn cheats_are_caught(cheats: &[(usize, Behaviour)], from: usize) {
 async fn adversaries_are_caught_and_honest_miners_are_not() {
     cheats_are_caught(
         &[
-            (0, Behaviour::Noise),
-            (2, Behaviour::FreeRider),
-            (1, Behaviour::PoisonMerge),
-            (3, Behaviour::Late),
+            (1, Behaviour::Noise),
+            (3, Behaviour::FreeRider),
+            (0, Behaviour::PoisonMerge),
+            (2, Behaviour::Late),
         ],
         1,
     )
     .await;
+}
+
+/// Strangers who break only their own part, on S3: a `store-denial` miner (stage 0: its store
+/// refuses every reader) and a `merge-extreme` miner (stage 1: merge copies near the float
+/// limit) beside honest ones. The validator scores every epoch, both are caught, no honest miner
+/// is caught or left without weight, and the merged model's held-out loss still falls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_store_and_an_extreme_merge_cost_only_their_miners() {
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), StorageKind::S3, 3, false);
+    opts.miners_per_stage = 3;
+    let cheats = [(1, Behaviour::StoreDenial), (2, Behaviour::MergeExtreme)];
+    opts.adversaries = cheats.to_vec();
+    let mut net = Localnet::start(opts).await.unwrap();
+    let reports = [next(&mut net), next(&mut net), next(&mut net)];
+    let epochs: Vec<u64> = reports.iter().map(|r| r.epoch.get()).collect();
+    assert!(
+        epochs.windows(2).all(|w| w[1] == w[0] + 1),
+        "the validator missed an epoch: {epochs:?}"
+    );
+    let cheat_uids: Vec<u64> = cheats
+        .iter()
+        .map(|(i, _)| u64::from(net.miners[*i].uid.0))
+        .collect();
+    for r in &reports[1..] {
+        let table = work_in_table(&r.scores);
+        assert_eq!(table.len(), 6, "{table:?}");
+        for (uid, _, caught) in &table {
+            if cheat_uids.contains(uid) {
+                assert!(
+                    !caught.is_empty(),
+                    "epoch {}: cheat uid {uid} not caught: {table:?}",
+                    r.epoch
+                );
+            } else {
+                assert!(
+                    caught.is_empty(),
+                    "epoch {}: honest uid {uid} caught: {table:?}\nthe validator's warnings:\n{}",
+                    r.epoch,
+                    validator_warnings(&net)
+                );
+            }
+        }
+    }
+    let losses: Vec<f64> = reports.iter().filter_map(|r| r.eval_loss).collect();
+    assert_eq!(losses.len(), 3, "{reports:#?}");
+    assert!(
+        losses[2] < losses[0],
+        "held-out loss did not fall: {losses:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let weights = net.weights().await.unwrap();
+    for m in &net.miners {
+        if !cheat_uids.contains(&u64::from(m.uid.0)) {
+            assert!(
+                weights.get(&m.uid.0).is_some_and(|w| *w > 0),
+                "honest miner uid {} has no weight: {weights:?}",
+                m.uid.0
+            );
+        }
+    }
+    net.stop();
 }
 
 /// The subtle cheats only spot checks see: `lazy` and `copier` upload activations that are not
@@ -431,9 +496,9 @@ async fn adversaries_are_caught_and_honest_miners_are_not() {
 async fn spot_checks_catch_what_the_loss_does_not_show() {
     cheats_are_caught(
         &[
-            (0, Behaviour::Lazy),
-            (2, Behaviour::Copier),
-            (1, Behaviour::Scaled),
+            (1, Behaviour::Lazy),
+            (3, Behaviour::Copier),
+            (0, Behaviour::Scaled),
         ],
         1,
     )

@@ -197,11 +197,6 @@ impl Looper {
     ) -> Result<Tallied> {
         let spec = &self.view.spec;
         let down_before = bytes_down(&self.metrics);
-        let follow::Audit {
-            mut rows,
-            merged,
-            paths,
-        } = follow::audit(spec, roster, &self.metrics, epoch, &self.stage_params).await?;
         let start: Vec<Option<Tensor>> =
             match &*self.last_merged.lock().unwrap_or_else(|p| p.into_inner()) {
                 Some((e, m)) if e.next() == epoch => m
@@ -210,6 +205,24 @@ impl Looper {
                     .collect(),
                 _ => Vec::new(),
             };
+        let follow::Audit {
+            mut rows,
+            merged,
+            paths,
+        } = follow::audit(
+            spec,
+            roster,
+            &self.metrics,
+            epoch,
+            (
+                &self.stage_params,
+                start
+                    .iter()
+                    .map(|t| t.as_ref().map(Tensor::shallow_clone))
+                    .collect(),
+            ),
+        )
+        .await?;
         let hotkey_of: BTreeMap<u16, Hotkey> = roster
             .assignment
             .members()

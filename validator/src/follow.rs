@@ -215,14 +215,18 @@ async fn audit_merges(
     metrics: &Metrics,
     epoch: Epoch,
     stage_params: &[i64],
-    work: &(dyn Fn(&Hotkey) -> f64 + Sync),
+    // Owned: a tensor is `Send` but not `Sync`, and the audit runs on a spawned task.
+    start: Vec<Option<Tensor>>,
 ) -> (Vec<Option<Tensor>>, BTreeMap<Hotkey, bool>) {
     let tolerance = spec.swarm.twin_tolerance;
     let mut merged = Vec::with_capacity(spec.stages.len());
     let mut merged_ok = BTreeMap::new();
     for stage in StageIndex::all(spec.stages.len()) {
         let total = stage_params.get(stage.index()).copied().unwrap_or(0);
-        let reader = StageMerge::new(&spec.name, roster, metrics, (epoch, stage), total);
+        // Bounded as the miners bound their merge: from the epoch's start (the last merge this
+        // validator audited), so it settles a disagreement from the copies they accepted.
+        let reader = StageMerge::new(&spec.name, roster, metrics, (epoch, stage), total)
+            .bounded(spec, start.get(stage.index()).and_then(Option::as_ref));
         let miners = reader.miners();
         let n = miners.len();
         let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
@@ -241,9 +245,7 @@ async fn audit_merges(
         for i in 0..n {
             let reducers = reader.reducers(i);
             let pair = reducers.map(|r| r.and_then(|pos| reductions.remove(&(i, pos))));
-            let verdict = reader
-                .verdict(i, pair, tolerance, Weighting::Given(work))
-                .await;
+            let verdict = reader.verdict(i, pair, tolerance, Weighting::Equal).await;
             for (r, off) in reducers.into_iter().zip(verdict.off) {
                 if let (Some(r), true) = (r, off) {
                     warn!(
@@ -291,7 +293,7 @@ pub async fn audit(
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
-    stage_params: &[i64],
+    (stage_params, start): (&[i64], Vec<Option<Tensor>>),
 ) -> Result<Audit> {
     let stages = spec.stages.len();
     let Verified {
@@ -299,11 +301,7 @@ pub async fn audit(
         acts,
         grads,
     } = verified_work(spec, roster, metrics, epoch).await?;
-    let work = |h: &Hotkey| {
-        let n = acts.get(h).map_or(0, HashMap::len) + grads.get(h).map_or(0, HashMap::len);
-        n.max(1) as f64
-    };
-    let (merged, merge_ok) = audit_merges(spec, roster, metrics, epoch, stage_params, &work).await;
+    let (merged, merge_ok) = audit_merges(spec, roster, metrics, epoch, stage_params, start).await;
     for (hotkey, ok) in merge_ok {
         if let Some(row) = rows.get_mut(&hotkey) {
             row.merged = ok;

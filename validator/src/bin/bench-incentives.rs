@@ -85,22 +85,27 @@ impl Simulated for Behaviour {
             Behaviour::FreeRider
             | Behaviour::PoisonMerge
             | Behaviour::MergeExtreme
+            | Behaviour::StoreDenial
             | Behaviour::Late => 0.0,
         }
     }
 
+    /// A store-denial miner's work is unreadable: none of it verifies.
     fn work(self) -> f64 {
-        if self == Behaviour::FreeRider {
-            0.05
-        } else {
-            1.0
+        match self {
+            Behaviour::FreeRider => 0.05,
+            Behaviour::StoreDenial => 0.0,
+            _ => 1.0,
         }
     }
 
     fn merges(self) -> bool {
         !matches!(
             self,
-            Behaviour::PoisonMerge | Behaviour::MergeExtreme | Behaviour::Late
+            Behaviour::PoisonMerge
+                | Behaviour::MergeExtreme
+                | Behaviour::StoreDenial
+                | Behaviour::Late
         )
     }
 
@@ -115,6 +120,7 @@ impl Simulated for Behaviour {
             Behaviour::FreeRider
             | Behaviour::PoisonMerge
             | Behaviour::MergeExtreme
+            | Behaviour::StoreDenial
             | Behaviour::Late => 0.0,
         }
     }
