@@ -38,7 +38,7 @@ use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// Most downloads in flight at once.
 const CONCURRENCY: usize = 16;
@@ -248,9 +248,17 @@ impl Expected {
     }
 }
 
+/// How long one read of a peer's store may take: a sample's timeout
+/// (`swarm.sample_timeout_secs`), since a sample not received by then is dropped upstream
+/// anyway. A store that answers slowly, or never, costs its own samples, not a round of
+/// everyone's.
+fn peer_deadline(cx: &Context) -> Duration {
+    Duration::from_secs(cx.spec.swarm.sample_timeout_secs)
+}
+
 /// Fetches the `kind` artifact of sample `id` that `producer` uploaded at `stage` (activations
 /// from the previous stage, gradients from the next): `Ok(Some)` when it is there and sound,
-/// `Ok(None)` when not there yet, `Err(())` when rejected.
+/// `Ok(None)` when not there yet (or not within [`peer_deadline`]), `Err(())` when rejected.
 async fn fetch_from(
     cx: &Context,
     stage: StageIndex,
@@ -268,7 +276,15 @@ async fn fetch_from(
     };
     let key = layout::artifact(&cx.spec.name, &producer, at);
     let expect = Expect::of(&cx.spec.name, at, producer, codec, &cx.dims);
-    fetch(store, &key, &expect, &cx.roster, &cx.metrics, codec).await
+    let read = fetch(store, &key, &expect, &cx.roster, &cx.metrics, codec);
+    match tokio::time::timeout(peer_deadline(cx), read).await {
+        Ok(r) => r,
+        Err(_) => {
+            cx.metrics.reject("timeout");
+            debug!(producer = %producer.short(), key, "a peer's store did not answer in time");
+            Ok(None)
+        }
+    }
 }
 
 /// Whether `producer` of the previous stage is the one miner whose copy of sample `id` this
@@ -287,14 +303,13 @@ fn is_producer(cx: &Context, producer: Hotkey, id: u64) -> bool {
         .is_some_and(|m| m.hotkey == producer)
 }
 
-/// Lists every previous-stage miner's activations and returns up to [`CONCURRENCY`] per miner
-/// routed here and not yet `seen`; ids routed elsewhere are marked seen.
+/// Lists every previous-stage miner's activations (concurrently, each within
+/// [`peer_deadline`]) and returns up to [`CONCURRENCY`] per miner routed here and not yet
+/// `seen`; ids routed elsewhere are marked seen.
 async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hotkey)> {
-    let mut found = Vec::new();
-    for up in cx.roster.assignment.stage(cx.stage.prev()) {
-        let Ok(store) = cx.roster.store(&up.hotkey) else {
-            continue;
-        };
+    let ups = cx.roster.assignment.stage(cx.stage.prev());
+    let listings = join_all(ups.iter().map(|up| async move {
+        let store = cx.roster.store(&up.hotkey).ok()?;
         let prefix = layout::artifacts(
             &cx.spec.name,
             cx.epoch,
@@ -302,12 +317,24 @@ async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hot
             &up.hotkey,
             Kind::Act,
         );
-        let keys = match store.list(&prefix).await {
-            Ok(k) => k,
-            Err(e) => {
-                warn!(error = %e, "listing activations failed; will retry");
-                continue;
+        match tokio::time::timeout(peer_deadline(cx), store.list(&prefix)).await {
+            Ok(Ok(keys)) => Some(keys),
+            Ok(Err(e)) => {
+                warn!(producer = %up.hotkey.short(), error = %e, "listing activations failed; will retry");
+                None
             }
+            Err(_) => {
+                cx.metrics.reject("timeout");
+                debug!(producer = %up.hotkey.short(), "listing activations took too long; will retry");
+                None
+            }
+        }
+    }))
+    .await;
+    let mut found = Vec::new();
+    for (up, keys) in ups.iter().zip(listings) {
+        let Some(keys) = keys else {
+            continue;
         };
         let mut mine = 0;
         for id in keys.iter().filter_map(|k| layout::id_of_key(k)) {

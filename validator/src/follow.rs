@@ -15,8 +15,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
+use futures::StreamExt;
 use futures::future::join_all;
 use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
+use sliver_common::assignment::Member;
 use sliver_common::layout;
 use sliver_common::merge::reduced_by;
 use sliver_common::metrics::Metrics;
@@ -61,6 +63,9 @@ pub struct MinerWork {
 
 const CONCURRENCY: usize = 16;
 
+/// Miners whose stores are read at once (each with [`CONCURRENCY`] requests in flight).
+const MINERS_AT_ONCE: usize = 8;
+
 /// A finished sample: who computed it at each stage, and its loss.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
@@ -72,8 +77,17 @@ pub struct Path {
     pub loss: f32,
 }
 
+/// How long one read of a miner's store may take: a sample's timeout
+/// (`swarm.sample_timeout_secs`), what its peers give it too. A store that answers slowly, or
+/// never, costs that miner's work, not the validator's epoch.
+fn peer_deadline(spec: &RunSpec) -> std::time::Duration {
+    std::time::Duration::from_secs(spec.swarm.sample_timeout_secs)
+}
+
 /// The ids of `producer`'s artifacts of `kind` that verified, each with the loss its header
-/// claims, and how many were rejected.
+/// claims, and how many were rejected. A store that cannot be read (not opened, a listing that
+/// fails or takes longer than [`peer_deadline`]) is that miner's failure: warned of, counted as
+/// `unreadable_store`, and no work; a read that times out counts as absent.
 async fn verified_ids(
     spec: &RunSpec,
     roster: &Roster,
@@ -82,10 +96,22 @@ async fn verified_ids(
     producer: &Hotkey,
     kind: Kind,
     codec: &WireCodec,
-) -> Result<(HashMap<u64, Option<f32>>, u64)> {
-    let store = roster.store(producer)?;
+) -> (HashMap<u64, Option<f32>>, u64) {
+    let unreadable = |error: String| {
+        metrics.reject("unreadable_store");
+        warn!(miner = %producer.short(), kind = kind.as_str(), error, "cannot read a miner's store: no work counted from it");
+        (HashMap::new(), 0)
+    };
+    let store = match roster.store(producer) {
+        Ok(s) => s,
+        Err(e) => return unreadable(format!("{e:#}")),
+    };
     let prefix = layout::artifacts(&spec.name, epoch, stage, producer, kind);
-    let keys = store.list(&prefix).await?;
+    let keys = match tokio::time::timeout(peer_deadline(spec), store.list(&prefix)).await {
+        Ok(Ok(keys)) => keys,
+        Ok(Err(e)) => return unreadable(e.to_string()),
+        Err(_) => return unreadable(format!("listing took more than {:?}", peer_deadline(spec))),
+    };
     let dims = spec.wire_dims();
     let mut ok = HashMap::new();
     let mut rejected = 0;
@@ -99,9 +125,12 @@ async fn verified_ids(
                 id,
             };
             let expect = Expect::of(&spec.name, at, *producer, codec, &dims);
+            let read = fetch::fetch_opened(store, key, &expect, roster, metrics, codec);
             Some((
                 id,
-                fetch::fetch_opened(store, key, &expect, roster, metrics, codec).await,
+                tokio::time::timeout(peer_deadline(spec), read)
+                    .await
+                    .unwrap_or(Ok(None)),
             ))
         }))
         .await;
@@ -115,7 +144,7 @@ async fn verified_ids(
             }
         }
     }
-    Ok((ok, rejected))
+    (ok, rejected)
 }
 
 /// Every miner's verified artifacts of an epoch: the ids (with the loss each header claims) of
@@ -126,56 +155,73 @@ struct Verified {
     grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
 }
 
-/// Lists and verifies every miner's activations and gradients of `epoch`, and counts the
+/// One miner's verified activations (not on the last stage) and gradients (not on the first).
+async fn miner_work(
+    (spec, roster, metrics): (&RunSpec, &Roster, &Metrics),
+    (epoch, stage, m): (Epoch, StageIndex, Member),
+    (act_codec, grad_codec): (&WireCodec, &WireCodec),
+) -> (
+    StageIndex,
+    Member,
+    Option<(HashMap<u64, Option<f32>>, u64)>,
+    Option<(HashMap<u64, Option<f32>>, u64)>,
+) {
+    let stages = spec.stages.len();
+    let at = (epoch, stage);
+    let a = if stage.is_last(stages) {
+        None
+    } else {
+        Some(verified_ids(spec, roster, metrics, at, &m.hotkey, Kind::Act, act_codec).await)
+    };
+    let g = if stage.is_first() {
+        None
+    } else {
+        Some(verified_ids(spec, roster, metrics, at, &m.hotkey, Kind::Grad, grad_codec).await)
+    };
+    (stage, m, a, g)
+}
+
+/// Lists and verifies every miner's activations and gradients of `epoch` (a few miners at a
+/// time, each independently: one miner's unreadable store costs only its row), and counts the
 /// activations each next-stage miner consumed (returned a verified gradient for).
-///
-/// # Errors
-/// A storage listing that fails for good.
 async fn verified_work(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
-) -> Result<Verified> {
+) -> Verified {
     let act_codec = spec.activation_codec();
     let grad_codec = spec.gradient_codec();
     let stages = spec.stages.len();
     let mut acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
     let mut grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
     let mut rows: BTreeMap<Hotkey, MinerWork> = BTreeMap::new();
-    for (stage, m) in roster.assignment.members() {
+    let (act_codec, grad_codec) = (&act_codec, &grad_codec);
+    let per_miner: Vec<_> = roster
+        .assignment
+        .members()
+        .map(|(stage, m)| {
+            miner_work(
+                (spec, roster, metrics),
+                (epoch, stage, *m),
+                (act_codec, grad_codec),
+            )
+        })
+        .collect();
+    let mut done = futures::stream::iter(per_miner).buffer_unordered(MINERS_AT_ONCE);
+    while let Some((stage, m, a, g)) = done.next().await {
         let mut row = MinerWork {
             uid: m.uid,
             hotkey: m.hotkey.to_string(),
             stage,
             ..MinerWork::default()
         };
-        if !stage.is_last(stages) {
-            let (ids, rej) = verified_ids(
-                spec,
-                roster,
-                metrics,
-                (epoch, stage),
-                &m.hotkey,
-                Kind::Act,
-                &act_codec,
-            )
-            .await?;
+        if let Some((ids, rej)) = a {
             row.activations = ids.len() as u64;
             row.rejected += rej;
             acts.insert(m.hotkey, ids);
         }
-        if !stage.is_first() {
-            let (ids, rej) = verified_ids(
-                spec,
-                roster,
-                metrics,
-                (epoch, stage),
-                &m.hotkey,
-                Kind::Grad,
-                &grad_codec,
-            )
-            .await?;
+        if let Some((ids, rej)) = g {
             row.gradients = ids.len() as u64;
             row.rejected += rej;
             grads.insert(m.hotkey, ids);
@@ -201,7 +247,7 @@ async fn verified_work(
             row.consumed = consumed;
         }
     }
-    Ok(Verified { rows, acts, grads })
+    Verified { rows, acts, grads }
 }
 
 /// Audits every stage's merge. Each miner must have put a verified reduction of every shard it
@@ -300,7 +346,7 @@ pub async fn audit(
         mut rows,
         acts,
         grads,
-    } = verified_work(spec, roster, metrics, epoch).await?;
+    } = verified_work(spec, roster, metrics, epoch).await;
     let (merged, merge_ok) = audit_merges(spec, roster, metrics, epoch, stage_params, start).await;
     for (hotkey, ok) in merge_ok {
         if let Some(row) = rows.get_mut(&hotkey) {
