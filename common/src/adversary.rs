@@ -33,11 +33,15 @@ pub enum Behaviour {
     /// every reader (a read key the store does not know, so each read is a 403; on a filesystem
     /// store, a directory that holds nothing): to everyone else its store is down.
     StoreDenial,
+    /// Stage 0: starts its samples under another stage-0 miner's sample ids (derived from that
+    /// miner's hotkey), to be credited with that miner's paths. Readers re-derive each id's
+    /// origin, so its activations are taken by no one and count for nothing.
+    IdSquat,
 }
 
 impl Behaviour {
     /// Every behaviour.
-    pub const ALL: [Behaviour; 9] = [
+    pub const ALL: [Behaviour; 10] = [
         Behaviour::Noise,
         Behaviour::Lazy,
         Behaviour::Copier,
@@ -47,6 +51,7 @@ impl Behaviour {
         Behaviour::Late,
         Behaviour::MergeExtreme,
         Behaviour::StoreDenial,
+        Behaviour::IdSquat,
     ];
 
     /// Its name on the command line and in reports.
@@ -61,6 +66,7 @@ impl Behaviour {
             Behaviour::Late => "late",
             Behaviour::MergeExtreme => "merge-extreme",
             Behaviour::StoreDenial => "store-denial",
+            Behaviour::IdSquat => "id-squat",
         }
     }
 }

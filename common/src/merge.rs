@@ -95,14 +95,8 @@ pub fn mean(parts: &[Tensor]) -> Result<Option<Tensor>, TchError> {
 /// partial step). The assumption is that no sample goes round the pipeline within one block;
 /// on the local subnet (250 ms blocks) a round takes several.
 pub fn max_epoch_steps(spec: &RunSpec, origins: usize) -> u64 {
-    let swarm = &spec.swarm;
-    let per_block = swarm
-        .window
-        .saturating_mul(swarm.rounds)
-        .saturating_mul(origins.max(1)) as u64;
-    swarm
-        .epoch_blocks
-        .saturating_mul(per_block)
+    crate::routing::max_samples_per_origin(spec)
+        .saturating_mul(origins.max(1) as u64)
         .div_ceil(spec.optimizer.accumulate.max(1) as u64)
 }
 

@@ -6,6 +6,8 @@
 //! of (run, epoch, sample, stage): each sample's path is an independent uniform draw of one
 //! miner per stage, which is what loss attribution across paths (CLASP) needs.
 
+use std::collections::HashMap;
+
 use crate::artifact::Hotkey;
 use crate::assignment::{Member, StageIndex};
 use crate::data::{Corpus, Split};
@@ -32,6 +34,45 @@ pub fn sample_id(run: &str, epoch: Epoch, origin: &Hotkey, counter: u64) -> u64 
         run,
         &[&epoch.to_le_bytes(), &origin.0, &counter.to_le_bytes()],
     )
+}
+
+/// The most samples one stage-0 miner can start in an epoch, as far as the spec bounds it: one
+/// round of `swarm.window · swarm.rounds` per block over `swarm.epoch_blocks` blocks (no sample
+/// goes round the pipeline within one block). What a reader re-derives ids up to ([`Origins`]).
+pub fn max_samples_per_origin(spec: &RunSpec) -> u64 {
+    let swarm = &spec.swarm;
+    swarm
+        .epoch_blocks
+        .saturating_mul(swarm.window.saturating_mul(swarm.rounds) as u64)
+}
+
+/// Which stage-0 miner started each sample of an epoch. A sample id is derived from its
+/// origin's hotkey and counter ([`sample_id`]), so a reader re-derives every id each origin
+/// can have started ([`max_samples_per_origin`]) rather than trust whoever holds an artifact
+/// under it: a miner publishing under another's ids, or under ids no origin started, is told
+/// apart without anything in the artifact to forge.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    by_id: HashMap<u64, Hotkey>,
+}
+
+impl Origins {
+    /// The ids `origins` (the epoch's stage-0 miners) can have started in `epoch`, up to
+    /// `per_origin` each.
+    pub fn new(run: &str, epoch: Epoch, origins: &[Member], per_origin: u64) -> Self {
+        let mut by_id = HashMap::with_capacity(origins.len() * per_origin as usize);
+        for m in origins {
+            for counter in 0..per_origin {
+                by_id.insert(sample_id(run, epoch, &m.hotkey, counter), m.hotkey);
+            }
+        }
+        Self { by_id }
+    }
+
+    /// The stage-0 miner that started sample `id`, if any did.
+    pub fn of(&self, id: u64) -> Option<Hotkey> {
+        self.by_id.get(&id).copied()
+    }
 }
 
 /// The training-data index of sample `id` (what `Corpus::batch` draws from): 40 bits of it, so
@@ -113,5 +154,14 @@ mod tests {
             sample_id("r", Epoch(1), &origin, 0)
         );
         assert!(route("r", Epoch(1), 5, StageIndex(1), &[]).is_none());
+        // Every id is traced to the origin it derives from; a stranger's ids to none.
+        let origins = Origins::new("r", Epoch(1), &miners, 50);
+        for m in &miners {
+            let id = |e, c| sample_id("r", Epoch(e), &m.hotkey, c);
+            assert_eq!(origins.of(id(1, 49)), Some(m.hotkey));
+            assert_eq!(origins.of(id(1, 50)), None);
+            assert_eq!(origins.of(id(2, 0)), None);
+        }
+        assert_eq!(origins.of(sample_id("r", Epoch(1), &origin, 0)), None);
     }
 }

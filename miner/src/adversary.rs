@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use sliver_common::artifact::{ArtifactId, Kind};
+use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
 use sliver_common::layout;
 use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::fetch;
@@ -53,6 +53,21 @@ impl Conduct {
     /// Whether it computes at all (a free rider does not).
     pub(crate) fn computes(&self) -> bool {
         self.adversary.is_none_or(Adversary::computes)
+    }
+
+    /// The hotkey its samples' ids derive from: its own, or (`id-squat`) another stage-0
+    /// miner's, so that its activations go out under that miner's ids.
+    pub(crate) fn origin(&self, me: Hotkey, roster: &Roster) -> Hotkey {
+        if self.adversary == Some(Adversary::IdSquat)
+            && let Some(peer) = roster
+                .assignment
+                .stage(StageIndex::FIRST)
+                .iter()
+                .find(|m| m.hotkey != me)
+        {
+            return peer.hotkey;
+        }
+        me
     }
 
     /// Whether it skips the merge altogether and keeps its own weights.

@@ -30,7 +30,7 @@ use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
 use sliver_common::assignment::Assignment;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
-use sliver_common::routing;
+use sliver_common::routing::{self, Origins};
 use sliver_common::{Epoch, StageIndex};
 use sliver_common::{RunSpec, WireCodec};
 use sliver_subnet::fetch::fetch;
@@ -289,24 +289,30 @@ async fn fetch_from(
 
 /// Whether `producer` of the previous stage is the one miner whose copy of sample `id` this
 /// miner takes. Past stage 1 a sample has one producer per stage, the routed one; stage 0's
-/// producer is whoever started the sample, which its id does not name.
-fn is_producer(cx: &Context, producer: Hotkey, id: u64) -> bool {
+/// producer is whoever started the sample, the origin its id derives from (`origins`).
+fn is_producer(cx: &Context, origins: &Origins, producer: Hotkey, id: u64) -> bool {
     let stage = cx.stage.prev();
-    stage.is_first()
-        || routing::route(
-            &cx.spec.name,
-            cx.epoch,
-            id,
-            stage,
-            cx.roster.assignment.stage(stage),
-        )
-        .is_some_and(|m| m.hotkey == producer)
+    if stage.is_first() {
+        return origins.of(id) == Some(producer);
+    }
+    routing::route(
+        &cx.spec.name,
+        cx.epoch,
+        id,
+        stage,
+        cx.roster.assignment.stage(stage),
+    )
+    .is_some_and(|m| m.hotkey == producer)
 }
 
 /// Lists every previous-stage miner's activations (concurrently, each within
 /// [`peer_deadline`]) and returns up to [`CONCURRENCY`] per miner routed here and not yet
 /// `seen`; ids routed elsewhere are marked seen.
-async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hotkey)> {
+async fn sweep(
+    cx: &Context,
+    origins: &Origins,
+    seen: &mut HashSet<(Hotkey, u64)>,
+) -> Vec<(u64, Hotkey)> {
     let ups = cx.roster.assignment.stage(cx.stage.prev());
     let listings = join_all(ups.iter().map(|up| async move {
         let store = cx.roster.store(&up.hotkey).ok()?;
@@ -341,7 +347,7 @@ async fn sweep(cx: &Context, seen: &mut HashSet<(Hotkey, u64)>) -> Vec<(u64, Hot
             if mine == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
                 continue;
             }
-            let routed_here = is_producer(cx, up.hotkey, id)
+            let routed_here = is_producer(cx, origins, up.hotkey, id)
                 && routing::route(
                     &cx.spec.name,
                     cx.epoch,
@@ -389,6 +395,17 @@ pub async fn run(
         cx.me,
         cx.lookahead,
     );
+    // Stage 1 takes a sample only from the stage-0 miner its id derives from.
+    let origins = if cx.stage.prev().is_first() && !cx.stage.is_first() {
+        Origins::new(
+            &run,
+            cx.epoch,
+            cx.roster.assignment.stage(StageIndex::FIRST),
+            routing::max_samples_per_origin(&cx.spec),
+        )
+    } else {
+        Origins::default()
+    };
     let mut last_sweep: Option<Instant> = None;
     // Activations received, by how they were found: the epoch's record says whether the names
     // did their job.
@@ -406,7 +423,7 @@ pub async fn run(
                 .collect();
             if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
                 last_sweep = Some(Instant::now());
-                for (id, producer) in sweep(cx, &mut seen).await {
+                for (id, producer) in sweep(cx, &origins, &mut seen).await {
                     if !ask.iter().any(|&(i, p, _)| (i, p) == (id, producer)) {
                         ask.push((id, producer, true));
                     }

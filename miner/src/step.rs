@@ -240,9 +240,10 @@ impl<'a> Training<'a> {
         {
             return Ok(());
         }
-        let me = self.w.node.me();
+        let origin = self.conduct.origin(self.w.node.me(), self.roster);
         for _ in 0..swarm.window {
-            let id = routing::sample_id(&self.spec.name, self.timeline.epoch, &me, self.counter);
+            let id =
+                routing::sample_id(&self.spec.name, self.timeline.epoch, &origin, self.counter);
             self.counter += 1;
             if !self.conduct.computes() {
                 continue;

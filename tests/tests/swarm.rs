@@ -427,16 +427,22 @@ async fn adversaries_are_caught_and_honest_miners_are_not() {
 }
 
 /// Strangers who break only their own part, on S3: a `store-denial` miner (stage 0: its store
-/// refuses every reader) and a `merge-extreme` miner (stage 1: merge copies near the float
-/// limit) beside honest ones. The validator scores every epoch, both are caught, no honest miner
-/// is caught or left without weight, and the merged model's held-out loss still falls.
+/// refuses every reader), an `id-squat` miner (stage 0: its samples go out under the honest
+/// stage-0 miner's ids) and a `merge-extreme` miner (stage 1: merge copies near the float limit)
+/// beside honest ones. The validator scores every epoch; the store-denial and merge-extreme
+/// miners are caught and the squatter's work counts for nothing; no honest miner is caught or
+/// left without weight, and the merged model's held-out loss still falls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_store_and_an_extreme_merge_cost_only_their_miners() {
     let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut opts = options(tmp.path(), StorageKind::S3, 3, false);
     opts.miners_per_stage = 3;
-    let cheats = [(1, Behaviour::StoreDenial), (2, Behaviour::MergeExtreme)];
+    let cheats = [
+        (1, Behaviour::StoreDenial),
+        (3, Behaviour::IdSquat),
+        (2, Behaviour::MergeExtreme),
+    ];
     opts.adversaries = cheats.to_vec();
     let mut net = Localnet::start(opts).await.unwrap();
     let reports = [next(&mut net), next(&mut net), next(&mut net)];
@@ -445,20 +451,28 @@ async fn a_denied_store_and_an_extreme_merge_cost_only_their_miners() {
         epochs.windows(2).all(|w| w[1] == w[0] + 1),
         "the validator missed an epoch: {epochs:?}"
     );
-    let cheat_uids: Vec<u64> = cheats
-        .iter()
-        .map(|(i, _)| u64::from(net.miners[*i].uid.0))
-        .collect();
+    let uid_of = |b: Behaviour| {
+        let (i, _) = cheats.iter().find(|(_, x)| *x == b).unwrap();
+        u64::from(net.miners[*i].uid.0)
+    };
+    let squatter = uid_of(Behaviour::IdSquat);
+    let cheat_uids: Vec<u64> = cheats.iter().map(|(_, b)| uid_of(*b)).collect();
     for r in &reports[1..] {
         // The epoch's record (the score table itself sits in the S3 server's bucket).
-        let table: Vec<(u64, Vec<String>)> = r
+        let table: Vec<(u64, u64, Vec<String>)> = r
             .miners
             .iter()
-            .map(|m| (u64::from(m.uid), m.caught.clone()))
+            .map(|m| (u64::from(m.uid), m.passes, m.caught.clone()))
             .collect();
         assert_eq!(table.len(), 6, "{table:?}");
-        for (uid, caught) in &table {
-            if cheat_uids.contains(uid) {
+        for (uid, passes, caught) in &table {
+            if *uid == squatter {
+                assert_eq!(
+                    *passes, 0,
+                    "epoch {}: the squatter's work counted: {table:?}",
+                    r.epoch
+                );
+            } else if cheat_uids.contains(uid) {
                 assert!(
                     !caught.is_empty(),
                     "epoch {}: cheat uid {uid} not caught: {table:?}",

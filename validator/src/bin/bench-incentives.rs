@@ -86,15 +86,17 @@ impl Simulated for Behaviour {
             | Behaviour::PoisonMerge
             | Behaviour::MergeExtreme
             | Behaviour::StoreDenial
+            | Behaviour::IdSquat
             | Behaviour::Late => 0.0,
         }
     }
 
-    /// A store-denial miner's work is unreadable: none of it verifies.
+    /// A store-denial miner's work is unreadable and an id squatter's under ids it did not
+    /// start: none of it verifies.
     fn work(self) -> f64 {
         match self {
             Behaviour::FreeRider => 0.05,
-            Behaviour::StoreDenial => 0.0,
+            Behaviour::StoreDenial | Behaviour::IdSquat => 0.0,
             _ => 1.0,
         }
     }
@@ -121,6 +123,7 @@ impl Simulated for Behaviour {
             | Behaviour::PoisonMerge
             | Behaviour::MergeExtreme
             | Behaviour::StoreDenial
+            | Behaviour::IdSquat
             | Behaviour::Late => 0.0,
         }
     }
