@@ -7,6 +7,7 @@
     reason = "test fixtures: a broken fixture should stop the test loudly"
 )]
 
+pub mod hostile;
 mod s3;
 pub use s3::S3Server;
 

@@ -13,8 +13,12 @@
 //! stage's gradient for a gradient, the sample's text), recomputes the artifact on CPU, sends it
 //! through the same wire codec, and compares ([`Agreement`]); on the last stage also the loss
 //! the miner claimed. A miner fails a check when it does not answer, answers with other weights,
-//! or its artifact is not what its weights compute. An artifact whose inputs are no longer in
-//! storage is not counted either way.
+//! or its artifact is not what its weights compute. A pick that should not exist (past stage 0,
+//! an artifact for a sample routed to another miner of its stage) fails its miner whatever it
+//! shows. Otherwise an artifact whose inputs are not in storage is not counted either way: who
+//! failed (the input's producer, or a miner that computed from nothing) cannot be told apart,
+//! and the audit already pays no work for a gradient whose input did not verify. Every read of a
+//! miner's store is bounded as the audit's are ([`crate::follow::Deadline`]).
 //!
 //! The miner cannot know which artifacts will be checked: the choice is made from this
 //! validator's randomness after the artifacts were signed and uploaded. One check catches a
@@ -26,8 +30,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use futures::StreamExt;
 use rand::seq::IndexedRandom;
 use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
+use sliver_common::assignment::Member;
 use sliver_common::data::Corpus;
 use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
@@ -40,6 +46,11 @@ use sliver_subnet::run::Roster;
 use tch::{Device, Tensor};
 use tokio::sync::watch;
 use tracing::{debug, warn};
+
+use crate::follow::{Deadline, within};
+
+/// Miners whose stores are read at once.
+const MINERS_AT_ONCE: usize = 8;
 
 /// How often a missing answer is looked for again.
 const ANSWER_POLL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -76,7 +87,10 @@ pub struct Tally {
 }
 
 /// Picks `validation.spot_checks` artifacts of every miner of `epoch` and writes each miner's
-/// challenge into `store` (this validator's).
+/// challenge into `store` (this validator's). Miners' stores are read concurrently, each read
+/// within [`crate::follow::peer_deadline`] and before the epoch's `reduce_end` on `clock`; a
+/// miner whose store cannot be read in time is not challenged (and so not paid for checks it
+/// could not get).
 ///
 /// # Errors
 /// Writing a challenge fails.
@@ -85,67 +99,33 @@ pub async fn challenge(
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
-    store: &Store,
+    (store, clock): (&Store, &watch::Receiver<u64>),
 ) -> Result<Vec<Challenged>> {
     let k = spec.validation.spot_checks;
-    let stages = spec.stages.len();
     let mut out = Vec::new();
     if k == 0 {
         return Ok(out);
     }
-    for (stage, m) in roster.assignment.members() {
-        let Ok(miner_store) = roster.store(&m.hotkey) else {
-            continue;
-        };
-        let mut candidates: Vec<(Kind, u64)> = Vec::new();
-        for kind in [Kind::Act, Kind::Grad] {
-            let produces = match kind {
-                Kind::Act => !stage.is_last(stages),
-                _ => !stage.is_first(),
-            };
-            if !produces {
-                continue;
-            }
-            let prefix = layout::artifacts(&spec.name, epoch, stage, &m.hotkey, kind);
-            match miner_store.list(&prefix).await {
-                Ok(keys) => candidates.extend(
-                    keys.iter()
-                        .filter_map(|k| layout::id_of_key(k))
-                        .map(|id| (kind, id)),
-                ),
-                Err(e) => {
-                    warn!(miner = %m.hotkey.short(), error = %e, "listing a miner's artifacts for spot checks failed")
-                }
-            }
-        }
-        let picked: Vec<(Kind, u64)> = candidates
-            .choose_multiple(&mut rand::rng(), k)
-            .copied()
-            .collect();
-        let mut claims = Vec::new();
-        for (kind, id) in picked {
-            let at = ArtifactId {
-                epoch,
-                stage,
-                kind,
-                id,
-            };
-            let Some((header, uploaded)) =
-                fetch::boundary(spec, roster, metrics, at, &m.hotkey).await
-            else {
-                continue;
-            };
-            claims.extend(header.weights);
-            out.push(Challenged {
-                miner: m.hotkey,
-                stage,
-                kind,
-                id,
-                weights: header.weights,
-                loss: header.loss,
-                uploaded,
-            });
-        }
+    // Every miner's picks are read concurrently, each read bounded: a store that fails or
+    // stalls costs its own miner's checks only.
+    let deadline = Deadline::at(
+        clock.clone(),
+        spec.swarm.schedule().timeline(epoch).reduce_end,
+    );
+    let deadline = &deadline;
+    let picks: Vec<_> = roster
+        .assignment
+        .members()
+        .map(|(stage, m)| pick((spec, roster, metrics), (epoch, stage, *m), k, deadline))
+        .collect();
+    let mut picks: Vec<(Member, Vec<Challenged>)> = futures::stream::iter(picks)
+        .buffer_unordered(MINERS_AT_ONCE)
+        .collect()
+        .await;
+    picks.sort_by_key(|(m, _)| m.uid);
+    for (m, picked) in picks {
+        let claims: Vec<WeightsHash> = picked.iter().filter_map(|c| c.weights).collect();
+        out.extend(picked);
         if claims.is_empty() {
             continue;
         }
@@ -168,6 +148,78 @@ pub async fn challenge(
         }
     }
     Ok(out)
+}
+
+/// Picks `k` of miner `m`'s artifacts at random among those its store lists, and reads them;
+/// every read bounded ([`within`]).
+async fn pick(
+    (spec, roster, metrics): (&RunSpec, &Roster, &Metrics),
+    (epoch, stage, m): (Epoch, StageIndex, Member),
+    k: usize,
+    deadline: &Deadline,
+) -> (Member, Vec<Challenged>) {
+    let stages = spec.stages.len();
+    let Ok(miner_store) = roster.store(&m.hotkey) else {
+        return (m, Vec::new());
+    };
+    let mut candidates: Vec<(Kind, u64)> = Vec::new();
+    for kind in [Kind::Act, Kind::Grad] {
+        let produces = match kind {
+            Kind::Act => !stage.is_last(stages),
+            _ => !stage.is_first(),
+        };
+        if !produces {
+            continue;
+        }
+        let prefix = layout::artifacts(&spec.name, epoch, stage, &m.hotkey, kind);
+        match within(spec, deadline, miner_store.list(&prefix)).await {
+            Some(Ok(keys)) => candidates.extend(
+                keys.iter()
+                    .filter_map(|k| layout::id_of_key(k))
+                    .map(|id| (kind, id)),
+            ),
+            Some(Err(e)) => {
+                metrics.reject("unreadable_store");
+                warn!(%epoch, uid = m.uid, miner = %m.hotkey.short(), error = %e, "listing a miner's artifacts for spot checks failed");
+            }
+            None => {
+                metrics.reject("timeout");
+                warn!(%epoch, uid = m.uid, miner = %m.hotkey.short(), "listing a miner's artifacts for spot checks did not end in time");
+            }
+        }
+    }
+    let picked: Vec<(Kind, u64)> = candidates
+        .choose_multiple(&mut rand::rng(), k)
+        .copied()
+        .collect();
+    let mut out = Vec::new();
+    for (kind, id) in picked {
+        let at = ArtifactId {
+            epoch,
+            stage,
+            kind,
+            id,
+        };
+        let Some(Some((header, uploaded))) = within(
+            spec,
+            deadline,
+            fetch::boundary(spec, roster, metrics, at, &m.hotkey),
+        )
+        .await
+        else {
+            continue;
+        };
+        out.push(Challenged {
+            miner: m.hotkey,
+            stage,
+            kind,
+            id,
+            weights: header.weights,
+            loss: header.loss,
+            uploaded,
+        });
+    }
+    (m, out)
 }
 
 /// One recomputation, with everything read from storage.
@@ -259,8 +311,17 @@ pub async fn check(
     let mut jobs = Vec::new();
     let mut shown: std::collections::HashMap<(Hotkey, WeightsHash), Tensor> =
         std::collections::HashMap::new();
+    let reads = Deadline::at(clock.clone(), deadline);
     for c in challenged {
         let tally = tallies.entry(c.miner).or_default();
+        // Past stage 0 an artifact exists only for a sample routed to its producer: one for a
+        // sample routed elsewhere has no inputs the miner could have received, and fails
+        // whatever else it shows.
+        if let Some(why) = unrouted(spec, roster, epoch, &c) {
+            tally.checks += 1;
+            tally.failures.push(why);
+            continue;
+        }
         let Some(claim) = c.weights else {
             tally.checks += 1;
             tally.failures.push("an artifact claims no weights".into());
@@ -279,12 +340,15 @@ pub async fn check(
                 .unwrap_or(0)
                 .max(0) as u64;
             let key = layout::weights_answer(&spec.name, epoch, c.stage, &c.miner, &claim);
-            let mut got = miner_store.get(&key, params * 4).await;
-            while matches!(got, Ok(None)) && *clock.borrow() < deadline {
+            // Each read bounded, the last one by the answer deadline: a store that stalls
+            // fails its own miner's check, and holds up no one else's.
+            let get = || within(spec, &reads, miner_store.get(&key, params * 4));
+            let mut got = get().await;
+            while matches!(got, Some(Ok(None)) | None) && !reads.passed() {
                 tokio::time::sleep(ANSWER_POLL).await;
-                got = miner_store.get(&key, params * 4).await;
+                got = get().await;
             }
-            let bytes = match got {
+            let bytes = match got.unwrap_or(Ok(None)) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     tally.checks += 1;
@@ -313,7 +377,13 @@ pub async fn check(
             shown.insert((c.miner, claim), weights.shallow_clone());
             weights
         };
-        let inputs = inputs_of(spec, roster, metrics, epoch, c.stage, c.id).await;
+        let inputs = within(
+            spec,
+            &reads,
+            inputs_of(spec, roster, metrics, epoch, c.stage, c.id),
+        )
+        .await
+        .unwrap_or_default();
         if !c.stage.is_first() && inputs.is_empty() {
             continue;
         }
@@ -326,19 +396,24 @@ pub async fn check(
                 roster.assignment.stage(c.stage.next()),
             );
             let Some(next) = next else { continue };
-            match fetch::boundary(
+            match within(
                 spec,
-                roster,
-                metrics,
-                ArtifactId {
-                    epoch,
-                    stage: c.stage.next(),
-                    kind: Kind::Grad,
-                    id: c.id,
-                },
-                &next.hotkey,
+                &reads,
+                fetch::boundary(
+                    spec,
+                    roster,
+                    metrics,
+                    ArtifactId {
+                        epoch,
+                        stage: c.stage.next(),
+                        kind: Kind::Grad,
+                        id: c.id,
+                    },
+                    &next.hotkey,
+                ),
             )
             .await
+            .flatten()
             {
                 Some((_, g)) => Some(g),
                 None => continue,
@@ -383,6 +458,30 @@ pub async fn check(
         }
     }
     Ok(tallies)
+}
+
+/// Why the picked artifact `c` should not exist, if its routing says so: past stage 0, an
+/// artifact of a sample the routing gives another miner of its stage (stage 0's ids name their
+/// origin only through a counter the validator does not know, so they are not judged here).
+fn unrouted(spec: &RunSpec, roster: &Roster, epoch: Epoch, c: &Challenged) -> Option<String> {
+    if c.stage.is_first() {
+        return None;
+    }
+    let routed = routing::route(
+        &spec.name,
+        epoch,
+        c.id,
+        c.stage,
+        roster.assignment.stage(c.stage),
+    )
+    .map(|m| m.hotkey);
+    (routed != Some(c.miner)).then(|| {
+        format!(
+            "{} {} is for a sample not routed to it",
+            c.kind.as_str(),
+            c.id
+        )
+    })
 }
 
 /// One recomputation's outcome: how close it came and how far the claimed weights drifted (a
@@ -610,5 +709,59 @@ mod tests {
             .unwrap()
             .remove(0);
         assert!(verdict.unwrap_err().contains("optimizer steps allow"));
+    }
+
+    /// A pick whose own routing says it should not exist (a stage-1 gradient for a sample
+    /// routed to the miner's peer) fails its producer, whatever it claims; none of its inputs,
+    /// weights or answers are read.
+    #[tokio::test]
+    async fn a_pick_for_a_sample_not_routed_to_its_miner_fails_it() {
+        use sliver_common::assignment::Assignment;
+        let spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+        let corpus = Arc::new(small_corpus(&spec));
+        let members: Vec<Member> = (0..4u16)
+            .map(|uid| Member {
+                uid,
+                hotkey: Hotkey([uid as u8 + 1; 32]),
+            })
+            .collect();
+        let roster = Roster {
+            epoch: Epoch(1),
+            assignment: Assignment::new(2, &members),
+            stores: std::collections::HashMap::new(),
+        };
+        let stage1 = roster.assignment.stage(StageIndex(1));
+        assert_eq!(stage1.len(), 2);
+        let (miner, peer) = (stage1[0].hotkey, stage1[1].hotkey);
+        let id = (0..)
+            .find(|id| {
+                routing::route(&spec.name, Epoch(1), *id, StageIndex(1), stage1)
+                    .is_some_and(|m| m.hotkey == peer)
+            })
+            .unwrap();
+        let pick = Challenged {
+            miner,
+            stage: StageIndex(1),
+            kind: Kind::Grad,
+            id,
+            weights: Some(WeightsHash::of_bytes(&[0u8; 4])),
+            loss: Some(1.0),
+            uploaded: Tensor::zeros(spec.wire_dims().as_slice(), (tch::Kind::Float, Device::Cpu)),
+        };
+        let (_tx, clock) = watch::channel(0u64);
+        let tallies = check(
+            &spec,
+            &roster,
+            &Metrics::new("validator"),
+            Epoch(1),
+            vec![pick],
+            (&corpus, &[0, 0], Vec::new()),
+            (&BTreeMap::new(), &clock),
+        )
+        .await
+        .unwrap();
+        let t = &tallies[&miner];
+        assert_eq!(t.checks, 1);
+        assert!(t.failures[0].contains("not routed to it"), "{t:?}");
     }
 }

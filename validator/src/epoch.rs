@@ -9,9 +9,10 @@
 //! 2. attribute: the table of the finished samples' paths, and each miner's effect on their
 //!    loss ([`clasp`]);
 //! 3. judge: verdicts and scores ([`scores::judge`]), the miners not paid, the moving average
-//!    and the weights;
+//!    (kept across restarts in the state directory, by hotkey: [`scores::Ema`]) and the weights;
 //! 4. publish: the weights on chain ([`weights::set`]; a failure is a warning), then the score
-//!    and path tables in storage ([`export`]; a failure fails the epoch);
+//!    and path tables in storage ([`export`]; a failure fails the epoch), the score table sealed
+//!    under commit-reveal ([`export::Disclosure`]);
 //! 5. evaluate: the held-out loss of the merged model, and the metrics;
 //! 6. report: the `epoch scored` log line, and the same as one line of `epochs.jsonl`
 //!    ([`record`]). It comes last because it says what the phases before it found, the
@@ -126,7 +127,16 @@ impl Looper {
     pub(crate) async fn run(mut self) -> Result<()> {
         let schedule = self.view.spec.swarm.schedule();
         let mut epoch = schedule.epoch_of(*self.clock.borrow());
-        let mut ema = Ema::default();
+        // The moving averages survive restarts (by hotkey: see `scores::Ema`).
+        let (mut ema, set_aside) = Ema::load(&self.config.dir).with_context(|| {
+            format!(
+                "loading the moving averages from {}",
+                self.config.dir.display()
+            )
+        })?;
+        if let Some(why) = set_aside {
+            warn!(file = %Ema::path(&self.config.dir).display(), why, "moving averages not loaded");
+        }
         let mut scored = 0u64;
         loop {
             let timeline = schedule.timeline(epoch);
@@ -138,12 +148,18 @@ impl Looper {
             let challenged = if no_miners {
                 Vec::new()
             } else {
-                checks::challenge(&self.view.spec, &roster, &self.metrics, epoch, &self.store)
-                    .await
-                    .unwrap_or_else(|e| {
-                        warn!(%epoch, error = format!("{e:#}"), "no spot checks this epoch");
-                        Vec::new()
-                    })
+                checks::challenge(
+                    &self.view.spec,
+                    &roster,
+                    &self.metrics,
+                    epoch,
+                    (&self.store, &self.clock),
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(%epoch, error = format!("{e:#}"), "no spot checks this epoch");
+                    Vec::new()
+                })
             };
             // Scored once the epoch's merge is assembled.
             self.wait_for_block(timeline.score_at).await?;
@@ -174,6 +190,14 @@ impl Looper {
         let mut tallied = self.tally(epoch, roster, challenged).await?;
         let attributed = attribute(epoch, stages, &tallied.paths)?;
         let judgement = judge(epoch, &tallied.rows, &attributed.effects, ema);
+        if let Err(e) = ema.save(&self.config.dir) {
+            warn!(
+                %epoch,
+                file = %Ema::path(&self.config.dir).display(),
+                error = %e,
+                "could not save the moving averages; a restart would start them from zero"
+            );
+        }
         let published = self.publish(epoch, &judgement, attributed.paths).await?;
         let eval = self
             .evaluate(epoch, std::mem::take(&mut tallied.merged))
@@ -205,6 +229,11 @@ impl Looper {
                     .collect(),
                 _ => Vec::new(),
             };
+        // The audit starts at `score_at`; its reads end by `answer_end` at the latest.
+        let deadline = follow::Deadline::at(
+            self.clock.clone(),
+            spec.swarm.schedule().timeline(epoch).answer_end,
+        );
         let follow::Audit {
             mut rows,
             merged,
@@ -221,8 +250,9 @@ impl Looper {
                     .map(|t| t.as_ref().map(Tensor::shallow_clone))
                     .collect(),
             ),
+            &deadline,
         )
-        .await?;
+        .await;
         let hotkey_of: BTreeMap<u16, Hotkey> = roster
             .assignment
             .members()
@@ -289,7 +319,10 @@ impl Looper {
     }
 
     /// Publish: sets the weights on chain (a failure is a warning: the next epoch sets them
-    /// again), then writes the score table and the path table to storage.
+    /// again), then writes the score table and the path table to storage. Where the subnet
+    /// uses commit-reveal (or this cannot be read from chain), the score table is written
+    /// sealed ([`export::Disclosure`]): the weights are committed timelocked, and the table
+    /// must not reveal them before the chain does.
     ///
     /// # Errors
     /// A table that cannot be encoded or written.
@@ -311,8 +344,16 @@ impl Looper {
             warn!(%epoch, error = format!("{e:#}"), "could not set weights");
         }
         let block = *self.clock.borrow();
+        let disclosure = match self.view.client.subnet_params(self.view.netuid).await {
+            Ok(p) if !p.commit_reveal => export::Disclosure::Public,
+            Ok(_) => export::Disclosure::Sealed,
+            Err(e) => {
+                warn!(%epoch, error = %e, "cannot tell whether weights are timelocked; the score table shows none");
+                export::Disclosure::Sealed
+            }
+        };
         let key = layout::scores(&spec.name, epoch);
-        let mut score_table = export::scores_frame(epoch, block, &judgement.table)?;
+        let mut score_table = export::scores_frame(epoch, block, &judgement.table, disclosure)?;
         self.store
             .put_once(&key, export::encode(&mut score_table)?)
             .await
@@ -479,9 +520,13 @@ fn judge(
             caught.push(format!("uid{}:{why}", j.uid));
         }
     }
-    let epoch_scores: BTreeMap<u16, f64> = judged.iter().map(|j| (j.uid, j.score)).collect();
-    ema.update(&epoch_scores);
-    let weights = Weights::from_scores(ema.0.iter().map(|(u, s)| (Uid(*u), *s)));
+    ema.update(
+        judged
+            .iter()
+            .zip(rows)
+            .map(|(j, w)| (j.uid, w.hotkey.as_str(), j.score)),
+    );
+    let weights = Weights::from_scores(ema.by_uid().map(|(u, s)| (Uid(u), s)));
     let weight_of: BTreeMap<u16, u16> = weights
         .uids()
         .iter()
@@ -495,7 +540,7 @@ fn judge(
             work: w.clone(),
             clasp: effects.get(&w.uid).cloned(),
             judged,
-            ema: ema.0.get(&w.uid).copied().unwrap_or(0.0),
+            ema: ema.score(w.uid).unwrap_or(0.0),
             weight: weight_of.get(&w.uid).copied().unwrap_or(0),
         })
         .collect();

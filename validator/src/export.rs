@@ -80,11 +80,37 @@ pub struct Row {
     pub weight: u16,
 }
 
-/// The score table of `epoch`, scored at `block`.
+/// Whether a score table may show the weights it led to.
+///
+/// Where the subnet uses commit-reveal, the weights are committed timelocked at scoring time and
+/// revealed by the chain rounds later; a table published at scoring time with them (or with
+/// what they are computed from: `ema_score` is the weight before normalising to the largest,
+/// and `raw_score` with the previous epoch's `ema_score` gives it) would undo the timelock for
+/// anyone who reads this validator's store. Such a table is written [`Disclosure::Sealed`]:
+/// `raw_score`, `ema_score` and `weight` are null, every other column as usual. We chose nulls
+/// over publishing those columns later: the table stays one write-once object per epoch, and
+/// once revealed the weights are on chain, where they are read from anyway. (The raw figures,
+/// work and `caught`, remain; judging them takes this validator's rules, which a copier could
+/// run: withholding those too would mean not publishing the table before the reveal at all.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disclosure {
+    /// Weights are set in the open (`set_weights`): every column is filled.
+    Public,
+    /// Weights are committed, timelocked: `raw_score`, `ema_score` and `weight` are null.
+    Sealed,
+}
+
+/// The score table of `epoch`, scored at `block`; see [`Disclosure`] for `disclosure`.
 ///
 /// # Errors
 /// When polars fails (it does not for well-formed rows).
-pub fn scores_frame(epoch: Epoch, block: u64, rows: &[Row]) -> PolarsResult<DataFrame> {
+pub fn scores_frame(
+    epoch: Epoch,
+    block: u64,
+    rows: &[Row],
+    disclosure: Disclosure,
+) -> PolarsResult<DataFrame> {
+    let open = disclosure == Disclosure::Public;
     let columns = vec![
         column(rows, "epoch", |_| epoch.get()),
         column(rows, "block", |_| block),
@@ -105,9 +131,9 @@ pub fn scores_frame(epoch: Epoch, block: u64, rows: &[Row]) -> PolarsResult<Data
             r.clasp.as_ref().is_some_and(|c| c.flagged)
         }),
         column(rows, "merge_ok", |r| r.work.merged),
-        column(rows, "raw_score", |r| r.judged.score),
-        column(rows, "ema_score", |r| r.ema),
-        column(rows, "weight", |r| r.weight),
+        column(rows, "raw_score", |r| open.then_some(r.judged.score)),
+        column(rows, "ema_score", |r| open.then_some(r.ema)),
+        column(rows, "weight", |r| open.then_some(r.weight)),
         column(rows, "caught", |r| r.judged.reasons()),
         column(rows, "rejected", |r| r.work.rejected),
     ];
@@ -317,7 +343,7 @@ mod tests {
             row(3, 65535, vec![]),
             row(4, 0, vec![Caught::Clasp, Caught::Merge]),
         ];
-        let mut df = scores_frame(Epoch(4), 1234, &rows).unwrap();
+        let mut df = scores_frame(Epoch(4), 1234, &rows, Disclosure::Public).unwrap();
         let bytes = encode(&mut df).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
             .finish()
@@ -340,6 +366,47 @@ mod tests {
         assert_eq!(back, df);
     }
 
+    /// Under commit-reveal the table written at scoring time holds no weight, nor what gives it
+    /// (the moving average, the epoch's score): null, with the documented schema and types.
+    #[test]
+    fn a_sealed_score_table_shows_no_weights() {
+        let rows = vec![
+            row(3, 65535, vec![]),
+            row(4, 0, vec![Caught::Clasp, Caught::Merge]),
+        ];
+        let mut df = scores_frame(Epoch(4), 1234, &rows, Disclosure::Sealed).unwrap();
+        let bytes = encode(&mut df).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
+            .finish()
+            .unwrap();
+        let names: Vec<&str> = back.get_column_names().iter().map(|s| s.as_str()).collect();
+        let documented: Vec<&str> = SCORE_COLUMNS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, documented);
+        for sealed in ["weight", "ema_score", "raw_score"] {
+            let c = back.column(sealed).unwrap();
+            assert_eq!(c.null_count(), rows.len(), "{sealed} shows values: {c:?}");
+        }
+        assert_eq!(back.column("weight").unwrap().u16().unwrap().get(0), None);
+        assert!(back.column("ema_score").unwrap().f64().is_ok());
+        // The rest is as in the open table.
+        let open = scores_frame(Epoch(4), 1234, &rows, Disclosure::Public).unwrap();
+        for (name, _) in SCORE_COLUMNS {
+            if !["weight", "ema_score", "raw_score"].contains(&name) {
+                assert_eq!(
+                    back.column(name).unwrap(),
+                    open.column(name).unwrap(),
+                    "{name}"
+                );
+            }
+        }
+        // And `btvalidator scores` still reads a run of sealed tables.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores/epoch=4/part.parquet");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(summarise(dir.path()).unwrap().contains("epoch 4"));
+    }
+
     #[test]
     fn the_readme_documents_every_score_column() {
         let readme = include_str!("../../README.md");
@@ -355,7 +422,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for epoch in [1u64, 2] {
             let rows = vec![row(3, 65535, vec![]), row(4, 0, vec![Caught::LowWork])];
-            let mut df = scores_frame(Epoch(epoch), 10 * epoch, &rows).unwrap();
+            let mut df = scores_frame(Epoch(epoch), 10 * epoch, &rows, Disclosure::Public).unwrap();
             let path = dir
                 .path()
                 .join(format!("scores/epoch={epoch}/part.parquet"));

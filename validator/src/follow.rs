@@ -2,10 +2,17 @@
 //!
 //! Once an epoch's merge is over, the validator reads the epoch's roster from chain and every
 //! miner's artifacts from its store, opening each against the roster exactly as a miner would
-//! (size, signature, registration and stage, hash, dims). Work counts only what verifies and
-//! was consumed downstream: an activation counts when the miner it was routed to returned a
-//! verified gradient for it; a gradient counts when it verifies. The merge counts when the
-//! miner uploaded a verified reduction of every shard it is responsible for.
+//! (size, signature, registration and stage, hash, dims). Work counts only what verifies, is
+//! provably the miner's (`provable`: an id it started on stage 0, routed to it past stage 0,
+//! and for a gradient an input that verified upstream) and was consumed downstream: an
+//! activation counts when the miner it was routed to returned a verified gradient for it; a
+//! gradient counts when it verifies. The merge counts when the miner uploaded a verified
+//! reduction of every shard it is responsible for.
+//!
+//! Every miner's store is a stranger's server: miners are read concurrently (a few at a time),
+//! every read is bounded ([`within`]: a sample's timeout, and the audit's [`Deadline`] on the
+//! chain clock), and whatever a store answers (an error, nothing, garbage, a body that never
+//! ends) costs that miner its work, logged and counted, never the audit.
 //!
 //! Every sample whose last-stage gradient verified is a finished [`Path`]: the miner at each
 //! stage (stage 0 from whose store the sample's first activation came, later stages by the
@@ -14,7 +21,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
 use futures::StreamExt;
 use futures::future::join_all;
 use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
@@ -22,11 +28,13 @@ use sliver_common::assignment::Member;
 use sliver_common::layout;
 use sliver_common::merge::reduced_by;
 use sliver_common::metrics::Metrics;
+use sliver_common::routing::Origins;
 use sliver_common::{Epoch, RunSpec, StageIndex, WireCodec, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::merged::{StageMerge, Weighting};
 use sliver_subnet::run::Roster;
 use tch::Tensor;
+use tokio::sync::watch;
 use tracing::warn;
 
 /// What one miner did in one epoch.
@@ -80,26 +88,92 @@ pub struct Path {
 /// How long one read of a miner's store may take: a sample's timeout
 /// (`swarm.sample_timeout_secs`), what its peers give it too. A store that answers slowly, or
 /// never, costs that miner's work, not the validator's epoch.
-fn peer_deadline(spec: &RunSpec) -> std::time::Duration {
+pub fn peer_deadline(spec: &RunSpec) -> std::time::Duration {
     std::time::Duration::from_secs(spec.swarm.sample_timeout_secs)
+}
+
+/// When an audit's reads must be over: once the chain's clock reaches `block`.
+///
+/// The spec names no block time, so the budget is not turned into wall-clock seconds: the
+/// validator's own view of the chain head (the clock its epoch loop follows) is compared with
+/// the block. The epoch loop gives the epoch's `answer_end` (the audit starts at `score_at`):
+/// a read still running then is abandoned, and what it would have shown counts for nothing.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    clock: watch::Receiver<u64>,
+    block: u64,
+}
+
+impl Deadline {
+    /// Reads end once `clock` reaches `block`.
+    pub fn at(clock: watch::Receiver<u64>, block: u64) -> Deadline {
+        Deadline { clock, block }
+    }
+
+    /// No deadline but each read's own ([`peer_deadline`]).
+    pub fn none() -> Deadline {
+        let (_, clock) = watch::channel(0);
+        Deadline {
+            clock,
+            block: u64::MAX,
+        }
+    }
+
+    /// Whether the clock has reached the deadline.
+    pub fn passed(&self) -> bool {
+        *self.clock.borrow() >= self.block
+    }
+
+    /// Resolves once the clock reaches the deadline (never, should the clock stop).
+    pub async fn reached(&self) {
+        let mut clock = self.clock.clone();
+        loop {
+            if *clock.borrow_and_update() >= self.block {
+                return;
+            }
+            if clock.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// `read` of a miner's store, if it ends within [`peer_deadline`] and before `deadline`;
+/// `None` when it does not (it is then dropped).
+pub async fn within<T>(
+    spec: &RunSpec,
+    deadline: &Deadline,
+    read: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        r = tokio::time::timeout(peer_deadline(spec), read) => r.ok(),
+        () = deadline.reached() => None,
+    }
 }
 
 /// The ids of `producer`'s artifacts of `kind` that verified, each with the loss its header
 /// claims, and how many were rejected. A store that cannot be read (not opened, a listing that
-/// fails or takes longer than [`peer_deadline`]) is that miner's failure: warned of, counted as
-/// `unreadable_store`, and no work; a read that times out counts as absent.
+/// fails, or takes longer than [`peer_deadline`] or past `deadline`) is that miner's failure:
+/// warned of (naming the miner and the error), counted as `unreadable_store`, and no work. An
+/// artifact whose read does not end in time counts as absent (counted as `timeout`).
 async fn verified_ids(
-    spec: &RunSpec,
-    roster: &Roster,
-    metrics: &Metrics,
+    (spec, roster, metrics): (&RunSpec, &Roster, &Metrics),
     (epoch, stage): (Epoch, StageIndex),
-    producer: &Hotkey,
+    (producer, uid): (&Hotkey, u16),
     kind: Kind,
     codec: &WireCodec,
+    deadline: &Deadline,
 ) -> (HashMap<u64, Option<f32>>, u64) {
     let unreadable = |error: String| {
         metrics.reject("unreadable_store");
-        warn!(miner = %producer.short(), kind = kind.as_str(), error, "cannot read a miner's store: no work counted from it");
+        warn!(
+            %epoch,
+            uid,
+            miner = %producer.short(),
+            kind = kind.as_str(),
+            error,
+            "cannot read a miner's store: no work counted from it"
+        );
         (HashMap::new(), 0)
     };
     let store = match roster.store(producer) {
@@ -107,14 +181,21 @@ async fn verified_ids(
         Err(e) => return unreadable(format!("{e:#}")),
     };
     let prefix = layout::artifacts(&spec.name, epoch, stage, producer, kind);
-    let keys = match tokio::time::timeout(peer_deadline(spec), store.list(&prefix)).await {
-        Ok(Ok(keys)) => keys,
-        Ok(Err(e)) => return unreadable(e.to_string()),
-        Err(_) => return unreadable(format!("listing took more than {:?}", peer_deadline(spec))),
+    let keys = match within(spec, deadline, store.list(&prefix)).await {
+        Some(Ok(keys)) => keys,
+        Some(Err(e)) => return unreadable(e.to_string()),
+        None => {
+            return unreadable(format!(
+                "listing did not end within {:?} or before block {}",
+                peer_deadline(spec),
+                deadline.block
+            ));
+        }
     };
     let dims = spec.wire_dims();
     let mut ok = HashMap::new();
     let mut rejected = 0;
+    let mut late = 0u64;
     for chunk in keys.chunks(CONCURRENCY) {
         let results = join_all(chunk.iter().map(|key| async {
             let id = layout::id_of_key(key)?;
@@ -126,23 +207,32 @@ async fn verified_ids(
             };
             let expect = Expect::of(&spec.name, at, *producer, codec, &dims);
             let read = fetch::fetch_opened(store, key, &expect, roster, metrics, codec);
-            Some((
-                id,
-                tokio::time::timeout(peer_deadline(spec), read)
-                    .await
-                    .unwrap_or(Ok(None)),
-            ))
+            Some((id, within(spec, deadline, read).await))
         }))
         .await;
         for r in results.into_iter().flatten() {
             match r {
-                (id, Ok(Some((header, _)))) => {
+                (id, Some(Ok(Some((header, _))))) => {
                     ok.insert(id, header.loss);
                 }
-                (_, Ok(None)) => {}
-                (_, Err(())) => rejected += 1,
+                (_, Some(Ok(None))) => {}
+                (_, Some(Err(()))) => rejected += 1,
+                (_, None) => {
+                    metrics.reject("timeout");
+                    late += 1;
+                }
             }
         }
+    }
+    if late > 0 {
+        warn!(
+            %epoch,
+            uid,
+            miner = %producer.short(),
+            kind = kind.as_str(),
+            late,
+            "artifacts of a miner not read in time: not counted"
+        );
     }
     (ok, rejected)
 }
@@ -160,6 +250,7 @@ async fn miner_work(
     (spec, roster, metrics): (&RunSpec, &Roster, &Metrics),
     (epoch, stage, m): (Epoch, StageIndex, Member),
     (act_codec, grad_codec): (&WireCodec, &WireCodec),
+    deadline: &Deadline,
 ) -> (
     StageIndex,
     Member,
@@ -167,28 +258,115 @@ async fn miner_work(
     Option<(HashMap<u64, Option<f32>>, u64)>,
 ) {
     let stages = spec.stages.len();
+    let cx = (spec, roster, metrics);
     let at = (epoch, stage);
+    let who = (&m.hotkey, m.uid);
     let a = if stage.is_last(stages) {
         None
     } else {
-        Some(verified_ids(spec, roster, metrics, at, &m.hotkey, Kind::Act, act_codec).await)
+        Some(verified_ids(cx, at, who, Kind::Act, act_codec, deadline).await)
     };
     let g = if stage.is_first() {
         None
     } else {
-        Some(verified_ids(spec, roster, metrics, at, &m.hotkey, Kind::Grad, grad_codec).await)
+        Some(verified_ids(cx, at, who, Kind::Grad, grad_codec, deadline).await)
     };
     (stage, m, a, g)
 }
 
+/// Keeps of the verified artifacts only what is provably each miner's work, stage by stage
+/// (so a stage's inputs are settled before the next stage's gradients are judged): on stage 0
+/// an activation counts only for an id its producer started ([`Origins`]); past stage 0, an
+/// activation counts only for an id routed to its producer, and a gradient only for an id
+/// routed to its producer whose input activation verified: at stage 1 in the store of the
+/// stage-0 miner that started it, later in the store of the miner of the previous stage the id
+/// was routed to. Returns, per hotkey, how many artifacts were dropped because their id was not
+/// its producer's (counted as `not_routed`); a gradient whose input is missing is not counted,
+/// and not blamed on its producer (the input's producer may be the one that failed).
+fn provable(
+    spec: &RunSpec,
+    roster: &Roster,
+    metrics: &Metrics,
+    epoch: Epoch,
+    acts: &mut BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+    grads: &mut BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+) -> BTreeMap<Hotkey, u64> {
+    let stages = spec.stages.len();
+    let mut unrouted: BTreeMap<Hotkey, u64> = BTreeMap::new();
+    let first = roster.assignment.stage(StageIndex::FIRST);
+    let origins = Origins::new(
+        &spec.name,
+        epoch,
+        first,
+        routing::max_samples_per_origin(spec),
+    );
+    let routed = |id: u64, stage: StageIndex| {
+        if stage.is_first() {
+            origins.of(id)
+        } else {
+            routing::route(&spec.name, epoch, id, stage, roster.assignment.stage(stage))
+                .map(|m| m.hotkey)
+        }
+    };
+    for m in first {
+        if let Some(ids) = acts.get_mut(&m.hotkey) {
+            let before = ids.len();
+            ids.retain(|id, _| routed(*id, StageIndex::FIRST) == Some(m.hotkey));
+            *unrouted.entry(m.hotkey).or_default() += (before - ids.len()) as u64;
+        }
+    }
+    for stage in StageIndex::all(stages).skip(1) {
+        let miners = roster.assignment.stage(stage);
+        if !stage.is_last(stages) {
+            for m in miners {
+                if let Some(ids) = acts.get_mut(&m.hotkey) {
+                    let before = ids.len();
+                    ids.retain(|id, _| routed(*id, stage) == Some(m.hotkey));
+                    *unrouted.entry(m.hotkey).or_default() += (before - ids.len()) as u64;
+                }
+            }
+        }
+        let prev = stage.prev();
+        let input_verified = |id: u64| {
+            routed(id, prev)
+                .and_then(|p| acts.get(&p))
+                .is_some_and(|a| a.contains_key(&id))
+        };
+        for m in miners {
+            let Some(ids) = grads.get_mut(&m.hotkey) else {
+                continue;
+            };
+            let before = ids.len();
+            ids.retain(|id, _| routed(*id, stage) == Some(m.hotkey));
+            *unrouted.entry(m.hotkey).or_default() += (before - ids.len()) as u64;
+            ids.retain(|id, _| input_verified(*id));
+        }
+    }
+    unrouted.retain(|_, n| *n > 0);
+    for (hotkey, n) in &unrouted {
+        for _ in 0..*n {
+            metrics.reject("not_routed");
+        }
+        warn!(
+            %epoch,
+            miner = %hotkey.short(),
+            artifacts = n,
+            "artifacts for samples not their producer's (not started or not routed by it): not counted"
+        );
+    }
+    unrouted
+}
+
 /// Lists and verifies every miner's activations and gradients of `epoch` (a few miners at a
-/// time, each independently: one miner's unreadable store costs only its row), and counts the
-/// activations each next-stage miner consumed (returned a verified gradient for).
+/// time, each independently: one miner's unreadable or slow store costs only its row), keeps
+/// what is provably each miner's ([`provable`]), and counts the activations each next-stage
+/// miner consumed (returned a verified gradient for).
 async fn verified_work(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
+    deadline: &Deadline,
 ) -> Verified {
     let act_codec = spec.activation_codec();
     let grad_codec = spec.gradient_codec();
@@ -205,6 +383,7 @@ async fn verified_work(
                 (spec, roster, metrics),
                 (epoch, stage, *m),
                 (act_codec, grad_codec),
+                deadline,
             )
         })
         .collect();
@@ -217,16 +396,20 @@ async fn verified_work(
             ..MinerWork::default()
         };
         if let Some((ids, rej)) = a {
-            row.activations = ids.len() as u64;
             row.rejected += rej;
             acts.insert(m.hotkey, ids);
         }
         if let Some((ids, rej)) = g {
-            row.gradients = ids.len() as u64;
             row.rejected += rej;
             grads.insert(m.hotkey, ids);
         }
         rows.insert(m.hotkey, row);
+    }
+    let unrouted = provable(spec, roster, metrics, epoch, &mut acts, &mut grads);
+    for (hotkey, row) in &mut rows {
+        row.activations = acts.get(hotkey).map_or(0, |ids| ids.len() as u64);
+        row.gradients = grads.get(hotkey).map_or(0, |ids| ids.len() as u64);
+        row.rejected += unrouted.get(hotkey).copied().unwrap_or(0);
     }
     // Consumed: the routed next-stage miner returned a verified gradient.
     for (stage, m) in roster.assignment.members() {
@@ -263,6 +446,7 @@ async fn audit_merges(
     stage_params: &[i64],
     // Owned: a tensor is `Send` but not `Sync`, and the audit runs on a spawned task.
     start: Vec<Option<Tensor>>,
+    deadline: &Deadline,
 ) -> (Vec<Option<Tensor>>, BTreeMap<Hotkey, bool>) {
     let tolerance = spec.swarm.twin_tolerance;
     let mut merged = Vec::with_capacity(spec.stages.len());
@@ -279,7 +463,11 @@ async fn audit_merges(
         let mut ok: Vec<bool> = vec![true; n];
         for (pos, ok) in ok.iter_mut().enumerate() {
             for i in reduced_by(pos, n) {
-                match reader.read(Kind::Merged, pos, i).await {
+                // A reduction not read in time is missing (see [`within`]).
+                match within(spec, deadline, reader.read(Kind::Merged, pos, i))
+                    .await
+                    .flatten()
+                {
                     Some(t) => {
                         reductions.insert((i, pos), t);
                     }
@@ -291,8 +479,19 @@ async fn audit_merges(
         for i in 0..n {
             let reducers = reader.reducers(i);
             let pair = reducers.map(|r| r.and_then(|pos| reductions.remove(&(i, pos))));
-            let verdict = reader.verdict(i, pair, tolerance, Weighting::Equal).await;
-            for (r, off) in reducers.into_iter().zip(verdict.off) {
+            // Settling a disagreement reads the members' copies: bounded like every read of a
+            // peer's store; a verdict not reached in time keeps nothing and names no one.
+            let (kept, off) = match within(
+                spec,
+                deadline,
+                reader.verdict(i, pair, tolerance, Weighting::Equal),
+            )
+            .await
+            {
+                Some(v) => (v.kept, v.off),
+                None => (None, [false; 2]),
+            };
+            for (r, off) in reducers.into_iter().zip(off) {
                 if let (Some(r), true) = (r, off) {
                     warn!(
                         %epoch,
@@ -304,7 +503,7 @@ async fn audit_merges(
                     ok[r] = false;
                 }
             }
-            pieces.push(verdict.kept);
+            pieces.push(kept);
         }
         for (m, ok) in miners.iter().zip(ok) {
             merged_ok.insert(m.hotkey, ok);
@@ -331,23 +530,29 @@ pub struct Audit {
 }
 
 /// Audits `epoch`. `stage_params` holds each stage's parameter count (the merge's flat length).
-///
-/// # Errors
-/// A storage listing that fails for good.
+/// Every read of a miner's store ends by `deadline` (and within [`peer_deadline`]); what a
+/// miner's store does not show in time, or at all, costs that miner only: the audit itself does
+/// not fail for anything a peer's store answers.
 pub async fn audit(
     spec: &RunSpec,
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
     (stage_params, start): (&[i64], Vec<Option<Tensor>>),
-) -> Result<Audit> {
+    deadline: &Deadline,
+) -> Audit {
     let stages = spec.stages.len();
-    let Verified {
-        mut rows,
-        acts,
-        grads,
-    } = verified_work(spec, roster, metrics, epoch).await;
-    let (merged, merge_ok) = audit_merges(spec, roster, metrics, epoch, stage_params, start).await;
+    let (
+        Verified {
+            mut rows,
+            acts,
+            grads,
+        },
+        (merged, merge_ok),
+    ) = tokio::join!(
+        verified_work(spec, roster, metrics, epoch, deadline),
+        audit_merges(spec, roster, metrics, epoch, stage_params, start, deadline),
+    );
     for (hotkey, ok) in merge_ok {
         if let Some(row) = rows.get_mut(&hotkey) {
             row.merged = ok;
@@ -367,11 +572,11 @@ pub async fn audit(
         r.work = r.samples_forward + r.samples_backward;
     }
     out.sort_by_key(|r| r.uid);
-    Ok(Audit {
+    Audit {
         rows: out,
         merged,
         paths,
-    })
+    }
 }
 
 /// The finished samples: a verified last-stage gradient with a loss, whose first activation
@@ -417,4 +622,368 @@ fn finished_paths(
     }
     paths.sort_by_key(|p| p.sample);
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use sliver_chain::wallet::Keypair;
+    use sliver_common::artifact::{self, SIGNATURE_LEN, Signer, Unsealed};
+    use sliver_common::assignment::Assignment;
+    use sliver_common::codec::CodecKind;
+    use sliver_common::storage::{Store, StoreConfig};
+    use sliver_common::testing::tiny_spec;
+
+    use super::*;
+
+    struct Key(Keypair);
+    impl Signer for Key {
+        fn hotkey(&self) -> Hotkey {
+            Hotkey(self.0.account_id().0)
+        }
+        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+            self.0.sign(message)
+        }
+    }
+
+    /// Seals and puts `signer`'s artifact `at` (a zero tensor of the wire's dims) in `store`.
+    async fn put(spec: &RunSpec, store: &Store, signer: &Key, at: ArtifactId) {
+        let codec = if at.kind == Kind::Grad {
+            spec.gradient_codec()
+        } else {
+            spec.activation_codec()
+        };
+        let dims = spec.wire_dims();
+        let t = Tensor::zeros(dims.as_slice(), (tch::Kind::Float, tch::Device::Cpu));
+        let bytes = artifact::seal(
+            Unsealed {
+                run: &spec.name,
+                at,
+                codec: codec.kind(),
+                dims: &dims,
+                weights: None,
+                loss: (at.kind == Kind::Grad).then_some(1.0),
+            },
+            &codec.encode(&t).unwrap(),
+            signer,
+        )
+        .unwrap();
+        let key = layout::artifact(&spec.name, &signer.hotkey(), at);
+        store.put_once(&key, bytes.into()).await.unwrap();
+    }
+
+    /// Two stages of two miners, each with its own store. Stage 0: `honest` starts six samples
+    /// and `squatter` uploads activations under the same ids (and two of its own); stage 1:
+    /// each sample's routed miner returns its gradient, and the other (`faker`'s part) also
+    /// signs gradients for samples routed to its peer. Only what is provably each miner's
+    /// counts: the squatter keeps its own two, the faker nothing it was not routed.
+    #[tokio::test]
+    async fn work_counts_only_when_it_is_provably_the_miners() {
+        let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+        spec.name = "r".into();
+        let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let stores: Vec<Store> = dirs
+            .iter()
+            .map(|d| Store::open(&StoreConfig::filesystem(d.path())).unwrap())
+            .collect();
+        let keys: Vec<Key> = (0..4).map(|_| Key(Keypair::generate())).collect();
+        // Uids 0 and 2 are stage 0, 1 and 3 stage 1.
+        let members: Vec<Member> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Member {
+                uid: i as u16,
+                hotkey: k.hotkey(),
+            })
+            .collect();
+        let roster = Roster {
+            epoch: Epoch(1),
+            assignment: Assignment::new(2, &members),
+            stores: keys
+                .iter()
+                .zip(&stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect(),
+        };
+        let (honest, squatter) = (0, 2);
+        let epoch = Epoch(1);
+        let at = |stage: u16, kind, id| ArtifactId {
+            epoch,
+            stage: StageIndex(stage),
+            kind,
+            id,
+        };
+        let stage1 = roster.assignment.stage(StageIndex(1));
+        let mut routed_to: HashMap<Hotkey, u64> = HashMap::new();
+        for c in 0..6 {
+            let id = routing::sample_id("r", epoch, &keys[honest].hotkey(), c);
+            put(&spec, &stores[honest], &keys[honest], at(0, Kind::Act, id)).await;
+            put(
+                &spec,
+                &stores[squatter],
+                &keys[squatter],
+                at(0, Kind::Act, id),
+            )
+            .await;
+            let to = routing::route("r", epoch, id, StageIndex(1), stage1).unwrap();
+            *routed_to.entry(to.hotkey).or_default() += 1;
+            // Every stage-1 miner signs a gradient for it: the routed one and the faker.
+            for i in [1, 3] {
+                put(&spec, &stores[i], &keys[i], at(1, Kind::Grad, id)).await;
+            }
+        }
+        for c in 0..2 {
+            let id = routing::sample_id("r", epoch, &keys[squatter].hotkey(), c);
+            put(
+                &spec,
+                &stores[squatter],
+                &keys[squatter],
+                at(0, Kind::Act, id),
+            )
+            .await;
+        }
+        let metrics = Metrics::new("validator");
+        let v = verified_work(&spec, &roster, &metrics, epoch, &Deadline::none()).await;
+        let row = |i: usize| &v.rows[&keys[i].hotkey()];
+        assert_eq!(row(honest).activations, 6);
+        assert_eq!(row(squatter).activations, 2);
+        assert_eq!(row(squatter).rejected, 6);
+        for i in [1, 3] {
+            let routed = routed_to.get(&keys[i].hotkey()).copied().unwrap_or(0);
+            assert_eq!(row(i).gradients, routed, "miner {i}");
+            assert_eq!(row(i).rejected, 6 - routed, "miner {i}");
+        }
+        // The honest origin's six were all consumed; the squatter's copies were not.
+        assert_eq!(row(honest).consumed, 6);
+        assert_eq!(row(squatter).consumed, 0);
+    }
+
+    /// A roster of honest miners on filesystem stores: `origin` (stage 0) starts samples and
+    /// puts their activations, and every sample's routed stage-1 miner its gradient.
+    struct Honest {
+        spec: RunSpec,
+        keys: Vec<Key>,
+        stores: Vec<Store>,
+        _dirs: Vec<tempfile::TempDir>,
+    }
+
+    impl Honest {
+        fn new(n: usize) -> Honest {
+            let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+            spec.name = "r".into();
+            let dirs: Vec<tempfile::TempDir> =
+                (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+            let stores = dirs
+                .iter()
+                .map(|d| Store::open(&StoreConfig::filesystem(d.path())).unwrap())
+                .collect();
+            let keys = (0..n).map(|_| Key(Keypair::generate())).collect();
+            Honest {
+                spec,
+                keys,
+                stores,
+                _dirs: dirs,
+            }
+        }
+
+        fn members(&self) -> Vec<Member> {
+            self.keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Member {
+                    uid: i as u16,
+                    hotkey: k.hotkey(),
+                })
+                .collect()
+        }
+    }
+
+    /// One miner's store answers every request with hostility (403, a body trickled forever,
+    /// different garbage to each reader): the audit still ends, by its deadline at the latest,
+    /// with a row for every miner; the honest ones keep their work, the hostile one has none.
+    #[tokio::test]
+    async fn a_hostile_store_costs_only_its_miner() {
+        use sliver_common::testing::hostile::{Behaviour, HostileServer, list_answer};
+        // Uids 0 and 2 on stage 0 (2 is hostile), uid 1 alone on stage 1.
+        let net = Honest::new(3);
+        let spec = &net.spec;
+        let epoch = Epoch(1);
+        let members = net.members();
+        let assignment = Assignment::new(2, &members);
+        let hostile = net.keys[2].hotkey();
+        let at = |stage: u16, kind, id| ArtifactId {
+            epoch,
+            stage: StageIndex(stage),
+            kind,
+            id,
+        };
+        for c in 0..4 {
+            let id = routing::sample_id("r", epoch, &net.keys[0].hotkey(), c);
+            put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act, id)).await;
+            put(spec, &net.stores[1], &net.keys[1], at(1, Kind::Grad, id)).await;
+        }
+        // What a reader of the hostile store is shown: a listing of its activations (ids it
+        // started), and for every object garbage that differs from one reader to the next.
+        let hostile_keys: Vec<String> = (0..4)
+            .map(|c| {
+                let id = routing::sample_id("r", epoch, &hostile, c);
+                layout::artifact("r", &hostile, at(0, Kind::Act, id))
+            })
+            .collect();
+        let per_reader: Behaviour = Behaviour::PerReader(std::sync::Arc::new(move |n, target| {
+            if target.contains("list-type") {
+                list_answer(&hostile_keys)
+            } else {
+                vec![n as u8; 64 + n as usize]
+            }
+        }));
+        for behaviour in [Behaviour::Deny, Behaviour::Slow, per_reader] {
+            let server = HostileServer::spawn(behaviour.clone()).await;
+            let mut stores: HashMap<Hotkey, Store> = net
+                .keys
+                .iter()
+                .zip(&net.stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect();
+            stores.insert(hostile, Store::open(&server.config("peer")).unwrap());
+            let roster = Roster {
+                epoch,
+                assignment: assignment.clone(),
+                stores,
+            };
+            // The chain reaches the audit's deadline three seconds in; each read alone may
+            // take the spec's 30 s.
+            let (tx, clock) = watch::channel(0u64);
+            let deadline = Deadline::at(clock, 10);
+            let advance = tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                let _ = tx.send(10);
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                drop(tx);
+            });
+            let metrics = Metrics::new("validator");
+            let began = std::time::Instant::now();
+            let audit = audit(
+                spec,
+                &roster,
+                &metrics,
+                epoch,
+                (&[8, 8], Vec::new()),
+                &deadline,
+            )
+            .await;
+            advance.abort();
+            assert!(
+                began.elapsed() < std::time::Duration::from_secs(20),
+                "{behaviour:?}: the audit took {:?}",
+                began.elapsed()
+            );
+            assert!(server.connections() > 0, "{behaviour:?}");
+            let work: Vec<(u16, u64)> = audit.rows.iter().map(|r| (r.uid, r.work)).collect();
+            assert_eq!(work, vec![(0, 8), (1, 8), (2, 0)], "{behaviour:?}");
+            assert_eq!(audit.paths.len(), 4, "{behaviour:?}");
+            assert!(
+                metrics.rejections("unreadable_store")
+                    + metrics.rejections("timeout")
+                    + metrics.rejections_total()
+                    > 0,
+                "{behaviour:?}: the hostile store's failure is not counted"
+            );
+        }
+    }
+
+    /// A miner in a two-miner stage signs gradients for samples routed to its peer, and for
+    /// samples no one started: it gains no work from them, and its honest peer is not pushed
+    /// under the low-work floor.
+    #[tokio::test]
+    async fn fake_work_gains_nothing_and_does_not_sink_the_honest_peer() {
+        // Uid 0 on stage 0; uids 1 (honest) and 3 (faker) on stage 1; uid 2 (stage 0) idle.
+        let net = Honest::new(4);
+        let spec = &net.spec;
+        let epoch = Epoch(1);
+        let members = net.members();
+        let roster = Roster {
+            epoch,
+            assignment: Assignment::new(2, &members),
+            stores: net
+                .keys
+                .iter()
+                .zip(&net.stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect(),
+        };
+        let (honest, faker) = (1, 3);
+        let at = |stage: u16, kind, id| ArtifactId {
+            epoch,
+            stage: StageIndex(stage),
+            kind,
+            id,
+        };
+        let stage1 = roster.assignment.stage(StageIndex(1));
+        let mut routed: HashMap<usize, u64> = HashMap::new();
+        let mut c = 0;
+        while routed.get(&honest).copied().unwrap_or(0) < 3
+            || routed.get(&faker).copied().unwrap_or(0) < 3
+        {
+            let id = routing::sample_id("r", epoch, &net.keys[0].hotkey(), c);
+            c += 1;
+            put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act, id)).await;
+            let to = routing::route("r", epoch, id, StageIndex(1), stage1).unwrap();
+            let i = if to.hotkey == net.keys[honest].hotkey() {
+                honest
+            } else {
+                faker
+            };
+            *routed.entry(i).or_default() += 1;
+            put(spec, &net.stores[i], &net.keys[i], at(1, Kind::Grad, id)).await;
+            if i == honest {
+                put(
+                    spec,
+                    &net.stores[faker],
+                    &net.keys[faker],
+                    at(1, Kind::Grad, id),
+                )
+                .await;
+            }
+        }
+        // Gradients for samples no stage-0 miner started (no input anywhere).
+        for id in 0..40u64 {
+            put(
+                spec,
+                &net.stores[faker],
+                &net.keys[faker],
+                at(1, Kind::Grad, id),
+            )
+            .await;
+        }
+        let metrics = Metrics::new("validator");
+        let mut audit = audit(
+            spec,
+            &roster,
+            &metrics,
+            epoch,
+            (&[8, 8], Vec::new()),
+            &Deadline::none(),
+        )
+        .await;
+        let work = |uid: usize| {
+            audit
+                .rows
+                .iter()
+                .find(|r| r.uid == uid as u16)
+                .unwrap()
+                .work
+        };
+        assert_eq!(work(honest), 2 * routed[&honest]);
+        assert_eq!(work(faker), 2 * routed[&faker]);
+        assert_eq!(work(0), 2 * (routed[&honest] + routed[&faker]));
+        assert!(metrics.rejections("not_routed") >= routed[&honest]);
+        // Judged with every merge done and no CLASP flag: the honest peer is paid.
+        for r in &mut audit.rows {
+            r.merged = true;
+        }
+        let judged = crate::scores::judge(&audit.rows, &BTreeMap::new());
+        let of = |uid: usize| judged.iter().find(|j| j.uid == uid as u16).unwrap();
+        assert!(of(honest).caught.is_empty(), "{:?}", of(honest));
+        assert!(of(honest).score > 0.0);
+    }
 }

@@ -9,7 +9,9 @@
 //! average decays. The epoch's score enters an exponential moving average ([`Ema`]).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use sliver_common::StageIndex;
 
 use crate::clasp::Effect;
@@ -116,20 +118,153 @@ pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
         .collect()
 }
 
-/// Moving averages of scores by uid.
+/// The moving averages' file name, in the validator's state directory (beside
+/// [`crate::record::FILE`]).
+pub const EMA_FILE: &str = "ema.json";
+
+/// One miner's moving average: whose it is, and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    /// The uid the weight goes to.
+    pub uid: u16,
+    /// The hotkey that earned it: a uid re-registered under another hotkey starts from zero.
+    pub hotkey: String,
+    /// The moving average.
+    pub score: f64,
+}
+
+/// Moving averages of scores, one per uid, each belonging to the hotkey that earned it.
+///
+/// Kept across restarts in [`EMA_FILE`] ([`Ema::load`], [`Ema::save`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Ema(pub BTreeMap<u16, f64>);
+pub struct Ema(pub BTreeMap<u16, Held>);
+
+/// The file's form: a version, then one entry per hotkey.
+#[derive(Serialize, Deserialize)]
+struct EmaFile {
+    version: u32,
+    miners: Vec<Held>,
+}
 
 impl Ema {
-    /// Folds in one epoch's scores; uids without a score this epoch decay.
-    pub fn update(&mut self, scores: &BTreeMap<u16, f64>) {
-        for v in self.0.values_mut() {
-            *v *= 1.0 - EMA_ALPHA;
+    /// Folds in one epoch's scores, `(uid, hotkey, score)`: a uid now held by another hotkey
+    /// than the one that earned its average starts from zero; uids without a score this epoch
+    /// decay.
+    pub fn update<'a>(&mut self, scores: impl IntoIterator<Item = (u16, &'a str, f64)>) {
+        let scores: Vec<(u16, &str, f64)> = scores.into_iter().collect();
+        for (uid, hotkey, _) in &scores {
+            if self.0.get(uid).is_some_and(|h| h.hotkey != *hotkey) {
+                self.0.remove(uid);
+            }
         }
-        for (uid, s) in scores {
-            *self.0.entry(*uid).or_default() += EMA_ALPHA * s;
+        for h in self.0.values_mut() {
+            h.score *= 1.0 - EMA_ALPHA;
         }
-        self.0.retain(|_, v| *v > 1e-9);
+        for (uid, hotkey, s) in scores {
+            self.0
+                .entry(uid)
+                .or_insert_with(|| Held {
+                    uid,
+                    hotkey: hotkey.to_owned(),
+                    score: 0.0,
+                })
+                .score += EMA_ALPHA * s;
+        }
+        self.0.retain(|_, h| h.score > 1e-9);
+    }
+
+    /// The moving average of `uid`, if it has one.
+    pub fn score(&self, uid: u16) -> Option<f64> {
+        self.0.get(&uid).map(|h| h.score)
+    }
+
+    /// Every uid's moving average, by uid.
+    pub fn by_uid(&self) -> impl Iterator<Item = (u16, f64)> + '_ {
+        self.0.iter().map(|(u, h)| (*u, h.score))
+    }
+
+    /// The file in the state directory `dir`.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(EMA_FILE)
+    }
+
+    /// The moving averages saved in `dir`: empty when there is no file yet. A file that cannot
+    /// be parsed is not trusted and not lost: it is renamed aside (`ema.json.corrupt-<unix
+    /// seconds>`), the averages start from zero, and the returned warning says so, naming both
+    /// files.
+    ///
+    /// # Errors
+    /// The file exists but cannot be read, or a corrupt one cannot be moved aside.
+    pub fn load(dir: &Path) -> std::io::Result<(Ema, Option<String>)> {
+        let path = Self::path(dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Ema::default(), None));
+            }
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("reading {}: {e}", path.display()),
+                ));
+            }
+        };
+        match serde_json::from_slice::<EmaFile>(&bytes) {
+            Ok(f) if f.version == 1 && f.miners.iter().all(|h| h.score.is_finite()) => Ok((
+                Ema(f.miners.into_iter().map(|h| (h.uid, h)).collect()),
+                None,
+            )),
+            parsed => {
+                let why = match parsed {
+                    Err(e) => e.to_string(),
+                    Ok(f) if f.version != 1 => format!("unknown version {}", f.version),
+                    Ok(_) => "a score that is not finite".to_owned(),
+                };
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let aside = dir.join(format!("{EMA_FILE}.corrupt-{secs}"));
+                std::fs::rename(&path, &aside).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{} is corrupt ({why}) and could not be moved aside: {e}",
+                            path.display()
+                        ),
+                    )
+                })?;
+                Ok((
+                    Ema::default(),
+                    Some(format!(
+                        "{} is corrupt ({why}): moved to {}; moving averages start from zero",
+                        path.display(),
+                        aside.display()
+                    )),
+                ))
+            }
+        }
+    }
+
+    /// Saves the moving averages in `dir` (created if missing) atomically: written to a
+    /// temporary file, synced, then renamed over [`EMA_FILE`], so a crash leaves the old file
+    /// or the new one, never a part.
+    ///
+    /// # Errors
+    /// The directory or file cannot be created, written, synced or renamed.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let file = EmaFile {
+            version: 1,
+            miners: self.0.values().cloned().collect(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file)?;
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{EMA_FILE}.tmp"));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, Self::path(dir))
     }
 }
 
@@ -161,11 +296,11 @@ mod tests {
         assert_eq!(s[&2], 0.25);
         assert_eq!(s[&3], 1.0);
         let mut ema = Ema::default();
-        ema.update(&s);
-        assert_eq!(ema.0[&1], 0.375);
-        ema.update(&BTreeMap::from([(2, 1.0)]));
-        assert_eq!(ema.0[&1], 0.1875);
-        assert_eq!(ema.0[&2], 0.0625 + 0.5);
+        ema.update(s.iter().map(|(u, s)| (*u, "hk", *s)));
+        assert_eq!(ema.score(1), Some(0.375));
+        ema.update([(2, "hk", 1.0)]);
+        assert_eq!(ema.score(1), Some(0.1875));
+        assert_eq!(ema.score(2), Some(0.0625 + 0.5));
     }
 
     #[test]
@@ -209,10 +344,74 @@ mod tests {
         assert_eq!((s[&1], s[&2], s[&3], s[&4]), (0.0, 0.0, 0.0, 0.0));
         assert_eq!(s[&5], 40.0 / 165.0);
         // Its average decays to nothing once it stops being paid.
-        let mut ema = Ema(BTreeMap::from([(1, 0.5)]));
+        let mut ema = Ema::default();
+        ema.update([(1, "hk", 1.0)]);
         for _ in 0..40 {
-            ema.update(&scores(&j));
+            ema.update(scores(&j).into_iter().map(|(u, s)| (u, "hk", s)));
         }
-        assert!(!ema.0.contains_key(&1));
+        assert!(ema.score(1).is_none());
+    }
+
+    /// The moving averages survive a restart: saved atomically, loaded as they were.
+    #[test]
+    fn the_moving_average_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Ema::load(dir.path()).unwrap(), (Ema::default(), None));
+        let mut ema = Ema::default();
+        ema.update([(1, "hk1", 0.75), (2, "hk2", 0.25)]);
+        ema.update([(1, "hk1", 0.5)]);
+        ema.save(dir.path()).unwrap();
+        assert!(!dir.path().join(format!("{EMA_FILE}.tmp")).exists());
+        let (back, warning) = Ema::load(dir.path()).unwrap();
+        assert_eq!(warning, None);
+        assert_eq!(back, ema);
+        assert_eq!(back.score(1), Some(0.5 * 0.75 * 0.5 + 0.25));
+        // Saved again over the first file.
+        let mut later = back.clone();
+        later.update([(2, "hk2", 1.0)]);
+        later.save(dir.path()).unwrap();
+        assert_eq!(Ema::load(dir.path()).unwrap().0, later);
+    }
+
+    /// A uid re-registered under another hotkey does not inherit the leaver's average.
+    #[test]
+    fn a_new_hotkey_on_a_uid_starts_from_zero() {
+        let mut ema = Ema::default();
+        ema.update([(7, "old", 1.0)]);
+        ema.update([(7, "old", 1.0)]);
+        assert_eq!(ema.score(7), Some(0.75));
+        ema.update([(7, "new", 0.0), (8, "other", 1.0)]);
+        assert_eq!(ema.score(7), None);
+        ema.update([(7, "new", 1.0)]);
+        assert_eq!(ema.score(7), Some(0.5));
+        assert_eq!(ema.0[&7].hotkey, "new");
+    }
+
+    /// A corrupt file is neither trusted nor lost: moved aside, named in the warning.
+    #[test]
+    fn a_corrupt_file_is_set_aside_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(Ema::path(dir.path()), b"{ not json").unwrap();
+        let (ema, warning) = Ema::load(dir.path()).unwrap();
+        assert_eq!(ema, Ema::default());
+        let warning = warning.unwrap();
+        assert!(
+            warning.contains(EMA_FILE) && warning.contains("corrupt"),
+            "{warning}"
+        );
+        assert!(!Ema::path(dir.path()).exists());
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert!(
+            warning.contains(&aside[0].display().to_string()),
+            "{warning}"
+        );
+        assert_eq!(std::fs::read(&aside[0]).unwrap(), b"{ not json");
+        // A later save starts a sound file again.
+        Ema::default().save(dir.path()).unwrap();
+        assert_eq!(Ema::load(dir.path()).unwrap(), (Ema::default(), None));
     }
 }

@@ -299,8 +299,13 @@ fn run_scenario(cli: &Cli, fraction: f64, seed: u64) -> Result<Outcome> {
                 out.honest_flagged += u64::from(caught);
             }
         }
-        ema.update(&judged.iter().map(|j| (j.uid, j.score)).collect());
-        weights = Weights::from_scores(ema.0.iter().map(|(u, s)| (Uid(*u), *s)));
+        ema.update(
+            judged
+                .iter()
+                .zip(&rows)
+                .map(|(j, r)| (j.uid, r.hotkey.as_str(), j.score)),
+        );
+        weights = Weights::from_scores(ema.by_uid().map(|(u, s)| (Uid(u), s)));
     }
     for (uid, b) in &net.adversaries {
         let e = out.caught.entry(*b).or_default();
