@@ -267,26 +267,25 @@ async fn inputs_of(
             .map(|m| vec![m.hotkey])
             .unwrap_or_default()
     };
-    let mut out = Vec::new();
-    for p in producers {
-        if let Some((_, t)) = fetch::boundary(
-            spec,
-            roster,
-            metrics,
-            ArtifactId {
-                epoch,
-                stage: prev,
-                kind: Kind::Act,
-                id,
-            },
-            &p,
-        )
-        .await
-        {
-            out.push(t);
-        }
-    }
-    out
+    // Concurrently, each read bounded: one stalling store does not hide the others' copies.
+    let at = ArtifactId {
+        epoch,
+        stage: prev,
+        kind: Kind::Act,
+        id,
+    };
+    let reads = Deadline::none();
+    let reads = &reads;
+    futures::future::join_all(producers.iter().map(|p| async move {
+        within(spec, reads, fetch::boundary(spec, roster, metrics, at, p))
+            .await
+            .flatten()
+            .map(|(_, t)| t)
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Recomputes every challenged artifact and tallies the results by miner. `start` holds each
@@ -311,7 +310,10 @@ pub async fn check(
     let mut jobs = Vec::new();
     let mut shown: std::collections::HashMap<(Hotkey, WeightsHash), Tensor> =
         std::collections::HashMap::new();
-    let reads = Deadline::at(clock.clone(), deadline);
+    // Each read of a miner's store is bounded by a sample's timeout alone: the answer deadline
+    // ends the wait for an answer not there yet, not the reading of what is there (a stalling
+    // store must not use up the deadline of the miners checked after it).
+    let reads = Deadline::none();
     for c in challenged {
         let tally = tallies.entry(c.miner).or_default();
         // Past stage 0 an artifact exists only for a sample routed to its producer: one for a
@@ -340,11 +342,10 @@ pub async fn check(
                 .unwrap_or(0)
                 .max(0) as u64;
             let key = layout::weights_answer(&spec.name, epoch, c.stage, &c.miner, &claim);
-            // Each read bounded, the last one by the answer deadline: a store that stalls
-            // fails its own miner's check, and holds up no one else's.
+            // Each read bounded: a store that stalls fails its own miner's check.
             let get = || within(spec, &reads, miner_store.get(&key, params * 4));
             let mut got = get().await;
-            while matches!(got, Some(Ok(None)) | None) && !reads.passed() {
+            while matches!(got, Some(Ok(None)) | None) && *clock.borrow() < deadline {
                 tokio::time::sleep(ANSWER_POLL).await;
                 got = get().await;
             }
@@ -377,13 +378,7 @@ pub async fn check(
             shown.insert((c.miner, claim), weights.shallow_clone());
             weights
         };
-        let inputs = within(
-            spec,
-            &reads,
-            inputs_of(spec, roster, metrics, epoch, c.stage, c.id),
-        )
-        .await
-        .unwrap_or_default();
+        let inputs = inputs_of(spec, roster, metrics, epoch, c.stage, c.id).await;
         if !c.stage.is_first() && inputs.is_empty() {
             continue;
         }

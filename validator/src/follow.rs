@@ -71,8 +71,10 @@ pub struct MinerWork {
 
 const CONCURRENCY: usize = 16;
 
-/// Miners whose stores are read at once (each with [`CONCURRENCY`] requests in flight).
-const MINERS_AT_ONCE: usize = 8;
+/// Miners whose stores are read at once (each with [`CONCURRENCY`] requests in flight). A
+/// stalling store holds its slot for two read timeouts at most (the listing, then one chunk of
+/// reads), so only many of them together could push honest miners past the deadline.
+const MINERS_AT_ONCE: usize = 16;
 
 /// A finished sample: who computed it at each stage, and its loss.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +157,8 @@ pub async fn within<T>(
 /// claims, and how many were rejected. A store that cannot be read (not opened, a listing that
 /// fails, or takes longer than [`peer_deadline`] or past `deadline`) is that miner's failure:
 /// warned of (naming the miner and the error), counted as `unreadable_store`, and no work. An
-/// artifact whose read does not end in time counts as absent (counted as `timeout`).
+/// artifact whose read does not end in time counts as absent (counted as `timeout`), and its
+/// store is not read further.
 async fn verified_ids(
     (spec, roster, metrics): (&RunSpec, &Roster, &Metrics),
     (epoch, stage): (Epoch, StageIndex),
@@ -196,7 +199,8 @@ async fn verified_ids(
     let mut ok = HashMap::new();
     let mut rejected = 0;
     let mut late = 0u64;
-    for chunk in keys.chunks(CONCURRENCY) {
+    let mut unread = 0;
+    for (n, chunk) in keys.chunks(CONCURRENCY).enumerate() {
         let results = join_all(chunk.iter().map(|key| async {
             let id = layout::id_of_key(key)?;
             let at = ArtifactId {
@@ -223,6 +227,12 @@ async fn verified_ids(
                 }
             }
         }
+        // A store that lets reads time out is not waited on again: the rest of its artifacts
+        // count for nothing (so a stalling miner holds a slot for two timeouts at most).
+        if late > 0 {
+            unread = keys.len().saturating_sub((n + 1) * CONCURRENCY);
+            break;
+        }
     }
     if late > 0 {
         warn!(
@@ -231,7 +241,8 @@ async fn verified_ids(
             miner = %producer.short(),
             kind = kind.as_str(),
             late,
-            "artifacts of a miner not read in time: not counted"
+            unread,
+            "a miner's store did not serve its artifacts in time: the rest not read, none counted"
         );
     }
     (ok, rejected)
@@ -461,18 +472,27 @@ async fn audit_merges(
         let n = miners.len();
         let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
         let mut ok: Vec<bool> = vec![true; n];
-        for (pos, ok) in ok.iter_mut().enumerate() {
-            for i in reduced_by(pos, n) {
-                // A reduction not read in time is missing (see [`within`]).
-                match within(spec, deadline, reader.read(Kind::Merged, pos, i))
-                    .await
-                    .flatten()
-                {
-                    Some(t) => {
-                        reductions.insert((i, pos), t);
-                    }
-                    None => *ok = false,
+        // Every reduction is read concurrently, each bounded (see [`within`]): one not read in
+        // time is missing, and a stalling store costs its own miner's merge, not the time of
+        // the miners read after it.
+        let reader = &reader;
+        let reads: Vec<_> = (0..n)
+            .flat_map(|pos| reduced_by(pos, n).into_iter().map(move |i| (pos, i)))
+            .map(|(pos, i)| async move {
+                let t = within(spec, deadline, reader.read(Kind::Merged, pos, i)).await;
+                (pos, i, t.flatten())
+            })
+            .collect();
+        let read: Vec<(usize, usize, Option<Tensor>)> = futures::stream::iter(reads)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (pos, i, t) in read {
+            match t {
+                Some(t) => {
+                    reductions.insert((i, pos), t);
                 }
+                None => ok[pos] = false,
             }
         }
         let mut pieces = Vec::with_capacity(n);
