@@ -1006,4 +1006,72 @@ mod tests {
         assert!(of(honest).caught.is_empty(), "{:?}", of(honest));
         assert!(of(honest).score > 0.0);
     }
+
+    /// Picking spot checks: a hostile store (denying, or trickling forever) costs only its
+    /// miner's picks; the honest miners are picked from, within the challenge's deadline.
+    #[tokio::test]
+    async fn a_hostile_store_does_not_stop_the_challenge() {
+        use sliver_common::testing::hostile::{Behaviour, HostileServer};
+        let net = Honest::new(3);
+        let spec = &net.spec;
+        let epoch = Epoch(1);
+        let assignment = Assignment::new(2, &net.members());
+        let hostile = net.keys[2].hotkey();
+        for c in 0..4 {
+            let id = routing::sample_id("r", epoch, &net.keys[0].hotkey(), c);
+            let at = |stage: u16, kind| ArtifactId {
+                epoch,
+                stage: StageIndex(stage),
+                kind,
+                id,
+            };
+            put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act)).await;
+            put(spec, &net.stores[1], &net.keys[1], at(1, Kind::Grad)).await;
+        }
+        let own = tempfile::tempdir().unwrap();
+        let own = Store::open(&StoreConfig::filesystem(own.path())).unwrap();
+        for behaviour in [Behaviour::Deny, Behaviour::Slow] {
+            let server = HostileServer::spawn(behaviour.clone()).await;
+            let mut stores: HashMap<Hotkey, Store> = net
+                .keys
+                .iter()
+                .zip(&net.stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect();
+            stores.insert(hostile, Store::open(&server.config("peer")).unwrap());
+            let roster = Roster {
+                epoch,
+                assignment: assignment.clone(),
+                stores,
+            };
+            // The chain passes the challenge's deadline (the epoch's `reduce_end`) 3 s in.
+            let reduce_end = spec.swarm.schedule().timeline(epoch).reduce_end;
+            let (tx, clock) = watch::channel(0u64);
+            let advance = tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                let _ = tx.send(reduce_end);
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                drop(tx);
+            });
+            let metrics = Metrics::new("validator");
+            let began = std::time::Instant::now();
+            let picked =
+                crate::checks::challenge(spec, &roster, &metrics, epoch, (&own, &clock)).await;
+            advance.abort();
+            let picked = picked.unwrap();
+            assert!(
+                began.elapsed() < std::time::Duration::from_secs(20),
+                "{behaviour:?}: took {:?}",
+                began.elapsed()
+            );
+            let by = |i: usize| {
+                picked
+                    .iter()
+                    .filter(|c| c.miner == net.keys[i].hotkey())
+                    .count()
+            };
+            let k = spec.validation.spot_checks;
+            assert_eq!((by(0), by(1), by(2)), (k, k, 0), "{behaviour:?}");
+        }
+    }
 }
