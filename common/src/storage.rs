@@ -44,7 +44,7 @@
 //! logged.
 //!
 //! A peer's location is untrusted input: [`Store::open_peer`] opens it under a [`Reach`] (see
-//! [`peer`]): no filesystem, loopback or private addresses (after resolution) and no redirects,
+//! `storage/peer.rs`): no filesystem, loopback or private addresses (after resolution) and no redirects,
 //! outside an explicit local subnet.
 //!
 //! [location]: StoreConfig::to_location
