@@ -55,9 +55,18 @@ pub const SCORE_COLUMNS: [(&str, &str); 18] = [
         "merge_ok",
         "bool: it uploaded a verified reduction of every shard it owed",
     ),
-    ("raw_score", "f64: this epoch's score (0 when caught)"),
-    ("ema_score", "f64: the moving average after this epoch"),
-    ("weight", "u16: the weight set on chain"),
+    (
+        "raw_score",
+        "f64: this epoch's score (0 when caught); null under commit-reveal",
+    ),
+    (
+        "ema_score",
+        "f64: the moving average after this epoch; null under commit-reveal",
+    ),
+    (
+        "weight",
+        "u16: the weight set on chain; null under commit-reveal (the timelock hides it)",
+    ),
     (
         "caught",
         "str: why it was not paid (spot_check, clasp, merge, low_work; comma-separated), empty when paid",
