@@ -13,6 +13,8 @@
 //! reach is dropped (the miner then keeps its own values of the shard). Copies are averaged
 //! plainly ([`mean`]): nothing a peer lists of itself weighs.
 
+use std::time::Duration;
+
 use sliver_common::artifact::{Hotkey, Kind};
 use sliver_common::assignment::Member;
 use sliver_common::merge::{DriftBound, Verdict, admit, mean, reducers, shard_range, verdict};
@@ -39,6 +41,23 @@ pub struct StageMerge<'a> {
     /// The flat weights the stage began the epoch with, when this reader holds them (kept as
     /// plain values: a tensor is not `Sync`, and the reader is borrowed across reads).
     start: Option<Vec<f32>>,
+    /// How long one read of a shard may take ([`shard_deadline`]); unbounded until
+    /// [`Self::bounded`] tells it the spec.
+    read_deadline: Option<Duration>,
+}
+
+/// How long one read of a peer's shard of `len` weights may take: a sample's timeout
+/// (`swarm.sample_timeout_secs`, what every other read of a peer gets) for each activation's
+/// worth of bytes in it, so the deadline is sized to the object and a store that answers
+/// slowly, or never, costs its own part of the merge, not the reader's merge phases.
+pub fn shard_deadline(spec: &RunSpec, len: i64) -> Duration {
+    let shard_bytes = u64::try_from(len).unwrap_or(0).saturating_mul(4);
+    let sample_bytes = spec
+        .activation_codec()
+        .encoded_len(&spec.wire_dims())
+        .max(1) as u64;
+    let samples = u32::try_from(shard_bytes.div_ceil(sample_bytes).max(1)).unwrap_or(u32::MAX);
+    Duration::from_secs(spec.swarm.sample_timeout_secs).saturating_mul(samples)
 }
 
 impl<'a> StageMerge<'a> {
@@ -60,6 +79,7 @@ impl<'a> StageMerge<'a> {
             total,
             reach: None,
             start: None,
+            read_deadline: None,
         }
     }
 
@@ -70,6 +90,11 @@ impl<'a> StageMerge<'a> {
     pub fn bounded(mut self, spec: &RunSpec, start: Option<&Tensor>) -> Self {
         let origins = self.roster.assignment.stage(StageIndex::FIRST).len();
         self.reach = Some(DriftBound::new(spec, origins));
+        let largest = (0..self.count())
+            .map(|i| self.range(i).1)
+            .max()
+            .unwrap_or(0);
+        self.read_deadline = Some(shard_deadline(spec, largest));
         self.start = start.and_then(|t| {
             if t.numel() as i64 != self.total {
                 warn!(
@@ -128,7 +153,7 @@ impl<'a> StageMerge<'a> {
     pub async fn read(&self, kind: Kind, pos: usize, i: usize) -> Option<Tensor> {
         let producer = self.miners().get(pos)?.hotkey;
         let (_, len) = self.range(i);
-        fetch::shard(
+        let read = fetch::shard(
             self.run,
             self.roster,
             self.metrics,
@@ -136,8 +161,25 @@ impl<'a> StageMerge<'a> {
             &producer,
             kind,
             (i, self.count(), len),
-        )
-        .await
+        );
+        let Some(deadline) = self.read_deadline else {
+            return read.await;
+        };
+        match tokio::time::timeout(deadline, read).await {
+            Ok(t) => t,
+            Err(_) => {
+                self.metrics.reject("timeout");
+                warn!(
+                    epoch = %self.epoch,
+                    stage = %self.stage,
+                    shard = i,
+                    producer = %producer.short(),
+                    ?deadline,
+                    "a peer's store did not answer a shard read in time"
+                );
+                None
+            }
+        }
     }
 
     /// Shard `i` of the epoch's start weights, when this reader holds them.
@@ -493,5 +535,62 @@ mod tests {
         // A joining miner assembles exactly the honest merge.
         let merged = reader.assemble(1e-6).await.unwrap();
         assert!(merged.equal(&mean), "{merged:?} against {mean:?}");
+    }
+
+    /// A peer whose store never answers costs its reader one bounded read, not the
+    /// merge: the read gives up at the shard's deadline, a sample's timeout per activation's
+    /// worth of bytes.
+    #[tokio::test]
+    async fn a_stalling_store_costs_one_bounded_read() {
+        use sliver_common::codec::CodecKind;
+        use sliver_common::storage::Reach;
+
+        let mut spec =
+            sliver_common::testing::tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+        spec.swarm.sample_timeout_secs = 1;
+        let sample_bytes = spec.activation_codec().encoded_len(&spec.wire_dims()) as i64;
+        assert_eq!(shard_deadline(&spec, 1), Duration::from_secs(1));
+        assert_eq!(
+            shard_deadline(&spec, 3 * sample_bytes / 4 + 1),
+            Duration::from_secs(4)
+        );
+
+        // A store that accepts every connection and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let silent = sliver_common::storage::StoreConfig {
+            endpoint: Some(endpoint),
+            ..sliver_common::storage::StoreConfig::at("s3://bkt")
+        };
+        let key = Key(sliver_chain::wallet::Keypair::generate());
+        let members = [Member {
+            uid: 0,
+            hotkey: key.hotkey(),
+        }];
+        let roster = Roster {
+            epoch: Epoch(1),
+            assignment: sliver_common::assignment::Assignment::new(1, &members),
+            stores: std::collections::HashMap::from([(
+                key.hotkey(),
+                Store::open_peer(&silent, Reach::Local).unwrap(),
+            )]),
+        };
+        let metrics = Metrics::new("test");
+        let reader = StageMerge::new("r", &roster, &metrics, (Epoch(1), StageIndex(0)), 8)
+            .bounded(&spec, None);
+        let t0 = std::time::Instant::now();
+        assert!(reader.read(Kind::Shard, 0, 0).await.is_none());
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+        assert_eq!(metrics.rejections("timeout"), 1);
     }
 }
