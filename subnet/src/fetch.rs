@@ -49,7 +49,10 @@ pub async fn fetch_opened(
             return Err(());
         }
         Err(e) => {
-            warn!(key, error = %e, "download failed; will retry");
+            // The producer's failure (its store is down, denies or stalls), counted; the read
+            // is tried again later, as an object not there yet would be.
+            metrics.reject("download");
+            warn!(producer = %expect.producer.short(), key, error = %e, "download failed; will retry");
             return Ok(None);
         }
     };
