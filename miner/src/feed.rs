@@ -248,12 +248,9 @@ impl Expected {
     }
 }
 
-/// How long one read of a peer's store may take: a sample's timeout
-/// (`swarm.sample_timeout_secs`), since a sample not received by then is dropped upstream
-/// anyway. A store that answers slowly, or never, costs its own samples, not a round of
-/// everyone's.
+/// How long one read of a peer's store may take ([`sliver_subnet::fetch::peer_deadline`]).
 fn peer_deadline(cx: &Context) -> Duration {
-    Duration::from_secs(cx.spec.swarm.sample_timeout_secs)
+    sliver_subnet::fetch::peer_deadline(&cx.spec)
 }
 
 /// Fetches the `kind` artifact of sample `id` that `producer` uploaded at `stage` (activations

@@ -336,7 +336,7 @@ pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: Epoch) -> Res
 #[cfg(test)]
 mod tests {
     use sliver_common::CodecKind;
-    use sliver_common::artifact::{self, Hotkey, SIGNATURE_LEN, Signer, Unsealed};
+    use sliver_common::artifact::{self, Signer, Unsealed};
     use sliver_common::assignment::{Assignment, Member};
     use sliver_common::layout;
     use sliver_common::merge::mean;
@@ -347,15 +347,8 @@ mod tests {
     use super::*;
     use crate::adversary::{Adversary, Tamper};
 
-    struct Key(sliver_chain::wallet::Keypair);
-    impl Signer for Key {
-        fn hotkey(&self) -> Hotkey {
-            Hotkey(self.0.account_id().0)
-        }
-        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-            self.0.sign(message)
-        }
-    }
+    // The artifact signer the neurons use: a wallet hotkey.
+    use sliver_subnet::signer::HotkeySigner as Key;
 
     const N: usize = 3;
     const E: Epoch = Epoch(1);

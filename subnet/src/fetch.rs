@@ -102,6 +102,15 @@ pub async fn boundary(
         .flatten()
 }
 
+/// How long one read of a peer's store may take: a sample's timeout
+/// (`swarm.sample_timeout_secs`), since a sample not received by then is dropped upstream
+/// anyway. Every reader of a peer (the feed, the audit, the spot checks) bounds each read by it,
+/// and a merge shard by a multiple of it ([`crate::merged::shard_deadline`]): a store that
+/// answers slowly, or never, costs its own owner's work, not the reader's.
+pub fn peer_deadline(spec: &RunSpec) -> std::time::Duration {
+    std::time::Duration::from_secs(spec.swarm.sample_timeout_secs)
+}
+
 /// The codec of weight shards: lossless, since merged weights must be bit-identical everywhere.
 pub fn shard_codec() -> WireCodec {
     WireCodec::new(sliver_common::codec::CodecKind::Fp32, 0)
@@ -139,7 +148,7 @@ pub async fn shard(
 mod tests {
     use std::collections::HashMap;
 
-    use sliver_common::artifact::{Hotkey, Kind, SIGNATURE_LEN, Signer, Unsealed};
+    use sliver_common::artifact::{Hotkey, Kind, Signer, Unsealed};
     use sliver_common::assignment::{Assignment, Member};
     use sliver_common::codec::CodecKind;
     use sliver_common::storage::StoreConfig;
@@ -147,15 +156,8 @@ mod tests {
 
     use super::*;
 
-    struct Key(sliver_chain::wallet::Keypair);
-    impl Signer for Key {
-        fn hotkey(&self) -> Hotkey {
-            Hotkey(self.0.account_id().0)
-        }
-        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-            self.0.sign(message)
-        }
-    }
+    // The artifact signer the neurons use: a wallet hotkey.
+    use crate::signer::HotkeySigner as Key;
 
     const DIMS: [i64; 3] = [2, 4, 8];
 

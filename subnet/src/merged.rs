@@ -57,7 +57,7 @@ pub fn shard_deadline(spec: &RunSpec, len: i64) -> Duration {
         .encoded_len(&spec.wire_dims())
         .max(1) as u64;
     let samples = u32::try_from(shard_bytes.div_ceil(sample_bytes).max(1)).unwrap_or(u32::MAX);
-    Duration::from_secs(spec.swarm.sample_timeout_secs).saturating_mul(samples)
+    fetch::peer_deadline(spec).saturating_mul(samples)
 }
 
 impl<'a> StageMerge<'a> {
@@ -367,21 +367,14 @@ pub enum Weighting<'w> {
 
 #[cfg(test)]
 mod tests {
-    use sliver_common::artifact::{self, ArtifactId, SIGNATURE_LEN, Signer, Unsealed, shard_id};
+    use sliver_common::artifact::{self, ArtifactId, Signer, Unsealed, shard_id};
     use sliver_common::layout;
     use sliver_common::storage::{Store, StoreConfig};
 
     use super::*;
 
-    struct Key(sliver_chain::wallet::Keypair);
-    impl Signer for Key {
-        fn hotkey(&self) -> Hotkey {
-            Hotkey(self.0.account_id().0)
-        }
-        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-            self.0.sign(message)
-        }
-    }
+    // The artifact signer the neurons use: a wallet hotkey.
+    use crate::signer::HotkeySigner as Key;
 
     /// Puts `t` as `signer`'s shard `i` of 2 (`kind`) for epoch 1, stage 0, in `store`.
     async fn put(store: &Store, signer: &Key, kind: Kind, i: u32, t: &Tensor) {

@@ -87,12 +87,7 @@ pub struct Path {
     pub loss: f32,
 }
 
-/// How long one read of a miner's store may take: a sample's timeout
-/// (`swarm.sample_timeout_secs`), what its peers give it too. A store that answers slowly, or
-/// never, costs that miner's work, not the validator's epoch.
-pub fn peer_deadline(spec: &RunSpec) -> std::time::Duration {
-    std::time::Duration::from_secs(spec.swarm.sample_timeout_secs)
-}
+pub use fetch::peer_deadline;
 
 /// When an audit's reads must be over: once the chain's clock reaches `block`.
 ///
@@ -647,7 +642,7 @@ fn finished_paths(
 #[cfg(test)]
 mod tests {
     use sliver_chain::wallet::Keypair;
-    use sliver_common::artifact::{self, SIGNATURE_LEN, Signer, Unsealed};
+    use sliver_common::artifact::{self, Signer, Unsealed};
     use sliver_common::assignment::Assignment;
     use sliver_common::codec::CodecKind;
     use sliver_common::storage::{Store, StoreConfig};
@@ -655,15 +650,8 @@ mod tests {
 
     use super::*;
 
-    struct Key(Keypair);
-    impl Signer for Key {
-        fn hotkey(&self) -> Hotkey {
-            Hotkey(self.0.account_id().0)
-        }
-        fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-            self.0.sign(message)
-        }
-    }
+    // The artifact signer the neurons use: a wallet hotkey.
+    use sliver_subnet::signer::HotkeySigner as Key;
 
     /// Seals and puts `signer`'s artifact `at` (a zero tensor of the wire's dims) in `store`.
     async fn put(spec: &RunSpec, store: &Store, signer: &Key, at: ArtifactId) {
