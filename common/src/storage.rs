@@ -19,6 +19,8 @@
 //!   its store (`..`) or collide with the filesystem backend's staging files (`name#1`).
 //! - **Bounded retries.** Transient failures (timeouts, connection resets, 5xx) are retried here,
 //!   a few times with exponential backoff and jitter, and counted in [`StoreStats::retries`];
+//!   each request and its waits are bounded by the store's [`Timeouts`] (flags, and for a
+//!   peer's store no more than the run's per-read deadline allows: [`Timeouts::within`]);
 //!   `object_store`'s own retry loop is turned off so that there is one bound, not two multiplied.
 //!   A retried create whose first attempt did land reports [`Put::Exists`]: the object is then
 //!   the caller's own.
@@ -79,13 +81,58 @@ pub const MAX_LOCATION_LEN: usize = 300;
 /// The longest key accepted (S3's limit is 1024 bytes, including the store's prefix).
 pub const MAX_KEY_LEN: usize = 512;
 
-/// The most one S3 request may take, its body included: generous, since a stage's weights can
-/// be hundreds of megabytes on a slow link; the retries below multiply it by at most [`ATTEMPTS`].
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// Attempts per request, the first included.
 const ATTEMPTS: u32 = 4;
-/// Backoff before the first retry; doubled for each further one, plus up to 50% jitter.
-const BACKOFF: Duration = Duration::from_millis(200);
+
+/// How long a store's requests may take, and how long it waits before retrying one: the
+/// `--storage.connect_timeout_secs`, `--storage.request_timeout_secs` and
+/// `--storage.retry_backoff_ms` flags, whose defaults are [`Timeouts::default`]. A peer's store
+/// is read with them bounded by the run's per-read deadline ([`Timeouts::within`]), so no
+/// storage timeout outlasts what the epoch's timeline gives a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting to an S3 endpoint.
+    pub connect: Duration,
+    /// One S3 request, its body included (each attempt of it: the retries multiply it by at
+    /// most the four attempts). Reads of peers are further bounded by their callers, each by a
+    /// deadline sized to the object (a sample's timeout per activation's worth of bytes).
+    pub request: Duration,
+    /// The wait before the first retry; doubled for each further one, plus up to 50% jitter.
+    pub backoff: Duration,
+}
+
+impl Default for Timeouts {
+    /// 10 s to connect, 300 s a request (generous, since a stage's weights, the largest object
+    /// a participant writes, can be hundreds of megabytes on a slow link), 200 ms before the
+    /// first retry.
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(300),
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl Timeouts {
+    /// These timeouts for reads that each get `read` at the least (a run's per-read deadline,
+    /// `swarm.sample_timeout_secs`): connecting takes at most a third of it, and the waits
+    /// between all four tries (each backoff with its largest jitter) another third at
+    /// most, leaving the rest to the requests themselves. The request timeout is kept: every
+    /// read of a peer is bounded by its caller's deadline, sized to the object, which can be
+    /// many times `read` for a merge shard. With the default 30 s sample timeout nothing
+    /// changes (10 s to connect; 200 ms is under the 952 ms allowed).
+    #[must_use]
+    pub fn within(self, read: Duration) -> Self {
+        // Largest sum of the waits, in backoffs: 1 + 2 + … + 2^(ATTEMPTS−2), times 1.5 (jitter).
+        let waits_in_halves = 3 * ((1u32 << (ATTEMPTS - 1)) - 1);
+        Self {
+            connect: self.connect.min(read / 3),
+            request: self.request,
+            backoff: self.backoff.min(read * 2 / (3 * waits_in_halves)),
+        }
+    }
+}
 
 /// Where a participant's artifacts live, and how to reach it.
 ///
@@ -116,6 +163,8 @@ pub struct StoreConfig {
     /// Which peers' locations this participant reads ([`Reach`]); [`Reach::Public`] by default.
     /// Not part of the location.
     pub reach: Reach,
+    /// How long requests may take ([`Timeouts`]); not part of the location.
+    pub timeouts: Timeouts,
 }
 
 impl StoreConfig {
@@ -141,6 +190,7 @@ impl StoreConfig {
             read_secret_access_key: None,
             latency: Duration::ZERO,
             reach: Reach::Public,
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -332,6 +382,7 @@ impl fmt::Debug for StoreConfig {
             )
             .field("latency", &self.latency)
             .field("reach", &self.reach)
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -667,14 +718,18 @@ impl Store {
                         max_retries: 0,
                         ..RetryConfig::default()
                     })
-                    .with_client_options(ClientOptions::new().with_timeout(REQUEST_TIMEOUT));
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_timeout(config.timeouts.request)
+                            .with_connect_timeout(config.timeouts.connect),
+                    );
                 if let Some(endpoint) = &config.endpoint {
                     builder = builder
                         .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
                 if let Some(connector) = connector {
-                    builder = builder.with_http_connector(connector);
+                    builder = builder.with_http_connector(connector.with(config.timeouts));
                 }
                 builder = match (&config.access_key_id, &config.secret_access_key) {
                     (Some(key), Some(secret)) => builder
@@ -964,7 +1019,7 @@ impl Store {
             match request().await {
                 Ok(value) => return Ok(value),
                 Err(source) if attempt < ATTEMPTS && is_transient(&source) => {
-                    let backoff = BACKOFF * 2u32.pow(attempt - 1);
+                    let backoff = self.inner.config.timeouts.backoff * 2u32.pow(attempt - 1);
                     let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
                     let wait = backoff + Duration::from_millis(jitter);
                     tracing::warn!(
@@ -1069,6 +1124,21 @@ mod tests {
         for bad in ["http://10.0.0.1:9000", "ftp://127.0.0.1", "127.0.0.1:9000"] {
             assert!(check_endpoint(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn peer_timeouts_fit_in_a_read() {
+        let flags = Timeouts::default();
+        // The default 30 s sample timeout changes nothing.
+        assert_eq!(flags.within(Duration::from_secs(30)), flags);
+        // A 3 s one: a second to connect, the retries' waits within another.
+        let t = flags.within(Duration::from_secs(3));
+        assert_eq!(t.connect, Duration::from_secs(1));
+        assert_eq!(t.request, flags.request);
+        let waits: Duration = (0..ATTEMPTS - 1)
+            .map(|a| t.backoff * 2u32.pow(a) * 3 / 2)
+            .sum();
+        assert!(waits <= Duration::from_secs(1), "{waits:?}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub async fn run(config: Config) -> Result<()> {
             spec: config.expected_spec.as_ref(),
             data: config.data.as_deref(),
             metrics_port: config.metrics_port,
+            spec_wait: config.spec_wait,
             announce_instead: match config.adversary {
                 Some(Adversary::StoreDenial) => Some(neuron::denied_location(&config.store)?),
                 _ => None,

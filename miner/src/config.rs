@@ -32,6 +32,8 @@ pub struct Config {
     pub threads: usize,
     /// Metrics port, if served.
     pub metrics_port: Option<u16>,
+    /// How long to wait at start for the owner to publish the run spec.
+    pub spec_wait: std::time::Duration,
     /// The spec this miner expects, with the path it came from.
     pub expected_spec: Option<(RunSpec, String)>,
     /// Data source override.
@@ -60,6 +62,7 @@ impl Config {
             device: args.neuron.device.0,
             threads: args.neuron.threads,
             metrics_port: args.neuron.metrics_port,
+            spec_wait: std::time::Duration::from_secs(args.neuron.spec_wait_secs),
             expected_spec,
             data: args.data.clone(),
             poll: std::time::Duration::from_millis(args.poll_ms),

@@ -21,6 +21,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use futures::StreamExt;
 use sliver_common::Stage;
 use sliver_common::artifact::{ArtifactId, Kind, shard_id};
 use sliver_common::flat::{flatten, load_flat};
@@ -74,14 +75,8 @@ pub(crate) fn run(
     let t0 = Instant::now();
     let flat = flatten(h.stage.var_store())?;
     let me = node.me();
-    let reader = StageMerge::new(
-        &node.spec().name,
-        roster,
-        &node.metrics,
-        (epoch, h.index),
-        flat.numel() as i64,
-    )
-    .bounded(node.spec(), h.start());
+    let reader = StageMerge::new(roster, &node.metrics, (epoch, h.index), flat.numel() as i64)
+        .bounded(node.spec(), h.start());
     let pos = reader
         .miners()
         .iter()
@@ -145,6 +140,18 @@ impl Merge<'_> {
         self.node.block() >= deadline || self.node.cancelled()
     }
 
+    /// Resolves once the chain reaches `deadline` (or on shutdown, or when the clock stops).
+    fn until(&self, deadline: u64) -> impl Future<Output = ()> + use<> {
+        let mut clock = self.node.clock.clone();
+        let cancel = self.node.cancel.clone();
+        async move {
+            tokio::select! {
+                _ = clock.wait_for(|b| *b >= deadline) => {}
+                () = cancel.cancelled() => {}
+            }
+        }
+    }
+
     /// Phase 1: this miner's copy of every shard, put for its reducers.
     async fn scatter(&mut self, conduct: &Conduct) -> Result<()> {
         let codec = fetch::shard_codec();
@@ -158,25 +165,42 @@ impl Merge<'_> {
     }
 
     /// Phase 2: every shard this miner reduces, averaged from the copies that arrived by the
-    /// reduce deadline and put.
+    /// reduce deadline and put. Every missing copy of every shard it reduces is read at once
+    /// ([`read_shards`]), so a peer whose store stalls costs one shard deadline of the phase,
+    /// whatever the number of peers; the copies are combined in the stage's order, whatever
+    /// order they arrived in.
     async fn reduce(&mut self, conduct: &Conduct) -> Result<()> {
         let n = self.reader.count();
         let miners = self.reader.miners();
         let codec = fetch::shard_codec();
-        for i in reduced_by(self.pos, n) {
-            let mut parts: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
-            parts[self.pos] = Some(self.own(i));
-            loop {
-                for (j, part) in parts.iter_mut().enumerate() {
-                    if part.is_none() {
-                        *part = self.reader.read(Kind::Shard, j, i).await;
-                    }
-                }
-                if parts.iter().all(Option::is_some) || self.past(self.timeline.reduce_end) {
-                    break;
-                }
-                tokio::time::sleep(self.poll).await;
+        let mine = reduced_by(self.pos, n);
+        // `parts[k][j]`: miner `j`'s copy of shard `mine[k]`.
+        let mut parts: Vec<Vec<Option<Tensor>>> = mine
+            .iter()
+            .map(|&i| {
+                (0..n)
+                    .map(|j| (j == self.pos).then(|| self.own(i)))
+                    .collect()
+            })
+            .collect();
+        loop {
+            let slots: Vec<(usize, usize)> = (0..mine.len())
+                .flat_map(|k| (0..n).map(move |j| (k, j)))
+                .filter(|&(k, j)| parts[k][j].is_none())
+                .collect();
+            let wants: Vec<(usize, usize)> = slots.iter().map(|&(k, j)| (j, mine[k])).collect();
+            let stop = self.until(self.timeline.reduce_end);
+            let got = read_shards(&self.reader, Kind::Shard, &wants, stop).await;
+            for ((k, j), t) in slots.into_iter().zip(got) {
+                parts[k][j] = t;
             }
+            let all = parts.iter().flatten().all(Option::is_some);
+            if all || self.past(self.timeline.reduce_end) {
+                break;
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+        for (i, parts) in mine.into_iter().zip(parts) {
             let missing: Vec<String> = miners
                 .iter()
                 .zip(&parts)
@@ -217,23 +241,32 @@ impl Merge<'_> {
     async fn assemble(&mut self) -> Option<Tensor> {
         let n = self.reader.count();
         let tolerance = self.node.spec().swarm.twin_tolerance;
+        let reducers: Vec<[Option<usize>; 2]> = (0..n).map(|i| self.reader.reducers(i)).collect();
+        // `got[i][slot]`: shard `i`'s reduction by its first reducer (slot 0) or its twin (1).
+        let mut got: Vec<[Option<Tensor>; 2]> = (0..n).map(|_| [None, None]).collect();
+        // Both reductions of every shard are read at once ([`read_shards`]).
+        loop {
+            let slots: Vec<(usize, usize, usize)> = (0..n)
+                .flat_map(|i| (0..2).map(move |slot| (i, slot)))
+                .filter_map(|(i, slot)| Some((i, slot, reducers[i][slot]?)))
+                .filter(|&(i, slot, _)| got[i][slot].is_none())
+                .collect();
+            let wants: Vec<(usize, usize)> = slots.iter().map(|&(i, _, pos)| (pos, i)).collect();
+            let stop = self.until(self.timeline.assemble_end);
+            let read = read_shards(&self.reader, Kind::Merged, &wants, stop).await;
+            for ((i, slot, _), t) in slots.into_iter().zip(read) {
+                got[i][slot] = t;
+            }
+            let done = (0..n)
+                .all(|i| got[i][0].is_some() && (got[i][1].is_some() || reducers[i][1].is_none()));
+            if done || self.past(self.timeline.assemble_end) {
+                break;
+            }
+            tokio::time::sleep(self.poll).await;
+        }
         let mut pieces = Vec::with_capacity(n);
         let mut from_own = 0;
-        for i in 0..n {
-            let reducers = self.reader.reducers(i);
-            let mut got: [Option<Tensor>; 2] = [None, None];
-            loop {
-                for (slot, pos) in reducers.iter().enumerate() {
-                    if let (None, Some(pos)) = (&got[slot], pos) {
-                        got[slot] = self.reader.read(Kind::Merged, *pos, i).await;
-                    }
-                }
-                let done = got[0].is_some() && (got[1].is_some() || reducers[1].is_none());
-                if done || self.past(self.timeline.assemble_end) {
-                    break;
-                }
-                tokio::time::sleep(self.poll).await;
-            }
+        for (i, got) in got.into_iter().enumerate() {
             let (piece, own) = shard_kept(&self.reader, i, got, tolerance, self.own(i)).await;
             from_own += usize::from(own);
             pieces.push(piece);
@@ -259,6 +292,68 @@ impl Merge<'_> {
             })
             .ok()
     }
+}
+
+/// Reads in flight at once in a merge phase: as many as the feed and the audit keep
+/// (`miner/src/feed.rs`, `validator/src/follow.rs`). A phase reads at most two shards of each
+/// peer, and together the shards are the stage's weights, so on a saturated link more in flight
+/// does not finish sooner; sixteen keep a link busy where round trips, not bandwidth, bound
+/// small shards, and leave the honest peers' reads their slots while up to seven peers stall
+/// both of theirs.
+const READS_AT_ONCE: usize = 16;
+
+/// Reads `kind` of shard `i` from the miner at position `pos`, for every `(pos, i)` in `wants`,
+/// [`READS_AT_ONCE`] at a time, each on its own and bounded by the reader's shard deadline
+/// ([`sliver_subnet::merged::shard_deadline`]), until every read has answered or `stop`
+/// resolves (the phase's end on the chain clock). Returns what each read got, in the order of
+/// `wants` whatever order they arrived in: `None` for a copy absent, refused, or late. A failed
+/// read is its producer's failure, counted and warned of ([`StageMerge::read`]); a read still
+/// in flight when `stop` resolves is counted as a `timeout` and its producer named.
+async fn read_shards(
+    reader: &StageMerge<'_>,
+    kind: Kind,
+    wants: &[(usize, usize)],
+    stop: impl Future<Output = ()>,
+) -> Vec<Option<Tensor>> {
+    let mut got: Vec<Option<Tensor>> = wants.iter().map(|_| None).collect();
+    let mut answered = vec![false; wants.len()];
+    let mut reads = futures::stream::iter(wants.iter().copied().enumerate())
+        .map(|(k, (pos, i))| async move { (k, reader.read(kind, pos, i).await) })
+        .buffer_unordered(READS_AT_ONCE);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            next = reads.next() => match next {
+                Some((k, t)) => {
+                    answered[k] = true;
+                    got[k] = t;
+                }
+                None => break,
+            },
+            () = &mut stop => {
+                let miners = reader.miners();
+                let late: Vec<String> = wants
+                    .iter()
+                    .zip(&answered)
+                    .filter(|(_, done)| !**done)
+                    .map(|(&(pos, i), _)| {
+                        reader.metrics().reject("timeout");
+                        format!("{}:{i}", miners.get(pos).map_or_else(String::new, |m| m.hotkey.short()))
+                    })
+                    .collect();
+                if !late.is_empty() {
+                    warn!(
+                        stage = %reader.stage(),
+                        ?kind,
+                        ?late,
+                        "the merge phase ended before these peers' shards were read"
+                    );
+                }
+                break;
+            }
+        }
+    }
+    got
 }
 
 /// What a merging miner keeps of shard `i` from the reductions read from its first reducer and
@@ -314,8 +409,7 @@ pub(crate) fn load_latest(node: &Node, stage: &mut Stage, current: Epoch) -> Res
         .map(Epoch)
     {
         let roster = node.rt.block_on(node.view.roster(epoch))?;
-        let reader = StageMerge::new(&spec.name, &roster, &node.metrics, (epoch, s), total)
-            .bounded(spec, None);
+        let reader = StageMerge::new(&roster, &node.metrics, (epoch, s), total).bounded(spec, None);
         // Settled as the stage's miners settled it, so a joiner holds what its peers hold.
         let merged = node.rt.block_on(reader.assemble(spec.swarm.twin_tolerance));
         if let Some(flat) = merged {
@@ -365,12 +459,13 @@ mod tests {
         let dims = t.size();
         let bytes = artifact::seal(
             Unsealed {
-                run: "r",
+                run: &sliver_common::testing::test_run("r"),
                 at,
                 codec: codec.kind(),
                 dims: &dims,
                 weights: None,
                 loss: None,
+                inputs: &[],
             },
             &codec.encode(t).unwrap(),
             signer,
@@ -378,6 +473,131 @@ mod tests {
         .unwrap();
         let key = layout::artifact("r", &signer.hotkey(), at);
         store.put_once(&key, bytes.into()).await.unwrap();
+    }
+
+    /// A stage of three miners, one of whose stores accepts connections and never answers.
+    /// The reads of a merge phase run at once, so the phase costs about one shard deadline, not
+    /// one per read of that peer; its reads are counted as timeouts, and the honest copies are
+    /// read and merged in the stage's order. A phase that ends first cuts the stalled reads
+    /// there and keeps what arrived.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalling_peer_costs_one_shard_deadline_not_one_per_read() {
+        use sliver_common::storage::Reach;
+        use sliver_subnet::merged::shard_deadline;
+
+        let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Fp32, false);
+        spec.swarm.sample_timeout_secs = 1;
+        let server = S3Server::spawn("stall");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = sliver_common::storage::StoreConfig {
+            endpoint: Some(format!("http://{}", listener.local_addr().unwrap())),
+            ..sliver_common::storage::StoreConfig::at("s3://silent")
+        };
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let keys: Vec<Key> = (0..N)
+            .map(|_| Key(sliver_chain::wallet::Keypair::generate()))
+            .collect();
+        let members: Vec<Member> = keys
+            .iter()
+            .enumerate()
+            .map(|(k, key)| Member {
+                uid: k as u16 + 1,
+                hotkey: key.hotkey(),
+            })
+            .collect();
+        let assignment = Assignment::new(1, &members);
+        let key: Vec<usize> = assignment
+            .stage(StageIndex(0))
+            .iter()
+            .map(|m| members.iter().position(|x| x.hotkey == m.hotkey).unwrap())
+            .collect();
+        let stalled = 1; // its position in the stage
+        let stores: Vec<Store> = (0..N)
+            .map(|pos| {
+                if pos == stalled {
+                    Store::open_peer(&silent, Reach::Local).unwrap()
+                } else {
+                    Store::open(&server.config(&format!("m{pos}"))).unwrap()
+                }
+            })
+            .collect();
+        let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
+            epoch: E,
+            assignment,
+            stores: (0..N)
+                .map(|pos| (keys[key[pos]].hotkey(), stores[pos].clone()))
+                .collect(),
+        };
+        let start = Tensor::from_slice(&[0.5f32, -0.25, 0.125, 1.0, -1.0, 0.0]);
+        let flats: Vec<Tensor> = (0..N)
+            .map(|pos| &start + 1e-3 * (pos as f64 + 1.0))
+            .collect();
+        let metrics = Metrics::new("test");
+        let reader = StageMerge::new(&roster, &metrics, (E, StageIndex(0)), start.numel() as i64)
+            .bounded(&spec, Some(&start));
+        let deadline = shard_deadline(&spec, reader.range(0).1);
+        for pos in (0..N).filter(|&p| p != stalled) {
+            for i in 0..N {
+                let (at, len) = reader.range(i);
+                let copy = flats[pos].narrow(0, at, len);
+                put(&stores[pos], &keys[key[pos]], Kind::Shard, i, &copy).await;
+            }
+        }
+        // Every copy of every shard, as a phase reads them: three of them from the stalled peer.
+        let wants: Vec<(usize, usize)> = (0..N).flat_map(|i| (0..N).map(move |j| (j, i))).collect();
+        let t0 = Instant::now();
+        let got = read_shards(&reader, Kind::Shard, &wants, std::future::pending()).await;
+        let took = t0.elapsed();
+        assert!(
+            took >= deadline && took < deadline * 2,
+            "{took:?} for a shard deadline of {deadline:?}"
+        );
+        assert_eq!(metrics.rejections("timeout"), N as u64);
+        for (&(j, _), t) in wants.iter().zip(&got) {
+            assert_eq!(t.is_some(), j != stalled, "peer {j}");
+        }
+        let honest_mean = mean(
+            &(0..N)
+                .filter(|&p| p != stalled)
+                .map(|p| flats[p].shallow_clone())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .unwrap();
+        let mut got = got.into_iter();
+        let merged: Vec<Tensor> = (0..N)
+            .map(|i| {
+                let parts: Vec<(usize, Tensor)> = (0..N)
+                    .filter_map(|j| got.next().unwrap().map(|t| (j, t)))
+                    .collect();
+                reader.reduce(i, parts).unwrap()
+            })
+            .collect();
+        let merged = Tensor::cat(&merged, 0);
+        assert!(
+            merged.allclose(&honest_mean, 1e-6, 1e-7, false),
+            "{merged:?} against {honest_mean:?}"
+        );
+        // The phase's end comes first: the stalled reads stop there, the honest ones are kept.
+        let t0 = Instant::now();
+        let cut = read_shards(
+            &reader,
+            Kind::Shard,
+            &wants,
+            tokio::time::sleep(deadline / 2),
+        )
+        .await;
+        assert!(t0.elapsed() < deadline, "{:?}", t0.elapsed());
+        assert_eq!(metrics.rejections("timeout"), 2 * N as u64);
+        for (&(j, _), t) in wants.iter().zip(&cut) {
+            assert_eq!(t.is_some(), j != stalled, "peer {j}");
+        }
     }
 
     /// A stage of three miners over s3s-fs, one of them `merge-extreme`: its copies and
@@ -410,6 +630,7 @@ mod tests {
             .map(|m| members.iter().position(|x| x.hotkey == m.hotkey).unwrap())
             .collect();
         let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
             epoch: E,
             assignment,
             stores: keys
@@ -427,8 +648,7 @@ mod tests {
             .collect();
         let metrics = Metrics::new("test");
         let reader = |bounded_by: Option<&Tensor>| {
-            StageMerge::new("r", &roster, &metrics, (E, StageIndex(0)), total)
-                .bounded(&spec, bounded_by)
+            StageMerge::new(&roster, &metrics, (E, StageIndex(0)), total).bounded(&spec, bounded_by)
         };
         let shard = |t: &Tensor, i: usize| {
             let (s, l) = reader(None).range(i);

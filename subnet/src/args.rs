@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sliver_chain::client::{Endpoint, NetUid};
 use sliver_chain::wallet::Wallet;
-use sliver_common::storage::{Reach, StoreConfig};
+use sliver_common::storage::{Reach, StoreConfig, Timeouts};
 
 /// Subnet, wallet and chain flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -112,6 +112,18 @@ pub struct StorageArgs {
     /// For benchmarks: milliseconds added to every storage request.
     #[arg(long = "storage.latency_ms", default_value_t = 0, hide = true)]
     pub latency_ms: u64,
+    /// Seconds connecting to an S3 endpoint may take; for peers' stores at most a third of the
+    /// run's sample timeout (`Timeouts::within`).
+    #[arg(long = "storage.connect_timeout_secs", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout_secs: u64,
+    /// Seconds one storage request (its body included) may take, each try; reads of peers are
+    /// further bounded by a deadline sized to the object.
+    #[arg(long = "storage.request_timeout_secs", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+    /// Milliseconds before the first retry of a failed storage request (doubled for each
+    /// further one); for peers' stores capped so the waits fit in a third of a sample timeout.
+    #[arg(long = "storage.retry_backoff_ms", default_value_t = 200)]
+    pub retry_backoff_ms: u64,
 }
 
 impl std::fmt::Debug for StorageArgs {
@@ -149,6 +161,11 @@ impl StorageArgs {
             Reach::Public
         };
         c.latency = Duration::from_millis(self.latency_ms);
+        c.timeouts = Timeouts {
+            connect: Duration::from_secs(self.connect_timeout_secs),
+            request: Duration::from_secs(self.request_timeout_secs),
+            backoff: Duration::from_millis(self.retry_backoff_ms),
+        };
         c
     }
 }
@@ -169,6 +186,10 @@ pub struct NeuronArgs {
     /// Serve Prometheus metrics and /health on 127.0.0.1:PORT (off by default).
     #[arg(long = "metrics.port")]
     pub metrics_port: Option<u16>,
+    /// Seconds to wait at start for the subnet owner to publish the run spec (it is not known
+    /// yet, so neither is its epoch: a flag, ten minutes by default).
+    #[arg(long = "neuron.spec_wait_secs", default_value_t = 600)]
+    pub spec_wait_secs: u64,
 }
 
 impl NeuronArgs {

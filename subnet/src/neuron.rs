@@ -20,10 +20,11 @@ use tracing::{info, warn};
 use crate::announce::{Announcement, Role};
 use crate::run::{self, RunView};
 
-/// How long to wait for the subnet owner to publish the run spec.
-const SPEC_WAIT: Duration = Duration::from_secs(600);
-/// How often the chain clock reads the head.
-const CLOCK_POLL: Duration = Duration::from_millis(100);
+/// How often the chain clock reads the head, in parts of the chain's block time: a quarter, so
+/// the clock is at most a quarter of a block behind the head (every deadline of the epoch's
+/// timeline is a block) at four reads a block: 62 ms on the local subnet's 250 ms blocks, 3 s
+/// on finney's 12 s.
+const CLOCK_READS_PER_BLOCK: u32 = 4;
 
 /// The wallet's hotkey, with an error that says how to make one.
 ///
@@ -84,9 +85,14 @@ pub async fn ensure_registered(
     Ok(uid)
 }
 
-/// A task on `shutdown`'s tracker that follows the latest finalized block; the receiver always
-/// holds the newest.
-pub fn clock(client: Arc<Client>, first: u64, shutdown: &Shutdown) -> watch::Receiver<u64> {
+/// A task on `shutdown`'s tracker that follows the latest finalized block, reading it every
+/// `poll`; the receiver always holds the newest.
+pub fn clock(
+    client: Arc<Client>,
+    first: u64,
+    poll: Duration,
+    shutdown: &Shutdown,
+) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(first);
     let cancel = shutdown.token();
     shutdown.spawn("chain clock", async move {
@@ -94,7 +100,7 @@ pub fn clock(client: Arc<Client>, first: u64, shutdown: &Shutdown) -> watch::Rec
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return Ok::<(), Infallible>(()),
-                () = tokio::time::sleep(CLOCK_POLL) => {}
+                () = tokio::time::sleep(poll) => {}
             }
             let head = tokio::select! {
                 () = cancel.cancelled() => return Ok(()),
@@ -165,6 +171,9 @@ pub struct StartConfig<'a> {
     /// A location to announce in place of the store's own, unverified: only the tests'
     /// `store-denial` adversary sets one ([`denied_location`]).
     pub announce_instead: Option<String>,
+    /// How long to wait for the subnet owner to publish the run spec
+    /// (`--neuron.spec_wait_secs`).
+    pub spec_wait: Duration,
 }
 
 /// A started neuron: everything its own work needs.
@@ -208,7 +217,8 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         info!(run = spec.name, spec = %hex::encode(&hash[..4]), "published the run spec as subnet owner");
         (spec.clone(), Role::Owner)
     } else {
-        let spec = run::discover_spec(&client, cfg.netuid, SPEC_WAIT, cfg.store.reach).await?;
+        let peers = (cfg.store.reach, cfg.store.timeouts);
+        let spec = run::discover_spec(&client, cfg.netuid, cfg.spec_wait, peers).await?;
         if let Some((expected, path)) = cfg.spec {
             run::check_same_spec(expected, &spec, path)?;
         }
@@ -242,8 +252,18 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         metrics::serve(metrics.clone(), port, shutdown.token()).await?;
     }
     let first = client.current_block().await?.0;
-    let clock = clock(client.clone(), first, shutdown);
-    let view = Arc::new(RunView::new(client, cfg.netuid, spec, cfg.store.reach));
+    let block_time = client
+        .block_time()
+        .await
+        .context("reading the chain's block time")?;
+    let clock = clock(
+        client.clone(),
+        first,
+        block_time / CLOCK_READS_PER_BLOCK,
+        shutdown,
+    );
+    let peers = (cfg.store.reach, cfg.store.timeouts);
+    let view = Arc::new(RunView::new(client, cfg.netuid, spec, peers));
     Ok(Neuron {
         hotkey,
         uid,

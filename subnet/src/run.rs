@@ -25,7 +25,7 @@ use sliver_chain::client::{BlockNumber, Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::artifact::Hotkey;
 use sliver_common::assignment::{Assignment, Member};
-use sliver_common::storage::{Reach, Store, StoreConfig};
+use sliver_common::storage::{Reach, Store, StoreConfig, Timeouts};
 use sliver_common::{Epoch, RunSpec};
 use tracing::{info, warn};
 
@@ -94,8 +94,9 @@ pub async fn publish_spec(store: &Store, spec: &RunSpec) -> Result<[u8; 32]> {
     Ok(hash)
 }
 
-/// The run spec the subnet owner published, fetched from its store and verified; waits up to
-/// `wait` for the owner to announce it.
+/// The run spec the subnet owner published, fetched from its store (read under `reach`, within
+/// `timeouts`: the flags', the spec being unknown yet) and verified; waits up to `wait` for the
+/// owner to announce it.
 ///
 /// # Errors
 /// No owner announcement in time, an unreadable or tampered spec.
@@ -103,7 +104,7 @@ pub async fn discover_spec(
     client: &Client,
     netuid: NetUid,
     wait: Duration,
-    reach: Reach,
+    (reach, timeouts): (Reach, Timeouts),
 ) -> Result<RunSpec> {
     let deadline = tokio::time::Instant::now() + wait;
     let owner = client.subnet_owner(netuid).await?;
@@ -121,7 +122,7 @@ pub async fn discover_spec(
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     let store = StoreConfig::from_location(&announcement.location)
-        .and_then(|c| Store::open_peer(&c, reach))
+        .and_then(|c| Store::open_peer(&StoreConfig { timeouts, ..c }, reach))
         .with_context(|| {
             format!(
                 "opening the owner's store ({})",
@@ -232,19 +233,31 @@ pub struct RunView {
     pub spec_hash: [u8; 32],
     /// Which peers' locations are read.
     reach: Reach,
+    /// How long a request to a peer's store may take: the storage flags' timeouts, bounded by
+    /// the spec's per-read deadline ([`Timeouts::within`]).
+    timeouts: Timeouts,
     stores: Mutex<HashMap<String, Store>>,
 }
 
 impl RunView {
-    /// A view of `spec`'s run on `netuid`, reading peers' stores under `reach`.
-    pub fn new(client: Arc<Client>, netuid: NetUid, spec: RunSpec, reach: Reach) -> Self {
+    /// A view of `spec`'s run on `netuid`, reading peers' stores under `reach`, with `timeouts`
+    /// (the storage flags') bounded by the spec's per-read deadline
+    /// ([`crate::fetch::peer_deadline`], [`Timeouts::within`]).
+    pub fn new(
+        client: Arc<Client>,
+        netuid: NetUid,
+        spec: RunSpec,
+        (reach, timeouts): (Reach, Timeouts),
+    ) -> Self {
         let spec_hash = spec_hash(&spec);
+        let timeouts = timeouts.within(crate::fetch::peer_deadline(&spec));
         Self {
             client,
             netuid,
             spec,
             spec_hash,
             reach,
+            timeouts,
             stores: Mutex::new(HashMap::new()),
         }
     }
@@ -254,7 +267,11 @@ impl RunView {
         if let Some(s) = stores.get(location) {
             return Ok(s.clone());
         }
-        let store = Store::open_peer(&StoreConfig::from_location(location)?, self.reach)?;
+        let config = StoreConfig {
+            timeouts: self.timeouts,
+            ..StoreConfig::from_location(location)?
+        };
+        let store = Store::open_peer(&config, self.reach)?;
         stores.insert(location.to_owned(), store.clone());
         Ok(store)
     }

@@ -37,6 +37,7 @@ pub async fn run(config: Config) -> Result<()> {
             spec: config.spec.as_ref(),
             data: config.data.as_deref(),
             metrics_port: config.metrics_port,
+            spec_wait: config.spec_wait,
             announce_instead: None,
         },
         &shutdown,

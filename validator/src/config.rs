@@ -29,6 +29,8 @@ pub struct Config {
     pub threads: usize,
     /// Metrics port, if served.
     pub metrics_port: Option<u16>,
+    /// How long to wait at start for the owner to publish the run spec.
+    pub spec_wait: std::time::Duration,
     /// The run spec given with `--spec`, with its path.
     pub spec: Option<(RunSpec, String)>,
     /// Data source override.
@@ -56,6 +58,7 @@ impl Config {
             dir,
             threads: args.neuron.threads,
             metrics_port: args.neuron.metrics_port,
+            spec_wait: std::time::Duration::from_secs(args.neuron.spec_wait_secs),
             spec,
             data: args.data.clone(),
             eval_batches: args.eval_batches,

@@ -15,18 +15,12 @@
 //! locations and loopback or private endpoints are what it runs on. It is an explicit flag
 //! (`--storage.allow_local`), never inferred.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
-
 use object_store::ClientOptions;
 use object_store::client::{HttpClient, HttpConnector};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
-use super::{REQUEST_TIMEOUT, StorageError, StoreConfig, Target};
-
-/// Connecting to a peer's endpoint may take this long; the request as a whole is bounded by
-/// [`REQUEST_TIMEOUT`].
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use super::{StorageError, StoreConfig, Target, Timeouts};
 
 /// Which peers' locations a reader accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,13 +160,19 @@ impl reqwest::dns::Resolve for PublicOnly {
 
 /// The HTTP client a peer's store is read with: no redirects, public addresses only (outside
 /// [`Reach::Local`]), https only unless local, no transparent decompression (object sizes are
-/// checked against `Content-Length`).
+/// checked against `Content-Length`), connecting and answering within the store's
+/// [`Timeouts`].
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Connector(Reach);
+pub(super) struct Connector(Reach, Timeouts);
 
 impl Connector {
     pub(super) fn new(reach: Reach) -> Self {
-        Self(reach)
+        Self(reach, Timeouts::default())
+    }
+
+    /// This connector with `timeouts` (a peer's store's, [`StoreConfig::timeouts`]).
+    pub(super) fn with(self, timeouts: Timeouts) -> Self {
+        Self(self.0, timeouts)
     }
 }
 
@@ -182,8 +182,8 @@ impl HttpConnector for Connector {
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(PublicOnly(self.0)))
             .https_only(self.0 == Reach::Public)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(self.1.request)
+            .connect_timeout(self.1.connect)
             .no_gzip()
             .no_brotli()
             .no_zstd()
