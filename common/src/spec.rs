@@ -546,6 +546,12 @@ impl RunSpec {
         toml::to_string(self).expect("a RunSpec always serializes to TOML")
     }
 
+    /// BLAKE3 of the canonical TOML ([`RunSpec::to_toml`]): what the owner announces, what
+    /// every artifact's header names, and what a checkpoint is tied to.
+    pub fn hash(&self) -> [u8; 32] {
+        *blake3::hash(self.to_toml().as_bytes()).as_bytes()
+    }
+
     /// Checks the relations between fields.
     ///
     /// # Errors

@@ -94,3 +94,13 @@ pub fn real_text() -> DataSpec {
         ..DataSpec::default()
     }
 }
+
+/// The run of tests that seal and read artifacts by hand: `name` on subnet 1, with a fixed spec
+/// hash.
+pub fn test_run(name: &str) -> crate::artifact::RunId {
+    crate::artifact::RunId {
+        name: name.to_owned(),
+        netuid: 1,
+        spec: [1; 32],
+    }
+}

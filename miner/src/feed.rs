@@ -26,14 +26,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use sliver_common::artifact::{ArtifactId, Expect, Hotkey, Kind};
+use sliver_common::artifact::{ArtifactId, Expect, Header, Hotkey, Kind};
 use sliver_common::assignment::Assignment;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::routing::{self, Origins};
 use sliver_common::{Epoch, StageIndex};
 use sliver_common::{RunSpec, WireCodec};
-use sliver_subnet::fetch::fetch;
+use sliver_subnet::fetch::fetch_opened;
 use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -56,6 +56,8 @@ pub enum Input {
     Act {
         /// Sample id.
         id: u64,
+        /// Their verified header: named as evidence in what is computed from them.
+        header: Header,
         /// `[batch, seq, wire_dim]` on the CPU.
         tensor: Tensor,
     },
@@ -63,6 +65,8 @@ pub enum Input {
     Grad {
         /// Sample id.
         id: u64,
+        /// Its verified header: named as evidence in the gradient computed from it.
+        header: Header,
         /// `[batch, seq, wire_dim]` on the CPU.
         tensor: Tensor,
     },
@@ -263,7 +267,7 @@ async fn fetch_from(
     codec: &WireCodec,
     producer: Hotkey,
     id: u64,
-) -> Result<Option<Tensor>, ()> {
+) -> Result<Option<(Header, Tensor)>, ()> {
     let store = cx.roster.store(&producer).map_err(|_| ())?;
     let at = ArtifactId {
         epoch: cx.epoch,
@@ -272,8 +276,8 @@ async fn fetch_from(
         id,
     };
     let key = layout::artifact(&cx.spec.name, &producer, at);
-    let expect = Expect::of(&cx.spec.name, at, producer, codec, &cx.dims);
-    let read = fetch(store, &key, &expect, &cx.roster, &cx.metrics, codec);
+    let expect = Expect::of(&cx.roster.run, at, producer, codec, &cx.dims);
+    let read = fetch_opened(store, &key, &expect, &cx.roster, &cx.metrics, codec);
     match tokio::time::timeout(peer_deadline(cx), read).await {
         Ok(r) => r,
         Err(_) => {
@@ -432,7 +436,7 @@ pub async fn run(
             .await;
             for (&(id, producer, listed), r) in ask.iter().zip(fetched) {
                 match r {
-                    Ok(Some(tensor)) => {
+                    Ok(Some((header, tensor))) => {
                         seen.insert((producer, id));
                         expected.done(id, &cx.roster.assignment, cx.me);
                         let how = if listed {
@@ -443,7 +447,7 @@ pub async fn run(
                             "received_by_name"
                         };
                         cx.metrics.add_samples(how, 1);
-                        if out.send(Input::Act { id, tensor }).is_err() {
+                        if out.send(Input::Act { id, header, tensor }).is_err() {
                             return received;
                         }
                     }
@@ -471,9 +475,14 @@ pub async fn run(
             .await;
             for ((id, _), r) in batch.iter().zip(fetched) {
                 match r {
-                    Ok(Some(tensor)) => {
+                    Ok(Some((header, tensor))) => {
                         waiting.remove(id);
-                        if out.send(Input::Grad { id: *id, tensor }).is_err() {
+                        let grad = Input::Grad {
+                            id: *id,
+                            header,
+                            tensor,
+                        };
+                        if out.send(grad).is_err() {
                             return received;
                         }
                     }

@@ -7,7 +7,7 @@
 use anyhow::Result;
 use bytes::Bytes;
 use sliver_common::WireCodec;
-use sliver_common::artifact::{self, ArtifactId, Unsealed};
+use sliver_common::artifact::{self, ArtifactId, Header, Unsealed};
 use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use sliver_common::storage::Put;
@@ -24,12 +24,15 @@ pub(crate) struct Outbox {
 }
 
 /// What an artifact claims besides its payload.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Claims {
     /// BLAKE3 of the weights the payload was computed with.
     pub(crate) weights: Option<WeightsHash>,
     /// The sample's training loss (the last stage's gradients).
     pub(crate) loss: Option<f32>,
+    /// The verified headers of the artifacts the payload was computed from, named as evidence
+    /// (see [`sliver_common::artifact`]).
+    pub(crate) inputs: Vec<Header>,
 }
 
 impl Outbox {
@@ -53,7 +56,8 @@ impl Outbox {
     ) -> Result<()> {
         let payload = codec.encode(tensor)?;
         let dims = tensor.size();
-        let run = &self.node.spec().name;
+        let run = &self.node.view.run;
+        let inputs: Vec<&Header> = claims.inputs.iter().collect();
         let bytes = artifact::seal(
             Unsealed {
                 run,
@@ -62,11 +66,12 @@ impl Outbox {
                 dims: &dims,
                 weights: claims.weights,
                 loss: claims.loss,
+                inputs: &inputs,
             },
             &payload,
             self.node.signer.as_ref(),
         )?;
-        let key = layout::artifact(run, &self.node.me(), at);
+        let key = layout::artifact(&run.name, &self.node.me(), at);
         let (store, metrics) = (self.node.store.clone(), self.node.metrics.clone());
         self.pending.retain(|h| !h.is_finished());
         self.pending.push(self.node.rt.spawn(async move {

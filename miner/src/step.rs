@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use sliver_common::artifact::{ArtifactId, Kind};
+use sliver_common::artifact::{ArtifactId, Header, Kind};
 use sliver_common::data::Corpus;
 use sliver_common::schedule::Timeline;
 use sliver_common::{Batch, Epoch, RunSpec, StageIndex, WireCodec, layout, routing};
@@ -60,8 +60,9 @@ impl Env<'_> {
 
 /// A sample forwarded and sent on, waiting for its gradient.
 struct Pending {
-    /// Its input activations (`None` at stage 0, which recomputes them from the sample id).
-    input: Option<Tensor>,
+    /// Its input activations (`None` at stage 0, which recomputes them from the sample id),
+    /// with their verified header.
+    input: Option<(Header, Tensor)>,
     version: Version,
     started: Instant,
 }
@@ -121,9 +122,11 @@ pub(crate) fn train_epoch(
             e.start_round()?;
         }
         match inputs.recv_timeout(wait) {
-            Ok(Input::Act { id, tensor }) if training => e.on_activation(id, &tensor)?,
+            Ok(Input::Act { id, header, tensor }) if training => {
+                e.on_activation(id, header, &tensor)?;
+            }
             Ok(Input::Act { .. }) => {}
-            Ok(Input::Grad { id, tensor }) => e.on_gradient(id, &tensor)?,
+            Ok(Input::Grad { id, header, tensor }) => e.on_gradient(id, header, &tensor)?,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 if node.cancelled() {
@@ -275,7 +278,7 @@ impl<'a> Training<'a> {
         id: u64,
         output: &Tensor,
         version: Version,
-        input: Option<Tensor>,
+        input: Option<(Header, Tensor)>,
     ) -> Result<()> {
         let next_stage = self.stage.next();
         let Some(next) = routing::route(
@@ -296,6 +299,7 @@ impl<'a> Training<'a> {
         let claims = Claims {
             weights: self.h.claim(version),
             loss: None,
+            inputs: input.iter().map(|(h, _)| h.clone()).collect(),
         };
         self.outbox
             .send(self.at(Kind::Act, id), &self.act_codec, &out, claims)?;
@@ -316,7 +320,7 @@ impl<'a> Training<'a> {
 
     /// An activation routed here: forward it, and either send it on (an earlier stage) or take
     /// the loss and send the input gradient back (the last stage).
-    fn on_activation(&mut self, id: u64, tensor: &Tensor) -> Result<()> {
+    fn on_activation(&mut self, id: u64, header: Header, tensor: &Tensor) -> Result<()> {
         if !self.conduct.computes() {
             return Ok(());
         }
@@ -342,6 +346,7 @@ impl<'a> Training<'a> {
             let claims = Claims {
                 weights: Some(claim),
                 loss: loss.is_finite().then_some(loss as f32),
+                inputs: vec![header],
             };
             let g = self.conduct.gradients(&g);
             self.outbox
@@ -352,7 +357,7 @@ impl<'a> Training<'a> {
                 Ok(tch::no_grad(|| stage.forward(Some(&x), &batch))?)
             })?;
             self.forwarded(t0);
-            self.send_on(id, fwd.output(), version, Some(x))?;
+            self.send_on(id, fwd.output(), version, Some((header, x)))?;
         }
         Ok(())
     }
@@ -371,7 +376,7 @@ impl<'a> Training<'a> {
 
     /// The gradient of a sample this miner forwarded: backward on the weights it was forwarded
     /// with, and send the input gradient back (every stage but the first).
-    fn on_gradient(&mut self, id: u64, tensor: &Tensor) -> Result<()> {
+    fn on_gradient(&mut self, id: u64, header: Header, tensor: &Tensor) -> Result<()> {
         let Some(p) = self.in_flight.remove(&id) else {
             return Ok(());
         };
@@ -379,12 +384,20 @@ impl<'a> Training<'a> {
         let g = tensor.to_device(self.w.device);
         let batch = self.w.batch(id)?;
         let g_in = self.h.with_version(p.version, |stage| {
-            let fwd = stage.forward(p.input.as_ref(), &batch)?;
+            let fwd = stage.forward(p.input.as_ref().map(|(_, x)| x), &batch)?;
             Ok(stage.backward(fwd, Some(&g))?)
         })?;
+        // Evidence: the input activation and the gradient it was computed from (stage 0 has
+        // no input and sends no gradient back).
         let claims = Claims {
             weights: self.h.claim(p.version),
             loss: None,
+            inputs: p
+                .input
+                .into_iter()
+                .map(|(h, _)| h)
+                .chain([header])
+                .collect(),
         };
         self.h.release(p.version);
         self.backwarded(t0)?;

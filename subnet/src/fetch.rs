@@ -94,7 +94,7 @@ pub async fn boundary(
         spec.activation_codec()
     };
     let dims = spec.wire_dims();
-    let expect = Expect::of(&spec.name, at, *producer, &codec, &dims);
+    let expect = Expect::of(&roster.run, at, *producer, &codec, &dims);
     let key = layout::artifact(&spec.name, producer, at);
     fetch_opened(store, &key, &expect, roster, metrics, &codec)
         .await
@@ -119,7 +119,6 @@ pub fn shard_codec() -> WireCodec {
 /// Reads shard `index` of `count` (of `len` values) of `kind` (`Shard` or `Merged`) that
 /// `producer` put for (`epoch`, `stage`); `None` when absent or rejected.
 pub async fn shard(
-    run: &str,
     roster: &Roster,
     metrics: &Metrics,
     (epoch, stage): (Epoch, StageIndex),
@@ -134,10 +133,10 @@ pub async fn shard(
         kind,
         id: artifact::shard_id(index as u32, count as u32),
     };
-    let key = layout::artifact(run, producer, at);
+    let key = layout::artifact(&roster.run.name, producer, at);
     let dims = [len];
     let codec = shard_codec();
-    let expect = Expect::of(run, at, *producer, &codec, &dims);
+    let expect = Expect::of(&roster.run, at, *producer, &codec, &dims);
     fetch(store, &key, &expect, roster, metrics, &codec)
         .await
         .ok()
@@ -148,7 +147,7 @@ pub async fn shard(
 mod tests {
     use std::collections::HashMap;
 
-    use sliver_common::artifact::{Hotkey, Kind, Signer, Unsealed};
+    use sliver_common::artifact::{Hotkey, Kind, RunId, Signer, Unsealed};
     use sliver_common::assignment::{Assignment, Member};
     use sliver_common::codec::CodecKind;
     use sliver_common::storage::StoreConfig;
@@ -161,12 +160,20 @@ mod tests {
 
     const DIMS: [i64; 3] = [2, 4, 8];
 
+    fn run() -> RunId {
+        RunId {
+            name: "r".into(),
+            netuid: 1,
+            spec: [1; 32],
+        }
+    }
+
     fn seal(signer: &Key, stage: u16, t: &Tensor, claimed_dims: &[i64]) -> Vec<u8> {
         let codec = WireCodec::new(CodecKind::Int8, 0);
         let payload = codec.encode(t).unwrap();
         artifact::seal(
             Unsealed {
-                run: "r",
+                run: &run(),
                 at: ArtifactId {
                     epoch: Epoch(1),
                     stage: StageIndex(stage),
@@ -177,6 +184,7 @@ mod tests {
                 dims: claimed_dims,
                 weights: None,
                 loss: None,
+                inputs: &[],
             },
             &payload,
             signer,
@@ -205,6 +213,7 @@ mod tests {
             },
         ];
         let roster = Roster {
+            run: run(),
             epoch: Epoch(1),
             assignment: Assignment::new(2, &members),
             stores: HashMap::from([
@@ -216,8 +225,9 @@ mod tests {
         let metrics = Metrics::new("miner");
         let codec = WireCodec::new(CodecKind::Int8, 0);
         let t = Tensor::randn(DIMS, (TKind::Float, Device::Cpu));
+        let run = run();
         let expect = |producer: Hotkey| Expect {
-            run: "r",
+            run: &run,
             epoch: Epoch(1),
             stage: StageIndex(0),
             kind: Kind::Act,
@@ -274,8 +284,8 @@ mod tests {
         assert!(check("dims", wrong_dims, good.hotkey()).await.is_err());
         assert_eq!(metrics.rejections("dims"), 1);
 
-        let big = Tensor::randn([2, 4, 64], (TKind::Float, Device::Cpu));
-        let oversize = seal(good, 0, &big, &[2, 4, 64]);
+        let big = Tensor::randn([2, 4, 512], (TKind::Float, Device::Cpu));
+        let oversize = seal(good, 0, &big, &[2, 4, 512]);
         assert!(check("size", oversize, good.hotkey()).await.is_err());
         assert_eq!(metrics.rejections("size"), 1);
 

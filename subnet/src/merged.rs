@@ -28,7 +28,6 @@ use crate::run::Roster;
 
 /// The merge of one stage in one epoch, as read from its miners' stores.
 pub struct StageMerge<'a> {
-    run: &'a str,
     roster: &'a Roster,
     metrics: &'a Metrics,
     epoch: Epoch,
@@ -64,14 +63,12 @@ impl<'a> StageMerge<'a> {
     /// The merge of `stage` in `epoch`; `total` is the stage's parameter count. It checks only
     /// that copies are finite until [`Self::bounded`] tells it the spec.
     pub fn new(
-        run: &'a str,
         roster: &'a Roster,
         metrics: &'a Metrics,
         (epoch, stage): (Epoch, StageIndex),
         total: i64,
     ) -> Self {
         Self {
-            run,
             roster,
             metrics,
             epoch,
@@ -154,7 +151,6 @@ impl<'a> StageMerge<'a> {
         let producer = self.miners().get(pos)?.hotkey;
         let (_, len) = self.range(i);
         let read = fetch::shard(
-            self.run,
             self.roster,
             self.metrics,
             (self.epoch, self.stage),
@@ -388,12 +384,13 @@ mod tests {
         let dims = t.size();
         let bytes = artifact::seal(
             Unsealed {
-                run: "r",
+                run: &sliver_common::testing::test_run("r"),
                 at,
                 codec: codec.kind(),
                 dims: &dims,
                 weights: None,
                 loss: None,
+                inputs: &[],
             },
             &codec.encode(t).unwrap(),
             signer,
@@ -433,6 +430,7 @@ mod tests {
             .collect();
         let (honest, liar) = (order[0], order[1]);
         let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
             epoch: Epoch(1),
             assignment,
             stores: keys
@@ -495,7 +493,7 @@ mod tests {
             .unwrap();
 
         let metrics = Metrics::new("test");
-        let reader = StageMerge::new("r", &roster, &metrics, (Epoch(1), StageIndex(0)), 4);
+        let reader = StageMerge::new(&roster, &metrics, (Epoch(1), StageIndex(0)), 4);
         // Shard 0: first reducer honest, twin poisoned: settled from the copies, the twin named.
         let pair = [
             reader.read(Kind::Merged, 0, 0).await,
@@ -567,6 +565,7 @@ mod tests {
             hotkey: key.hotkey(),
         }];
         let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
             epoch: Epoch(1),
             assignment: sliver_common::assignment::Assignment::new(1, &members),
             stores: std::collections::HashMap::from([(
@@ -575,8 +574,8 @@ mod tests {
             )]),
         };
         let metrics = Metrics::new("test");
-        let reader = StageMerge::new("r", &roster, &metrics, (Epoch(1), StageIndex(0)), 8)
-            .bounded(&spec, None);
+        let reader =
+            StageMerge::new(&roster, &metrics, (Epoch(1), StageIndex(0)), 8).bounded(&spec, None);
         let t0 = std::time::Instant::now();
         assert!(reader.read(Kind::Shard, 0, 0).await.is_none());
         let took = t0.elapsed();

@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sliver_chain::client::{BlockNumber, Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
-use sliver_common::artifact::Hotkey;
+use sliver_common::artifact::{Hotkey, RunId};
 use sliver_common::assignment::{Assignment, Member};
 use sliver_common::storage::{Reach, Store, StoreConfig, Timeouts};
 use sliver_common::{Epoch, RunSpec};
@@ -34,9 +34,9 @@ use crate::announce::{Announcement, Role};
 /// The largest run spec read from storage.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 
-/// BLAKE3 of the canonical TOML of `spec` (what announcements carry).
+/// BLAKE3 of the canonical TOML of `spec` (what announcements carry): [`RunSpec::hash`].
 pub fn spec_hash(spec: &RunSpec) -> [u8; 32] {
-    *blake3::hash(spec.to_toml().as_bytes()).as_bytes()
+    spec.hash()
 }
 
 /// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that (so a
@@ -197,6 +197,8 @@ pub fn check_same_spec(local: &RunSpec, published: &RunSpec, local_path: &str) -
 /// Who takes part in one epoch, at which stage, and where to read them.
 #[derive(Debug, Clone)]
 pub struct Roster {
+    /// The run: every artifact read against this roster must name it.
+    pub run: RunId,
     /// The epoch.
     pub epoch: Epoch,
     /// Miners by stage.
@@ -231,6 +233,8 @@ pub struct RunView {
     pub spec: RunSpec,
     /// Its hash.
     pub spec_hash: [u8; 32],
+    /// The run's name, subnet and spec hash, as artifacts name them.
+    pub run: RunId,
     /// Which peers' locations are read.
     reach: Reach,
     /// How long a request to a peer's store may take: the storage flags' timeouts, bounded by
@@ -251,11 +255,13 @@ impl RunView {
     ) -> Self {
         let spec_hash = spec_hash(&spec);
         let timeouts = timeouts.within(crate::fetch::peer_deadline(&spec));
+        let run = RunId::of(&spec, netuid.0);
         Self {
             client,
             netuid,
             spec,
             spec_hash,
+            run,
             reach,
             timeouts,
             stores: Mutex::new(HashMap::new()),
@@ -323,6 +329,7 @@ impl RunView {
             members.push(Member { uid: uid.0, hotkey });
         }
         Ok(Roster {
+            run: self.run.clone(),
             epoch,
             assignment: Assignment::new(self.spec.stages.len(), &members),
             stores,

@@ -9,30 +9,32 @@
 //! and lie within reach of the epoch's starting weights: no weight moved more than
 //! `validation.weight_drift_margin` times what AdamW can move it in the steps the miner's
 //! artifacts allow), reads the
-//! artifact's inputs from storage (the previous stage's activation routed to the miner, the next
-//! stage's gradient for a gradient, the sample's text), recomputes the artifact on CPU, sends it
-//! through the same wire codec, and compares ([`Agreement`]); on the last stage also the loss
-//! the miner claimed. A miner fails a check when it does not answer, answers with other weights,
-//! or its artifact is not what its weights compute. A pick that should not exist (past stage 0,
-//! an artifact for a sample routed to another miner of its stage) fails its miner whatever it
-//! shows. Otherwise an artifact whose inputs are not in storage is not counted either way: who
-//! failed (the input's producer, or a miner that computed from nothing) cannot be told apart,
-//! and the audit already pays no work for a gradient whose input did not verify. Every read of a
-//! miner's store is bounded as the audit's are ([`crate::follow::Deadline`]).
+//! artifact's inputs from storage (the previous stage's activation and, for a middle stage's
+//! gradient, the next stage's gradient, each from the producer the artifact's evidence names;
+//! the sample's text), recomputes the artifact on CPU, sends it through the same wire codec, and
+//! compares ([`Agreement`]); on the last stage also the loss the miner claimed. A miner fails a
+//! check when it does not answer, answers with other weights, or its artifact is not what its
+//! weights compute. A pick that should not exist (past stage 0, an artifact for a sample routed
+//! to another miner of its stage) fails its miner whatever it shows. An input that is not the
+//! object the evidence names (its producer serves another object it signed under that name, or
+//! none) fails the input's producer, proven by its own signature in the evidence, and the pick
+//! counts neither way for its miner: an equivocating or vanishing producer cannot get the miner
+//! that computed from what it was shown failed. Every read of a miner's store is bounded as the
+//! audit's are ([`crate::follow::Deadline`]).
 //!
 //! The miner cannot know which artifacts will be checked: the choice is made from this
 //! validator's randomness after the artifacts were signed and uploaded. One check catches a
 //! miner that cheats on every artifact; one that cheats on a fraction `f` of them is caught
 //! with probability `1 - (1 - f)^k` per epoch for `k` checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures::StreamExt;
 use rand::seq::IndexedRandom;
-use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
+use sliver_common::artifact::{ArtifactId, Header, Hotkey, Kind};
 use sliver_common::assignment::Member;
 use sliver_common::data::Corpus;
 use sliver_common::flat::WeightsHash;
@@ -69,6 +71,8 @@ pub struct Challenged {
     pub weights: Option<WeightsHash>,
     /// The loss it claims (the last stage's gradients).
     pub loss: Option<f32>,
+    /// The headers of the inputs it names as evidence: what its producer was shown.
+    pub inputs: Vec<Header>,
     /// Its decoded tensor.
     pub uploaded: Tensor,
 }
@@ -216,6 +220,7 @@ async fn pick(
             id,
             weights: header.weights,
             loss: header.loss,
+            inputs: header.inputs,
             uploaded,
         });
     }
@@ -240,52 +245,32 @@ struct Job {
     steps: u64,
 }
 
-/// The activations `id` that stage `stage`'s miner may have consumed: stage `stage - 1`'s
-/// outputs, from every stage-0 miner that uploaded one (the feed takes stage 1's inputs from
-/// any of them) or from the routed miner of a later stage (the only one the feed takes).
-async fn inputs_of(
-    spec: &RunSpec,
-    roster: &Roster,
-    metrics: &Metrics,
-    epoch: Epoch,
-    stage: StageIndex,
-    id: u64,
-) -> Vec<Tensor> {
-    if stage.is_first() {
-        return Vec::new();
-    }
-    let prev = stage.prev();
-    let producers: Vec<Hotkey> = if prev.is_first() {
-        roster
-            .assignment
-            .stage(prev)
-            .iter()
-            .map(|m| m.hotkey)
-            .collect()
-    } else {
-        routing::route(&spec.name, epoch, id, prev, roster.assignment.stage(prev))
-            .map(|m| vec![m.hotkey])
-            .unwrap_or_default()
-    };
-    // Concurrently, each read bounded: one stalling store does not hide the others' copies.
+/// What reading an input that a picked artifact names as evidence found.
+enum Shown {
+    /// The very object the evidence names (same signed header): its tensor.
+    Same(Tensor),
+    /// Another object under the same name, signed by the same producer: it equivocated.
+    Other,
+    /// Nothing readable in its producer's store.
+    Missing,
+}
+
+/// Reads the input `named` (an evidence header) from its producer's store, bounded by a
+/// sample's timeout, and says whether it is the object the consumer was shown.
+async fn read_input(spec: &RunSpec, roster: &Roster, metrics: &Metrics, named: &Header) -> Shown {
     let at = ArtifactId {
-        epoch,
-        stage: prev,
-        kind: Kind::Act,
-        id,
+        epoch: named.epoch,
+        stage: named.stage,
+        kind: named.kind,
+        id: named.id,
     };
     let reads = Deadline::none();
-    let reads = &reads;
-    futures::future::join_all(producers.iter().map(|p| async move {
-        within(spec, reads, fetch::boundary(spec, roster, metrics, at, p))
-            .await
-            .flatten()
-            .map(|(_, t)| t)
-    }))
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
+    let read = fetch::boundary(spec, roster, metrics, at, &named.producer);
+    match within(spec, &reads, read).await.flatten() {
+        Some((h, t)) if h.digest() == named.digest() => Shown::Same(t),
+        Some((h, _)) if named.equivocates(&h) => Shown::Other,
+        _ => Shown::Missing,
+    }
 }
 
 /// Recomputes every challenged artifact and tallies the results by miner. `start` holds each
@@ -314,6 +299,9 @@ pub async fn check(
     // ends the wait for an answer not there yet, not the reading of what is there (a stalling
     // store must not use up the deadline of the miners checked after it).
     let reads = Deadline::none();
+    // Inputs already blamed on their producer: one fault counted once, however many picks
+    // named it.
+    let mut blame: HashSet<(Hotkey, Kind, u64)> = HashSet::new();
     for c in challenged {
         let tally = tallies.entry(c.miner).or_default();
         // Past stage 0 an artifact exists only for a sample routed to its producer: one for a
@@ -329,6 +317,50 @@ pub async fn check(
             tally.failures.push("an artifact claims no weights".into());
             continue;
         };
+        // The inputs, as the evidence names them: the previous stage's activation and, for a
+        // middle stage's gradient, the next stage's gradient. An input that is not the object
+        // the miner was shown is its producer's fault, proven by the producer's own signature:
+        // another object under the same name (it equivocated), or none at all.
+        let needs_grad = c.kind == Kind::Grad && !c.stage.is_last(stages);
+        if needs_grad && !c.inputs.iter().any(|h| h.kind == Kind::Grad) {
+            tally.checks += 1;
+            tally.failures.push(format!(
+                "gradient {} names no gradient it was computed from",
+                c.id
+            ));
+            continue;
+        }
+        let (mut inputs, mut upstream, mut blamed) = (Vec::new(), None, false);
+        for named in &c.inputs {
+            let (kind, id, consumer) = (named.kind.as_str(), named.id, c.miner.short());
+            let why = match read_input(spec, roster, metrics, named).await {
+                Shown::Same(t) if named.kind == Kind::Act => {
+                    inputs.push(t);
+                    continue;
+                }
+                Shown::Same(t) => {
+                    upstream = Some(t);
+                    continue;
+                }
+                Shown::Other => format!(
+                    "equivocated: showed the validator another {kind} {id} than the one it signed for miner {consumer}"
+                ),
+                Shown::Missing => {
+                    format!("does not serve {kind} {id}, which it signed for miner {consumer}")
+                }
+            };
+            blamed = true;
+            if blame.insert((named.producer, named.kind, named.id)) {
+                warn!(%epoch, producer = %named.producer.short(), consumer = %c.miner.short(), why, "an input named as evidence is not what its producer serves");
+                let t = tallies.entry(named.producer).or_default();
+                t.checks += 1;
+                t.failures.push(why);
+            }
+        }
+        if blamed {
+            continue;
+        }
+        let tally = tallies.entry(c.miner).or_default();
         let Ok(miner_store) = roster.store(&c.miner) else {
             continue;
         };
@@ -377,44 +409,6 @@ pub async fn check(
             };
             shown.insert((c.miner, claim), weights.shallow_clone());
             weights
-        };
-        let inputs = inputs_of(spec, roster, metrics, epoch, c.stage, c.id).await;
-        if !c.stage.is_first() && inputs.is_empty() {
-            continue;
-        }
-        let upstream = if c.kind == Kind::Grad && !c.stage.is_last(stages) {
-            let next = routing::route(
-                &spec.name,
-                epoch,
-                c.id,
-                c.stage.next(),
-                roster.assignment.stage(c.stage.next()),
-            );
-            let Some(next) = next else { continue };
-            match within(
-                spec,
-                &reads,
-                fetch::boundary(
-                    spec,
-                    roster,
-                    metrics,
-                    ArtifactId {
-                        epoch,
-                        stage: c.stage.next(),
-                        kind: Kind::Grad,
-                        id: c.id,
-                    },
-                    &next.hotkey,
-                ),
-            )
-            .await
-            .flatten()
-            {
-                Some((_, g)) => Some(g),
-                None => continue,
-            }
-        } else {
-            None
         };
         jobs.push(Job {
             miner: c.miner,
@@ -721,6 +715,7 @@ mod tests {
             })
             .collect();
         let roster = Roster {
+            run: sliver_common::testing::test_run(&spec.name),
             epoch: Epoch(1),
             assignment: Assignment::new(2, &members),
             stores: std::collections::HashMap::new(),
@@ -741,6 +736,7 @@ mod tests {
             id,
             weights: Some(WeightsHash::of_bytes(&[0u8; 4])),
             loss: Some(1.0),
+            inputs: Vec::new(),
             uploaded: Tensor::zeros(spec.wire_dims().as_slice(), (tch::Kind::Float, Device::Cpu)),
         };
         let (_tx, clock) = watch::channel(0u64);
@@ -758,5 +754,130 @@ mod tests {
         let t = &tallies[&miner];
         assert_eq!(t.checks, 1);
         assert!(t.failures[0].contains("not routed to it"), "{t:?}");
+    }
+
+    /// A stage-1 pick names, as evidence, the stage-0 activation its miner was shown. When the
+    /// stage-0 miner's store serves the validator another activation it signed under that name,
+    /// or none, the stage-0 miner fails (its own signature proves it), and the stage-1 miner is
+    /// neither recomputed against the wrong input nor failed.
+    #[tokio::test]
+    async fn an_input_that_is_not_what_the_miner_was_shown_fails_its_producer() {
+        use sliver_common::artifact::{self, Signer, Unsealed};
+        use sliver_common::assignment::Assignment;
+        use sliver_common::storage::StoreConfig;
+        use sliver_subnet::signer::HotkeySigner as Key;
+
+        let spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+        let corpus = Arc::new(small_corpus(&spec));
+        let keys: Vec<Key> = (0..2)
+            .map(|_| Key(sliver_chain::wallet::Keypair::generate()))
+            .collect();
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let stores: Vec<Store> = dirs
+            .iter()
+            .map(|d| Store::open(&StoreConfig::filesystem(d.path())).unwrap())
+            .collect();
+        let members: Vec<Member> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Member {
+                uid: i as u16,
+                hotkey: k.hotkey(),
+            })
+            .collect();
+        let roster = Roster {
+            run: sliver_common::testing::test_run(&spec.name),
+            epoch: Epoch(1),
+            assignment: Assignment::new(2, &members),
+            stores: keys
+                .iter()
+                .zip(&stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect(),
+        };
+        let a = roster.assignment.stage(StageIndex(0))[0].hotkey;
+        let b = roster.assignment.stage(StageIndex(1))[0].hotkey;
+        let (ka, sa) = if keys[0].hotkey() == a {
+            (&keys[0], &stores[0])
+        } else {
+            (&keys[1], &stores[1])
+        };
+        let codec = spec.activation_codec();
+        let dims = spec.wire_dims();
+        let at = ArtifactId {
+            epoch: Epoch(1),
+            stage: StageIndex(0),
+            kind: Kind::Act,
+            id: 7,
+        };
+        let sealed = |seed: f64| {
+            let t = Tensor::ones(dims.as_slice(), (tch::Kind::Float, Device::Cpu)) * seed;
+            artifact::seal(
+                Unsealed {
+                    run: &roster.run,
+                    at,
+                    codec: codec.kind(),
+                    dims: &dims,
+                    weights: None,
+                    loss: None,
+                    inputs: &[],
+                },
+                &codec.encode(&t).unwrap(),
+                ka,
+            )
+            .unwrap()
+        };
+        let shown_to_b = artifact::read_header(&sealed(1.0)).unwrap().0;
+        let pick = || Challenged {
+            miner: b,
+            stage: StageIndex(1),
+            kind: Kind::Grad,
+            id: 7,
+            weights: Some(WeightsHash::of_bytes(&[0u8; 4])),
+            loss: Some(1.0),
+            inputs: vec![shown_to_b.clone()],
+            uploaded: Tensor::zeros(dims.as_slice(), (tch::Kind::Float, Device::Cpu)),
+        };
+        let (_tx, clock) = watch::channel(u64::MAX);
+        let run_check = || async {
+            check(
+                &spec,
+                &roster,
+                &Metrics::new("validator"),
+                Epoch(1),
+                vec![pick(), pick()],
+                (&corpus, &[0, 0], Vec::new()),
+                (&BTreeMap::new(), &clock),
+            )
+            .await
+            .unwrap()
+        };
+        // Nothing under the name: the producer does not serve what it signed.
+        let tallies = run_check().await;
+        assert_eq!(tallies[&a].checks, 1, "{tallies:?}");
+        assert!(
+            tallies[&a].failures[0].contains("does not serve"),
+            "{tallies:?}"
+        );
+        assert!(
+            tallies.get(&b).is_none_or(|t| t.failures.is_empty()),
+            "{tallies:?}"
+        );
+        // Another object it signed under the name: it equivocated.
+        let key = layout::artifact(&spec.name, &a, at);
+        sa.put_once(&key, sealed(2.0).into()).await.unwrap();
+        let tallies = run_check().await;
+        assert_eq!(
+            tallies[&a].checks, 1,
+            "blamed once for two picks: {tallies:?}"
+        );
+        assert!(
+            tallies[&a].failures[0].contains("equivocated"),
+            "{tallies:?}"
+        );
+        assert!(
+            tallies.get(&b).is_none_or(|t| t.failures.is_empty()),
+            "{tallies:?}"
+        );
     }
 }

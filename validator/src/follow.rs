@@ -204,7 +204,7 @@ async fn verified_ids(
                 kind,
                 id,
             };
-            let expect = Expect::of(&spec.name, at, *producer, codec, &dims);
+            let expect = Expect::of(&roster.run, at, *producer, codec, &dims);
             let read = fetch::fetch_opened(store, key, &expect, roster, metrics, codec);
             Some((id, within(spec, deadline, read).await))
         }))
@@ -461,7 +461,7 @@ async fn audit_merges(
         let total = stage_params.get(stage.index()).copied().unwrap_or(0);
         // Bounded as the miners bound their merge: from the epoch's start (the last merge this
         // validator audited), so it settles a disagreement from the copies they accepted.
-        let reader = StageMerge::new(&spec.name, roster, metrics, (epoch, stage), total)
+        let reader = StageMerge::new(roster, metrics, (epoch, stage), total)
             .bounded(spec, start.get(stage.index()).and_then(Option::as_ref));
         let miners = reader.miners();
         let n = miners.len();
@@ -653,8 +653,15 @@ mod tests {
     // The artifact signer the neurons use: a wallet hotkey.
     use sliver_subnet::signer::HotkeySigner as Key;
 
-    /// Seals and puts `signer`'s artifact `at` (a zero tensor of the wire's dims) in `store`.
-    async fn put(spec: &RunSpec, store: &Store, signer: &Key, at: ArtifactId) {
+    /// Seals and puts `signer`'s artifact `at` (a zero tensor of the wire's dims), naming
+    /// `inputs` as its evidence, in `store`; returns its header.
+    async fn put(
+        spec: &RunSpec,
+        store: &Store,
+        signer: &Key,
+        at: ArtifactId,
+        inputs: &[&artifact::Header],
+    ) -> artifact::Header {
         let codec = if at.kind == Kind::Grad {
             spec.gradient_codec()
         } else {
@@ -664,19 +671,22 @@ mod tests {
         let t = Tensor::zeros(dims.as_slice(), (tch::Kind::Float, tch::Device::Cpu));
         let bytes = artifact::seal(
             Unsealed {
-                run: &spec.name,
+                run: &sliver_common::testing::test_run(&spec.name),
                 at,
                 codec: codec.kind(),
                 dims: &dims,
                 weights: None,
                 loss: (at.kind == Kind::Grad).then_some(1.0),
+                inputs,
             },
             &codec.encode(&t).unwrap(),
             signer,
         )
         .unwrap();
         let key = layout::artifact(&spec.name, &signer.hotkey(), at);
+        let header = artifact::read_header(&bytes).unwrap().0;
         store.put_once(&key, bytes.into()).await.unwrap();
+        header
     }
 
     /// Two stages of two miners, each with its own store. Stage 0: `honest` starts six samples
@@ -704,6 +714,7 @@ mod tests {
             })
             .collect();
         let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
             epoch: Epoch(1),
             assignment: Assignment::new(2, &members),
             stores: keys
@@ -724,19 +735,34 @@ mod tests {
         let mut routed_to: HashMap<Hotkey, u64> = HashMap::new();
         for c in 0..6 {
             let id = routing::sample_id("r", epoch, &keys[honest].hotkey(), c);
-            put(&spec, &stores[honest], &keys[honest], at(0, Kind::Act, id)).await;
+            let input = put(
+                &spec,
+                &stores[honest],
+                &keys[honest],
+                at(0, Kind::Act, id),
+                &[],
+            )
+            .await;
             put(
                 &spec,
                 &stores[squatter],
                 &keys[squatter],
                 at(0, Kind::Act, id),
+                &[],
             )
             .await;
             let to = routing::route("r", epoch, id, StageIndex(1), stage1).unwrap();
             *routed_to.entry(to.hotkey).or_default() += 1;
             // Every stage-1 miner signs a gradient for it: the routed one and the faker.
             for i in [1, 3] {
-                put(&spec, &stores[i], &keys[i], at(1, Kind::Grad, id)).await;
+                put(
+                    &spec,
+                    &stores[i],
+                    &keys[i],
+                    at(1, Kind::Grad, id),
+                    &[&input],
+                )
+                .await;
             }
         }
         for c in 0..2 {
@@ -746,6 +772,7 @@ mod tests {
                 &stores[squatter],
                 &keys[squatter],
                 at(0, Kind::Act, id),
+                &[],
             )
             .await;
         }
@@ -826,8 +853,22 @@ mod tests {
         };
         for c in 0..4 {
             let id = routing::sample_id("r", epoch, &net.keys[0].hotkey(), c);
-            put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act, id)).await;
-            put(spec, &net.stores[1], &net.keys[1], at(1, Kind::Grad, id)).await;
+            let input = put(
+                spec,
+                &net.stores[0],
+                &net.keys[0],
+                at(0, Kind::Act, id),
+                &[],
+            )
+            .await;
+            put(
+                spec,
+                &net.stores[1],
+                &net.keys[1],
+                at(1, Kind::Grad, id),
+                &[&input],
+            )
+            .await;
         }
         // What a reader of the hostile store is shown: a listing of its activations (ids it
         // started), and for every object garbage that differs from one reader to the next.
@@ -854,6 +895,7 @@ mod tests {
                 .collect();
             stores.insert(hostile, Store::open(&server.config("peer")).unwrap());
             let roster = Roster {
+                run: sliver_common::testing::test_run("r"),
                 epoch,
                 assignment: assignment.clone(),
                 stores,
@@ -910,6 +952,7 @@ mod tests {
         let epoch = Epoch(1);
         let members = net.members();
         let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
             epoch,
             assignment: Assignment::new(2, &members),
             stores: net
@@ -934,7 +977,14 @@ mod tests {
         {
             let id = routing::sample_id("r", epoch, &net.keys[0].hotkey(), c);
             c += 1;
-            put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act, id)).await;
+            let input = put(
+                spec,
+                &net.stores[0],
+                &net.keys[0],
+                at(0, Kind::Act, id),
+                &[],
+            )
+            .await;
             let to = routing::route("r", epoch, id, StageIndex(1), stage1).unwrap();
             let i = if to.hotkey == net.keys[honest].hotkey() {
                 honest
@@ -942,24 +992,34 @@ mod tests {
                 faker
             };
             *routed.entry(i).or_default() += 1;
-            put(spec, &net.stores[i], &net.keys[i], at(1, Kind::Grad, id)).await;
+            put(
+                spec,
+                &net.stores[i],
+                &net.keys[i],
+                at(1, Kind::Grad, id),
+                &[&input],
+            )
+            .await;
             if i == honest {
                 put(
                     spec,
                     &net.stores[faker],
                     &net.keys[faker],
                     at(1, Kind::Grad, id),
+                    &[&input],
                 )
                 .await;
             }
         }
-        // Gradients for samples no stage-0 miner started (no input anywhere).
+        // Gradients for samples no stage-0 miner started (no input anywhere, so no evidence of
+        // one: refused on opening).
         for id in 0..40u64 {
             put(
                 spec,
                 &net.stores[faker],
                 &net.keys[faker],
                 at(1, Kind::Grad, id),
+                &[],
             )
             .await;
         }
@@ -1013,8 +1073,15 @@ mod tests {
                 kind,
                 id,
             };
-            put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act)).await;
-            put(spec, &net.stores[1], &net.keys[1], at(1, Kind::Grad)).await;
+            let input = put(spec, &net.stores[0], &net.keys[0], at(0, Kind::Act), &[]).await;
+            put(
+                spec,
+                &net.stores[1],
+                &net.keys[1],
+                at(1, Kind::Grad),
+                &[&input],
+            )
+            .await;
         }
         let own = tempfile::tempdir().unwrap();
         let own = Store::open(&StoreConfig::filesystem(own.path())).unwrap();
@@ -1028,6 +1095,7 @@ mod tests {
                 .collect();
             stores.insert(hostile, Store::open(&server.config("peer")).unwrap());
             let roster = Roster {
+                run: sliver_common::testing::test_run("r"),
                 epoch,
                 assignment: assignment.clone(),
                 stores,

@@ -1,8 +1,9 @@
 //! Reading an artifact: every check of the [module docs](super), before the payload is touched.
 
 use super::{
-    ARTIFACT_MAGIC, ARTIFACT_VERSION, ArtifactId, FIXED_LEN, Header, Hotkey, Kind, MAX_RUN_LEN,
-    Membership, SIGNATURE_LEN, verify_signature,
+    ARTIFACT_MAGIC, ARTIFACT_VERSION, ArtifactId, FIXED_LEN, Header, Hotkey, Kind, MAX_INPUTS,
+    MAX_RUN_LEN, MAX_SIGNED_HEADER_LEN, Membership, RunId, SIGNATURE_LEN, evidence_digest,
+    verify_signature,
 };
 use crate::assignment::StageIndex;
 use crate::codec::{CodecKind, MAX_DIMS, WireCodec};
@@ -12,8 +13,8 @@ use crate::schedule::Epoch;
 /// What a reader expects of one artifact: everything but the payload's content.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect<'a> {
-    /// Run name.
-    pub run: &'a str,
+    /// The run.
+    pub run: &'a RunId,
     /// Epoch.
     pub epoch: Epoch,
     /// Producer's stage.
@@ -36,7 +37,7 @@ impl<'a> Expect<'a> {
     /// What `producer`'s artifact `at` in run `run` must be: a payload of `codec` with `dims`, of
     /// exactly the codec's length for them.
     pub fn of(
-        run: &'a str,
+        run: &'a RunId,
         ArtifactId {
             epoch,
             stage,
@@ -64,7 +65,17 @@ impl<'a> Expect<'a> {
 impl Expect<'_> {
     /// The most bytes a valid artifact of this expectation can have: check it before download.
     pub fn max_len(&self) -> u64 {
-        (FIXED_LEN + self.run.len() + 4 * self.dims.len() + SIGNATURE_LEN + self.payload_len) as u64
+        let evidence = if matches!(self.kind, Kind::Act | Kind::Grad) {
+            MAX_INPUTS * (2 + MAX_SIGNED_HEADER_LEN)
+        } else {
+            0
+        };
+        (FIXED_LEN
+            + self.run.name.len()
+            + 4 * self.dims.len()
+            + SIGNATURE_LEN
+            + evidence
+            + self.payload_len) as u64
     }
 }
 
@@ -106,6 +117,10 @@ pub enum Rejection {
     /// The payload's BLAKE3 differs from the header's.
     #[error("payload hash does not match the header")]
     Hash,
+    /// The inputs it names as evidence are missing, malformed, signed by no assigned miner, or
+    /// not the inputs of this artifact.
+    #[error("evidence of its inputs: {0}")]
+    Evidence(&'static str),
     /// Codec, dims or payload length are not what the receiving stage expects.
     #[error("dims {got:?} (codec {codec}), expected {expected:?}")]
     Dims {
@@ -129,6 +144,7 @@ impl Rejection {
             Rejection::WrongStage { .. } => "wrong_stage",
             Rejection::Mismatch { .. } => "mismatch",
             Rejection::Hash => "hash",
+            Rejection::Evidence(_) => "evidence",
             Rejection::Dims { .. } => "dims",
         }
     }
@@ -169,11 +185,65 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses the header and checks the signature, without looking at the payload.
+/// Parses the header, checks its signature, and reads the evidence that follows it (each entry
+/// a signed header whose signature is checked too), without looking at the payload. Returns the
+/// header and the payload's offset.
 ///
 /// # Errors
-/// [`Rejection::Malformed`] or [`Rejection::Signature`].
+/// [`Rejection::Malformed`], [`Rejection::Signature`] or [`Rejection::Evidence`].
 pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
+    let Signed {
+        mut header,
+        inputs: n,
+        digest: claimed,
+        end,
+    } = read_signed(bytes)?;
+    let mut r = Reader { bytes, at: end };
+    let mut signed = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = usize::from(u16::from_le_bytes(r.array()?));
+        if len > MAX_SIGNED_HEADER_LEN {
+            return Err(Rejection::Evidence("an entry longer than a signed header"));
+        }
+        let entry = r.take(len)?;
+        let Signed {
+            header: input,
+            end: used,
+            ..
+        } = read_signed(entry).map_err(|e| match e {
+            Rejection::Signature => Rejection::Evidence("an input's signature does not verify"),
+            _ => Rejection::Evidence("an input's header does not parse"),
+        })?;
+        if used != entry.len() {
+            return Err(Rejection::Evidence(
+                "an entry holds more than a signed header",
+            ));
+        }
+        signed.push(entry);
+        header.inputs.push(input);
+    }
+    if evidence_digest(&signed) != claimed {
+        return Err(Rejection::Evidence(
+            "the entries are not the ones the header commits to",
+        ));
+    }
+    Ok((header, r.at))
+}
+
+/// One signed header, parsed and its signature checked.
+struct Signed {
+    /// The header, without its inputs (the evidence follows the signature).
+    header: Header,
+    /// How many evidence entries follow.
+    inputs: usize,
+    /// The evidence digest it commits to.
+    digest: Option<[u8; 32]>,
+    /// Where the signature ends.
+    end: usize,
+}
+
+/// Parses one signed header and checks its signature.
+fn read_signed(bytes: &[u8]) -> Result<Signed, Rejection> {
     let mut r = Reader { bytes, at: 0 };
     if r.array::<4>()? != ARTIFACT_MAGIC {
         return Err(Rejection::Malformed("magic"));
@@ -190,9 +260,7 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
     }
     let epoch = Epoch(r.u64()?);
     let stage = StageIndex(u16::from_le_bytes(r.array()?));
-    if r.array::<2>()? != [0, 0] {
-        return Err(Rejection::Malformed("reserved bytes"));
-    }
+    let netuid = u16::from_le_bytes(r.array()?);
     let id = r.u64()?;
     let producer = Hotkey(r.array()?);
     let payload_hash = r.array()?;
@@ -207,7 +275,25 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
     } else {
         return Err(Rejection::Malformed("loss must be finite and not negative"));
     };
-    let run_len = usize::from(r.array::<1>()?[0]);
+    let spec: [u8; 32] = r.array()?;
+    let digest: [u8; 32] = r.array()?;
+    let [inputs, run_len] = r.array::<2>()?;
+    let inputs = usize::from(inputs);
+    if inputs > MAX_INPUTS {
+        return Err(Rejection::Malformed(
+            "more inputs than an artifact may name",
+        ));
+    }
+    let digest = match (inputs, digest == [0; 32]) {
+        (0, true) => None,
+        (n, false) if n > 0 => Some(digest),
+        _ => {
+            return Err(Rejection::Malformed(
+                "input count and evidence digest disagree",
+            ));
+        }
+    };
+    let run_len = usize::from(run_len);
     if run_len == 0 || run_len > MAX_RUN_LEN {
         return Err(Rejection::Malformed("run name length"));
     }
@@ -229,6 +315,8 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
     }
     let header = Header {
         run,
+        netuid,
+        spec,
         epoch,
         stage,
         kind,
@@ -240,8 +328,86 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), Rejection> {
         producer,
         weights,
         loss,
+        inputs: Vec::new(),
+        signed: bytes[..r.at].to_vec(),
     };
-    Ok((header, r.at))
+    Ok(Signed {
+        header,
+        inputs,
+        digest,
+        end: r.at,
+    })
+}
+
+/// The inputs an artifact of `kind` at `stage` is computed from, as (kind, stage) pairs, and
+/// whether each must be named: an activation past stage 0 names the previous stage's
+/// activation; a gradient names that activation and may name the next stage's gradient (a
+/// middle stage's does; the last stage has none, and the header does not say which is last).
+fn allowed_inputs(kind: Kind, stage: StageIndex) -> Vec<(Kind, StageIndex, bool)> {
+    match kind {
+        Kind::Act if !stage.is_first() => vec![(Kind::Act, stage.prev(), true)],
+        Kind::Grad if !stage.is_first() => vec![
+            (Kind::Act, stage.prev(), true),
+            (Kind::Grad, stage.next(), false),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Checks the evidence of `header` against the artifact it belongs to: the inputs this kind
+/// of artifact is computed from, each once, of the same run, epoch and sample, signed by a miner
+/// assigned to the input's stage.
+fn check_evidence(header: &Header, members: &dyn Membership) -> Result<(), Rejection> {
+    let allowed = allowed_inputs(header.kind, header.stage);
+    for input in &header.inputs {
+        if !allowed
+            .iter()
+            .any(|&(k, s, _)| (k, s) == (input.kind, input.stage))
+        {
+            return Err(Rejection::Evidence(
+                "names an input this artifact is not computed from",
+            ));
+        }
+        if header
+            .inputs
+            .iter()
+            .filter(|i| (i.kind, i.stage) == (input.kind, input.stage))
+            .count()
+            > 1
+        {
+            return Err(Rejection::Evidence("names one input twice"));
+        }
+        if (
+            input.run.as_str(),
+            input.netuid,
+            input.spec,
+            input.epoch,
+            input.id,
+        ) != (
+            header.run.as_str(),
+            header.netuid,
+            header.spec,
+            header.epoch,
+            header.id,
+        ) {
+            return Err(Rejection::Evidence(
+                "names an input of another run, epoch or sample",
+            ));
+        }
+        if members.stage_of(&input.producer) != Some(input.stage) {
+            return Err(Rejection::Evidence(
+                "names an input by no miner of its stage",
+            ));
+        }
+    }
+    for (kind, stage, required) in allowed {
+        if required && header.input(kind, stage).is_none() {
+            return Err(Rejection::Evidence(
+                "does not name the input it was computed from",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks an artifact read from storage against what the reader expects and who may produce it,
@@ -276,8 +442,14 @@ pub fn open<'a>(
     if header.producer != expect.producer {
         return mismatch("producer");
     }
-    if header.run != expect.run {
+    if header.run != expect.run.name {
         return mismatch("run");
+    }
+    if header.netuid != expect.run.netuid {
+        return mismatch("netuid");
+    }
+    if header.spec != expect.run.spec {
+        return mismatch("spec");
     }
     if header.epoch != expect.epoch {
         return mismatch("epoch");
@@ -291,6 +463,7 @@ pub fn open<'a>(
     if expect.id.is_some_and(|id| id != header.id) {
         return mismatch("id");
     }
+    check_evidence(&header, members)?;
     let payload = &bytes[payload_at..];
     if payload.len() as u64 != header.payload_len {
         return Err(Rejection::Malformed("payload length"));

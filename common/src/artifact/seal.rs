@@ -1,7 +1,8 @@
 //! Writing an artifact: the header laid out as the [module docs](super) describe, signed.
 
 use super::{
-    ARTIFACT_MAGIC, ARTIFACT_VERSION, ArtifactId, FIXED_LEN, MAX_RUN_LEN, Rejection, Signer,
+    ARTIFACT_MAGIC, ARTIFACT_VERSION, ArtifactId, FIXED_LEN, Header, MAX_INPUTS, MAX_RUN_LEN,
+    Rejection, RunId, Signer, evidence_digest,
 };
 use crate::codec::{CodecKind, MAX_DIMS};
 use crate::flat::WeightsHash;
@@ -28,7 +29,18 @@ pub fn seal(
         dims,
         weights,
         loss,
+        inputs,
     } = header_fields;
+    let RunId {
+        name: run,
+        netuid,
+        spec,
+    } = run;
+    if inputs.len() > MAX_INPUTS {
+        return Err(Rejection::Malformed(
+            "more inputs than an artifact may name",
+        ));
+    }
     if loss.is_some_and(|l| !l.is_finite() || l < 0.0) {
         return Err(Rejection::Malformed("loss must be finite and not negative"));
     }
@@ -41,18 +53,24 @@ pub fn seal(
     {
         return Err(Rejection::Malformed("dims"));
     }
-    let mut out = Vec::with_capacity(FIXED_LEN + run.len() + 4 * dims.len() + 64 + payload.len());
+    let evidence: usize = inputs.iter().map(|h| 2 + h.signed.len()).sum();
+    let mut out =
+        Vec::with_capacity(FIXED_LEN + run.len() + 4 * dims.len() + 64 + evidence + payload.len());
     out.extend_from_slice(&ARTIFACT_MAGIC);
     out.extend_from_slice(&[ARTIFACT_VERSION, kind.id(), codec.id(), dims.len() as u8]);
     out.extend_from_slice(&epoch.to_le_bytes());
     out.extend_from_slice(&stage.0.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&netuid.to_le_bytes());
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&signer.hotkey().0);
     out.extend_from_slice(blake3::hash(payload).as_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&weights.map_or([0; 32], |w| w.0));
     out.extend_from_slice(&loss.unwrap_or(f32::NAN).to_le_bytes());
+    out.extend_from_slice(spec);
+    let signed_inputs: Vec<&[u8]> = inputs.iter().map(|h| h.signed.as_slice()).collect();
+    out.extend_from_slice(&evidence_digest(&signed_inputs).unwrap_or([0; 32]));
+    out.push(inputs.len() as u8);
     out.push(run.len() as u8);
     out.extend_from_slice(run.as_bytes());
     for &d in dims {
@@ -60,6 +78,10 @@ pub fn seal(
     }
     let signature = signer.sign(&out);
     out.extend_from_slice(&signature);
+    for signed in signed_inputs {
+        out.extend_from_slice(&(signed.len() as u16).to_le_bytes());
+        out.extend_from_slice(signed);
+    }
     out.extend_from_slice(payload);
     Ok(out)
 }
@@ -67,8 +89,8 @@ pub fn seal(
 /// The fields of a header that the producer chooses; the rest are computed by [`seal`].
 #[derive(Debug, Clone, Copy)]
 pub struct Unsealed<'a> {
-    /// Run name.
-    pub run: &'a str,
+    /// The run.
+    pub run: &'a RunId,
     /// Which artifact.
     pub at: ArtifactId,
     /// Payload codec.
@@ -79,4 +101,7 @@ pub struct Unsealed<'a> {
     pub weights: Option<WeightsHash>,
     /// The sample's training loss, on the last stage's gradients.
     pub loss: Option<f32>,
+    /// The headers of the artifacts the payload was computed from, as read (the evidence; at
+    /// most [`MAX_INPUTS`]).
+    pub inputs: &'a [&'a Header],
 }

@@ -40,7 +40,7 @@ struct State {
 }
 
 fn spec_hash(spec: &RunSpec) -> String {
-    blake3::hash(spec.to_toml().as_bytes()).to_hex().to_string()
+    hex::encode(spec.hash())
 }
 
 fn stage_name(stage: usize) -> String {
