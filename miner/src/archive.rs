@@ -13,7 +13,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -29,9 +28,6 @@ use tch::Tensor;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-
-/// How often the answering task looks for challenges.
-const POLL: Duration = Duration::from_millis(500);
 
 /// The weight versions claimed in the current and the previous epoch, on disk.
 pub(crate) struct Archive {
@@ -195,9 +191,11 @@ async fn answer_one(
                 debug!(validator = %validator.short(), error = %e, "reading a challenge failed; will retry");
             }
         }
+        // Looked for again at the next block: challenges are written on the chain's schedule.
+        let mut clock = a.clock.clone();
         tokio::select! {
             () = a.cancel.cancelled() => return,
-            () = tokio::time::sleep(POLL) => {}
+            changed = clock.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -63,7 +63,7 @@ pub struct MinerArgs {
     /// Milliseconds between looks for new inputs: each pipeline hop waits about half of it on
     /// top of storage. Each look is a GET per activation expected next (the oldest 4 per upstream
     /// stream, at most 32) and per gradient awaited, so raise it on a paid S3 endpoint; the
-    /// upstream miners' activations are listed once a second whatever this is. The merge waits
+    /// upstream miners' activations are listed every ten polls. The merge waits
     /// as long between looks for its peers' shards, and the training loop a fifth of it for its
     /// next input.
     #[arg(long = "miner.poll_ms", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -71,6 +71,10 @@ pub struct MinerArgs {
     /// For the validator's tests and benchmarks only: cheat in this way (see `adversary.rs`).
     #[arg(long, hide = true)]
     pub adversary: Option<crate::adversary::Adversary>,
+    /// For the tests' `store-slow` and `store-equivocate` only: the endpoint of the front
+    /// before this miner's S3 store, announced in place of the store's own.
+    #[arg(long = "adversary.front", hide = true, requires = "adversary")]
+    pub adversary_front: Option<String>,
 }
 
 /// Flags of `btminer local`.

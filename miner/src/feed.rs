@@ -8,7 +8,7 @@
 //!   counter a little past the furthest sample delivered so far and asks for the ids routed here
 //!   by key, from the miner that must have produced them: one small GET per sample, and only for
 //!   the oldest few pending of each stream (origin and producer), the ones that can have landed.
-//! - **By listing, every [`SWEEP`].** Each previous-stage miner's activations of the epoch are
+//! - **By listing, every [`SWEEP_POLLS`] polls.** Each previous-stage miner's activations of the epoch are
 //!   listed, for whatever the names missed: a sample that fell too far behind its origin's counter,
 //!   or a stage-0 miner that numbers its samples some other way.
 //!
@@ -47,8 +47,9 @@ const CONCURRENCY: usize = 16;
 /// samples: the oldest pending, which are the ones that can have landed (see [`Expected::due`]).
 const PER_STREAM: usize = 4;
 
-/// How often the feed lists the previous stage's activations, whatever its round.
-pub const SWEEP: Duration = Duration::from_secs(1);
+/// Every how many polls (`--miner.poll_ms`) the feed lists the previous stage's activations,
+/// whatever its round: once a second at the default poll.
+pub const SWEEP_POLLS: u32 = 10;
 
 /// An input for the worker, verified and decoded.
 pub enum Input {
@@ -373,7 +374,7 @@ async fn sweep(
 pub struct Received {
     /// Asked for by key, as [`Expected`] named them.
     pub by_name: u64,
-    /// Found by the once-a-[`SWEEP`] listing.
+    /// Found by the listing every [`SWEEP_POLLS`] polls.
     pub by_listing: u64,
 }
 
@@ -414,7 +415,7 @@ pub async fn run(
     let last = cx.stage.is_last(cx.spec.stages.len());
     let cx = &cx;
     loop {
-        // Activations routed here: by name every round, by listing every SWEEP.
+        // Activations routed here: by name every round, by listing every SWEEP_POLLS polls.
         if !cx.stage.is_first() {
             let mut ask: Vec<(u64, Hotkey, bool)> = expected
                 .due(CONCURRENCY * 2, PER_STREAM)
@@ -422,7 +423,7 @@ pub async fn run(
                 .filter(|&(id, producer)| !seen.contains(&(producer, id)))
                 .map(|(id, producer)| (id, producer, false))
                 .collect();
-            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP) {
+            if last_sweep.is_none_or(|t| t.elapsed() >= cx.poll * SWEEP_POLLS) {
                 last_sweep = Some(Instant::now());
                 for (id, producer) in sweep(cx, &origins, &mut seen).await {
                     if !ask.iter().any(|&(i, p, _)| (i, p) == (id, producer)) {

@@ -29,7 +29,7 @@ use sliver_common::merge::reduced_by;
 use sliver_common::schedule::Timeline;
 use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::fetch;
-use sliver_subnet::merged::{StageMerge, Weighting};
+use sliver_subnet::merged::{READS_AT_ONCE, StageMerge, Weighting};
 use sliver_subnet::run::Roster;
 use tch::Tensor;
 use tracing::{info, warn};
@@ -293,14 +293,6 @@ impl Merge<'_> {
             .ok()
     }
 }
-
-/// Reads in flight at once in a merge phase: as many as the feed and the audit keep
-/// (`miner/src/feed.rs`, `validator/src/follow.rs`). A phase reads at most two shards of each
-/// peer, and together the shards are the stage's weights, so on a saturated link more in flight
-/// does not finish sooner; sixteen keep a link busy where round trips, not bandwidth, bound
-/// small shards, and leave the honest peers' reads their slots while up to seven peers stall
-/// both of theirs.
-const READS_AT_ONCE: usize = 16;
 
 /// Reads `kind` of shard `i` from the miner at position `pos`, for every `(pos, i)` in `wants`,
 /// [`READS_AT_ONCE`] at a time, each on its own and bounded by the reader's shard deadline

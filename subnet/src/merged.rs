@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use sliver_common::artifact::{Hotkey, Kind};
 use sliver_common::assignment::Member;
 use sliver_common::merge::{DriftBound, Verdict, admit, mean, reducers, shard_range, verdict};
@@ -44,6 +45,14 @@ pub struct StageMerge<'a> {
     /// [`Self::bounded`] tells it the spec.
     read_deadline: Option<Duration>,
 }
+
+/// Shard reads in flight at once (a merge phase, or a shard's copies): as many as the feed and
+/// the audit keep (`miner/src/feed.rs`, `validator/src/follow.rs`). A phase reads at most two
+/// shards of each peer, and together the shards are the stage's weights, so on a saturated link
+/// more in flight does not finish sooner; sixteen keep a link busy where round trips, not
+/// bandwidth, bound small shards, and leave the honest peers' reads their slots while up to
+/// seven peers stall both of theirs.
+pub const READS_AT_ONCE: usize = 16;
 
 /// How long one read of a peer's shard of `len` weights may take: a sample's timeout
 /// (`swarm.sample_timeout_secs`, what every other read of a peer gets) for each activation's
@@ -252,12 +261,14 @@ impl<'a> StageMerge<'a> {
     /// stage's order. `weighting` is ignored: every accepted copy weighs the same.
     pub async fn copies(&self, i: usize, weighting: Weighting<'_>) -> Vec<Tensor> {
         let _ = weighting;
-        let mut read = Vec::with_capacity(self.count());
-        for pos in 0..self.count() {
-            if let Some(t) = self.read(Kind::Shard, pos, i).await {
-                read.push((pos, t));
-            }
-        }
+        // Each member's copy read on its own, [`READS_AT_ONCE`] at a time and in the stage's
+        // order: one stalling store costs one shard deadline, not one per member after it.
+        let read: Vec<(usize, Tensor)> = futures::stream::iter(0..self.count())
+            .map(|pos| async move { self.read(Kind::Shard, pos, i).await.map(|t| (pos, t)) })
+            .buffered(READS_AT_ONCE)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
         self.admit(i, read, "copy")
             .into_iter()
             .map(|(_, t)| t)

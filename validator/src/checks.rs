@@ -54,9 +54,6 @@ use crate::follow::{Deadline, within};
 /// Miners whose stores are read at once.
 const MINERS_AT_ONCE: usize = 8;
 
-/// How often a missing answer is looked for again.
-const ANSWER_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
 /// One artifact picked for recomputation.
 pub struct Challenged {
     /// Its producer.
@@ -377,8 +374,12 @@ pub async fn check(
             // Each read bounded: a store that stalls fails its own miner's check.
             let get = || within(spec, &reads, miner_store.get(&key, params * 4));
             let mut got = get().await;
-            while matches!(got, Some(Ok(None)) | None) && *clock.borrow() < deadline {
-                tokio::time::sleep(ANSWER_POLL).await;
+            // A missing answer is looked for again at each new block, until the deadline.
+            let mut blocks = clock.clone();
+            while matches!(got, Some(Ok(None)) | None) && *blocks.borrow() < deadline {
+                if blocks.changed().await.is_err() {
+                    break;
+                }
                 got = get().await;
             }
             let bytes = match got.unwrap_or(Ok(None)) {
