@@ -7,10 +7,13 @@
 //! fixtures of `sliver-common/testing` stay out of the neurons' binaries.
 //!
 //! - [`localnet`]: the local subnet: chain, store, validator and miners as processes.
+//! - [`front`]: the fronts before the stores of the `store-slow` and `store-equivocate`
+//!   adversaries (a slow answer, a different artifact to each reader).
 //!
 //! Binaries: `btsubnet` (the one-command local subnet, what `scripts/demo` runs) and
 //! `bench-swarm` (the swarm benchmark, what `scripts/bench-swarm` runs).
 
+pub mod front;
 pub mod localnet;
 
 use std::future::Future;

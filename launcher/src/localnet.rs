@@ -22,9 +22,13 @@ use anyhow::{Context, Result, bail};
 use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
 use sliver_chain::wallet::{Keypair, PASSWORD_ENV, PasswordSource, Wallet};
 use sliver_common::RunSpec;
+use sliver_common::adversary::Behaviour;
 use sliver_common::testing::S3Server;
+use sliver_subnet::signer::HotkeySigner;
 use sliver_validator::record::{self, Tail};
 use tracing::{info, warn};
+
+use crate::front::{self, Front};
 
 pub use sliver_validator::record::EpochReport;
 
@@ -75,7 +79,9 @@ pub struct Options {
     /// Whether the subnet requires commit-reveal of weights.
     pub commit_reveal: bool,
     /// Miners (by index) that play an adversary (`btminer --adversary NAME`): tests only.
-    pub adversaries: Vec<(usize, sliver_common::adversary::Behaviour)>,
+    /// `store-slow` and `store-equivocate` miners are read through a [`Front`] started here;
+    /// they and `griefer` need [`StorageKind::S3`].
+    pub adversaries: Vec<(usize, Behaviour)>,
 }
 
 /// A miner slot of the local subnet.
@@ -108,6 +114,8 @@ pub struct Localnet {
     chain: Option<Child>,
     validator: Option<Child>,
     s3: Option<S3Server>,
+    /// The fronts before the stores of `store-slow` and `store-equivocate` miners, by index.
+    fronts: BTreeMap<usize, Front>,
     storage_args: Vec<String>,
     /// The validator's `epochs.jsonl`, followed.
     reports: Mutex<Tail>,
@@ -179,6 +187,11 @@ impl Localnet {
                 "--adversary names miner {i}, but there are only {} (indices from 0)",
                 stages * opts.miners_per_stage
             );
+        }
+        if opts.storage != StorageKind::S3
+            && let Some((i, b)) = opts.adversaries.iter().find(|(_, b)| b.needs_s3())
+        {
+            bail!("--adversary {i}={b} needs --storage s3");
         }
         let mut slots = Vec::new();
         for i in 0..stages * opts.miners_per_stage {
@@ -290,6 +303,22 @@ impl Localnet {
             }
         };
 
+        let mut fronts = BTreeMap::new();
+        if let Some(server) = &s3 {
+            for (i, b) in &opts.adversaries {
+                let conduct = match b {
+                    Behaviour::StoreSlow => front::Conduct::Slow {
+                        per_byte: slow_byte(&spec),
+                    },
+                    Behaviour::StoreEquivocate => front::Conduct::Equivocate {
+                        signer: Arc::new(HotkeySigner(miners[*i].hotkey.clone())),
+                    },
+                    _ => continue,
+                };
+                fronts.insert(*i, Front::spawn(&server.endpoint, conduct)?);
+            }
+        }
+
         let reports = Mutex::new(Tail::new(&record::path(&dir.join("neurons/validator"))));
         let mut net = Localnet {
             opts,
@@ -301,6 +330,7 @@ impl Localnet {
             chain: Some(chain),
             validator: None,
             s3,
+            fronts,
             storage_args,
             reports,
             validator_done: Arc::new(Mutex::new(false)),
@@ -383,6 +413,9 @@ impl Localnet {
         if let Some((_, b)) = self.opts.adversaries.iter().find(|(m, _)| *m == i) {
             cmd.args(["--adversary", b.name()]);
         }
+        if let Some(front) = self.fronts.get(&i) {
+            cmd.args(["--adversary.front", &front.endpoint]);
+        }
         let log = self
             .opts
             .dir
@@ -442,6 +475,11 @@ impl Localnet {
             .collect())
     }
 
+    /// What the front before miner `i`'s store has done, if it has one.
+    pub fn front_stats(&self, i: usize) -> Option<front::FrontStats> {
+        self.fronts.get(&i).map(Front::stats)
+    }
+
     /// The working directory.
     pub fn dir(&self) -> &Path {
         &self.opts.dir
@@ -470,8 +508,16 @@ impl Localnet {
         if let Some(mut c) = self.chain.take() {
             terminate(&mut c, grace);
         }
+        self.fronts.clear();
         self.s3.take();
     }
+}
+
+/// The pause before each byte a `store-slow` front sends: a sixteenth of the spec's sample
+/// timeout, so that sixteen bytes already take a reader's whole deadline for one artifact, and
+/// every artifact, listing and shard (hundreds of bytes at least) many times that.
+fn slow_byte(spec: &RunSpec) -> Duration {
+    Duration::from_secs(spec.swarm.sample_timeout_secs) / 16
 }
 
 impl Drop for Localnet {

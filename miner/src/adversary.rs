@@ -7,16 +7,33 @@
 
 use std::collections::HashSet;
 
+use anyhow::{Context as _, Result};
 use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
-use sliver_common::layout;
+use sliver_common::storage::StoreConfig;
 use sliver_common::{Epoch, StageIndex};
+use sliver_common::{layout, routing};
 use sliver_subnet::fetch;
+use sliver_subnet::neuron;
 use sliver_subnet::run::Roster;
 use tch::Tensor;
+use tracing::debug;
 
 pub use sliver_common::adversary::Behaviour as Adversary;
 
 use crate::node::Node;
+use crate::outbox::{Claims, Outbox};
+
+mod churn;
+mod griefer;
+
+/// What the epoch's cheats need beyond the tensor they are handed: the miner's I/O, the
+/// roster and where in it this miner trains (set by the worker each epoch, [`Conduct::enter`]).
+struct Scene {
+    node: Node,
+    roster: Roster,
+    epoch: Epoch,
+    stage: StageIndex,
+}
 
 /// How this miner behaves: honestly, or as the adversary it plays. The training loop and the
 /// merge ask it what to send and whether to compute or merge at all; only here do the
@@ -34,6 +51,11 @@ pub(crate) struct Conduct {
     copied: HashSet<String>,
     /// The last peer output a copier re-signed.
     last_copy: Option<Tensor>,
+    /// The epoch's scene, for the cheats that upload on their own (`fake-work`).
+    scene: Option<Scene>,
+    /// `fake-work`: where its fakes go, and the next candidate in its walk of the epoch's
+    /// sample ids (origin `k % n`, counter `k / n` for `n` stage-0 miners).
+    fakes: Option<(Outbox, u64)>,
 }
 
 impl Conduct {
@@ -45,9 +67,23 @@ impl Conduct {
         }
     }
 
-    /// A new epoch: what a cheat kept of the last one is dropped.
+    /// Where this epoch trains: the worker tells it before training, so that the cheats that
+    /// upload on their own know the roster. Only `fake-work` keeps it.
+    pub(crate) fn enter(&mut self, node: &Node, roster: &Roster, epoch: Epoch, stage: StageIndex) {
+        self.scene = (self.adversary == Some(Adversary::FakeWork)).then(|| Scene {
+            node: node.clone(),
+            roster: roster.clone(),
+            epoch,
+            stage,
+        });
+    }
+
+    /// A new epoch: what a cheat kept of the last one is dropped (the scene the worker set for
+    /// it stays).
     pub(crate) fn begin_epoch(&mut self) {
+        let scene = self.scene.take();
         *self = Self::new(self.adversary);
+        self.scene = scene;
     }
 
     /// Whether it computes at all (a free rider does not).
@@ -98,12 +134,66 @@ impl Conduct {
     }
 
     /// The gradient to upload for `honest` (a copier has no peer gradient of the same sample to
-    /// copy, so it sends the honest one).
+    /// copy, so it sends the honest one; `fake-work` sends it and a fake beside it).
     pub(crate) fn gradients(&mut self, honest: &Tensor) -> Tensor {
         match self.adversary {
             None | Some(Adversary::Copier) => honest.shallow_clone(),
+            Some(Adversary::FakeWork) => {
+                self.fake_gradient(honest);
+                honest.shallow_clone()
+            }
             Some(a) => a.tamper(honest, &mut self.first_grad),
         }
+    }
+
+    /// `fake-work`: signs `like` as its gradient for the next sample of the epoch that was
+    /// routed to a stage peer, not to it, and uploads it. On the last stage the fake claims the
+    /// loss of a model that predicts nothing (ln of the vocabulary), so that it opens like any
+    /// gradient and only the routing check can refuse it.
+    fn fake_gradient(&mut self, like: &Tensor) {
+        let Some(id) = self.next_fake_id() else {
+            return;
+        };
+        let Some(scene) = &self.scene else {
+            return;
+        };
+        let spec = scene.node.spec();
+        let last = scene.stage.is_last(spec.stages.len());
+        let claims = Claims {
+            loss: last.then(|| (spec.model.vocab_size as f32).ln()),
+            ..Claims::default()
+        };
+        let at = ArtifactId {
+            epoch: scene.epoch,
+            stage: scene.stage,
+            kind: Kind::Grad,
+            id,
+        };
+        let (outbox, _) = self
+            .fakes
+            .get_or_insert_with(|| (Outbox::new(&scene.node), 0));
+        match outbox.send(at, &spec.gradient_codec(), like, claims) {
+            Ok(()) => {
+                debug!(%at.epoch, id, "fake-work: signed a gradient for a sample routed to a peer")
+            }
+            Err(e) => debug!(error = %e, "fake-work: could not seal a fake gradient"),
+        }
+    }
+
+    /// The next id of this epoch's samples routed to a stage peer of this miner ([`fake_id`]).
+    fn next_fake_id(&mut self) -> Option<u64> {
+        let scene = self.scene.as_ref()?;
+        let next = &mut self
+            .fakes
+            .get_or_insert_with(|| (Outbox::new(&scene.node), 0))
+            .1;
+        fake_id(
+            scene.node.spec(),
+            &scene.roster.assignment,
+            (scene.epoch, scene.stage),
+            scene.node.me(),
+            next,
+        )
     }
 
     /// This miner's copy of a merge shard to upload for `honest`.
@@ -154,6 +244,91 @@ impl Conduct {
         node.rt
             .block_on(fetch::boundary(spec, roster, &node.metrics, at, &peer))
             .map(|(_, t)| t)
+    }
+}
+
+/// `fake-work`'s walk of `epoch`'s sample ids, in the order stage-0 miners start them (the
+/// `k`-th is counter `k / n` of stage-0 miner `k % n`, from `*next` on): the next one routed at
+/// `stage` to a miner other than `me`. `None` on stage 0 (it returns no gradients) and once
+/// every id the stage-0 miners may start is passed.
+fn fake_id(
+    spec: &sliver_common::RunSpec,
+    assignment: &sliver_common::assignment::Assignment,
+    (epoch, stage): (Epoch, StageIndex),
+    me: Hotkey,
+    next: &mut u64,
+) -> Option<u64> {
+    if stage.is_first() {
+        return None;
+    }
+    let origins = assignment.stage(StageIndex::FIRST);
+    let peers = assignment.stage(stage);
+    let n = origins.len() as u64;
+    let limit = routing::max_samples_per_origin(spec).saturating_mul(n);
+    while *next < limit {
+        let k = *next;
+        *next += 1;
+        let origin = origins[(k % n) as usize].hotkey;
+        let id = routing::sample_id(&spec.name, epoch, &origin, k / n);
+        let to = routing::route(&spec.name, epoch, id, stage, peers)?;
+        if to.hotkey != me {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// The location this miner announces in place of its store's own, if its behaviour lies
+/// about where it can be read: `store-denial` one its store refuses every reader
+/// ([`neuron::denied_location`]); `store-slow` and `store-equivocate` its store's, with
+/// `front` (the endpoint of the front the local subnet runs before it) as the endpoint.
+///
+/// # Errors
+/// A fronted behaviour without a front, or on a store that is not S3; a store that cannot be
+/// published.
+pub(crate) fn announced_location(
+    adversary: Option<Adversary>,
+    store: &StoreConfig,
+    front: Option<&str>,
+) -> Result<Option<String>> {
+    match adversary {
+        Some(Adversary::StoreDenial) => Ok(Some(neuron::denied_location(store)?)),
+        Some(a) if a.needs_front() => {
+            let front = front.with_context(|| {
+                format!("--adversary {a} needs --adversary.front: the endpoint of the front before its store (btsubnet runs one)")
+            })?;
+            anyhow::ensure!(
+                store.url.starts_with("s3://"),
+                "--adversary {a} needs an s3:// store (its front stands before an S3 endpoint), not {store}"
+            );
+            let mut fronted = store.clone();
+            fronted.endpoint = Some(front.to_owned());
+            Ok(Some(fronted.to_location()?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Starts what an adversary does beside its training, as tasks on `node`'s shutdown tracker:
+/// `roster-churn` re-commits its announcement every epoch ([`churn`]), `griefer` attacks its
+/// peers' and the validators' stores ([`griefer`]). `announced` is the announcement it made at
+/// start. Nothing for the other behaviours.
+pub(crate) fn spawn_beside(
+    adversary: Option<Adversary>,
+    node: &Node,
+    hotkey: &sliver_chain::wallet::Keypair,
+    announced: &sliver_subnet::announce::Announcement,
+) {
+    match adversary {
+        Some(Adversary::RosterChurn) => {
+            let task = churn::run(node.clone(), hotkey.clone(), announced.clone());
+            node.shutdown.spawn("roster churn", task);
+        }
+        Some(Adversary::Griefer) => {
+            let task = griefer::run(node.clone());
+            node.shutdown.spawn("griefer", task);
+        }
+        _ => {}
     }
 }
 
@@ -242,5 +417,103 @@ mod tests {
         }
         assert!(!Adversary::FreeRider.computes());
         assert!(Adversary::Noise.computes());
+    }
+
+    /// `fake-work` fakes only ids that stage-0 miners start and that are routed to a stage
+    /// peer, each once; on stage 0 it has nothing to fake.
+    #[test]
+    fn fake_work_picks_samples_routed_to_a_peer() {
+        use sliver_common::assignment::{Assignment, Member};
+        use sliver_common::routing::Origins;
+        let spec = sliver_common::testing::tiny_spec(
+            &[[0, 1], [1, 2]],
+            8,
+            sliver_common::CodecKind::Int8,
+            false,
+        );
+        let members: Vec<Member> = (1..=4u16)
+            .map(|uid| Member {
+                uid,
+                hotkey: Hotkey([uid as u8; 32]),
+            })
+            .collect();
+        let assignment = Assignment::new(2, &members);
+        let epoch = Epoch(3);
+        let stage = StageIndex(1);
+        let me = assignment.stage(stage)[0].hotkey;
+        let origins = Origins::new(
+            &spec.name,
+            epoch,
+            assignment.stage(StageIndex::FIRST),
+            routing::max_samples_per_origin(&spec),
+        );
+        let mut next = 0;
+        let ids: Vec<u64> =
+            std::iter::from_fn(|| fake_id(&spec, &assignment, (epoch, stage), me, &mut next))
+                .take(50)
+                .collect();
+        assert_eq!(ids.len(), 50, "a peer is routed many samples");
+        assert_eq!(
+            ids.iter().collect::<HashSet<_>>().len(),
+            ids.len(),
+            "each once"
+        );
+        for id in &ids {
+            assert!(
+                origins.of(*id).is_some(),
+                "{id} is no stage-0 miner's sample"
+            );
+            let to =
+                routing::route(&spec.name, epoch, *id, stage, assignment.stage(stage)).unwrap();
+            assert_ne!(to.hotkey, me, "{id} was routed to the faker itself");
+        }
+        let mut next = 0;
+        let first = assignment.stage(StageIndex::FIRST)[0].hotkey;
+        assert_eq!(
+            fake_id(
+                &spec,
+                &assignment,
+                (epoch, StageIndex::FIRST),
+                first,
+                &mut next
+            ),
+            None
+        );
+    }
+
+    /// The fronted behaviours announce their store's location at the front's endpoint, and
+    /// need one; `store-denial` a location its store refuses; the others their own.
+    #[test]
+    fn fronted_behaviours_announce_the_front() {
+        let mut store = StoreConfig::at("s3://bucket/prefix");
+        store.endpoint = Some("http://127.0.0.1:9000".into());
+        store.access_key_id = Some("write".into());
+        store.secret_access_key = Some("write-secret".into());
+        store.read_access_key_id = Some("read".into());
+        store.read_secret_access_key = Some("read-secret".into());
+        let front = "http://127.0.0.1:9100";
+        for a in [Adversary::StoreSlow, Adversary::StoreEquivocate] {
+            let loc = announced_location(Some(a), &store, Some(front))
+                .unwrap()
+                .unwrap();
+            let read = StoreConfig::from_location(&loc).unwrap();
+            assert_eq!(read.endpoint.as_deref(), Some(front), "{loc}");
+            assert_eq!(read.url, store.url);
+            assert_eq!(
+                read.access_key_id.as_deref(),
+                Some("read"),
+                "the read key only"
+            );
+            assert!(announced_location(Some(a), &store, None).is_err());
+            let fs = StoreConfig::at("/tmp/store");
+            assert!(announced_location(Some(a), &fs, Some(front)).is_err());
+        }
+        let denied = announced_location(Some(Adversary::StoreDenial), &store, None)
+            .unwrap()
+            .unwrap();
+        assert!(denied.contains("key=store-denial"), "{denied}");
+        for a in [None, Some(Adversary::FakeWork), Some(Adversary::Griefer)] {
+            assert_eq!(announced_location(a, &store, Some(front)).unwrap(), None);
+        }
     }
 }

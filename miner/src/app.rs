@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use sliver_common::shutdown::Shutdown;
-use sliver_subnet::announce::Role;
+use sliver_subnet::announce::{Announcement, Role};
 use sliver_subnet::neuron::{self, StartConfig};
 use sliver_subnet::signer::HotkeySigner;
 use tracing::info;
 
-use crate::adversary::Adversary;
+use crate::adversary;
 use crate::config::Config;
 use crate::node::Node;
 use crate::worker::Worker;
@@ -30,6 +30,11 @@ const GRACE: Duration = Duration::from_secs(60);
 pub async fn run(config: Config) -> Result<()> {
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
+    let announce_instead = adversary::announced_location(
+        config.adversary,
+        &config.store,
+        config.adversary_front.as_deref(),
+    )?;
     let neuron = neuron::start(
         StartConfig {
             role: Role::Miner,
@@ -42,35 +47,42 @@ pub async fn run(config: Config) -> Result<()> {
             data: config.data.as_deref(),
             metrics_port: config.metrics_port,
             spec_wait: config.spec_wait,
-            announce_instead: match config.adversary {
-                Some(Adversary::StoreDenial) => Some(neuron::denied_location(&config.store)?),
-                _ => None,
-            },
+            announce_instead: announce_instead.clone(),
         },
         &shutdown,
     )
     .await?;
     let metrics = neuron.metrics.clone();
+    let node = Node {
+        view: neuron.view,
+        store: neuron.store,
+        signer: std::sync::Arc::new(HotkeySigner(neuron.hotkey.clone())),
+        metrics: neuron.metrics,
+        clock: neuron.clock,
+        rt: tokio::runtime::Handle::current(),
+        shutdown: shutdown.clone(),
+        cancel: shutdown.token(),
+    };
+    if let Some(a) = config.adversary {
+        tracing::warn!(behaviour = ?a, "playing an adversary: for tests and benchmarks only");
+        let announced = Announcement {
+            role: Role::Miner,
+            spec: node.view.spec_hash,
+            location: match announce_instead {
+                Some(l) => l,
+                None => config.store.to_location()?,
+            },
+        };
+        adversary::spawn_beside(Some(a), &node, &neuron.hotkey, &announced);
+    }
     let worker = Worker {
-        node: Node {
-            view: neuron.view,
-            store: neuron.store,
-            signer: std::sync::Arc::new(HotkeySigner(neuron.hotkey)),
-            metrics: neuron.metrics,
-            clock: neuron.clock,
-            rt: tokio::runtime::Handle::current(),
-            shutdown: shutdown.clone(),
-            cancel: shutdown.token(),
-        },
+        node,
         corpus: neuron.corpus,
         device: config.device,
         dir: config.dir.clone(),
         poll: config.poll,
         adversary: config.adversary,
     };
-    if let Some(a) = config.adversary {
-        tracing::warn!(behaviour = ?a, "playing an adversary: for tests and benchmarks only");
-    }
     let threads = config.threads;
     let stopper = shutdown.clone();
     shutdown.spawn_blocking("stage worker", move || {

@@ -42,6 +42,8 @@ pub struct Config {
     pub poll: std::time::Duration,
     /// The cheat this miner plays (tests and benchmarks only).
     pub adversary: Option<crate::adversary::Adversary>,
+    /// The front before this miner's store that a fronted adversary announces.
+    pub adversary_front: Option<String>,
 }
 
 impl Config {
@@ -67,6 +69,7 @@ impl Config {
             data: args.data.clone(),
             poll: std::time::Duration::from_millis(args.poll_ms),
             adversary: args.adversary,
+            adversary_front: args.adversary_front.clone(),
         })
     }
 }

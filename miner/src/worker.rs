@@ -138,6 +138,7 @@ impl Worker {
                 device: self.device,
                 poll: self.poll,
             };
+            conduct.enter(node, &roster, epoch, h.index);
             let mut stats = crate::step::train_epoch(&env, h, &mut conduct, epoch, &roster)?;
             if node.cancelled() {
                 return Ok(());

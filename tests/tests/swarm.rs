@@ -292,13 +292,19 @@ async fn a_local_subnet_trains_merges_survives_kills_and_pays() {
     net.stop();
 }
 
+/// Two of the four miners are strangers who train honestly but turn on the others: a
+/// `griefer` (stage 1) tries to delete, overwrite and pre-create its peers' artifacts and
+/// merged shards with the read keys they published, to pre-create its own challenge in the
+/// validator's store and to challenge its peers as if it were a validator; a `roster-churn`
+/// miner (stage 0) re-commits its announcement after every roster cutoff. Neither changes
+/// anything: the flow, the twins' agreement and every miner's weight are as without them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_flow_runs_against_s3() {
     let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().unwrap();
-    let mut net = Localnet::start(options(tmp.path(), StorageKind::S3, 2, true))
-        .await
-        .unwrap();
+    let mut opts = options(tmp.path(), StorageKind::S3, 2, true);
+    opts.adversaries = vec![(0, Behaviour::Griefer), (1, Behaviour::RosterChurn)];
+    let mut net = Localnet::start(opts).await.unwrap();
     let first = next(&mut net);
     let second = next(&mut net);
     let (l1, l2) = (first.eval_loss.unwrap(), second.eval_loss.unwrap());
@@ -330,6 +336,36 @@ async fn the_same_flow_runs_against_s3() {
             .iter()
             .all(|m| weights.get(&m.uid.0).is_some_and(|w| *w > 0)),
         "{weights:?}"
+    );
+    for r in [&first, &second] {
+        assert!(
+            r.miners.iter().all(|m| m.caught.is_empty()),
+            "epoch {}: a miner caught: {:?}\nthe validator's warnings:\n{}",
+            r.epoch,
+            r.miners,
+            validator_warnings(&net)
+        );
+    }
+    // The griefer tried, and every attempt was refused; the churner re-committed.
+    let log = |i: usize| {
+        std::fs::read_to_string(
+            net.dir()
+                .join(format!("logs/miner-{}.log", net.miners[i].hotkey_name)),
+        )
+        .unwrap_or_default()
+    };
+    let griefer = log(0);
+    assert!(
+        griefer.contains("griefer: the attempt was refused"),
+        "the griefer made no attempt:\n{griefer}"
+    );
+    assert!(
+        !griefer.contains("griefer: the attempt LANDED"),
+        "a griefer attempt landed:\n{griefer}"
+    );
+    assert!(
+        log(1).contains("roster-churn: re-committed"),
+        "the churner never re-committed"
     );
     net.stop();
 }
@@ -428,8 +464,9 @@ async fn adversaries_are_caught_and_honest_miners_are_not() {
 
 /// Strangers who break only their own part, on S3: a `store-denial` miner (stage 0: its store
 /// refuses every reader), an `id-squat` miner (stage 0: its samples go out under the honest
-/// stage-0 miner's ids) and a `merge-extreme` miner (stage 1: merge copies near the float limit)
-/// beside honest ones. The validator scores every epoch; the store-denial and merge-extreme
+/// stage-0 miner's ids), a `merge-extreme` miner (stage 1: merge copies near the float limit)
+/// and a `fake-work` miner (stage 1: gradients for samples routed to its peers) beside honest
+/// ones. The validator scores every epoch; the store-denial and merge-extreme
 /// miners are caught and the squatter's work counts for nothing; no honest miner is caught or
 /// left without weight, and the merged model's held-out loss still falls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,6 +479,7 @@ async fn a_denied_store_and_an_extreme_merge_cost_only_their_miners() {
         (1, Behaviour::StoreDenial),
         (3, Behaviour::IdSquat),
         (2, Behaviour::MergeExtreme),
+        (0, Behaviour::FakeWork),
     ];
     opts.adversaries = cheats.to_vec();
     let mut net = Localnet::start(opts).await.unwrap();
@@ -456,6 +494,7 @@ async fn a_denied_store_and_an_extreme_merge_cost_only_their_miners() {
         u64::from(net.miners[*i].uid.0)
     };
     let squatter = uid_of(Behaviour::IdSquat);
+    let faker = uid_of(Behaviour::FakeWork);
     let cheat_uids: Vec<u64> = cheats.iter().map(|(_, b)| uid_of(*b)).collect();
     for r in &reports[1..] {
         // The epoch's record (the score table itself sits in the S3 server's bucket).
@@ -465,7 +504,21 @@ async fn a_denied_store_and_an_extreme_merge_cost_only_their_miners() {
             .map(|m| (u64::from(m.uid), m.passes, m.caught.clone()))
             .collect();
         assert_eq!(table.len(), 6, "{table:?}");
+        // The faker signs a gradient for a peer's sample beside each of its own: caught when
+        // a spot check picks a fake, and otherwise paid for its own work only.
+        let honest_peer = net.miners[4].uid.0;
+        let passes_of = |uid: u64| table.iter().find(|(u, ..)| *u == uid).map_or(0, |t| t.1);
+        let (fake, honest) = (passes_of(faker), passes_of(u64::from(honest_peer)));
+        let fake_caught = table.iter().any(|(u, _, c)| *u == faker && !c.is_empty());
+        assert!(
+            fake_caught || 2 * fake <= 3 * honest,
+            "epoch {}: the faker's fakes counted: {fake} passes against its honest peer's {honest}",
+            r.epoch
+        );
         for (uid, passes, caught) in &table {
+            if *uid == faker {
+                continue;
+            }
             if *uid == squatter {
                 assert_eq!(
                     *passes, 0,

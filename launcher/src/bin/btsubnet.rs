@@ -55,7 +55,9 @@ struct Cli {
     commit_reveal: bool,
     /// Make miner INDEX (0-based, in uid order; miners take stages in turn) cheat, to watch the
     /// validator catch it: `--adversary 0=noise`. Behaviours: noise, lazy, copier, scaled,
-    /// free-rider, poison-merge, late. Repeatable.
+    /// free-rider, poison-merge, late, merge-extreme, store-denial, id-squat, store-slow,
+    /// store-equivocate, fake-work, roster-churn, griefer (store-slow, store-equivocate and
+    /// griefer need `--storage s3`). Repeatable.
     #[arg(long, value_parser = parse_adversary)]
     adversary: Vec<(usize, Behaviour)>,
 }

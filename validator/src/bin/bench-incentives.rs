@@ -67,6 +67,8 @@ trait Simulated {
     /// Share of its artifacts that are not what its claimed weights compute from its inputs:
     /// what a spot check of one artifact finds wrong.
     fn wrong(self) -> f64;
+    /// Whether it cheats at all on `stage`.
+    fn plays_at(self, stage: usize) -> bool;
 }
 
 impl Simulated for Behaviour {
@@ -82,31 +84,43 @@ impl Simulated for Behaviour {
             Behaviour::Noise => 0.3,
             Behaviour::Lazy | Behaviour::Copier => 0.07,
             Behaviour::Scaled => 0.0,
+            // The others upload what they computed (an equivocator shows its honest bytes to the
+            // downstream miner that trains on them), or nothing anyone reads.
             Behaviour::FreeRider
             | Behaviour::PoisonMerge
             | Behaviour::MergeExtreme
             | Behaviour::StoreDenial
             | Behaviour::IdSquat
-            | Behaviour::Late => 0.0,
+            | Behaviour::Late
+            | Behaviour::StoreSlow
+            | Behaviour::StoreEquivocate
+            | Behaviour::FakeWork
+            | Behaviour::RosterChurn
+            | Behaviour::Griefer => 0.0,
         }
     }
 
-    /// A store-denial miner's work is unreadable and an id squatter's under ids it did not
-    /// start: none of it verifies.
+    /// A store-denial or store-slow miner's work is unreadable (every read refused, or cut off
+    /// at the reader's deadline) and an id squatter's under ids it did not start: none of it
+    /// verifies. A fake-work miner's honest work verifies and its fakes (ids routed to a peer)
+    /// are dropped, so its verified work is its honest share.
     fn work(self) -> f64 {
         match self {
             Behaviour::FreeRider => 0.05,
-            Behaviour::StoreDenial | Behaviour::IdSquat => 0.0,
+            Behaviour::StoreDenial | Behaviour::StoreSlow | Behaviour::IdSquat => 0.0,
             _ => 1.0,
         }
     }
 
+    /// Merge shards that no one can read in time (store-denial, store-slow) are a missing
+    /// merge like a late one's.
     fn merges(self) -> bool {
         !matches!(
             self,
             Behaviour::PoisonMerge
                 | Behaviour::MergeExtreme
                 | Behaviour::StoreDenial
+                | Behaviour::StoreSlow
                 | Behaviour::Late
         )
     }
@@ -119,13 +133,34 @@ impl Simulated for Behaviour {
         match self {
             Behaviour::Noise | Behaviour::Copier | Behaviour::Scaled => 1.0,
             Behaviour::Lazy => 1.0 - 1.0 / 80.0,
+            // Every read of an equivocator's artifact after the first (the downstream miner's)
+            // gets another artifact, so what the validator recomputes is never what it holds.
+            // (Its downstream miner is not blamed: the lead's input commitment and
+            // equivocation proof name the equivocator; the simulation assumes them.)
+            Behaviour::StoreEquivocate => 1.0,
+            // Past stage 0, one fake gradient per honest one: a third of a middle-stage miner's
+            // artifacts (half of a last-stage miner's), and a pick of one fails (its sample was
+            // not routed to it). The lower share, a third, is simulated.
+            Behaviour::FakeWork => 1.0 / 3.0,
             Behaviour::FreeRider
             | Behaviour::PoisonMerge
             | Behaviour::MergeExtreme
             | Behaviour::StoreDenial
+            | Behaviour::StoreSlow
             | Behaviour::IdSquat
-            | Behaviour::Late => 0.0,
+            | Behaviour::Late
+            // A churner's every spelling names the same store and the roster is read at the
+            // cutoff block; every griefer attempt is refused (published keys only read,
+            // challenges are answered only to permit holders): both train as honest miners.
+            | Behaviour::RosterChurn
+            | Behaviour::Griefer => 0.0,
         }
+    }
+
+    /// `fake-work` has no gradients to fake on stage 0 (stage 0 returns none): it is an honest
+    /// miner there.
+    fn plays_at(self, stage: usize) -> bool {
+        self != Behaviour::FakeWork || stage > 0
     }
 }
 
@@ -166,7 +201,11 @@ impl Subnet {
         (1 + stage * self.per_stage + i) as u16
     }
     fn behaviour(&self, uid: u16) -> Option<Behaviour> {
-        self.adversaries.get(&uid).copied()
+        let stage = (usize::from(uid) - 1) / self.per_stage;
+        self.adversaries
+            .get(&uid)
+            .copied()
+            .filter(|b| b.plays_at(stage))
     }
 }
 
@@ -246,11 +285,41 @@ fn simulate_epoch(
     (paths, rows)
 }
 
+/// An adversary never caught is harmless when paid at most the honest miners' mean weight in
+/// its stage plus three of their standard deviations, or at most this many times the best
+/// paid of them (on stage 0 honest work barely varies, so a standard deviation is no measure
+/// of chance there).
+const HARMLESS_OVER_BEST: f64 = 1.05;
+
+/// How the adversaries of one behaviour fared.
+#[derive(Debug, Default, Clone, Copy)]
+struct Fared {
+    /// Adversaries playing it.
+    miners: u64,
+    /// Caught within two epochs.
+    caught: u64,
+    /// Sum of the epochs at which those were first caught.
+    epochs: u64,
+    /// Not caught within two epochs, and paid no more than an honest miner of their stage
+    /// (at most the honest miners' mean weight plus three of their standard deviations):
+    /// without effect.
+    harmless: u64,
+}
+
+impl Fared {
+    fn add(&mut self, o: Fared) {
+        self.miners += o.miners;
+        self.caught += o.caught;
+        self.epochs += o.epochs;
+        self.harmless += o.harmless;
+    }
+}
+
 /// What one scenario run found.
 #[derive(Default)]
 struct Outcome {
-    /// Per behaviour: (adversaries, caught within 2 epochs, sum of epochs to first catch).
-    caught: BTreeMap<Behaviour, (u64, u64, u64)>,
+    /// Per behaviour.
+    caught: BTreeMap<Behaviour, Fared>,
     honest_epochs: u64,
     honest_flagged: u64,
     honest_weight: f64,
@@ -290,7 +359,7 @@ fn run_scenario(cli: &Cli, fraction: f64, seed: u64) -> Result<Outcome> {
         let judged = scores::judge(&rows, &effects);
         for j in &judged {
             let caught = !j.caught.is_empty();
-            if net.behaviour(j.uid).is_some() {
+            if net.adversaries.contains_key(&j.uid) {
                 if caught {
                     first_caught.entry(j.uid).or_insert(epoch);
                 }
@@ -307,18 +376,41 @@ fn run_scenario(cli: &Cli, fraction: f64, seed: u64) -> Result<Outcome> {
         );
         weights = Weights::from_scores(ema.by_uid().map(|(u, s)| (Uid(u), s)));
     }
+    let weight: BTreeMap<u16, f64> = weights
+        .uids()
+        .iter()
+        .zip(weights.values())
+        .map(|(u, w)| (u.0, f64::from(*w)))
+        .collect();
+    // What an honest miner of each stage is paid: the honest weights' mean and spread.
+    let honest_bound = |stage: usize| {
+        let ws: Vec<f64> = (0..net.per_stage)
+            .map(|i| net.uid(stage, i))
+            .filter(|u| !net.adversaries.contains_key(u))
+            .map(|u| weight.get(&u).copied().unwrap_or(0.0))
+            .collect();
+        let n = ws.len().max(1) as f64;
+        let mean = ws.iter().sum::<f64>() / n;
+        let sd = (ws.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let best = ws.iter().copied().fold(0.0, f64::max);
+        (mean + 3.0 * sd).max(HARMLESS_OVER_BEST * best)
+    };
     for (uid, b) in &net.adversaries {
         let e = out.caught.entry(*b).or_default();
-        e.0 += 1;
+        e.miners += 1;
         if let Some(&at) = first_caught.get(uid).filter(|at| **at <= 2) {
-            e.1 += 1;
-            e.2 += at;
+            e.caught += 1;
+            e.epochs += at;
+        } else {
+            let stage = (usize::from(*uid) - 1) / net.per_stage;
+            let w = weight.get(uid).copied().unwrap_or(0.0);
+            e.harmless += u64::from(w <= honest_bound(stage));
         }
     }
-    for (uid, w) in weights.uids().iter().zip(weights.values()) {
-        out.total_weight += f64::from(*w);
-        if net.behaviour(uid.0).is_none() {
-            out.honest_weight += f64::from(*w);
+    for (uid, w) in &weight {
+        out.total_weight += w;
+        if !net.adversaries.contains_key(uid) {
+            out.honest_weight += w;
         }
     }
     Ok(out)
@@ -449,15 +541,12 @@ fn main() -> Result<()> {
     let mut scenarios = Vec::new();
     let mut table = String::new();
     for fraction in [0.0, 0.1, 0.25, 0.4] {
-        let mut caught: BTreeMap<Behaviour, (u64, u64, u64)> = BTreeMap::new();
+        let mut caught: BTreeMap<Behaviour, Fared> = BTreeMap::new();
         let (mut he, mut hf, mut hw, mut tw) = (0u64, 0u64, 0.0, 0.0);
         for r in 0..cli.repeats {
             let o = run_scenario(&cli, fraction, 1000 * r + (fraction * 100.0) as u64)?;
-            for (b, (n, d, at)) in o.caught {
-                let e = caught.entry(b).or_default();
-                e.0 += n;
-                e.1 += d;
-                e.2 += at;
+            for (b, f) in o.caught {
+                caught.entry(b).or_default().add(f);
             }
             he += o.honest_epochs;
             hf += o.honest_flagged;
@@ -466,48 +555,65 @@ fn main() -> Result<()> {
         }
         let behaviours: serde_json::Map<String, Value> = caught
             .iter()
-            .map(|(b, (n, d, at))| {
-                let detected = *d as f64 / *n as f64;
-                let epochs = if *d > 0 {
-                    Value::from(*at as f64 / *d as f64)
+            .map(|(b, f)| {
+                let epochs = if f.caught > 0 {
+                    Value::from(f.epochs as f64 / f.caught as f64)
                 } else {
                     Value::Null
                 };
                 (
                     b.name().to_owned(),
-                    json!({"detected_fraction": detected, "epochs_to_detect": epochs, "miners": n}),
+                    json!({
+                        "detected_fraction": f.caught as f64 / f.miners as f64,
+                        "harmless_fraction": f.harmless as f64 / f.miners as f64,
+                        "epochs_to_detect": epochs,
+                        "miners": f.miners,
+                    }),
                 )
             })
             .collect();
         let fp = hf as f64 / he.max(1) as f64;
         let share = if tw > 0.0 { hw / tw } else { 0.0 };
-        let (adv, det): (u64, u64) = caught.values().fold((0, 0), |(a, d), v| (a + v.0, d + v.1));
-        let detected_all = if adv > 0 {
-            det as f64 / adv as f64
+        let all = caught.values().fold(Fared::default(), |mut a, f| {
+            a.add(*f);
+            a
+        });
+        let handled = if all.miners > 0 {
+            (all.caught + all.harmless) as f64 / all.miners as f64
         } else {
             f64::NAN
         };
         println!(
-            "{:>3.0}% adversarial: detected {detected_all:.3} within 2 epochs, honest flagged {fp:.4}, honest weight {share:.4}",
-            fraction * 100.0
+            "{:>3.0}% adversarial: caught or harmless {handled:.3} within 2 epochs (caught {}/{}), honest flagged {fp:.4}, honest weight {share:.4}",
+            fraction * 100.0,
+            all.caught,
+            all.miners
         );
         table.push_str(&format!(
             "| {:.0}% | {} | {} | {fp:.4} | {share:.4} |\n",
             fraction * 100.0,
-            if adv > 0 {
-                format!("{detected_all:.3}")
+            if all.miners > 0 {
+                format!("{handled:.3}")
             } else {
                 "-".into()
             },
             caught
                 .iter()
-                .map(|(b, (n, d, _))| format!("{} {d}/{n}", b.name()))
+                .map(|(b, f)| {
+                    let harmless = if f.harmless > 0 {
+                        format!(" (+{} harmless)", f.harmless)
+                    } else {
+                        String::new()
+                    };
+                    format!("{} {}/{}{harmless}", b.name(), f.caught, f.miners)
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ));
         scenarios.push(json!({
             "adversarial_fraction": fraction,
             "behaviours": behaviours,
+            "caught_or_harmless_fraction": handled,
             "honest_false_positive_rate": fp,
             "honest_weight_share": share,
         }));
@@ -532,7 +638,7 @@ fn main() -> Result<()> {
         serde_json::to_string_pretty(&result)? + "\n",
     )?;
     let md = format!(
-        "# Incentives benchmark\n\nFindings and their history, kept by hand: [`incentives-history.md`](incentives-history.md).\n\n`scripts/bench-incentives`: {} stages x {} miners, {} samples started per stage-0 miner per epoch, {} epochs, {} seeds per scenario; simulated path tables and audit rows through the real scoring code (CLASP, verdicts, moving average, u16 weights). Adversaries are assigned the behaviours in turn.\n\n| adversarial | detected within 2 epochs | caught / adversaries by behaviour | honest flagged (per miner-epoch) | honest weight share |\n|---:|---:|---|---:|---:|\n{table}\nScoring 1M paths (path table, CLASP, verdicts): {:.3} s.\n\n## Spot checks: honest variation against the tolerances\n\nA middle stage of `{}` recomputes one activation and one input gradient (through the wire codecs); each row compares a variant with the 1-thread CPU result. Tolerance: cosine >= {}, norm error <= {}.\n\n| variant | activation cosine | activation norm error | gradient cosine | gradient norm error |\n|---|---:|---:|---:|---:|\n{}",
+        "# Incentives benchmark\n\nFindings and their history, kept by hand: [`incentives-history.md`](incentives-history.md).\n\n`scripts/bench-incentives`: {} stages x {} miners, {} samples started per stage-0 miner per epoch, {} epochs, {} seeds per scenario; simulated path tables and audit rows through the real scoring code (CLASP, verdicts, moving average, u16 weights). Adversaries are assigned the behaviours in turn. An adversary not caught within two epochs is *harmless* when it is paid no more than an honest miner of its stage can be by chance (at most their mean weight plus three standard deviations, or 1.05 times the best paid of them): `fake-work` whose spot checks happened to pick only its honest artifacts, and `roster-churn` and `griefer`, which the protocol leaves nothing to gain.\n\n| adversarial | caught or harmless within 2 epochs | caught / adversaries by behaviour | honest flagged (per miner-epoch) | honest weight share |\n|---:|---:|---|---:|---:|\n{table}\nScoring 1M paths (path table, CLASP, verdicts): {:.3} s.\n\n## Spot checks: honest variation against the tolerances\n\nA middle stage of `{}` recomputes one activation and one input gradient (through the wire codecs); each row compares a variant with the 1-thread CPU result. Tolerance: cosine >= {}, norm error <= {}.\n\n| variant | activation cosine | activation norm error | gradient cosine | gradient norm error |\n|---|---:|---:|---:|---:|\n{}",
         cli.stages,
         cli.miners_per_stage,
         cli.samples,
