@@ -16,6 +16,11 @@
 //! epoch so far, so its cost grows through the epoch and, on a machine shared by many miners
 //! (the local subnet, the swarm benchmark), took CPU from the training it was feeding.
 //!
+//! Every request (a GET by name, a listing) runs on its own, bounded by a sample's timeout, and
+//! is handled as it answers; a read in flight is not asked for again. A peer whose store
+//! answers slowly or never holds only its own requests, never a round of everyone's: its
+//! activations arrive late or not at all, the others' at their pace.
+//!
 //! Gradients are fetched by name only: the worker says which miner each sample went to. Every
 //! artifact is opened with [`artifact::open`](sliver_common::artifact::open) against the roster before its payload is decoded;
 //! a rejection is a log line naming the producer and the reason, and a counter, and the
@@ -25,7 +30,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use sliver_common::artifact::{ArtifactId, Expect, Header, Hotkey, Kind};
 use sliver_common::assignment::Assignment;
 use sliver_common::layout;
@@ -307,66 +313,106 @@ fn is_producer(cx: &Context, origins: &Origins, producer: Hotkey, id: u64) -> bo
     .is_some_and(|m| m.hotkey == producer)
 }
 
-/// Lists every previous-stage miner's activations (concurrently, each within
-/// [`peer_deadline`]) and returns up to [`CONCURRENCY`] per miner routed here and not yet
-/// `seen`; ids routed elsewhere are marked seen.
-async fn sweep(
+/// Lists `up`'s activations of the epoch (the previous stage's), within [`peer_deadline`]:
+/// `None` when the listing failed or took too long (tried again at the next sweep).
+async fn list_activations(cx: &Context, up: Hotkey) -> Option<Vec<String>> {
+    let store = cx.roster.store(&up).ok()?;
+    let prefix = layout::artifacts(&cx.spec.name, cx.epoch, cx.stage.prev(), &up, Kind::Act);
+    match tokio::time::timeout(peer_deadline(cx), store.list(&prefix)).await {
+        Ok(Ok(keys)) => Some(keys),
+        Ok(Err(e)) => {
+            warn!(producer = %up.short(), error = %e, "listing activations failed; will retry");
+            None
+        }
+        Err(_) => {
+            cx.metrics.reject("timeout");
+            debug!(producer = %up.short(), "listing activations took too long; will retry");
+            None
+        }
+    }
+}
+
+/// Of the activation keys listed in `up`'s store, up to [`CONCURRENCY`] ids routed here and
+/// not yet `seen`; ids routed elsewhere are marked seen.
+fn routed_here(
     cx: &Context,
     origins: &Origins,
     seen: &mut HashSet<(Hotkey, u64)>,
-) -> Vec<(u64, Hotkey)> {
-    let ups = cx.roster.assignment.stage(cx.stage.prev());
-    let listings = join_all(ups.iter().map(|up| async move {
-        let store = cx.roster.store(&up.hotkey).ok()?;
-        let prefix = layout::artifacts(
-            &cx.spec.name,
-            cx.epoch,
-            cx.stage.prev(),
-            &up.hotkey,
-            Kind::Act,
-        );
-        match tokio::time::timeout(peer_deadline(cx), store.list(&prefix)).await {
-            Ok(Ok(keys)) => Some(keys),
-            Ok(Err(e)) => {
-                warn!(producer = %up.hotkey.short(), error = %e, "listing activations failed; will retry");
-                None
-            }
-            Err(_) => {
-                cx.metrics.reject("timeout");
-                debug!(producer = %up.hotkey.short(), "listing activations took too long; will retry");
-                None
-            }
-        }
-    }))
-    .await;
+    up: Hotkey,
+    keys: &[String],
+) -> Vec<u64> {
     let mut found = Vec::new();
-    for (up, keys) in ups.iter().zip(listings) {
-        let Some(keys) = keys else {
+    for id in keys.iter().filter_map(|k| layout::id_of_key(k)) {
+        if found.len() == CONCURRENCY || seen.contains(&(up, id)) {
             continue;
-        };
-        let mut mine = 0;
-        for id in keys.iter().filter_map(|k| layout::id_of_key(k)) {
-            if mine == CONCURRENCY || seen.contains(&(up.hotkey, id)) {
-                continue;
-            }
-            let routed_here = is_producer(cx, origins, up.hotkey, id)
-                && routing::route(
-                    &cx.spec.name,
-                    cx.epoch,
-                    id,
-                    cx.stage,
-                    cx.roster.assignment.stage(cx.stage),
-                )
-                .is_some_and(|m| m.hotkey == cx.me);
-            if routed_here {
-                found.push((id, up.hotkey));
-                mine += 1;
-            } else {
-                seen.insert((up.hotkey, id));
-            }
+        }
+        let here = is_producer(cx, origins, up, id)
+            && routing::route(
+                &cx.spec.name,
+                cx.epoch,
+                id,
+                cx.stage,
+                cx.roster.assignment.stage(cx.stage),
+            )
+            .is_some_and(|m| m.hotkey == cx.me);
+        if here {
+            found.push(id);
+        } else {
+            seen.insert((up, id));
         }
     }
     found
+}
+
+/// One request of the feed to a peer's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Request {
+    /// Sample `id`'s activation from `producer` (`listed`: found by a listing, not by name).
+    Act {
+        id: u64,
+        producer: Hotkey,
+        listed: bool,
+    },
+    /// Sample `id`'s gradient from `from`, the next stage's miner it was routed to.
+    Grad { id: u64, from: Hotkey },
+    /// The listing of `producer`'s activations.
+    List { producer: Hotkey },
+}
+
+/// Which read a [`Request`] is, whatever found it: a kind, a peer and a sample (a listing has
+/// no sample).
+type Read = (Option<Kind>, Hotkey, u64);
+
+impl Request {
+    fn read(self) -> Read {
+        match self {
+            Request::Act { id, producer, .. } => (Some(Kind::Act), producer, id),
+            Request::Grad { id, from } => (Some(Kind::Grad), from, id),
+            Request::List { producer } => (None, producer, 0),
+        }
+    }
+}
+
+/// What a [`Request`] got.
+enum Answer {
+    /// An artifact: see [`fetch_from`] (boxed: a header is large beside a listing).
+    Artifact(Box<Result<Option<(Header, Tensor)>, ()>>),
+    /// A listing: see [`list_activations`].
+    Listing(Option<Vec<String>>),
+}
+
+/// Carries out one request, bounded by [`peer_deadline`].
+async fn perform(cx: &Context, request: Request) -> (Request, Answer) {
+    let answer = match request {
+        Request::Act { id, producer, .. } => Answer::Artifact(Box::new(
+            fetch_from(cx, cx.stage.prev(), Kind::Act, &cx.act_codec, producer, id).await,
+        )),
+        Request::Grad { id, from } => Answer::Artifact(Box::new(
+            fetch_from(cx, cx.stage.next(), Kind::Grad, &cx.grad_codec, from, id).await,
+        )),
+        Request::List { producer } => Answer::Listing(list_activations(cx, producer).await),
+    };
+    (request, answer)
 }
 
 /// Activations the feed delivered in an epoch, by how it found them.
@@ -414,91 +460,108 @@ pub async fn run(
     let mut received = Received::default();
     let last = cx.stage.is_last(cx.spec.stages.len());
     let cx = &cx;
+    // Every request runs on its own and is handled as it answers: a peer whose store answers
+    // slowly, or never, holds only its own requests (each bounded by a sample's timeout), never
+    // a round of everyone's. A read in flight is not asked for again.
+    let mut inflight = FuturesUnordered::new();
+    let mut busy: HashSet<Read> = HashSet::new();
+    let mut next_round = tokio::time::Instant::now();
     loop {
-        // Activations routed here: by name every round, by listing every SWEEP_POLLS polls.
-        if !cx.stage.is_first() {
-            let mut ask: Vec<(u64, Hotkey, bool)> = expected
-                .due(CONCURRENCY * 2, PER_STREAM)
-                .into_iter()
-                .filter(|&(id, producer)| !seen.contains(&(producer, id)))
-                .map(|(id, producer)| (id, producer, false))
-                .collect();
-            if last_sweep.is_none_or(|t| t.elapsed() >= cx.poll * SWEEP_POLLS) {
-                last_sweep = Some(Instant::now());
-                for (id, producer) in sweep(cx, &origins, &mut seen).await {
-                    if !ask.iter().any(|&(i, p, _)| (i, p) == (id, producer)) {
-                        ask.push((id, producer, true));
-                    }
-                }
-            }
-            let fetched = join_all(ask.iter().map(|&(id, producer, _)| {
-                fetch_from(cx, cx.stage.prev(), Kind::Act, &cx.act_codec, producer, id)
-            }))
-            .await;
-            for (&(id, producer, listed), r) in ask.iter().zip(fetched) {
-                match r {
-                    Ok(Some((header, tensor))) => {
-                        seen.insert((producer, id));
-                        expected.done(id, &cx.roster.assignment, cx.me);
-                        let how = if listed {
-                            received.by_listing += 1;
-                            "received_by_listing"
-                        } else {
-                            received.by_name += 1;
-                            "received_by_name"
-                        };
-                        cx.metrics.add_samples(how, 1);
-                        if out.send(Input::Act { id, header, tensor }).is_err() {
-                            return received;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(()) => {
-                        seen.insert((producer, id));
-                        expected.done(id, &cx.roster.assignment, cx.me);
-                    }
-                }
-            }
-        }
-        // Gradients the worker waits for.
-        if !last {
-            while let Ok(w) = wants.try_recv() {
-                waiting.insert(w.id, w.from);
-            }
-            let batch: Vec<(u64, Hotkey)> = waiting
-                .iter()
-                .take(CONCURRENCY * 2)
-                .map(|(id, from)| (*id, *from))
-                .collect();
-            let fetched = join_all(batch.iter().map(|&(id, from)| {
-                fetch_from(cx, cx.stage.next(), Kind::Grad, &cx.grad_codec, from, id)
-            }))
-            .await;
-            for ((id, _), r) in batch.iter().zip(fetched) {
-                match r {
-                    Ok(Some((header, tensor))) => {
-                        waiting.remove(id);
-                        let grad = Input::Grad {
-                            id: *id,
-                            header,
-                            tensor,
-                        };
-                        if out.send(grad).is_err() {
-                            return received;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(()) => {
-                        waiting.remove(id);
-                    }
-                }
-            }
-        }
+        let mut asks: Vec<Request> = Vec::new();
         tokio::select! {
-            () = cancel.cancelled() => {
-                return received;
+            () = cancel.cancelled() => return received,
+            Some((request, answer)) = inflight.next(), if !inflight.is_empty() => {
+                let request: Request = request;
+                busy.remove(&request.read());
+                match (request, answer) {
+                    (Request::List { producer }, Answer::Listing(Some(keys))) => {
+                        for id in routed_here(cx, &origins, &mut seen, producer, &keys) {
+                            asks.push(Request::Act { id, producer, listed: true });
+                        }
+                    }
+                    (Request::Act { id, producer, listed }, Answer::Artifact(r)) => match *r {
+                        Ok(Some((header, tensor))) => {
+                            if seen.insert((producer, id)) {
+                                expected.done(id, &cx.roster.assignment, cx.me);
+                                let how = if listed {
+                                    received.by_listing += 1;
+                                    "received_by_listing"
+                                } else {
+                                    received.by_name += 1;
+                                    "received_by_name"
+                                };
+                                cx.metrics.add_samples(how, 1);
+                                if out.send(Input::Act { id, header, tensor }).is_err() {
+                                    return received;
+                                }
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(()) => {
+                            seen.insert((producer, id));
+                            expected.done(id, &cx.roster.assignment, cx.me);
+                        }
+                    },
+                    (Request::Grad { id, .. }, Answer::Artifact(r)) => match *r {
+                        Ok(Some((header, tensor))) => {
+                            if waiting.remove(&id).is_some()
+                                && out.send(Input::Grad { id, header, tensor }).is_err()
+                            {
+                                return received;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(()) => {
+                            waiting.remove(&id);
+                        }
+                    },
+                    _ => {}
+                }
             }
-            () = tokio::time::sleep(cx.poll) => {}
+            () = tokio::time::sleep_until(next_round) => {
+                next_round = tokio::time::Instant::now() + cx.poll;
+                // Activations routed here: by name every round, by listing every SWEEP_POLLS
+                // polls.
+                if !cx.stage.is_first() {
+                    asks.extend(
+                        expected
+                            .due(usize::MAX, PER_STREAM)
+                            .into_iter()
+                            .filter(|&(id, producer)| !seen.contains(&(producer, id)))
+                            .map(|(id, producer)| Request::Act { id, producer, listed: false })
+                            .filter(|r| !busy.contains(&r.read()))
+                            .take(CONCURRENCY * 2),
+                    );
+                    if last_sweep.is_none_or(|t| t.elapsed() >= cx.poll * SWEEP_POLLS) {
+                        last_sweep = Some(Instant::now());
+                        asks.extend(
+                            cx.roster
+                                .assignment
+                                .stage(cx.stage.prev())
+                                .iter()
+                                .map(|up| Request::List { producer: up.hotkey }),
+                        );
+                    }
+                }
+                // Gradients the worker waits for.
+                if !last {
+                    while let Ok(w) = wants.try_recv() {
+                        waiting.insert(w.id, w.from);
+                    }
+                    asks.extend(
+                        waiting
+                            .iter()
+                            .map(|(&id, &from)| Request::Grad { id, from })
+                            .filter(|r| !busy.contains(&r.read()))
+                            .take(CONCURRENCY * 2),
+                    );
+                }
+            }
+        }
+        for request in asks {
+            if busy.insert(request.read()) {
+                inflight.push(perform(cx, request));
+            }
         }
     }
 }

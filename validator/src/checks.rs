@@ -422,7 +422,8 @@ pub async fn check(
             loss: c.loss,
             uploaded: c.uploaded,
             // One step per `accumulate` backwards (bounded by the artifacts the audit verified,
-            // not by what the miner lists), one at the epoch's end, and the forwards of samples
+            // and those it listed but could not read in time, not by what the miner lists), one
+            // at the epoch's end, and the forwards of samples
             // in flight run on weights predicted up to two steps ahead.
             steps: verified.get(&c.miner).copied().unwrap_or(1).max(1)
                 / spec.optimizer.accumulate.max(1) as u64

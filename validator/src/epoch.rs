@@ -260,7 +260,10 @@ impl Looper {
             .collect();
         let verified: BTreeMap<Hotkey, u64> = rows
             .iter()
-            .filter_map(|r| Some((*hotkey_of.get(&r.uid)?, r.activations + r.gradients)))
+            .filter_map(|r| {
+                let artifacts = r.activations + r.gradients + r.unread;
+                Some((*hotkey_of.get(&r.uid)?, artifacts))
+            })
             .collect();
         let tallies = checks::check(
             spec,

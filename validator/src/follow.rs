@@ -54,6 +54,10 @@ pub struct MinerWork {
     pub gradients: u64,
     /// Artifacts of this miner that were rejected.
     pub rejected: u64,
+    /// Artifacts of this miner listed but not read before the audit's deadline (its store let
+    /// a read time out): not counted as work, but not known to be absent either, so the spot
+    /// checks' bound on its optimizer steps counts them.
+    pub unread: u64,
     /// Whether it uploaded a verified reduction of every shard it reduces.
     pub merged: bool,
     /// Forwards that verified and were consumed downstream (the last stage: its verified
@@ -161,7 +165,7 @@ async fn verified_ids(
     kind: Kind,
     codec: &WireCodec,
     deadline: &Deadline,
-) -> (HashMap<u64, Option<f32>>, u64) {
+) -> (HashMap<u64, Option<f32>>, Counts) {
     let unreadable = |error: String| {
         metrics.reject("unreadable_store");
         warn!(
@@ -172,7 +176,7 @@ async fn verified_ids(
             error,
             "cannot read a miner's store: no work counted from it"
         );
-        (HashMap::new(), 0)
+        (HashMap::new(), Counts::default())
     };
     let store = match roster.store(producer) {
         Ok(s) => s,
@@ -240,7 +244,17 @@ async fn verified_ids(
             "a miner's store did not serve its artifacts in time: the rest not read, none counted"
         );
     }
-    (ok, rejected)
+    let unread = if late > 0 { late + unread as u64 } else { 0 };
+    (ok, Counts { rejected, unread })
+}
+
+/// What reading one miner's artifacts of a kind counted besides the verified ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// Artifacts refused on opening.
+    rejected: u64,
+    /// Artifacts listed but not read in time (the rest of a store that let a read time out).
+    unread: u64,
 }
 
 /// Every miner's verified artifacts of an epoch: the ids (with the loss each header claims) of
@@ -260,8 +274,8 @@ async fn miner_work(
 ) -> (
     StageIndex,
     Member,
-    Option<(HashMap<u64, Option<f32>>, u64)>,
-    Option<(HashMap<u64, Option<f32>>, u64)>,
+    Option<(HashMap<u64, Option<f32>>, Counts)>,
+    Option<(HashMap<u64, Option<f32>>, Counts)>,
 ) {
     let stages = spec.stages.len();
     let cx = (spec, roster, metrics);
@@ -401,12 +415,14 @@ async fn verified_work(
             stage,
             ..MinerWork::default()
         };
-        if let Some((ids, rej)) = a {
-            row.rejected += rej;
+        if let Some((ids, c)) = a {
+            row.rejected += c.rejected;
+            row.unread += c.unread;
             acts.insert(m.hotkey, ids);
         }
-        if let Some((ids, rej)) = g {
-            row.rejected += rej;
+        if let Some((ids, c)) = g {
+            row.rejected += c.rejected;
+            row.unread += c.unread;
             grads.insert(m.hotkey, ids);
         }
         rows.insert(m.hotkey, row);
@@ -443,7 +459,9 @@ async fn verified_work(
 /// reduces, agreeing with its twin's or, when the two disagree, with the validator's own
 /// reduction of the shard's copies (weighted by `work`, as the miners weight them). Returns each
 /// stage's merged weights as the merge reader assembles them (the model the validator
-/// evaluates; `None` when a shard has no reduction), and whether each miner merged.
+/// evaluates; `None` when a shard has no reduction), and whether each miner merged. Stages, and
+/// the shards of a stage, are audited concurrently, every read bounded: a store that stalls
+/// costs its own miner's merge, never the time of another stage's or shard's audit.
 async fn audit_merges(
     spec: &RunSpec,
     roster: &Roster,
@@ -454,83 +472,109 @@ async fn audit_merges(
     start: Vec<Option<Tensor>>,
     deadline: &Deadline,
 ) -> (Vec<Option<Tensor>>, BTreeMap<Hotkey, bool>) {
-    let tolerance = spec.swarm.twin_tolerance;
-    let mut merged = Vec::with_capacity(spec.stages.len());
+    // Bounded as the miners bound their merge: from the epoch's start (the last merge this
+    // validator audited), so it settles a disagreement from the copies they accepted. Each
+    // reader keeps its own copy of the start, so no tensor is shared across the audits.
+    let readers: Vec<StageMerge<'_>> = StageIndex::all(spec.stages.len())
+        .map(|stage| {
+            let total = stage_params.get(stage.index()).copied().unwrap_or(0);
+            StageMerge::new(roster, metrics, (epoch, stage), total)
+                .bounded(spec, start.get(stage.index()).and_then(Option::as_ref))
+        })
+        .collect();
+    drop(start);
+    let audited = join_all(
+        readers
+            .iter()
+            .map(|reader| audit_stage_merge(spec, epoch, reader, deadline)),
+    )
+    .await;
+    let mut merged = Vec::with_capacity(audited.len());
     let mut merged_ok = BTreeMap::new();
-    for stage in StageIndex::all(spec.stages.len()) {
-        let total = stage_params.get(stage.index()).copied().unwrap_or(0);
-        // Bounded as the miners bound their merge: from the epoch's start (the last merge this
-        // validator audited), so it settles a disagreement from the copies they accepted.
-        let reader = StageMerge::new(roster, metrics, (epoch, stage), total)
-            .bounded(spec, start.get(stage.index()).and_then(Option::as_ref));
-        let miners = reader.miners();
-        let n = miners.len();
-        let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
-        let mut ok: Vec<bool> = vec![true; n];
-        // Every reduction is read concurrently, each bounded (see [`within`]): one not read in
-        // time is missing, and a stalling store costs its own miner's merge, not the time of
-        // the miners read after it.
-        let reader = &reader;
-        let reads: Vec<_> = (0..n)
-            .flat_map(|pos| reduced_by(pos, n).into_iter().map(move |i| (pos, i)))
-            .map(|(pos, i)| async move {
-                let t = within(spec, deadline, reader.read(Kind::Merged, pos, i)).await;
-                (pos, i, t.flatten())
-            })
-            .collect();
-        let read: Vec<(usize, usize, Option<Tensor>)> = futures::stream::iter(reads)
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        for (pos, i, t) in read {
-            match t {
-                Some(t) => {
-                    reductions.insert((i, pos), t);
-                }
-                None => ok[pos] = false,
+    for (weights, ok) in audited {
+        merged.push(weights);
+        merged_ok.extend(ok);
+    }
+    (merged, merged_ok)
+}
+
+/// One stage's part of [`audit_merges`]: its merged weights, and whether each miner merged.
+async fn audit_stage_merge(
+    spec: &RunSpec,
+    epoch: Epoch,
+    reader: &StageMerge<'_>,
+    deadline: &Deadline,
+) -> (Option<Tensor>, Vec<(Hotkey, bool)>) {
+    let tolerance = spec.swarm.twin_tolerance;
+    let stage = reader.stage();
+    let miners = reader.miners();
+    let n = miners.len();
+    let mut reductions: HashMap<(usize, usize), Tensor> = HashMap::new();
+    let mut ok: Vec<bool> = vec![true; n];
+    // Every reduction is read concurrently, each bounded (see [`within`]): one not read in time
+    // is missing, and a stalling store costs its own miner's merge, not the time of the miners
+    // read after it.
+    let reads: Vec<_> = (0..n)
+        .flat_map(|pos| reduced_by(pos, n).into_iter().map(move |i| (pos, i)))
+        .map(|(pos, i)| async move {
+            let t = within(spec, deadline, reader.read(Kind::Merged, pos, i)).await;
+            (pos, i, t.flatten())
+        })
+        .collect();
+    let read: Vec<(usize, usize, Option<Tensor>)> = futures::stream::iter(reads)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (pos, i, t) in read {
+        match t {
+            Some(t) => {
+                reductions.insert((i, pos), t);
             }
+            None => ok[pos] = false,
         }
-        let mut pieces = Vec::with_capacity(n);
-        for i in 0..n {
-            let reducers = reader.reducers(i);
-            let pair = reducers.map(|r| r.and_then(|pos| reductions.remove(&(i, pos))));
-            // Settling a disagreement reads the members' copies: bounded like every read of a
-            // peer's store; a verdict not reached in time keeps nothing and names no one.
-            let (kept, off) = match within(
+    }
+    // Settling a disagreement reads the members' copies: bounded like every read of a peer's
+    // store, every shard's at once; a verdict not reached in time keeps nothing and names no one.
+    let verdicts = join_all((0..n).map(|i| {
+        let reducers = reader.reducers(i);
+        let pair = reducers.map(|r| r.and_then(|pos| reductions.remove(&(i, pos))));
+        async move {
+            let v = within(
                 spec,
                 deadline,
                 reader.verdict(i, pair, tolerance, Weighting::Equal),
             )
-            .await
-            {
-                Some(v) => (v.kept, v.off),
-                None => (None, [false; 2]),
-            };
-            for (r, off) in reducers.into_iter().zip(off) {
-                if let (Some(r), true) = (r, off) {
-                    warn!(
-                        %epoch,
-                        %stage,
-                        shard = i,
-                        uid = miners[r].uid,
-                        "a reduction of a shard does not match its inputs"
-                    );
-                    ok[r] = false;
-                }
+            .await;
+            (reducers, v)
+        }
+    }))
+    .await;
+    let mut pieces = Vec::with_capacity(n);
+    for (i, (reducers, v)) in verdicts.into_iter().enumerate() {
+        let (kept, off) = match v {
+            Some(v) => (v.kept, v.off),
+            None => (None, [false; 2]),
+        };
+        for (r, off) in reducers.into_iter().zip(off) {
+            if let (Some(r), true) = (r, off) {
+                warn!(
+                    %epoch,
+                    %stage,
+                    shard = i,
+                    uid = miners[r].uid,
+                    "a reduction of a shard does not match its inputs"
+                );
+                ok[r] = false;
             }
-            pieces.push(kept);
         }
-        for (m, ok) in miners.iter().zip(ok) {
-            merged_ok.insert(m.hotkey, ok);
-        }
-        let pieces: Option<Vec<Tensor>> = pieces.into_iter().collect();
-        merged.push(
-            pieces
-                .filter(|p| !p.is_empty())
-                .and_then(|p| Tensor::f_cat(&p, 0).ok()),
-        );
+        pieces.push(kept);
     }
-    (merged, merged_ok)
+    let ok = miners.iter().map(|m| m.hotkey).zip(ok).collect();
+    let pieces: Option<Vec<Tensor>> = pieces.into_iter().collect();
+    let weights = pieces
+        .filter(|p| !p.is_empty())
+        .and_then(|p| Tensor::f_cat(&p, 0).ok());
+    (weights, ok)
 }
 
 /// What an epoch's audit found.
