@@ -462,9 +462,15 @@ pub async fn run(
     let cx = &cx;
     // Every request runs on its own and is handled as it answers: a peer whose store answers
     // slowly, or never, holds only its own requests (each bounded by a sample's timeout), never
-    // a round of everyone's. A read in flight is not asked for again.
+    // a round of everyone's. Rounds are paced by the peers that answer: the next one starts a
+    // poll after the last one's requests have all answered, or once the round has waited
+    // `SWEEP_POLLS` polls, whichever is first; what is still in flight then stays in flight (it
+    // is handled when it answers) and is not asked for again.
     let mut inflight = FuturesUnordered::new();
     let mut busy: HashSet<Read> = HashSet::new();
+    let mut round: HashSet<Read> = HashSet::new();
+    let mut round_began = Instant::now();
+    let round_cap = cx.poll * SWEEP_POLLS;
     let mut next_round = tokio::time::Instant::now();
     loop {
         let mut asks: Vec<Request> = Vec::new();
@@ -473,6 +479,9 @@ pub async fn run(
             Some((request, answer)) = inflight.next(), if !inflight.is_empty() => {
                 let request: Request = request;
                 busy.remove(&request.read());
+                if round.remove(&request.read()) && round.is_empty() {
+                    next_round = tokio::time::Instant::now() + cx.poll;
+                }
                 match (request, answer) {
                     (Request::List { producer }, Answer::Listing(Some(keys))) => {
                         for id in routed_here(cx, &origins, &mut seen, producer, &keys) {
@@ -519,6 +528,13 @@ pub async fn run(
                 }
             }
             () = tokio::time::sleep_until(next_round) => {
+                if !round.is_empty() && round_began.elapsed() < round_cap {
+                    // The round is still out: looked at again once it is over, or at the cap.
+                    next_round = tokio::time::Instant::now() + round_cap - round_began.elapsed();
+                    continue;
+                }
+                round.clear();
+                round_began = Instant::now();
                 next_round = tokio::time::Instant::now() + cx.poll;
                 // Activations routed here: by name every round, by listing every SWEEP_POLLS
                 // polls.
@@ -560,6 +576,7 @@ pub async fn run(
         }
         for request in asks {
             if busy.insert(request.read()) {
+                round.insert(request.read());
                 inflight.push(perform(cx, request));
             }
         }
@@ -712,5 +729,124 @@ mod tests {
                 assert_eq!(few, all[..2], "origin {}", origin.uid);
             }
         }
+    }
+
+    /// A stage-1 miner with two stage-0 peers: one whose store accepts connections and never
+    /// answers, one honest with its first activations stored. Every honest activation reaches
+    /// the worker well inside the slow store's read deadline: the feed never waits on the slow
+    /// peer's requests to ask for, or hand on, anyone else's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_that_never_answers_does_not_hold_back_the_others() {
+        use sliver_common::artifact::{self, Signer, Unsealed};
+        use sliver_common::codec::CodecKind;
+        use sliver_common::storage::{Reach, Store, StoreConfig};
+        use sliver_subnet::signer::HotkeySigner as Key;
+
+        let mut spec =
+            sliver_common::testing::tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+        spec.name = "r".into();
+        spec.swarm.sample_timeout_secs = 5;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let silent = StoreConfig {
+            endpoint: Some(endpoint),
+            ..StoreConfig::at("s3://silent")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let honest_store = Store::open(&StoreConfig::filesystem(dir.path())).unwrap();
+        // Uids 0 and 2 on stage 0 (honest, silent), uid 1 (this miner) on stage 1.
+        let keys: Vec<Key> = (0..3)
+            .map(|_| Key(sliver_chain::wallet::Keypair::generate()))
+            .collect();
+        let members: Vec<Member> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Member {
+                uid: i as u16,
+                hotkey: k.hotkey(),
+            })
+            .collect();
+        let (honest, me, slow) = (&keys[0], keys[1].hotkey(), keys[2].hotkey());
+        let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
+            epoch: Epoch(1),
+            assignment: Assignment::new(2, &members),
+            stores: HashMap::from([
+                (honest.hotkey(), honest_store.clone()),
+                (slow, Store::open_peer(&silent, Reach::Local).unwrap()),
+            ]),
+        };
+        let codec = spec.activation_codec();
+        let dims = spec.wire_dims();
+        let sent = 6;
+        for c in 0..sent {
+            let at = ArtifactId {
+                epoch: Epoch(1),
+                stage: StageIndex(0),
+                kind: Kind::Act,
+                id: routing::sample_id("r", Epoch(1), &honest.hotkey(), c),
+            };
+            let t = Tensor::zeros(dims.as_slice(), (tch::Kind::Float, tch::Device::Cpu));
+            let bytes = artifact::seal(
+                Unsealed {
+                    run: &roster.run,
+                    at,
+                    codec: codec.kind(),
+                    dims: &dims,
+                    weights: None,
+                    loss: None,
+                    inputs: &[],
+                },
+                &codec.encode(&t).unwrap(),
+                honest,
+            )
+            .unwrap();
+            let key = layout::artifact("r", &honest.hotkey(), at);
+            honest_store.put_once(&key, bytes.into()).await.unwrap();
+        }
+        let cx = Context {
+            act_codec: spec.activation_codec(),
+            grad_codec: spec.gradient_codec(),
+            spec,
+            epoch: Epoch(1),
+            stage: StageIndex(1),
+            me,
+            roster,
+            metrics: Metrics::new("miner"),
+            dims: dims.to_vec(),
+            poll: Duration::from_millis(20),
+            lookahead: 8,
+        };
+        let (_wants_tx, wants) = tokio::sync::mpsc::unbounded_channel();
+        let (out, inputs) = mpsc::channel();
+        let cancel = CancellationToken::new();
+        let feed = tokio::spawn(run(cx, wants, out, cancel.clone()));
+        let t0 = Instant::now();
+        let got = tokio::task::spawn_blocking(move || {
+            let mut got = HashSet::new();
+            while got.len() < sent as usize && t0.elapsed() < Duration::from_secs(4) {
+                if let Ok(Input::Act { id, header, .. }) =
+                    inputs.recv_timeout(Duration::from_millis(100))
+                {
+                    assert_eq!(header.id, id);
+                    got.insert(id);
+                }
+            }
+            got
+        })
+        .await
+        .unwrap();
+        let took = t0.elapsed();
+        cancel.cancel();
+        let received = feed.await.unwrap();
+        assert_eq!(got.len(), sent as usize, "after {took:?}");
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert_eq!(received.by_name + received.by_listing, sent);
     }
 }
