@@ -746,18 +746,9 @@ mod tests {
             sliver_common::testing::tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
         spec.name = "r".into();
         spec.swarm.sample_timeout_secs = 5;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
-        let silent = StoreConfig {
-            endpoint: Some(endpoint),
-            ..StoreConfig::at("s3://silent")
-        };
+        use sliver_common::testing::hostile::{Behaviour, HostileServer};
+        let hung = HostileServer::spawn(Behaviour::Silent).await;
+        let silent = hung.config("silent");
         let dir = tempfile::tempdir().unwrap();
         let honest_store = Store::open(&StoreConfig::filesystem(dir.path())).unwrap();
         // Uids 0 and 2 on stage 0 (honest, silent), uid 1 (this miner) on stage 1.

@@ -480,17 +480,9 @@ mod tests {
         let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Fp32, false);
         spec.swarm.sample_timeout_secs = 1;
         let server = S3Server::spawn("stall");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let silent = sliver_common::storage::StoreConfig {
-            endpoint: Some(format!("http://{}", listener.local_addr().unwrap())),
-            ..sliver_common::storage::StoreConfig::at("s3://silent")
-        };
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
+        use sliver_common::testing::hostile::{Behaviour, HostileServer};
+        let hung = HostileServer::spawn(Behaviour::Silent).await;
+        let silent = hung.config("silent");
         let keys: Vec<Key> = (0..N)
             .map(|_| Key(sliver_chain::wallet::Keypair::generate()))
             .collect();

@@ -558,18 +558,9 @@ mod tests {
         );
 
         // A store that accepts every connection and never answers.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
-        let silent = sliver_common::storage::StoreConfig {
-            endpoint: Some(endpoint),
-            ..sliver_common::storage::StoreConfig::at("s3://bkt")
-        };
+        use sliver_common::testing::hostile::{Behaviour, HostileServer};
+        let hung = HostileServer::spawn(Behaviour::Silent).await;
+        let silent = hung.config("bkt");
         let key = Key(sliver_chain::wallet::Keypair::generate());
         let members = [Member {
             uid: 0,

@@ -30,6 +30,8 @@ pub enum Behaviour {
     /// `200 OK` headers at once, then the body a byte at a time, forever (a `Content-Length` it
     /// never reaches).
     Slow,
+    /// Accepts the connection, reads the request, and never answers: a store that hangs.
+    Silent,
     /// `200 OK` with the bytes `answer` gives for this connection: a different answer for
     /// each reader.
     PerReader(Arc<Answer>),
@@ -40,6 +42,7 @@ impl std::fmt::Debug for Behaviour {
         f.write_str(match self {
             Behaviour::Deny => "Deny",
             Behaviour::Slow => "Slow",
+            Behaviour::Silent => "Silent",
             Behaviour::PerReader(_) => "PerReader",
         })
     }
@@ -137,6 +140,7 @@ async fn serve(mut socket: TcpStream, n: u64, behaviour: &Behaviour) -> std::io:
                 socket.flush().await?;
             }
         }
+        Behaviour::Silent => std::future::pending().await,
         Behaviour::PerReader(answer) => {
             let body = answer(n, &target);
             respond(&mut socket, "200 OK", "application/octet-stream", &body).await
