@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use anyhow::{Context as _, Result};
-use sliver_common::artifact::{ArtifactId, Hotkey, Kind};
+use sliver_common::artifact::{ArtifactId, Header, Hotkey, Kind};
 use sliver_common::storage::StoreConfig;
 use sliver_common::{Epoch, StageIndex};
 use sliver_common::{layout, routing};
@@ -147,11 +147,13 @@ impl Conduct {
     }
 
     /// `fake-work`: signs `like` as its gradient for the next sample of the epoch that was
-    /// routed to a stage peer, not to it, and uploads it. On the last stage the fake claims the
-    /// loss of a model that predicts nothing (ln of the vocabulary), so that it opens like any
+    /// routed to a stage peer, not to it, and uploads it, naming as its evidence the real input
+    /// activation of that sample (read from the previous stage's store, where the peer found it;
+    /// a sample whose input is not there yet is faked later). On the last stage the fake claims
+    /// the loss of a model that predicts nothing (ln of the vocabulary), so that it opens like any
     /// gradient and only the routing check can refuse it.
     fn fake_gradient(&mut self, like: &Tensor) {
-        let Some(id) = self.next_fake_id() else {
+        let Some((id, input)) = self.next_fake() else {
             return;
         };
         let Some(scene) = &self.scene else {
@@ -161,6 +163,7 @@ impl Conduct {
         let last = scene.stage.is_last(spec.stages.len());
         let claims = Claims {
             loss: last.then(|| (spec.model.vocab_size as f32).ln()),
+            inputs: vec![input],
             ..Claims::default()
         };
         let at = ArtifactId {
@@ -180,20 +183,48 @@ impl Conduct {
         }
     }
 
-    /// The next id of this epoch's samples routed to a stage peer of this miner ([`fake_id`]).
-    fn next_fake_id(&mut self) -> Option<u64> {
+    /// The next id of this epoch's samples routed to a stage peer of this miner ([`fake_id`])
+    /// whose input activation is in its producer's store, with that input's verified header.
+    /// One candidate per stage-0 miner is tried (a stage-0 store that cannot be read does not
+    /// stop the walk); when none has its input yet, the walk stays where it is.
+    fn next_fake(&mut self) -> Option<(u64, Header)> {
         let scene = self.scene.as_ref()?;
         let next = &mut self
             .fakes
             .get_or_insert_with(|| (Outbox::new(&scene.node), 0))
             .1;
-        fake_id(
-            scene.node.spec(),
-            &scene.roster.assignment,
-            (scene.epoch, scene.stage),
-            scene.node.me(),
-            next,
-        )
+        let spec = scene.node.spec();
+        let origins = scene.roster.assignment.stage(StageIndex::FIRST);
+        let prev = scene.stage.prev();
+        let mut probe = *next;
+        for _ in 0..origins.len() {
+            let id = fake_id(
+                spec,
+                &scene.roster.assignment,
+                (scene.epoch, scene.stage),
+                scene.node.me(),
+                &mut probe,
+            )?;
+            let producer = if prev.is_first() {
+                // The walk's k-th id is stage-0 miner k mod n's.
+                origins[((probe - 1) % origins.len() as u64) as usize].hotkey
+            } else {
+                let miners = scene.roster.assignment.stage(prev);
+                routing::route(&spec.name, scene.epoch, id, prev, miners)?.hotkey
+            };
+            let at = ArtifactId {
+                epoch: scene.epoch,
+                stage: prev,
+                kind: Kind::Act,
+                id,
+            };
+            let read = fetch::boundary(spec, &scene.roster, &scene.node.metrics, at, &producer);
+            if let Some((input, _)) = scene.node.rt.block_on(read) {
+                *next = probe;
+                return Some((id, input));
+            }
+        }
+        None
     }
 
     /// This miner's copy of a merge shard to upload for `honest`.
