@@ -67,7 +67,7 @@ pub async fn run(config: Config) -> Result<()> {
         tracing::warn!(behaviour = ?a, "playing an adversary: for tests and benchmarks only");
         let announced = Announcement {
             role: Role::Miner,
-            spec: node.view.spec_hash,
+            spec: node.view.run.spec,
             location: match announce_instead {
                 Some(l) => l,
                 None => config.store.to_location()?,

@@ -114,15 +114,15 @@ pub struct StorageArgs {
     pub latency_ms: u64,
     /// Seconds connecting to an S3 endpoint may take; for peers' stores at most a third of the
     /// run's sample timeout (`Timeouts::within`).
-    #[arg(long = "storage.connect_timeout_secs", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "storage.connect_timeout_secs", default_value_t = Timeouts::default().connect.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout_secs: u64,
     /// Seconds one storage request (its body included) may take, each try; reads of peers are
     /// further bounded by a deadline sized to the object.
-    #[arg(long = "storage.request_timeout_secs", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "storage.request_timeout_secs", default_value_t = Timeouts::default().request.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
     /// Milliseconds before the first retry of a failed storage request (doubled for each
     /// further one); for peers' stores capped so the waits fit in a third of a sample timeout.
-    #[arg(long = "storage.retry_backoff_ms", default_value_t = 200)]
+    #[arg(long = "storage.retry_backoff_ms", default_value_t = Timeouts::default().backoff.as_millis() as u64)]
     pub retry_backoff_ms: u64,
 }
 

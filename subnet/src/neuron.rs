@@ -230,7 +230,7 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
     };
     let announcement = Announcement {
         role,
-        spec: run::spec_hash(&spec),
+        spec: spec.hash(),
         location,
     };
     run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;

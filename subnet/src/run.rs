@@ -34,11 +34,6 @@ use crate::announce::{Announcement, Role};
 /// The largest run spec read from storage.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 
-/// BLAKE3 of the canonical TOML of `spec` (what announcements carry): [`RunSpec::hash`].
-pub fn spec_hash(spec: &RunSpec) -> [u8; 32] {
-    spec.hash()
-}
-
 /// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that (so a
 /// restart does not move the commitment's block and drop the participant for an epoch).
 ///
@@ -83,7 +78,7 @@ pub fn redact(location: &str) -> String {
 /// # Errors
 /// A storage error.
 pub async fn publish_spec(store: &Store, spec: &RunSpec) -> Result<[u8; 32]> {
-    let hash = spec_hash(spec);
+    let hash = spec.hash();
     store
         .put_once(
             &sliver_common::layout::spec(&hash),
@@ -172,7 +167,7 @@ async fn owner_announcement(
 /// # Errors
 /// The mismatch.
 pub fn check_same_spec(local: &RunSpec, published: &RunSpec, local_path: &str) -> Result<()> {
-    if spec_hash(local) == spec_hash(published) {
+    if local.hash() == published.hash() {
         return Ok(());
     }
     let l = toml::Value::try_from(local).context("encoding the local spec")?;
@@ -188,8 +183,8 @@ pub fn check_same_spec(local: &RunSpec, published: &RunSpec, local_path: &str) -
     }
     bail!(
         "run spec mismatch: {local_path} (BLAKE3 {}) differs from the spec the subnet owner published (BLAKE3 {}) in: {}",
-        hex::encode(spec_hash(local)),
-        hex::encode(spec_hash(published)),
+        hex::encode(local.hash()),
+        hex::encode(published.hash()),
         differ.join(", ")
     )
 }
@@ -231,8 +226,6 @@ pub struct RunView {
     pub netuid: NetUid,
     /// The run spec.
     pub spec: RunSpec,
-    /// Its hash.
-    pub spec_hash: [u8; 32],
     /// The run's name, subnet and spec hash, as artifacts name them.
     pub run: RunId,
     /// Which peers' locations are read.
@@ -253,14 +246,12 @@ impl RunView {
         spec: RunSpec,
         (reach, timeouts): (Reach, Timeouts),
     ) -> Self {
-        let spec_hash = spec_hash(&spec);
         let timeouts = timeouts.within(crate::fetch::peer_deadline(&spec));
         let run = RunId::of(&spec, netuid.0);
         Self {
             client,
             netuid,
             spec,
-            spec_hash,
             run,
             reach,
             timeouts,
@@ -314,7 +305,7 @@ impl RunView {
             let Ok(a) = Announcement::parse(&c.data) else {
                 continue;
             };
-            if a.role != Role::Miner || a.spec != self.spec_hash || c.block.0 > start {
+            if a.role != Role::Miner || a.spec != self.run.spec || c.block.0 > start {
                 continue;
             }
             let hotkey = Hotkey(account.0);
@@ -359,7 +350,7 @@ impl RunView {
             let Ok(a) = Announcement::parse(&c.data) else {
                 continue;
             };
-            if a.role == Role::Miner || a.spec != self.spec_hash {
+            if a.role == Role::Miner || a.spec != self.run.spec {
                 continue;
             }
             match self.open(&a.location) {

@@ -234,8 +234,8 @@ async fn one_run(
             None => break,
         }
     }
-    // The last weights land a block or two after the last report.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The last weights land a block or two after the last report: ten blocks leave room.
+    tokio::time::sleep(Duration::from_millis(cli.block_time_ms * 10)).await;
     let weights = net.weights().await.unwrap_or_default();
     let fronts: BTreeMap<usize, _> = adversaries
         .iter()
