@@ -13,7 +13,8 @@
 //!   epoch in that validator's store (a challenge that exists and names nothing would spare it
 //!   every spot check);
 //! - poses as a validator: puts, in its own store, a challenge to the victim naming a weights
-//!   version the victim claimed, and at the next round looks whether the victim answered it.
+//!   version the victim claimed, and at the next round looks whether the victim answered it
+//!   (an answer counts only when no validator asked the victim for the same version).
 //!
 //! Every attempt is logged with its outcome (`info!`, and `warn!` for one that landed), then
 //! one line per round counts them. Each should be refused: a published key only reads, and
@@ -203,19 +204,53 @@ async fn answered(node: &Node, p: &Posed, tally: &mut Tally) {
         return;
     };
     let key = layout::weights_answer(&node.spec().name, p.epoch, p.stage, &p.victim, &p.hash);
-    match store.exists(&key).await {
-        Ok(found) => tally.record(
-            "pose as a validator",
-            &key,
-            found,
-            if found {
-                "the victim put the version asked for (or a validator asked for the same one)"
-            } else {
-                "the victim did not answer a challenge from a hotkey without a validator permit"
-            },
-        ),
-        Err(e) => info!(error = %e, "griefer: cannot look for the victim's answer"),
+    let found = match store.exists(&key).await {
+        Ok(found) => found,
+        Err(e) => {
+            info!(error = %e, "griefer: cannot look for the victim's answer");
+            return;
+        }
+    };
+    if found && validator_asked(node, p).await {
+        // A validator's own spot check asked the victim for the same version, so the answer
+        // tells nothing about the posed challenge.
+        info!(
+            target = %key,
+            "griefer: a validator asked the victim for the same version; the attempt is not counted"
+        );
+        return;
     }
+    tally.record(
+        "pose as a validator",
+        &key,
+        found,
+        if found {
+            "the victim put the version asked for, and no validator had asked for it"
+        } else {
+            "the victim did not answer a challenge from a hotkey without a validator permit"
+        },
+    );
+}
+
+/// Whether a validator with a permit challenged the victim of `p` for the same version in the
+/// same epoch. A validator that cannot be read counts as having asked: the griefer then claims
+/// nothing it cannot show.
+async fn validator_asked(node: &Node, p: &Posed) -> bool {
+    let Ok(validators) = node.view.validator_stores().await else {
+        return true;
+    };
+    let key = layout::challenge(&node.spec().name, p.epoch, &p.victim);
+    for (_, v) in &validators {
+        match v.get(&key, MAX_READ).await {
+            Ok(Some(bytes)) => match spot_check::parse_challenge(&bytes) {
+                Ok(hashes) if !hashes.contains(&p.hash) => {}
+                _ => return true,
+            },
+            Ok(None) => {}
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 /// Every attack of one round on `epoch`'s victim; returns the challenge it posed, if any.
