@@ -23,6 +23,10 @@
 //! write-once puts never race. Hotkeys are lower-case hex; a shard id packs `count << 32 | index`
 //! (see [`artifact::shard_id`](crate::artifact::shard_id)). The score and path tables sit in
 //! `epoch=N` folders so that Parquet readers see the epoch as a partition.
+//!
+//! Each owner deletes its own expired folders ([`crate::gc`]): a miner its
+//! [`producer_folder`]s, a validator its [`challenges`]; the score and path tables are the record
+//! and are never deleted.
 
 use crate::artifact::{ArtifactId, Hotkey, Kind};
 use crate::assignment::StageIndex;
@@ -52,6 +56,39 @@ pub fn artifacts(
     kind: Kind,
 ) -> String {
     format!("runs/{run}/e{epoch}/s{stage}/{producer}/{}/", kind.as_str())
+}
+
+/// The folder of everything `producer` puts for (`epoch`, `stage`) in its own store: its
+/// artifacts of every kind and its spot-check answers ([`weights_answer`]). What its garbage
+/// collection deletes once the epoch expired ([`crate::gc`]).
+pub fn producer_folder(run: &str, epoch: Epoch, stage: StageIndex, producer: &Hotkey) -> String {
+    format!("runs/{run}/e{epoch}/s{stage}/{producer}/")
+}
+
+/// The folder that holds a run's epoch folders (`e{epoch}/`, and beside them `challenges/`,
+/// `scores/` and `paths/`): see [`epoch_of_folder`].
+pub fn run_folder(run: &str) -> String {
+    format!("runs/{run}/")
+}
+
+/// The folder of a validator's challenges for `epoch`, in its store.
+pub fn challenges(run: &str, epoch: Epoch) -> String {
+    format!("runs/{run}/challenges/e{epoch}/")
+}
+
+/// The folder that holds a validator's challenge folders, one per epoch (`e{epoch}/`).
+pub fn challenge_folders(run: &str) -> String {
+    format!("runs/{run}/challenges/")
+}
+
+/// The epoch an epoch folder's name (`e{epoch}`, as listed under [`run_folder`] or
+/// [`challenge_folders`]) names; `None` for any other name (`challenges`, `scores`, `paths`).
+pub fn epoch_of_folder(name: &str) -> Option<Epoch> {
+    let digits = name.strip_prefix('e')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(Epoch)
 }
 
 /// The id at the end of a key listed under [`artifacts`], if it is one.
@@ -128,6 +165,34 @@ mod tests {
         assert_eq!(paths("r", Epoch(3)), "runs/r/paths/epoch=3/part.parquet");
         assert_eq!(spec(&[0; 32]), format!("specs/{}.toml", "00".repeat(32)));
         assert_eq!(probe(&h, 7), format!("probes/{hx}/7"));
+        let folder = producer_folder("r", Epoch(3), StageIndex(1), &h);
+        assert!(artifact("r", &h, at).starts_with(&folder));
+        assert!(
+            weights_answer("r", Epoch(3), StageIndex(1), &h, &WeightsHash([1; 32]))
+                .starts_with(&folder)
+        );
+        assert!(folder.starts_with(&run_folder("r")));
+        assert!(challenge("r", Epoch(3), &h).starts_with(&challenges("r", Epoch(3))));
+        assert!(challenges("r", Epoch(3)).starts_with(&challenge_folders("r")));
+    }
+
+    #[test]
+    fn only_epoch_folders_name_an_epoch() {
+        assert_eq!(epoch_of_folder("e0"), Some(Epoch(0)));
+        assert_eq!(epoch_of_folder("e12"), Some(Epoch(12)));
+        for other in [
+            "challenges",
+            "scores",
+            "paths",
+            "e",
+            "e-1",
+            "e+1",
+            "e1x",
+            "x1",
+            "epoch=3",
+        ] {
+            assert_eq!(epoch_of_folder(other), None, "{other}");
+        }
     }
 
     #[test]

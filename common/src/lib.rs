@@ -14,7 +14,8 @@
 //!   serialization between them (the pipeline) or as one piece (the
 //!   monolithic baseline).
 //! - [`artifact`]: signed headers around every stored object, checked before use.
-//! - [`layout`]: every storage key, the bucket's map.
+//! - [`layout`]: every storage key, the bucket's map; [`gc`]: each owner deleting its expired
+//!   objects from its own store.
 //! - [`adversary`]: the ways of cheating the validator's tests and benchmarks play.
 //! - [`assignment`] and [`routing`]: which miner runs which stage, and each sample's path.
 //! - [`schedule`]: the epoch's timeline, every deadline derived from the spec.
@@ -45,6 +46,7 @@ pub mod codec;
 pub mod data;
 pub mod device;
 pub mod flat;
+pub mod gc;
 pub mod layout;
 pub mod merge;
 pub mod metrics;

@@ -16,6 +16,7 @@
 //! | `sliver_samples_total` | counter | `kind`: `forward`, `backward`, `eval`, ... |
 //! | `sliver_bytes_total` | counter | `direction` (`up`, `down`), `kind` (`act`, `grad`, `shard`, `merged`, ...) |
 //! | `sliver_artifact_rejections_total` | counter | `reason`: see [`Metrics::reject`] |
+//! | `sliver_storage_deleted_total` | counter | (objects its garbage collection deleted from its own store) |
 //! | `sliver_epoch` | gauge | |
 //! | `sliver_loss` | gauge | `which`: `train`, `eval` |
 //! | `sliver_utilisation` | gauge | (0..1) |
@@ -91,6 +92,7 @@ struct Inner {
     rejections: Family<ReasonLabel, Counter>,
     /// All rejections, whatever the reason; not exported (the family's sum is).
     rejections_total: Counter,
+    deleted: Counter,
     epoch: Gauge<u64, AtomicU64>,
     loss: Family<WhichLabel, Gauge<f64, AtomicU64>>,
     utilisation: Gauge<f64, AtomicU64>,
@@ -122,6 +124,12 @@ impl Metrics {
             "Artifacts rejected, by reason",
             rejections.clone(),
         );
+        let deleted = Counter::default();
+        registry.register(
+            "storage_deleted",
+            "Objects deleted from this participant's own store by its garbage collection",
+            deleted.clone(),
+        );
         let epoch = Gauge::<u64, AtomicU64>::default();
         registry.register("epoch", "Current training epoch", epoch.clone());
         let loss = Family::<WhichLabel, Gauge<f64, AtomicU64>>::default();
@@ -146,6 +154,7 @@ impl Metrics {
                 bytes,
                 rejections,
                 rejections_total: Counter::default(),
+                deleted,
                 epoch,
                 loss,
                 utilisation,
@@ -217,6 +226,16 @@ impl Metrics {
     /// Rejections counted so far, all reasons together.
     pub fn rejections_total(&self) -> u64 {
         self.inner.rejections_total.get()
+    }
+
+    /// Adds `n` to `sliver_storage_deleted_total`: objects the garbage collection deleted.
+    pub fn add_deleted(&self, n: u64) {
+        self.inner.deleted.inc_by(n);
+    }
+
+    /// Objects counted as deleted so far.
+    pub fn deleted(&self) -> u64 {
+        self.inner.deleted.get()
     }
 
     /// Sets `sliver_epoch`.
@@ -395,6 +414,7 @@ mod tests {
         metrics.add_bytes("up", "grad", 5);
         metrics.reject("wrong_stage");
         metrics.set_epoch(crate::Epoch(7));
+        metrics.add_deleted(3);
         metrics.set_loss("train", 2.5);
         metrics.set_utilisation(1.5);
         let text = metrics.encode();
@@ -404,6 +424,7 @@ mod tests {
             r#"sliver_bytes_total{role="miner",direction="up",kind="grad"} 5"#,
             r#"sliver_artifact_rejections_total{role="miner",reason="wrong_stage"} 1"#,
             r#"sliver_epoch{role="miner"} 7"#,
+            r#"sliver_storage_deleted_total{role="miner"} 3"#,
             r#"sliver_loss{role="miner",which="train"} 2.5"#,
             r#"sliver_utilisation{role="miner"} 1.0"#,
             r#"sliver_healthy{role="miner"} 1"#,

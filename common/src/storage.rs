@@ -24,6 +24,9 @@
 //!   `object_store`'s own retry loop is turned off so that there is one bound, not two multiplied.
 //!   A retried create whose first attempt did land reports [`Put::Exists`]: the object is then
 //!   the caller's own.
+//! - **Deleted only by the owner, once expired.** [`Store::delete_prefix`] is called by the
+//!   owner's garbage collection alone ([`crate::gc`]), on folders of epochs no reader needs any
+//!   more; a store that refuses deletes only makes it warn.
 //! - **Durable puts.** On the filesystem, `object_store` writes to a staging file and publishes it
 //!   with a hard link (create) or rename; it does not fsync by default, so the store is opened with
 //!   [`LocalFileSystem::with_fsync`]: the file, its parent directories and the new directory
@@ -58,7 +61,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -704,7 +707,10 @@ impl Store {
                         url: config.to_string(),
                         source,
                     })?
-                    .with_fsync(true);
+                    .with_fsync(true)
+                    // A delete also removes the directories it leaves empty, so an expired
+                    // epoch's folder goes with its last object ([`Store::delete_prefix`]).
+                    .with_automatic_cleanup(true);
                 (Arc::new(fs), String::new())
             }
             Target::S3 { bucket, prefix } => {
@@ -956,6 +962,80 @@ impl Store {
         Ok(keys)
     }
 
+    /// The names of the folders directly under `prefix` (one listing with a delimiter: the
+    /// objects below them are not listed), sorted: for `runs/r`, `["challenges", "e3", ...]`.
+    ///
+    /// # Errors
+    /// On an invalid prefix, or a failure that persisted through retries.
+    pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+        let full = if trimmed.is_empty() {
+            self.inner.prefix.trim_end_matches('/').to_string()
+        } else {
+            self.path(trimmed)?.to_string()
+        };
+        let base = (!full.is_empty()).then(|| ObjectPath::from(full.as_str()));
+        let listed = self
+            .retrying(prefix, || {
+                self.inner.backend.list_with_delimiter(base.as_ref())
+            })
+            .await?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Deletes every object under `prefix` (listed as [`list`](Self::list) lists it) and
+    /// returns how many it deleted. Only the store's owner can: a read-only key, or a store
+    /// that refuses deletes, gets an error. Deletes go out in the backend's batches (S3:
+    /// `DeleteObjects`, up to 1000 keys a request, so an epoch's folder costs a listing and a
+    /// few requests; the filesystem: ten files at a time); an object already gone is neither
+    /// counted nor an error. Transient failures are retried like every request.
+    ///
+    /// Nothing in the protocol deletes but the owner's garbage collection ([`crate::gc`]): a key
+    /// is write-once while any reader may still ask for it, and deleted only once none can.
+    ///
+    /// # Errors
+    /// On an invalid prefix, or a listing or delete that failed (after retries); the objects
+    /// deleted before the failure stay deleted.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let paths: Vec<ObjectPath> = self
+            .list(prefix)
+            .await?
+            .iter()
+            .filter_map(|key| self.path(key).ok())
+            .collect();
+        if paths.is_empty() {
+            return Ok(0);
+        }
+        let deleted = AtomicU64::new(0);
+        self.retrying(prefix, || {
+            let locations = futures::stream::iter(paths.clone().into_iter().map(Ok)).boxed();
+            let deleted = &deleted;
+            self.inner
+                .backend
+                .delete_stream(locations)
+                .map(move |done| match done {
+                    Ok(_) => {
+                        deleted.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    // Gone already (a retry whose first attempt landed).
+                    Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                })
+                .try_collect::<()>()
+        })
+        .await?;
+        let deleted = deleted.into_inner();
+        tracing::debug!(prefix, deleted, "storage delete");
+        Ok(deleted)
+    }
+
     /// Whether `key` exists (a metadata request; the body is not read).
     ///
     /// # Errors
@@ -1067,6 +1147,8 @@ mod tests {
         send(store.get("k", 1));
         send(store.list(""));
         send(store.exists("k"));
+        send(store.list_folders(""));
+        send(store.delete_prefix("k"));
         send(store.clone());
     }
 

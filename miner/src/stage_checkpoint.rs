@@ -1,7 +1,8 @@
 //! The network miner's own checkpoint: its stage's weights and where it was in the run.
 //!
 //! Written after every merge and on shutdown, to a temporary directory that is fsynced and
-//! renamed into place, so a crash leaves the old checkpoint or the new one. On restart it is
+//! renamed into place, so a crash leaves the old checkpoint or the new one. Only the newest is
+//! kept: the one it replaces and any partial one a crash left behind are removed. On restart it is
 //! used only when it is newer than the stage's latest merged weights in storage (a graceful stop
 //! in the middle of the current epoch); otherwise the miner rejoins from the merged weights, as
 //! every miner of the stage has them.
@@ -30,8 +31,28 @@ pub struct Saved {
     pub trained: u64,
 }
 
+/// The prefix of a save in progress: `stage-checkpoint.partial.{pid}`.
+const PARTIAL: &str = "stage-checkpoint.partial.";
+
 fn dir(root: &Path) -> PathBuf {
     root.join("stage-checkpoint")
+}
+
+/// Removes what saves that never finished left (this process's or a crashed one's, under
+/// another pid): one checkpoint is kept, never a trail of partial ones.
+fn remove_stale_partials(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let partial = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(PARTIAL));
+        if partial && let Err(e) = fs::remove_dir_all(entry.path()) {
+            tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a partial stage checkpoint");
+        }
+    }
 }
 
 /// Saves `vs` with `saved` under `root`, replacing the previous checkpoint atomically.
@@ -40,8 +61,8 @@ fn dir(root: &Path) -> PathBuf {
 /// When a file cannot be written; the previous checkpoint is left intact then.
 pub fn save(root: &Path, vs: &nn::VarStore, saved: Saved) -> Result<()> {
     fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    let tmp = root.join(format!("stage-checkpoint.partial.{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
+    remove_stale_partials(root);
+    let tmp = root.join(format!("{PARTIAL}{}", std::process::id()));
     fs::create_dir_all(&tmp)?;
     vs.save(tmp.join("weights.safetensors"))
         .context("writing stage weights")?;
@@ -75,4 +96,37 @@ pub fn load(root: &Path, vs: &mut nn::VarStore) -> Result<()> {
     let file = dir(root).join("weights.safetensors");
     vs.load(&file)
         .with_context(|| format!("loading {}", file.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_checkpoint_is_kept() {
+        let root = tempfile::tempdir().unwrap();
+        // A save that crashed under another pid.
+        let stale = root.path().join(format!("{PARTIAL}1"));
+        fs::create_dir_all(&stale).unwrap();
+        fs::write(stale.join("weights.safetensors"), b"half").unwrap();
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _w = vs.root().zeros("w", &[2]);
+        for epoch in [1, 2] {
+            let saved = Saved {
+                epoch: Epoch(epoch),
+                stage: StageIndex(0),
+                merged: true,
+                steps: epoch,
+                trained: 0,
+            };
+            save(root.path(), &vs, saved).unwrap();
+            assert_eq!(peek(root.path()), Some(saved));
+        }
+        let mut names: Vec<String> = fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["stage-checkpoint"]);
+    }
 }

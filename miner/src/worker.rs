@@ -3,7 +3,8 @@
 //! Each epoch it reads the roster, makes sure it holds its stage's weights (`held`, joining from
 //! a checkpoint or the latest merge when it has none or its stage moved), trains the epoch
 //! (`step`), starts answering the epoch's spot checks, runs the merge ([`crate::merge`]),
-//! checkpoints, and records what the epoch did ([`EpochStats`](crate::stats::EpochStats)). A
+//! starts deleting its expired epochs from its store ([`sliver_common::gc`]), checkpoints, and
+//! records what the epoch did ([`EpochStats`](crate::stats::EpochStats)). A
 //! [`feed`](crate::feed) task on the runtime downloads and verifies what is routed here while
 //! the worker computes, and uploads run on the runtime too (`outbox`).
 
@@ -16,6 +17,7 @@ use sliver_common::Stage;
 use sliver_common::artifact::Kind;
 use sliver_common::data::Corpus;
 use sliver_common::flat::{flatten, hash_flat};
+use sliver_common::gc;
 use sliver_common::{Epoch, StageIndex};
 use tch::Device;
 use tracing::info;
@@ -75,6 +77,16 @@ impl Worker {
         // at once instead of idling until the epoch's first block (the roster of `e + 1` is
         // fixed when `e`'s merge window opens).
         let mut merged: Option<Epoch> = None;
+        // Deletes this miner's expired epochs from its store, once per merge ([`gc`]).
+        let collector = Arc::new(tokio::sync::Mutex::new(gc::Collector::new(
+            node.store.clone(),
+            &node.spec().name,
+            gc::Owner::Miner {
+                hotkey: node.me(),
+                stages: node.spec().stages.len(),
+            },
+            node.metrics.clone(),
+        )));
         loop {
             if node.cancelled() {
                 return Ok(());
@@ -169,6 +181,19 @@ impl Worker {
             let busy = crate::merge::run(node, h, &conduct, (epoch, &roster), self.poll)?;
             h.replaced()?;
             merged = Some(epoch);
+            // Off the epoch's work, on the tracker (shutdown cancels it).
+            let keep_from = gc::oldest_kept(&schedule, node.block());
+            let (gc_task, cancel) = (
+                gc::collect_once(collector.clone(), keep_from),
+                node.cancel.clone(),
+            );
+            node.shutdown.spawn("storage gc", async move {
+                tokio::select! {
+                    () = gc_task => {}
+                    () = cancel.cancelled() => {}
+                }
+                Ok::<(), std::convert::Infallible>(())
+            });
             stats.busy_s += busy.as_secs_f64();
             stats.wall_s = started.elapsed().as_secs_f64();
             stats.merged_blake3 = hash_flat(&flatten(h.stage.var_store())?)?.to_string();

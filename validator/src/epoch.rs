@@ -28,6 +28,7 @@ use sliver_common::Epoch;
 use sliver_common::Trainer;
 use sliver_common::artifact::Hotkey;
 use sliver_common::data::Corpus;
+use sliver_common::gc;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::storage::Store;
@@ -138,6 +139,13 @@ impl Looper {
             warn!(file = %Ema::path(&self.config.dir).display(), why, "moving averages not loaded");
         }
         let mut scored = 0u64;
+        // Deletes this validator's expired challenges from its store, once an epoch ([`gc`]).
+        let collector = Arc::new(tokio::sync::Mutex::new(gc::Collector::new(
+            self.store.clone(),
+            &self.view.spec.name,
+            gc::Owner::Validator,
+            self.metrics.clone(),
+        )));
         loop {
             let timeline = schedule.timeline(epoch);
             // Samples stop at the drain deadline: pick the artifacts to recompute and ask their
@@ -170,6 +178,9 @@ impl Looper {
                     .await?;
                 scored += 1;
             }
+            // Off the epoch's work: a task of its own.
+            let keep_from = gc::oldest_kept(&schedule, *self.clock.borrow());
+            tokio::spawn(gc::collect_once(collector.clone(), keep_from));
             if self.config.epochs > 0 && scored >= self.config.epochs {
                 info!(epochs = scored, "scored the epochs asked for; stopping");
                 return Ok(());
