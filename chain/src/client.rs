@@ -181,6 +181,20 @@ impl Client {
         Ok(self.conn().await?.api)
     }
 
+    /// Calls a JSON-RPC method this client does not wrap (a node's diagnostics, say) with no
+    /// parameters, and returns its answer as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`], or [`Error::Rpc`] when the node refuses the call.
+    pub async fn request_json(&self, method: &str) -> Result<serde_json::Value, Error> {
+        let conn = self.conn().await?;
+        subxt::rpcs::RpcClient::new(conn.ws.clone())
+            .request(method, subxt::rpcs::client::RpcParams::new())
+            .await
+            .map_err(|e| self.after_failure(&conn, Error::rpc("a raw JSON-RPC call", e)))
+    }
+
     /// The current connection, re-opened (once) if it dropped.
     async fn conn(&self) -> Result<Conn, Error> {
         let mut guard = self.conn.lock().await;
@@ -288,6 +302,31 @@ impl Client {
             Ok(BlockNumber(at.block_number()))
         })
         .await
+    }
+
+    /// The finalized block numbers as the node announces them, from one subscription
+    /// (`chain_subscribeFinalizedHeads`): the node pushes each head, so following the chain
+    /// costs no request per block. A head the node skips is filled in. The stream ends, or
+    /// yields an error, when the connection drops; subscribe again to go on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`], or [`Error::Rpc`] when the node refuses the subscription.
+    pub async fn finalized_heads(
+        &self,
+    ) -> Result<
+        impl subxt::ext::futures::Stream<Item = Result<BlockNumber, Error>> + Send + 'static,
+        Error,
+    > {
+        use subxt::ext::futures::StreamExt;
+        let conn = self.conn().await?;
+        let blocks = conn.api.stream_blocks().await.map_err(|e| {
+            self.after_failure(&conn, Error::rpc("subscribing to finalized heads", e))
+        })?;
+        Ok(blocks.map(|b| {
+            b.map(|b| BlockNumber(b.number()))
+                .map_err(|e| Error::rpc("following finalized heads", e))
+        }))
     }
 
     /// The chain's block time, from `Timestamp.Now` of the latest block and of the block ten

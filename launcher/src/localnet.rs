@@ -475,6 +475,15 @@ impl Localnet {
             .collect())
     }
 
+    /// The JSON-RPC calls the local chain has served so far, in all, by method and per
+    /// connection (btlocalnet's `sliver_rpcStats`; this launcher's own connection included).
+    ///
+    /// # Errors
+    /// A chain error.
+    pub async fn rpc_stats(&self) -> Result<serde_json::Value> {
+        Ok(self.client.request_json("sliver_rpcStats").await?)
+    }
+
     /// What the front before miner `i`'s store has done, if it has one.
     pub fn front_stats(&self, i: usize) -> Option<front::FrontStats> {
         self.fronts.get(&i).map(Front::stats)

@@ -83,6 +83,7 @@ pub mod metadata;
 mod node;
 mod persist;
 mod rpc;
+mod rpc_stats;
 mod runtime;
 mod runtime_api;
 mod server;

@@ -12,6 +12,7 @@ use tracing::{debug, error, info};
 use super::block::{Hash, Header};
 use super::extrinsic::{self, Extrinsic, TxError};
 use super::persist;
+use super::rpc_stats::RpcStats;
 use super::runtime::{Chain, Outcome};
 
 /// What a transaction watcher is told (`author_extrinsicUpdate`).
@@ -88,6 +89,8 @@ pub(crate) struct Node {
     wake: Notify,
     state_file: Option<PathBuf>,
     limits: PoolLimits,
+    /// The RPC calls served ([`crate::rpc_stats`]).
+    pub(crate) rpc_stats: Arc<RpcStats>,
 }
 
 impl Node {
@@ -103,6 +106,7 @@ impl Node {
             wake: Notify::new(),
             state_file,
             limits,
+            rpc_stats: Arc::new(RpcStats::default()),
         })
     }
 

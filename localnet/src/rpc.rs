@@ -272,6 +272,7 @@ pub(crate) fn module(
     state_storage(&mut m)?;
     author(&mut m)?;
     unserved(&mut m, advertise_unserved)?;
+    m.register_method("sliver_rpcStats", |_, node, _| node.rpc_stats.report())?;
     rpc_methods(&mut m)?;
     Ok(m)
 }

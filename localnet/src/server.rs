@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonrpsee::server::middleware::http::HostFilterLayer;
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{HttpRequest, RandomStringIdProvider, Server, ServerHandle};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -15,6 +16,7 @@ use tracing::info;
 use super::node::{Node, PoolLimits};
 use super::persist::{self, PersistError};
 use super::rpc;
+use super::rpc_stats::Counting;
 use super::runtime::{Chain, GenesisConfig};
 
 /// Everything `btlocalnet` is configured with.
@@ -148,8 +150,13 @@ impl LocalChain {
             }
         };
         let node = Node::new(chain, config.state_file.clone(), config.pool);
+        let stats = Arc::clone(&node.rpc_stats);
         let server = Server::builder()
             .set_http_middleware(local_only()?)
+            .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |inner| Counting {
+                inner,
+                stats: Arc::clone(&stats),
+            }))
             .set_config(
                 jsonrpsee::server::ServerConfig::builder()
                     .set_id_provider(RandomStringIdProvider::new(16))

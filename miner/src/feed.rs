@@ -8,9 +8,12 @@
 //!   counter a little past the furthest sample delivered so far and asks for the ids routed here
 //!   by key, from the miner that must have produced them: one small GET per sample, and only for
 //!   the oldest few pending of each stream (origin and producer), the ones that can have landed.
-//! - **By listing, every [`SWEEP_POLLS`] polls.** Each previous-stage miner's activations of the epoch are
-//!   listed, for whatever the names missed: a sample that fell too far behind its origin's counter,
-//!   or a stage-0 miner that numbers its samples some other way.
+//! - **By listing, every [`SWEEP_POLLS`] polls at first.** Each previous-stage miner's activations
+//!   of the epoch are listed, for whatever the names missed: a sample that fell too far behind its
+//!   origin's counter, or a stage-0 miner that numbers its samples some other way. A producer
+//!   whose listing found nothing new is listed half as often (down to once every
+//!   `SWEEP_POLLS << MAX_SWEEP_DOUBLINGS` polls); one whose listing found something is listed
+//!   at the first rate again.
 //!
 //! Listing every round was what the feed did first; each listing returns every activation of the
 //! epoch so far, so its cost grows through the epoch and, on a machine shared by many miners
@@ -53,9 +56,16 @@ const CONCURRENCY: usize = 16;
 /// samples: the oldest pending, which are the ones that can have landed (see [`Expected::due`]).
 const PER_STREAM: usize = 4;
 
-/// Every how many polls (`--miner.poll_ms`) the feed lists the previous stage's activations,
-/// whatever its round: once a second at the default poll.
+/// Every how many polls (`--miner.poll_ms`) the feed lists a previous-stage miner's activations
+/// at first, whatever its round: once a second at the default poll.
 pub const SWEEP_POLLS: u32 = 10;
+
+/// How many times a producer's listing interval doubles while its listings find nothing the
+/// names missed: up to `SWEEP_POLLS << MAX_SWEEP_DOUBLINGS` polls (32 s at the default poll).
+/// A listing returns the producer's whole epoch so far, so listing at a fixed rate costs each
+/// miner requests and bytes that grow with the epoch and with the previous stage's size; when
+/// the names find everything, the listings back off to a few per minute per producer.
+pub const MAX_SWEEP_DOUBLINGS: u32 = 5;
 
 /// An input for the worker, verified and decoded.
 pub enum Input {
@@ -420,8 +430,47 @@ async fn perform(cx: &Context, request: Request) -> (Request, Answer) {
 pub struct Received {
     /// Asked for by key, as [`Expected`] named them.
     pub by_name: u64,
-    /// Found by the listing every [`SWEEP_POLLS`] polls.
+    /// Found by listing a producer's activations.
     pub by_listing: u64,
+    /// Listings made (each returns one producer's activations of the epoch so far).
+    pub listings: u64,
+}
+
+/// When each previous-stage miner's activations are listed next: every [`SWEEP_POLLS`] polls
+/// at first, twice as long after each listing that found nothing the names missed (up to
+/// [`MAX_SWEEP_DOUBLINGS`] times), back to the first rate after one that found something.
+#[derive(Debug, Default)]
+struct Sweeps {
+    /// By producer: doublings so far, and when its next listing is due (`None` while one is
+    /// in flight).
+    due: HashMap<Hotkey, (u32, Option<Instant>)>,
+}
+
+impl Sweeps {
+    /// The producers among `producers` whose listing is due at `now`; each is then not due
+    /// again until [`Sweeps::listed`] says what its listing found.
+    fn due(&mut self, producers: impl Iterator<Item = Hotkey>, now: Instant) -> Vec<Hotkey> {
+        let mut out = Vec::new();
+        for p in producers {
+            let (_, at) = self.due.entry(p).or_insert((0, Some(now)));
+            if at.is_some_and(|t| t <= now) {
+                *at = None;
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// `producer`'s listing answered at `now`; `found` whether it found anything new.
+    fn listed(&mut self, producer: Hotkey, found: bool, now: Instant, poll: Duration) {
+        let (doublings, at) = self.due.entry(producer).or_insert((0, None));
+        *doublings = if found {
+            0
+        } else {
+            (*doublings + 1).min(MAX_SWEEP_DOUBLINGS)
+        };
+        *at = Some(now + poll * (SWEEP_POLLS << *doublings));
+    }
 }
 
 /// Runs the feed until `cancel` fires or the worker hangs up; returns what it delivered.
@@ -454,7 +503,7 @@ pub async fn run(
     } else {
         Origins::default()
     };
-    let mut last_sweep: Option<Instant> = None;
+    let mut sweeps = Sweeps::default();
     // Activations received, by how they were found: the epoch's record says whether the names
     // did their job.
     let mut received = Received::default();
@@ -483,8 +532,13 @@ pub async fn run(
                     next_round = tokio::time::Instant::now() + cx.poll;
                 }
                 match (request, answer) {
-                    (Request::List { producer }, Answer::Listing(Some(keys))) => {
-                        for id in routed_here(cx, &origins, &mut seen, producer, &keys) {
+                    (Request::List { producer }, Answer::Listing(keys)) => {
+                        received.listings += 1;
+                        let ids = keys.map_or_else(Vec::new, |keys| {
+                            routed_here(cx, &origins, &mut seen, producer, &keys)
+                        });
+                        sweeps.listed(producer, !ids.is_empty(), Instant::now(), cx.poll);
+                        for id in ids {
                             asks.push(Request::Act { id, producer, listed: true });
                         }
                     }
@@ -536,8 +590,8 @@ pub async fn run(
                 round.clear();
                 round_began = Instant::now();
                 next_round = tokio::time::Instant::now() + cx.poll;
-                // Activations routed here: by name every round, by listing every SWEEP_POLLS
-                // polls.
+                // Activations routed here: by name every round, by listing when a producer's
+                // listing is due (`Sweeps`).
                 if !cx.stage.is_first() {
                     asks.extend(
                         expected
@@ -548,16 +602,13 @@ pub async fn run(
                             .filter(|r| !busy.contains(&r.read()))
                             .take(CONCURRENCY * 2),
                     );
-                    if last_sweep.is_none_or(|t| t.elapsed() >= cx.poll * SWEEP_POLLS) {
-                        last_sweep = Some(Instant::now());
-                        asks.extend(
-                            cx.roster
-                                .assignment
-                                .stage(cx.stage.prev())
-                                .iter()
-                                .map(|up| Request::List { producer: up.hotkey }),
-                        );
-                    }
+                    let producers = cx.roster.assignment.stage(cx.stage.prev()).iter().map(|up| up.hotkey);
+                    asks.extend(
+                        sweeps
+                            .due(producers, Instant::now())
+                            .into_iter()
+                            .map(|producer| Request::List { producer }),
+                    );
                 }
                 // Gradients the worker waits for.
                 if !last {
@@ -587,6 +638,53 @@ pub async fn run(
 mod tests {
     use super::*;
     use sliver_common::assignment::Member;
+
+    /// A producer whose listings find nothing is listed half as often each time, down to once
+    /// every `SWEEP_POLLS << MAX_SWEEP_DOUBLINGS` polls; one listing that finds something puts
+    /// it back at the first rate. Nothing is due twice while its listing is in flight.
+    #[test]
+    fn listings_back_off_while_they_find_nothing() {
+        let poll = Duration::from_millis(100);
+        let (a, b) = (Hotkey([1; 32]), Hotkey([2; 32]));
+        let mut sweeps = Sweeps::default();
+        let t0 = Instant::now();
+        assert_eq!(sweeps.due([a, b].into_iter(), t0), vec![a, b]);
+        assert!(
+            sweeps.due([a, b].into_iter(), t0 + poll * 1000).is_empty(),
+            "in flight"
+        );
+
+        // `a` finds nothing, again and again: the gaps double up to the cap.
+        let mut now = t0;
+        let mut gaps = Vec::new();
+        for _ in 0..(MAX_SWEEP_DOUBLINGS + 2) {
+            sweeps.listed(a, false, now, poll);
+            let mut next = now;
+            while sweeps.due([a].into_iter(), next).is_empty() {
+                next += poll;
+            }
+            gaps.push((next - now).as_millis() / poll.as_millis());
+            now = next;
+        }
+        let expect: Vec<u128> = (1..=MAX_SWEEP_DOUBLINGS + 2)
+            .map(|d| u128::from(SWEEP_POLLS << d.min(MAX_SWEEP_DOUBLINGS)))
+            .collect();
+        assert_eq!(gaps, expect);
+
+        // One that finds something: back to the first rate.
+        sweeps.listed(a, true, now, poll);
+        assert!(
+            sweeps
+                .due([a].into_iter(), now + poll * (SWEEP_POLLS - 1))
+                .is_empty()
+        );
+        assert_eq!(
+            sweeps.due([a].into_iter(), now + poll * SWEEP_POLLS),
+            vec![a]
+        );
+        // `b` was never answered: still in flight, never asked again.
+        assert!(sweeps.due([b].into_iter(), now + poll * 100_000).is_empty());
+    }
 
     fn assignment(stages: usize, miners: u16) -> Assignment {
         let members: Vec<Member> = (0..miners)

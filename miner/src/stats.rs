@@ -45,8 +45,11 @@ pub struct EpochStats {
     pub merged_blake3: String,
     /// Activations received by name (the feed asked for their keys).
     pub activations_by_name: u64,
-    /// Activations received only because the feed's once-a-second listing found them.
+    /// Activations received only because a listing of their producer's store found them.
     pub activations_by_listing: u64,
+    /// Listings of previous-stage miners' activations the feed made (each returns one
+    /// producer's epoch so far).
+    pub listings: u64,
 }
 
 impl EpochStats {
@@ -76,6 +79,7 @@ impl EpochStats {
             dropped = self.dropped,
             activations_by_name = self.activations_by_name,
             activations_by_listing = self.activations_by_listing,
+            listings = self.listings,
             loss = self.loss.map(|l| format!("{l:.4}")),
             utilisation = format!("{utilisation:.2}"),
             "epoch done"

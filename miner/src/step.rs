@@ -444,6 +444,7 @@ impl<'a> Training<'a> {
             if let Ok(received) = feeder.await {
                 stats.activations_by_name = received.by_name;
                 stats.activations_by_listing = received.by_listing;
+                stats.listings = received.listings;
             }
             outbox.flushed().await;
         });

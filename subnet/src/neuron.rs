@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use futures::StreamExt;
 use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
 use sliver_chain::wallet::{Keypair, PasswordSource, Wallet};
 use sliver_common::data::Corpus;
@@ -19,12 +20,6 @@ use tracing::{info, warn};
 
 use crate::announce::{Announcement, Role};
 use crate::run::{self, RunView};
-
-/// How often the chain clock reads the head, in parts of the chain's block time: a quarter, so
-/// the clock is at most a quarter of a block behind the head (every deadline of the epoch's
-/// timeline is a block) at four reads a block: 62 ms on the local subnet's 250 ms blocks, 3 s
-/// on finney's 12 s.
-const CLOCK_READS_PER_BLOCK: u32 = 4;
 
 /// The wallet's hotkey, with an error that says how to make one.
 ///
@@ -85,12 +80,15 @@ pub async fn ensure_registered(
     Ok(uid)
 }
 
-/// A task on `shutdown`'s tracker that follows the latest finalized block, reading it every
-/// `poll`; the receiver always holds the newest.
+/// A task on `shutdown`'s tracker that follows the latest finalized block through one
+/// subscription to finalized heads ([`Client::finalized_heads`]): the node pushes each block,
+/// so the clock costs the node no request per block, whatever the block time. When the
+/// subscription ends (the connection dropped, the node restarted) it subscribes again after
+/// `retry`. The receiver always holds the newest block.
 pub fn clock(
     client: Arc<Client>,
     first: u64,
-    poll: Duration,
+    retry: Duration,
     shutdown: &Shutdown,
 ) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(first);
@@ -98,31 +96,50 @@ pub fn clock(
     shutdown.spawn("chain clock", async move {
         let mut failures = 0u32;
         loop {
-            tokio::select! {
+            let heads = tokio::select! {
                 () = cancel.cancelled() => return Ok::<(), Infallible>(()),
-                () = tokio::time::sleep(poll) => {}
-            }
-            let head = tokio::select! {
-                () = cancel.cancelled() => return Ok(()),
-                head = client.current_block() => head,
+                heads = client.finalized_heads() => heads,
             };
-            match head {
-                Ok(b) => {
-                    failures = 0;
-                    tx.send_if_modified(|cur| {
-                        let newer = b.0 > *cur;
-                        if newer {
-                            *cur = b.0;
+            match heads {
+                Ok(heads) => {
+                    let mut heads = std::pin::pin!(heads);
+                    loop {
+                        let next = tokio::select! {
+                            () = cancel.cancelled() => return Ok(()),
+                            next = heads.next() => next,
+                        };
+                        match next {
+                            Some(Ok(b)) => {
+                                failures = 0;
+                                tx.send_if_modified(|cur| {
+                                    let newer = b.0 > *cur;
+                                    if newer {
+                                        *cur = b.0;
+                                    }
+                                    newer
+                                });
+                            }
+                            Some(Err(e)) => {
+                                warn!(error = %e, "following the chain's finalized heads failed; subscribing again");
+                                break;
+                            }
+                            None => {
+                                warn!("the chain ended the finalized-heads subscription; subscribing again");
+                                break;
+                            }
                         }
-                        newer
-                    });
+                    }
                 }
                 Err(e) => {
                     failures += 1;
                     if failures == 1 || failures.is_multiple_of(50) {
-                        warn!(error = %e, "reading the chain head failed; retrying");
+                        warn!(error = %e, failures, "subscribing to the chain's finalized heads failed; retrying");
                     }
                 }
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                () = tokio::time::sleep(retry) => {}
             }
         }
     });
@@ -256,12 +273,8 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         .block_time()
         .await
         .context("reading the chain's block time")?;
-    let clock = clock(
-        client.clone(),
-        first,
-        block_time / CLOCK_READS_PER_BLOCK,
-        shutdown,
-    );
+    // A dropped subscription is taken up again a block later.
+    let clock = clock(client.clone(), first, block_time, shutdown);
     let peers = (cfg.store.reach, cfg.store.timeouts);
     let view = Arc::new(RunView::new(client, cfg.netuid, spec, peers));
     Ok(Neuron {

@@ -234,7 +234,14 @@ pub struct RunView {
     /// the spec's per-read deadline ([`Timeouts::within`]).
     timeouts: Timeouts,
     stores: Mutex<HashMap<String, Store>>,
+    /// The rosters read at their cutoff block, newest last: a roster never changes once its
+    /// cutoff is final, so each is read from the chain once per process.
+    rosters: Mutex<Vec<Roster>>,
 }
+
+/// How many epochs' rosters a [`RunView`] keeps: the epoch being trained, the one being
+/// audited or merged from, and the next.
+const ROSTERS_KEPT: usize = 4;
 
 impl RunView {
     /// A view of `spec`'s run on `netuid`, reading peers' stores under `reach`, with `timeouts`
@@ -256,6 +263,7 @@ impl RunView {
             reach,
             timeouts,
             stores: Mutex::new(HashMap::new()),
+            rosters: Mutex::new(Vec::new()),
         }
     }
 
@@ -279,6 +287,26 @@ impl RunView {
     /// # Errors
     /// A chain error.
     pub async fn roster(&self, epoch: Epoch) -> Result<Roster> {
+        let cached = |rosters: &Vec<Roster>| rosters.iter().find(|r| r.epoch == epoch).cloned();
+        if let Some(r) = cached(&self.rosters.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(r);
+        }
+        let (roster, at_cutoff) = self.read_roster(epoch).await?;
+        if at_cutoff {
+            let mut rosters = self.rosters.lock().unwrap_or_else(|p| p.into_inner());
+            if cached(&rosters).is_none() {
+                rosters.push(roster.clone());
+                rosters.sort_by_key(|r| r.epoch);
+                let excess = rosters.len().saturating_sub(ROSTERS_KEPT);
+                rosters.drain(..excess);
+            }
+        }
+        Ok(roster)
+    }
+
+    /// The roster of `epoch` from the chain, and whether it was read at its cutoff block (the
+    /// one every participant reads) rather than at the latest block.
+    async fn read_roster(&self, epoch: Epoch) -> Result<(Roster, bool)> {
         let start = self.spec.swarm.schedule().roster_cutoff(epoch);
         let cutoff = BlockNumber(start);
         let at_cutoff = async {
@@ -286,13 +314,14 @@ impl RunView {
             let commitments = self.client.commitments_at(self.netuid, cutoff).await?;
             Ok::<_, sliver_chain::client::Error>((metagraph, commitments))
         };
-        let (metagraph, commitments) = match at_cutoff.await {
-            Ok(read) => read,
+        let (metagraph, commitments, at_cutoff) = match at_cutoff.await {
+            Ok((metagraph, commitments)) => (metagraph, commitments, true),
             Err(e) => {
                 warn!(%epoch, block = start, error = %e, "cannot read the chain at the roster's cutoff block (a pruned node?); reading the latest block, which other participants may not");
                 (
                     self.client.metagraph(self.netuid).await?,
                     self.client.commitments(self.netuid).await?,
+                    false,
                 )
             }
         };
@@ -319,12 +348,13 @@ impl RunView {
             }
             members.push(Member { uid: uid.0, hotkey });
         }
-        Ok(Roster {
+        let roster = Roster {
             run: self.run.clone(),
             epoch,
             assignment: Assignment::new(self.spec.stages.len(), &members),
             stores,
-        })
+        };
+        Ok((roster, at_cutoff))
     }
 
     /// The stores of the validators of this run (the owner's included): registered hotkeys

@@ -1,21 +1,19 @@
 //! The metagraph of a subnet: who is registered at which uid, with what stake, permit, axon
-//! and activity, read from `SubtensorModule` storage at one block.
+//! and activity, at one block.
 //!
-//! It is read from storage items (`SubnetworkN`, `Keys`, `Owner`, `TotalHotkeyAlpha`,
-//! `Axons`, `ValidatorPermit`, `Active`, `LastUpdate`, `Incentive`) rather than the
-//! `get_metagraph` runtime API, so that it works the same against finney and against a chain
-//! that serves only storage; all reads are pinned to the same block.
+//! It is one runtime-API call, `SubnetInfoRuntimeApi::get_metagraph`, which finney and the
+//! local chain both serve: reading the same from `SubtensorModule` storage takes two reads per
+//! neuron (`Owner`, `TotalHotkeyAlpha` are keyed by hotkey), hundreds of requests per read on a
+//! full subnet, where public nodes allow about one request a second. Only the uid of one hotkey
+//! is read from storage (`Uids`), a single read.
 
-use std::collections::BTreeMap;
-
-use subxt::ext::futures::future::try_join_all;
 use subxt::utils::AccountId32;
 
 use super::axon::{AxonInfo, ip_from_chain};
 use super::error::Error;
 use super::ids::{BlockNumber, NetUid, Uid};
 use super::runtime::api;
-use super::storage::{At, fetch, iter, try_fetch};
+use super::storage::{At, try_fetch};
 
 /// One registered neuron.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,83 +81,6 @@ impl Metagraph {
     }
 }
 
-/// Reads the metagraph of `netuid` at `at`.
-pub(crate) async fn read(at: &At, netuid: NetUid) -> Result<Metagraph, Error> {
-    let st = api::storage().subtensor_module();
-    let net = netuid.0;
-    if !fetch(at, st.networks_added(), (net,)).await? {
-        return Err(Error::SubnetNotFound { netuid });
-    }
-    let n = fetch(at, st.subnetwork_n(), (net,)).await?;
-
-    let mut hotkeys: Vec<Option<AccountId32>> = vec![None; usize::from(n)];
-    for ((_, uid), hotkey) in iter(at, st.keys(), (net,)).await? {
-        if let Some(slot) = hotkeys.get_mut(usize::from(uid)) {
-            *slot = Some(hotkey);
-        }
-    }
-    let hotkeys = hotkeys
-        .into_iter()
-        .enumerate()
-        .map(|(uid, h)| {
-            h.ok_or_else(|| {
-                Error::malformed(
-                    "SubtensorModule.Keys",
-                    format!("subnet {netuid} has {n} neurons but no hotkey at uid {uid}"),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let axons: BTreeMap<AccountId32, AxonInfo> = iter(at, st.axons(), (net,))
-        .await?
-        .into_iter()
-        .map(|((_, hotkey), a)| {
-            let info = AxonInfo {
-                addr: ip_from_chain(a.ip, a.ip_type, a.port),
-                version: a.version,
-                protocol: a.protocol,
-                block: BlockNumber(a.block),
-            };
-            (hotkey, info)
-        })
-        .collect();
-    let permits = fetch(at, st.validator_permit(), (net,)).await?;
-    let active = fetch(at, st.active(), (net,)).await?;
-    let last_update = fetch(at, st.last_update(), (net,)).await?;
-    let incentive = fetch(at, st.incentive(), (net,)).await?;
-
-    let owners = try_join_all(hotkeys.iter().map(|h| fetch(at, st.owner(), (*h,)))).await?;
-    let stakes = try_join_all(
-        hotkeys
-            .iter()
-            .map(|h| fetch(at, st.total_hotkey_alpha(), (*h, net))),
-    )
-    .await?;
-
-    let neurons = hotkeys
-        .into_iter()
-        .zip(owners.into_iter().zip(stakes))
-        .enumerate()
-        .map(|(i, (hotkey, (coldkey, stake)))| Neuron {
-            uid: Uid(u16::try_from(i).unwrap_or(u16::MAX)),
-            axon: axons.get(&hotkey).copied(),
-            hotkey,
-            coldkey,
-            stake,
-            validator_permit: permits.get(i).copied().unwrap_or(false),
-            active: active.get(i).copied().unwrap_or(false),
-            last_update: BlockNumber(last_update.get(i).copied().unwrap_or(0)),
-            incentive: incentive.get(i).copied().unwrap_or(0),
-        })
-        .collect();
-    Ok(Metagraph {
-        netuid,
-        block: BlockNumber(at.block_number()),
-        neurons,
-    })
-}
-
 /// The uid of `hotkey` on `netuid` at `at` (`Uids`).
 pub(crate) async fn uid_of(
     at: &At,
@@ -170,4 +91,62 @@ pub(crate) async fn uid_of(
     Ok(try_fetch(at, st.uids(), (netuid.0, *hotkey))
         .await?
         .map(Uid))
+}
+
+/// Reads the metagraph of `netuid` at `at` with one runtime-API call.
+pub(crate) async fn read(at: &At, netuid: NetUid) -> Result<Metagraph, Error> {
+    let call = api::runtime_apis()
+        .subnet_info_runtime_api()
+        .get_metagraph(netuid.0);
+    let m = at
+        .runtime_apis()
+        .call(call)
+        .await
+        .map_err(|e| Error::rpc("calling SubnetInfoRuntimeApi_get_metagraph", e))?
+        .ok_or(Error::SubnetNotFound { netuid })?;
+    let n = m.hotkeys.len();
+    let malformed = |what: &str, len: usize| {
+        Error::malformed(
+            "SubnetInfoRuntimeApi_get_metagraph",
+            format!("{n} hotkeys but {len} {what}"),
+        )
+    };
+    for (what, len) in [
+        ("coldkeys", m.coldkeys.len()),
+        ("axons", m.axons.len()),
+        ("alpha stakes", m.alpha_stake.len()),
+    ] {
+        if len != n {
+            return Err(malformed(what, len));
+        }
+    }
+    let neurons = m
+        .hotkeys
+        .into_iter()
+        .zip(m.coldkeys)
+        .zip(m.axons.into_iter().zip(m.alpha_stake))
+        .enumerate()
+        .map(|(i, ((hotkey, coldkey), (a, stake)))| Neuron {
+            uid: Uid(u16::try_from(i).unwrap_or(u16::MAX)),
+            hotkey,
+            coldkey,
+            stake: stake.0,
+            validator_permit: m.validator_permit.get(i).copied().unwrap_or(false),
+            active: m.active.get(i).copied().unwrap_or(false),
+            // An axon never served is all zeros.
+            axon: (a.ip != 0 || a.port != 0 || a.block != 0).then(|| AxonInfo {
+                addr: ip_from_chain(a.ip, a.ip_type, a.port),
+                version: a.version,
+                protocol: a.protocol,
+                block: BlockNumber(a.block),
+            }),
+            last_update: BlockNumber(m.last_update.get(i).map_or(0, |c| c.0)),
+            incentive: m.incentives.get(i).map_or(0, |c| c.0),
+        })
+        .collect();
+    Ok(Metagraph {
+        netuid,
+        block: BlockNumber(at.block_number()),
+        neurons,
+    })
 }

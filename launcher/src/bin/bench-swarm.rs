@@ -85,6 +85,9 @@ struct SwarmRun {
     eval_loss: Option<f64>,
     utilisation: BTreeMap<String, f64>,
     bytes: BTreeMap<String, u64>,
+    /// Chain RPCs per second: (mean per connection, the busiest connection's), and the calls
+    /// by method.
+    rpc: (f64, f64, Value),
 }
 
 async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
@@ -122,7 +125,15 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         );
         reports.push(r);
     }
+    let stats = net.rpc_stats().await?;
     net.stop();
+    let seconds = stats["seconds"].as_f64().unwrap_or(0.0).max(1.0);
+    let connections = stats["connections"].as_f64().unwrap_or(0.0).max(1.0);
+    let rpc = (
+        stats["calls"].as_f64().unwrap_or(0.0) / connections / seconds,
+        stats["max_per_connection"].as_f64().unwrap_or(0.0) / seconds,
+        stats["by_method"].clone(),
+    );
     let scored: Vec<u64> = reports.iter().map(|r| r.epoch.get()).collect();
     let per_sample = (spec.optimizer.batch_size * spec.model.seq_len) as u64;
     let last_stage = spec.stages.len() - 1;
@@ -161,6 +172,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         eval_loss: reports.last().and_then(|r| r.eval_loss),
         utilisation,
         bytes,
+        rpc,
     })
 }
 
@@ -248,6 +260,11 @@ async fn run(cli: Cli) -> Result<()> {
                 "single_process_tokens_per_s": round(single_tok_s),
                 "eval_loss_swarm": r.eval_loss.map(round),
                 "eval_loss_single": round(single_loss),
+                "chain_rpc_per_s": {
+                    "mean_per_connection": round(r.rpc.0),
+                    "busiest_connection": round(r.rpc.1),
+                    "calls_by_method": r.rpc.2,
+                },
                 "bytes_per_token": {
                     "activations": round(per_token(&["act"])),
                     "gradients": round(per_token(&["grad"])),
@@ -302,12 +319,12 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
         cli.miner_poll_ms
             .map_or("btminer's default interval".into(), |ms| format!("{ms} ms")),
     );
-    s += "| storage latency | tokens | swarm tok/s | single tok/s | ratio | utilisation (mean) | eval loss swarm | eval loss single | act B/tok | grad B/tok | merge B/tok |\n";
-    s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    s += "| storage latency | tokens | swarm tok/s | single tok/s | ratio | utilisation (mean) | eval loss swarm | eval loss single | act B/tok | grad B/tok | merge B/tok | chain RPC/s per process (mean, busiest) |\n";
+    s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in results {
         let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
         s += &format!(
-            "| {} ms | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.4} | {:.4} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} ms | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.4} | {:.4} | {:.1} | {:.1} | {:.1} | {:.2}, {:.2} |\n",
             r["storage_latency_ms"],
             r["tokens"],
             f("swarm_tokens_per_s"),
@@ -319,6 +336,12 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
             r["bytes_per_token"]["activations"].as_f64().unwrap_or(0.0),
             r["bytes_per_token"]["gradients"].as_f64().unwrap_or(0.0),
             r["bytes_per_token"]["merge"].as_f64().unwrap_or(0.0),
+            r["chain_rpc_per_s"]["mean_per_connection"]
+                .as_f64()
+                .unwrap_or(0.0),
+            r["chain_rpc_per_s"]["busiest_connection"]
+                .as_f64()
+                .unwrap_or(0.0),
         );
     }
     s

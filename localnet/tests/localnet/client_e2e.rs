@@ -674,3 +674,42 @@ async fn commitments_and_metagraph_read_at_an_earlier_block() {
     assert!(mg_now.uid_of(&late.account_id()).is_some());
     assert_eq!(mg_then.len() + 1, mg_now.len());
 }
+
+/// Following the chain through the finalized-heads subscription yields every block in order and
+/// costs the node no request per block (what `sliver_rpcStats` counts while twenty blocks pass
+/// is the one-off cost of the reads around it, not twenty of anything).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_finalized_heads_costs_no_request_per_block() {
+    use subxt::ext::futures::StreamExt;
+    let (_net, client) = chain(false).await;
+    let calls = || async {
+        client.request_json("sliver_rpcStats").await.unwrap()["calls"]
+            .as_u64()
+            .unwrap()
+    };
+    let heads = bounded("subscribing", client.finalized_heads())
+        .await
+        .expect("a finalized-heads subscription");
+    let mut heads = std::pin::pin!(heads);
+    let first = bounded("the first head", heads.next())
+        .await
+        .expect("a head")
+        .unwrap();
+    let before = calls().await;
+    let mut last = first;
+    for _ in 0..20 {
+        let b = bounded("the next head", heads.next())
+            .await
+            .expect("a head")
+            .unwrap();
+        assert_eq!(b.0, last.0 + 1, "heads in order, none skipped");
+        last = b;
+    }
+    let after = calls().await;
+    // The two `sliver_rpcStats` calls themselves, and nothing per block.
+    assert!(
+        after - before <= 2,
+        "{} requests while 20 blocks passed",
+        after - before
+    );
+}
