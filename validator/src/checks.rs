@@ -280,7 +280,7 @@ pub async fn check(
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
-    challenged: Vec<Challenged>,
+    mut challenged: Vec<Challenged>,
     (corpus, stage_params, start): (&Arc<Corpus>, &[i64], Vec<Option<Tensor>>),
     (verified, clock): (&BTreeMap<Hotkey, u64>, &watch::Receiver<u64>),
 ) -> Result<BTreeMap<Hotkey, Tally>> {
@@ -289,8 +289,22 @@ pub async fn check(
     let deadline = spec.swarm.schedule().timeline(epoch).answer_end;
     let stages = spec.stages.len();
     let mut tallies: BTreeMap<Hotkey, Tally> = BTreeMap::new();
-    let mut jobs = Vec::new();
-    let mut shown: std::collections::HashMap<(Hotkey, WeightsHash), Tensor> =
+    // The picks in order of the version they claim: each version is read once, its picks
+    // recomputed, and it is dropped before the next is read, so the validator holds one
+    // stage's weights at a time (besides the epoch's starting weights), however many miners
+    // and versions it checks.
+    challenged.sort_by_key(|c| (c.miner, c.weights));
+    let mut recomputer = Recomputer {
+        spec: spec.clone(),
+        corpus: Arc::clone(corpus),
+        start,
+        models: (0..stages).map(|_| None).collect(),
+    };
+    let mut jobs: Vec<Job> = Vec::new();
+    // The version in memory, and why each version that could not be used failed (looked for
+    // once: another pick claiming it fails for the same reason without waiting again).
+    let mut held: Option<((Hotkey, WeightsHash), Tensor)> = None;
+    let mut unusable: std::collections::HashMap<(Hotkey, WeightsHash), String> =
         std::collections::HashMap::new();
     // Each read of a miner's store is bounded by a sample's timeout alone: the answer deadline
     // ends the wait for an answer not there yet, not the reading of what is there (a stalling
@@ -357,66 +371,56 @@ pub async fn check(
         if blamed {
             continue;
         }
-        let tally = tallies.entry(c.miner).or_default();
         let Ok(miner_store) = roster.store(&c.miner) else {
             continue;
         };
-        // Several picks often claim one version: it is read and checked once.
-        let weights = if let Some(w) = shown.get(&(c.miner, claim)) {
-            w.shallow_clone()
-        } else {
+        let version = (c.miner, claim);
+        if let Some(why) = unusable.get(&version) {
+            let tally = tallies.entry(c.miner).or_default();
+            tally.checks += 1;
+            tally.failures.push(why.clone());
+            continue;
+        }
+        if held.as_ref().is_none_or(|(v, _)| *v != version) {
+            // Another version: the held one's picks are recomputed and it is dropped first.
+            held = None;
+            let done = recomputer.run(std::mem::take(&mut jobs)).await?;
+            record(&mut tallies, done);
             let params = stage_params
                 .get(c.stage.index())
                 .copied()
                 .unwrap_or(0)
                 .max(0) as u64;
             let key = layout::weights_answer(&spec.name, epoch, c.stage, &c.miner, &claim);
-            // Each read bounded: a store that stalls fails its own miner's check.
-            let get = || within(spec, &reads, miner_store.get(&key, params * 4));
-            let mut got = get().await;
-            // A missing answer is looked for again at each new block, until the deadline.
-            let mut blocks = clock.clone();
-            while matches!(got, Some(Ok(None)) | None) && *blocks.borrow() < deadline {
-                if blocks.changed().await.is_err() {
-                    break;
-                }
-                got = get().await;
-            }
-            let bytes = match got.unwrap_or(Ok(None)) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
+            match read_version(
+                spec,
+                miner_store,
+                (&key, claim, params),
+                metrics,
+                (&reads, clock, deadline),
+            )
+            .await
+            {
+                Ok(Some(weights)) => held = Some((version, weights)),
+                Ok(None) => continue,
+                Err(why) => {
+                    let tally = tallies.entry(c.miner).or_default();
                     tally.checks += 1;
-                    tally
-                        .failures
-                        .push("did not show the weights it claimed".into());
+                    tally.failures.push(why.clone());
+                    unusable.insert(version, why);
                     continue;
                 }
-                Err(e) => {
-                    tally.checks += 1;
-                    tally.failures.push(format!("its claimed weights: {e}"));
-                    continue;
-                }
-            };
-            metrics.add_bytes("down", "weights", bytes.len() as u64);
-            if WeightsHash::of_bytes(&bytes) != claim || bytes.len() as u64 != params * 4 {
-                tally.checks += 1;
-                tally
-                    .failures
-                    .push("showed weights that are not the ones it claimed".into());
-                continue;
             }
-            let Some(weights) = sliver_common::flat::flat_from_bytes(&bytes) else {
-                continue;
-            };
-            shown.insert((c.miner, claim), weights.shallow_clone());
-            weights
+        }
+        let Some((_, weights)) = held.as_ref() else {
+            continue;
         };
         jobs.push(Job {
             miner: c.miner,
             stage: c.stage,
             kind: c.kind,
             id: c.id,
-            weights,
+            weights: weights.shallow_clone(),
             inputs,
             upstream,
             loss: c.loss,
@@ -430,12 +434,47 @@ pub async fn check(
                 + 3,
         });
     }
-    let spec = spec.clone();
-    let corpus = corpus.clone();
-    let results = tokio::task::spawn_blocking(move || recompute_all(&spec, &corpus, &start, jobs))
-        .await
-        .context("the spot-check task failed")??;
-    for (miner, verdict) in results {
+    drop(held);
+    let done = recomputer.run(jobs).await?;
+    record(&mut tallies, done);
+    Ok(tallies)
+}
+
+/// Reads the weight version `claim` a miner put at `key` in answer to a challenge, looking
+/// again at each new block until `deadline` while it is not there: the weights, `Ok(None)`
+/// when they hash right but cannot be read as a flat tensor, or why the miner fails the check.
+async fn read_version(
+    spec: &RunSpec,
+    store: &Store,
+    (key, claim, params): (&str, WeightsHash, u64),
+    metrics: &Metrics,
+    (reads, clock, deadline): (&Deadline, &watch::Receiver<u64>, u64),
+) -> Result<Option<Tensor>, String> {
+    // Each read bounded: a store that stalls fails its own miner's check.
+    let get = || within(spec, reads, store.get(key, params * 4));
+    let mut got = get().await;
+    let mut blocks = clock.clone();
+    while matches!(got, Some(Ok(None)) | None) && *blocks.borrow() < deadline {
+        if blocks.changed().await.is_err() {
+            break;
+        }
+        got = get().await;
+    }
+    let bytes = match got.unwrap_or(Ok(None)) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err("did not show the weights it claimed".into()),
+        Err(e) => return Err(format!("its claimed weights: {e}")),
+    };
+    metrics.add_bytes("down", "weights", bytes.len() as u64);
+    if WeightsHash::of_bytes(&bytes) != claim || bytes.len() as u64 != params * 4 {
+        return Err("showed weights that are not the ones it claimed".into());
+    }
+    Ok(sliver_common::flat::flat_from_bytes(&bytes))
+}
+
+/// Counts each recomputation's verdict in its miner's tally.
+fn record(tallies: &mut BTreeMap<Hotkey, Tally>, done: Vec<(Hotkey, Verdict)>) {
+    for (miner, verdict) in done {
         let tally = tallies.entry(miner).or_default();
         tally.checks += 1;
         match verdict {
@@ -448,7 +487,36 @@ pub async fn check(
             Err(why) => tally.failures.push(why),
         }
     }
-    Ok(tallies)
+}
+
+/// Runs recomputations on a blocking thread, keeping one stage model per stage (built on first
+/// use) and the epoch's starting weights from one batch of jobs to the next.
+struct Recomputer {
+    spec: RunSpec,
+    corpus: Arc<Corpus>,
+    start: Vec<Option<Tensor>>,
+    models: Vec<Option<Stage>>,
+}
+
+impl Recomputer {
+    /// Recomputes `jobs` off the async runtime.
+    async fn run(&mut self, jobs: Vec<Job>) -> Result<Vec<(Hotkey, Verdict)>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (spec, corpus) = (self.spec.clone(), Arc::clone(&self.corpus));
+        let start = std::mem::take(&mut self.start);
+        let mut models = std::mem::take(&mut self.models);
+        let (start, models, results) = tokio::task::spawn_blocking(move || {
+            let results = recompute_all(&spec, &corpus, &start, &mut models, jobs);
+            (start, models, results)
+        })
+        .await
+        .context("the spot-check task failed")?;
+        self.start = start;
+        self.models = models;
+        results
+    }
 }
 
 /// Why the picked artifact `c` should not exist, if its routing says so: past stage 0, an
@@ -480,15 +548,16 @@ fn unrouted(spec: &RunSpec, roster: &Roster, epoch: Epoch, c: &Challenged) -> Op
 /// failed.
 type Verdict = Result<(Agreement, Option<f64>), String>;
 
-/// Runs every job on the CPU, one stage model per stage reused across jobs.
+/// Runs every job on the CPU, one stage model per stage (in `models`, built on first use)
+/// reused across jobs.
 fn recompute_all(
     spec: &RunSpec,
     corpus: &Corpus,
     start: &[Option<Tensor>],
+    models: &mut [Option<Stage>],
     jobs: Vec<Job>,
 ) -> Result<Vec<(Hotkey, Verdict)>> {
     let tol = &spec.validation;
-    let mut models: Vec<Option<Stage>> = (0..spec.stages.len()).map(|_| None).collect();
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         let slot = &mut models[job.stage.index()];
@@ -664,7 +733,10 @@ mod tests {
             job(2, Kind::Grad, wire(Kind::Grad, &last_grad), Some(loss)),
         ];
         let start = vec![None, None, None];
-        for (_, verdict) in recompute_all(&spec, &corpus, &start, honest.into()).unwrap() {
+        let fresh = || -> Vec<Option<Stage>> { (0..3).map(|_| None).collect() };
+        for (_, verdict) in
+            recompute_all(&spec, &corpus, &start, &mut fresh(), honest.into()).unwrap()
+        {
             let (a, _) = verdict.unwrap();
             assert!(
                 a.cosine > 0.9999 && (a.norm_ratio - 1.0).abs() < 1e-4,
@@ -684,7 +756,7 @@ mod tests {
             ),
             other,
         ];
-        for (n, (_, verdict)) in recompute_all(&spec, &corpus, &start, cheats.into())
+        for (n, (_, verdict)) in recompute_all(&spec, &corpus, &start, &mut fresh(), cheats.into())
             .unwrap()
             .into_iter()
             .enumerate()
@@ -696,7 +768,7 @@ mod tests {
         let mut far = job(1, Kind::Act, wire(Kind::Act, &act), None);
         far.weights = &far.weights * 3.0;
         let start = vec![None, Some(w0), None];
-        let (_, verdict) = recompute_all(&spec, &corpus, &start, vec![far])
+        let (_, verdict) = recompute_all(&spec, &corpus, &start, &mut fresh(), vec![far])
             .unwrap()
             .remove(0);
         assert!(verdict.unwrap_err().contains("optimizer steps allow"));
