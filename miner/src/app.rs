@@ -62,6 +62,7 @@ pub async fn run(config: Config) -> Result<()> {
         rt: tokio::runtime::Handle::current(),
         shutdown: shutdown.clone(),
         cancel: shutdown.token(),
+        uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(config.uploads_at_once)),
     };
     if let Some(a) = config.adversary {
         tracing::warn!(behaviour = ?a, "playing an adversary: for tests and benchmarks only");

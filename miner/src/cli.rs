@@ -62,12 +62,20 @@ pub struct MinerArgs {
     pub data: Option<String>,
     /// Milliseconds between looks for new inputs: each pipeline hop waits about half of it on
     /// top of storage. Each look is a GET per activation expected next (the oldest 4 per upstream
-    /// stream, at most 32) and per gradient awaited, so raise it on a paid S3 endpoint; the
-    /// upstream miners' activations are listed every ten polls. The merge waits
+    /// stream, at most 32) and per gradient awaited, so raise it on a paid S3 endpoint; each
+    /// upstream miner's activations are listed every ten polls, less often while its listings
+    /// find nothing the names missed. The merge waits
     /// as long between looks for its peers' shards, and the training loop a fifth of it for its
     /// next input.
     #[arg(long = "miner.poll_ms", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub poll_ms: u64,
+    /// Artifacts this miner puts in its store at once; the rest wait their turn. Every upload
+    /// shares the uplink: a merge puts a copy of every shard of the stage, and all at once on a
+    /// slow link each would take as long as the whole stage and pass the storage request
+    /// timeout; with k at once each takes about k x shard / uplink. Raise it on a fast link to
+    /// a distant store, where each put waits more on round trips than on bandwidth.
+    #[arg(long = "miner.uploads_at_once", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub uploads_at_once: u64,
     /// For the validator's tests and benchmarks only: cheat in this way (see `adversary.rs`).
     #[arg(long, hide = true)]
     pub adversary: Option<crate::adversary::Adversary>,

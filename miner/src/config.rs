@@ -40,6 +40,8 @@ pub struct Config {
     pub data: Option<String>,
     /// Pause between looks for new inputs.
     pub poll: std::time::Duration,
+    /// Artifacts put in this miner's store at once.
+    pub uploads_at_once: usize,
     /// The cheat this miner plays (tests and benchmarks only).
     pub adversary: Option<crate::adversary::Adversary>,
     /// The front before this miner's store that a fronted adversary announces.
@@ -68,6 +70,7 @@ impl Config {
             expected_spec,
             data: args.data.clone(),
             poll: std::time::Duration::from_millis(args.poll_ms),
+            uploads_at_once: usize::try_from(args.uploads_at_once).unwrap_or(usize::MAX),
             adversary: args.adversary,
             adversary_front: args.adversary_front.clone(),
         })

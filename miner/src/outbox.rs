@@ -1,5 +1,7 @@
 //! What a miner sends: each tensor sealed as a signed artifact and put, write-once, in its own
-//! store in the background, its bytes counted once the put is durable.
+//! store in the background, its bytes counted once the put is durable. Puts run a few at a time
+//! (`--miner.uploads_at_once`, [`Node::uploads`](crate::node::Node::uploads)); the rest wait their
+//! turn.
 //!
 //! The training loop and the merge both send through an [`Outbox`], so an artifact is sealed,
 //! keyed ([`layout::artifact`]) and counted in one place.
@@ -73,9 +75,13 @@ impl Outbox {
         )?;
         let key = layout::artifact(&run.name, &self.node.me(), at);
         let (store, metrics) = (self.node.store.clone(), self.node.metrics.clone());
+        let uploads = std::sync::Arc::clone(&self.node.uploads);
         self.pending.retain(|h| !h.is_finished());
         self.pending.push(self.node.rt.spawn(async move {
             let n = bytes.len() as u64;
+            // A few puts at a time share the uplink (`Node::uploads`); the semaphore is never
+            // closed, so a permit always comes.
+            let _permit = uploads.acquire_owned().await.ok();
             match store.put_once(&key, Bytes::from(bytes)).await {
                 Ok(Put::Created) => metrics.add_bytes("up", at.kind.as_str(), n),
                 Ok(Put::Same) => {}
