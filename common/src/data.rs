@@ -9,19 +9,26 @@
 //! [`Corpus::sample`] and [`Corpus::batch`] are pure functions of (corpus, split, seed, index);
 //! stage 0 and the validators recompute the same sample from the same numbers.
 //!
+//! A large corpus is prepared once into token shards in object storage ([`shards::prepare`],
+//! `btvalidator data prepare`) and named by `data.shards`; [`Corpus::load`] then reads only the
+//! manifest, and each sample is fetched by ranged GETs through a bounded cache: the same tokens,
+//! split and samples as the in-memory corpus of the same text, in memory independent of its
+//! size.
+//!
 //! ```
 //! use sliver_common::data::{Corpus, DataSpec, Split};
 //!
 //! let spec = DataSpec { sources: vec!["inline".into()], ..DataSpec::default() };
 //! let texts = (0..200).map(|i| format!("document {i}: some text to learn from.")).collect();
 //! let corpus = Corpus::from_texts(&spec, texts).unwrap();
-//! let batch = corpus.batch(Split::Train, 42, 0, 4, 16);
+//! let batch = corpus.batch(Split::Train, 42, 0, 4, 16).unwrap();
 //! assert_eq!(batch.len(), 4 * 17);
-//! assert_eq!(batch, corpus.batch(Split::Train, 42, 0, 4, 16));
+//! assert_eq!(batch, corpus.batch(Split::Train, 42, 0, 4, 16).unwrap());
 //! ```
 
 mod document;
 mod error;
+pub mod shards;
 mod source;
 mod spec;
 mod split;
@@ -36,14 +43,24 @@ pub use spec::{DataSpec, Format, TokenizerKind};
 pub use split::Split;
 pub use tokenizer::Tokenizer;
 
+use shards::{ShardOptions, Shards};
 use split::Layout;
 
-/// A tokenized corpus split into train and eval parts, ready to draw samples from.
+/// A tokenized corpus split into train and eval parts, ready to draw samples from: held in
+/// memory, or read from prepared token shards (`data.shards`).
 pub struct Corpus {
     tokenizer: Tokenizer,
-    tokens: Vec<u32>,
+    tokens: Tokens,
     layout: Layout,
     documents: usize,
+}
+
+/// Where a corpus's token stream is.
+enum Tokens {
+    /// The whole stream, in memory (small corpora, tests).
+    Memory(Vec<u32>),
+    /// Prepared shards, read by range through a bounded cache.
+    Shards(Box<Shards>),
 }
 
 impl Corpus {
@@ -53,8 +70,38 @@ impl Corpus {
     /// # Errors
     /// An invalid spec, a missing or unreadable source, a malformed file (named with its line or
     /// column), a source with no text, or a corpus too small to split.
+    ///
+    /// With `data.shards` set it reads only the shards' manifest (checked against
+    /// `data.manifest_blake3`, the tokenizer and `eval_fraction`), with the default cache.
     pub async fn load(spec: &DataSpec) -> Result<Corpus, Error> {
+        Corpus::load_with(spec, ShardOptions::default()).await
+    }
+
+    /// As [`Corpus::load`], with `options` for a sharded corpus's cache.
+    ///
+    /// # Errors
+    /// As [`Corpus::load`]; for shards, a missing or corrupt manifest, or one that does not
+    /// match the spec.
+    pub async fn load_with(spec: &DataSpec, options: ShardOptions) -> Result<Corpus, Error> {
         spec.validate()?;
+        if spec.shards.is_some() {
+            let (shards, manifest, layout) = Shards::open(spec, options).await?;
+            let corpus = Corpus {
+                tokenizer: Tokenizer::new(manifest.tokenizer)?,
+                tokens: Tokens::Shards(Box::new(shards)),
+                layout,
+                documents: usize::try_from(manifest.documents).unwrap_or(usize::MAX),
+            };
+            info!(
+                documents = corpus.documents,
+                tokens = manifest.tokens,
+                train_tokens = corpus.tokens(Split::Train),
+                eval_tokens = corpus.tokens(Split::Eval),
+                tokenizer = %manifest.tokenizer,
+                "token shards opened"
+            );
+            return Ok(corpus);
+        }
         let mut sources = Vec::with_capacity(spec.sources.len());
         for source in &spec.sources {
             sources.push((source.clone(), source::read(source, spec.format).await?));
@@ -85,7 +132,7 @@ impl Corpus {
                 files,
                 bytes,
                 documents = corpus.documents,
-                tokens = corpus.tokens.len(),
+                tokens = corpus.tokens(Split::Train) + corpus.tokens(Split::Eval),
                 train_tokens = corpus.tokens(Split::Train),
                 eval_tokens = corpus.tokens(Split::Eval),
                 tokenizer = %spec.tokenizer,
@@ -134,7 +181,7 @@ impl Corpus {
         })?;
         Ok(Corpus {
             tokenizer,
-            tokens,
+            tokens: Tokens::Memory(tokens),
             layout,
             documents,
         })
@@ -180,12 +227,34 @@ impl Corpus {
         Ok(())
     }
 
+    /// Whether the tokens are read from prepared shards rather than held in memory.
+    pub fn is_sharded(&self) -> bool {
+        matches!(self.tokens, Tokens::Shards(_))
+    }
+
+    /// Bytes of verified shard data cached now (0 for an in-memory corpus).
+    pub fn cached_bytes(&self) -> u64 {
+        match &self.tokens {
+            Tokens::Memory(_) => 0,
+            Tokens::Shards(s) => s.cached_bytes(),
+        }
+    }
+
     /// The `seq_len + 1` tokens (inputs, then the targets shifted by one) of sample `index` under
     /// `seed`: a window inside one split, a pure function of (corpus, split, seed, index).
     ///
+    /// # Errors
+    /// For a sharded corpus, a shard that cannot be read or does not match its hash (named).
+    ///
     /// # Panics
     /// If `split` has no run of `seq_len + 1` tokens; [`Corpus::check_seq_len`] rules that out.
-    pub fn sample(&self, split: Split, seed: u64, index: u64, seq_len: usize) -> Vec<u32> {
+    pub fn sample(
+        &self,
+        split: Split,
+        seed: u64,
+        index: u64,
+        seq_len: usize,
+    ) -> Result<Vec<u32>, Error> {
         let window = self.layout.window(split, seed, index, seq_len + 1).unwrap_or_else(|| {
             panic!(
                 "the {split} split has no run of {} tokens (longest {}); check Corpus::check_seq_len first",
@@ -193,11 +262,17 @@ impl Corpus {
                 self.layout.longest(split)
             )
         });
-        self.tokens[window].to_vec()
+        match &self.tokens {
+            Tokens::Memory(tokens) => Ok(tokens[window].to_vec()),
+            Tokens::Shards(shards) => shards.read(window),
+        }
     }
 
     /// Samples `index * batch .. (index + 1) * batch` flattened row-major into `i64`, shape
     /// `[batch, seq_len + 1]`.
+    ///
+    /// # Errors
+    /// As [`Corpus::sample`].
     ///
     /// # Panics
     /// As [`Corpus::sample`].
@@ -208,17 +283,17 @@ impl Corpus {
         index: u64,
         batch: usize,
         seq_len: usize,
-    ) -> Vec<i64> {
+    ) -> Result<Vec<i64>, Error> {
         let mut out = Vec::with_capacity(batch * (seq_len + 1));
         let first = index * batch as u64;
         for i in 0..batch as u64 {
             out.extend(
-                self.sample(split, seed, first + i, seq_len)
+                self.sample(split, seed, first + i, seq_len)?
                     .into_iter()
                     .map(i64::from),
             );
         }
-        out
+        Ok(out)
     }
 }
 
@@ -227,6 +302,7 @@ impl fmt::Debug for Corpus {
         let (blocks, eval_blocks) = self.layout.blocks();
         f.debug_struct("Corpus")
             .field("tokenizer", &self.tokenizer.kind())
+            .field("sharded", &self.is_sharded())
             .field("documents", &self.documents)
             .field("train_tokens", &self.tokens(Split::Train))
             .field("eval_tokens", &self.tokens(Split::Eval))
@@ -297,7 +373,7 @@ mod tests {
         );
         assert_eq!(corpus.vocab_size(), 256);
         corpus.check_seq_len(32).unwrap();
-        let s = corpus.sample(Split::Train, 1, 0, 32);
+        let s = corpus.sample(Split::Train, 1, 0, 32).unwrap();
         assert_eq!(s.len(), 33);
         assert!(corpus.tokenizer().decode(&s).contains("word"));
     }
@@ -328,7 +404,7 @@ mod tests {
         assert_eq!(corpus.vocab_size(), 50257);
         let text = corpus
             .tokenizer()
-            .decode(&corpus.sample(Split::Train, 3, 9, 48));
+            .decode(&corpus.sample(Split::Train, 3, 9, 48).unwrap());
         assert!(text.contains("row"), "{text}");
 
         // A bad line fails the whole load, naming file and line.
@@ -369,30 +445,31 @@ mod tests {
         let corpus = Corpus::from_texts(&spec(vec!["t".into()]), marked_docs(500)).unwrap();
         for split in [Split::Train, Split::Eval] {
             assert_eq!(
-                corpus.sample(split, 7, 3, 64),
-                corpus.sample(split, 7, 3, 64)
+                corpus.sample(split, 7, 3, 64).unwrap(),
+                corpus.sample(split, 7, 3, 64).unwrap()
             );
             assert_ne!(
-                corpus.sample(split, 7, 3, 64),
-                corpus.sample(split, 7, 4, 64)
+                corpus.sample(split, 7, 3, 64).unwrap(),
+                corpus.sample(split, 7, 4, 64).unwrap()
             );
             assert_ne!(
-                corpus.sample(split, 7, 3, 64),
-                corpus.sample(split, 8, 3, 64)
+                corpus.sample(split, 7, 3, 64).unwrap(),
+                corpus.sample(split, 8, 3, 64).unwrap()
             );
         }
         // The same corpus loaded twice gives the same samples: no hidden state.
         let again = Corpus::from_texts(&spec(vec!["t".into()]), marked_docs(500)).unwrap();
         assert_eq!(
-            corpus.batch(Split::Train, 1, 5, 8, 32),
-            again.batch(Split::Train, 1, 5, 8, 32)
+            corpus.batch(Split::Train, 1, 5, 8, 32).unwrap(),
+            again.batch(Split::Train, 1, 5, 8, 32).unwrap()
         );
         // A batch is its samples, row-major.
-        let batch = corpus.batch(Split::Eval, 1, 2, 3, 16);
+        let batch = corpus.batch(Split::Eval, 1, 2, 3, 16).unwrap();
         assert_eq!(batch.len(), 3 * 17);
         for row in 0..3 {
             let s: Vec<i64> = corpus
                 .sample(Split::Eval, 1, 6 + row, 16)
+                .unwrap()
                 .into_iter()
                 .map(i64::from)
                 .collect();
@@ -420,7 +497,7 @@ mod tests {
                 ids.extend(markers(
                     &corpus
                         .tokenizer()
-                        .decode(&corpus.sample(split, seed, index, 100)),
+                        .decode(&corpus.sample(split, seed, index, 100).unwrap()),
                 ));
             }
             ids
@@ -452,7 +529,7 @@ mod tests {
         let corpus = Corpus::from_texts(&data, texts).unwrap();
         let text = corpus
             .tokenizer()
-            .decode(&corpus.sample(Split::Train, 0, 0, 40));
+            .decode(&corpus.sample(Split::Train, 0, 0, 40).unwrap());
         assert!(
             text.contains("<|endoftext|>") && text.contains("fox"),
             "{text}"

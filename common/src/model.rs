@@ -64,4 +64,7 @@ pub enum ModelError {
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// A sample's tokens could not be read (a sharded corpus's store or shard).
+    #[error("reading the sample's tokens")]
+    Data(#[from] crate::data::Error),
 }

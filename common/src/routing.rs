@@ -86,7 +86,8 @@ pub fn data_index(id: u64) -> u64 {
 /// a validator reads to recompute any of them.
 ///
 /// # Errors
-/// [`ModelError`] when the corpus cannot fill a batch of the spec's shape.
+/// [`ModelError`] when the corpus cannot fill a batch of the spec's shape, or its shards cannot
+/// be read ([`ModelError::Data`]).
 pub fn sample_batch(
     spec: &RunSpec,
     corpus: &Corpus,
@@ -94,7 +95,7 @@ pub fn sample_batch(
     device: tch::Device,
 ) -> Result<Batch, ModelError> {
     let (batch, seq) = (spec.optimizer.batch_size, spec.model.seq_len);
-    let tokens = corpus.batch(Split::Train, spec.seed, data_index(id), batch, seq);
+    let tokens = corpus.batch(Split::Train, spec.seed, data_index(id), batch, seq)?;
     Batch::from_tokens(&tokens, batch, seq, device)
 }
 

@@ -72,6 +72,7 @@ use object_store::{
 use rand::Rng;
 use url::form_urlencoded;
 
+mod link;
 mod peer;
 pub use peer::Reach;
 
@@ -926,6 +927,47 @@ impl Store {
         }
     }
 
+    /// Reads bytes `range` of `key` (one ranged GET): `None` if the object is absent. A range
+    /// past the object's end is an error, as is an answer of another length.
+    ///
+    /// # Errors
+    /// An invalid key or range, or a failure that persisted through retries.
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<Bytes>, StorageError> {
+        let path = self.path(key)?;
+        let result = self
+            .retrying(key, || self.inner.backend.get_range(&path, range.clone()))
+            .await;
+        match result {
+            Ok(bytes) if bytes.len() as u64 == range.end - range.start => {
+                self.inner.gets.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .bytes_got
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Ok(Some(bytes))
+            }
+            Ok(bytes) => Err(StorageError::Backend {
+                key: key.to_string(),
+                source: object_store::Error::Generic {
+                    store: "get_range",
+                    source: format!(
+                        "asked for bytes {range:?}, got {} bytes",
+                        bytes.len()
+                    )
+                    .into(),
+                },
+            }),
+            Err(StorageError::Backend {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The keys under `prefix`, relative as given to [`put_once`](Self::put_once), sorted.
     ///
     /// `prefix` names a "directory": `runs/r` and `runs/r/` both list `runs/r/a` but not
@@ -1145,6 +1187,7 @@ mod tests {
         let store = Store::open(&StoreConfig::at("s3://bkt")).unwrap();
         send(store.put_once("k", Bytes::new()));
         send(store.get("k", 1));
+        send(store.get_range("k", 0..1));
         send(store.list(""));
         send(store.exists("k"));
         send(store.list_folders(""));

@@ -51,6 +51,9 @@ pub enum TrainError {
     /// libtorch failed outside a stage (optimizer).
     #[error("optimizer: {0}")]
     Torch(#[from] tch::TchError),
+    /// The training text could not be read (a sharded corpus's store or shard).
+    #[error("reading the training text")]
+    Data(#[from] crate::data::Error),
 }
 
 /// What one optimizer step did.
@@ -221,7 +224,7 @@ impl Trainer {
     pub fn batch(&self, corpus: &Corpus, split: Split, index: u64) -> Result<Batch, TrainError> {
         let o = &self.spec.optimizer;
         let seq = self.spec.model.seq_len;
-        let tokens = corpus.batch(split, self.spec.seed, index, o.batch_size, seq);
+        let tokens = corpus.batch(split, self.spec.seed, index, o.batch_size, seq)?;
         Batch::from_tokens(&tokens, o.batch_size, seq, self.device)
             .map_err(|source| TrainError::Model { stage: 0, source })
     }

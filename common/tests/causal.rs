@@ -20,7 +20,7 @@ use crate::support::{small_corpus, tiny_spec};
 fn change_by_position(spec: &RunSpec, wire: WireCodec) -> Vec<f64> {
     let corpus = small_corpus(spec);
     let seq = spec.model.seq_len;
-    let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, seq);
+    let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, seq).unwrap();
     let mut changed = tokens.clone();
     // Row r holds seq + 1 tokens; the input's last position is index seq - 1 of the row.
     for row in changed.chunks_mut(seq + 1) {

@@ -25,7 +25,9 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 fn staged_forward_and_backward_equal_monolithic() {
     let spec = tiny_spec(&[[0, 1], [1, 3], [3, 4]], 0, CodecKind::Fp32, false);
     let corpus = small_corpus(&spec);
-    let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len);
+    let tokens = corpus
+        .batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len)
+        .unwrap();
     let batch = Batch::from_tokens(&tokens, 4, spec.model.seq_len, Device::Cpu).unwrap();
 
     // Monolithic.
@@ -92,7 +94,9 @@ fn staged_forward_and_backward_equal_monolithic() {
 fn stages_reject_inputs_that_do_not_fit() {
     let spec = tiny_spec(&[[0, 2], [2, 4]], 8, CodecKind::Int8, false);
     let corpus = small_corpus(&spec);
-    let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len);
+    let tokens = corpus
+        .batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len)
+        .unwrap();
     let batch = Batch::from_tokens(&tokens, 4, spec.model.seq_len, Device::Cpu).unwrap();
     let s1 = Stage::new(&spec, 1, Device::Cpu).unwrap();
     let wrong = Tensor::zeros([4, 32, 64], (tch::Kind::Float, Device::Cpu));
@@ -168,7 +172,9 @@ fn context_only_boundary_sends_what_the_layers_added() {
     spec.boundary.context_only = true;
     spec.validate().unwrap();
     let corpus = small_corpus(&spec);
-    let tokens = corpus.batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len);
+    let tokens = corpus
+        .batch(Split::Train, spec.seed, 0, 4, spec.model.seq_len)
+        .unwrap();
     let batch = Batch::from_tokens(&tokens, 4, spec.model.seq_len, Device::Cpu).unwrap();
     let mono = Stage::monolithic(&spec, Device::Cpu);
     let mono_loss = mono

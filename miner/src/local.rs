@@ -92,7 +92,10 @@ impl<'a> LocalRun<'a> {
         let mut spec = RunSpec::load(&args.spec)
             .with_context(|| format!("loading run spec {}", args.spec.display()))?;
         if let Some(data) = &args.data {
+            // Text to read: it replaces the sources and any prepared shards.
             spec.data.sources = vec![data.clone()];
+            spec.data.shards = None;
+            spec.data.manifest_blake3 = None;
         }
         if args.threads > 0 {
             tch::set_num_threads(args.threads as i32);

@@ -325,11 +325,15 @@ pub fn denied_location(config: &StoreConfig) -> Result<String> {
     Ok(denied.to_location()?)
 }
 
-/// The run's text: the spec's data, or `data` in its place; its tokenizer must fit the model.
+/// The run's text: the spec's data (its prepared shards when it names them, read by range), or
+/// `data` in its place; its tokenizer must fit the model.
 async fn load_text(spec: &RunSpec, source: Option<&str>) -> Result<Corpus> {
     let mut data: DataSpec = spec.data.clone();
     if let Some(d) = source {
+        // `--data` is text to read: it replaces the sources and any prepared shards.
         data.sources = vec![d.to_owned()];
+        data.shards = None;
+        data.manifest_blake3 = None;
     }
     let corpus = Corpus::load(&data)
         .await

@@ -40,6 +40,7 @@ use sliver_common::data::Corpus;
 use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
+use sliver_common::model::Batch;
 use sliver_common::spot_check::{self, Agreement};
 use sliver_common::storage::{Put, Store};
 use sliver_common::{Epoch, RunSpec, Stage, StageIndex, routing};
@@ -567,6 +568,10 @@ fn recompute_all(
         let Some(stage) = slot.as_mut() else {
             continue;
         };
+        // The sample's tokens: a failure to read them (a shard's store) is this validator's,
+        // never the miner's, so it fails the checks instead of a verdict.
+        let batch = routing::sample_batch(spec, corpus, job.id, Device::Cpu)
+            .with_context(|| format!("reading the tokens of sample {}", job.id))?;
         // The largest change of one weight since the epoch's start, in units of what the
         // miner's steps allow.
         let drift = start
@@ -584,7 +589,7 @@ fn recompute_all(
                 job.steps, tol.weight_drift_margin
             )),
             _ => match sliver_common::flat::load_flat(stage.var_store_mut(), &job.weights) {
-                Ok(()) => recompute(spec, corpus, stage, &job).map(|a| (a, drift)),
+                Ok(()) => recompute(spec, &batch, stage, &job).map(|a| (a, drift)),
                 Err(e) => Err(format!("its claimed weights do not load: {e}")),
             },
         };
@@ -604,12 +609,7 @@ fn recompute_all(
 
 /// Recomputes one artifact on `stage` (its claimed weights loaded) from each candidate input
 /// and compares: the first that reproduces it passes, else the first one's mismatch stands.
-fn recompute(
-    spec: &RunSpec,
-    corpus: &Corpus,
-    stage: &Stage,
-    job: &Job,
-) -> Result<Agreement, String> {
+fn recompute(spec: &RunSpec, batch: &Batch, stage: &Stage, job: &Job) -> Result<Agreement, String> {
     let inputs: Vec<Option<&Tensor>> = if job.inputs.is_empty() {
         vec![None]
     } else {
@@ -617,7 +617,7 @@ fn recompute(
     };
     let mut first = None;
     for input in inputs {
-        match recompute_from(spec, corpus, stage, job, input) {
+        match recompute_from(spec, batch, stage, job, input) {
             Ok(a) => return Ok(a),
             Err(e) => {
                 first.get_or_insert(e);
@@ -630,18 +630,17 @@ fn recompute(
 /// [`recompute`] from one input.
 fn recompute_from(
     spec: &RunSpec,
-    corpus: &Corpus,
+    batch: &Batch,
     stage: &Stage,
     job: &Job,
     input: Option<&Tensor>,
 ) -> Result<Agreement, String> {
     let torch = |e: &dyn std::fmt::Display| format!("recomputing failed: {e}");
-    let batch = routing::sample_batch(spec, corpus, job.id, Device::Cpu).map_err(|e| torch(&e))?;
     let (recomputed, loss) = if job.kind == Kind::Act {
-        let fwd = tch::no_grad(|| stage.forward(input, &batch)).map_err(|e| torch(&e))?;
+        let fwd = tch::no_grad(|| stage.forward(input, batch)).map_err(|e| torch(&e))?;
         (fwd.output().shallow_clone(), None)
     } else {
-        let fwd = stage.forward(input, &batch).map_err(|e| torch(&e))?;
+        let fwd = stage.forward(input, batch).map_err(|e| torch(&e))?;
         let loss = job
             .upstream
             .is_none()

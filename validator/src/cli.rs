@@ -48,6 +48,32 @@ pub enum Command {
         #[arg(long = "run")]
         run: PathBuf,
     },
+    /// Work on a run's training text.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// `btvalidator data` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Tokenize the spec's `[data]` sources into token shards and a manifest, one file at a
+    /// time, and print the `shards` and `manifest_blake3` lines that make participants read them
+    /// (by ranged GETs, never the whole corpus) instead of the sources.
+    ///
+    /// An `s3://` output takes its endpoint, region and write keys from `AWS_ENDPOINT_URL`,
+    /// `AWS_REGION`, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`. Rerunning over the same
+    /// sources rewrites nothing; other sources into the same place are refused.
+    Prepare {
+        /// Run spec (TOML) whose `[data]` is tokenized.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Where the shards go: a directory, `file://` URL or `s3://bucket/prefix`.
+        #[arg(long)]
+        out: String,
+        /// Most tokens per shard.
+        #[arg(long, default_value_t = 1 << 22)]
+        shard_tokens: u64,
+    },
 }
 
 /// Flags of the network validator.
@@ -66,7 +92,8 @@ pub struct ValidatorArgs {
     /// start when the owner published a different one.
     #[arg(long)]
     pub spec: Option<PathBuf>,
-    /// Where to read the held-out text from, replacing the spec's data sources.
+    /// Where to read the held-out text from, replacing the spec's data sources (and its
+    /// prepared shards).
     #[arg(long)]
     pub data: Option<String>,
     /// Held-out micro-batches per evaluation of the merged model.

@@ -16,12 +16,14 @@
 //! - [`record`]: one line per scored epoch in `epochs.jsonl` (what the local subnet reads).
 //! - [`weights`]: weights on chain.
 //! - [`spec`]: `btvalidator spec`, the run-spec report.
+//! - [`data`]: `btvalidator data prepare`, a spec's text into token shards.
 
 pub mod app;
 pub mod checks;
 pub mod clasp;
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod epoch;
 pub mod export;
 pub mod follow;

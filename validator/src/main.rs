@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sliver_validator::cli::{Cli, Command};
+use sliver_validator::cli::{Cli, Command, DataCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +18,14 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(s.as_bytes());
         }),
         Some(Command::Scores { run }) => sliver_validator::export::summarise(&run).map(|s| {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(s.as_bytes());
+        }),
+        Some(Command::Data(DataCommand::Prepare {
+            spec,
+            out,
+            shard_tokens,
+        })) => sliver_validator::data::prepare(&spec, &out, shard_tokens).map(|s| {
             use std::io::Write;
             let _ = std::io::stdout().write_all(s.as_bytes());
         }),

@@ -180,6 +180,49 @@ pub enum Error {
         /// The longest window that split holds.
         longest: usize,
     },
+    /// A token shard or the shard manifest is absent.
+    #[error("token shard object {location} is missing")]
+    ShardMissing {
+        /// The location and key.
+        location: String,
+    },
+    /// A token shard does not hold what the manifest says (hash, header or length).
+    #[error("token shard {location} is corrupt: {reason}")]
+    ShardCorrupt {
+        /// The location and key.
+        location: String,
+        /// What does not match.
+        reason: String,
+    },
+    /// The shard manifest is malformed, does not match `data.manifest_blake3`, or does not
+    /// match the spec's `[data]`.
+    #[error("shard manifest {location}: {reason}")]
+    Manifest {
+        /// The manifest's location and key.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing a token shard's store failed (network, permissions, timeouts).
+    #[error("storage error on {location}")]
+    ShardStorage {
+        /// The location and key.
+        location: String,
+        /// The storage error (boxed: it is large).
+        #[source]
+        source: Box<crate::storage::StorageError>,
+    },
+    /// Preparing shards into a location that already holds other shards.
+    #[error(
+        "{location} already holds different bytes: prepare into an empty location (shards are written once)"
+    )]
+    ShardExists {
+        /// The location and key.
+        location: String,
+    },
+    /// The shard reader's I/O thread has stopped (the process is shutting down).
+    #[error("the token shard reader has stopped")]
+    ShardsClosed,
     /// A background reading or tokenizing task panicked or was cancelled.
     #[error("data loading task failed")]
     Task(#[from] tokio::task::JoinError),

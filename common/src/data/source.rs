@@ -4,6 +4,7 @@
 //! `format = "auto"`, so are files whose extension names no known format.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -14,8 +15,56 @@ use url::Url;
 use super::document::RawFile;
 use super::{Error, Format};
 
+/// One file a source names, not yet read.
+#[derive(Clone)]
+pub(crate) struct FileRef {
+    /// The path or URL, for errors and logs.
+    pub(crate) location: String,
+    /// A concrete format (never `Auto`).
+    pub(crate) format: Format,
+    at: At,
+}
+
+#[derive(Clone)]
+enum At {
+    Local(PathBuf),
+    Store(Arc<dyn ObjectStore>, object_store::path::Path),
+}
+
+impl FileRef {
+    /// Reads the whole file.
+    pub(crate) async fn read(&self) -> Result<RawFile, Error> {
+        let bytes = match &self.at {
+            At::Local(path) => {
+                let (path, location) = (path.clone(), self.location.clone());
+                tokio::task::spawn_blocking(move || {
+                    std::fs::read(&path).map_err(|e| io_error(&location, e))
+                })
+                .await??
+                .into()
+            }
+            At::Store(store, path) => get(store.as_ref(), path, &self.location).await?,
+        };
+        Ok(RawFile {
+            location: self.location.clone(),
+            format: self.format,
+            bytes,
+        })
+    }
+}
+
 /// Reads every file that `source` names. Never returns an empty list.
 pub(crate) async fn read(source: &str, format: Format) -> Result<Vec<RawFile>, Error> {
+    let mut files = Vec::new();
+    for file in list(source, format).await? {
+        files.push(file.read().await?);
+    }
+    Ok(files)
+}
+
+/// The files that `source` names, in order, without reading them: a writer reads them one at a
+/// time. Never returns an empty list.
+pub(crate) async fn list(source: &str, format: Format) -> Result<Vec<FileRef>, Error> {
     if source.contains("://") {
         let url = Url::parse(source).map_err(|e| Error::InvalidUrl {
             url: source.to_owned(),
@@ -45,10 +94,10 @@ pub(crate) async fn read(source: &str, format: Format) -> Result<Vec<RawFile>, E
             Some(host) => format!("{}://{host}/", url.scheme()),
             None => format!("{}:///", url.scheme()),
         };
-        read_store(store.as_ref(), &prefix, source, &base, format).await
+        list_store(Arc::from(store), &prefix, source, &base, format).await
     } else {
         let path = expand_home(source);
-        tokio::task::spawn_blocking(move || read_local(&path, format)).await?
+        tokio::task::spawn_blocking(move || list_local(&path, format)).await?
     }
 }
 
@@ -61,15 +110,15 @@ fn expand_home(source: &str) -> PathBuf {
     }
 }
 
-/// Reads the object at `prefix`, or every object under it. `label` names the source in errors;
+/// The object at `prefix`, or every object under it. `label` names the source in errors;
 /// `base` + an object's path names the object.
-pub(crate) async fn read_store(
-    store: &dyn ObjectStore,
+async fn list_store(
+    store: Arc<dyn ObjectStore>,
     prefix: &object_store::path::Path,
     label: &str,
     base: &str,
     format: Format,
-) -> Result<Vec<RawFile>, Error> {
+) -> Result<Vec<FileRef>, Error> {
     let head_err = match store.head(prefix).await {
         Ok(meta) => {
             let location = format!("{base}{}", meta.location);
@@ -79,11 +128,10 @@ pub(crate) async fn read_store(
                     .ok_or_else(|| Error::UnknownFormat {
                         location: location.clone(),
                     })?;
-            let bytes = get(store, &meta.location, &location).await?;
-            return Ok(vec![RawFile {
+            return Ok(vec![FileRef {
                 location,
                 format,
-                bytes,
+                at: At::Store(store, meta.location),
             }]);
         }
         Err(e) => e,
@@ -109,11 +157,10 @@ pub(crate) async fn read_store(
         let Some(format) = pick(&location, meta.location.filename().unwrap_or(""), format) else {
             continue;
         };
-        let bytes = get(store, &meta.location, &location).await?;
-        files.push(RawFile {
+        files.push(FileRef {
             location,
             format,
-            bytes,
+            at: At::Store(store.clone(), meta.location),
         });
     }
     if files.is_empty() {
@@ -161,7 +208,7 @@ fn pick(location: &str, file_name: &str, format: Format) -> Option<Format> {
     found
 }
 
-fn read_local(path: &Path, format: Format) -> Result<Vec<RawFile>, Error> {
+fn list_local(path: &Path, format: Format) -> Result<Vec<FileRef>, Error> {
     let location = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| io_error(&location, e))?;
     if !meta.is_dir() {
@@ -170,11 +217,10 @@ fn read_local(path: &Path, format: Format) -> Result<Vec<RawFile>, Error> {
             .ok_or_else(|| Error::UnknownFormat {
                 location: location.clone(),
             })?;
-        let bytes = std::fs::read(path).map_err(|e| io_error(&location, e))?;
-        return Ok(vec![RawFile {
+        return Ok(vec![FileRef {
             location,
             format,
-            bytes: bytes.into(),
+            at: At::Local(path.to_path_buf()),
         }]);
     }
     let mut paths = Vec::new();
@@ -187,11 +233,10 @@ fn read_local(path: &Path, format: Format) -> Result<Vec<RawFile>, Error> {
         let Some(format) = pick(&file_location, name, format) else {
             continue;
         };
-        let bytes = std::fs::read(&p).map_err(|e| io_error(&file_location, e))?;
-        files.push(RawFile {
+        files.push(FileRef {
             location: file_location,
             format,
-            bytes: bytes.into(),
+            at: At::Local(p),
         });
     }
     if files.is_empty() {
@@ -361,8 +406,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let files = read_store(
-            &store,
+        let files = list_store(
+            Arc::new(store),
             &StorePath::from("runs/data"),
             "memory:///runs/data",
             "memory:///",
@@ -370,6 +415,10 @@ mod tests {
         )
         .await
         .unwrap();
+        let files = [
+            files[0].read().await.unwrap(),
+            files[1].read().await.unwrap(),
+        ];
         let locations: Vec<&str> = files.iter().map(|f| f.location.as_str()).collect();
         assert_eq!(
             locations,

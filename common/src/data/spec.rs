@@ -18,6 +18,10 @@ use super::Error;
 /// text_field = "text"    # JSONL key or Parquet column
 /// tokenizer = "gpt2"     # byte | gpt2
 /// eval_fraction = 0.05   # share held out for evaluation, in (0, 0.5]
+/// # Prepared token shards (`btvalidator data prepare` prints these two lines): read by
+/// # ranged GETs instead of loading the sources.
+/// # shards = "s3://bucket/corpus?endpoint=https%3A%2F%2Fs3.example.com&key=RK&secret=RS"
+/// # manifest_blake3 = "<64 hex digits>"
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +37,14 @@ pub struct DataSpec {
     pub tokenizer: TokenizerKind,
     /// Share of the corpus held out for evaluation, in (0, 0.5].
     pub eval_fraction: f64,
+    /// Where the corpus's prepared token shards are (a storage location, as a neuron publishes
+    /// one: a directory, `file://` URL or `s3://bucket/prefix` with its read-only key). When
+    /// set, participants read samples from the shards by ranged GETs and never load `sources`;
+    /// `sources` then only say what the shards were prepared from.
+    pub shards: Option<String>,
+    /// The BLAKE3 of the shards' `manifest.json` (64 hex digits), required with `shards`: the
+    /// manifest pins every shard's hash, so the spec pins every token.
+    pub manifest_blake3: Option<String>,
 }
 
 impl Default for DataSpec {
@@ -43,6 +55,8 @@ impl Default for DataSpec {
             text_field: "text".to_owned(),
             tokenizer: TokenizerKind::Byte,
             eval_fraction: 0.05,
+            shards: None,
+            manifest_blake3: None,
         }
     }
 }
@@ -60,11 +74,39 @@ impl DataSpec {
             text_field,
             tokenizer: _,
             eval_fraction,
+            shards,
+            manifest_blake3,
         } = self;
-        if sources.is_empty() {
+        match (shards, manifest_blake3) {
+            (Some(location), Some(hash)) => {
+                crate::storage::StoreConfig::from_location(location)
+                    .map_err(|e| invalid("data.shards", format!("is not a location: {e}")))?;
+                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid(
+                        "data.manifest_blake3",
+                        format!("must be 64 hex digits, got {hash:?}"),
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "data.manifest_blake3",
+                    "must be set with data.shards (`btvalidator data prepare` prints it)"
+                        .to_owned(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "data.manifest_blake3",
+                    "is set but data.shards is not".to_owned(),
+                ));
+            }
+            (None, None) => {}
+        }
+        if sources.is_empty() && shards.is_none() {
             return Err(invalid(
                 "data.sources",
-                "must name at least one file, directory or URL".to_owned(),
+                "must name at least one file, directory or URL (or set data.shards)".to_owned(),
             ));
         }
         if let Some(i) = sources.iter().position(|s| s.trim().is_empty()) {
@@ -232,7 +274,7 @@ mod tests {
         );
         assert_eq!(
             msg(DataSpec::default()),
-            "data.sources must name at least one file, directory or URL"
+            "data.sources must name at least one file, directory or URL (or set data.shards)"
         );
         assert_eq!(
             msg(DataSpec {
@@ -254,6 +296,52 @@ mod tests {
         }
         .validate()
         .unwrap();
+    }
+
+    #[test]
+    fn shards_need_a_location_and_the_manifest_hash() {
+        let msg = |s: DataSpec| s.validate().unwrap_err().to_string();
+        let hash = "ab".repeat(32);
+        let sharded = DataSpec {
+            sources: Vec::new(),
+            shards: Some("/data/shards".into()),
+            manifest_blake3: Some(hash.clone()),
+            ..DataSpec::default()
+        };
+        sharded.validate().unwrap();
+        let parsed: DataSpec = toml::from_str(&format!(
+            "shards = \"s3://bkt/p?endpoint=http%3A%2F%2F127.0.0.1%3A9000\"\nmanifest_blake3 = \"{hash}\""
+        ))
+        .unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(
+            msg(DataSpec {
+                manifest_blake3: None,
+                ..sharded.clone()
+            }),
+            "data.manifest_blake3 must be set with data.shards (`btvalidator data prepare` prints it)"
+        );
+        assert!(
+            msg(DataSpec {
+                manifest_blake3: Some("xyz".into()),
+                ..sharded.clone()
+            })
+            .starts_with("data.manifest_blake3 must be 64 hex digits")
+        );
+        assert!(
+            msg(DataSpec {
+                shards: Some("s3://bkt/p?color=red".into()),
+                ..sharded.clone()
+            })
+            .starts_with("data.shards is not a location")
+        );
+        assert_eq!(
+            msg(DataSpec {
+                shards: None,
+                ..sharded
+            }),
+            "data.manifest_blake3 is set but data.shards is not"
+        );
     }
 
     #[test]
