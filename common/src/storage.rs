@@ -74,6 +74,7 @@ use url::form_urlencoded;
 
 mod link;
 mod peer;
+pub use link::{LISTED_BYTES, Link, LinkSpec};
 pub use peer::Reach;
 
 /// The region used when none is configured.
@@ -161,9 +162,11 @@ pub struct StoreConfig {
     pub read_access_key_id: Option<String>,
     /// Its secret: public by design once published, but still never printed.
     pub read_secret_access_key: Option<String>,
-    /// Delay added before every request (and every retry of one), to simulate a distant store in
-    /// benchmarks and tests; zero by default. Not part of the location.
-    pub latency: Duration,
+    /// The emulated network link requests cross ([`Link`]: a round trip, shared upload and
+    /// download bandwidth, a failure rate), for benchmarks and tests; transparent by default.
+    /// Not part of the location. Clones share the link's bandwidth, so a participant gives the
+    /// same link to every store it opens, its peers' included.
+    pub link: Link,
     /// Which peers' locations this participant reads ([`Reach`]); [`Reach::Public`] by default.
     /// Not part of the location.
     pub reach: Reach,
@@ -192,7 +195,7 @@ impl StoreConfig {
             secret_access_key: None,
             read_access_key_id: None,
             read_secret_access_key: None,
-            latency: Duration::ZERO,
+            link: Link::new(LinkSpec::default()),
             reach: Reach::Public,
             timeouts: Timeouts::default(),
         }
@@ -384,7 +387,7 @@ impl fmt::Debug for StoreConfig {
                 "read_secret_access_key",
                 &self.read_secret_access_key.as_ref().map(|_| "[redacted]"),
             )
-            .field("latency", &self.latency)
+            .field("link", &self.link)
             .field("reach", &self.reach)
             .field("timeouts", &self.timeouts)
             .finish()
@@ -756,6 +759,16 @@ impl Store {
                 (Arc::new(s3), prefix)
             }
         };
+        // Behind the emulated link, when there is one: every request crosses it.
+        let backend: Arc<dyn ObjectStore> = if config.link.spec().is_transparent() {
+            backend
+        } else {
+            Arc::new(link::Linked::new(
+                backend,
+                config.link.clone(),
+                config.timeouts.request,
+            ))
+        };
         tracing::debug!(store = %config, "storage opened");
         Ok(Store {
             inner: Arc::new(Inner {
@@ -1125,7 +1138,7 @@ impl Store {
         Ok(ObjectPath::from(format!("{}{key}", self.inner.prefix)))
     }
 
-    /// Runs `request` (after the configured latency), retrying transient failures with
+    /// Runs `request` (through the configured [`Link`]), retrying transient failures with
     /// exponential backoff and jitter, at most [`ATTEMPTS`] times in all.
     async fn retrying<T, F, Fut>(&self, key: &str, mut request: F) -> Result<T, StorageError>
     where
@@ -1134,10 +1147,6 @@ impl Store {
     {
         let mut attempt = 1;
         loop {
-            let latency = self.inner.config.latency;
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
             match request().await {
                 Ok(value) => return Ok(value),
                 Err(source) if attempt < ATTEMPTS && is_transient(&source) => {

@@ -10,7 +10,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sliver_common::storage::{Put, Reach, StorageError, Store, StoreConfig, StoreStats};
+use sliver_common::storage::{
+    Link, LinkSpec, Put, Reach, StorageError, Store, StoreConfig, StoreStats,
+};
 use sliver_common::testing::S3Server;
 
 /// Every storage step is bounded: a hung server fails the test instead of stalling it.
@@ -277,10 +279,13 @@ async fn s3_transient_failures_are_retried_a_bounded_number_of_times() {
 }
 
 #[tokio::test]
-async fn latency_is_added_to_every_request() {
+async fn the_links_round_trip_is_added_to_every_request() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
-        latency: Duration::from_millis(50),
+        link: Link::new(LinkSpec {
+            rtt: Duration::from_millis(50),
+            ..LinkSpec::default()
+        }),
         ..StoreConfig::filesystem(dir.path())
     };
     let store = Store::open(&config).unwrap();

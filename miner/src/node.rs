@@ -37,7 +37,7 @@ pub struct Node {
     /// Fires on shutdown.
     pub cancel: CancellationToken,
     /// Puts to this miner's store allowed at once (`--miner.uploads_at_once`): every
-    /// [`Outbox`](crate::outbox::Outbox) takes a permit per put, so the uplink is shared by a
+    /// `Outbox` takes a permit per put, so the uplink is shared by a
     /// few uploads at a time, each finishing in its share of the time.
     pub uploads: Arc<tokio::sync::Semaphore>,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sliver_chain::client::{Endpoint, NetUid};
 use sliver_chain::wallet::Wallet;
-use sliver_common::storage::{Reach, StoreConfig, Timeouts};
+use sliver_common::storage::{Link, LinkSpec, Reach, StoreConfig, Timeouts};
 
 /// Subnet, wallet and chain flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -109,9 +109,19 @@ pub struct StorageArgs {
     /// private endpoints (refused by default: a stranger's location could point anywhere).
     #[arg(long = "storage.allow_local")]
     pub allow_local: bool,
-    /// For benchmarks: milliseconds added to every storage request.
+    /// For benchmarks: an emulated link to every store this participant reads or writes (its
+    /// own and its peers'): the round trip in milliseconds added to every request...
     #[arg(long = "storage.latency_ms", default_value_t = 0, hide = true)]
     pub latency_ms: u64,
+    /// ...the upload bandwidth in Mbit/s its puts share (unlimited when unset)...
+    #[arg(long = "storage.link_up_mbit", hide = true)]
+    pub link_up_mbit: Option<f64>,
+    /// ...the download bandwidth in Mbit/s its gets and listings share...
+    #[arg(long = "storage.link_down_mbit", hide = true)]
+    pub link_down_mbit: Option<f64>,
+    /// ...and the share of requests that fail as a network error would, in [0, 1).
+    #[arg(long = "storage.link_failure_rate", default_value_t = 0.0, hide = true)]
+    pub link_failure_rate: f64,
     /// Seconds connecting to an S3 endpoint may take; for peers' stores at most a third of the
     /// run's sample timeout (`Timeouts::within`).
     #[arg(long = "storage.connect_timeout_secs", default_value_t = Timeouts::default().connect.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
@@ -160,7 +170,21 @@ impl StorageArgs {
         } else {
             Reach::Public
         };
-        c.latency = Duration::from_millis(self.latency_ms);
+        let bps = |mbit: Option<f64>| {
+            mbit.filter(|m| m.is_finite() && *m > 0.0)
+                .map(|m| (m * 1e6) as u64)
+        };
+        c.link = Link::new(LinkSpec {
+            rtt: Duration::from_millis(self.latency_ms),
+            up_bps: bps(self.link_up_mbit),
+            down_bps: bps(self.link_down_mbit),
+            // Out of range (or NaN): clamped into [0, 0.99].
+            failure_rate: if self.link_failure_rate.is_nan() {
+                0.0
+            } else {
+                self.link_failure_rate.clamp(0.0, 0.99)
+            },
+        });
         c.timeouts = Timeouts {
             connect: Duration::from_secs(self.connect_timeout_secs),
             request: Duration::from_secs(self.request_timeout_secs),

@@ -275,7 +275,7 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         .context("reading the chain's block time")?;
     // A dropped subscription is taken up again a block later.
     let clock = clock(client.clone(), first, block_time, shutdown);
-    let peers = (cfg.store.reach, cfg.store.timeouts);
+    let peers = (cfg.store.reach, cfg.store.timeouts, cfg.store.link.clone());
     let view = Arc::new(RunView::new(client, cfg.netuid, spec, peers));
     Ok(Neuron {
         hotkey,

@@ -25,7 +25,7 @@ use sliver_chain::client::{BlockNumber, Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::artifact::{Hotkey, RunId};
 use sliver_common::assignment::{Assignment, Member};
-use sliver_common::storage::{Reach, Store, StoreConfig, Timeouts};
+use sliver_common::storage::{Link, Reach, Store, StoreConfig, Timeouts};
 use sliver_common::{Epoch, RunSpec};
 use tracing::{info, warn};
 
@@ -230,6 +230,9 @@ pub struct RunView {
     pub run: RunId,
     /// Which peers' locations are read.
     reach: Reach,
+    /// The emulated link this participant's own store is behind, shared by its peers' stores
+    /// (transparent outside benchmarks and tests).
+    link: Link,
     /// How long a request to a peer's store may take: the storage flags' timeouts, bounded by
     /// the spec's per-read deadline ([`Timeouts::within`]).
     timeouts: Timeouts,
@@ -246,12 +249,12 @@ const ROSTERS_KEPT: usize = 4;
 impl RunView {
     /// A view of `spec`'s run on `netuid`, reading peers' stores under `reach`, with `timeouts`
     /// (the storage flags') bounded by the spec's per-read deadline
-    /// ([`crate::fetch::peer_deadline`], [`Timeouts::within`]).
+    /// ([`crate::fetch::peer_deadline`], [`Timeouts::within`]), through `link`.
     pub fn new(
         client: Arc<Client>,
         netuid: NetUid,
         spec: RunSpec,
-        (reach, timeouts): (Reach, Timeouts),
+        (reach, timeouts, link): (Reach, Timeouts, Link),
     ) -> Self {
         let timeouts = timeouts.within(crate::fetch::peer_deadline(&spec));
         let run = RunId::of(&spec, netuid.0);
@@ -261,6 +264,7 @@ impl RunView {
             spec,
             run,
             reach,
+            link,
             timeouts,
             stores: Mutex::new(HashMap::new()),
             rosters: Mutex::new(Vec::new()),
@@ -274,6 +278,7 @@ impl RunView {
         }
         let config = StoreConfig {
             timeouts: self.timeouts,
+            link: self.link.clone(),
             ..StoreConfig::from_location(location)?
         };
         let store = Store::open_peer(&config, self.reach)?;
