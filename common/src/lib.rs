@@ -19,6 +19,8 @@
 //! - [`adversary`]: the ways of cheating the validator's tests and benchmarks play.
 //! - [`assignment`] and [`routing`]: which miner runs which stage, and each sample's path.
 //! - [`schedule`]: the epoch's timeline, every deadline derived from the spec.
+//! - [`sizing`]: a run sized without building it: parameters and memory per stage, merge
+//!   traffic, and the merge window and epoch a link speed needs (`btvalidator spec`).
 //! - [`merge`]: the arithmetic of the butterfly all-reduce; [`flat`]: a stage's weights as one
 //!   flat vector (the merge's layout and what weight hashes cover).
 //! - [`spot_check`]: challenges, weight answers and the comparison of a recomputed artifact.
@@ -53,6 +55,7 @@ pub mod metrics;
 pub mod model;
 pub mod routing;
 pub mod schedule;
+pub mod sizing;
 pub use sliver_shutdown as shutdown;
 pub mod spec;
 pub mod spot_check;

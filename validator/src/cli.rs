@@ -32,12 +32,17 @@ pub struct Cli {
 /// `btvalidator` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate a run spec and print its stages, parameter counts and boundary traffic.
+    /// Validate a run spec and size it: per stage its parameters, memory, boundary bytes and
+    /// merge traffic, and the merge window and epoch its merge needs at a given link speed.
     ///
+    /// Nothing is built: every number is arithmetic on the spec (`sliver_common::sizing`).
     /// Exits non-zero, naming the offending field, when the spec is invalid.
     Spec {
         /// Run spec (TOML).
         file: PathBuf,
+        /// The link and swarm to size the merge for.
+        #[command(flatten)]
+        sizing: crate::spec::SizingArgs,
     },
     /// Print a run's score tables: one table per epoch, caught miners first.
     ///

@@ -12,11 +12,13 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Some(Command::Spec { file }) => sliver_validator::spec::describe(&file).map(|s| {
-            use std::io::Write;
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = std::io::stdout().write_all(s.as_bytes());
-        }),
+        Some(Command::Spec { file, sizing }) => {
+            sliver_validator::spec::describe_sized(&file, &sizing).map(|s| {
+                use std::io::Write;
+                // A closed pipe (`| head`) is not an error worth a panic.
+                let _ = std::io::stdout().write_all(s.as_bytes());
+            })
+        }
         Some(Command::Scores { run }) => sliver_validator::export::summarise(&run).map(|s| {
             use std::io::Write;
             let _ = std::io::stdout().write_all(s.as_bytes());
