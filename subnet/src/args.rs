@@ -11,6 +11,8 @@ use sliver_chain::client::{Endpoint, NetUid};
 use sliver_chain::wallet::Wallet;
 use sliver_common::storage::{Link, LinkSpec, Reach, StoreConfig, Timeouts};
 
+use crate::register::Registration;
+
 /// Subnet, wallet and chain flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChainArgs {
@@ -32,10 +34,18 @@ pub struct ChainArgs {
     /// Chain endpoint (ws:// or wss://), overriding the network's default.
     #[arg(long = "subtensor.chain_endpoint")]
     pub chain_endpoint: Option<String>,
-    /// Register the hotkey by burning TAO from the coldkey if it is not registered yet
-    /// (the coldkey password comes from `BT_COLD_PW_<WALLET>` or `SLIVER_COLDKEY_PASSWORD`, or a prompt).
+    /// Register the hotkey by burning TAO from the coldkey if it is not registered yet, after
+    /// showing the burn and the coldkey's balance and asking (see `--yes`, `--max-burn`; the
+    /// coldkey password comes from `BT_COLD_PW_<WALLET>` or `SLIVER_COLDKEY_PASSWORD`, or a prompt).
     #[arg(long)]
     pub register: bool,
+    /// With `--register`: burn without asking (for scripts). Without it, registering shows the
+    /// burn and the coldkey's balance and asks on the terminal, and refuses with no terminal.
+    #[arg(long, requires = "register")]
+    pub yes: bool,
+    /// With `--register`: refuse to register when the subnet's burn is above this many TAO.
+    #[arg(long = "max-burn", value_name = "TAO", requires = "register", value_parser = crate::register::parse_tao)]
+    pub max_burn: Option<u64>,
 }
 
 impl ChainArgs {
@@ -55,6 +65,15 @@ impl ChainArgs {
     pub fn endpoint(&self) -> Result<Endpoint> {
         Endpoint::resolve(self.network.as_deref(), self.chain_endpoint.as_deref())
             .context("--subtensor.network / --subtensor.chain_endpoint")
+    }
+
+    /// Whether and how to register (`--register`, `--yes`, `--max-burn`).
+    pub fn registration(&self) -> Registration {
+        Registration {
+            register: self.register,
+            yes: self.yes,
+            max_burn: self.max_burn,
+        }
     }
 
     /// The subnet.
@@ -248,4 +267,39 @@ pub fn load_spec(
             .map(|s| (s, p.display().to_string()))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        chain: ChainArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Registration, String> {
+        Flags::try_parse_from(std::iter::once("btminer").chain(args.iter().copied()))
+            .map(|f| f.chain.registration())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn registration_flags_parse_and_need_register() {
+        assert_eq!(parse(&[]), Ok(Registration::default()));
+        assert_eq!(
+            parse(&["--register", "--yes", "--max-burn", "0.5"]),
+            Ok(Registration {
+                register: true,
+                yes: true,
+                max_burn: Some(500_000_000),
+            })
+        );
+        let err = parse(&["--yes"]).unwrap_err();
+        assert!(err.contains("--register"), "{err}");
+        let err = parse(&["--register", "--max-burn", "lots"]).unwrap_err();
+        assert!(err.contains("not an amount of TAO"), "{err}");
+    }
 }

@@ -14,6 +14,7 @@
 //!   joiners and validators alike.
 //! - [`args`]: the Bittensor-style flags of both binaries (`--netuid`, `--wallet.*`, ...).
 //! - [`neuron`]: hotkey, registration and the chain clock, for both binaries.
+//! - [`register`]: the registration burn, shown and confirmed before it is paid.
 //! - [`signer`]: a wallet hotkey as the signer of artifacts.
 
 pub mod announce;
@@ -21,5 +22,6 @@ pub mod args;
 pub mod fetch;
 pub mod merged;
 pub mod neuron;
+pub mod register;
 pub mod run;
 pub mod signer;

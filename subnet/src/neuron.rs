@@ -7,18 +7,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
+use sliver_chain::client::{Client, Endpoint, NetUid, Network, Uid};
 use sliver_chain::wallet::{Keypair, PasswordSource, Wallet};
 use sliver_common::data::Corpus;
 use sliver_common::layout;
 use sliver_common::metrics::{self, Metrics};
 use sliver_common::shutdown::Shutdown;
 use sliver_common::storage::{Store, StoreConfig};
-use sliver_common::{DataSpec, RunSpec};
+use sliver_common::{DataSpec, RunSpec, StageIndex};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::announce::{Announcement, Role};
+use crate::register::{self, Registration};
 use crate::run::{self, RunView};
 
 /// The wallet's hotkey, with an error that says how to make one.
@@ -48,30 +49,64 @@ pub async fn connect(endpoint: &Endpoint) -> Result<Client> {
 }
 
 /// The uid of `hotkey` on `netuid`, registering it first (burned registration, paid by the
-/// wallet's coldkey) when `register` is set.
+/// wallet's coldkey) when `registration` says to: the burn and the coldkey's balance are read
+/// from chain and confirmed ([`register::confirm`]: on the terminal, or by `--yes`, within
+/// `--max-burn`) before the coldkey is unlocked, and the burn is read again after.
 ///
 /// # Errors
-/// Not registered and `register` not set, or the registration failed.
+/// Not registered and `--register` not given, the burn not confirmed, or the registration failed.
 pub async fn ensure_registered(
     client: &Client,
     netuid: NetUid,
     wallet: &Wallet,
     hotkey: &Keypair,
-    register: bool,
+    registration: &Registration,
 ) -> Result<Uid> {
     if let Some(uid) = client.uid(netuid, &hotkey.account_id()).await? {
         return Ok(uid);
     }
-    if !register {
+    if !registration.register {
         bail!(
-            "hotkey {} is not registered on netuid {}: pass --register (burns the registration fee from the coldkey) or run `btcli subnets register`",
+            "hotkey {} is not registered on netuid {}: pass --register (burns the registration fee from the coldkey, after asking) or run `btcli subnets register`",
             hotkey.account_id(),
             netuid.0
         );
     }
+    let payer = wallet
+        .coldkeypub()
+        .context("reading the coldkey's public key to show what registering costs")?;
+    let burn = client.subnet_params(netuid).await?.burn;
+    let offer = register::Offer {
+        netuid: netuid.0,
+        hotkey: hotkey.account_id().to_string(),
+        coldkey: payer.to_string(),
+        burn,
+        free: client.free_balance(&payer).await?,
+    };
+    {
+        use std::io::IsTerminal;
+        let stdin = std::io::stdin();
+        let interactive = stdin.is_terminal();
+        register::confirm(
+            &offer,
+            registration,
+            interactive,
+            &mut stdin.lock(),
+            &mut std::io::stderr(),
+        )?;
+    }
     let coldkey = wallet
         .coldkey(&PasswordSource::Auto)
         .context("unlocking the coldkey to pay for registration")?;
+    // Unlocking may have waited on a password: the burn may have moved since it was confirmed.
+    let now = client.subnet_params(netuid).await?.burn;
+    if now > burn {
+        bail!(
+            "not registering: the burn rose from {} to {} TAO since it was confirmed; run again to see the new price",
+            register::tao(burn),
+            register::tao(now)
+        );
+    }
     let uid = client
         .burned_register(netuid, &coldkey, &hotkey.account_id())
         .await
@@ -147,7 +182,7 @@ pub fn clock(
 }
 
 /// What every neuron does first: read its hotkey, connect, and make sure it is registered
-/// (registering when `register` is set). Returns the hotkey, the client and the uid.
+/// (registering as `registration` says). Returns the hotkey, the client and the uid.
 ///
 /// # Errors
 /// As [`hotkey`], [`connect`] and [`ensure_registered`].
@@ -155,11 +190,11 @@ pub async fn join(
     wallet: &Wallet,
     endpoint: &Endpoint,
     netuid: NetUid,
-    register: bool,
+    registration: &Registration,
 ) -> Result<(Keypair, Arc<Client>, Uid)> {
     let hotkey = hotkey(wallet)?;
     let client = Arc::new(connect(endpoint).await?);
-    let uid = ensure_registered(&client, netuid, wallet, &hotkey, register).await?;
+    let uid = ensure_registered(&client, netuid, wallet, &hotkey, registration).await?;
     Ok((hotkey, client, uid))
 }
 
@@ -174,8 +209,8 @@ pub struct StartConfig<'a> {
     pub endpoint: &'a Endpoint,
     /// The subnet.
     pub netuid: NetUid,
-    /// Register by burning if not registered.
-    pub register: bool,
+    /// Whether to register by burning if not registered, and how to confirm the burn.
+    pub register: Registration,
     /// This neuron's store.
     pub store: &'a StoreConfig,
     /// The run spec given with `--spec`, with the path it came from: checked against the
@@ -211,14 +246,25 @@ pub struct Neuron {
     pub clock: watch::Receiver<u64>,
 }
 
-/// Starts a neuron, in order: hotkey, chain and registration; its store; the run spec (the
-/// owner's, checked against `--spec`, or published by the owner's validator); its announcement;
-/// the run's text; metrics; the chain clock (a task on `shutdown`'s tracker).
+/// Starts a neuron, in order: a check that peers can read what it will announce (before
+/// anything is paid); hotkey, chain and registration; its store; the run spec (the owner's,
+/// checked against `--spec`, or published by the owner's validator); its announcement; one
+/// start-up line ([`started_line`]); the run's text; metrics; the chain clock (a task on
+/// `shutdown`'s tracker).
 ///
 /// # Errors
 /// The first step that fails, saying which.
 pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> {
-    let (hotkey, client, uid) = join(cfg.wallet, cfg.endpoint, cfg.netuid, cfg.register).await?;
+    let network = cfg.endpoint.network();
+    let location = cfg
+        .store
+        .to_location()
+        .with_context(|| format!("the location to publish for storage {}", cfg.store))?;
+    check_announceable(network, &location)?;
+    if let Some(other) = &cfg.announce_instead {
+        check_announceable(network, other)?;
+    }
+    let (hotkey, client, uid) = join(cfg.wallet, cfg.endpoint, cfg.netuid, &cfg.register).await?;
     let store = Store::open(cfg.store).with_context(|| format!("opening storage {}", cfg.store))?;
     let is_owner = if cfg.role == Role::Validator {
         let owner = client.subnet_owner(cfg.netuid).await?;
@@ -251,14 +297,6 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         location,
     };
     run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;
-    info!(
-        role = ?role,
-        uid = uid.0,
-        hotkey = %hotkey.account_id(),
-        run = spec.name,
-        stages = spec.stages.len(),
-        "starting"
-    );
     let corpus = Arc::new(load_text(&spec, cfg.data).await?);
     let metrics = Metrics::new(if cfg.role == Role::Miner {
         "miner"
@@ -277,6 +315,15 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
     let clock = clock(client.clone(), first, block_time, shutdown);
     let peers = (cfg.store.reach, cfg.store.timeouts, cfg.store.link.clone());
     let view = Arc::new(RunView::new(client, cfg.netuid, spec, peers));
+    let stage = if role == Role::Miner {
+        Some(stage_now(&view, &hotkey, first).await)
+    } else {
+        None
+    };
+    info!(
+        "{}",
+        started_line(cfg.endpoint, cfg.netuid, &hotkey, uid, role, stage)
+    );
     Ok(Neuron {
         hotkey,
         uid,
@@ -286,6 +333,99 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         metrics,
         clock,
     })
+}
+
+/// A miner's stage in the epoch at `block`, if its roster (read from chain now, and kept for the
+/// worker) has it: `None` for a miner not on it yet, which is placed when its announcement
+/// counts, or when the roster cannot be read.
+async fn stage_now(view: &RunView, hotkey: &Keypair, block: u64) -> Option<StageIndex> {
+    let epoch = view.spec.swarm.schedule().at(block).epoch;
+    let me = crate::signer::hotkey_of(&hotkey.account_id());
+    match view.roster(epoch).await {
+        Ok(roster) => roster.assignment.position(&me).map(|(stage, _)| stage),
+        Err(e) => {
+            warn!(%epoch, error = format!("{e:#}"), "cannot read this epoch's roster to tell the stage");
+            None
+        }
+    }
+}
+
+/// The one line a neuron logs once started: network, endpoint, netuid, hotkey (SS58), uid, role
+/// and, for a miner, its stage; a miner not on the current epoch's roster yet has no stage
+/// until one is assigned, and says so (the worker's line that it joined names the stage).
+pub fn started_line(
+    endpoint: &Endpoint,
+    netuid: NetUid,
+    hotkey: &Keypair,
+    uid: Uid,
+    role: Role,
+    stage: Option<Option<StageIndex>>,
+) -> String {
+    let stage = match stage {
+        None => "none (validators check every stage)".to_owned(),
+        Some(Some(s)) => s.to_string(),
+        Some(None) => {
+            "not yet assigned (named by the first epoch's \"joined\" line, once on the roster)"
+                .to_owned()
+        }
+    };
+    format!(
+        "started: network {} | endpoint {} | netuid {} | hotkey {} | uid {} | role {} | stage {stage}",
+        endpoint.network(),
+        endpoint.as_str(),
+        netuid.0,
+        hotkey.account_id(),
+        uid.0,
+        format!("{role:?}").to_lowercase(),
+    )
+}
+
+/// Refuses, off the local network, a location that no peer on another machine can read: a
+/// directory (a plain path or `file://`), or an S3 endpoint on this machine's loopback. On
+/// [`Network::Local`] (`btlocalnet`, a node on 127.0.0.1) anything goes, as the local subnet
+/// runs on directories.
+///
+/// # Errors
+/// Such a location on a non-local network, naming the flags that fix it.
+pub fn check_announceable(network: Network, location: &str) -> Result<()> {
+    if network == Network::Local {
+        return Ok(());
+    }
+    let fix = "pass --storage.url s3://BUCKET/PREFIX with --storage.endpoint https://... (unless AWS), \
+               --storage.access_key_id and --storage.secret_access_key (the write key, or AWS_* \
+               variables) and --storage.read_access_key_id and --storage.read_secret_access_key \
+               (a read-only key peers read with; none for a public-read bucket)";
+    let shown = run::redact(location);
+    if !location.starts_with("s3://") {
+        bail!(
+            "on {network}, no peer can read the directory {shown}, and a miner whose artifacts \
+             no one reads earns nothing: {fix}"
+        );
+    }
+    let endpoint = StoreConfig::from_location(location)?.endpoint;
+    if let Some(endpoint) = endpoint
+        && is_loopback_url(&endpoint)
+    {
+        bail!(
+            "on {network}, no peer can reach the storage endpoint {endpoint} (this machine's \
+             loopback): {fix}"
+        );
+    }
+    Ok(())
+}
+
+/// Whether an http(s) URL's host is this machine's loopback.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// This neuron's location, once checked: others can list its store through it and cannot write
@@ -347,4 +487,81 @@ async fn load_text(spec: &RunSpec, source: Option<&str>) -> Result<Corpus> {
         );
     }
     Ok(corpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S3: &str = "s3://bucket/miner?endpoint=https%3A%2F%2Fs3.example.org&key=RK&secret=RS";
+
+    #[test]
+    fn off_the_local_network_a_directory_is_not_announced() {
+        for network in [
+            Network::Finney,
+            Network::Test,
+            Network::Archive,
+            Network::Custom,
+        ] {
+            for dir in ["file:///home/me/.sliver/store", "/home/me/.sliver/store"] {
+                let err = check_announceable(network, dir).unwrap_err().to_string();
+                assert!(
+                    err.contains(network.name())
+                        && err.contains("--storage.url s3://")
+                        && err.contains("--storage.endpoint")
+                        && err.contains("--storage.read_access_key_id"),
+                    "{err}"
+                );
+            }
+            let loopback = "s3://bucket/miner?endpoint=http%3A%2F%2F127.0.0.1%3A9000";
+            let err = check_announceable(network, loopback)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("loopback"), "{err}");
+            check_announceable(network, S3).unwrap();
+            check_announceable(network, "s3://bucket/public").unwrap();
+        }
+        // The secret never reaches the error.
+        let err = check_announceable(
+            Network::Finney,
+            "s3://bucket/m?endpoint=http%3A%2F%2Flocalhost%3A9000&secret=RS",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("RS"), "{err}");
+    }
+
+    #[test]
+    fn on_the_local_network_a_directory_is_announced_as_before() {
+        for location in [
+            "file:///tmp/runs/localnet/store/miner0",
+            "/tmp/store",
+            "s3://bucket/miner?endpoint=http%3A%2F%2F127.0.0.1%3A9000",
+            S3,
+        ] {
+            check_announceable(Network::Local, location).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_start_up_line_names_where_and_who() {
+        let endpoint = Endpoint::resolve(Some("test"), None).unwrap();
+        let hotkey = Keypair::from_seed(&[7; 32]);
+        let line = |role, stage| started_line(&endpoint, NetUid(9), &hotkey, Uid(4), role, stage);
+        let miner = line(Role::Miner, Some(Some(StageIndex(1))));
+        let ss58 = hotkey.ss58_address();
+        assert!(ss58.starts_with('5'), "{ss58}");
+        assert_eq!(
+            miner,
+            format!(
+                "started: network test | endpoint {} | netuid 9 | hotkey {ss58} | uid 4 | role miner | stage 1",
+                endpoint.as_str()
+            )
+        );
+        assert_eq!(miner.lines().count(), 1);
+        let waiting = line(Role::Miner, Some(None));
+        assert!(waiting.contains("stage not yet assigned"), "{waiting}");
+        let validator = line(Role::Owner, None);
+        assert!(validator.contains("role owner | stage none"), "{validator}");
+    }
 }

@@ -19,8 +19,8 @@ pub struct Config {
     pub wallet: Wallet,
     /// The chain.
     pub endpoint: Endpoint,
-    /// Register by burning if not registered.
-    pub register: bool,
+    /// Whether to register by burning if not registered, and how to confirm the burn.
+    pub register: sliver_subnet::register::Registration,
     /// This validator's store (published spec, score tables).
     pub store: StoreConfig,
     /// State directory.
@@ -53,7 +53,7 @@ impl Config {
             netuid: args.chain.netuid(),
             wallet: args.chain.wallet()?,
             endpoint: args.chain.endpoint()?,
-            register: args.chain.register,
+            register: args.chain.registration(),
             store: args.storage.config(&dir.join("store")),
             dir,
             threads: args.neuron.threads,
