@@ -989,13 +989,7 @@ impl Store {
     /// # Errors
     /// On an invalid prefix, or a failure that persisted through retries.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
-        let full = if trimmed.is_empty() {
-            self.inner.prefix.trim_end_matches('/').to_string()
-        } else {
-            self.path(trimmed)?.to_string()
-        };
-        let base = (!full.is_empty()).then(|| ObjectPath::from(full.as_str()));
+        let base = self.folder(prefix)?;
         let strip = &self.inner.prefix;
         let mut keys = self
             .retrying(prefix, || {
@@ -1023,13 +1017,7 @@ impl Store {
     /// # Errors
     /// On an invalid prefix, or a failure that persisted through retries.
     pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
-        let full = if trimmed.is_empty() {
-            self.inner.prefix.trim_end_matches('/').to_string()
-        } else {
-            self.path(trimmed)?.to_string()
-        };
-        let base = (!full.is_empty()).then(|| ObjectPath::from(full.as_str()));
+        let base = self.folder(prefix)?;
         let listed = self
             .retrying(prefix, || {
                 self.inner.backend.list_with_delimiter(base.as_ref())
@@ -1126,6 +1114,18 @@ impl Store {
             bytes_got: load(&self.inner.bytes_got),
             retries: load(&self.inner.retries),
         }
+    }
+
+    /// The backend path of the "directory" `prefix` (`runs/r` and `runs/r/` alike), after
+    /// validating it; `None` for the whole store.
+    fn folder(&self, prefix: &str) -> Result<Option<ObjectPath>, StorageError> {
+        let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+        let full = if trimmed.is_empty() {
+            self.inner.prefix.trim_end_matches('/').to_string()
+        } else {
+            self.path(trimmed)?.to_string()
+        };
+        Ok((!full.is_empty()).then(|| ObjectPath::from(full.as_str())))
     }
 
     /// The backend path of `key`, after validating it.

@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::front::{self, Front};
 
+pub use sliver_common::storage::LinkSpec;
 pub use sliver_validator::record::EpochReport;
 
 /// The subnet the local chain creates.
@@ -71,8 +72,10 @@ pub struct Options {
     pub storage: StorageKind,
     /// libtorch threads per process.
     pub threads: usize,
-    /// Milliseconds added to every storage request (benchmarks).
-    pub latency_ms: u64,
+    /// The emulated link between every process and the storage (benchmarks): a round trip per
+    /// request, each process's own upload and download bandwidth, a failure rate
+    /// (`--storage.latency_ms`, `--storage.link_*`). Transparent by default.
+    pub link: LinkSpec,
     /// How often miners look for artifacts routed to them (`btminer --miner.poll_ms`);
     /// `None` leaves btminer's default.
     pub miner_poll_ms: Option<u64>,
@@ -82,6 +85,34 @@ pub struct Options {
     /// `store-slow` and `store-equivocate` miners are read through a [`Front`] started here;
     /// they and `griefer` need [`StorageKind::S3`].
     pub adversaries: Vec<(usize, Behaviour)>,
+}
+
+/// The flags of `btsubnet` and `bench-swarm` that shape each process's emulated link to the
+/// storage, besides its round trip ([`Options::link`]).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LinkArgs {
+    /// Each process's upload bandwidth to the storage in Mbit/s, shared by all its puts
+    /// (unlimited when unset).
+    #[arg(long)]
+    pub up_mbit: Option<f64>,
+    /// Each process's download bandwidth from the storage in Mbit/s, shared by all its reads.
+    #[arg(long)]
+    pub down_mbit: Option<f64>,
+    /// The share of storage requests that fail as a network error would (and are retried).
+    #[arg(long, default_value_t = 0.0)]
+    pub failure_rate: f64,
+}
+
+impl LinkArgs {
+    /// The link these flags describe, with the round trip `rtt`.
+    pub fn spec(&self, rtt: Duration) -> LinkSpec {
+        LinkSpec {
+            rtt,
+            up_bps: self.up_mbit.map(|m| (m * 1e6) as u64),
+            down_bps: self.down_mbit.map(|m| (m * 1e6) as u64),
+            failure_rate: self.failure_rate,
+        }
+    }
 }
 
 /// A miner slot of the local subnet.
@@ -361,8 +392,19 @@ impl Localnet {
                 .env("SLIVER_READ_ACCESS_KEY_ID", &s3.read_key)
                 .env("SLIVER_READ_SECRET_ACCESS_KEY", &s3.read_secret);
         }
-        if self.opts.latency_ms > 0 {
-            cmd.args(["--storage.latency_ms", &self.opts.latency_ms.to_string()]);
+        let link = self.opts.link;
+        if !link.rtt.is_zero() {
+            cmd.args(["--storage.latency_ms", &link.rtt.as_millis().to_string()]);
+        }
+        let mbit = |bps: u64| (bps as f64 / 1e6).to_string();
+        if let Some(up) = link.up_bps {
+            cmd.args(["--storage.link_up_mbit", &mbit(up)]);
+        }
+        if let Some(down) = link.down_bps {
+            cmd.args(["--storage.link_down_mbit", &mbit(down)]);
+        }
+        if link.failure_rate > 0.0 {
+            cmd.args(["--storage.link_failure_rate", &link.failure_rate.to_string()]);
         }
         if let Some(d) = &self.opts.data {
             cmd.args(["--data", d]);

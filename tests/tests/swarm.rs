@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sliver_common::adversary::Behaviour;
 use sliver_common::codec::CodecKind;
 use sliver_common::testing::{text_dir, tiny_spec};
-use sliver_launcher::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
+use sliver_launcher::localnet::{EpochReport, LinkSpec, Localnet, NETUID, Options, StorageKind};
 
 /// One local subnet at a time: two on 2 cores would starve each other's epochs.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -62,7 +62,7 @@ fn options(dir: &Path, storage: StorageKind, epochs: u64, commit_reveal: bool) -
         block_time_ms: 100,
         storage,
         threads: 1,
-        latency_ms: 0,
+        link: LinkSpec::default(),
         miner_poll_ms: None,
         commit_reveal,
         adversaries: Vec::new(),

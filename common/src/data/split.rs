@@ -212,12 +212,7 @@ impl Layout {
         if total == 0 {
             return None;
         }
-        let mut hasher = blake3::Hasher::new_derive_key(SAMPLE_CONTEXT);
-        hasher.update(&seed.to_le_bytes());
-        hasher.update(&[split as u8]);
-        hasher.update(&index.to_le_bytes());
-        // Multiply-shift maps the 64-bit hash onto [0, total); the bias is below total / 2^64.
-        let pick = ((u128::from(first_u64(hasher.finalize())) * u128::from(total)) >> 64) as u64;
+        let pick = pick(split, seed, index, total);
         // The first span whose cumulative count exceeds the pick holds it.
         let i = starts.partition_point(|&c| c <= pick);
         let before = if i == 0 { 0 } else { starts[i - 1] };
@@ -298,6 +293,17 @@ fn eval_blocks(n: usize, fraction: f64) -> Vec<bool> {
     eval
 }
 
+/// Which of `total` window starts of `split` sample `index` under `seed` takes: a keyed hash of
+/// (seed, split, index), mapped onto `[0, total)` by multiply-shift (the bias is below
+/// total / 2^64).
+fn pick(split: Split, seed: u64, index: u64, total: u64) -> u64 {
+    let mut hasher = blake3::Hasher::new_derive_key(SAMPLE_CONTEXT);
+    hasher.update(&seed.to_le_bytes());
+    hasher.update(&[split as u8]);
+    hasher.update(&index.to_le_bytes());
+    ((u128::from(first_u64(hasher.finalize())) * u128::from(total)) >> 64) as u64
+}
+
 fn first_u64(hash: blake3::Hash) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&hash.as_bytes()[..8]);
@@ -336,12 +342,7 @@ mod tests {
         if total == 0 {
             return None;
         }
-        let mut hasher = blake3::Hasher::new_derive_key(SAMPLE_CONTEXT);
-        hasher.update(&seed.to_le_bytes());
-        hasher.update(&[split as u8]);
-        hasher.update(&index.to_le_bytes());
-        let mut pick =
-            ((u128::from(first_u64(hasher.finalize())) * u128::from(total)) >> 64) as u64;
+        let mut pick = pick(split, seed, index, total);
         for span in spans {
             let n = starts(span) as u64;
             if pick < n {

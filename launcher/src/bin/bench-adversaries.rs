@@ -27,7 +27,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use sliver_common::RunSpec;
 use sliver_common::adversary::Behaviour;
-use sliver_launcher::localnet::{EpochReport, Localnet, Options, StorageKind};
+use sliver_launcher::localnet::{EpochReport, LinkSpec, Localnet, Options, StorageKind};
 
 /// Every adversary on the real local subnet.
 #[derive(Debug, Parser)]
@@ -215,7 +215,7 @@ async fn one_run(
         block_time_ms: cli.block_time_ms,
         storage: StorageKind::S3,
         threads: 1,
-        latency_ms: 0,
+        link: LinkSpec::default(),
         miner_poll_ms: None,
         commit_reveal: false,
         adversaries: adversaries.clone(),

@@ -25,7 +25,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use sliver_common::data::{Corpus, Split};
 use sliver_common::{RunSpec, Trainer};
-use sliver_launcher::localnet::{Localnet, Options, StorageKind};
+use sliver_launcher::localnet::{LinkArgs, Localnet, Options, StorageKind};
 
 /// Benchmark the swarm against the single-process trainer.
 #[derive(Debug, Parser)]
@@ -43,12 +43,15 @@ struct Cli {
     /// Milliseconds per block.
     #[arg(long, default_value_t = 250)]
     block_time_ms: u64,
-    /// Storage latencies to run the swarm with, in ms per request.
+    /// Storage latencies to run the swarm with, in ms per request (each process's round trip
+    /// to every store, its own and its peers').
     #[arg(long, value_delimiter = ',', default_value = "0,50")]
     latency_ms: Vec<u64>,
+    #[command(flatten)]
+    link: LinkArgs,
     /// How often miners look for artifacts routed to them, in ms (`btminer --miner.poll_ms`;
     /// btminer's default when not given). Each look is a GET per activation expected next and
-    /// per gradient awaited; listing runs once a second whatever the poll.
+    /// per gradient awaited; each upstream miner is listed every ten polls at first.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     miner_poll_ms: Option<u64>,
     /// libtorch threads of the single-process trainer (the machine's cores).
@@ -106,7 +109,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         block_time_ms: cli.block_time_ms,
         storage: StorageKind::Fs,
         threads: 1,
-        latency_ms,
+        link: cli.link.spec(Duration::from_millis(latency_ms)),
         miner_poll_ms: cli.miner_poll_ms,
         commit_reveal: false,
         adversaries: Vec::new(),
@@ -253,6 +256,9 @@ async fn run(cli: Cli) -> Result<()> {
                 "tokens": r.tokens,
                 "storage": "fs",
                 "storage_latency_ms": r.latency_ms,
+                "link_up_mbit": cli.link.up_mbit,
+                "link_down_mbit": cli.link.down_mbit,
+                "link_failure_rate": cli.link.failure_rate,
                 "miner_poll_ms": cli.miner_poll_ms,
                 "utilisation_mean": round(u_mean),
                 "utilisation_per_miner": r.utilisation.iter().map(|(k, v)| (k.clone(), round(*v))).collect::<BTreeMap<_, _>>(),
@@ -318,6 +324,14 @@ fn markdown(cli: &Cli, spec: &RunSpec, results: &[Value]) -> String {
         spec.swarm.window,
         cli.miner_poll_ms
             .map_or("btminer's default interval".into(), |ms| format!("{ms} ms")),
+    );
+    let mbit = |m: Option<f64>| m.map_or("unlimited".to_owned(), |m| format!("{m} Mbit/s"));
+    s += &format!(
+        "Each process reaches the storage over an emulated link (`storage::link`): the latency below \
+         as its round trip, uploads {}, downloads {}, {}% of requests failing (retried).\n\n",
+        mbit(cli.link.up_mbit),
+        mbit(cli.link.down_mbit),
+        cli.link.failure_rate * 100.0
     );
     s += "| storage latency | tokens | swarm tok/s | single tok/s | ratio | utilisation (mean) | eval loss swarm | eval loss single | act B/tok | grad B/tok | merge B/tok | chain RPC/s per process (mean, busiest) |\n";
     s += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";

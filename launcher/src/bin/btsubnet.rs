@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sliver_common::adversary::Behaviour;
 use sliver_common::telemetry::LoggingArgs;
-use sliver_launcher::localnet::{Localnet, Options, StorageKind, check_alive};
+use sliver_launcher::localnet::{LinkArgs, Localnet, Options, StorageKind, check_alive};
 
 /// A local Sliver subnet: chain, store, validator and miners as separate processes.
 #[derive(Debug, Parser)]
@@ -46,9 +46,12 @@ struct Cli {
     /// libtorch threads per process.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Milliseconds added to every storage request (benchmarks).
+    /// Milliseconds of round trip added to every storage request of each process (its emulated
+    /// link to the storage; see also the bandwidth and failure flags).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    #[command(flatten)]
+    link: LinkArgs,
     /// Make the subnet require commit-reveal of weights (the weights read back at the end are
     /// then the last revealed ones).
     #[arg(long)]
@@ -97,7 +100,7 @@ async fn run(cli: Cli) -> Result<()> {
         block_time_ms: cli.block_time_ms,
         storage: cli.storage,
         threads: cli.threads,
-        latency_ms: cli.latency_ms,
+        link: cli.link.spec(Duration::from_millis(cli.latency_ms)),
         miner_poll_ms: None,
         commit_reveal: cli.commit_reveal,
         adversaries: cli.adversary.clone(),
