@@ -120,7 +120,10 @@ impl Link {
         }
         if self.spec.failure_rate > 0.0 && rand::rng().random_bool(self.spec.failure_rate.min(1.0))
         {
-            return Err(failure(what, "the emulated link dropped the request".into()));
+            return Err(failure(
+                what,
+                "the emulated link dropped the request".into(),
+            ));
         }
         Ok(())
     }
@@ -205,7 +208,11 @@ impl Linked {
 
 impl fmt::Display for Linked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} behind an emulated link ({:?})", self.inner, self.link.spec)
+        write!(
+            f,
+            "{} behind an emulated link ({:?})",
+            self.inner, self.link.spec
+        )
     }
 }
 
@@ -393,8 +400,8 @@ impl MultipartUpload for LinkedUpload {
 
 #[cfg(test)]
 mod tests {
-    use object_store::memory::InMemory;
     use object_store::ObjectStoreExt;
+    use object_store::memory::InMemory;
 
     use super::*;
 
@@ -498,7 +505,10 @@ mod tests {
         );
         let mut failed = 0;
         for i in 0..400 {
-            match store.put(&Path::from(format!("k{i}")), vec![1u8].into()).await {
+            match store
+                .put(&Path::from(format!("k{i}")), vec![1u8].into())
+                .await
+            {
                 Ok(_) => {}
                 Err(object_store::Error::Generic { .. }) => failed += 1,
                 Err(e) => panic!("{e}"),
