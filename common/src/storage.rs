@@ -966,11 +966,7 @@ impl Store {
                 key: key.to_string(),
                 source: object_store::Error::Generic {
                     store: "get_range",
-                    source: format!(
-                        "asked for bytes {range:?}, got {} bytes",
-                        bytes.len()
-                    )
-                    .into(),
+                    source: format!("asked for bytes {range:?}, got {} bytes", bytes.len()).into(),
                 },
             }),
             Err(StorageError::Backend {

@@ -404,7 +404,10 @@ impl Localnet {
             cmd.args(["--storage.link_down_mbit", &mbit(down)]);
         }
         if link.failure_rate > 0.0 {
-            cmd.args(["--storage.link_failure_rate", &link.failure_rate.to_string()]);
+            cmd.args([
+                "--storage.link_failure_rate",
+                &link.failure_rate.to_string(),
+            ]);
         }
         if let Some(d) = &self.opts.data {
             cmd.args(["--data", d]);
