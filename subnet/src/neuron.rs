@@ -13,7 +13,7 @@ use sliver_common::data::Corpus;
 use sliver_common::layout;
 use sliver_common::metrics::{self, Metrics};
 use sliver_common::shutdown::Shutdown;
-use sliver_common::storage::{Store, StoreConfig};
+use sliver_common::storage::{Reach, Store, StoreConfig};
 use sliver_common::{DataSpec, RunSpec, StageIndex};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -261,6 +261,7 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         .to_location()
         .with_context(|| format!("the location to publish for storage {}", cfg.store))?;
     check_announceable(network, &location)?;
+    check_reach(network, cfg.store.reach)?;
     if let Some(other) = &cfg.announce_instead {
         check_announceable(network, other)?;
     }
@@ -414,6 +415,32 @@ pub fn check_announceable(network: Network, location: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses `--storage.allow_local` on finney, the testnet and the archive node: it lets this
+/// process read the directories and private or loopback endpoints that strangers' announced
+/// locations name, which only a local subnet of one's own processes needs. A custom endpoint
+/// (a devnet on a private network, say) keeps it, with a warning.
+///
+/// # Errors
+/// `reach` is [`Reach::Local`] on a public network.
+pub fn check_reach(network: Network, reach: Reach) -> Result<()> {
+    if reach != Reach::Local {
+        return Ok(());
+    }
+    match network {
+        Network::Local => Ok(()),
+        Network::Custom => {
+            warn!(
+                "--storage.allow_local on a custom endpoint: peers' announced locations may point this process at directories and private addresses"
+            );
+            Ok(())
+        }
+        // Finney, the testnet, the archive node, and any public network named later.
+        _ => bail!(
+            "--storage.allow_local is for a local subnet: on {network} it would let a stranger's announced location point this process at its own files and private network; leave it off"
+        ),
+    }
+}
+
 /// Whether an http(s) URL's host is this machine's loopback.
 fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -494,6 +521,20 @@ mod tests {
     use super::*;
 
     const S3: &str = "s3://bucket/miner?endpoint=https%3A%2F%2Fs3.example.org&key=RK&secret=RS";
+
+    #[test]
+    fn allow_local_is_refused_on_public_networks() {
+        for network in [Network::Finney, Network::Test, Network::Archive] {
+            let err = check_reach(network, Reach::Local).unwrap_err().to_string();
+            assert!(
+                err.contains("--storage.allow_local") && err.contains(network.name()),
+                "{err}"
+            );
+            check_reach(network, Reach::Public).unwrap();
+        }
+        check_reach(Network::Local, Reach::Local).unwrap();
+        check_reach(Network::Custom, Reach::Local).unwrap();
+    }
 
     #[test]
     fn off_the_local_network_a_directory_is_not_announced() {
