@@ -18,7 +18,7 @@
 //! `E` = `swarm.epoch_blocks` and `M` = `swarm.merge_blocks` (`M < E`, checked by the spec):
 //!
 //! - epoch `x`'s own training, merge and spot checks end by its `answer_end`, `M` blocks into
-//!   `x + 1`; the validator's audit of `x` is bounded by that same deadline;
+//!   `x + 1`; the validator's audit of `x` ends by its `audit_end`, also inside `x + 1`;
 //! - a miner that joins in epoch `x + 1` (new, moved to another stage, or restarted) reads the
 //!   newest merge, `x`'s; one that joins in `x + 2` reads `x + 1`'s, and `x`'s only when `x + 1`'s
 //!   does not assemble (its reductions are missing or disagree past repair): it tries older
@@ -242,12 +242,15 @@ mod tests {
     }
 
     /// The last block at which anyone reads epoch `x`'s objects: its own deadlines (merge,
-    /// answers, the audit: all by `answer_end`), and a joiner in `x + 2` falling back past
+    /// answers by `answer_end`, the audit by `audit_end`), and a joiner in `x + 2` falling back past
     /// `x + 1`'s merge to `x`'s, which may read until `x + 3` begins.
     fn last_read(s: &Schedule, x: Epoch) -> u64 {
         let t = s.timeline(x);
         let joiner_fallback = s.epoch_start(x.next().next().next()) - 1;
-        t.answer_end.max(t.assemble_end).max(joiner_fallback)
+        t.answer_end
+            .max(t.assemble_end)
+            .max(t.audit_end)
+            .max(joiner_fallback)
     }
 
     #[test]

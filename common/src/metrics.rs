@@ -7,7 +7,7 @@
 //! | route      | answer |
 //! |------------|--------|
 //! | `/metrics` | the Prometheus text exposition (format 0.0.4) |
-//! | `/health`  | `200 ok` when healthy, `503 unhealthy` otherwise ([`Metrics::set_healthy`]) |
+//! | `/health`  | `200 ok` when healthy, `503 unhealthy` otherwise ([`Metrics::set_healthy`]), and `503 stuck: ...` once no epoch has finished within the bound ([`Metrics::expect_progress_within`]) |
 //!
 //! The metrics:
 //!
@@ -98,6 +98,9 @@ struct Inner {
     utilisation: Gauge<f64, AtomicU64>,
     healthy_gauge: Gauge,
     healthy: AtomicBool,
+    /// When an epoch last finished (or the bound was set), and how long may pass before the
+    /// process counts as stuck ([`Metrics::expect_progress_within`]); no bound by default.
+    progress: std::sync::Mutex<Option<(std::time::Instant, std::time::Duration)>>,
 }
 
 impl Metrics {
@@ -160,6 +163,7 @@ impl Metrics {
                 utilisation,
                 healthy_gauge,
                 healthy: AtomicBool::new(true),
+                progress: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -241,6 +245,39 @@ impl Metrics {
     /// Sets `sliver_epoch`.
     pub fn set_epoch(&self, epoch: crate::schedule::Epoch) {
         self.inner.epoch.set(epoch.get());
+        let mut progress = self.progress();
+        if let Some((at, _)) = progress.as_mut() {
+            *at = std::time::Instant::now();
+        }
+    }
+
+    /// From now on, `/health` answers 503 once `bound` passes without an epoch finishing
+    /// ([`Metrics::set_epoch`], which each role calls once an epoch is done): a process whose
+    /// loop is stuck is not ready, however alive it is.
+    pub fn expect_progress_within(&self, bound: std::time::Duration) {
+        *self.progress() = Some((std::time::Instant::now(), bound));
+    }
+
+    /// Why the process counts as stuck, if it does: no epoch finished within the bound.
+    pub fn stuck(&self) -> Option<String> {
+        let (at, bound) = (*self.progress())?;
+        let since = at.elapsed();
+        (since > bound).then(|| {
+            format!(
+                "stuck: no epoch finished for {} s (expected within {} s)",
+                since.as_secs(),
+                bound.as_secs()
+            )
+        })
+    }
+
+    fn progress(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, std::time::Duration)>> {
+        self.inner
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sets `sliver_loss{which}`; `which` is `"train"` or `"eval"`.
@@ -276,6 +313,8 @@ impl Metrics {
     /// Every metric in the Prometheus text exposition format (0.0.4), served
     /// with [`CONTENT_TYPE`].
     pub fn encode(&self) -> String {
+        let ready = self.is_healthy() && self.stuck().is_none();
+        self.inner.healthy_gauge.set(i64::from(ready));
         let mut out = String::new();
         if let Err(error) = prometheus_text::encode(&mut out, &self.inner.registry) {
             tracing::error!(%error, "encoding metrics");
@@ -361,10 +400,12 @@ async fn metrics_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
 }
 
 async fn health_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
-    if metrics.is_healthy() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    if !metrics.is_healthy() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "unhealthy".to_owned());
+    }
+    match metrics.stuck() {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+        None => (StatusCode::OK, "ok".to_owned()),
     }
 }
 
@@ -479,6 +520,25 @@ mod tests {
         let response = get(addr, "/health").await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with("\r\n\r\nok"), "{response}");
+        // A loop that finishes no epoch within its bound is stuck: 503, and the gauge says 0;
+        // an epoch finishing makes it ready again.
+        metrics.expect_progress_within(Duration::from_millis(50));
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+        assert!(response.contains("stuck: no epoch finished"), "{response}");
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"sliver_healthy{role="validator"} 0"#)
+        );
+        metrics.set_epoch(crate::schedule::Epoch(3));
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        metrics.expect_progress_within(Duration::from_secs(3600));
+
         metrics.set_healthy(false);
         let response = get(addr, "/health").await;
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");

@@ -21,6 +21,10 @@
 //! score_at    = next + M/2          validator  audits and scores e
 //! answer_end  = next + M            miners     stop answering e's spot-check challenges
 //!                                   validator  stops waiting for those answers
+//! audit_end   = max(answer_end,     validator  abandons the audit's reads still running: half
+//!               midpoint of score_at           way to the next epoch's drain_end, so what
+//!               and drain_end of e+1)          follows (spot checks, evaluation) ends before
+//!                                              it must challenge e+1
 //! ```
 //!
 //! The fractions of M are the only place these proportions are written.
@@ -102,6 +106,11 @@ pub struct Timeline {
     pub score_at: u64,
     /// Miners stop answering this epoch's spot-check challenges; validators stop waiting.
     pub answer_end: u64,
+    /// Validators abandon the audit's reads still running (what this epoch's artifacts and
+    /// merge show stays in storage until garbage collection, two epochs on): the later of
+    /// `answer_end` and half way from `score_at` to the next epoch's `drain_end`, when the
+    /// validator must challenge the next epoch.
+    pub audit_end: u64,
 }
 
 impl Schedule {
@@ -145,6 +154,15 @@ impl Schedule {
             assemble_end: next.saturating_add(m / 4),
             score_at: next.saturating_add(m / 2),
             answer_end: next.saturating_add(m),
+            audit_end: {
+                let score_at = next.saturating_add(m / 2);
+                let next_drain_end = next
+                    .saturating_add(self.epoch_blocks)
+                    .saturating_sub(m)
+                    .saturating_add(m / 4);
+                let midway = score_at + next_drain_end.saturating_sub(score_at) / 2;
+                midway.max(next.saturating_add(m))
+            },
         }
     }
 
@@ -195,6 +213,8 @@ mod tests {
                 assemble_end: 730,
                 score_at: 740,
                 answer_end: 760,
+                // Half way from 740 to the next epoch's drain_end, 930.
+                audit_end: 835,
             }
         );
         assert!(t.training(679) && !t.training(680));
@@ -215,11 +235,18 @@ mod tests {
                     t.assemble_end,
                     t.score_at,
                     t.answer_end,
+                    t.audit_end,
                 ];
                 assert!(order.windows(2).all(|w| w[0] <= w[1]), "m={m}: {t:?}");
                 assert!(t.start < t.train_end, "m={m}: no training in {t:?}");
-                // Scoring happens after the merge ends and before the answers stop.
+                // Scoring happens after the merge ends and before the answers stop; the audit
+                // ends before the next epoch's challenge is due (and inside the next epoch).
                 assert!(t.assemble_end <= t.score_at && t.score_at <= t.answer_end);
+                let next = s.timeline(e.next());
+                if t.answer_end <= next.drain_end {
+                    assert!(t.audit_end <= next.drain_end, "m={m}: {t:?} {next:?}");
+                }
+                assert!(t.audit_end < next.next, "m={m}: {t:?}");
                 assert_eq!(s.epoch_of(t.start), e);
                 assert_eq!(s.epoch_of(t.next - 1), e);
             }

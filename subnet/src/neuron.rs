@@ -22,6 +22,11 @@ use crate::announce::{Announcement, Role};
 use crate::register::{self, Registration};
 use crate::run::{self, RunView};
 
+/// How many epochs' time may pass without an epoch finishing before `/health` says the neuron is
+/// stuck ([`Metrics::expect_progress_within`]): a miner may wait up to an epoch to join and then
+/// trains one; a validator scores an epoch once the next one's merge is over.
+const STUCK_AFTER_EPOCHS: u32 = 3;
+
 /// The wallet's hotkey, with an error that says how to make one.
 ///
 /// # Errors
@@ -314,6 +319,9 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         .context("reading the chain's block time")?;
     // A dropped subscription is taken up again a block later.
     let clock = clock(client.clone(), first, block_time, shutdown);
+    let epoch =
+        block_time.saturating_mul(u32::try_from(spec.swarm.epoch_blocks).unwrap_or(u32::MAX));
+    metrics.expect_progress_within(epoch.saturating_mul(STUCK_AFTER_EPOCHS));
     let peers = (cfg.store.reach, cfg.store.timeouts, cfg.store.link.clone());
     let view = Arc::new(RunView::new(client, cfg.netuid, spec, peers));
     let stage = if role == Role::Miner {

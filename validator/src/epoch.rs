@@ -240,10 +240,10 @@ impl Looper {
                     .collect(),
                 _ => Vec::new(),
             };
-        // The audit starts at `score_at`; its reads end by `answer_end` at the latest.
+        // The audit starts at `score_at`; its reads end by `audit_end` at the latest.
         let deadline = follow::Deadline::at(
             self.clock.clone(),
-            spec.swarm.schedule().timeline(epoch).answer_end,
+            spec.swarm.schedule().timeline(epoch).audit_end,
         );
         let follow::Audit {
             mut rows,

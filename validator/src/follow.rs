@@ -97,7 +97,7 @@ pub use fetch::peer_deadline;
 ///
 /// The spec names no block time, so the budget is not turned into wall-clock seconds: the
 /// validator's own view of the chain head (the clock its epoch loop follows) is compared with
-/// the block. The epoch loop gives the epoch's `answer_end` (the audit starts at `score_at`):
+/// the block. The epoch loop gives the epoch's `audit_end` (the audit starts at `score_at`):
 /// a read still running then is abandoned, and what it would have shown counts for nothing.
 #[derive(Debug, Clone)]
 pub struct Deadline {
