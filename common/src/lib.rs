@@ -53,6 +53,7 @@ pub mod layout;
 pub mod merge;
 pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod routing;
 pub mod schedule;
 pub mod sizing;

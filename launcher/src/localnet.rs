@@ -648,6 +648,7 @@ mod tests {
             },
             rejected: 0,
             scores: "store/scores.parquet".into(),
+            cost: Default::default(),
         }
     }
 

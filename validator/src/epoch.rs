@@ -198,6 +198,11 @@ impl Looper {
         challenged: Vec<checks::Challenged>,
     ) -> Result<()> {
         let stages = self.view.spec.stages.len();
+        // What scoring costs, for the record: from here to the report.
+        let started = (
+            std::time::Instant::now(),
+            sliver_common::process::cpu_seconds(),
+        );
         let mut tallied = self.tally(epoch, roster, challenged).await?;
         let attributed = attribute(epoch, stages, &tallied.paths)?;
         let judgement = judge(epoch, &tallied.rows, &attributed.effects, ema);
@@ -213,7 +218,7 @@ impl Looper {
         let eval = self
             .evaluate(epoch, std::mem::take(&mut tallied.merged))
             .await;
-        self.report(epoch, &tallied, &judgement, &published, eval);
+        self.report(epoch, &tallied, &judgement, &published, eval, started);
         Ok(())
     }
 
@@ -446,6 +451,7 @@ impl Looper {
         judgement: &Judgement,
         published: &Published,
         eval: Option<f64>,
+        started: (std::time::Instant, Option<f64>),
     ) {
         let Tallied {
             rows,
@@ -458,6 +464,13 @@ impl Looper {
             .iter()
             .map(|r: &MinerWork| format!("uid{}/s{}:{}", r.uid, r.stage, r.work))
             .collect();
+        let cost = record::Cost {
+            work_s: started.0.elapsed().as_secs_f64(),
+            cpu_s: sliver_common::process::cpu_seconds()
+                .zip(started.1)
+                .map(|(now, then)| now - then),
+            peak_rss_bytes: sliver_common::process::peak_rss_bytes(),
+        };
         info!(
             target: "sliver_validator::report",
             %epoch,
@@ -472,6 +485,9 @@ impl Looper {
             caught = judgement.caught.join(" "),
             rejected = rows.iter().map(|r| r.rejected).sum::<u64>(),
             scores = %published.scores,
+            work_s = format!("{:.1}", cost.work_s),
+            cpu_s = cost.cpu_s.map(|c| format!("{c:.1}")),
+            peak_rss_mb = cost.peak_rss_bytes.map(|b| b >> 20),
             "epoch scored"
         );
         // The same, one JSON line per epoch in `epochs.jsonl`: what programs read.
@@ -489,6 +505,7 @@ impl Looper {
             spot_checks: spot.clone(),
             rejected: rows.iter().map(|r| r.rejected).sum(),
             scores: published.scores.clone(),
+            cost,
         };
         if let Err(e) = record::append(&self.config.dir, &report) {
             warn!(%epoch, error = %e, "could not append to the epoch record");

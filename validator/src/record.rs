@@ -42,6 +42,23 @@ pub struct EpochReport {
     pub rejected: u64,
     /// Where the Parquet score table is (`<storage url>/<key>`).
     pub scores: String,
+    /// What scoring the epoch cost the validator (absent from records written before).
+    #[serde(default)]
+    pub cost: Cost,
+}
+
+/// What scoring one epoch cost the validator: from `score_at` to the record, the wall time, the
+/// process's CPU seconds (every thread, the miners' answers it waited for included), and its peak
+/// resident memory so far ([`sliver_common::process`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Wall seconds from the start of the audit to the record.
+    pub work_s: f64,
+    /// CPU seconds the process used meanwhile; `None` where the system does not say.
+    pub cpu_s: Option<f64>,
+    /// The process's peak resident memory so far, in bytes; `None` where the system does not
+    /// say.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// One miner's line of an epoch.
@@ -230,6 +247,7 @@ mod tests {
             },
             rejected: 3,
             scores: "/tmp/store/scores/run/00000001.parquet".into(),
+            cost: Cost::default(),
         }
     }
 

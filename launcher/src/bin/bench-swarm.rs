@@ -91,6 +91,9 @@ struct SwarmRun {
     /// Chain RPCs per second: (mean per connection, the busiest connection's), and the calls
     /// by method.
     rpc: (f64, f64, Value),
+    /// The validator's scoring per epoch: the longest wall seconds, the most CPU seconds, and
+    /// its peak memory in bytes (from its epoch records).
+    validator: (f64, f64, u64),
 }
 
 async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
@@ -128,6 +131,13 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         );
         reports.push(r);
     }
+    let validator = reports.iter().fold((0.0f64, 0.0f64, 0u64), |acc, r| {
+        (
+            acc.0.max(r.cost.work_s),
+            acc.1.max(r.cost.cpu_s.unwrap_or(0.0)),
+            acc.2.max(r.cost.peak_rss_bytes.unwrap_or(0)),
+        )
+    });
     let stats = net.rpc_stats().await?;
     net.stop();
     let seconds = stats["seconds"].as_f64().unwrap_or(0.0).max(1.0);
@@ -176,6 +186,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         utilisation,
         bytes,
         rpc,
+        validator,
     })
 }
 
@@ -266,6 +277,11 @@ async fn run(cli: Cli) -> Result<()> {
                 "single_process_tokens_per_s": round(single_tok_s),
                 "eval_loss_swarm": r.eval_loss.map(round),
                 "eval_loss_single": round(single_loss),
+                "validator_per_epoch": {
+                    "max_work_s": round(r.validator.0),
+                    "max_cpu_s": round(r.validator.1),
+                    "peak_rss_bytes": r.validator.2,
+                },
                 "chain_rpc_per_s": {
                     "mean_per_connection": round(r.rpc.0),
                     "busiest_connection": round(r.rpc.1),
