@@ -4,7 +4,8 @@
 //! A [`Link`] has a round-trip time, an upload and a download bandwidth, and a request failure
 //! rate. [`Linked`] wraps any [`ObjectStore`] with it: every request waits one round trip (and
 //! fails, at the failure rate, as a transient network error would); a put's payload waits its
-//! turn on the uplink and a get's body on the downlink. The bandwidth is shared by every request
+//! turn on the uplink and a get's body, as it is read, on the downlink (a body refused from its
+//! size, as `Store::get` refuses a stranger's oversized object, costs nothing). The bandwidth is shared by every request
 //! of the participant, through every store it opens (its own and its peers', which is why a
 //! [`Link`] is cloned into each: the clones share one queue per direction): transfers take the
 //! link in the order they ask, each for `bytes / bandwidth` (first come, first served: the
@@ -32,8 +33,8 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, UploadPart,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, UploadPart,
 };
 use rand::Rng;
 use tokio::time::Instant;
@@ -253,11 +254,37 @@ impl ObjectStore for Linked {
     ) -> object_store::Result<GetResult> {
         self.link.request("get").await?;
         let result = self.inner.get_opts(location, options).await?;
-        let bytes = result.range.end.saturating_sub(result.range.start);
-        self.link
-            .transfer(Way::Down, bytes, self.timeout, "get")
-            .await?;
-        Ok(result)
+        // The body crosses the downlink as it is read, chunk by chunk: a body the reader refuses
+        // from its size, or stops reading (a stranger's oversized object), costs only what was
+        // read, as on a real link. Each chunk may wait at most what is left of the request's
+        // timeout.
+        let (meta, range, attributes, extensions) = (
+            result.meta.clone(),
+            result.range.clone(),
+            result.attributes.clone(),
+            result.extensions.clone(),
+        );
+        let (link, deadline) = (self.link.clone(), Instant::now() + self.timeout);
+        let body = result
+            .into_stream()
+            .then(move |chunk| {
+                let link = link.clone();
+                async move {
+                    let chunk = chunk?;
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    link.transfer(Way::Down, chunk.len() as u64, left, "get")
+                        .await?;
+                    Ok(chunk)
+                }
+            })
+            .boxed();
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(body),
+            meta,
+            range,
+            attributes,
+            extensions,
+        })
     }
 
     async fn get_ranges(
@@ -464,6 +491,41 @@ mod tests {
         // 80 ms, then 80 Mbit at 80 Mbit/s.
         let took = t0.elapsed().as_secs_f64();
         assert!((took - 1.08).abs() < 0.01, "took {took} s");
+    }
+
+    /// A body the reader drops unread (as `Store::get` drops an object larger than it accepts)
+    /// costs the downlink nothing: a stranger serving a huge object does not hold up the
+    /// reader's other reads.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_left_unread_costs_the_link_nothing() {
+        let memory = Arc::new(InMemory::new());
+        memory
+            .put(&Path::from("huge"), vec![0u8; 100 * MB].into())
+            .await
+            .unwrap();
+        memory
+            .put(&Path::from("small"), vec![0u8; MB].into())
+            .await
+            .unwrap();
+        let spec = LinkSpec {
+            down_bps: Some(8 * MB as u64),
+            ..LinkSpec::default()
+        };
+        let store = Linked::new(memory, Link::new(spec), Duration::from_secs(300));
+        let asked = Instant::now();
+        let huge = store.get(&Path::from("huge")).await.unwrap();
+        assert_eq!(huge.meta.size, 100 * MB as u64);
+        // Its size is known before any of its 100 s of body crosses the link.
+        assert!(asked.elapsed() < Duration::from_millis(10));
+        drop(huge);
+        let t0 = Instant::now();
+        let small = store.get(&Path::from("small")).await.unwrap();
+        assert_eq!(small.bytes().await.unwrap().len(), MB);
+        let took = t0.elapsed().as_secs_f64();
+        assert!(
+            (took - 1.0).abs() < 0.01,
+            "took {took} s, not the 1 s its own bytes need"
+        );
     }
 
     /// A transfer longer than the request timeout fails after the timeout, and gives the link
