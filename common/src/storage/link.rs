@@ -5,10 +5,10 @@
 //! rate. [`Linked`] wraps any [`ObjectStore`] with it: every request waits one round trip (and
 //! fails, at the failure rate, as a transient network error would); a put's payload waits its
 //! turn on the uplink and a get's body, as it is read, on the downlink (a body refused from its
-//! size, as `Store::get` refuses a stranger's oversized object, costs nothing). The bandwidth is shared by every request
-//! of the participant, through every store it opens (its own and its peers', which is why a
-//! [`Link`] is cloned into each: the clones share one queue per direction): transfers take the
-//! link in the order they ask, each for `bytes / bandwidth` (first come, first served: the
+//! size, as `Store::get` refuses a stranger's oversized object, costs nothing). The bandwidth is
+//! shared by every request of the participant, through every store it opens (its own and its
+//! peers', which is why a [`Link`] is cloned into each: the clones share one queue per
+//! direction): transfers take the link in the order they ask, each for `bytes / bandwidth` (first come, first served: the
 //! total time of concurrent transfers is what sharing the link fairly gives, the last one ends
 //! when all would, the first ones sooner). A transfer that would take longer than `timeout` fails
 //! after `timeout`, as the real request would, and gives the link back.
