@@ -136,6 +136,13 @@ pub struct ValidationSpec {
     /// are not the miner's.
     #[serde(default = "default_weight_drift_margin")]
     pub weight_drift_margin: f64,
+    /// Artifacts of each kind a validator's audit reads in full per miner and epoch. A miner
+    /// that lists more is counted from its listing: each artifact not read counts as the share
+    /// of the read ones that verified, so the audit's reads grow with miners, not with
+    /// artifacts, and garbage listed among real work gains nothing in expectation (the reads
+    /// are chosen from the validator's randomness after the artifacts were uploaded).
+    #[serde(default = "default_audit_reads")]
+    pub audit_reads: usize,
 }
 
 fn default_spot_checks() -> usize {
@@ -153,6 +160,9 @@ fn default_max_loss_error() -> f64 {
 fn default_weight_drift_margin() -> f64 {
     2.0
 }
+fn default_audit_reads() -> usize {
+    1024
+}
 
 impl Default for ValidationSpec {
     fn default() -> Self {
@@ -162,6 +172,7 @@ impl Default for ValidationSpec {
             max_norm_error: default_max_norm_error(),
             max_loss_error: default_max_loss_error(),
             weight_drift_margin: default_weight_drift_margin(),
+            audit_reads: default_audit_reads(),
         }
     }
 }
@@ -849,6 +860,12 @@ impl RunSpec {
             return Err(invalid(
                 "validation.spot_checks",
                 format!("must be at most 64, got {}", v.spot_checks),
+            ));
+        }
+        if !(1..=1_000_000).contains(&v.audit_reads) {
+            return Err(invalid(
+                "validation.audit_reads",
+                format!("must be in 1..=1000000, got {}", v.audit_reads),
             ));
         }
         Ok(())

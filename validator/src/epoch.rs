@@ -276,10 +276,7 @@ impl Looper {
             .collect();
         let verified: BTreeMap<Hotkey, u64> = rows
             .iter()
-            .filter_map(|r| {
-                let artifacts = r.activations + r.gradients + r.unread;
-                Some((*hotkey_of.get(&r.uid)?, artifacts))
-            })
+            .filter_map(|r| Some((*hotkey_of.get(&r.uid)?, r.listed)))
             .collect();
         let tallies = checks::check(
             spec,

@@ -1,8 +1,10 @@
 //! Following the run: what every miner verifiably did in an epoch.
 //!
-//! Once an epoch's merge is over, the validator reads the epoch's roster from chain and every
-//! miner's artifacts from its store, opening each against the roster exactly as a miner would
-//! (size, signature, registration and stage, hash, dims). Work counts only what verifies, is
+//! Once an epoch's merge is over, the validator reads the epoch's roster from chain, lists every
+//! miner's artifacts in its store and reads a random sample of them
+//! (`validation.audit_reads` per miner and kind), opening each against the roster exactly as a
+//! miner would (size, signature, registration and stage, hash, dims); the ones left unread count
+//! at the share of the read ones that verified (`Seen`). Work counts only what verifies, is
 //! provably the miner's (`provable`: an id it started on stage 0, routed to it past stage 0,
 //! and for a gradient an input that verified upstream) and was consumed downstream: an
 //! activation counts when the miner it was routed to returned a verified gradient for it; a
@@ -19,7 +21,9 @@
 //! routing every process computes alike) and the loss the last stage's miner put in the
 //! gradient's header. CLASP ([`crate::clasp`]) attributes those losses.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rand::seq::SliceRandom;
 
 use futures::StreamExt;
 use futures::future::join_all;
@@ -71,6 +75,12 @@ pub struct MinerWork {
     pub spot_check_failures: u64,
     /// Samples it completed: verified forwards plus verified backwards.
     pub work: u64,
+    /// Its artifacts listed (for samples that were its own) that verified or were left
+    /// unread, plus [`unread`]: the most artifacts, so optimizer steps, its work can stand
+    /// for.
+    ///
+    /// [`unread`]: MinerWork::unread
+    pub listed: u64,
 }
 
 const CONCURRENCY: usize = 16;
@@ -152,12 +162,73 @@ pub async fn within<T>(
     }
 }
 
-/// The ids of `producer`'s artifacts of `kind` that verified, each with the loss its header
-/// claims, and how many were rejected. A store that cannot be read (not opened, a listing that
-/// fails, or takes longer than [`peer_deadline`] or past `deadline`) is that miner's failure:
-/// warned of (naming the miner and the error), counted as `unreadable_store`, and no work. An
-/// artifact whose read does not end in time counts as absent (counted as `timeout`), and its
-/// store is not read further.
+/// What the audit knows of one miner's artifacts of one kind: the ones it read in full and
+/// that verified, the ones listed but left unread (beyond `validation.audit_reads`),
+/// and the share of the read ones that verified, which each unread one counts for.
+///
+/// When a miner lists no more than the audit reads, nothing is left unread and the counts are
+/// exact; past that, they are unbiased estimates of its verified work (the reads are chosen at
+/// random after the artifacts were uploaded, so a miner cannot put its real work where they
+/// will land).
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    /// Read in full and verified, each with the loss its header claims.
+    good: HashMap<u64, Option<f32>>,
+    /// Listed, not read.
+    unread: HashSet<u64>,
+    /// The share of the reads that verified (1 when every read one did).
+    share: f64,
+}
+
+impl Seen {
+    /// Whether `id` verified or is listed unread.
+    fn present(&self, id: u64) -> bool {
+        self.good.contains_key(&id) || self.unread.contains(&id)
+    }
+
+    /// What `id` counts for: 1 when it verified, the share when it is listed unread.
+    fn weight(&self, id: u64) -> f64 {
+        if self.good.contains_key(&id) {
+            1.0
+        } else if self.unread.contains(&id) {
+            self.share
+        } else {
+            0.0
+        }
+    }
+
+    /// Keeps only the ids `keep` says to; returns how many it dropped.
+    fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) -> u64 {
+        let before = self.good.len() + self.unread.len();
+        self.good.retain(|id, _| keep(*id));
+        self.unread.retain(|id| keep(*id));
+        (before - self.good.len() - self.unread.len()) as u64
+    }
+
+    /// The verified count: the ones read plus the unread at the share, rounded.
+    fn count(&self) -> u64 {
+        (self.good.len() as f64 + self.share * self.unread.len() as f64).round() as u64
+    }
+
+    /// Every id it holds, verified or unread.
+    fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.good.keys().chain(self.unread.iter()).copied()
+    }
+
+    /// How many ids it holds, verified or unread.
+    fn len(&self) -> u64 {
+        (self.good.len() + self.unread.len()) as u64
+    }
+}
+
+/// Lists `producer`'s artifacts of `kind`, reads `spec.validation.audit_reads` of them chosen
+/// at random in full, and returns what verified (with the loss each header claims), the rest
+/// left unread, and how many were rejected. A store that cannot be read (not opened, a listing
+/// that fails, or takes longer than [`peer_deadline`] or past `deadline`) is that miner's
+/// failure: warned of (naming the miner and the error), counted as `unreadable_store`, and no
+/// work. A read artifact that is rejected, or absent although listed, lowers the share the
+/// unread ones count for. An artifact whose read does not end in time counts as absent
+/// (counted as `timeout`), and its store is not read further: its unread ones count nothing.
 async fn verified_ids(
     (spec, roster, metrics): (&RunSpec, &Roster, &Metrics),
     (epoch, stage): (Epoch, StageIndex),
@@ -165,7 +236,7 @@ async fn verified_ids(
     kind: Kind,
     codec: &WireCodec,
     deadline: &Deadline,
-) -> (HashMap<u64, Option<f32>>, Counts) {
+) -> (Seen, Counts) {
     let unreadable = |error: String| {
         metrics.reject("unreadable_store");
         warn!(
@@ -176,7 +247,7 @@ async fn verified_ids(
             error,
             "cannot read a miner's store: no work counted from it"
         );
-        (HashMap::new(), Counts::default())
+        (Seen::default(), Counts::default())
     };
     let store = match roster.store(producer) {
         Ok(s) => s,
@@ -194,31 +265,45 @@ async fn verified_ids(
             ));
         }
     };
+    // One key per id (a hostile listing may repeat one), in a random order: the first
+    // `audit_reads` are read, the rest stay unread.
+    let mut listed: Vec<(u64, String)> = keys
+        .into_iter()
+        .filter_map(|key| Some((layout::id_of_key(&key)?, key)))
+        .collect::<HashMap<u64, String>>()
+        .into_iter()
+        .collect();
+    listed.sort_unstable_by_key(|(id, _)| *id);
+    listed.shuffle(&mut rand::rng());
+    let reads = spec.validation.audit_reads.min(listed.len());
     let dims = spec.wire_dims();
-    let mut ok = HashMap::new();
+    let mut seen = Seen {
+        unread: listed[reads..].iter().map(|(id, _)| *id).collect(),
+        ..Seen::default()
+    };
     let mut rejected = 0;
+    let mut absent = 0u64;
     let mut late = 0u64;
     let mut unread = 0;
-    for (n, chunk) in keys.chunks(CONCURRENCY).enumerate() {
-        let results = join_all(chunk.iter().map(|key| async {
-            let id = layout::id_of_key(key)?;
+    for (n, chunk) in listed[..reads].chunks(CONCURRENCY).enumerate() {
+        let results = join_all(chunk.iter().map(|(id, key)| async move {
             let at = ArtifactId {
                 epoch,
                 stage,
                 kind,
-                id,
+                id: *id,
             };
             let expect = Expect::of(&roster.run, at, *producer, codec, &dims);
             let read = fetch::fetch_opened(store, key, &expect, roster, metrics, codec);
-            Some((id, within(spec, deadline, read).await))
+            (*id, within(spec, deadline, read).await)
         }))
         .await;
-        for r in results.into_iter().flatten() {
+        for r in results {
             match r {
                 (id, Some(Ok(Some((header, _))))) => {
-                    ok.insert(id, header.loss);
+                    seen.good.insert(id, header.loss);
                 }
-                (_, Some(Ok(None))) => {}
+                (_, Some(Ok(None))) => absent += 1,
                 (_, Some(Err(()))) => rejected += 1,
                 (_, None) => {
                     metrics.reject("timeout");
@@ -229,7 +314,7 @@ async fn verified_ids(
         // A store that lets reads time out is not waited on again: the rest of its artifacts
         // count for nothing (so a stalling miner holds a slot for two timeouts at most).
         if late > 0 {
-            unread = keys.len().saturating_sub((n + 1) * CONCURRENCY);
+            unread = listed.len().saturating_sub((n + 1) * CONCURRENCY);
             break;
         }
     }
@@ -243,9 +328,16 @@ async fn verified_ids(
             unread,
             "a miner's store did not serve its artifacts in time: the rest not read, none counted"
         );
+        seen.unread.clear();
     }
+    let read = seen.good.len() as u64 + absent + rejected;
+    seen.share = if read == 0 {
+        0.0
+    } else {
+        seen.good.len() as f64 / read as f64
+    };
     let unread = if late > 0 { late + unread as u64 } else { 0 };
-    (ok, Counts { rejected, unread })
+    (seen, Counts { rejected, unread })
 }
 
 /// What reading one miner's artifacts of a kind counted besides the verified ones.
@@ -261,8 +353,8 @@ struct Counts {
 /// its activations and gradients that opened against the roster, and its row of counts.
 struct Verified {
     rows: BTreeMap<Hotkey, MinerWork>,
-    acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
-    grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+    acts: BTreeMap<Hotkey, Seen>,
+    grads: BTreeMap<Hotkey, Seen>,
 }
 
 /// One miner's verified activations (not on the last stage) and gradients (not on the first).
@@ -274,8 +366,8 @@ async fn miner_work(
 ) -> (
     StageIndex,
     Member,
-    Option<(HashMap<u64, Option<f32>>, Counts)>,
-    Option<(HashMap<u64, Option<f32>>, Counts)>,
+    Option<(Seen, Counts)>,
+    Option<(Seen, Counts)>,
 ) {
     let stages = spec.stages.len();
     let cx = (spec, roster, metrics);
@@ -308,8 +400,8 @@ fn provable(
     roster: &Roster,
     metrics: &Metrics,
     epoch: Epoch,
-    acts: &mut BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
-    grads: &mut BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+    acts: &mut BTreeMap<Hotkey, Seen>,
+    grads: &mut BTreeMap<Hotkey, Seen>,
 ) -> BTreeMap<Hotkey, u64> {
     let stages = spec.stages.len();
     let mut unrouted: BTreeMap<Hotkey, u64> = BTreeMap::new();
@@ -330,9 +422,8 @@ fn provable(
     };
     for m in first {
         if let Some(ids) = acts.get_mut(&m.hotkey) {
-            let before = ids.len();
-            ids.retain(|id, _| routed(*id, StageIndex::FIRST) == Some(m.hotkey));
-            *unrouted.entry(m.hotkey).or_default() += (before - ids.len()) as u64;
+            *unrouted.entry(m.hotkey).or_default() +=
+                ids.retain(|id| routed(id, StageIndex::FIRST) == Some(m.hotkey));
         }
     }
     for stage in StageIndex::all(stages).skip(1) {
@@ -340,9 +431,8 @@ fn provable(
         if !stage.is_last(stages) {
             for m in miners {
                 if let Some(ids) = acts.get_mut(&m.hotkey) {
-                    let before = ids.len();
-                    ids.retain(|id, _| routed(*id, stage) == Some(m.hotkey));
-                    *unrouted.entry(m.hotkey).or_default() += (before - ids.len()) as u64;
+                    *unrouted.entry(m.hotkey).or_default() +=
+                        ids.retain(|id| routed(id, stage) == Some(m.hotkey));
                 }
             }
         }
@@ -350,16 +440,15 @@ fn provable(
         let input_verified = |id: u64| {
             routed(id, prev)
                 .and_then(|p| acts.get(&p))
-                .is_some_and(|a| a.contains_key(&id))
+                .is_some_and(|a| a.present(id))
         };
         for m in miners {
             let Some(ids) = grads.get_mut(&m.hotkey) else {
                 continue;
             };
-            let before = ids.len();
-            ids.retain(|id, _| routed(*id, stage) == Some(m.hotkey));
-            *unrouted.entry(m.hotkey).or_default() += (before - ids.len()) as u64;
-            ids.retain(|id, _| input_verified(*id));
+            *unrouted.entry(m.hotkey).or_default() +=
+                ids.retain(|id| routed(id, stage) == Some(m.hotkey));
+            ids.retain(input_verified);
         }
     }
     unrouted.retain(|_, n| *n > 0);
@@ -391,8 +480,8 @@ async fn verified_work(
     let act_codec = spec.activation_codec();
     let grad_codec = spec.gradient_codec();
     let stages = spec.stages.len();
-    let mut acts: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
-    let mut grads: BTreeMap<Hotkey, HashMap<u64, Option<f32>>> = BTreeMap::new();
+    let mut acts: BTreeMap<Hotkey, Seen> = BTreeMap::new();
+    let mut grads: BTreeMap<Hotkey, Seen> = BTreeMap::new();
     let mut rows: BTreeMap<Hotkey, MinerWork> = BTreeMap::new();
     let (act_codec, grad_codec) = (&act_codec, &grad_codec);
     let per_miner: Vec<_> = roster
@@ -429,24 +518,30 @@ async fn verified_work(
     }
     let unrouted = provable(spec, roster, metrics, epoch, &mut acts, &mut grads);
     for (hotkey, row) in &mut rows {
-        row.activations = acts.get(hotkey).map_or(0, |ids| ids.len() as u64);
-        row.gradients = grads.get(hotkey).map_or(0, |ids| ids.len() as u64);
+        row.activations = acts.get(hotkey).map_or(0, Seen::count);
+        row.gradients = grads.get(hotkey).map_or(0, Seen::count);
+        row.listed = acts.get(hotkey).map_or(0, Seen::len)
+            + grads.get(hotkey).map_or(0, Seen::len)
+            + row.unread;
         row.rejected += unrouted.get(hotkey).copied().unwrap_or(0);
     }
-    // Consumed: the routed next-stage miner returned a verified gradient.
+    // Consumed: the routed next-stage miner returned a verified gradient (each side counting
+    // as what it verified, or at its share when left unread).
     for (stage, m) in roster.assignment.members() {
         if stage.is_last(stages) {
             continue;
         }
         let next = roster.assignment.stage(stage.next());
         let consumed = acts.get(&m.hotkey).map_or(0, |ids| {
-            ids.keys()
-                .filter(|id| {
-                    routing::route(&spec.name, epoch, **id, stage.next(), next)
+            ids.ids()
+                .map(|id| {
+                    let returned = routing::route(&spec.name, epoch, id, stage.next(), next)
                         .and_then(|n| grads.get(&n.hotkey))
-                        .is_some_and(|g| g.contains_key(id))
+                        .map_or(0.0, |g| g.weight(id));
+                    ids.weight(id) * returned
                 })
-                .count() as u64
+                .sum::<f64>()
+                .round() as u64
         });
         if let Some(row) = rows.get_mut(&m.hotkey) {
             row.consumed = consumed;
@@ -638,14 +733,14 @@ pub async fn audit(
     }
 }
 
-/// The finished samples: a verified last-stage gradient with a loss, whose first activation
-/// verified in a stage-0 miner's store.
+/// The finished samples: a last-stage gradient read in full that verified with a loss, whose
+/// first activation verified (or is listed unread) in a stage-0 miner's store.
 fn finished_paths(
     spec: &RunSpec,
     roster: &Roster,
     epoch: Epoch,
-    acts: &BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
-    grads: &BTreeMap<Hotkey, HashMap<u64, Option<f32>>>,
+    acts: &BTreeMap<Hotkey, Seen>,
+    grads: &BTreeMap<Hotkey, Seen>,
 ) -> Vec<Path> {
     let stages = spec.stages.len();
     let first: HashMap<u64, u16> = roster
@@ -655,7 +750,7 @@ fn finished_paths(
         .flat_map(|m| {
             acts.get(&m.hotkey)
                 .into_iter()
-                .flat_map(|ids| ids.keys().map(|id| (*id, m.uid)))
+                .flat_map(|ids| ids.ids().map(|id| (id, m.uid)))
         })
         .collect();
     let mut paths = Vec::new();
@@ -663,7 +758,8 @@ fn finished_paths(
         let Some(ids) = grads.get(&m.hotkey) else {
             continue;
         };
-        for (&sample, &loss) in ids {
+        // Only a gradient read in full has a loss the audit saw verify.
+        for (&sample, &loss) in &ids.good {
             let (Some(loss), Some(&uid0)) = (loss, first.get(&sample)) else {
                 continue;
             };
@@ -731,6 +827,64 @@ mod tests {
         let header = artifact::read_header(&bytes).unwrap().0;
         store.put_once(&key, bytes.into()).await.unwrap();
         header
+    }
+
+    /// A miner lists more artifacts than the audit reads: the audit reads exactly
+    /// `audit_reads` of them, and counts the rest at the share of the read ones that verified.
+    /// All real: counted in full. Half of them garbage: the garbage gains nothing beyond what
+    /// the reads show (the count is twice the real ones read), and each read is one GET.
+    #[tokio::test]
+    async fn the_audit_reads_a_sample_and_counts_the_rest_at_its_share() {
+        let mut net = Honest::new(2);
+        net.spec.validation.audit_reads = 10;
+        let spec = &net.spec;
+        let epoch = Epoch(1);
+        let roster = Roster {
+            run: sliver_common::testing::test_run("r"),
+            epoch,
+            assignment: Assignment::new(2, &net.members()),
+            stores: net
+                .keys
+                .iter()
+                .zip(&net.stores)
+                .map(|(k, s)| (k.hotkey(), s.clone()))
+                .collect(),
+        };
+        let origin = &net.keys[0];
+        let at = |id| ArtifactId {
+            epoch,
+            stage: StageIndex::FIRST,
+            kind: Kind::Act,
+            id,
+        };
+        let id = |c| routing::sample_id("r", epoch, &origin.hotkey(), c);
+        for c in 0..20 {
+            put(spec, &net.stores[0], origin, at(id(c)), &[]).await;
+        }
+        let roster = &roster;
+        let count = |metrics: Metrics| async move {
+            let v = verified_work(spec, roster, &metrics, epoch, &Deadline::none()).await;
+            (v.rows[&origin.hotkey()].clone(), metrics)
+        };
+        let (row, metrics) = count(Metrics::new("validator")).await;
+        assert_eq!((row.activations, row.rejected, row.listed), (20, 0, 20));
+        assert_eq!(metrics.rejections_total(), 0);
+        // Twenty more keys, under the origin's own ids, holding garbage.
+        for c in 20..40 {
+            let key = layout::artifact("r", &origin.hotkey(), at(id(c)));
+            net.stores[0]
+                .put_once(&key, vec![7u8; 99].into())
+                .await
+                .unwrap();
+        }
+        let (row, metrics) = count(Metrics::new("validator")).await;
+        let garbage_read = metrics.rejections_total();
+        assert_eq!(row.rejected, garbage_read);
+        assert!(garbage_read <= 10);
+        // 10 - g real ones read, verified: the 30 unread count at (10 - g) / 10 each.
+        assert_eq!(row.activations, 4 * (10 - garbage_read));
+        // The garbage read is not counted among its artifacts.
+        assert_eq!(row.listed, 40 - garbage_read);
     }
 
     /// Two stages of two miners, each with its own store. Stage 0: `honest` starts six samples
