@@ -7,7 +7,11 @@
 //! | route      | answer |
 //! |------------|--------|
 //! | `/metrics` | the Prometheus text exposition (format 0.0.4) |
-//! | `/health`  | `200 ok` when healthy, `503 unhealthy` otherwise ([`Metrics::set_healthy`]), and `503 stuck: ...` once no epoch has finished within the bound ([`Metrics::expect_progress_within`]) |
+//! | `/health`  | readiness as JSON ([`Readiness`]): `200` when ready, `503` when not: unhealthy ([`Metrics::set_healthy`]: starting or stopping) or stuck (no epoch finished within the bound, [`Metrics::expect_progress_within`]) |
+//!
+//! `/health`'s answer is what the process has set as it went ([`Metrics::identify`],
+//! [`Metrics::set_current_epoch`], [`Metrics::set_stage`], [`Metrics::set_training`],
+//! [`Metrics::set_epoch`]): a request costs no chain or storage call.
 //!
 //! The metrics:
 //!
@@ -101,6 +105,53 @@ struct Inner {
     /// When an epoch last finished (or the bound was set), and how long may pass before the
     /// process counts as stuck ([`Metrics::expect_progress_within`]); no bound by default.
     progress: std::sync::Mutex<Option<(std::time::Instant, std::time::Duration)>>,
+    /// What `/health` reports besides readiness, as the process sets it.
+    status: std::sync::Mutex<Readiness>,
+}
+
+/// Who a process is on chain, set once it knows ([`Metrics::identify`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The network's name (`finney`, `test`, `local`, `custom`).
+    pub network: String,
+    /// The subnet.
+    pub netuid: u16,
+    /// Its hotkey as an SS58 address.
+    pub hotkey: String,
+    /// Its uid on the subnet.
+    pub uid: u16,
+}
+
+/// What `GET /health` answers, as JSON: whether the process is ready, and the status fields it
+/// has set as it went (none costs a request to the chain). `null` where not known yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Readiness {
+    /// `true` (HTTP 200) when healthy and not stuck; `false` (HTTP 503) otherwise.
+    pub ready: bool,
+    /// `miner` or `validator`.
+    pub role: String,
+    /// The network's name.
+    pub network: Option<String>,
+    /// The subnet.
+    pub netuid: Option<u16>,
+    /// The hotkey, SS58.
+    pub hotkey: Option<String>,
+    /// The uid.
+    pub uid: Option<u16>,
+    /// A miner's stage this epoch (`null` off the roster, and for a validator).
+    pub stage: Option<u16>,
+    /// The epoch the chain is in, as the process last saw it.
+    pub epoch: Option<u64>,
+    /// The last epoch the process finished (a miner: trained and merged; a validator: scored).
+    pub last_epoch_finished: Option<u64>,
+    /// When it finished, in seconds since the Unix epoch.
+    pub last_epoch_finished_at: Option<u64>,
+    /// Whether a miner is training an epoch now (always `false` for a validator).
+    pub training: bool,
+    /// `false` while the process starts or stops ([`Metrics::set_healthy`]).
+    pub healthy: bool,
+    /// Why the process counts as stuck, when it does.
+    pub stuck: Option<String>,
 }
 
 impl Metrics {
@@ -164,6 +215,10 @@ impl Metrics {
                 healthy_gauge,
                 healthy: AtomicBool::new(true),
                 progress: std::sync::Mutex::new(None),
+                status: std::sync::Mutex::new(Readiness {
+                    role: role.to_owned(),
+                    ..Readiness::default()
+                }),
             }),
         }
     }
@@ -242,13 +297,64 @@ impl Metrics {
         self.inner.deleted.get()
     }
 
-    /// Sets `sliver_epoch`.
+    /// Sets `sliver_epoch`: `epoch` has finished (a miner trained and merged it, a validator
+    /// scored it). `/health` reports it, and when, as the last epoch finished.
     pub fn set_epoch(&self, epoch: crate::schedule::Epoch) {
         self.inner.epoch.set(epoch.get());
-        let mut progress = self.progress();
-        if let Some((at, _)) = progress.as_mut() {
-            *at = std::time::Instant::now();
+        {
+            let mut progress = self.progress();
+            if let Some((at, _)) = progress.as_mut() {
+                *at = std::time::Instant::now();
+            }
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut status = self.status();
+        status.last_epoch_finished = Some(epoch.get());
+        status.last_epoch_finished_at = Some(now);
+    }
+
+    /// Says who the process is on chain, for `/health`.
+    pub fn identify(&self, id: Identity) {
+        let mut status = self.status();
+        status.network = Some(id.network);
+        status.netuid = Some(id.netuid);
+        status.hotkey = Some(id.hotkey);
+        status.uid = Some(id.uid);
+    }
+
+    /// The epoch the chain is in now, for `/health` (the process follows the chain's blocks).
+    pub fn set_current_epoch(&self, epoch: crate::schedule::Epoch) {
+        self.status().epoch = Some(epoch.get());
+    }
+
+    /// A miner's stage this epoch (`None`: not on the roster), for `/health`.
+    pub fn set_stage(&self, stage: Option<crate::assignment::StageIndex>) {
+        self.status().stage = stage.map(|s| s.0);
+    }
+
+    /// Whether a miner is training an epoch now, for `/health`.
+    pub fn set_training(&self, training: bool) {
+        self.status().training = training;
+    }
+
+    /// What `/health` answers now.
+    pub fn readiness(&self) -> Readiness {
+        let healthy = self.is_healthy();
+        let stuck = self.stuck();
+        let mut status = self.status().clone();
+        status.ready = healthy && stuck.is_none();
+        status.healthy = healthy;
+        status.stuck = stuck;
+        status
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, Readiness> {
+        self.inner
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// From now on, `/health` answers 503 once `bound` passes without an epoch finishing
@@ -400,13 +506,17 @@ async fn metrics_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
 }
 
 async fn health_handler(State(metrics): State<Metrics>) -> impl IntoResponse {
-    if !metrics.is_healthy() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "unhealthy".to_owned());
-    }
-    match metrics.stuck() {
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
-        None => (StatusCode::OK, "ok".to_owned()),
-    }
+    let readiness = metrics.readiness();
+    let code = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::to_string(&readiness).unwrap_or_else(|e| {
+        // Plain fields never fail to encode; say so rather than answer nothing.
+        format!(r#"{{"ready":false,"stuck":"encoding /health: {e}"}}"#)
+    });
+    (code, [(header::CONTENT_TYPE, "application/json")], body)
 }
 
 #[cfg(test)]
@@ -495,6 +605,17 @@ mod tests {
             .unwrap()
     }
 
+    /// `GET /health`: the whole response, and its body as [`Readiness`].
+    async fn health(addr: SocketAddr) -> (String, Readiness) {
+        let response = get(addr, "/health").await;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let ready = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
+        (response, ready)
+    }
+
     #[tokio::test]
     async fn serve_answers_metrics_and_health_then_stops_on_cancel() {
         let metrics = Metrics::new("validator");
@@ -517,31 +638,99 @@ mod tests {
             "{response}"
         );
 
-        let response = get(addr, "/health").await;
+        // Before it knows who it is, readiness says so with nulls.
+        let (response, ready) = health(addr).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        assert!(response.ends_with("\r\n\r\nok"), "{response}");
-        // A loop that finishes no epoch within its bound is stuck: 503, and the gauge says 0;
-        // an epoch finishing makes it ready again.
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{response}"
+        );
+        assert_eq!(
+            ready,
+            Readiness {
+                ready: true,
+                role: "validator".into(),
+                healthy: true,
+                ..Readiness::default()
+            }
+        );
+        // What the process sets as it goes is what /health answers.
+        metrics.identify(Identity {
+            network: "local".into(),
+            netuid: 9,
+            hotkey: "5Hot".into(),
+            uid: 4,
+        });
+        metrics.set_current_epoch(crate::schedule::Epoch(6));
+        metrics.set_stage(Some(crate::StageIndex(1)));
+        metrics.set_training(true);
+        let (_, ready) = health(addr).await;
+        assert_eq!(
+            (
+                ready.network.as_deref(),
+                ready.netuid,
+                ready.hotkey.as_deref(),
+                ready.uid,
+                ready.stage,
+                ready.epoch,
+                ready.training,
+                ready.last_epoch_finished,
+            ),
+            (
+                Some("local"),
+                Some(9),
+                Some("5Hot"),
+                Some(4),
+                Some(1),
+                Some(6),
+                true,
+                None
+            )
+        );
+        // A loop that finishes no epoch within its bound is stuck: 503 with the reason, and
+        // the gauge says 0; an epoch finishing makes it ready again, and is reported with when.
         metrics.expect_progress_within(Duration::from_millis(50));
-        let response = get(addr, "/health").await;
+        let (response, _) = health(addr).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         tokio::time::sleep(Duration::from_millis(120)).await;
-        let response = get(addr, "/health").await;
+        let (response, ready) = health(addr).await;
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");
-        assert!(response.contains("stuck: no epoch finished"), "{response}");
+        assert!(!ready.ready && ready.healthy, "{ready:?}");
+        let stuck = ready.stuck.unwrap_or_default();
+        assert!(stuck.contains("stuck: no epoch finished"), "{stuck}");
         assert!(
             metrics
                 .encode()
                 .contains(r#"sliver_healthy{role="validator"} 0"#)
         );
-        metrics.set_epoch(crate::schedule::Epoch(3));
-        let response = get(addr, "/health").await;
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        metrics.set_epoch(crate::schedule::Epoch(5));
+        let (response, ready) = health(addr).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(ready.ready && ready.stuck.is_none(), "{ready:?}");
+        assert_eq!(ready.last_epoch_finished, Some(5));
+        let at = ready.last_epoch_finished_at.unwrap();
+        assert!(at >= before && at <= before + 60, "{at} vs {before}");
         metrics.expect_progress_within(Duration::from_secs(3600));
 
+        // Stopping (or not yet started): 503, healthy false, the fields still there.
         metrics.set_healthy(false);
-        let response = get(addr, "/health").await;
+        let (response, ready) = health(addr).await;
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+        assert!(
+            !ready.ready && !ready.healthy && ready.stuck.is_none(),
+            "{ready:?}"
+        );
+        assert_eq!(ready.uid, Some(4));
+        metrics.set_stage(None);
+        metrics.set_training(false);
+        let ready = metrics.readiness();
+        assert_eq!((ready.stage, ready.training), (None, false));
 
         let response = get(addr, "/nothing").await;
         assert!(response.starts_with("HTTP/1.1 404"), "{response}");

@@ -1,10 +1,12 @@
 //! The stage worker: the miner's epochs, on their own thread, off the async runtime.
 //!
-//! Each epoch it reads the roster, makes sure it holds its stage's weights (`held`, joining from
-//! a checkpoint or the latest merge when it has none or its stage moved), trains the epoch
-//! (`step`), starts answering the epoch's spot checks, runs the merge ([`crate::merge`]),
-//! starts deleting its expired epochs from its store ([`sliver_common::gc`]), checkpoints, and
-//! records what the epoch did ([`EpochStats`](crate::stats::EpochStats)). A
+//! Each epoch it checks that this release is still current (the subnet's `WeightsVersionKey`,
+//! [`sliver_subnet::version`]; an outdated miner stops), reads the roster, makes sure it holds
+//! its stage's weights (`held`, joining from a checkpoint or the latest merge when it has none
+//! or its stage moved), trains the epoch (`step`), starts answering the epoch's spot checks,
+//! runs the merge ([`crate::merge`]), starts deleting its expired epochs from its store
+//! ([`sliver_common::gc`]), checkpoints, and records what the epoch did
+//! ([`EpochStats`](crate::stats::EpochStats)). A
 //! [`feed`](crate::feed) task on the runtime downloads and verifies what is routed here while
 //! the worker computes, and uploads run on the runtime too (`outbox`).
 
@@ -19,8 +21,9 @@ use sliver_common::data::Corpus;
 use sliver_common::flat::{flatten, hash_flat};
 use sliver_common::gc;
 use sliver_common::{Epoch, StageIndex};
+use sliver_subnet::version;
 use tch::Device;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::adversary::{Adversary, Conduct};
 use crate::archive::{self, Archive};
@@ -87,6 +90,8 @@ impl Worker {
             },
             node.metrics.clone(),
         )));
+        // The epoch whose release check ([`Worker::check_release`]) is done.
+        let mut checked: Option<Epoch> = None;
         loop {
             if node.cancelled() {
                 return Ok(());
@@ -103,11 +108,16 @@ impl Worker {
                 }
                 continue;
             }
+            if checked != Some(epoch) {
+                self.check_release()?;
+                checked = Some(epoch);
+            }
             let roster = node.rt.block_on(node.view.roster(epoch))?;
             let me = node.me();
             let moved =
                 |h: &Option<Held>, stage: StageIndex| h.as_ref().is_none_or(|h| h.index != stage);
             let Some((stage, _)) = roster.assignment.position(&me) else {
+                node.metrics.set_stage(None);
                 info!(
                     %epoch,
                     "not on this epoch's roster yet (an announcement counts once a merge window opens after it); waiting"
@@ -142,6 +152,8 @@ impl Worker {
                 bail!("no stage held after joining");
             };
             *last = Some(epoch);
+            node.metrics.set_stage(Some(stage));
+            node.metrics.set_training(true);
             let started = Instant::now();
             let up_before = self.bytes_up();
             let env = Env {
@@ -151,7 +163,9 @@ impl Worker {
                 poll: self.poll,
             };
             conduct.enter(node, &roster, epoch, h.index);
-            let mut stats = crate::step::train_epoch(&env, h, &mut conduct, epoch, &roster)?;
+            let trained = crate::step::train_epoch(&env, h, &mut conduct, epoch, &roster);
+            node.metrics.set_training(false);
+            let mut stats = trained?;
             if node.cancelled() {
                 return Ok(());
             }
@@ -225,6 +239,26 @@ impl Worker {
                 )
             })
             .collect()
+    }
+
+    /// Stops the miner when the subnet now requires a later release than this one (the
+    /// subnet's `WeightsVersionKey`, read once per epoch); a key that cannot be read is a
+    /// warning, and the epoch goes on.
+    ///
+    /// # Errors
+    /// [`version::Outdated`], naming the release to install.
+    fn check_release(&self) -> Result<()> {
+        let node = &self.node;
+        match node
+            .rt
+            .block_on(version::chain_key(&node.view.client, node.view.netuid))
+        {
+            Ok(key) => Ok(version::check(node.view.netuid, key)?),
+            Err(e) => {
+                warn!(error = %e, "cannot read the subnet's weights_version_key; checking again next epoch");
+                Ok(())
+            }
+        }
     }
 
     /// Builds stage `index` and loads its newest weights: the local checkpoint when it is from

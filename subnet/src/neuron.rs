@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use crate::announce::{Announcement, Role};
 use crate::register::{self, Registration};
 use crate::run::{self, RunView};
+use crate::version;
 
 /// How many epochs' time may pass without an epoch finishing before `/health` says the neuron is
 /// stuck ([`Metrics::expect_progress_within`]): a miner may wait up to an epoch to join and then
@@ -186,11 +187,59 @@ pub fn clock(
     rx
 }
 
-/// What every neuron does first: read its hotkey, connect, and make sure it is registered
-/// (registering as `registration` says). Returns the hotkey, the client and the uid.
+/// Refuses to run a release older than the one the subnet requires: the subnet's
+/// `WeightsVersionKey` against this build's ([`version::check`]).
 ///
 /// # Errors
-/// As [`hotkey`], [`connect`] and [`ensure_registered`].
+/// [`version::Outdated`], naming the release to install, or the key cannot be read.
+pub async fn check_release(client: &Client, netuid: NetUid) -> Result<()> {
+    let key = version::chain_key(client, netuid)
+        .await
+        .context("reading the subnet's weights_version_key")?;
+    version::check(netuid, key)?;
+    info!(
+        release = %version::RELEASE,
+        version_key = version::RELEASE.key(),
+        subnet_version_key = key,
+        "this release is current for the subnet"
+    );
+    Ok(())
+}
+
+/// A task on `shutdown`'s tracker that keeps `/health`'s current epoch
+/// ([`Metrics::set_current_epoch`]) with the chain clock: a request to `/health` then costs no
+/// chain call.
+fn follow_epoch(
+    metrics: &Metrics,
+    mut clock: watch::Receiver<u64>,
+    schedule: sliver_common::schedule::Schedule,
+    shutdown: &Shutdown,
+) {
+    let (metrics, cancel) = (metrics.clone(), shutdown.token());
+    metrics.set_current_epoch(schedule.epoch_of(*clock.borrow()));
+    shutdown.spawn("epoch for /health", async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = clock.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+            let block = *clock.borrow_and_update();
+            metrics.set_current_epoch(schedule.epoch_of(block));
+        }
+        Ok::<(), Infallible>(())
+    });
+}
+
+/// What every neuron does first: read its hotkey, connect, check that this release is current
+/// ([`check_release`], before anything is paid), and make sure it is registered (registering as
+/// `registration` says). Returns the hotkey, the client and the uid.
+///
+/// # Errors
+/// As [`hotkey`], [`connect`], [`check_release`] and [`ensure_registered`].
 pub async fn join(
     wallet: &Wallet,
     endpoint: &Endpoint,
@@ -199,6 +248,7 @@ pub async fn join(
 ) -> Result<(Keypair, Arc<Client>, Uid)> {
     let hotkey = hotkey(wallet)?;
     let client = Arc::new(connect(endpoint).await?);
+    check_release(&client, netuid).await?;
     let uid = ensure_registered(&client, netuid, wallet, &hotkey, registration).await?;
     Ok((hotkey, client, uid))
 }
@@ -252,7 +302,8 @@ pub struct Neuron {
 }
 
 /// Starts a neuron, in order: a check that peers can read what it will announce (before
-/// anything is paid); hotkey, chain and registration; its store; the run spec (the owner's,
+/// anything is paid); hotkey, chain, the release check ([`check_release`]) and registration; its
+/// store; the run spec (the owner's,
 /// checked against `--spec`, or published by the owner's validator); its announcement; one
 /// start-up line ([`started_line`]); the run's text; metrics; the chain clock (a task on
 /// `shutdown`'s tracker).
@@ -309,6 +360,12 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
     } else {
         "validator"
     });
+    metrics.identify(metrics::Identity {
+        network: network.name().to_owned(),
+        netuid: cfg.netuid.0,
+        hotkey: hotkey.account_id().to_string(),
+        uid: uid.0,
+    });
     if let Some(port) = cfg.metrics_port {
         metrics::serve(metrics.clone(), port, shutdown.token()).await?;
     }
@@ -319,13 +376,16 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         .context("reading the chain's block time")?;
     // A dropped subscription is taken up again a block later.
     let clock = clock(client.clone(), first, block_time, shutdown);
+    follow_epoch(&metrics, clock.clone(), spec.swarm.schedule(), shutdown);
     let epoch =
         block_time.saturating_mul(u32::try_from(spec.swarm.epoch_blocks).unwrap_or(u32::MAX));
     metrics.expect_progress_within(epoch.saturating_mul(STUCK_AFTER_EPOCHS));
     let peers = (cfg.store.reach, cfg.store.timeouts, cfg.store.link.clone());
     let view = Arc::new(RunView::new(client, cfg.netuid, spec, peers));
     let stage = if role == Role::Miner {
-        Some(stage_now(&view, &hotkey, first).await)
+        let stage = stage_now(&view, &hotkey, first).await;
+        metrics.set_stage(stage);
+        Some(stage)
     } else {
         None
     };
