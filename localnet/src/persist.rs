@@ -162,6 +162,7 @@ mod tests {
                 commit_reveal: false,
                 reveal_period: 1,
                 burn: 1,
+                weights_version_key: 0,
             },
             dev_accounts: 2,
             dev_balance: 1_000,

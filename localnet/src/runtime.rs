@@ -47,6 +47,9 @@ pub struct SubnetParamsConfig {
     pub reveal_period: u64,
     /// Registration burn, rao.
     pub burn: u64,
+    /// `WeightsVersionKey`: the least version key weights must carry, and the release
+    /// Sliver's neurons must run (0: any).
+    pub weights_version_key: u64,
 }
 
 /// A valid transaction, as `TaggedTransactionQueue_validate_transaction` reports it.
@@ -111,6 +114,7 @@ impl Chain {
             commit_reveal: config.subnet.commit_reveal,
             reveal_period: config.subnet.reveal_period,
             burn: config.subnet.burn,
+            weights_version_key: config.subnet.weights_version_key,
         };
         for &netuid in &config.netuids {
             subtensor::create_subnet(&mut ext, netuid, &owner, &p);

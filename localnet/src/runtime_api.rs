@@ -639,6 +639,7 @@ mod properties {
                     commit_reveal: true,
                     reveal_period: 1,
                     burn: 1,
+                    weights_version_key: 0,
                 },
                 dev_accounts: 2,
                 dev_balance: 1_000_000,

@@ -87,6 +87,8 @@ pub(crate) struct SubnetParams {
     pub reveal_period: u64,
     /// `Burn`, rao.
     pub burn: u64,
+    /// `WeightsVersionKey` (0: any).
+    pub weights_version_key: u64,
 }
 
 /// Creates subnet `netuid` owned by `owner`.
@@ -99,6 +101,7 @@ pub(crate) fn create_subnet(ext: &mut Ext<'_>, netuid: u16, owner: &AccountId, p
     WeightsSetRateLimit::put(o, &netuid, &p.weights_rate_limit);
     CommitRevealWeightsEnabled::put(o, &netuid, &p.commit_reveal);
     Burn::put(o, &netuid, &p.burn);
+    WeightsVersionKey::put(o, &netuid, &p.weights_version_key);
     MinAllowedWeights::put(o, &netuid, &1);
     MaxRegistrationsPerBlock::put(o, &netuid, &64);
     RevealPeriodEpochs::put(o, &netuid, &p.reveal_period);

@@ -7,10 +7,14 @@ use sliver_miner::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = sliver_common::telemetry::init(&cli.logging) {
-        eprintln!("btminer: cannot set up logging: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Kept until `main` returns: dropping it flushes the log files.
+    let logs = match sliver_common::telemetry::init(&cli.logging, "btminer") {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("btminer: cannot set up logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Some(Command::Local(args)) => sliver_miner::local::run(&args),
         None => sliver_miner::config::Config::from_args(&cli.miner).and_then(|config| {
@@ -24,7 +28,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("btminer: error: {e:#}");
+            let message = format!("{e:#}");
+            logs.record_exit(&message);
+            eprintln!("btminer: error: {message}");
             ExitCode::FAILURE
         }
     }

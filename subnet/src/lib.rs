@@ -16,6 +16,8 @@
 //! - [`neuron`]: hotkey, registration and the chain clock, for both binaries.
 //! - [`register`]: the registration burn, shown and confirmed before it is paid.
 //! - [`signer`]: a wallet hotkey as the signer of artifacts.
+//! - [`version`]: this release's version key, checked against the subnet's
+//!   `WeightsVersionKey`.
 
 pub mod announce;
 pub mod args;
@@ -25,3 +27,4 @@ pub mod neuron;
 pub mod register;
 pub mod run;
 pub mod signer;
+pub mod version;

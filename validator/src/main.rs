@@ -7,10 +7,14 @@ use sliver_validator::cli::{Cli, Command, DataCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = sliver_common::telemetry::init(&cli.logging) {
-        eprintln!("btvalidator: cannot set up logging: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Kept until `main` returns: dropping it flushes the log files.
+    let logs = match sliver_common::telemetry::init(&cli.logging, "btvalidator") {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("btvalidator: cannot set up logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Some(Command::Spec { file, sizing }) => {
             sliver_validator::spec::describe_sized(&file, &sizing).map(|s| {
@@ -42,7 +46,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("btvalidator: error: {e:#}");
+            let message = format!("{e:#}");
+            logs.record_exit(&message);
+            eprintln!("btvalidator: error: {message}");
             ExitCode::FAILURE
         }
     }

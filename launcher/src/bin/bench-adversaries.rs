@@ -86,8 +86,12 @@ const PLAN: [[Option<Behaviour>; 2]; 8] = [
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) =
-        sliver_common::telemetry::init(&sliver_common::telemetry::LoggingArgs::default())
+    // No log directory: the guard holds no writer.
+    if let Err(e) = sliver_common::telemetry::init(
+        &sliver_common::telemetry::LoggingArgs::default(),
+        "bench-adversaries",
+    )
+    .map(drop)
     {
         eprintln!("bench-adversaries: cannot set up logging: {e}");
         return ExitCode::FAILURE;

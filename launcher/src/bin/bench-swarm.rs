@@ -75,8 +75,13 @@ fn main() -> ExitCode {
 }
 
 fn tracing_subscriber_init() -> Result<()> {
-    sliver_common::telemetry::init(&sliver_common::telemetry::LoggingArgs::default())
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    // No log directory: the guard holds no writer.
+    sliver_common::telemetry::init(
+        &sliver_common::telemetry::LoggingArgs::default(),
+        "bench-swarm",
+    )
+    .map(drop)
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// What one swarm run measured.

@@ -78,10 +78,14 @@ fn parse_adversary(s: &str) -> Result<(usize, Behaviour), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = sliver_common::telemetry::init(&cli.logging) {
-        eprintln!("btsubnet: cannot set up logging: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Kept until `main` returns: dropping it flushes the log files.
+    let _logs = match sliver_common::telemetry::init(&cli.logging, "btsubnet") {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("btsubnet: cannot set up logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     sliver_launcher::main_with("btsubnet", run(cli))
 }
 

@@ -48,6 +48,10 @@ struct Cli {
     /// Registration burn, in rao.
     #[arg(long, default_value_t = 100_000_000)]
     burn: u64,
+    /// `WeightsVersionKey` of the subnets created: the least version key weights must carry,
+    /// and the release Sliver's neurons must run (`major*1000000 + minor*1000 + patch`; 0: any).
+    #[arg(long = "weights-version-key", default_value_t = 0)]
+    weights_version_key: u64,
     /// How many dev accounts (//Alice, //Bob, ...) to fund.
     #[arg(long = "dev-accounts", default_value_t = 6)]
     dev_accounts: usize,
@@ -119,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 commit_reveal: cli.commit_reveal,
                 reveal_period: cli.reveal_period,
                 burn: cli.burn,
+                weights_version_key: cli.weights_version_key,
             },
             owner: cli.owner.map(|a| a.0),
             funded: cli.fund.iter().map(|a| a.0).collect(),
