@@ -9,8 +9,10 @@
 //! runs/{run}/e{epoch}/s{stage}/{producer}/grad/{id}   input gradients of sample `id`
 //! runs/{run}/e{epoch}/s{stage}/{producer}/shard/{id}  the producer's copy of merge shard `id`
 //! runs/{run}/e{epoch}/s{stage}/{producer}/merged/{id} the producer's reduction of shard `id`
-//! runs/{run}/e{epoch}/s{stage}/{miner}/weights/{hash} a spot-check answer: the weights that
-//!                                                     hash to `hash` (BLAKE3, hex)
+//! runs/{run}/e{epoch}/s{stage}/{miner}/weights/{hash}/part/{i}
+//!                                                     a spot-check answer: the weights that
+//!                                                     hash to `hash` (BLAKE3, hex), in parts
+//!                                                     (`storage::parts`)
 //! runs/{run}/challenges/e{epoch}/{miner}              a validator's challenge to `miner`
 //!                                                     (the validator's store)
 //! runs/{run}/scores/epoch={epoch}/part.parquet        a validator's score table
@@ -97,7 +99,7 @@ pub fn id_of_key(key: &str) -> Option<u64> {
 }
 
 /// The key under which `miner` answers a challenge for the weights hashing to `hash`, in its own
-/// store.
+/// store: the weights are kept in parts under it ([`crate::storage::parts`]).
 pub fn weights_answer(
     run: &str,
     epoch: Epoch,

@@ -73,6 +73,7 @@ use rand::Rng;
 use url::form_urlencoded;
 
 mod link;
+pub mod parts;
 mod peer;
 pub use link::{LISTED_BYTES, Link, LinkSpec};
 pub use peer::Reach;

@@ -8,7 +8,8 @@
 //! An epoch's versions are removed once every validator's challenge is answered or the answer
 //! deadline passed; at most two epochs are on disk (the one training, the one being checked).
 //! Disk rather than memory: a stage steps a dozen times an epoch, and a version is a full copy
-//! of the stage's weights.
+//! of the stage's weights. A challenged version goes to the miner's store in parts
+//! ([`sliver_common::storage::parts`]), read from disk one part at a time.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use sliver_common::flat::WeightsHash;
 use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::spot_check::{self, max_challenge_len};
-use sliver_common::storage::{Put, Store};
+use sliver_common::storage::{Put, Store, parts};
 use sliver_common::{Epoch, StageIndex};
 use sliver_subnet::run::RunView;
 use tch::Tensor;
@@ -200,8 +201,10 @@ async fn answer_one(
     }
 }
 
-/// Puts each version in `hashes` this miner kept in its store; whether all that could be put
-/// are (a failed put is retried on the next round).
+/// Puts each version in `hashes` this miner kept in its store, in parts
+/// ([`sliver_common::storage::parts`]: one at a time, each retried on its own, so a stage of
+/// gigabytes crosses a slow uplink and a failure resends one part); whether all that could be
+/// put are (a failed put is resumed on the next round, from the parts already there).
 async fn put_versions(
     a: &Answering,
     validator: &Hotkey,
@@ -215,38 +218,69 @@ async fn put_versions(
             continue;
         }
         let path = a.claimed.join(hash.to_string());
-        let weights = match tokio::fs::read(&path).await {
-            Ok(w) => w,
-            Err(e) => {
-                warn!(validator = %validator.short(), hash = %hash.short(), error = %e, "challenged for weights this miner did not keep");
-                continue;
-            }
-        };
-        let n = weights.len() as u64;
         let key = layout::weights_answer(&spec.name, a.epoch, a.stage, &a.me, hash);
-        match a.store.put_once(&key, Bytes::from(weights)).await {
-            Ok(Put::Created) => {
-                a.metrics.add_bytes("up", "weights", n);
+        match put_version(&a.store, &a.metrics, &path, &key).await {
+            Ok(()) => {
                 lock(put).insert(*hash);
             }
-            Ok(Put::Same) => {
-                lock(put).insert(*hash);
+            Err(Unanswered::NotKept(e)) => {
+                warn!(validator = %validator.short(), hash = %hash.short(), error = %e, "challenged for weights this miner did not keep");
             }
-            Ok(Put::Exists) => {
+            Err(Unanswered::Taken(part)) => {
                 // The key names the weights' hash: other bytes there are not them.
                 warn!(
-                    key,
+                    key = part,
                     "the answer's key holds other bytes; the challenge cannot be answered"
                 );
                 lock(put).insert(*hash);
             }
-            Err(e) => {
+            Err(Unanswered::Put(e)) => {
                 warn!(error = %e, "putting challenged weights failed; will retry");
                 done = false;
             }
         }
     }
     done
+}
+
+/// Why a version was not put.
+enum Unanswered {
+    /// Not on disk.
+    NotKept(std::io::Error),
+    /// A part's key holds other bytes.
+    Taken(String),
+    /// A put failed through its retries.
+    Put(sliver_common::storage::StorageError),
+}
+
+/// Puts the version on disk at `path` under `key` in `store`, part by part, reading one part at
+/// a time.
+async fn put_version(
+    store: &Store,
+    metrics: &Metrics,
+    path: &Path,
+    key: &str,
+) -> Result<(), Unanswered> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(Unanswered::NotKept)?;
+    let len = file.metadata().await.map_err(Unanswered::NotKept)?.len();
+    for (i, range) in parts::ranges(len, parts::PART_LEN).enumerate() {
+        let mut buf = vec![0; (range.end - range.start) as usize];
+        file.read_exact(&mut buf)
+            .await
+            .map_err(Unanswered::NotKept)?;
+        let n = buf.len() as u64;
+        let part = parts::key(key, i);
+        match store.put_once(&part, Bytes::from(buf)).await {
+            Ok(Put::Created) => metrics.add_bytes("up", "weights", n),
+            Ok(Put::Same) => {}
+            Ok(Put::Exists) => return Err(Unanswered::Taken(part)),
+            Err(e) => return Err(Unanswered::Put(e)),
+        }
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -283,5 +317,43 @@ mod tests {
         off.begin(Epoch(8));
         off.keep(&flat).unwrap();
         assert!(!off.epoch_dir_of(Epoch(8)).exists());
+    }
+
+    /// A version larger than a part goes up as parts that hold it in order; put again (a
+    /// resumed answer), nothing is sent twice; a part's key holding other bytes refuses.
+    #[tokio::test]
+    async fn a_version_goes_up_in_parts_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&sliver_common::storage::StoreConfig::filesystem(
+            dir.path().join("store"),
+        ))
+        .unwrap();
+        let metrics = Metrics::new("miner");
+        let len = 2 * parts::PART_LEN as usize + 12_345;
+        let version: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let path = dir.path().join("version");
+        std::fs::write(&path, &version).unwrap();
+        assert!(put_version(&store, &metrics, &path, "v").await.is_ok());
+        let mut back = Vec::new();
+        for (i, range) in parts::ranges(len as u64, parts::PART_LEN).enumerate() {
+            let part = store
+                .get(&parts::key("v", i), parts::PART_LEN)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(part.len() as u64, range.end - range.start);
+            back.extend_from_slice(&part);
+        }
+        assert_eq!(back, version);
+        assert_eq!(store.list("v").await.unwrap().len(), 3);
+        assert_eq!(metrics.bytes("up", "weights"), len as u64);
+        assert!(put_version(&store, &metrics, &path, "v").await.is_ok());
+        assert_eq!(metrics.bytes("up", "weights"), len as u64, "resent a part");
+        let other = dir.path().join("other");
+        std::fs::write(&other, vec![1u8; len]).unwrap();
+        assert!(matches!(
+            put_version(&store, &metrics, &other, "v").await,
+            Err(Unanswered::Taken(k)) if k == parts::key("v", 0)
+        ));
     }
 }

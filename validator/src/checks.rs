@@ -42,7 +42,7 @@ use sliver_common::layout;
 use sliver_common::metrics::Metrics;
 use sliver_common::model::Batch;
 use sliver_common::spot_check::{self, Agreement};
-use sliver_common::storage::{Put, Store};
+use sliver_common::storage::{Put, Store, parts};
 use sliver_common::{Epoch, RunSpec, Stage, StageIndex, routing};
 use sliver_subnet::fetch;
 use sliver_subnet::run::Roster;
@@ -441,9 +441,10 @@ pub async fn check(
     Ok(tallies)
 }
 
-/// Reads the weight version `claim` a miner put at `key` in answer to a challenge, looking
-/// again at each new block until `deadline` while it is not there: the weights, `Ok(None)`
-/// when they hash right but cannot be read as a flat tensor, or why the miner fails the check.
+/// Reads the weight version `claim` a miner put at `key` in answer to a challenge, in parts
+/// ([`sliver_common::storage::parts`], each read bounded alone), looking again at each new block
+/// until `deadline` while a part is not there: the weights, `Ok(None)` when they hash right but
+/// cannot be read as a flat tensor, or why the miner fails the check.
 async fn read_version(
     spec: &RunSpec,
     store: &Store,
@@ -451,23 +452,32 @@ async fn read_version(
     metrics: &Metrics,
     (reads, clock, deadline): (&Deadline, &watch::Receiver<u64>, u64),
 ) -> Result<Option<Tensor>, String> {
-    // Each read bounded: a store that stalls fails its own miner's check.
-    let get = || within(spec, reads, store.get(key, params * 4));
-    let mut got = get().await;
-    let mut blocks = clock.clone();
-    while matches!(got, Some(Ok(None)) | None) && *blocks.borrow() < deadline {
-        if blocks.changed().await.is_err() {
-            break;
+    let len = params * 4;
+    let mut bytes = Vec::with_capacity(len as usize);
+    for (i, range) in parts::ranges(len, parts::PART_LEN).enumerate() {
+        let part = parts::key(key, i);
+        // Each read bounded: a store that stalls fails its own miner's check.
+        let get = || within(spec, reads, store.get(&part, range.end - range.start));
+        let mut got = get().await;
+        let mut blocks = clock.clone();
+        while matches!(got, Some(Ok(None)) | None) && *blocks.borrow() < deadline {
+            if blocks.changed().await.is_err() {
+                break;
+            }
+            got = get().await;
         }
-        got = get().await;
+        let got = match got.unwrap_or(Ok(None)) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err("did not show the weights it claimed".into()),
+            Err(e) => return Err(format!("its claimed weights: {e}")),
+        };
+        metrics.add_bytes("down", "weights", got.len() as u64);
+        if got.len() as u64 != range.end - range.start {
+            return Err("showed weights that are not the ones it claimed".into());
+        }
+        bytes.extend_from_slice(&got);
     }
-    let bytes = match got.unwrap_or(Ok(None)) {
-        Ok(Some(b)) => b,
-        Ok(None) => return Err("did not show the weights it claimed".into()),
-        Err(e) => return Err(format!("its claimed weights: {e}")),
-    };
-    metrics.add_bytes("down", "weights", bytes.len() as u64);
-    if WeightsHash::of_bytes(&bytes) != claim || bytes.len() as u64 != params * 4 {
+    if WeightsHash::of_bytes(&bytes) != claim {
         return Err("showed weights that are not the ones it claimed".into());
     }
     Ok(sliver_common::flat::flat_from_bytes(&bytes))
@@ -951,6 +961,65 @@ mod tests {
         assert!(
             tallies.get(&b).is_none_or(|t| t.failures.is_empty()),
             "{tallies:?}"
+        );
+    }
+
+    /// A version put in parts is read back whole and checked against its claim; a part missing
+    /// once the deadline passed, or bytes that hash to another claim, fail the miner.
+    #[tokio::test]
+    async fn a_version_is_read_in_parts_and_checked() {
+        let spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&sliver_common::storage::StoreConfig::filesystem(dir.path())).unwrap();
+        let params = parts::PART_LEN / 2 + 1_000;
+        let flat = Tensor::randn([params as i64], (tch::Kind::Float, Device::Cpu));
+        let bytes = sliver_common::flat::flat_bytes(&flat).unwrap();
+        let claim = WeightsHash::of_bytes(&bytes);
+        let n = parts::ranges(params * 4, parts::PART_LEN).count();
+        assert_eq!(n, 3);
+        for (i, r) in parts::ranges(params * 4, parts::PART_LEN)
+            .enumerate()
+            .skip(1)
+        {
+            let part = bytes[r.start as usize..r.end as usize].to_vec();
+            store
+                .put_once(&parts::key("w", i), part.into())
+                .await
+                .unwrap();
+        }
+        let metrics = Metrics::new("validator");
+        // The clock stands past the answer deadline: what is missing is not waited for.
+        let (_tx, clock) = watch::channel(10u64);
+        let reads = Deadline::none();
+        let read = |claim| {
+            read_version(
+                &spec,
+                &store,
+                ("w", claim, params),
+                &metrics,
+                (&reads, &clock, 5),
+            )
+        };
+        assert_eq!(
+            read(claim).await.unwrap_err(),
+            "did not show the weights it claimed"
+        );
+        let first = bytes[..parts::PART_LEN as usize].to_vec();
+        store
+            .put_once(&parts::key("w", 0), first.into())
+            .await
+            .unwrap();
+        let got = read(claim).await.unwrap().unwrap();
+        assert!(got.equal(&flat));
+        assert_eq!(
+            metrics.bytes("down", "weights"),
+            params * 4,
+            "the first read stops at the missing part"
+        );
+        assert_eq!(
+            read(WeightsHash([3; 32])).await.unwrap_err(),
+            "showed weights that are not the ones it claimed"
         );
     }
 }

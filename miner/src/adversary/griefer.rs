@@ -203,7 +203,9 @@ async fn answered(node: &Node, p: &Posed, tally: &mut Tally) {
     let Ok(store) = roster.store(&p.victim) else {
         return;
     };
-    let key = layout::weights_answer(&node.spec().name, p.epoch, p.stage, &p.victim, &p.hash);
+    let answer = layout::weights_answer(&node.spec().name, p.epoch, p.stage, &p.victim, &p.hash);
+    // An answer is put in parts, the first one first.
+    let key = sliver_common::storage::parts::key(&answer, 0);
     let found = match store.exists(&key).await {
         Ok(found) => found,
         Err(e) => {
