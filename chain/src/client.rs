@@ -357,6 +357,20 @@ impl Client {
         }
     }
 
+    /// The latest finalized block and its time, `Timestamp.Now` (ms since the Unix epoch): the
+    /// chain's clock, against which an operator checks its own (`doctor`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::current_block`].
+    pub async fn chain_time(&self) -> Result<(BlockNumber, u64), Error> {
+        self.read("reading the chain's time", |at| async move {
+            let now = storage::fetch(&at, api::storage().timestamp().now(), ()).await?;
+            Ok((BlockNumber(at.block_number()), now))
+        })
+        .await
+    }
+
     /// Waits until the latest finalized block is at least `block`, and returns it.
     ///
     /// # Errors

@@ -19,6 +19,8 @@
 //! runs/{run}/paths/epoch={epoch}/part.parquet         a validator's path table (CLASP)
 //! probes/{hotkey}/{nonce}                             a write probe through the published
 //!                                                     location: must fail (removed if not)
+//! scratch/{hotkey}/{nonce}/...                        `doctor`'s speed test object (deleted
+//!                                                     once read back)
 //! ```
 //!
 //! Every key names its one writer (the producer, the miner or the validator owns the store), so
@@ -119,6 +121,12 @@ pub fn challenge(run: &str, epoch: Epoch, miner: &Hotkey) -> String {
 /// ([`Store::verify_published`](crate::storage::Store::verify_published)).
 pub fn probe(participant: &Hotkey, nonce: u64) -> String {
     format!("probes/{participant}/{nonce}")
+}
+
+/// The folder of `doctor`'s test objects, in the participant's own store (deleted once read
+/// back).
+pub fn scratch(participant: &Hotkey, nonce: u64) -> String {
+    format!("scratch/{participant}/{nonce}")
 }
 
 /// The key of epoch `epoch`'s score table, in the validator's store.

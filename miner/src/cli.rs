@@ -38,6 +38,20 @@ pub enum Command {
     /// Prints training and held-out loss as it goes, checkpoints to --out, and
     /// resumes from there when run again (Ctrl-C saves and stops).
     Local(LocalArgs),
+    /// Where this miner stands, from the chain and the validators' published score tables:
+    /// registered and at which uid, its stage this epoch, whether it is training (its latest
+    /// verified work and throughput against its stage's), what each validator scored it last
+    /// epoch and why it was caught if it was, its incentive and emission.
+    ///
+    /// Takes the running miner's wallet and chain flags; `--json` prints one JSON object.
+    Status(sliver_subnet::status::StatusArgs),
+    /// Checks before anything is spent, each pass, warn or fail with why: the chain, the
+    /// registration and its burn, the clock against the chain's, the device's memory against
+    /// the stage, free disk in the state dir, the published location (peers read it and
+    /// cannot write with it), and upload and download speed to this miner's store.
+    ///
+    /// Takes the running miner's flags; exits non-zero when a check fails; `--json` for scripts.
+    Doctor(Box<sliver_subnet::doctor::DoctorArgs>),
 }
 
 /// Flags of the network miner.

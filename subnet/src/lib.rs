@@ -16,15 +16,21 @@
 //! - [`neuron`]: hotkey, registration and the chain clock, for both binaries.
 //! - [`register`]: the registration burn, shown and confirmed before it is paid.
 //! - [`signer`]: a wallet hotkey as the signer of artifacts.
+//! - [`doctor`]: `btminer doctor` and `btvalidator doctor`, the checks before anything is
+//!   spent.
+//! - [`status`]: `btminer status` and `btvalidator status`, from the chain and the validators'
+//!   score tables.
 //! - [`version`]: this release's version key, checked against the subnet's
 //!   `WeightsVersionKey`.
 
 pub mod announce;
 pub mod args;
+pub mod doctor;
 pub mod fetch;
 pub mod merged;
 pub mod neuron;
 pub mod register;
 pub mod run;
 pub mod signer;
+pub mod status;
 pub mod version;

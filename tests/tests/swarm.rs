@@ -24,7 +24,7 @@ use sliver_common::testing::{text_dir, tiny_spec};
 use sliver_launcher::localnet::{EpochReport, LinkSpec, Localnet, NETUID, Options, StorageKind};
 
 /// One local subnet at a time: two on 2 cores would starve each other's epochs.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long the validator may take to score one epoch (epochs are 10 s).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(90);

@@ -56,6 +56,21 @@ pub enum Command {
     /// Work on a run's training text.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Where this validator stands, from the chain and its published score tables:
+    /// registered and at which uid, its validator permit and stake, the block it last set
+    /// weights, and the last epoch it scored.
+    ///
+    /// Takes the running validator's wallet and chain flags; `--json` prints one JSON object.
+    Status(sliver_subnet::status::StatusArgs),
+    /// Checks before anything is spent, each pass, warn or fail with why: the chain, the
+    /// registration and its burn, the validator permit, the clock against the chain's, the
+    /// device's memory against the largest stage, free disk in the state dir, the published
+    /// location (peers read it and cannot write with it), and upload and download speed to this
+    /// validator's store.
+    ///
+    /// Takes the running validator's flags; exits non-zero when a check fails; `--json` for
+    /// scripts.
+    Doctor(Box<sliver_subnet::doctor::DoctorArgs>),
 }
 
 /// `btvalidator data` subcommands.

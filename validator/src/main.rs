@@ -3,7 +3,22 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use sliver_subnet::announce::Role;
 use sliver_validator::cli::{Cli, Command, DataCommand};
+
+/// A runtime for a command that reads the chain and storage and exits.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Writes a command's answer to stdout (a closed pipe, `| head`, is no error worth a panic).
+fn print(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(s.as_bytes());
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +49,22 @@ fn main() -> ExitCode {
         })) => sliver_validator::data::prepare(&spec, &out, shard_tokens).map(|s| {
             use std::io::Write;
             let _ = std::io::stdout().write_all(s.as_bytes());
+        }),
+        Some(Command::Doctor(args)) => runtime().and_then(|rt| {
+            let report = rt.block_on(sliver_subnet::doctor::run(Role::Validator, &args))?;
+            print(&if args.json {
+                serde_json::to_string_pretty(&report)? + "\n"
+            } else {
+                report.to_string()
+            });
+            match report.failed().count() {
+                0 => Ok(()),
+                n => Err(anyhow::anyhow!("{n} check(s) failed")),
+            }
+        }),
+        Some(Command::Status(args)) => runtime().and_then(|rt| {
+            rt.block_on(sliver_subnet::status::run(Role::Validator, &args))
+                .map(|s| print(&s))
         }),
         None => sliver_validator::config::Config::from_args(&cli.validator).and_then(|config| {
             tokio::runtime::Builder::new_multi_thread()

@@ -36,6 +36,8 @@ pub struct Neuron {
     pub last_update: BlockNumber,
     /// Its incentive, as a fraction of `u16::MAX` (`Incentive`).
     pub incentive: u16,
+    /// What it earned at the subnet's last epoch, in rao of the subnet's alpha (`Emission`).
+    pub emission: u64,
 }
 
 /// A subnet's neurons at one block, ordered by uid.
@@ -142,6 +144,7 @@ pub(crate) async fn read(at: &At, netuid: NetUid) -> Result<Metagraph, Error> {
             }),
             last_update: BlockNumber(m.last_update.get(i).map_or(0, |c| c.0)),
             incentive: m.incentives.get(i).map_or(0, |c| c.0),
+            emission: m.emission.get(i).map_or(0, |c| c.0),
         })
         .collect();
     Ok(Metagraph {
