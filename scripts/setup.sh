@@ -115,6 +115,27 @@ ensure_python_tables() {
     export SLIVER_PYTHON_TABLES="$dir"
 }
 
+# Headless Chromium for the test that loads the validator's dashboard in a browser
+# (tests/tests/dashboard.rs). Installed only for the tests (scripts/test sets
+# SLIVER_WANT_CHROMIUM=1), from the system's packages (apt-get; root or sudo); a
+# Chromium or Chrome already on PATH (or SLIVER_CHROMIUM) is used as it is.
+ensure_chromium() {
+    local name
+    [ -n "${SLIVER_CHROMIUM:-}" ] && return
+    for name in chromium chromium-browser google-chrome google-chrome-stable; do
+        command -v "$name" >/dev/null && return
+    done
+    [ "${SLIVER_WANT_CHROMIUM:-0}" = 1 ] || return 0
+    command -v apt-get >/dev/null \
+        || die "the dashboard test needs Chromium: install it (chromium or google-chrome on PATH), or set SLIVER_CHROMIUM"
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    say "installing chromium with apt-get (the dashboard test's browser, once)"
+    ${sudo[@]+"${sudo[@]}"} apt-get update -qq >&2 \
+        && DEBIAN_FRONTEND=noninteractive ${sudo[@]+"${sudo[@]}"} apt-get install -y -qq chromium >&2 \
+        || die "apt-get could not install chromium"
+}
+
 # Keep cargo's target dir outside the clone (warm across fresh clones) and
 # write a machine-local .cargo/config.toml so plain `cargo build` and
 # `cargo test` work after the first set-up too.
@@ -144,4 +165,5 @@ CFG
 ensure_libtorch
 ensure_text
 ensure_python_tables
+ensure_chromium
 ensure_cargo

@@ -9,6 +9,9 @@
 //! | `/metrics` | the Prometheus text exposition (format 0.0.4) |
 //! | `/health`  | readiness as JSON ([`Readiness`]): `200` when ready, `503` when not: unhealthy ([`Metrics::set_healthy`]: starting or stopping) or stuck (no epoch finished within the bound, [`Metrics::expect_progress_within`]) |
 //!
+//! A role may add its own read-only routes on the same port ([`serve_with`]: the validator's
+//! dashboard); this module knows nothing of them.
+//!
 //! `/health`'s answer is what the process has set as it went ([`Metrics::identify`],
 //! [`Metrics::set_current_epoch`], [`Metrics::set_stage`], [`Metrics::set_training`],
 //! [`Metrics::set_epoch`]): a request costs no chain or storage call.
@@ -475,6 +478,24 @@ pub async fn serve(
     port: u16,
     cancel: CancellationToken,
 ) -> Result<SocketAddr, MetricsError> {
+    serve_with(metrics, port, Routes::new(), cancel).await
+}
+
+/// Extra routes served beside `/metrics` and `/health` ([`serve_with`]).
+pub type Routes = Router;
+
+/// [`serve`], with `extra` routes merged in beside `/metrics` and `/health` (the validator's
+/// dashboard). `extra` must not route `/metrics` or `/health` (axum panics on a route given
+/// twice).
+///
+/// # Errors
+/// [`MetricsError::Bind`] when the port cannot be bound.
+pub async fn serve_with(
+    metrics: Metrics,
+    port: u16,
+    extra: Routes,
+    cancel: CancellationToken,
+) -> Result<SocketAddr, MetricsError> {
     let wanted = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let bind_error = |source| MetricsError::Bind {
         addr: wanted,
@@ -487,7 +508,8 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/health", get(health_handler))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(extra);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(cancel.cancelled_owned())
@@ -744,6 +766,21 @@ mod tests {
         tokio::time::timeout(BOUND, stopped)
             .await
             .expect("the server must stop listening on cancel");
+    }
+
+    #[tokio::test]
+    async fn serve_with_answers_the_extra_routes_too() {
+        let extra = Routes::new().route("/extra", axum::routing::get(|| async { "extra page" }));
+        let cancel = CancellationToken::new();
+        let addr = serve_with(Metrics::new("validator"), 0, extra, cancel.clone())
+            .await
+            .unwrap();
+        let response = get(addr, "/extra").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("extra page"), "{response}");
+        let response = get(addr, "/health").await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        cancel.cancel();
     }
 
     #[tokio::test]

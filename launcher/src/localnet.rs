@@ -150,7 +150,16 @@ pub struct Localnet {
     storage_args: Vec<String>,
     /// The validator's `epochs.jsonl`, followed.
     reports: Mutex<Tail>,
+    /// Where the validator serves `/metrics`, `/health` and its dashboard (`--metrics.port`).
+    dashboard: Option<std::net::SocketAddr>,
     validator_done: Arc<Mutex<bool>>,
+}
+
+/// A port on 127.0.0.1 that is free now (bound, then released for a child to bind).
+fn free_port() -> Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .context("finding a free port for the validator's dashboard")?;
+    Ok(listener.local_addr()?)
 }
 
 fn terminate(child: &mut Child, grace: Duration) {
@@ -353,6 +362,7 @@ impl Localnet {
         let reports = Mutex::new(Tail::new(&record::path(&dir.join("neurons/validator"))));
         let mut net = Localnet {
             opts,
+            dashboard: None,
             url,
             client,
             miners,
@@ -418,6 +428,10 @@ impl Localnet {
         let dir = self.opts.dir.join("neurons/validator");
         let mut cmd = Command::new(self.binary("btvalidator"));
         self.common_args(&mut cmd, "owner", "default", &dir);
+        // Its admin port, for the dashboard: one free now (the validator binds it within seconds).
+        let admin = free_port()?;
+        cmd.args(["--metrics.port", &admin.port().to_string()]);
+        self.dashboard = Some(admin);
         cmd.arg("--spec")
             .arg(&self.opts.spec)
             .args(["--epochs", &self.opts.epochs.to_string()])
@@ -537,6 +551,12 @@ impl Localnet {
     /// The working directory.
     pub fn dir(&self) -> &Path {
         &self.opts.dir
+    }
+
+    /// The validator's dashboard, `http://127.0.0.1:PORT/` (its metrics port, which also serves
+    /// `/metrics`, `/health` and `/api/epochs`).
+    pub fn dashboard_url(&self) -> Option<String> {
+        self.dashboard.map(|a| format!("http://{a}/"))
     }
 
     /// Stops every process: SIGTERM, then SIGKILL after a grace period.

@@ -311,6 +311,19 @@ pub struct Neuron {
 /// # Errors
 /// The first step that fails, saying which.
 pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> {
+    start_with_routes(cfg, metrics::Routes::new(), shutdown).await
+}
+
+/// [`start`], serving `routes` beside `/metrics` and `/health` on the metrics port when there
+/// is one ([`metrics::serve_with`]): the validator's dashboard.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_routes(
+    cfg: StartConfig<'_>,
+    routes: metrics::Routes,
+    shutdown: &Shutdown,
+) -> Result<Neuron> {
     let network = cfg.endpoint.network();
     let location = cfg
         .store
@@ -367,7 +380,7 @@ pub async fn start(cfg: StartConfig<'_>, shutdown: &Shutdown) -> Result<Neuron> 
         uid: uid.0,
     });
     if let Some(port) = cfg.metrics_port {
-        metrics::serve(metrics.clone(), port, shutdown.token()).await?;
+        metrics::serve_with(metrics.clone(), port, routes, shutdown.token()).await?;
     }
     let first = client.current_block().await?.0;
     let block_time = client

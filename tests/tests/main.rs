@@ -5,6 +5,7 @@
     reason = "tests: a failed setup step should stop the test with its message"
 )]
 
+mod dashboard;
 mod operators;
 mod release;
 mod shipped_specs;

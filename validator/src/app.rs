@@ -15,6 +15,7 @@ use sliver_subnet::neuron::{self, StartConfig};
 use tracing::info;
 
 use crate::config::Config;
+use crate::dashboard::{Dashboard, RunInfo};
 use crate::epoch::Looper;
 
 const GRACE: Duration = Duration::from_secs(30);
@@ -26,7 +27,10 @@ const GRACE: Duration = Duration::from_secs(30);
 pub async fn run(config: Config) -> Result<()> {
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    let neuron = neuron::start(
+    // The dashboard's page is served on the metrics port from the start; it fills as epochs
+    // are scored.
+    let dashboard = Dashboard::new();
+    let neuron = neuron::start_with_routes(
         StartConfig {
             role: Role::Validator,
             wallet: &config.wallet,
@@ -40,6 +44,7 @@ pub async fn run(config: Config) -> Result<()> {
             spec_wait: config.spec_wait,
             announce_instead: None,
         },
+        dashboard.routes(),
         &shutdown,
     )
     .await?;
@@ -47,6 +52,11 @@ pub async fn run(config: Config) -> Result<()> {
         tch::set_num_threads(config.threads as i32);
     }
     let view = neuron.view;
+    dashboard.set_run(RunInfo::of(&view.spec));
+    if config.metrics_port.is_some() {
+        let n = dashboard.load(&config.dir, &neuron.store).await;
+        info!(epochs = n, "the dashboard read back the epochs recorded before");
+    }
     // Counted once, off the runtime: building a stage initialises its weights.
     let stage_params = {
         let spec = view.spec.clone();
@@ -68,6 +78,7 @@ pub async fn run(config: Config) -> Result<()> {
         corpus: neuron.corpus,
         hotkey: neuron.hotkey,
         last_merged: std::sync::Mutex::default(),
+        dashboard,
     };
     let cancel = shutdown.token();
     let stopper = shutdown.clone();

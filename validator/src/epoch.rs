@@ -15,8 +15,8 @@
 //!    under commit-reveal ([`export::Disclosure`]);
 //! 5. evaluate: the held-out loss of the merged model, and the metrics;
 //! 6. report: the `epoch scored` log line, and the same as one line of `epochs.jsonl`
-//!    ([`record`]). It comes last because it says what the phases before it found, the
-//!    evaluation included.
+//!    ([`record`]) and on the dashboard ([`crate::dashboard`]). It comes last because it says
+//!    what the phases before it found, the evaluation included.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +40,7 @@ use tracing::{info, warn};
 use crate::checks;
 use crate::clasp;
 use crate::config::Config;
+use crate::dashboard::{Dashboard, EpochView, RunInfo};
 use crate::export::{self, Row};
 use crate::follow::{self, MinerWork};
 use crate::record::{self, SpotChecks};
@@ -67,6 +68,8 @@ pub(crate) struct Looper {
     /// The last epoch scored and its merged weights: the next epoch's starting point.
     /// (A mutex only to make the looper `Sync`: tensors are not.)
     pub(crate) last_merged: std::sync::Mutex<Option<(Epoch, Vec<Option<Tensor>>)>>,
+    /// The dashboard's figures: each scored epoch is added as it is reported.
+    pub(crate) dashboard: Dashboard,
 }
 
 /// What the tally made: the epoch's audited work, with the spot checks folded in.
@@ -107,6 +110,8 @@ struct Published {
     block: u64,
     /// Where the score table is: `<storage url>/<key>`.
     scores: String,
+    /// The score table as written (without its `epoch` column): the dashboard's rows.
+    table: DataFrame,
 }
 
 impl Looper {
@@ -384,6 +389,7 @@ impl Looper {
         Ok(Published {
             block,
             scores: format!("{}/{}", self.config.store.url.trim_end_matches('/'), key),
+            table: score_table,
         })
     }
 
@@ -507,6 +513,10 @@ impl Looper {
         if let Err(e) = record::append(&self.config.dir, &report) {
             warn!(%epoch, error = %e, "could not append to the epoch record");
         }
+        // And the dashboard: the record line with the score table, as a restart reads them.
+        let run = RunInfo::of(&self.view.spec);
+        self.dashboard
+            .push(EpochView::of(&report, Some(&published.table), &run));
     }
 }
 

@@ -14,6 +14,8 @@
 //! - [`scores`]: work × quality (caught: zero) → moving average.
 //! - [`export`]: the Parquet tables, and `btvalidator scores`.
 //! - [`record`]: one line per scored epoch in `epochs.jsonl` (what the local subnet reads).
+//! - [`dashboard`]: a read-only web page of the run on the metrics port, from the record and
+//!   the score tables.
 //! - [`weights`]: weights on chain.
 //! - [`spec`]: `btvalidator spec`, the run-spec report.
 //! - [`data`]: `btvalidator data prepare`, a spec's text into token shards.
@@ -23,6 +25,7 @@ pub mod checks;
 pub mod clasp;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod data;
 pub mod epoch;
 pub mod export;

@@ -125,6 +125,9 @@ async fn run(cli: Cli) -> Result<()> {
         "logs: {}/logs   (miners join at the first epoch after they announce)",
         net.dir().display()
     );
+    if let Some(url) = net.dashboard_url() {
+        println!("dashboard: {url}   (the validator's page: loss, stage map, scores, bytes)");
+    }
     println!();
     println!(
         "{:>5}  {:>9}  {:>11}  {:>8}  verified passes per miner (uid/stage:forward+backward)",
