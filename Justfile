@@ -17,6 +17,10 @@ bench-compression *ARGS:
 bench-swarm *ARGS:
     scripts/bench-swarm {{ARGS}}
 
+# Scale benchmark -> bench/results/scale.{json,md}.
+bench-scale *ARGS:
+    scripts/bench-scale {{ARGS}}
+
 # Incentives benchmark -> bench/results/incentives.{json,md}.
 bench-incentives *ARGS:
     scripts/bench-incentives {{ARGS}}

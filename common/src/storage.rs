@@ -75,7 +75,7 @@ use url::form_urlencoded;
 mod link;
 pub mod parts;
 mod peer;
-pub use link::{LISTED_BYTES, Link, LinkSpec};
+pub use link::{LISTED_BYTES, Link, LinkSpec, LinkTally};
 pub use peer::Reach;
 
 /// The region used when none is configured.
@@ -760,16 +760,13 @@ impl Store {
                 (Arc::new(s3), prefix)
             }
         };
-        // Behind the emulated link, when there is one: every request crosses it.
-        let backend: Arc<dyn ObjectStore> = if config.link.spec().is_transparent() {
-            backend
-        } else {
-            Arc::new(link::Linked::new(
-                backend,
-                config.link.clone(),
-                config.timeouts.request,
-            ))
-        };
+        // Behind the participant's link: every request crosses it and is counted there
+        // (`Link::tally`); a transparent link only counts.
+        let backend: Arc<dyn ObjectStore> = Arc::new(link::Linked::new(
+            backend,
+            config.link.clone(),
+            config.timeouts.request,
+        ));
         tracing::debug!(store = %config, "storage opened");
         Ok(Store {
             inner: Arc::new(Inner {

@@ -81,6 +81,10 @@ pub struct Options {
     pub miner_poll_ms: Option<u64>,
     /// Whether the subnet requires commit-reveal of weights.
     pub commit_reveal: bool,
+    /// Miners run together in one `btminer` process (`--sim.hotkeys`): 1 runs each in its own;
+    /// more is how the scale benchmark fits many miners on one machine. A group's process is
+    /// held by its first miner's slot ([`Localnet::kill_miner`] of it stops the group).
+    pub miners_per_process: usize,
     /// Miners (by index) that play an adversary (`btminer --adversary NAME`): tests only.
     /// `store-slow` and `store-equivocate` miners are read through a [`Front`] started here;
     /// they and `griefer` need [`StorageKind::S3`].
@@ -377,8 +381,19 @@ impl Localnet {
             validator_done: Arc::new(Mutex::new(false)),
         };
         net.start_validator()?;
-        for i in 0..net.miners.len() {
-            net.start_miner(i)?;
+        let per = net.opts.miners_per_process.max(1);
+        if per == 1 {
+            for i in 0..net.miners.len() {
+                net.start_miner(i)?;
+            }
+        } else {
+            if !net.opts.adversaries.is_empty() {
+                bail!("adversaries run one miner per process: set miners_per_process to 1");
+            }
+            let n = net.miners.len();
+            for first in (0..n).step_by(per) {
+                net.start_group(first..(first + per).min(n))?;
+            }
         }
         Ok(net)
     }
@@ -490,6 +505,43 @@ impl Localnet {
         let child = cmd.spawn().context("starting btminer")?;
         self.miners[i].child = Some(child);
         Ok(())
+    }
+
+    /// Starts the miners `group` in one `btminer` process (`--sim.hotkeys`), held by the first
+    /// one's slot.
+    fn start_group(&mut self, group: std::ops::Range<usize>) -> Result<()> {
+        let names: Vec<String> = self.miners[group.clone()]
+            .iter()
+            .map(|m| m.hotkey_name.clone())
+            .collect();
+        let mut cmd = Command::new(self.binary("btminer"));
+        let base = self.opts.dir.join("neurons");
+        self.common_args(&mut cmd, "miners", &names[0], &base);
+        cmd.args(["--sim.hotkeys", &names.join(",")]);
+        if let Some(ms) = self.opts.miner_poll_ms {
+            cmd.args(["--miner.poll_ms", &ms.to_string()]);
+        }
+        let log = File::create(self.opts.dir.join(format!(
+            "logs/miners-{}-{}.log",
+            group.start,
+            group.end - 1
+        )))?;
+        cmd.stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .context("starting btminer for a group of miners")?;
+        self.miners[group.start].child = Some(child);
+        Ok(())
+    }
+
+    /// The process ids of the miners' processes (one per group when grouped).
+    pub fn miner_pids(&self) -> Vec<u32> {
+        self.miners
+            .iter()
+            .filter_map(|m| m.child.as_ref().map(Child::id))
+            .collect()
     }
 
     /// Kills miner `i` with SIGKILL (no chance to save).

@@ -23,6 +23,24 @@ use crate::worker::Worker;
 /// How long tasks get to stop after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(60);
 
+/// Runs every miner of `configs` in this process until shutdown (one, except in the scale
+/// benchmark: `--sim.hotkeys`); fails with the first that failed, once all stopped.
+///
+/// # Errors
+/// What [`run`] fails with, for the first miner that failed.
+pub async fn run_all(configs: Vec<Config>) -> Result<()> {
+    let results = futures::future::join_all(configs.into_iter().map(|c| {
+        let hotkey = c.wallet.hotkey_name().to_string();
+        async move {
+            run(c)
+                .await
+                .map_err(|e| e.context(format!("miner {hotkey}")))
+        }
+    }))
+    .await;
+    results.into_iter().collect()
+}
+
 /// Runs the miner until shutdown.
 ///
 /// # Errors

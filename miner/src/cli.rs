@@ -97,6 +97,17 @@ pub struct MinerArgs {
     /// before this miner's S3 store, announced in place of the store's own.
     #[arg(long = "adversary.front", hide = true, requires = "adversary")]
     pub adversary_front: Option<String>,
+    /// Runs one miner per hotkey named here (of the same wallet), all in this process, each in
+    /// `<neuron.dir>/<hotkey>` with its own link and chain connection: the scale benchmark's way
+    /// of running many miners on one machine (`scripts/bench-scale`). Not for production: one
+    /// process's failure stops them all.
+    #[arg(
+        long = "sim.hotkeys",
+        hide = true,
+        value_delimiter = ',',
+        conflicts_with = "adversary"
+    )]
+    pub sim_hotkeys: Vec<String>,
 }
 
 /// Flags of `btminer local`.

@@ -49,6 +49,30 @@ pub struct Config {
 }
 
 impl Config {
+    /// The miners `args` runs: one, or one per `--sim.hotkeys` name, each in its own
+    /// `<neuron.dir>/<hotkey>` (`neuron.dir` is then required).
+    ///
+    /// # Errors
+    /// The first flag that is wrong, by name.
+    pub fn all_from_args(args: &MinerArgs) -> Result<Vec<Self>> {
+        if args.sim_hotkeys.is_empty() {
+            return Ok(vec![Self::from_args(args)?]);
+        }
+        let Some(base) = &args.neuron.dir else {
+            anyhow::bail!("--sim.hotkeys needs --neuron.dir (each miner runs in a folder of it)");
+        };
+        args.sim_hotkeys
+            .iter()
+            .map(|hotkey| {
+                let mut one = args.clone();
+                one.chain.wallet_hotkey.clone_from(hotkey);
+                one.neuron.dir = Some(base.join(hotkey));
+                one.sim_hotkeys.clear();
+                Self::from_args(&one)
+            })
+            .collect()
+    }
+
     /// Checks `args`.
     ///
     /// # Errors

@@ -48,12 +48,12 @@ fn main() -> ExitCode {
             rt.block_on(sliver_subnet::status::run(Role::Miner, &args))
                 .map(|s| print(&s))
         }),
-        None => sliver_miner::config::Config::from_args(&cli.miner).and_then(|config| {
+        None => sliver_miner::config::Config::all_from_args(&cli.miner).and_then(|configs| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?
-                .block_on(sliver_miner::app::run(config))
+                .block_on(sliver_miner::app::run_all(configs))
         }),
     };
     match result {

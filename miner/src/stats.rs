@@ -28,7 +28,8 @@ pub struct EpochStats {
     pub backwards: u64,
     /// Optimizer steps.
     pub steps: u64,
-    /// Samples dropped because their gradient never came back.
+    /// Samples dropped because their gradient did not come back (within the sample timeout, or
+    /// by the drain's end).
     pub dropped: u64,
     /// Seconds in forward, backward and optimizer.
     pub busy_s: f64,
@@ -50,6 +51,9 @@ pub struct EpochStats {
     /// Listings of previous-stage miners' activations the feed made (each returns one
     /// producer's epoch so far).
     pub listings: u64,
+    /// Every storage request this miner made in the epoch (to its own store and its peers'),
+    /// by kind, and the bytes each way.
+    pub storage: sliver_common::storage::LinkTally,
 }
 
 impl EpochStats {

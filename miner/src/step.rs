@@ -430,6 +430,16 @@ impl<'a> Training<'a> {
 
     /// Steps on what was accumulated, stops the feed and waits for the uploads.
     fn finish(mut self, feeder: JoinHandle<Received>) -> Result<EpochStats> {
+        // Samples still waiting for their gradient when the drain ends are dropped with the
+        // epoch: every sample taken on is trained or counted as dropped.
+        let left = self.in_flight.len();
+        if left > 0 {
+            for (_, p) in std::mem::take(&mut self.in_flight) {
+                self.h.release(p.version);
+            }
+            self.stats.dropped += left as u64;
+            debug!(dropped = left, "samples in flight at the drain's end");
+        }
         let t0 = Instant::now();
         if self.h.step(&self.spec.optimizer, true)? {
             self.stats.steps += 1;

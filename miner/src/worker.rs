@@ -156,6 +156,7 @@ impl Worker {
             node.metrics.set_training(true);
             let started = Instant::now();
             let up_before = self.bytes_up();
+            let link_before = node.store.config().link.tally();
             let env = Env {
                 node,
                 corpus: &self.corpus,
@@ -216,6 +217,7 @@ impl Worker {
                 .into_iter()
                 .map(|(k, v)| (k.clone(), v - up_before.get(&k).copied().unwrap_or(0)))
                 .collect();
+            stats.storage = node.store.config().link.tally().since(&link_before);
             let saved = Saved {
                 epoch,
                 stage: h.index,

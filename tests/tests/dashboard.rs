@@ -108,7 +108,10 @@ fn browse(chromium: &Path, profile: &Path, url: &str, args: &[String]) -> String
         if started.elapsed() > BROWSER_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{} did not finish within {BROWSER_TIMEOUT:?}", chromium.display());
+            panic!(
+                "{} did not finish within {BROWSER_TIMEOUT:?}",
+                chromium.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -163,7 +166,10 @@ async fn the_dashboard_shows_the_validators_record_in_a_browser() {
     // What the validator recorded, read after the page: every epoch the page shows is in it.
     let records = record::read(&record::path(&net.dir().join("neurons/validator"))).unwrap();
     assert!(!records.is_empty());
-    assert!(dom.contains("data-loaded=\"1\""), "the script did not run:\n{dom}");
+    assert!(
+        dom.contains("data-loaded=\"1\""),
+        "the script did not run:\n{dom}"
+    );
     assert!(dom.contains("dashboard-test"), "no run name:\n{dom}");
 
     // The held-out loss of each scored epoch on the page is the record's, to four places.
@@ -173,9 +179,7 @@ async fn the_dashboard_shows_the_validators_record_in_a_browser() {
         let Some(tr) = row(losses, &format!("data-epoch=\"{}\"", r.epoch)) else {
             continue;
         };
-        let loss = r
-            .eval_loss
-            .map_or("–".to_owned(), |l| format!("{l:.4}"));
+        let loss = r.eval_loss.map_or("–".to_owned(), |l| format!("{l:.4}"));
         assert!(
             tr.contains(&format!("<td class=\"loss\">{loss}</td>")),
             "epoch {} shows no loss {loss}: {tr}",

@@ -8,6 +8,7 @@
 mod dashboard;
 mod operators;
 mod release;
+mod scale;
 mod shipped_specs;
 mod standalone;
 mod swarm;

@@ -47,6 +47,7 @@ fn options(dir: &Path) -> Options {
         link: LinkSpec::default(),
         miner_poll_ms: None,
         commit_reveal: false,
+        miners_per_process: 1,
         adversaries: Vec::new(),
     }
 }

@@ -96,7 +96,7 @@ fn miner(url: &str, dir: &Path) -> (std::process::ExitStatus, String) {
 #[test]
 fn a_newer_version_key_on_chain_stops_an_outdated_miner_naming_the_release() {
     let tmp = tempfile::tempdir().unwrap();
-    Wallet::new("w", "h", &tmp.path().join("wallets"))
+    Wallet::new("w", "h", tmp.path().join("wallets"))
         .unwrap()
         .create_hotkey(false)
         .unwrap();

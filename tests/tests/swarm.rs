@@ -29,7 +29,7 @@ pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 /// How long the validator may take to score one epoch (epochs are 10 s).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     // target/<profile>/deps/<test binary>
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().to_path_buf()
@@ -65,11 +65,12 @@ fn options(dir: &Path, storage: StorageKind, epochs: u64, commit_reveal: bool) -
         link: LinkSpec::default(),
         miner_poll_ms: None,
         commit_reveal,
+        miners_per_process: 1,
         adversaries: Vec::new(),
     }
 }
 
-fn next(net: &mut Localnet) -> EpochReport {
+pub(crate) fn next(net: &mut Localnet) -> EpochReport {
     net.next_report(REPORT_TIMEOUT).unwrap_or_else(|| {
         panic!(
             "no epoch report within {REPORT_TIMEOUT:?} (logs in {})",
@@ -81,7 +82,7 @@ fn next(net: &mut Localnet) -> EpochReport {
 /// Every epoch a miner recorded in its `epochs.jsonl`, one JSON object each. A miner may be
 /// appending while this reads: a last line without its newline is not complete yet and is left
 /// out.
-fn recorded_epochs(net: &Localnet, miner: usize) -> Vec<serde_json::Value> {
+pub(crate) fn recorded_epochs(net: &Localnet, miner: usize) -> Vec<serde_json::Value> {
     let path = net.miners[miner].dir.join("epochs.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     text.split_inclusive('\n')

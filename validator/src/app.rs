@@ -55,7 +55,10 @@ pub async fn run(config: Config) -> Result<()> {
     dashboard.set_run(RunInfo::of(&view.spec));
     if config.metrics_port.is_some() {
         let n = dashboard.load(&config.dir, &neuron.store).await;
-        info!(epochs = n, "the dashboard read back the epochs recorded before");
+        info!(
+            epochs = n,
+            "the dashboard read back the epochs recorded before"
+        );
     }
     // Counted once, off the runtime: building a stage initialises its weights.
     let stage_params = {

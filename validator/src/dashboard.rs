@@ -403,7 +403,9 @@ impl Dashboard {
             let key = key?;
             match store.get(&key, MAX_TABLE_BYTES).await {
                 Ok(Some(bytes)) => read_table(&bytes)
-                    .inspect_err(|e| warn!(key, error = %e, "a score table the dashboard cannot read"))
+                    .inspect_err(
+                        |e| warn!(key, error = %e, "a score table the dashboard cannot read"),
+                    )
                     .ok(),
                 Ok(None) => None,
                 Err(e) => {
@@ -426,15 +428,13 @@ impl Dashboard {
     /// The routes to mount on the metrics port: `GET /` (the page) and `GET /api/epochs`.
     pub fn routes(&self) -> Routes {
         let api = self.clone();
-        Routes::new()
-            .route("/", get(page))
-            .route(
-                "/api/epochs",
-                get(move || {
-                    let snapshot = api.snapshot();
-                    async move { epochs_json(&snapshot) }
-                }),
-            )
+        Routes::new().route("/", get(page)).route(
+            "/api/epochs",
+            get(move || {
+                let snapshot = api.snapshot();
+                async move { epochs_json(&snapshot) }
+            }),
+        )
     }
 }
 
@@ -596,7 +596,11 @@ mod tests {
         for e in (1..=(MAX_EPOCHS as u64 + 10)).rev() {
             d.push(EpochView::of(&report(e, &rows), None, &run()));
         }
-        d.push(EpochView::of(&report(MAX_EPOCHS as u64 + 10, &rows), None, &run()));
+        d.push(EpochView::of(
+            &report(MAX_EPOCHS as u64 + 10, &rows),
+            None,
+            &run(),
+        ));
         let s = d.snapshot();
         assert_eq!(s.epochs.len(), MAX_EPOCHS);
         assert!(s.epochs.windows(2).all(|w| w[0].epoch < w[1].epoch));
@@ -609,10 +613,7 @@ mod tests {
         for e in 1..=(MAX_EPOCHS as u64 + 10) {
             d.push(EpochView::of(&report(e, &rows), None, &run()));
         }
-        assert_eq!(
-            d.snapshot().tokens_trained,
-            (MAX_EPOCHS as u64 + 10) * 1280
-        );
+        assert_eq!(d.snapshot().tokens_trained, (MAX_EPOCHS as u64 + 10) * 1280);
     }
 
     #[tokio::test]
@@ -700,7 +701,12 @@ mod tests {
 
     #[test]
     fn the_page_sets_text_never_html() {
-        for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"] {
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
             assert!(!PAGE.contains(banned), "the page uses {banned}");
         }
         for external in ["http://", "https://", "//cdn"] {

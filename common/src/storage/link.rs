@@ -67,12 +67,48 @@ impl LinkSpec {
     }
 }
 
-/// An emulated link: its figures and the two queues every clone shares.
+/// An emulated link: its figures, the two queues and the tally every clone shares.
 #[derive(Clone)]
 pub struct Link {
     spec: LinkSpec,
     up: Arc<Mutex<Instant>>,
     down: Arc<Mutex<Instant>>,
+    tally: Arc<Mutex<LinkTally>>,
+}
+
+/// What crossed a participant's link: requests by kind (`put`, `get`, `list`, `delete`, ...,
+/// counted as they are sent, failed ones too) and payload bytes each way, through all of its
+/// stores. A store always sits behind its participant's link (a transparent one when no figure
+/// is set), so this is every storage request a participant makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkTally {
+    /// Requests sent, by kind.
+    pub requests: std::collections::BTreeMap<String, u64>,
+    /// Bytes sent up (puts, parts).
+    pub bytes_up: u64,
+    /// Bytes come down (bodies read, listings at [`LISTED_BYTES`] a key).
+    pub bytes_down: u64,
+}
+
+impl LinkTally {
+    /// What was added since `before` (an earlier tally of the same link).
+    pub fn since(&self, before: &LinkTally) -> LinkTally {
+        LinkTally {
+            requests: self
+                .requests
+                .iter()
+                .map(|(k, n)| (k.clone(), n - before.requests.get(k).copied().unwrap_or(0)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            bytes_up: self.bytes_up - before.bytes_up,
+            bytes_down: self.bytes_down - before.bytes_down,
+        }
+    }
+
+    /// Every request, of any kind.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
 }
 
 impl fmt::Debug for Link {
@@ -106,7 +142,13 @@ impl Link {
             spec,
             up: Arc::new(Mutex::new(now)),
             down: Arc::new(Mutex::new(now)),
+            tally: Arc::default(),
         }
+    }
+
+    /// What has crossed it so far.
+    pub fn tally(&self) -> LinkTally {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Its figures.
@@ -116,6 +158,13 @@ impl Link {
 
     /// One round trip, then, at the failure rate, a transient failure.
     async fn request(&self, what: &'static str) -> object_store::Result<()> {
+        *self
+            .tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .requests
+            .entry(what.to_string())
+            .or_default() += 1;
         if !self.spec.rtt.is_zero() {
             tokio::time::sleep(self.spec.rtt).await;
         }
@@ -138,6 +187,13 @@ impl Link {
         timeout: Duration,
         what: &'static str,
     ) -> object_store::Result<()> {
+        {
+            let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+            match way {
+                Way::Up => tally.bytes_up += bytes,
+                Way::Down => tally.bytes_down += bytes,
+            }
+        }
         let bps = match way {
             Way::Up => self.spec.up_bps,
             Way::Down => self.spec.down_bps,
@@ -209,6 +265,9 @@ impl Linked {
 
 impl fmt::Display for Linked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.link.spec.is_transparent() {
+            return self.inner.fmt(f);
+        }
         write!(
             f,
             "{} behind an emulated link ({:?})",

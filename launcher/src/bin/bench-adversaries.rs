@@ -222,6 +222,7 @@ async fn one_run(
         link: LinkSpec::default(),
         miner_poll_ms: None,
         commit_reveal: false,
+        miners_per_process: 1,
         adversaries: adversaries.clone(),
     })
     .await?;

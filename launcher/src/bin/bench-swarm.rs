@@ -120,6 +120,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         link: cli.link.spec(Duration::from_millis(latency_ms)),
         miner_poll_ms: cli.miner_poll_ms,
         commit_reveal: false,
+        miners_per_process: 1,
         adversaries: Vec::new(),
     })
     .await?;

@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> Result<()> {
         link: cli.link.spec(Duration::from_millis(cli.latency_ms)),
         miner_poll_ms: None,
         commit_reveal: cli.commit_reveal,
+        miners_per_process: 1,
         adversaries: cli.adversary.clone(),
     };
     println!("starting the local subnet in {} ...", cli.dir.display());
