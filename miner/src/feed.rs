@@ -198,20 +198,45 @@ impl Expected {
                 let counter = origin.walked;
                 origin.walked += 1;
                 let id = routing::sample_id(run, epoch, &origin.hotkey, counter);
-                let here = routing::route(run, epoch, id, stage, assignment.stage(stage))
-                    .is_some_and(|m| m.hotkey == me);
-                if !here {
-                    continue;
-                }
-                let producer = if stage.prev().is_first() {
-                    Some(origin.hotkey)
-                } else {
-                    routing::route(run, epoch, id, stage.prev(), assignment.stage(stage.prev()))
-                        .map(|m| m.hotkey)
-                };
-                if let Some(producer) = producer {
+                if let Some(producer) =
+                    producer_for_me(run, epoch, stage, assignment, me, origin, id)
+                {
                     self.pending.insert((o, counter), (id, producer));
                     self.by_id.insert(id, (o, counter));
+                }
+            }
+        }
+    }
+
+    /// Walks on, for every origin none of whose samples is pending here, until one is (or a
+    /// bounded walk finds none). The walk's end is anchored on the furthest sample delivered
+    /// *here*; with `n` miners on this stage, the origin's next sample for this miner lies about
+    /// `n` samples further on, so with more miners than `lookahead` a stage's miner would, most
+    /// rounds, have nothing pending from an origin whose samples keep coming: found only by
+    /// listing, tens of seconds late, while the origin's round waits for them (what the scale
+    /// benchmark showed from four miners a stage). Walking on while nothing is pending keeps one
+    /// name per origin asked for, whatever the stage's size: what is asked stays flat in it.
+    pub fn fill(&mut self, assignment: &Assignment, me: Hotkey) {
+        let (run, epoch, stage) = (self.run.as_str(), self.epoch, self.stage);
+        let n = assignment.stage(stage).len().max(1) as u64;
+        // A bound on the walk: the next sample for this miner lies within this many of any
+        // counter but with a vanishing chance ((1 - 1/n)^(8n) < e^-8).
+        let bound = 8 * n + self.lookahead;
+        for (o, origin) in self.origins.iter_mut().enumerate() {
+            if self.pending.range((o, 0)..(o + 1, 0)).next().is_some() {
+                continue;
+            }
+            let until = origin.walked + bound;
+            while origin.walked < until {
+                let counter = origin.walked;
+                origin.walked += 1;
+                let id = routing::sample_id(run, epoch, &origin.hotkey, counter);
+                if let Some(producer) =
+                    producer_for_me(run, epoch, stage, assignment, me, origin, id)
+                {
+                    self.pending.insert((o, counter), (id, producer));
+                    self.by_id.insert(id, (o, counter));
+                    break;
                 }
             }
         }
@@ -266,6 +291,30 @@ impl Expected {
         }
         out.truncate(max);
         out
+    }
+}
+
+/// The previous-stage miner that must produce sample `id` of `origin` for `me` at `stage`, when
+/// the routing sends it to `me`.
+fn producer_for_me(
+    run: &str,
+    epoch: Epoch,
+    stage: StageIndex,
+    assignment: &Assignment,
+    me: Hotkey,
+    origin: &Origin,
+    id: u64,
+) -> Option<Hotkey> {
+    let here = routing::route(run, epoch, id, stage, assignment.stage(stage))
+        .is_some_and(|m| m.hotkey == me);
+    if !here {
+        return None;
+    }
+    if stage.prev().is_first() {
+        Some(origin.hotkey)
+    } else {
+        routing::route(run, epoch, id, stage.prev(), assignment.stage(stage.prev()))
+            .map(|m| m.hotkey)
     }
 }
 
@@ -593,6 +642,7 @@ pub async fn run(
                 // Activations routed here: by name every round, by listing when a producer's
                 // listing is due (`Sweeps`).
                 if !cx.stage.is_first() {
+                    expected.fill(&cx.roster.assignment, cx.me);
                     asks.extend(
                         expected
                             .due(usize::MAX, PER_STREAM)
@@ -783,6 +833,44 @@ mod tests {
             lookahead,
         );
         assert!(outsider.due(usize::MAX, usize::MAX).is_empty());
+    }
+
+    /// On a stage of many miners, an origin's next sample for one of them lies far past the
+    /// lookahead: while nothing of that origin is pending, the walk goes on until something is,
+    /// so every sample routed here is asked for by name, in order, one origin's at a time.
+    #[test]
+    fn a_wide_stage_still_asks_for_every_sample_by_name() {
+        // 2 stages of 40 miners: one origin's samples reach a stage-1 miner one in 40.
+        let a = assignment(2, 80);
+        let origin = a.stage(StageIndex(0))[0].hotkey;
+        let me = a.stage(StageIndex(1))[0].hotkey;
+        let lookahead = 8;
+        let mut e = Expected::new("r", Epoch(1), StageIndex(1), &a, me, lookahead);
+        let mine: Vec<u64> = (0..4000)
+            .map(|c| routing::sample_id("r", Epoch(1), &origin, c))
+            .filter(|&id| {
+                routing::route("r", Epoch(1), id, StageIndex(1), a.stage(StageIndex(1)))
+                    .is_some_and(|m| m.hotkey == me)
+            })
+            .take(20)
+            .collect();
+        assert_eq!(mine.len(), 20);
+        for &id in &mine {
+            e.fill(&a, me);
+            let from_origin: Vec<u64> = e
+                .due(usize::MAX, usize::MAX)
+                .into_iter()
+                .filter(|&(_, p)| p == origin)
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(
+                from_origin.first(),
+                Some(&id),
+                "the next sample for this miner is asked for by name"
+            );
+            assert!(from_origin.len() <= 3, "{from_origin:?}");
+            e.done(id, &a, me);
+        }
     }
 
     /// The names asked for in one round are capped, and shared among origins.
