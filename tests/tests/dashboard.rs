@@ -13,45 +13,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sliver_common::codec::CodecKind;
-use sliver_common::testing::{text_dir, tiny_spec};
-use sliver_launcher::localnet::{LinkSpec, Localnet, Options, StorageKind};
+use crate::short_run;
+use sliver_launcher::localnet::{Localnet, Options};
 use sliver_validator::record;
 
 /// How long the browser may take to load, run and dump the page.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn options(dir: &Path, epochs: u64) -> Options {
-    let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
-    spec.name = "dashboard-test".into();
-    spec.optimizer.batch_size = 8;
-    spec.swarm.epoch_blocks = 100;
-    spec.swarm.merge_blocks = 30;
-    spec.swarm.window = 4;
-    spec.swarm.sample_timeout_secs = 5;
-    spec.data.sources = vec![text_dir()];
-    let path = dir.join("spec.toml");
-    std::fs::write(&path, spec.to_toml()).unwrap();
+    let spec = short_run::spec("dashboard-test", &[[0, 1], [1, 2]], 1);
     Options {
-        dir: dir.join("net"),
-        spec: path,
-        data: None,
-        bin_dir: bin_dir(),
-        miners_per_stage: 1,
         epochs,
-        block_time_ms: 100,
-        storage: StorageKind::Fs,
-        threads: 1,
-        link: LinkSpec::default(),
-        miner_poll_ms: None,
-        commit_reveal: false,
-        miners_per_process: 1,
-        adversaries: Vec::new(),
+        ..short_run::options(dir, short_run::write(dir, &spec))
     }
 }
 

@@ -10,5 +10,6 @@ mod operators;
 mod release;
 mod scale;
 mod shipped_specs;
+mod short_run;
 mod standalone;
 mod swarm;

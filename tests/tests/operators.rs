@@ -9,47 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::short_run::{self, bin_dir};
 use arrow_array::{Array, UInt16Array, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use sliver_common::artifact::Hotkey;
 use sliver_common::assignment::{Assignment, Member};
-use sliver_common::codec::CodecKind;
-use sliver_common::testing::{text_dir, tiny_spec};
-use sliver_launcher::localnet::{LinkSpec, Localnet, NETUID, Options, StorageKind};
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
+use sliver_launcher::localnet::{Localnet, NETUID, Options};
 
 fn options(dir: &Path) -> Options {
-    let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
-    spec.name = "operators-test".into();
-    spec.optimizer.batch_size = 8;
-    spec.swarm.epoch_blocks = 100;
-    spec.swarm.merge_blocks = 30;
-    spec.swarm.window = 4;
-    spec.swarm.sample_timeout_secs = 5;
-    spec.data.sources = vec![text_dir()];
-    let path = dir.join("spec.toml");
-    std::fs::write(&path, spec.to_toml()).unwrap();
-    Options {
-        dir: dir.join("net"),
-        spec: path,
-        data: None,
-        bin_dir: bin_dir(),
-        miners_per_stage: 1,
-        epochs: 4,
-        block_time_ms: 100,
-        storage: StorageKind::Fs,
-        threads: 1,
-        link: LinkSpec::default(),
-        miner_poll_ms: None,
-        commit_reveal: false,
-        miners_per_process: 1,
-        adversaries: Vec::new(),
-    }
+    let spec = short_run::spec("operators-test", &[[0, 1], [1, 2]], 1);
+    short_run::options(dir, short_run::write(dir, &spec))
 }
 
 /// `binary` with the flags every command takes: wallet, chain, subnet.

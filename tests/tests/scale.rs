@@ -12,42 +12,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use sliver_common::codec::CodecKind;
-use sliver_common::testing::{text_dir, tiny_spec};
-use sliver_launcher::localnet::{LinkSpec, Localnet, Options, StorageKind};
+use sliver_launcher::localnet::{Localnet, Options};
 
-use crate::swarm::{SERIAL, bin_dir, next, recorded_epochs};
+use crate::short_run;
+use crate::swarm::{SERIAL, next, recorded_epochs};
 
 const STAGES: usize = 4;
 const PER_STAGE: usize = 8;
 const SCORED: u64 = 3;
 
 fn options(dir: &Path) -> Options {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut spec = tiny_spec(&[[0, 1], [1, 2], [2, 3], [3, 4]], 8, CodecKind::Int8, false);
-    spec.name = "scale-test".into();
-    spec.swarm.epoch_blocks = 100;
-    spec.swarm.merge_blocks = 30;
+    let mut spec = short_run::spec("scale-test", &[[0, 1], [1, 2], [2, 3], [3, 4]], 1);
+    spec.optimizer.batch_size = 4;
     spec.swarm.window = 2;
-    spec.swarm.sample_timeout_secs = 5;
-    spec.data.sources = vec![text_dir()];
-    let path = dir.join("spec.toml");
-    std::fs::write(&path, spec.to_toml()).unwrap();
     Options {
-        dir: dir.join("net"),
-        spec: path,
-        data: None,
-        bin_dir: bin_dir(),
         miners_per_stage: PER_STAGE,
         epochs: SCORED + 1,
-        block_time_ms: 100,
-        storage: StorageKind::Fs,
-        threads: 1,
-        link: LinkSpec::default(),
-        miner_poll_ms: None,
-        commit_reveal: false,
         miners_per_process: 8,
-        adversaries: Vec::new(),
+        ..short_run::options(dir, short_run::write(dir, &spec))
     }
 }
 

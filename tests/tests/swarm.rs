@@ -16,12 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::short_run::{self, bin_dir};
 use arrow_array::{Array, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sliver_common::adversary::Behaviour;
-use sliver_common::codec::CodecKind;
-use sliver_common::testing::{text_dir, tiny_spec};
-use sliver_launcher::localnet::{EpochReport, LinkSpec, Localnet, NETUID, Options, StorageKind};
+use sliver_launcher::localnet::{EpochReport, Localnet, NETUID, Options, StorageKind};
 
 /// One local subnet at a time: two on 2 cores would starve each other's epochs.
 pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -29,44 +28,17 @@ pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 /// How long the validator may take to score one epoch (epochs are 10 s).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(90);
 
-pub(crate) fn bin_dir() -> PathBuf {
-    // target/<profile>/deps/<test binary>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn write_spec(dir: &Path, seed: u64) -> PathBuf {
-    let mut spec = tiny_spec(&[[0, 1], [1, 2]], 8, CodecKind::Int8, false);
-    spec.name = "swarm-test".into();
-    spec.seed = seed;
-    spec.optimizer.batch_size = 8;
-    spec.swarm.epoch_blocks = 100;
-    spec.swarm.merge_blocks = 30;
-    spec.swarm.window = 4;
-    spec.swarm.sample_timeout_secs = 5;
-    spec.data.sources = vec![text_dir()];
-    let path = dir.join(format!("spec-{seed}.toml"));
-    std::fs::write(&path, spec.to_toml()).unwrap();
-    path
+    short_run::write(dir, &short_run::spec("swarm-test", &[[0, 1], [1, 2]], seed))
 }
 
 fn options(dir: &Path, storage: StorageKind, epochs: u64, commit_reveal: bool) -> Options {
-    std::fs::create_dir_all(dir).unwrap();
     Options {
-        dir: dir.join("net"),
-        spec: write_spec(dir, 42),
-        data: None,
-        bin_dir: bin_dir(),
         miners_per_stage: 2,
         epochs,
-        block_time_ms: 100,
         storage,
-        threads: 1,
-        link: LinkSpec::default(),
-        miner_poll_ms: None,
         commit_reveal,
-        miners_per_process: 1,
-        adversaries: Vec::new(),
+        ..short_run::options(dir, write_spec(dir, 42))
     }
 }
 
