@@ -426,13 +426,19 @@ pub async fn check(
             upstream,
             loss: c.loss,
             uploaded: c.uploaded,
-            // One step per `accumulate` backwards (bounded by the artifacts the audit verified,
-            // and those it listed but could not read in time, not by what the miner lists), one
-            // at the epoch's end, and the forwards of samples
-            // in flight run on weights predicted up to two steps ahead.
-            steps: verified.get(&c.miner).copied().unwrap_or(1).max(1)
-                / spec.optimizer.accumulate.max(1) as u64
-                + 3,
+            // One step per `accumulate` backwards (bounded by the artifacts the audit listed of
+            // the miner's own samples), one at the epoch's end, and the forwards of samples in
+            // flight run on weights predicted up to two steps ahead. When the audit listed none
+            // (its store could not be listed in time, or this validator ran out of its own
+            // audit time: the scale benchmark's busy machine caught honest miners so), nothing
+            // is known of its steps, and the most an epoch allows bounds them.
+            steps: match verified.get(&c.miner).copied() {
+                Some(listed) if listed > 0 => listed / spec.optimizer.accumulate.max(1) as u64 + 3,
+                _ => sliver_common::merge::max_epoch_steps(
+                    spec,
+                    roster.assignment.stage(StageIndex::FIRST).len(),
+                ),
+            },
         });
     }
     drop(held);
