@@ -191,20 +191,9 @@ impl Expected {
 
     /// Walks every origin's counter up to `lookahead` past its furthest delivered sample.
     fn walk(&mut self, assignment: &Assignment, me: Hotkey) {
-        let (run, epoch, stage) = (self.run.as_str(), self.epoch, self.stage);
-        for (o, origin) in self.origins.iter_mut().enumerate() {
-            let until = origin.furthest.map_or(0, |f| f + 1) + self.lookahead;
-            while origin.walked < until {
-                let counter = origin.walked;
-                origin.walked += 1;
-                let id = routing::sample_id(run, epoch, &origin.hotkey, counter);
-                if let Some(producer) =
-                    producer_for_me(run, epoch, stage, assignment, me, origin, id)
-                {
-                    self.pending.insert((o, counter), (id, producer));
-                    self.by_id.insert(id, (o, counter));
-                }
-            }
+        for o in 0..self.origins.len() {
+            let until = self.origins[o].furthest.map_or(0, |f| f + 1) + self.lookahead;
+            self.walk_origin(o, until, false, assignment, me);
         }
     }
 
@@ -214,29 +203,42 @@ impl Expected {
     /// `n` samples further on, so with more miners than `lookahead` a stage's miner would, most
     /// rounds, have nothing pending from an origin whose samples keep coming: found only by
     /// listing, tens of seconds late, while the origin's round waits for them (what the scale
-    /// benchmark showed from four miners a stage). Walking on while nothing is pending keeps one
+    /// benchmark showed from two miners a stage). Walking on while nothing is pending keeps one
     /// name per origin asked for, whatever the stage's size: what is asked stays flat in it.
     pub fn fill(&mut self, assignment: &Assignment, me: Hotkey) {
-        let (run, epoch, stage) = (self.run.as_str(), self.epoch, self.stage);
-        let n = assignment.stage(stage).len().max(1) as u64;
+        let n = assignment.stage(self.stage).len().max(1) as u64;
         // A bound on the walk: the next sample for this miner lies within this many of any
         // counter but with a vanishing chance ((1 - 1/n)^(8n) < e^-8).
         let bound = 8 * n + self.lookahead;
-        for (o, origin) in self.origins.iter_mut().enumerate() {
-            if self.pending.range((o, 0)..(o + 1, 0)).next().is_some() {
-                continue;
+        for o in 0..self.origins.len() {
+            if self.pending.range((o, 0)..(o + 1, 0)).next().is_none() {
+                let until = self.origins[o].walked + bound;
+                self.walk_origin(o, until, true, assignment, me);
             }
-            let until = origin.walked + bound;
-            while origin.walked < until {
-                let counter = origin.walked;
-                origin.walked += 1;
-                let id = routing::sample_id(run, epoch, &origin.hotkey, counter);
-                if let Some(producer) =
-                    producer_for_me(run, epoch, stage, assignment, me, origin, id)
-                {
-                    self.pending.insert((o, counter), (id, producer));
-                    self.by_id.insert(id, (o, counter));
-                    break;
+        }
+    }
+
+    /// Walks origin `o`'s counter up to `until`, keeping the samples routed to `me` as pending;
+    /// with `first_only`, stops at the first.
+    fn walk_origin(
+        &mut self,
+        o: usize,
+        until: u64,
+        first_only: bool,
+        assignment: &Assignment,
+        me: Hotkey,
+    ) {
+        let (run, epoch, stage) = (self.run.as_str(), self.epoch, self.stage);
+        let origin = &mut self.origins[o];
+        while origin.walked < until {
+            let counter = origin.walked;
+            origin.walked += 1;
+            let id = routing::sample_id(run, epoch, &origin.hotkey, counter);
+            if let Some(producer) = producer_for_me(run, epoch, stage, assignment, me, origin, id) {
+                self.pending.insert((o, counter), (id, producer));
+                self.by_id.insert(id, (o, counter));
+                if first_only {
+                    return;
                 }
             }
         }

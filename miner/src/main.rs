@@ -33,13 +33,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Local(args)) => sliver_miner::local::run(&args),
         Some(Command::Doctor(args)) => runtime().and_then(|rt| {
-            let report = rt.block_on(sliver_subnet::doctor::run(Role::Miner, &args))?;
-            print(&if args.json {
-                serde_json::to_string_pretty(&report)? + "\n"
-            } else {
-                report.to_string()
-            });
-            match report.failed().count() {
+            let (text, failed) = rt.block_on(sliver_subnet::doctor::answer(Role::Miner, &args))?;
+            print(&text);
+            match failed {
                 0 => Ok(()),
                 n => Err(anyhow::anyhow!("{n} check(s) failed")),
             }

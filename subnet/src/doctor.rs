@@ -34,9 +34,6 @@ use crate::args::{ChainArgs, NeuronArgs, StorageArgs};
 use crate::register::tao;
 use crate::run::{self, RunView};
 
-/// How long each storage transfer of the speed check may take.
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Flags of `btminer doctor` and `btvalidator doctor`: the running binary's, and the size of
 /// the speed check's test object.
 #[derive(Debug, Clone, clap::Args)]
@@ -163,6 +160,21 @@ struct Chain {
     client: Arc<Client>,
     metagraph: Metagraph,
     block_time: Duration,
+}
+
+/// What `btminer doctor` and `btvalidator doctor` print (the report as text, or as JSON with
+/// `--json`), and how many checks failed (the binary then exits non-zero).
+///
+/// # Errors
+/// What [`run()`] fails with.
+pub async fn answer(role: Role, args: &DoctorArgs) -> Result<(String, usize)> {
+    let report = run(role, args).await?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report.to_string()
+    };
+    Ok((text, report.failed().count()))
 }
 
 /// Runs every check for `role` ([`Role::Miner`], or a validator).
@@ -772,28 +784,26 @@ async fn speed(
             .collect()
     };
     let body = Bytes::from(body);
+    // Each transfer is bounded as the store bounds a request (`--storage.request_timeout_secs`).
+    let bound = store.config().timeouts.request;
     let started = Instant::now();
-    let put = tokio::time::timeout(TRANSFER_TIMEOUT, store.put_once(&key, body.clone())).await;
+    let put = tokio::time::timeout(bound, store.put_once(&key, body.clone())).await;
     let up = started.elapsed();
     let measured = match put {
         Ok(Ok(_)) => {
             let started = Instant::now();
-            let got = tokio::time::timeout(TRANSFER_TIMEOUT, store.get(&key, len)).await;
+            let got = tokio::time::timeout(bound, store.get(&key, len)).await;
             let down = started.elapsed();
             match got {
                 Ok(Ok(Some(b))) if b == body => Ok((up, down)),
                 Ok(Ok(Some(_))) => Err("the object read back differs from the one put".to_owned()),
                 Ok(Ok(None)) => Err("the object put is not there to read back".to_owned()),
                 Ok(Err(e)) => Err(format!("reading the test object back: {e}")),
-                Err(_) => Err(format!(
-                    "reading the test object back took over {TRANSFER_TIMEOUT:?}"
-                )),
+                Err(_) => Err(format!("reading the test object back took over {bound:?}")),
             }
         }
         Ok(Err(e)) => Err(format!("putting a test object: {e}")),
-        Err(_) => Err(format!(
-            "putting a test object took over {TRANSFER_TIMEOUT:?}"
-        )),
+        Err(_) => Err(format!("putting a test object took over {bound:?}")),
     };
     let cleaned = store.delete_prefix(&folder).await;
     let (up, down) = match measured {

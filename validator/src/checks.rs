@@ -1027,5 +1027,26 @@ mod tests {
             read(WeightsHash([3; 32])).await.unwrap_err(),
             "showed weights that are not the ones it claimed"
         );
+        // A store answering a part longer than it can be is refused from its size, before its
+        // body is read: the miner fails its check, and the read costs nothing more.
+        store
+            .put_once(
+                &parts::key("big", 0),
+                vec![0u8; parts::PART_LEN as usize + 1].into(),
+            )
+            .await
+            .unwrap();
+        let before = metrics.bytes("down", "weights");
+        let why = read_version(
+            &spec,
+            &store,
+            ("big", claim, params),
+            &metrics,
+            (&reads, &clock, 5),
+        )
+        .await
+        .unwrap_err();
+        assert!(why.starts_with("its claimed weights:"), "{why}");
+        assert_eq!(metrics.bytes("down", "weights"), before);
     }
 }

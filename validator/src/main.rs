@@ -51,13 +51,10 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(s.as_bytes());
         }),
         Some(Command::Doctor(args)) => runtime().and_then(|rt| {
-            let report = rt.block_on(sliver_subnet::doctor::run(Role::Validator, &args))?;
-            print(&if args.json {
-                serde_json::to_string_pretty(&report)? + "\n"
-            } else {
-                report.to_string()
-            });
-            match report.failed().count() {
+            let (text, failed) =
+                rt.block_on(sliver_subnet::doctor::answer(Role::Validator, &args))?;
+            print(&text);
+            match failed {
                 0 => Ok(()),
                 n => Err(anyhow::anyhow!("{n} check(s) failed")),
             }

@@ -158,13 +158,16 @@ impl Link {
 
     /// One round trip, then, at the failure rate, a transient failure.
     async fn request(&self, what: &'static str) -> object_store::Result<()> {
-        *self
-            .tally
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .requests
-            .entry(what.to_string())
-            .or_default() += 1;
+        {
+            // Counted on every request: no allocation but for a kind's first.
+            let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+            match tally.requests.get_mut(what) {
+                Some(n) => *n += 1,
+                None => {
+                    tally.requests.insert(what.to_string(), 1);
+                }
+            }
+        }
         if !self.spec.rtt.is_zero() {
             tokio::time::sleep(self.spec.rtt).await;
         }
