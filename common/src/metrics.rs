@@ -103,6 +103,8 @@ struct Inner {
     epoch: Gauge<u64, AtomicU64>,
     loss: Family<WhichLabel, Gauge<f64, AtomicU64>>,
     utilisation: Gauge<f64, AtomicU64>,
+    share: Gauge<f64, AtomicU64>,
+    work_rate: Family<WhichLabel, Gauge<f64, AtomicU64>>,
     healthy_gauge: Gauge,
     healthy: AtomicBool,
     /// When an epoch last finished (or the bound was set), and how long may pass before the
@@ -197,6 +199,18 @@ impl Metrics {
             "Fraction of time spent computing (0 to 1)",
             utilisation.clone(),
         );
+        let share = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "share",
+            "A miner's share of its stage's samples in its last epoch's routing (0 to 1)",
+            share.clone(),
+        );
+        let work_rate = Family::<WhichLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "work_rate",
+            "A miner's work rate in giga parameter-tokens a second of compute: measured in its last epoch, declared in the roster, and its stage's typical",
+            work_rate.clone(),
+        );
         let healthy_gauge = Gauge::default();
         healthy_gauge.set(1);
         registry.register(
@@ -215,6 +229,8 @@ impl Metrics {
                 epoch,
                 loss,
                 utilisation,
+                share,
+                work_rate,
                 healthy_gauge,
                 healthy: AtomicBool::new(true),
                 progress: std::sync::Mutex::new(None),
@@ -402,6 +418,21 @@ impl Metrics {
     /// Sets `sliver_utilisation`, clamped to 0..=1.
     pub fn set_utilisation(&self, utilisation: f64) {
         self.inner.utilisation.set(utilisation.clamp(0.0, 1.0));
+    }
+
+    /// Sets `sliver_share`, clamped to 0..=1.
+    pub fn set_share(&self, share: f64) {
+        self.inner.share.set(share.clamp(0.0, 1.0));
+    }
+
+    /// Sets `sliver_work_rate{which}`; `which` is `"measured"`, `"declared"` or `"stage"`.
+    pub fn set_work_rate(&self, which: &str, rate: f64) {
+        self.inner
+            .work_rate
+            .get_or_create(&WhichLabel {
+                which: which.to_owned(),
+            })
+            .set(rate);
     }
 
     /// Sets what `/health` reports (and the `sliver_healthy` gauge).

@@ -3,13 +3,14 @@
 //! A sample's id is a keyed hash of (run, epoch, origin hotkey, counter), so two miners never
 //! start the same sample and anyone can tell which text it holds: the data index is a pure
 //! function of the id. At every later stage the sample goes to the miner chosen by a keyed hash
-//! of (run, epoch, sample, stage): each sample's path is an independent uniform draw of one
-//! miner per stage, which is what loss attribution across paths (CLASP) needs.
+//! of (run, epoch, sample, stage), weighted by each miner's share of its stage
+//! ([`crate::assignment::weights`]): each sample's path is an independent draw of one miner per
+//! stage, which is what loss attribution across paths (CLASP) needs.
 
 use std::collections::HashMap;
 
 use crate::artifact::Hotkey;
-use crate::assignment::{Member, StageIndex};
+use crate::assignment::{Assignment, Member, StageIndex};
 use crate::data::{Corpus, Split};
 use crate::model::{Batch, ModelError};
 use crate::schedule::Epoch;
@@ -99,20 +100,22 @@ pub fn sample_batch(
     Batch::from_tokens(&tokens, batch, seq, device)
 }
 
-/// The miner of `stage` that processes sample `id` in `epoch`, among `miners` (that stage's
-/// miners, in assignment order); `None` when the stage has none.
+/// The miner of `stage` that processes sample `id` in `epoch`: a keyed draw among that stage's
+/// miners in `assignment`, each as likely as its routing weight; `None` when the stage has none.
 pub fn route<'a>(
     run: &str,
     epoch: Epoch,
     id: u64,
     stage: StageIndex,
-    miners: &'a [Member],
+    assignment: &'a Assignment,
 ) -> Option<&'a Member> {
-    if miners.is_empty() {
+    let (miners, weights) = (assignment.stage(stage), assignment.weights(stage));
+    let total = weights.iter().fold(0u64, |a, &w| a.saturating_add(w));
+    if miners.is_empty() || total == 0 {
         return None;
     }
     let h = keyed(
-        "sliver routing v1 route",
+        "sliver routing v2 route",
         run,
         &[
             &epoch.to_le_bytes(),
@@ -120,7 +123,15 @@ pub fn route<'a>(
             &u64::from(stage.0).to_le_bytes(),
         ],
     );
-    miners.get((h % miners.len() as u64) as usize)
+    // A uniform point of `[0, total)`, then the miner whose run of weight holds it.
+    let mut x = ((u128::from(h) * u128::from(total)) >> 64) as u64;
+    for (m, &w) in miners.iter().zip(weights) {
+        if x < w {
+            return Some(m);
+        }
+        x -= w;
+    }
+    miners.last()
 }
 
 #[cfg(test)]
@@ -129,32 +140,37 @@ mod tests {
 
     #[test]
     fn samples_are_distinct_and_routes_spread_evenly() {
-        let miners: Vec<Member> = (0..3u16)
+        let miners: Vec<Member> = (0..4u16)
             .map(|uid| Member {
                 uid,
                 hotkey: Hotkey([uid as u8; 32]),
             })
             .collect();
+        // Stage 1 holds uids 1 and 3 (uid modulo 2).
+        let even = Assignment::new(2, &miners);
         let origin = Hotkey([9; 32]);
-        let mut counts = [0usize; 3];
+        let mut counts = [0usize; 4];
         let mut ids = std::collections::HashSet::new();
         for c in 0..3000 {
             let id = sample_id("r", Epoch(1), &origin, c);
             assert!(ids.insert(id));
-            let m = route("r", Epoch(1), id, StageIndex(1), &miners).unwrap();
+            let m = route("r", Epoch(1), id, StageIndex(1), &even).unwrap();
             counts[usize::from(m.uid)] += 1;
             // Deterministic.
-            assert_eq!(route("r", Epoch(1), id, StageIndex(1), &miners), Some(m));
+            assert_eq!(route("r", Epoch(1), id, StageIndex(1), &even), Some(m));
         }
+        assert_eq!(counts[0] + counts[2], 0, "{counts:?}");
         assert!(
-            counts.iter().all(|&c| (900..1100).contains(&c)),
+            [counts[1], counts[3]]
+                .iter()
+                .all(|&c| (1400..1600).contains(&c)),
             "{counts:?}"
         );
         assert_ne!(
             sample_id("r", Epoch(2), &origin, 0),
             sample_id("r", Epoch(1), &origin, 0)
         );
-        assert!(route("r", Epoch(1), 5, StageIndex(1), &[]).is_none());
+        assert!(route("r", Epoch(1), 5, StageIndex(2), &even).is_none());
         // Every id is traced to the origin it derives from; a stranger's ids to none.
         let origins = Origins::new("r", Epoch(1), &miners, 50);
         for m in &miners {
@@ -164,5 +180,33 @@ mod tests {
             assert_eq!(origins.of(id(2, 0)), None);
         }
         assert_eq!(origins.of(sample_id("r", Epoch(1), &origin, 0)), None);
+    }
+
+    /// A miner at a quarter of its peer's rate gets about a fifth of the stage's samples.
+    #[test]
+    fn routes_follow_weights() {
+        use crate::assignment::Rate;
+        let miners: Vec<Member> = (0..4u16)
+            .map(|uid| Member {
+                uid,
+                hotkey: Hotkey([uid as u8; 32]),
+            })
+            .collect();
+        let rate = |m: &Member| Rate {
+            declared: Some(if m.uid == 1 { 1.0 } else { 4.0 }),
+            paid: true,
+        };
+        let weighted = Assignment::weighted(2, &miners, rate, 8.0);
+        let origin = Hotkey([9; 32]);
+        let slow = (0..5000)
+            .map(|c| sample_id("r", Epoch(1), &origin, c))
+            .filter(|&id| {
+                route("r", Epoch(1), id, StageIndex(1), &weighted)
+                    .unwrap()
+                    .uid
+                    == 1
+            })
+            .count();
+        assert!((900..1100).contains(&slow), "{slow} of 5000");
     }
 }

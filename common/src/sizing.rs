@@ -133,6 +133,18 @@ pub fn stage_parameters(spec: &RunSpec, index: usize) -> Option<StageParameters>
     })
 }
 
+/// The work one sample costs stage `index` of `spec`, in giga parameter-tokens: the parameters
+/// a token passes through (every one but the embedding, which is a lookup) times the sample's
+/// tokens. Compute goes as this times a constant (about 8 FLOPs with the forward recomputed for
+/// the backward), so a miner's work over its compute seconds is a rate that compares miners of
+/// any stage: what it declares ([`crate::assignment::Rate`]). `None` when there is no such
+/// stage.
+pub fn work_per_sample(spec: &RunSpec, index: usize) -> Option<f64> {
+    let p = stage_parameters(spec, index)?;
+    let tokens = mul(spec.optimizer.batch_size, spec.model.seq_len);
+    Some(p.total().saturating_sub(p.embedding) as f64 * tokens as f64 / 1e9)
+}
+
 /// fp32 values one Llama block keeps for its backward, per token, with no activation
 /// checkpointing and attention by `scaled_dot_product_attention` (no `seq²` score matrix):
 /// `9·d_model + 2·kv_dim + 4·ffn_hidden`.

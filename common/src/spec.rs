@@ -206,6 +206,12 @@ pub struct SwarmSpec {
     /// Relative tolerance between the two reductions of a merge shard (max |a-b| / max |a|).
     #[serde(default = "default_twin_tolerance")]
     pub twin_tolerance: f64,
+    /// How far a miner's share of its stage's samples may follow its declared work rate from
+    /// its stage's typical (median) miner, each way: a miner this many times slower still gets
+    /// this fraction of a typical share, and a paid one at most this many times it
+    /// (`assignment::weights`).
+    #[serde(default = "default_max_rate_ratio")]
+    pub max_rate_ratio: f64,
 }
 
 fn default_epoch_blocks() -> u64 {
@@ -226,6 +232,9 @@ fn default_sample_timeout() -> u64 {
 fn default_twin_tolerance() -> f64 {
     1e-6
 }
+fn default_max_rate_ratio() -> f64 {
+    8.0
+}
 
 impl Default for SwarmSpec {
     fn default() -> Self {
@@ -236,6 +245,7 @@ impl Default for SwarmSpec {
             rounds: default_rounds(),
             sample_timeout_secs: default_sample_timeout(),
             twin_tolerance: default_twin_tolerance(),
+            max_rate_ratio: default_max_rate_ratio(),
         }
     }
 }
@@ -834,6 +844,12 @@ impl RunSpec {
             return Err(invalid(
                 "swarm.twin_tolerance",
                 format!("must be a finite number >= 0, got {}", w.twin_tolerance),
+            ));
+        }
+        if !(1.0..=1e6).contains(&w.max_rate_ratio) {
+            return Err(invalid(
+                "swarm.max_rate_ratio",
+                format!("must be from 1 to 1000000, got {}", w.max_rate_ratio),
             ));
         }
         Ok(())

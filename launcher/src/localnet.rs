@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use sliver_chain::client::{Client, Endpoint, NetUid, Uid};
 use sliver_chain::wallet::{Keypair, PASSWORD_ENV, PasswordSource, Wallet};
 use sliver_common::RunSpec;
@@ -89,6 +89,9 @@ pub struct Options {
     /// `store-slow` and `store-equivocate` miners are read through a [`Front`] started here;
     /// they and `griefer` need [`StorageKind::S3`].
     pub adversaries: Vec<(usize, Behaviour)>,
+    /// Miners (by index) that play a machine this many times slower (`btminer
+    /// --sim.slowdown`): tests and benchmarks of routing by work rate.
+    pub slowdowns: Vec<(usize, f64)>,
 }
 
 /// The flags of `btsubnet` and `bench-swarm` that shape each process's emulated link to the
@@ -387,8 +390,10 @@ impl Localnet {
                 net.start_miner(i)?;
             }
         } else {
-            if !net.opts.adversaries.is_empty() {
-                bail!("adversaries run one miner per process: set miners_per_process to 1");
+            if !net.opts.adversaries.is_empty() || !net.opts.slowdowns.is_empty() {
+                bail!(
+                    "adversaries and slowed miners run one miner per process: set miners_per_process to 1"
+                );
             }
             let n = net.miners.len();
             for first in (0..n).step_by(per) {
@@ -490,6 +495,9 @@ impl Localnet {
         if let Some(front) = self.fronts.get(&i) {
             cmd.args(["--adversary.front", &front.endpoint]);
         }
+        if let Some((_, f)) = self.opts.slowdowns.iter().find(|(m, _)| *m == i) {
+            cmd.args(["--sim.slowdown", &f.to_string()]);
+        }
         let log = self
             .opts
             .dir
@@ -542,6 +550,29 @@ impl Localnet {
             .iter()
             .filter_map(|m| m.child.as_ref().map(Child::id))
             .collect()
+    }
+
+    /// Asks miner `i` to finish its epoch and stop (SIGUSR1; `kill -USR1`).
+    ///
+    /// # Errors
+    /// The miner is not running, or `kill` cannot be run.
+    pub fn ask_miner_to_leave(&self, i: usize) -> Result<()> {
+        let pid = self.miners[i]
+            .child
+            .as_ref()
+            .map(Child::id)
+            .with_context(|| format!("miner {i} is not running"))?;
+        let status = Command::new("kill")
+            .args(["-USR1", &pid.to_string()])
+            .status()
+            .context("running kill -USR1")?;
+        ensure!(status.success(), "kill -USR1 {pid} failed: {status}");
+        Ok(())
+    }
+
+    /// How miner `i`'s process ended, once it has; `None` while it runs (or was never started).
+    pub fn miner_exit(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        self.miners[i].child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// Kills miner `i` with SIGKILL (no chance to save).

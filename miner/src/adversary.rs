@@ -209,8 +209,7 @@ impl Conduct {
                 // The walk's k-th id is stage-0 miner k mod n's.
                 origins[((probe - 1) % origins.len() as u64) as usize].hotkey
             } else {
-                let miners = scene.roster.assignment.stage(prev);
-                routing::route(&spec.name, scene.epoch, id, prev, miners)?.hotkey
+                routing::route(&spec.name, scene.epoch, id, prev, &scene.roster.assignment)?.hotkey
             };
             let at = ArtifactId {
                 epoch: scene.epoch,
@@ -293,7 +292,6 @@ fn fake_id(
         return None;
     }
     let origins = assignment.stage(StageIndex::FIRST);
-    let peers = assignment.stage(stage);
     let n = origins.len() as u64;
     let limit = routing::max_samples_per_origin(spec).saturating_mul(n);
     while *next < limit {
@@ -301,7 +299,7 @@ fn fake_id(
         *next += 1;
         let origin = origins[(k % n) as usize].hotkey;
         let id = routing::sample_id(&spec.name, epoch, &origin, k / n);
-        let to = routing::route(&spec.name, epoch, id, stage, peers)?;
+        let to = routing::route(&spec.name, epoch, id, stage, assignment)?;
         if to.hotkey != me {
             return Some(id);
         }
@@ -494,8 +492,7 @@ mod tests {
                 origins.of(*id).is_some(),
                 "{id} is no stage-0 miner's sample"
             );
-            let to =
-                routing::route(&spec.name, epoch, *id, stage, assignment.stage(stage)).unwrap();
+            let to = routing::route(&spec.name, epoch, *id, stage, &assignment).unwrap();
             assert_ne!(to.hotkey, me, "{id} was routed to the faker itself");
         }
         let mut next = 0;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use sliver_common::shutdown::Shutdown;
-use sliver_subnet::announce::{Announcement, Role};
+use sliver_subnet::announce::Role;
 use sliver_subnet::neuron::{self, StartConfig};
 use sliver_subnet::signer::HotkeySigner;
 use tracing::info;
@@ -39,6 +39,39 @@ pub async fn run_all(configs: Vec<Config>) -> Result<()> {
     }))
     .await;
     results.into_iter().collect()
+}
+
+/// Sets [`Node::leave`] on SIGUSR1: the miner finishes the epoch it is training (merge,
+/// checkpoint, record, spot-check answers) and then stops, so that leaving costs it nothing it
+/// earned. A listener that cannot be installed is an error in the log, and SIGUSR1 keeps its
+/// default effect (ending the process). Not on Windows, which has no SIGUSR1.
+pub fn listen_for_leave(node: &Node) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut usr1 = match signal(SignalKind::user_defined1()) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGUSR1 (finish the epoch, then stop)");
+                return;
+            }
+        };
+        let (leave, cancel) = (node.leave.clone(), node.cancel.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(()) = usr1.recv() => {
+                        leave.store(true, std::sync::atomic::Ordering::Relaxed);
+                        info!("SIGUSR1: finishing this epoch (merge, checkpoint, spot-check answers), then stopping");
+                    }
+                    () = cancel.cancelled() => return,
+                    else => return,
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = node;
 }
 
 /// Runs the miner until shutdown.
@@ -81,18 +114,12 @@ pub async fn run(config: Config) -> Result<()> {
         shutdown: shutdown.clone(),
         cancel: shutdown.token(),
         uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(config.uploads_at_once)),
+        leave: std::sync::Arc::default(),
     };
+    listen_for_leave(&node);
     if let Some(a) = config.adversary {
         tracing::warn!(behaviour = ?a, "playing an adversary: for tests and benchmarks only");
-        let announced = Announcement {
-            role: Role::Miner,
-            spec: node.view.run.spec,
-            location: match announce_instead {
-                Some(l) => l,
-                None => config.store.to_location()?,
-            },
-        };
-        adversary::spawn_beside(Some(a), &node, &neuron.hotkey, &announced);
+        adversary::spawn_beside(Some(a), &node, &neuron.hotkey, &neuron.announcement);
     }
     let worker = Worker {
         node,
@@ -101,6 +128,8 @@ pub async fn run(config: Config) -> Result<()> {
         dir: config.dir.clone(),
         poll: config.poll,
         adversary: config.adversary,
+        slowdown: config.slowdown,
+        rates: crate::rate::Announcer::new(neuron.hotkey.clone(), neuron.announcement.clone()),
     };
     let threads = config.threads;
     let stopper = shutdown.clone();

@@ -108,6 +108,18 @@ pub struct MinerArgs {
         conflicts_with = "adversary"
     )]
     pub sim_hotkeys: Vec<String>,
+    /// For tests and benchmarks: play a machine this many times slower than this one (each
+    /// forward and backward is followed by a pause of `slowdown - 1` times its compute, counted
+    /// as compute), so that a throttled miner measures, declares and is routed as a slow one.
+    #[arg(long = "sim.slowdown", hide = true, default_value_t = 1.0, value_parser = parse_slowdown)]
+    pub sim_slowdown: f64,
+}
+
+fn parse_slowdown(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (1.0..=1000.0).contains(&x) => Ok(x),
+        _ => Err(format!("must be a number from 1 to 1000, got {s}")),
+    }
 }
 
 /// Flags of `btminer local`.

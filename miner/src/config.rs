@@ -46,6 +46,8 @@ pub struct Config {
     pub adversary: Option<crate::adversary::Adversary>,
     /// The front before this miner's store that a fronted adversary announces.
     pub adversary_front: Option<String>,
+    /// How many times slower than this machine to play (`--sim.slowdown`; 1 outside tests).
+    pub slowdown: f64,
 }
 
 impl Config {
@@ -97,6 +99,7 @@ impl Config {
             uploads_at_once: usize::try_from(args.uploads_at_once).unwrap_or(usize::MAX),
             adversary: args.adversary,
             adversary_front: args.adversary_front.clone(),
+            slowdown: args.sim_slowdown,
         })
     }
 }

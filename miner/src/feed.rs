@@ -307,16 +307,14 @@ fn producer_for_me(
     origin: &Origin,
     id: u64,
 ) -> Option<Hotkey> {
-    let here = routing::route(run, epoch, id, stage, assignment.stage(stage))
-        .is_some_and(|m| m.hotkey == me);
+    let here = routing::route(run, epoch, id, stage, assignment).is_some_and(|m| m.hotkey == me);
     if !here {
         return None;
     }
     if stage.prev().is_first() {
         Some(origin.hotkey)
     } else {
-        routing::route(run, epoch, id, stage.prev(), assignment.stage(stage.prev()))
-            .map(|m| m.hotkey)
+        routing::route(run, epoch, id, stage.prev(), assignment).map(|m| m.hotkey)
     }
 }
 
@@ -364,14 +362,8 @@ fn is_producer(cx: &Context, origins: &Origins, producer: Hotkey, id: u64) -> bo
     if stage.is_first() {
         return origins.of(id) == Some(producer);
     }
-    routing::route(
-        &cx.spec.name,
-        cx.epoch,
-        id,
-        stage,
-        cx.roster.assignment.stage(stage),
-    )
-    .is_some_and(|m| m.hotkey == producer)
+    routing::route(&cx.spec.name, cx.epoch, id, stage, &cx.roster.assignment)
+        .is_some_and(|m| m.hotkey == producer)
 }
 
 /// Lists `up`'s activations of the epoch (the previous stage's), within [`peer_deadline`]:
@@ -408,14 +400,8 @@ fn routed_here(
             continue;
         }
         let here = is_producer(cx, origins, up, id)
-            && routing::route(
-                &cx.spec.name,
-                cx.epoch,
-                id,
-                cx.stage,
-                cx.roster.assignment.stage(cx.stage),
-            )
-            .is_some_and(|m| m.hotkey == cx.me);
+            && routing::route(&cx.spec.name, cx.epoch, id, cx.stage, &cx.roster.assignment)
+                .is_some_and(|m| m.hotkey == cx.me);
         if here {
             found.push(id);
         } else {
@@ -762,9 +748,7 @@ mod tests {
                 assert!(!due.is_empty(), "stage {stage} miner asks for nothing");
                 for (id, producer) in due {
                     assert_eq!(
-                        routing::route("r", Epoch(4), id, stage, a.stage(stage))
-                            .unwrap()
-                            .hotkey,
+                        routing::route("r", Epoch(4), id, stage, &a).unwrap().hotkey,
                         m.hotkey
                     );
                     assert!(
@@ -779,7 +763,7 @@ mod tests {
                     let want = if stage == StageIndex(1) {
                         origin.hotkey
                     } else {
-                        routing::route("r", Epoch(4), id, StageIndex(1), a.stage(StageIndex(1)))
+                        routing::route("r", Epoch(4), id, StageIndex(1), &a)
                             .unwrap()
                             .hotkey
                     };
@@ -851,8 +835,7 @@ mod tests {
         let mine: Vec<u64> = (0..4000)
             .map(|c| routing::sample_id("r", Epoch(1), &origin, c))
             .filter(|&id| {
-                routing::route("r", Epoch(1), id, StageIndex(1), a.stage(StageIndex(1)))
-                    .is_some_and(|m| m.hotkey == me)
+                routing::route("r", Epoch(1), id, StageIndex(1), &a).is_some_and(|m| m.hotkey == me)
             })
             .take(20)
             .collect();

@@ -15,7 +15,8 @@
 //! - [`feed`]: what is routed here, downloaded and verified while the worker computes.
 //! - `outbox`: what the miner sends, sealed, put write-once and counted.
 //! - [`merge`]: the epoch's butterfly all-reduce through storage (scatter, reduce, assemble).
-//! - [`stats`]: what each epoch did (`epochs.jsonl`).
+//! - [`stats`]: what each epoch did (`epochs.jsonl`); [`rate`]: the work rate it measured, announced
+//!   so that its share of its stage's samples follows its speed.
 //! - `archive`: every weight version an artifact claimed, and the answers to validators' spot
 //!   checks.
 //! - [`stage_checkpoint`]: the miner's own crash-safe checkpoint.
@@ -36,6 +37,7 @@ pub mod local;
 pub mod merge;
 pub mod node;
 mod outbox;
+pub mod rate;
 pub mod stage_checkpoint;
 pub mod stats;
 mod step;

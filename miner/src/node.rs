@@ -40,6 +40,9 @@ pub struct Node {
     /// `Outbox` takes a permit per put, so the uplink is shared by a
     /// few uploads at a time, each finishing in its share of the time.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Set by SIGUSR1 ([`crate::app::listen_for_leave`]): finish the epoch being trained (its
+    /// merge, checkpoint, record and spot-check answers), then stop.
+    pub leave: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Node {

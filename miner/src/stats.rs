@@ -31,8 +31,20 @@ pub struct EpochStats {
     /// Samples dropped because their gradient did not come back (within the sample timeout, or
     /// by the drain's end).
     pub dropped: u64,
-    /// Seconds in forward, backward and optimizer.
+    /// Seconds in forward, backward and optimizer, the merge's included.
     pub busy_s: f64,
+    /// Seconds in the forwards and backwards alone: what the work rate is measured over.
+    pub compute_s: f64,
+    /// This miner's share of its stage's samples in the epoch's routing (0 to 1).
+    pub share: f64,
+    /// The work rate this epoch measured (giga parameter-tokens a second of compute,
+    /// `crate::rate`); `None` when it trained too little to tell.
+    pub rate: Option<f64>,
+    /// The work rate the epoch's roster held for this miner (what it had announced by the
+    /// roster's cutoff); `None` when it had announced none.
+    pub declared_rate: Option<f64>,
+    /// The typical (median) declared work rate of its stage in the roster.
+    pub stage_rate: Option<f64>,
     /// Seconds of the epoch this miner took part in.
     pub wall_s: f64,
     /// Tokens forwarded.
@@ -86,8 +98,21 @@ impl EpochStats {
             listings = self.listings,
             loss = self.loss.map(|l| format!("{l:.4}")),
             utilisation = format!("{utilisation:.2}"),
+            share = format!("{:.3}", self.share),
+            rate = self.rate.map(|r| format!("{r:.3e}")),
+            stage_rate = self.stage_rate.map(|r| format!("{r:.3e}")),
             "epoch done"
         );
+        metrics.set_share(self.share);
+        for (which, rate) in [
+            ("measured", self.rate),
+            ("declared", self.declared_rate),
+            ("stage", self.stage_rate),
+        ] {
+            if let Some(rate) = rate {
+                metrics.set_work_rate(which, rate);
+            }
+        }
         let mut v = serde_json::to_value(self)?;
         v["utilisation"] = serde_json::json!(utilisation);
         let path = dir.join(EPOCHS_FILE);

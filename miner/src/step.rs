@@ -44,9 +44,20 @@ pub(crate) struct Env<'a> {
     pub(crate) device: Device,
     /// The feed's pause between looks for new inputs.
     pub(crate) poll: Duration,
+    /// How many times slower than this machine to play (`--sim.slowdown`; 1 outside tests).
+    pub(crate) slowdown: f64,
 }
 
 impl Env<'_> {
+    /// The seconds of compute since `t0`, after pausing `slowdown - 1` times them when playing
+    /// a slower machine (the pause counts as compute).
+    fn computed(&self, t0: Instant) -> f64 {
+        if self.slowdown > 1.0 {
+            std::thread::sleep(t0.elapsed().mul_f64(self.slowdown - 1.0));
+        }
+        t0.elapsed().as_secs_f64()
+    }
+
     /// Sample `id`'s batch, on this miner's device.
     fn batch(&self, id: u64) -> Result<Batch> {
         Ok(routing::sample_batch(
@@ -266,7 +277,9 @@ impl<'a> Training<'a> {
     /// Counts a forward that began at `t0`.
     fn forwarded(&mut self, t0: Instant) {
         self.w.node.metrics.add_samples("forward", 1);
-        self.stats.busy_s += t0.elapsed().as_secs_f64();
+        let spent = self.w.computed(t0);
+        self.stats.busy_s += spent;
+        self.stats.compute_s += spent;
         self.stats.forwards += 1;
         self.stats.tokens += self.tokens;
     }
@@ -286,7 +299,7 @@ impl<'a> Training<'a> {
             self.timeline.epoch,
             id,
             next_stage,
-            self.roster.assignment.stage(next_stage),
+            &self.roster.assignment,
         ) else {
             bail!("stage {next_stage} has no miner");
         };
@@ -370,7 +383,9 @@ impl<'a> Training<'a> {
         if self.h.step(&self.spec.optimizer, false)? {
             self.stats.steps += 1;
         }
-        self.stats.busy_s += t0.elapsed().as_secs_f64();
+        let spent = self.w.computed(t0);
+        self.stats.busy_s += spent;
+        self.stats.compute_s += spent;
         Ok(())
     }
 

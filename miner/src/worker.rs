@@ -46,6 +46,10 @@ pub struct Worker {
     pub poll: Duration,
     /// The cheat this miner plays (tests and benchmarks only).
     pub adversary: Option<Adversary>,
+    /// How many times slower than this machine to play (`--sim.slowdown`; 1 outside tests).
+    pub slowdown: f64,
+    /// Announces the work rate each epoch measures, when it has moved.
+    pub rates: crate::rate::Announcer,
 }
 
 impl Worker {
@@ -94,6 +98,18 @@ impl Worker {
         let mut checked: Option<Epoch> = None;
         loop {
             if node.cancelled() {
+                return Ok(());
+            }
+            if node.leave.load(std::sync::atomic::Ordering::Relaxed) {
+                // Asked to leave (SIGUSR1): the epoch it trained is merged, checkpointed and
+                // recorded; its spot-check answers run until the epoch's `answer_end`.
+                if let Some(epoch) = merged {
+                    let answer_end = schedule.timeline(epoch).answer_end;
+                    info!(%epoch, until_block = answer_end, "epoch finished; answering its spot checks, then stopping");
+                    node.wait_for_block(answer_end);
+                }
+                node.shutdown
+                    .trigger("asked to finish the epoch and stop (SIGUSR1)");
                 return Ok(());
             }
             let block = node.block();
@@ -162,6 +178,7 @@ impl Worker {
                 corpus: &self.corpus,
                 device: self.device,
                 poll: self.poll,
+                slowdown: self.slowdown,
             };
             conduct.enter(node, &roster, epoch, h.index);
             let trained = crate::step::train_epoch(&env, h, &mut conduct, epoch, &roster);
@@ -218,6 +235,14 @@ impl Worker {
                 .map(|(k, v)| (k.clone(), v - up_before.get(&k).copied().unwrap_or(0)))
                 .collect();
             stats.storage = node.store.config().link.tally().since(&link_before);
+            stats.share = roster.assignment.share(&me).unwrap_or(0.0);
+            stats.declared_rate = roster.assignment.rate(&me).and_then(|r| r.declared);
+            stats.stage_rate = roster.assignment.typical_rate(h.index);
+            stats.rate =
+                crate::rate::measure(node.spec(), h.index, stats.backwards, stats.compute_s);
+            if let Some(rate) = stats.rate {
+                self.rates.offer(node, stats.declared_rate, rate);
+            }
             let saved = Saved {
                 epoch,
                 stage: h.index,

@@ -1,8 +1,11 @@
 //! Announcements: what each participant publishes with `Commitments.set_commitment`.
 //!
-//! One line of text, `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>;loc=<location>`:
-//! the participant's role, the BLAKE3 of the run spec it holds, and where its artifacts can be
-//! read (a storage location, see `StoreConfig::to_location`). The subnet owner's announcement
+//! One line of text,
+//! `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>[;rate=<work rate>];loc=<location>`:
+//! the participant's role, the BLAKE3 of the run spec it holds, a miner's measured work rate
+//! once it has one (`sliver_common::assignment::Rate`: its share of its stage's samples follows
+//! it), and where its artifacts can be read (a storage location, see `StoreConfig::to_location`;
+//! last, since a location may hold anything). The subnet owner's announcement
 //! is the run's: its `spec` is the spec every participant must hold, and the spec itself is read
 //! from the owner's location. Text rather than SCALE so that operators can read it with any
 //! chain explorer.
@@ -34,12 +37,15 @@ impl Role {
 }
 
 /// A participant's announcement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Announcement {
     /// Its role.
     pub role: Role,
     /// BLAKE3 of the canonical run spec it holds.
     pub spec: [u8; 32],
+    /// A miner's work rate, measured on its own training (giga parameter-tokens a second of
+    /// compute): none until it has trained.
+    pub rate: Option<f64>,
     /// Where its artifacts can be read.
     pub location: String,
 }
@@ -53,11 +59,14 @@ impl fmt::Display for Announcement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{PREFIX};role={};spec={};loc={}",
+            "{PREFIX};role={};spec={}",
             self.role.as_str(),
-            hex::encode(self.spec),
-            self.location
-        )
+            hex::encode(self.spec)
+        )?;
+        if let Some(rate) = self.rate {
+            write!(f, ";rate={rate:.3e}")?;
+        }
+        write!(f, ";loc={}", self.location)
     }
 }
 
@@ -84,8 +93,20 @@ impl Announcement {
             .and_then(|h| hex::decode(h).ok())
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or(ParseError("spec hash"))?;
-        let location = parts
-            .next()
+        let mut rest = parts.next().unwrap_or_default();
+        let mut rate = None;
+        if let Some(after) = rest.strip_prefix("rate=") {
+            let (value, tail) = after.split_once(';').ok_or(ParseError("location"))?;
+            rate = Some(
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or(ParseError("rate"))?,
+            );
+            rest = tail;
+        }
+        let location = Some(rest)
             .and_then(|p| p.strip_prefix("loc="))
             .filter(|l| !l.is_empty())
             .ok_or(ParseError("location"))?
@@ -93,6 +114,7 @@ impl Announcement {
         Ok(Self {
             role,
             spec,
+            rate,
             location,
         })
     }
@@ -104,12 +126,37 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_garbage() {
-        let a = Announcement {
+        let mut a = Announcement {
             role: Role::Miner,
             spec: [7; 32],
+            rate: None,
             location: "s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A1".into(),
         };
         assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
+        a.rate = Some(0.0125);
+        assert!(a.to_string().contains(";rate=1.250e-2;loc=s3://"), "{a}");
+        assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
+        let spec = hex::encode([7u8; 32]);
+        for (bad, why) in [
+            (
+                format!("sliver/1;role=miner;spec={spec};rate=fast;loc=x"),
+                "rate",
+            ),
+            (
+                format!("sliver/1;role=miner;spec={spec};rate=-1;loc=x"),
+                "rate",
+            ),
+            (
+                format!("sliver/1;role=miner;spec={spec};rate=1"),
+                "location",
+            ),
+        ] {
+            assert_eq!(
+                Announcement::parse(bad.as_bytes()).unwrap_err(),
+                ParseError(why),
+                "{bad}"
+            );
+        }
         for bad in [
             "",
             "sliver/2;role=miner",

@@ -293,6 +293,8 @@ pub struct Neuron {
     pub view: Arc<RunView>,
     /// Its own store, announced in its commitment.
     pub store: Store,
+    /// What it announced (a miner announces it again with its measured work rate).
+    pub announcement: Announcement,
     /// The run's text (the spec's data, or `--data`).
     pub corpus: Arc<Corpus>,
     /// Its metrics, served when a port was given.
@@ -364,6 +366,7 @@ pub async fn start_with_routes(
     let announcement = Announcement {
         role,
         spec: spec.hash(),
+        rate: None,
         location,
     };
     run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;
@@ -411,6 +414,7 @@ pub async fn start_with_routes(
         uid,
         view,
         store,
+        announcement,
         corpus,
         metrics,
         clock,

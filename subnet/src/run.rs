@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use sliver_chain::client::{BlockNumber, Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::artifact::{Hotkey, RunId};
-use sliver_common::assignment::{Assignment, Member};
+use sliver_common::assignment::{Assignment, Member, Rate};
 use sliver_common::storage::{Link, Reach, Store, StoreConfig, Timeouts};
 use sliver_common::{Epoch, RunSpec};
 use tracing::{info, warn};
@@ -34,8 +34,9 @@ use crate::announce::{Announcement, Role};
 /// The largest run spec read from storage.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 
-/// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that (so a
-/// restart does not move the commitment's block and drop the participant for an epoch).
+/// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that, or that
+/// with a work rate where `announcement` has none (a restarted miner keeps the rate it measured):
+/// a restart does not move the commitment's block and drop the participant for an epoch.
 ///
 /// # Errors
 /// A chain error.
@@ -50,14 +51,20 @@ pub async fn announce(
         .commitment(netuid, &keypair.account_id())
         .await
         .context("reading our commitment")?;
-    if current.is_some_and(|c| c.data == text.as_bytes()) {
+    let same = |c: &[u8]| {
+        c == text.as_bytes()
+            || (announcement.rate.is_none()
+                && Announcement::parse(c)
+                    .is_ok_and(|a| Announcement { rate: None, ..a } == *announcement))
+    };
+    if current.is_some_and(|c| same(&c.data)) {
         return Ok(());
     }
     client
         .set_commitment(netuid, keypair, text.as_bytes())
         .await
         .context("publishing our storage location (Commitments.set_commitment)")?;
-    info!(role = ?announcement.role, location = %redact(&announcement.location), "announced");
+    info!(role = ?announcement.role, location = %redact(&announcement.location), rate = ?announcement.rate, "announced");
     Ok(())
 }
 
@@ -331,6 +338,7 @@ impl RunView {
             }
         };
         let mut members = Vec::new();
+        let mut rates = HashMap::new();
         let mut stores = HashMap::new();
         for (account, c) in commitments {
             let Some(uid) = metagraph.uid_of(&account) else {
@@ -351,12 +359,26 @@ impl RunView {
                     warn!(miner = %hotkey.short(), error = %e, "cannot open the miner's announced store; it stays on the roster, unread");
                 }
             }
+            let paid = metagraph.neuron(uid).is_some_and(|n| n.incentive > 0);
+            rates.insert(
+                hotkey,
+                Rate {
+                    declared: a.rate,
+                    paid,
+                },
+            );
             members.push(Member { uid: uid.0, hotkey });
         }
+        let assignment = Assignment::weighted(
+            self.spec.stages.len(),
+            &members,
+            |m| rates.get(&m.hotkey).copied().unwrap_or_default(),
+            self.spec.swarm.max_rate_ratio,
+        );
         let roster = Roster {
             run: self.run.clone(),
             epoch,
-            assignment: Assignment::new(self.spec.stages.len(), &members),
+            assignment,
             stores,
         };
         Ok((roster, at_cutoff))

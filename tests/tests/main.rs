@@ -6,6 +6,7 @@
 )]
 
 mod dashboard;
+mod heterogeneous;
 mod operators;
 mod release;
 mod scale;

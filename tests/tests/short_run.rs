@@ -55,5 +55,6 @@ pub(crate) fn options(dir: &Path, spec: PathBuf) -> Options {
         commit_reveal: false,
         miners_per_process: 1,
         adversaries: Vec::new(),
+        slowdowns: Vec::new(),
     }
 }

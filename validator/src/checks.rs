@@ -543,14 +543,8 @@ fn unrouted(spec: &RunSpec, roster: &Roster, epoch: Epoch, c: &Challenged) -> Op
     if c.stage.is_first() {
         return None;
     }
-    let routed = routing::route(
-        &spec.name,
-        epoch,
-        c.id,
-        c.stage,
-        roster.assignment.stage(c.stage),
-    )
-    .map(|m| m.hotkey);
+    let routed =
+        routing::route(&spec.name, epoch, c.id, c.stage, &roster.assignment).map(|m| m.hotkey);
     (routed != Some(c.miner)).then(|| {
         format!(
             "{} {} is for a sample not routed to it",
@@ -814,7 +808,7 @@ mod tests {
         let (miner, peer) = (stage1[0].hotkey, stage1[1].hotkey);
         let id = (0..)
             .find(|id| {
-                routing::route(&spec.name, Epoch(1), *id, StageIndex(1), stage1)
+                routing::route(&spec.name, Epoch(1), *id, StageIndex(1), &roster.assignment)
                     .is_some_and(|m| m.hotkey == peer)
             })
             .unwrap();

@@ -39,7 +39,7 @@ pub const PARTITION_KEY: &str = "epoch";
 
 /// The score table's columns as a reader of the folder sees them, in order, with what each
 /// holds: the first, [`PARTITION_KEY`], comes from the folder name, the rest from the file.
-pub const SCORE_COLUMNS: [(&str, &str); 19] = [
+pub const SCORE_COLUMNS: [(&str, &str); 20] = [
     (
         "epoch",
         "int: the epoch, from the folder name `epoch=N` (not stored in the file)",
@@ -95,6 +95,10 @@ pub const SCORE_COLUMNS: [(&str, &str); 19] = [
         "str: why it was not paid (spot_check, clasp, merge, low_work; comma-separated), empty when paid",
     ),
     ("rejected", "u64: its artifacts that failed verification"),
+    (
+        "share",
+        "f64: its share of its stage's samples in the epoch's routing, from its declared work rate",
+    ),
 ];
 
 /// One miner's row.
@@ -170,6 +174,7 @@ pub fn scores_frame(
         column(rows, "weight", |r| open.then_some(r.weight)),
         column(rows, "caught", |r| r.judged.reasons()),
         column(rows, "rejected", |r| r.work.rejected),
+        column(rows, "share", |r| r.work.share),
     ];
     DataFrame::new(rows.len(), columns)
 }

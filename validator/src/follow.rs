@@ -50,6 +50,9 @@ pub struct MinerWork {
     pub hotkey: String,
     /// Its stage.
     pub stage: StageIndex,
+    /// Its share of its stage's samples in the epoch's routing (0 to 1; see
+    /// `sliver_common::assignment::weights`).
+    pub share: f64,
     /// Activations uploaded that verified.
     pub activations: u64,
     /// Verified activations consumed downstream (a verified gradient came back for them).
@@ -416,8 +419,7 @@ fn provable(
         if stage.is_first() {
             origins.of(id)
         } else {
-            routing::route(&spec.name, epoch, id, stage, roster.assignment.stage(stage))
-                .map(|m| m.hotkey)
+            routing::route(&spec.name, epoch, id, stage, &roster.assignment).map(|m| m.hotkey)
         }
     };
     for m in first {
@@ -502,6 +504,7 @@ async fn verified_work(
             uid: m.uid,
             hotkey: m.hotkey.to_string(),
             stage,
+            share: roster.assignment.share(&m.hotkey).unwrap_or(0.0),
             ..MinerWork::default()
         };
         if let Some((ids, c)) = a {
@@ -531,13 +534,13 @@ async fn verified_work(
         if stage.is_last(stages) {
             continue;
         }
-        let next = roster.assignment.stage(stage.next());
         let consumed = acts.get(&m.hotkey).map_or(0, |ids| {
             ids.ids()
                 .map(|id| {
-                    let returned = routing::route(&spec.name, epoch, id, stage.next(), next)
-                        .and_then(|n| grads.get(&n.hotkey))
-                        .map_or(0.0, |g| g.weight(id));
+                    let returned =
+                        routing::route(&spec.name, epoch, id, stage.next(), &roster.assignment)
+                            .and_then(|n| grads.get(&n.hotkey))
+                            .map_or(0.0, |g| g.weight(id));
                     ids.weight(id) * returned
                 })
                 .sum::<f64>()
@@ -765,7 +768,7 @@ fn finished_paths(
             };
             let mut uids = vec![uid0];
             for s in StageIndex::all(stages).skip(1) {
-                match routing::route(&spec.name, epoch, sample, s, roster.assignment.stage(s)) {
+                match routing::route(&spec.name, epoch, sample, s, &roster.assignment) {
                     Some(r) => uids.push(r.uid),
                     None => break,
                 }
@@ -929,7 +932,6 @@ mod tests {
             kind,
             id,
         };
-        let stage1 = roster.assignment.stage(StageIndex(1));
         let mut routed_to: HashMap<Hotkey, u64> = HashMap::new();
         for c in 0..6 {
             let id = routing::sample_id("r", epoch, &keys[honest].hotkey(), c);
@@ -949,7 +951,7 @@ mod tests {
                 &[],
             )
             .await;
-            let to = routing::route("r", epoch, id, StageIndex(1), stage1).unwrap();
+            let to = routing::route("r", epoch, id, StageIndex(1), &roster.assignment).unwrap();
             *routed_to.entry(to.hotkey).or_default() += 1;
             // Every stage-1 miner signs a gradient for it: the routed one and the faker.
             for i in [1, 3] {
@@ -1167,7 +1169,6 @@ mod tests {
             kind,
             id,
         };
-        let stage1 = roster.assignment.stage(StageIndex(1));
         let mut routed: HashMap<usize, u64> = HashMap::new();
         let mut c = 0;
         while routed.get(&honest).copied().unwrap_or(0) < 3
@@ -1183,7 +1184,7 @@ mod tests {
                 &[],
             )
             .await;
-            let to = routing::route("r", epoch, id, StageIndex(1), stage1).unwrap();
+            let to = routing::route("r", epoch, id, StageIndex(1), &roster.assignment).unwrap();
             let i = if to.hotkey == net.keys[honest].hotkey() {
                 honest
             } else {

@@ -4,8 +4,9 @@
 //! stage pays the same and a stage with fewer miners pays each more (where miners are needed).
 //! Quality is 1, or zero when the miner was caught: a failed spot check (tolerances come from
 //! measured honest variation, so one failure is not bad luck), flagged by CLASP, no verified reduction of the shards it owed
-//! the merge, or verified work under [`LOW_WORK`] of its stage's median (a free rider that
-//! joins merges without training). A miner caught gets nothing for the epoch, and its moving
+//! the merge, or verified work for its routing share under [`LOW_WORK`] of its stage's median
+//! (a free rider that joins merges without training, or a miner that declared a work rate it
+//! does not deliver: each miner's work is measured against the share of samples routed to it). A miner caught gets nothing for the epoch, and its moving
 //! average decays. The epoch's score enters an exponential moving average ([`Ema`]).
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use crate::follow::MinerWork;
 /// Weight of the newest epoch in the moving average.
 pub const EMA_ALPHA: f64 = 0.5;
 
-/// Verified work under this fraction of the stage's median is not paid.
+/// Verified work per routing share under this fraction of the stage's median is not paid.
 pub const LOW_WORK: f64 = 0.2;
 
 /// Why a miner got nothing this epoch.
@@ -69,22 +70,33 @@ impl Judged {
 
 /// Judges every miner of the epoch: `rows` from the audit, `clasp` its attribution by uid.
 pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
-    let mut stage_work: BTreeMap<StageIndex, Vec<u64>> = BTreeMap::new();
+    // Work for the share of the stage's samples routed to the miner: a miner routed a fifth of
+    // a peer's samples does a fifth of its work, and is paid so, not caught.
+    let per_share = |r: &MinerWork| {
+        if r.share > 0.0 {
+            r.work as f64 / r.share
+        } else {
+            r.work as f64
+        }
+    };
+    let mut stage_work: BTreeMap<StageIndex, (u64, Vec<f64>)> = BTreeMap::new();
     for r in rows {
-        stage_work.entry(r.stage).or_default().push(r.work);
+        let e = stage_work.entry(r.stage).or_default();
+        e.0 += r.work;
+        e.1.push(per_share(r));
     }
-    // Per stage: total and median verified work.
+    // Per stage: total verified work and the median of work per share.
     let stage_stats: BTreeMap<StageIndex, (u64, f64)> = stage_work
         .into_iter()
-        .map(|(stage, mut w)| {
-            w.sort_unstable();
+        .map(|(stage, (total, mut w))| {
+            w.sort_unstable_by(f64::total_cmp);
             let n = w.len();
             let median = if n % 2 == 1 {
-                w[n / 2] as f64
+                w[n / 2]
             } else {
-                (w[n / 2 - 1] + w[n / 2]) as f64 / 2.0
+                (w[n / 2 - 1] + w[n / 2]) / 2.0
             };
-            (stage, (w.iter().sum(), median))
+            (stage, (total, median))
         })
         .collect();
     rows.iter()
@@ -100,7 +112,7 @@ pub fn judge(rows: &[MinerWork], clasp: &BTreeMap<u16, Effect>) -> Vec<Judged> {
                 caught.push(Caught::Merge);
             }
             let (total, median) = stage_stats.get(&r.stage).copied().unwrap_or((0, 0.0));
-            if (r.work as f64) < LOW_WORK * median {
+            if per_share(r) < LOW_WORK * median {
                 caught.push(Caught::LowWork);
             }
             let share = if total > 0 {
@@ -350,6 +362,27 @@ mod tests {
             ema.update(scores(&j).into_iter().map(|(u, s)| (u, "hk", s)));
         }
         assert!(ema.score(1).is_none());
+    }
+
+    /// A slow miner routed a fifth of its peer's samples is paid for the work it did, not caught;
+    /// one that does a fifth of its share is caught.
+    #[test]
+    fn work_is_judged_against_the_share_routed() {
+        let shared = |uid, work, share| MinerWork {
+            share,
+            ..row(uid, 0, work, true)
+        };
+        let rows = [
+            shared(1, 80, 0.4),
+            shared(2, 80, 0.4),
+            shared(3, 20, 0.1),
+            shared(4, 2, 0.1),
+        ];
+        let j = judge(&rows, &BTreeMap::new());
+        let caught: Vec<bool> = j.iter().map(|j| !j.caught.is_empty()).collect();
+        assert_eq!(caught, vec![false, false, false, true]);
+        assert_eq!(j[2].score, 20.0 / 182.0);
+        assert_eq!(j[3].caught, vec![Caught::LowWork]);
     }
 
     /// The moving averages survive a restart: saved atomically, loaded as they were.

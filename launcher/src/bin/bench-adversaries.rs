@@ -224,6 +224,7 @@ async fn one_run(
         commit_reveal: false,
         miners_per_process: 1,
         adversaries: adversaries.clone(),
+        slowdowns: Vec::new(),
     })
     .await?;
     let epoch_s = spec.swarm.epoch_blocks as f64 * cli.block_time_ms as f64 / 1000.0;

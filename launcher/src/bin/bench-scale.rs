@@ -135,6 +135,7 @@ async fn one(cli: &Cli, spec: &RunSpec, per_stage: usize) -> Result<ScaleRun> {
         commit_reveal: false,
         miners_per_process: cli.miners_per_process,
         adversaries: Vec::new(),
+        slowdowns: Vec::new(),
     })
     .await?;
     let miners = net.miners.len();

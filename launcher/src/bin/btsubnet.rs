@@ -109,6 +109,7 @@ async fn run(cli: Cli) -> Result<()> {
         commit_reveal: cli.commit_reveal,
         miners_per_process: 1,
         adversaries: cli.adversary.clone(),
+        slowdowns: Vec::new(),
     };
     println!("starting the local subnet in {} ...", cli.dir.display());
     let mut net = Localnet::start(opts).await?;
