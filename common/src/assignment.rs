@@ -1,27 +1,32 @@
-//! Stage assignment: which miner runs which stage in an epoch.
+//! Stage assignment: which miner runs which stage in an epoch, and its share of the stage's
+//! samples.
 //!
-//! Every participant computes it from the same inputs (the run spec's stage count and the
-//! epoch's miners, read from the chain at the roster's cutoff block), so no orchestrator is
-//! needed and every validator agrees on who should have done what. The rule is sticky: a miner's
-//! stage is its uid modulo the stage count, so
+//! Every participant computes it from the same inputs (the run spec, and the epoch's miners with
+//! what each announced, read from the chain at the roster's cutoff block), so no orchestrator is
+//! needed and every validator agrees on who should have done what. The rule is sticky:
 //!
-//! - a miner keeps its stage for as long as it keeps its uid, whoever else comes or goes: a
-//!   hole (a miner that left, or was never announced) shortens its own stage only, instead of
-//!   shifting every later miner to another stage and its merge;
-//! - a newcomer that takes a pruned uid takes the leaver's stage, the one left short;
-//! - uids are handed out densely, so stages are balanced up to the holes.
+//! - a miner that announced the stage it trains (`stage=`, with its work rate, once it has
+//!   trained) keeps it, whoever else comes or goes: a hole (a miner that left, or was never
+//!   announced) shortens its own stage only, instead of shifting other miners to another stage
+//!   and its merge;
+//! - a newcomer (no stage announced yet, or one the spec does not have) goes where throughput is
+//!   short: to the stage whose work a sample, over the sum of its miners' rates, is the largest
+//!   (the pipeline's bottleneck), counting itself and every miner without a rate as typical.
+//!   Before anyone has a rate, newcomers go by uid modulo the stage count, which uids handed out
+//!   densely keep balanced.
 //!
 //! The one exception keeps the pipeline whole: while a stage would be empty and another has two
 //! or more miners, the highest uid of the largest stage (the earliest such stage on a tie)
-//! moves to the first empty stage.
+//! moves to the first empty stage (and announces its new stage with its next rate).
 //!
-//! Within a stage, each miner's share of the samples follows its work rate ([`Rate`]): the rate
-//! it declares in its announcement, measured on its own training, bounded around its stage's
-//! typical (median) rate by the spec's `swarm.max_rate_ratio`, and above the typical rate only
-//! once the chain has paid it (incentive at the roster's cutoff, where every validator's verified
-//! work meets). A miner 8x slower than its peers so takes about an eighth of their samples and
-//! never holds its stage back; one that declares more than it delivers starts no higher than a
-//! typical miner, and then does less work than its share, which the validator does not pay.
+//! Within a stage, each miner's share of the samples follows its work rate ([`Declared`]): the
+//! rate it declares in its announcement, measured on its own training, bounded around its
+//! stage's typical (median) rate by the spec's `swarm.max_rate_ratio`, and above the typical rate
+//! only once the chain has paid it (incentive at the roster's cutoff, where every validator's
+//! verified work meets). A miner 8x slower than its peers so takes about an eighth of their
+//! samples and never holds its stage back; one that declares more than it delivers starts no
+//! higher than a typical miner, and then does less work than its share, which the validator does
+//! not pay.
 
 use std::fmt;
 
@@ -95,50 +100,53 @@ pub struct Member {
     pub hotkey: Hotkey,
 }
 
-/// What the roster knows of a miner's speed, for its share of its stage's samples.
+/// What the roster knows of a miner besides its uid: what it declared in its announcement, and
+/// whether the chain has paid it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Rate {
-    /// The work rate it declares in its announcement (`rate=`: giga parameter-tokens a second of
-    /// compute, `sliver_common::sizing::work_per_sample` over its measured seconds a sample),
-    /// if any.
-    pub declared: Option<f64>,
+pub struct Declared {
+    /// The work rate it declares (`rate=`: giga parameter-tokens a second of compute,
+    /// `sliver_common::sizing::work_per_sample` over its measured seconds a sample), if any.
+    pub rate: Option<f64>,
+    /// The stage it declares it trains (`stage=`, announced with its rate), if any.
+    pub stage: Option<StageIndex>,
     /// Whether the chain has paid it (incentive above zero at the roster's cutoff): only a miner
     /// whose work validators verified is routed more than its stage's typical miner.
     pub paid: bool,
 }
 
-impl Rate {
+impl Declared {
     /// The declared rate, when it is a positive finite number.
     fn usable(&self) -> Option<f64> {
-        self.declared.filter(|x| x.is_finite() && *x > 0.0)
+        self.rate.filter(|x| x.is_finite() && *x > 0.0)
     }
 }
 
-/// The typical (upper median) of the usable declared `rates`; `None` when no one declared.
-pub fn typical(rates: &[Rate]) -> Option<f64> {
-    let mut declared: Vec<f64> = rates.iter().filter_map(Rate::usable).collect();
-    declared.sort_by(f64::total_cmp);
-    declared.get(declared.len() / 2).copied()
+/// The typical (upper median) of the usable declared rates of `miners`; `None` when no one
+/// declared one.
+pub fn typical(miners: &[Declared]) -> Option<f64> {
+    let mut rates: Vec<f64> = miners.iter().filter_map(Declared::usable).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied()
 }
 
 /// A typical miner's routing weight (a miner's weight is this times its rate over its stage's
 /// median): integers, so that every participant sums and compares them alike.
 pub const TYPICAL_WEIGHT: u64 = 1 << 16;
 
-/// Each miner's routing weight in one stage, in the order of `rates` (see [`Rate`]): its
+/// Each miner's routing weight in one stage, in the order of `miners` (see [`Declared`]): its
 /// declared rate over the stage's median declared rate (the upper median), clamped to
 /// `[1 / max_ratio, max_ratio]`, and to at most 1 while unpaid; a miner that declared no rate
 /// counts as typical. All typical when no one declared.
-pub fn weights(rates: &[Rate], max_ratio: f64) -> Vec<u64> {
-    let Some(typical) = typical(rates) else {
-        return vec![TYPICAL_WEIGHT; rates.len()];
+pub fn weights(miners: &[Declared], max_ratio: f64) -> Vec<u64> {
+    let Some(typical) = typical(miners) else {
+        return vec![TYPICAL_WEIGHT; miners.len()];
     };
     let max_ratio = if max_ratio.is_finite() {
         max_ratio.max(1.0)
     } else {
         1.0
     };
-    rates
+    miners
         .iter()
         .map(|r| {
             let own = r.usable().map_or(1.0, |x| x / typical);
@@ -154,41 +162,47 @@ pub fn weights(rates: &[Rate], max_ratio: f64) -> Vec<u64> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
     stages: Vec<Vec<Member>>,
-    /// Each stage's miners' rates, in the order of its miners.
-    rates: Vec<Vec<Rate>>,
+    /// What each stage's miners declared, in the order of its miners.
+    declared: Vec<Vec<Declared>>,
     /// Each stage's routing weights, in the order of its miners.
     weights: Vec<Vec<u64>>,
 }
 
 impl Assignment {
-    /// Assigns `members` to `stages` stages, every miner routed alike.
+    /// Assigns `members` to `stages` stages by uid, every miner routed alike (nothing declared).
     pub fn new(stages: usize, members: &[Member]) -> Self {
-        Self::weighted(stages, members, |_| Rate::default(), 1.0)
+        Self::declared(&vec![1.0; stages], members, |_| Declared::default(), 1.0)
     }
 
-    /// Assigns `members` to `stages` stages, each miner routed by its `rate` ([`weights`],
-    /// within `max_ratio` of its stage's typical miner).
-    pub fn weighted(
-        stages: usize,
+    /// Assigns `members` to the stages whose work a sample is `work` (one entry a stage,
+    /// [`crate::sizing::work_per_sample`]) by what each `declared` (see the module's doc), and
+    /// routes each by its rate ([`weights`], within `max_ratio` of its stage's typical miner).
+    pub fn declared(
+        work: &[f64],
         members: &[Member],
-        rate: impl Fn(&Member) -> Rate,
+        declared: impl Fn(&Member) -> Declared,
         max_ratio: f64,
     ) -> Self {
-        let stages = Self::stages_of(stages, members);
-        let rates: Vec<Vec<Rate>> = stages
+        let stages = Self::stages_of(work, members, &declared);
+        let declared: Vec<Vec<Declared>> = stages
             .iter()
-            .map(|ms| ms.iter().map(&rate).collect())
+            .map(|ms| ms.iter().map(&declared).collect())
             .collect();
-        let weights = rates.iter().map(|r| weights(r, max_ratio)).collect();
+        let weights = declared.iter().map(|d| weights(d, max_ratio)).collect();
         Self {
             stages,
-            rates,
+            declared,
             weights,
         }
     }
 
     /// Every stage's miners, by the sticky rule of this module's doc.
-    fn stages_of(stages: usize, members: &[Member]) -> Vec<Vec<Member>> {
+    fn stages_of(
+        work: &[f64],
+        members: &[Member],
+        declared: &impl Fn(&Member) -> Declared,
+    ) -> Vec<Vec<Member>> {
+        let stages = work.len();
         let mut sorted = members.to_vec();
         sorted.sort();
         sorted.dedup_by_key(|m| m.hotkey);
@@ -196,8 +210,42 @@ impl Assignment {
         if stages == 0 {
             return out;
         }
-        for m in sorted {
-            out[usize::from(m.uid) % stages].push(m);
+        let all: Vec<Declared> = sorted.iter().map(declared).collect();
+        let typical_rate = typical(&all);
+        let mut newcomers = Vec::new();
+        for (m, d) in sorted.into_iter().zip(&all) {
+            match d.stage.filter(|s| s.index() < stages) {
+                Some(s) => out[s.index()].push(m),
+                None => newcomers.push((m, d.usable())),
+            }
+        }
+        match typical_rate {
+            // No rates yet: by uid.
+            None => {
+                for (m, _) in newcomers {
+                    out[usize::from(m.uid) % stages].push(m);
+                }
+            }
+            // To the stage with the most work a sample for its miners' total rate.
+            Some(typical_rate) => {
+                let rate_of = |m: &Member| declared(m).usable().unwrap_or(typical_rate);
+                let mut total: Vec<f64> =
+                    out.iter().map(|ms| ms.iter().map(rate_of).sum()).collect();
+                for (m, rate) in newcomers {
+                    let time = |s: usize| {
+                        let w = work.get(s).copied().filter(|w| w.is_finite() && *w > 0.0);
+                        w.unwrap_or(1.0) / total[s].max(f64::MIN_POSITIVE)
+                    };
+                    let short = (0..stages)
+                        .max_by(|&a, &b| time(a).total_cmp(&time(b)).then(b.cmp(&a)))
+                        .unwrap_or(0);
+                    total[short] += rate.unwrap_or(typical_rate);
+                    out[short].push(m);
+                }
+            }
+        }
+        for ms in &mut out {
+            ms.sort();
         }
         // Fill empty stages from the largest (each stage stays sorted by uid: the moved miner
         // is the highest of its old stage and alone in its new one).
@@ -225,15 +273,15 @@ impl Assignment {
         self.weights.get(stage.index()).map_or(&[], Vec::as_slice)
     }
 
-    /// The rate the roster holds for `hotkey`, if it is assigned.
-    pub fn rate(&self, hotkey: &Hotkey) -> Option<Rate> {
+    /// What the roster holds `hotkey` declared, if it is assigned.
+    pub fn declared_by(&self, hotkey: &Hotkey) -> Option<Declared> {
         let (stage, i) = self.position(hotkey)?;
-        self.rates.get(stage.index())?.get(i).copied()
+        self.declared.get(stage.index())?.get(i).copied()
     }
 
     /// The typical declared rate of `stage`'s miners ([`typical`]); `None` when none declared.
     pub fn typical_rate(&self, stage: StageIndex) -> Option<f64> {
-        typical(self.rates.get(stage.index())?)
+        typical(self.declared.get(stage.index())?)
     }
 
     /// `hotkey`'s share of its stage's samples (0 to 1), if it is assigned.
@@ -347,8 +395,12 @@ mod tests {
         assert!(!Assignment::new(3, &[m(5)]).is_complete());
     }
 
-    fn rate(declared: Option<f64>, paid: bool) -> Rate {
-        Rate { declared, paid }
+    fn rate(rate: Option<f64>, paid: bool) -> Declared {
+        Declared {
+            rate,
+            stage: None,
+            paid,
+        }
     }
 
     /// Shares follow declared rates around the stage's median, within the spec's ratio, and
@@ -400,10 +452,13 @@ mod tests {
     #[test]
     fn shares_follow_weights() {
         let members: Vec<Member> = (0..4).map(m).collect();
-        let a = Assignment::weighted(
-            2,
+        let a = Assignment::declared(
+            &[1.0, 1.0],
             &members,
-            |x| rate(Some(if x.uid == 1 { 1.0 } else { 4.0 }), true),
+            |x| Declared {
+                stage: Some(StageIndex(x.uid % 2)),
+                ..rate(Some(if x.uid == 1 { 1.0 } else { 4.0 }), true)
+            },
             8.0,
         );
         // Stage 1 holds uids 1 and 3: uid 1 at a quarter of uid 3's rate.
@@ -415,5 +470,51 @@ mod tests {
             Assignment::new(2, &members).weights(StageIndex(1)),
             &[TYPICAL_WEIGHT; 2]
         );
+    }
+
+    /// Miners keep the stage they announced; newcomers go where a sample takes longest for the
+    /// stage's total rate; before anyone has a rate, by uid.
+    #[test]
+    fn newcomers_go_where_throughput_is_short() {
+        let on = |stage: u16, r: f64| Declared {
+            rate: Some(r),
+            stage: Some(StageIndex(stage)),
+            paid: true,
+        };
+        // Stage 0: uids 1 and 2, fast; stage 1: uid 3, slow; stage 2: uid 4, typical. Stage 1's
+        // work a sample is twice the others'.
+        let standing = |m: &Member| match m.uid {
+            1 | 2 => on(0, 4.0),
+            3 => on(1, 1.0),
+            4 => on(2, 2.0),
+            // uid 9 announced a stage the spec does not have: a newcomer.
+            9 => on(7, 2.0),
+            _ => Declared::default(),
+        };
+        let work = [1.0, 2.0, 1.0];
+        let members: Vec<Member> = [1, 2, 3, 4, 5, 6, 9].into_iter().map(m).collect();
+        let a = Assignment::declared(&work, &members, standing, 8.0);
+        let stage_of = |uid| a.stage_of(&m(uid).hotkey).unwrap().0;
+        // Incumbents stay, whatever their uid says.
+        assert_eq!(
+            (stage_of(1), stage_of(2), stage_of(3), stage_of(4)),
+            (0, 0, 1, 2)
+        );
+        // Times a sample (work over total rate): stage 0 1/8, stage 1 2/1, stage 2 1/2. The
+        // typical rate is 2 (the upper median of 1, 2, 2, 4, 4). uid 5 goes to stage 1 (then
+        // 2/3), uid 6 too (then 2/5), uid 9 to stage 2 (1/2 is now the longest).
+        assert_eq!((stage_of(5), stage_of(6), stage_of(9)), (1, 1, 2));
+        // Each stage stays ordered by uid.
+        assert_eq!(
+            a.stage(StageIndex(1))
+                .iter()
+                .map(|x| x.uid)
+                .collect::<Vec<_>>(),
+            vec![3, 5, 6]
+        );
+        // Nobody has a rate yet: by uid, as before.
+        let fresh = Assignment::declared(&work, &members, |_| Declared::default(), 8.0);
+        assert_eq!(fresh, Assignment::new(3, &members));
+        assert_eq!(fresh.stage_of(&m(4).hotkey), Some(StageIndex(1)));
     }
 }

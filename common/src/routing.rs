@@ -185,18 +185,19 @@ mod tests {
     /// A miner at a quarter of its peer's rate gets about a fifth of the stage's samples.
     #[test]
     fn routes_follow_weights() {
-        use crate::assignment::Rate;
+        use crate::assignment::Declared;
         let miners: Vec<Member> = (0..4u16)
             .map(|uid| Member {
                 uid,
                 hotkey: Hotkey([uid as u8; 32]),
             })
             .collect();
-        let rate = |m: &Member| Rate {
-            declared: Some(if m.uid == 1 { 1.0 } else { 4.0 }),
+        let rate = |m: &Member| Declared {
+            rate: Some(if m.uid == 1 { 1.0 } else { 4.0 }),
+            stage: Some(StageIndex(m.uid % 2)),
             paid: true,
         };
-        let weighted = Assignment::weighted(2, &miners, rate, 8.0);
+        let weighted = Assignment::declared(&[1.0, 1.0], &miners, rate, 8.0);
         let origin = Hotkey([9; 32]);
         let slow = (0..5000)
             .map(|c| sample_id("r", Epoch(1), &origin, c))

@@ -137,7 +137,7 @@ pub fn stage_parameters(spec: &RunSpec, index: usize) -> Option<StageParameters>
 /// a token passes through (every one but the embedding, which is a lookup) times the sample's
 /// tokens. Compute goes as this times a constant (about 8 FLOPs with the forward recomputed for
 /// the backward), so a miner's work over its compute seconds is a rate that compares miners of
-/// any stage: what it declares ([`crate::assignment::Rate`]). `None` when there is no such
+/// any stage: what it declares ([`crate::assignment::Declared`]). `None` when there is no such
 /// stage.
 pub fn work_per_sample(spec: &RunSpec, index: usize) -> Option<f64> {
     let p = stage_parameters(spec, index)?;

@@ -1,18 +1,21 @@
 //! This miner's work rate: measured on each epoch's training, and announced on chain when it
 //! has moved, so that its share of its stage's samples follows its speed
-//! ([`sliver_common::assignment::Rate`]).
+//! ([`sliver_common::assignment::Declared`]).
 //!
 //! The rate is the work of the samples it trained ([`sizing::work_per_sample`]: parameters a
 //! token passes through, times a sample's tokens) over the seconds its forwards and backwards
 //! took: waiting for inputs does not lower it, and it compares machines on any stage. It is
 //! announced in the miner's commitment (`rate=`), which the next roster read at a later cutoff
-//! takes up; every participant so routes by the same figures. A rate within
-//! [`ANNOUNCE_FACTOR`] of the one announced is not announced again: a commitment is a
+//! takes up; every participant so routes by the same figures. The stage it trained goes with
+//! it, so that later rosters keep it there whatever its uid (a newcomer is placed where
+//! throughput is short, `sliver_common::assignment`). A rate within [`ANNOUNCE_FACTOR`] of the
+//! one announced, on the stage announced, is not announced again: a commitment is a
 //! transaction, and rates measured on a busy machine wander.
 
 use std::sync::{Arc, Mutex};
 
 use sliver_chain::wallet::Keypair;
+use sliver_common::assignment::Declared;
 use sliver_common::sizing;
 use sliver_common::{RunSpec, StageIndex};
 use sliver_subnet::announce::Announcement;
@@ -59,20 +62,23 @@ impl Announcer {
         }
     }
 
-    /// Announces `measured` when it is worth it against what this process announced, or else
-    /// against `declared` (the rate the roster holds for it, which a restart keeps): on the
-    /// runtime, off the epoch's work; a failure is a warning, and the next epoch tries again.
-    pub fn offer(&self, node: &Node, declared: Option<f64>, measured: f64) {
+    /// Announces the rate `measured` on `stage` when it is worth it ([`worth_announcing`], or
+    /// another stage) against what this process announced, or else against `declared` (what the
+    /// roster holds for it, which a restart keeps): on the runtime, off the epoch's work; a
+    /// failure is a warning, and the next epoch tries again.
+    pub fn offer(&self, node: &Node, declared: Declared, (measured, stage): (f64, StageIndex)) {
         let current = self
             .announced
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        if !worth_announcing(current.rate.or(declared), measured) {
+        let moved = current.stage.or(declared.stage) != Some(stage);
+        if !moved && !worth_announcing(current.rate.or(declared.rate), measured) {
             return;
         }
         let next = Announcement {
             rate: Some(measured),
+            stage: Some(stage),
             ..current
         };
         let (client, netuid) = (node.view.client.clone(), node.view.netuid);
@@ -82,7 +88,7 @@ impl Announcer {
             tokio::select! {
                 r = run::announce(&client, netuid, &keypair, &next) => match r {
                     Ok(()) => {
-                        info!(rate = format!("{measured:.3e}"), "announced this miner's measured work rate");
+                        info!(rate = format!("{measured:.3e}"), %stage, "announced this miner's measured work rate and stage");
                         *announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
                     }
                     Err(e) => warn!(error = %format!("{e:#}"), "cannot announce the measured work rate; trying again next epoch"),

@@ -236,12 +236,13 @@ impl Worker {
                 .collect();
             stats.storage = node.store.config().link.tally().since(&link_before);
             stats.share = roster.assignment.share(&me).unwrap_or(0.0);
-            stats.declared_rate = roster.assignment.rate(&me).and_then(|r| r.declared);
+            let declared = roster.assignment.declared_by(&me).unwrap_or_default();
+            stats.declared_rate = declared.rate;
             stats.stage_rate = roster.assignment.typical_rate(h.index);
             stats.rate =
                 crate::rate::measure(node.spec(), h.index, stats.backwards, stats.compute_s);
             if let Some(rate) = stats.rate {
-                self.rates.offer(node, stats.declared_rate, rate);
+                self.rates.offer(node, declared, (rate, h.index));
             }
             let saved = Saved {
                 epoch,

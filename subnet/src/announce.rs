@@ -1,16 +1,20 @@
 //! Announcements: what each participant publishes with `Commitments.set_commitment`.
 //!
 //! One line of text,
-//! `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>[;rate=<work rate>];loc=<location>`:
-//! the participant's role, the BLAKE3 of the run spec it holds, a miner's measured work rate
-//! once it has one (`sliver_common::assignment::Rate`: its share of its stage's samples follows
-//! it), and where its artifacts can be read (a storage location, see `StoreConfig::to_location`;
-//! last, since a location may hold anything). The subnet owner's announcement
+//! `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>[;rate=<work rate>;stage=<stage>];loc=<location>`:
+//! the participant's role, the BLAKE3 of the run spec it holds, a miner's measured work rate and
+//! the stage it trains once it has trained (`sliver_common::assignment::Declared`: its share of
+//! its stage's samples follows the rate, and it keeps the stage), and where its artifacts can be
+//! read (a storage location, see `StoreConfig::to_location`; last, since a location may hold
+//! anything). Fields between `spec` and `loc` that this release does not know are skipped, so a
+//! later release may add some. The subnet owner's announcement
 //! is the run's: its `spec` is the spec every participant must hold, and the spec itself is read
 //! from the owner's location. Text rather than SCALE so that operators can read it with any
 //! chain explorer.
 
 use std::fmt;
+
+use sliver_common::StageIndex;
 
 /// Prefix of every announcement: the format and its version.
 pub const PREFIX: &str = "sliver/1";
@@ -46,6 +50,8 @@ pub struct Announcement {
     /// A miner's work rate, measured on its own training (giga parameter-tokens a second of
     /// compute): none until it has trained.
     pub rate: Option<f64>,
+    /// The stage a miner trains, announced with its rate: it keeps it in later rosters.
+    pub stage: Option<StageIndex>,
     /// Where its artifacts can be read.
     pub location: String,
 }
@@ -65,6 +71,9 @@ impl fmt::Display for Announcement {
         )?;
         if let Some(rate) = self.rate {
             write!(f, ";rate={rate:.3e}")?;
+        }
+        if let Some(stage) = self.stage {
+            write!(f, ";stage={stage}")?;
         }
         write!(f, ";loc={}", self.location)
     }
@@ -94,16 +103,22 @@ impl Announcement {
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or(ParseError("spec hash"))?;
         let mut rest = parts.next().unwrap_or_default();
-        let mut rate = None;
-        if let Some(after) = rest.strip_prefix("rate=") {
-            let (value, tail) = after.split_once(';').ok_or(ParseError("location"))?;
-            rate = Some(
-                value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|r| r.is_finite() && *r > 0.0)
-                    .ok_or(ParseError("rate"))?,
-            );
+        let (mut rate, mut stage) = (None, None);
+        while !rest.starts_with("loc=") {
+            let (field, tail) = rest.split_once(';').ok_or(ParseError("location"))?;
+            if let Some(value) = field.strip_prefix("rate=") {
+                rate = Some(
+                    value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| r.is_finite() && *r > 0.0)
+                        .ok_or(ParseError("rate"))?,
+                );
+            } else if let Some(value) = field.strip_prefix("stage=") {
+                stage = Some(StageIndex(
+                    value.parse::<u16>().map_err(|_| ParseError("stage"))?,
+                ));
+            }
             rest = tail;
         }
         let location = Some(rest)
@@ -115,6 +130,7 @@ impl Announcement {
             role,
             spec,
             rate,
+            stage,
             location,
         })
     }
@@ -130,12 +146,20 @@ mod tests {
             role: Role::Miner,
             spec: [7; 32],
             rate: None,
+            stage: None,
             location: "s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A1".into(),
         };
         assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
         a.rate = Some(0.0125);
-        assert!(a.to_string().contains(";rate=1.250e-2;loc=s3://"), "{a}");
+        a.stage = Some(StageIndex(3));
+        assert!(
+            a.to_string().contains(";rate=1.250e-2;stage=3;loc=s3://"),
+            "{a}"
+        );
         assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
+        // A field a later release adds is skipped.
+        let later = a.to_string().replace(";loc=", ";colour=blue;loc=");
+        assert_eq!(Announcement::parse(later.as_bytes()).unwrap(), a);
         let spec = hex::encode([7u8; 32]);
         for (bad, why) in [
             (

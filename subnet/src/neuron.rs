@@ -367,6 +367,7 @@ pub async fn start_with_routes(
         role,
         spec: spec.hash(),
         rate: None,
+        stage: None,
         location,
     };
     run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;

@@ -24,7 +24,8 @@ use anyhow::{Context, Result, bail};
 use sliver_chain::client::{BlockNumber, Client, NetUid};
 use sliver_chain::wallet::{AccountId32, Keypair};
 use sliver_common::artifact::{Hotkey, RunId};
-use sliver_common::assignment::{Assignment, Member, Rate};
+use sliver_common::assignment::{Assignment, Declared, Member};
+use sliver_common::sizing;
 use sliver_common::storage::{Link, Reach, Store, StoreConfig, Timeouts};
 use sliver_common::{Epoch, RunSpec};
 use tracing::{info, warn};
@@ -35,7 +36,7 @@ use crate::announce::{Announcement, Role};
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 
 /// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that, or that
-/// with a work rate where `announcement` has none (a restarted miner keeps the rate it measured):
+/// with a work rate and stage where `announcement` has none (a restarted miner keeps them):
 /// a restart does not move the commitment's block and drop the participant for an epoch.
 ///
 /// # Errors
@@ -338,7 +339,7 @@ impl RunView {
             }
         };
         let mut members = Vec::new();
-        let mut rates = HashMap::new();
+        let mut declared = HashMap::new();
         let mut stores = HashMap::new();
         for (account, c) in commitments {
             let Some(uid) = metagraph.uid_of(&account) else {
@@ -360,19 +361,23 @@ impl RunView {
                 }
             }
             let paid = metagraph.neuron(uid).is_some_and(|n| n.incentive > 0);
-            rates.insert(
+            declared.insert(
                 hotkey,
-                Rate {
-                    declared: a.rate,
+                Declared {
+                    rate: a.rate,
+                    stage: a.stage,
                     paid,
                 },
             );
             members.push(Member { uid: uid.0, hotkey });
         }
-        let assignment = Assignment::weighted(
-            self.spec.stages.len(),
+        let work: Vec<f64> = (0..self.spec.stages.len())
+            .map(|s| sizing::work_per_sample(&self.spec, s).unwrap_or(1.0))
+            .collect();
+        let assignment = Assignment::declared(
+            &work,
             &members,
-            |m| rates.get(&m.hotkey).copied().unwrap_or_default(),
+            |m| declared.get(&m.hotkey).copied().unwrap_or_default(),
             self.spec.swarm.max_rate_ratio,
         );
         let roster = Roster {
