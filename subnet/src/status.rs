@@ -108,6 +108,9 @@ pub struct ScoreRow {
     pub weight: Option<u16>,
     /// Why it was not paid (`spot_check`, `clasp`, `merge`, `low_work`); empty when paid.
     pub caught: Vec<String>,
+    /// Its share of its stage's samples in the epoch's routing (`None` in tables written before
+    /// the column).
+    pub share: Option<f64>,
 }
 
 impl ScoreRow {
@@ -158,6 +161,9 @@ pub struct Work {
     pub samples_per_s: f64,
     /// The mean of the other miners of its stage in the same table (`None`: it was alone).
     pub stage_samples_per_s: Option<f64>,
+    /// Its share of its stage's samples in that epoch's routing, which follows its announced
+    /// work rate (`None` in tables written before the column).
+    pub share: Option<f64>,
 }
 
 /// `btminer status`.
@@ -378,6 +384,7 @@ pub fn read_scores(bytes: Bytes) -> Result<Vec<ScoreRow>> {
         let (rejected, raw, weight) =
             (column("rejected")?, column("raw_score")?, column("weight")?);
         let caught = column("caught")?;
+        let share = batch.column_by_name("share").cloned();
         for i in 0..batch.num_rows() {
             let n = |c: &dyn Array, name: &str| {
                 uint(c, i).with_context(|| format!("column {name}, row {i}"))
@@ -400,6 +407,7 @@ pub fn read_scores(bytes: Bytes) -> Result<Vec<ScoreRow>> {
                     .filter(|r| !r.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                share: share.as_ref().and_then(|c| float(c.as_ref(), i)),
             });
         }
     }
@@ -597,6 +605,7 @@ fn work_of(row: &ScoreRow, table: &Table, validator_uid: u16, epoch_secs: f64) -
         samples_per_s: rate(row.samples()),
         stage_samples_per_s: (!peers.is_empty())
             .then(|| peers.iter().sum::<f64>() / peers.len() as f64),
+        share: row.share,
     }
 }
 
@@ -764,7 +773,7 @@ impl fmt::Display for MinerStatus {
         match &self.work {
             Some(w) => writeln!(
                 f,
-                "last work   epoch {} (validator uid {}): {} forward + {} backward verified, {:.2} samples/s; stage {} peers {}",
+                "last work   epoch {} (validator uid {}): {} forward + {} backward verified, {:.2} samples/s; stage {} peers {}; routed {} of the stage's samples",
                 w.epoch,
                 w.validator_uid,
                 w.samples_forward,
@@ -773,6 +782,8 @@ impl fmt::Display for MinerStatus {
                 w.stage,
                 w.stage_samples_per_s
                     .map_or_else(|| "none".to_owned(), |p| format!("{p:.2} samples/s")),
+                w.share
+                    .map_or_else(|| "-".to_owned(), |s| format!("{:.0}%", 100.0 * s)),
             )?,
             None => writeln!(f, "last work   none verified in a published table")?,
         }

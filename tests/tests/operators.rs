@@ -202,6 +202,8 @@ async fn status_and_doctor_answer_from_the_chain_and_the_tables() {
     assert!(s["work"]["samples_per_s"].as_f64().unwrap() > 0.0, "{s:#}");
     // Alone at its stage: no peers to set it against.
     assert_eq!(s["work"]["stage_samples_per_s"], Value::Null, "{s:#}");
+    // ... and routed all of its stage's samples.
+    assert_eq!(s["work"]["share"], 1.0, "{s:#}");
     assert_eq!(s["training"], true, "{s:#}");
     // The text form says the same.
     let mut text = Command::new(bin_dir().join("btminer"));
