@@ -121,8 +121,8 @@ impl Announcement {
             }
             rest = tail;
         }
-        let location = Some(rest)
-            .and_then(|p| p.strip_prefix("loc="))
+        let location = rest
+            .strip_prefix("loc=")
             .filter(|l| !l.is_empty())
             .ok_or(ParseError("location"))?
             .to_owned();

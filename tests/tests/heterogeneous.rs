@@ -9,7 +9,7 @@ use std::time::Duration;
 use sliver_launcher::localnet::{Localnet, Options};
 
 use crate::short_run;
-use crate::swarm::{SERIAL, next, recorded_epochs};
+use crate::swarm::{SERIAL, next, recorded_epochs, wait_recorded};
 
 /// Scored epochs: the rates are measured in the first one a miner trains, announced after it,
 /// and routed by from the roster after next (its cutoff is the next epoch's merge window).
@@ -60,15 +60,7 @@ async fn a_quarter_speed_miner_gets_a_quarter_share_and_its_stage_keeps_pace() {
         }
     }
     let last = reports.last().unwrap().epoch.get();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let recorded = |m| {
-        recorded_epochs(&net, m)
-            .iter()
-            .any(|v| v["epoch"].as_u64() >= Some(last))
-    };
-    while !(recorded(SLOW) && recorded(PEER)) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_recorded(&net, &[SLOW, PEER], last).await;
     let (slow, peer) = (recorded_epochs(&net, SLOW), recorded_epochs(&net, PEER));
     let logs = net.dir().join("logs");
     let in_epoch = |records: &[serde_json::Value], e: u64| {

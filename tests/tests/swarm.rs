@@ -78,7 +78,7 @@ fn merged_hashes(net: &Localnet, miner: usize) -> Vec<(u64, String)> {
 
 /// Waits (a bounded while) until each of `miners` has recorded `epoch`. A miner records an epoch
 /// once its merge is assembled, which the validator's report of that epoch need not wait for.
-async fn wait_recorded(net: &Localnet, miners: &[usize], epoch: u64) {
+pub(crate) async fn wait_recorded(net: &Localnet, miners: &[usize], epoch: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
         let recorded = |m: usize| merged_hashes(net, m).iter().any(|(e, _)| *e >= epoch);
