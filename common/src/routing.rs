@@ -134,6 +134,23 @@ pub fn route<'a>(
     miners.last()
 }
 
+/// The miners sample `id` passes through after `stage`, in stage order: the one it is routed to
+/// at every later stage of `assignment` (fewer when a stage has none). What a miner looks along
+/// when a sample it sent on is overdue, and what a stage-0 miner checks a new sample's path
+/// against before it starts it.
+pub fn downstream<'a>(
+    run: &str,
+    epoch: Epoch,
+    id: u64,
+    stage: StageIndex,
+    assignment: &'a Assignment,
+) -> Vec<(StageIndex, &'a Member)> {
+    StageIndex::all(assignment.stage_count())
+        .skip(stage.index() + 1)
+        .map_while(|s| route(run, epoch, id, s, assignment).map(|m| (s, m)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +197,34 @@ mod tests {
             assert_eq!(origins.of(id(2, 0)), None);
         }
         assert_eq!(origins.of(sample_id("r", Epoch(1), &origin, 0)), None);
+    }
+
+    /// A sample's path past a stage is its route at every later stage, and stops at a stage
+    /// without miners.
+    #[test]
+    fn downstream_is_the_route_at_each_later_stage() {
+        let miners: Vec<Member> = (0..6u16)
+            .map(|uid| Member {
+                uid,
+                hotkey: Hotkey([uid as u8; 32]),
+            })
+            .collect();
+        let three = Assignment::new(3, &miners);
+        for id in [1, 99, u64::MAX] {
+            let path = downstream("r", Epoch(2), id, StageIndex(0), &three);
+            let stages: Vec<StageIndex> = path.iter().map(|(s, _)| *s).collect();
+            assert_eq!(stages, [StageIndex(1), StageIndex(2)]);
+            for (s, m) in &path {
+                assert_eq!(route("r", Epoch(2), id, *s, &three), Some(*m));
+            }
+            assert_eq!(
+                downstream("r", Epoch(2), id, StageIndex(1), &three),
+                path[1..]
+            );
+            assert!(downstream("r", Epoch(2), id, StageIndex(2), &three).is_empty());
+        }
+        let gap = Assignment::new(4, &miners[..2]);
+        assert_eq!(downstream("r", Epoch(2), 5, StageIndex(0), &gap).len(), 1);
     }
 
     /// A miner at a quarter of its peer's rate gets about a fifth of the stage's samples.

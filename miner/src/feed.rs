@@ -89,13 +89,22 @@ pub enum Input {
     },
 }
 
-/// The worker waits for the gradient of sample `id` from miner `from` of the next stage.
+/// What the worker tells the feed of the gradients it waits for.
 #[derive(Debug, Clone, Copy)]
-pub struct Want {
-    /// Sample id.
-    pub id: u64,
-    /// The next stage's miner it was routed to.
-    pub from: Hotkey,
+pub enum Want {
+    /// It waits for the gradient of sample `id` from miner `from` of the next stage.
+    Gradient {
+        /// Sample id.
+        id: u64,
+        /// The next stage's miner it was routed to.
+        from: Hotkey,
+    },
+    /// It no longer waits for sample `id`'s gradient (dropped: overdue, or its path goes
+    /// through a silent peer).
+    Abandon {
+        /// Sample id.
+        id: u64,
+    },
 }
 
 /// What the feed needs to know about this epoch.
@@ -142,6 +151,9 @@ pub struct Expected {
     pending: BTreeMap<(usize, u64), (u64, Hotkey)>,
     /// Sample id → (origin index, counter), for every id in `pending`.
     by_id: HashMap<u64, (usize, u64)>,
+    /// The furthest counter delivered here from each stream (origin index, producer): a
+    /// pending sample behind it is late (see [`Expected::due`]).
+    streams: HashMap<(usize, Hotkey), u64>,
 }
 
 struct Origin {
@@ -184,6 +196,7 @@ impl Expected {
             origins,
             pending: BTreeMap::new(),
             by_id: HashMap::new(),
+            streams: HashMap::new(),
         };
         expected.walk(assignment, me);
         expected
@@ -249,7 +262,10 @@ impl Expected {
         let Some((o, counter)) = self.by_id.remove(&id) else {
             return;
         };
-        self.pending.remove(&(o, counter));
+        if let Some((_, producer)) = self.pending.remove(&(o, counter)) {
+            let furthest = self.streams.entry((o, producer)).or_insert(counter);
+            *furthest = (*furthest).max(counter);
+        }
         let origin = &mut self.origins[o];
         if origin.furthest.is_none_or(|f| counter > f) {
             origin.furthest = Some(counter);
@@ -274,13 +290,25 @@ impl Expected {
     /// An origin numbers its samples in the order it produces them, and each producer forwards
     /// them in about the order they reach it, so the oldest few pending of a stream are the ones
     /// that can have landed; asking for the rest is a GET that finds nothing.
+    ///
+    /// A pending sample behind one its stream already delivered is *late*: it may never come (an
+    /// origin skips the samples whose path goes through a silent peer, `crate::silence`, and a
+    /// sample dropped upstream never lands). Late samples have their own `per_stream` slots,
+    /// the oldest first, so however many never come they do not take the slots of those that
+    /// can have landed.
     pub fn due(&self, max: usize, per_stream: usize) -> Vec<(u64, Hotkey)> {
         let mut per_origin: Vec<Vec<(u64, Hotkey)>> = vec![Vec::new(); self.origins.len()];
-        let mut asked: HashMap<(usize, Hotkey), usize> = HashMap::new();
-        for (&(o, _), &(id, producer)) in &self.pending {
-            let n = asked.entry((o, producer)).or_default();
-            if *n < per_stream {
-                *n += 1;
+        // Per stream: (on-time asked, late asked).
+        let mut asked: HashMap<(usize, Hotkey), (usize, usize)> = HashMap::new();
+        for (&(o, counter), &(id, producer)) in &self.pending {
+            let late = self
+                .streams
+                .get(&(o, producer))
+                .is_some_and(|&furthest| counter < furthest);
+            let (on_time, behind) = asked.entry((o, producer)).or_default();
+            let slot = if late { behind } else { on_time };
+            if *slot < per_stream {
+                *slot += 1;
                 per_origin[o].push((id, producer));
             }
         }
@@ -651,7 +679,10 @@ pub async fn run(
                 // Gradients the worker waits for.
                 if !last {
                     while let Ok(w) = wants.try_recv() {
-                        waiting.insert(w.id, w.from);
+                        match w {
+                            Want::Gradient { id, from } => waiting.insert(id, from),
+                            Want::Abandon { id } => waiting.remove(&id),
+                        };
                     }
                     asks.extend(
                         waiting
@@ -900,6 +931,39 @@ mod tests {
                 assert_eq!(few, all[..2], "origin {}", origin.uid);
             }
         }
+    }
+
+    /// An origin skipped three samples routed here (their path went through a silent peer) and
+    /// the fourth came: the three are late and take the late slots (the oldest two), so the
+    /// ones after the fourth are still asked for.
+    #[test]
+    fn late_samples_do_not_hold_the_stream() {
+        let a = assignment(2, 4);
+        let me = a.stage(StageIndex(1))[0].hotkey;
+        let mut e = Expected::new("r", Epoch(1), StageIndex(1), &a, me, 64);
+        let stream = |e: &Expected| -> Vec<u64> {
+            e.due(usize::MAX, 2)
+                .iter()
+                .filter(|&&(id, _)| e.by_id[&id].0 == 0)
+                .map(|&(id, _)| e.by_id[&id].1)
+                .collect()
+        };
+        let pending: Vec<(u64, u64)> = e
+            .pending
+            .iter()
+            .filter(|((o, _), _)| *o == 0)
+            .map(|(&(_, c), &(id, _))| (c, id))
+            .collect();
+        assert!(pending.len() > 6);
+        assert_eq!(stream(&e), [pending[0].0, pending[1].0]);
+        e.done(pending[3].1, &a, me);
+        let mut due = stream(&e);
+        due.sort_unstable();
+        assert_eq!(
+            due,
+            [pending[0].0, pending[1].0, pending[4].0, pending[5].0],
+            "the oldest two late ones, and the next two"
+        );
     }
 
     /// A stage-1 miner with two stage-0 peers: one whose store accepts connections and never

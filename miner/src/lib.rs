@@ -13,6 +13,8 @@
 //! - `step`: one epoch's training loop and its arms (start a round, on activation, on gradient,
 //!   expire); `held`: the stage, its optimizer and the weight versions in flight.
 //! - [`feed`]: what is routed here, downloaded and verified while the worker computes.
+//! - `silence`: a later-stage peer that stops answering, found from the stores and routed
+//!   around.
 //! - `outbox`: what the miner sends, sealed, put write-once and counted.
 //! - [`merge`]: the epoch's butterfly all-reduce through storage (scatter, reduce, assemble).
 //! - [`stats`]: what each epoch did (`epochs.jsonl`); [`rate`]: the work rate it measured, announced
@@ -38,6 +40,7 @@ pub mod merge;
 pub mod node;
 mod outbox;
 pub mod rate;
+mod silence;
 pub mod stage_checkpoint;
 pub mod stats;
 mod step;

@@ -31,6 +31,13 @@ pub struct EpochStats {
     /// Samples dropped because their gradient did not come back (within the sample timeout, or
     /// by the drain's end).
     pub dropped: u64,
+    /// Samples in flight dropped at once because their path went through a peer found holding
+    /// samples up (`crate::silence`); at stage 0 the window they freed started new ones.
+    pub rerouted: u64,
+    /// Stage 0: sample counters skipped because their path went through a peer routed around.
+    pub skipped: u64,
+    /// Peers routed around at the epoch's end (suspect or silent).
+    pub avoided: u64,
     /// Seconds in forward, backward and optimizer, the merge's included.
     pub busy_s: f64,
     /// Seconds in the forwards and backwards alone: what the work rate is measured over.
@@ -93,6 +100,8 @@ impl EpochStats {
             backwards = self.backwards,
             steps = self.steps,
             dropped = self.dropped,
+            rerouted = self.rerouted,
+            avoided = self.avoided,
             activations_by_name = self.activations_by_name,
             activations_by_listing = self.activations_by_listing,
             listings = self.listings,

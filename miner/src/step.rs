@@ -32,6 +32,7 @@ use crate::feed::{self, Input, Received, Want};
 use crate::held::{Held, Version};
 use crate::node::Node;
 use crate::outbox::{Claims, Outbox};
+use crate::silence::Silence;
 use crate::stats::EpochStats;
 
 /// What the training loop needs of the miner besides the stage it holds.
@@ -69,6 +70,33 @@ impl Env<'_> {
     }
 }
 
+/// The most sample ids a stage-0 miner skips in a row because their paths go through peers it
+/// routes around: with a stage never avoided whole, a path clear of them is found long before.
+const MAX_SKIPS: usize = 1024;
+
+/// The counter a stage-0 miner's next sample of `epoch` takes, after the activations it put
+/// already (`keys`, listed from its store): one past the highest counter among them, so a restart
+/// never starts a sample twice, even when counters were skipped.
+fn next_counter(
+    spec: &RunSpec,
+    epoch: Epoch,
+    me: &sliver_common::artifact::Hotkey,
+    keys: &[String],
+) -> u64 {
+    let mut ids: std::collections::HashSet<u64> =
+        keys.iter().filter_map(|k| layout::id_of_key(k)).collect();
+    let mut next = 0;
+    for counter in 0..routing::max_samples_per_origin(spec) {
+        if ids.is_empty() {
+            break;
+        }
+        if ids.remove(&routing::sample_id(&spec.name, epoch, me, counter)) {
+            next = counter + 1;
+        }
+    }
+    next
+}
+
 /// A sample forwarded and sent on, waiting for its gradient.
 struct Pending {
     /// Its input activations (`None` at stage 0, which recomputes them from the sample id),
@@ -83,6 +111,8 @@ struct Training<'a> {
     w: &'a Env<'a>,
     h: &'a mut Held,
     conduct: &'a mut Conduct,
+    /// The peers routed around ([`crate::silence`]).
+    silence: &'a mut Silence,
     roster: &'a Roster,
     spec: &'a RunSpec,
     timeline: Timeline,
@@ -113,11 +143,12 @@ pub(crate) fn train_epoch(
     w: &Env<'_>,
     h: &mut Held,
     conduct: &mut Conduct,
+    silence: &mut Silence,
     epoch: Epoch,
     roster: &Roster,
 ) -> Result<EpochStats> {
     let node = w.node;
-    let (mut e, inputs, feeder) = Training::begin(w, h, conduct, epoch, roster)?;
+    let (mut e, inputs, feeder) = Training::begin(w, h, conduct, silence, epoch, roster)?;
     // A fifth of the feed's poll: the worker looks for inputs more often than they arrive.
     let wait = w.poll / 5;
     loop {
@@ -146,6 +177,7 @@ pub(crate) fn train_epoch(
                 bail!("the input feed stopped");
             }
         }
+        e.route_around_silence();
         e.expire();
     }
     e.finish(feeder)
@@ -157,6 +189,7 @@ impl<'a> Training<'a> {
         w: &'a Env<'a>,
         h: &'a mut Held,
         conduct: &'a mut Conduct,
+        silence: &'a mut Silence,
         epoch: Epoch,
         roster: &'a Roster,
     ) -> Result<(Self, mpsc::Receiver<Input>, JoinHandle<Received>)> {
@@ -168,6 +201,7 @@ impl<'a> Training<'a> {
         let dims = spec.wire_dims();
         h.archive.begin(epoch);
         conduct.begin_epoch();
+        silence.begin_epoch(node, roster, epoch);
         let (input_tx, inputs) = mpsc::channel::<Input>();
         let (wants, want_rx) = tokio::sync::mpsc::unbounded_channel::<Want>();
         let feed_cancel = node.cancel.child_token();
@@ -193,7 +227,8 @@ impl<'a> Training<'a> {
         // Stage 0 continues its counter after a restart: ids already used are in storage.
         let counter = if stage.is_first() {
             let prefix = layout::artifacts(&spec.name, epoch, stage, &me, Kind::Act);
-            node.rt.block_on(node.store.list(&prefix))?.len() as u64
+            let keys = node.rt.block_on(node.store.list(&prefix))?;
+            next_counter(spec, epoch, &me, &keys)
         } else {
             0
         };
@@ -207,6 +242,7 @@ impl<'a> Training<'a> {
             w,
             h,
             conduct,
+            silence,
             roster,
             spec,
             timeline: swarm.schedule().timeline(epoch),
@@ -256,9 +292,7 @@ impl<'a> Training<'a> {
         }
         let origin = self.conduct.origin(self.w.node.me(), self.roster);
         for _ in 0..swarm.window {
-            let id =
-                routing::sample_id(&self.spec.name, self.timeline.epoch, &origin, self.counter);
-            self.counter += 1;
+            let id = self.next_sample(&origin);
             if !self.conduct.computes() {
                 continue;
             }
@@ -272,6 +306,25 @@ impl<'a> Training<'a> {
             self.send_on(id, fwd.output(), version, None)?;
         }
         Ok(())
+    }
+
+    /// Stage 0: the id of the next sample to start, skipping those whose path goes through a
+    /// peer routed around ([`crate::silence`]; at most [`MAX_SKIPS`] in a row).
+    fn next_sample(&mut self, origin: &sliver_common::artifact::Hotkey) -> u64 {
+        let (run, epoch) = (&self.spec.name, self.timeline.epoch);
+        let assignment = &self.roster.assignment;
+        for _ in 0..MAX_SKIPS {
+            let id = routing::sample_id(run, epoch, origin, self.counter);
+            self.counter += 1;
+            let path = routing::downstream(run, epoch, id, self.stage, assignment);
+            if !self.silence.blocks(&path, assignment) {
+                return id;
+            }
+            self.stats.skipped += 1;
+        }
+        let id = routing::sample_id(run, epoch, origin, self.counter);
+        self.counter += 1;
+        id
     }
 
     /// Counts a forward that began at `t0`.
@@ -316,7 +369,7 @@ impl<'a> Training<'a> {
         };
         self.outbox
             .send(self.at(Kind::Act, id), &self.act_codec, &out, claims)?;
-        let _ = self.wants.send(Want {
+        let _ = self.wants.send(Want::Gradient {
             id,
             from: next.hotkey,
         });
@@ -424,23 +477,64 @@ impl<'a> Training<'a> {
         Ok(())
     }
 
-    /// Drops the samples whose gradient has not come back within `swarm.sample_timeout_secs`.
+    /// Drops the samples whose gradient has not come back within `swarm.sample_timeout_secs`,
+    /// and looks along their paths for the peer that held them up ([`crate::silence`]).
     fn expire(&mut self) {
         let timeout = Duration::from_secs(self.spec.swarm.sample_timeout_secs);
-        let before = self.in_flight.len();
-        let h = &mut *self.h;
-        self.in_flight.retain(|_, p| {
-            let keep = p.started.elapsed() < timeout;
-            if !keep {
-                h.release(p.version);
+        let overdue = self.drop_in_flight(|_, p| p.started.elapsed() >= timeout);
+        if !overdue.is_empty() {
+            self.stats.dropped += overdue.len() as u64;
+            debug!(dropped = overdue.len(), "samples timed out");
+            for id in overdue {
+                self.silence
+                    .overdue(self.w.node, self.roster, self.stage, id);
             }
-            keep
-        });
-        let dropped = before - self.in_flight.len();
-        if dropped > 0 {
-            self.stats.dropped += dropped as u64;
-            debug!(dropped, "samples timed out");
         }
+    }
+
+    /// Drops the samples in flight whose path goes through a peer newly found holding samples
+    /// up: their gradients are not waited for, and at stage 0 the window they free starts new
+    /// samples routed around it.
+    fn route_around_silence(&mut self) {
+        let suspects = self.silence.take(self.w.node, self.roster);
+        if suspects.is_empty() {
+            return;
+        }
+        let (spec, roster) = (self.spec, self.roster);
+        let (run, epoch, stage) = (&spec.name, self.timeline.epoch, self.stage);
+        let assignment = &roster.assignment;
+        let rerouted = self.drop_in_flight(|&id, _| {
+            routing::downstream(run, epoch, id, stage, assignment)
+                .iter()
+                .any(|(_, m)| suspects.contains(&m.hotkey))
+        });
+        if !rerouted.is_empty() {
+            self.stats.rerouted += rerouted.len() as u64;
+            debug!(
+                rerouted = rerouted.len(),
+                "dropped the samples in flight through a suspect peer"
+            );
+        }
+    }
+
+    /// Drops the samples in flight that `drop` picks: their weight versions are released and the
+    /// feed stops asking for their gradients. Their ids.
+    fn drop_in_flight(&mut self, mut drop: impl FnMut(&u64, &Pending) -> bool) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let h = &mut *self.h;
+        self.in_flight.retain(|id, p| {
+            if drop(id, p) {
+                h.release(p.version);
+                ids.push(*id);
+                false
+            } else {
+                true
+            }
+        });
+        for &id in &ids {
+            let _ = self.wants.send(Want::Abandon { id });
+        }
+        ids
     }
 
     /// Steps on what was accumulated, stops the feed and waits for the uploads.
@@ -461,6 +555,7 @@ impl<'a> Training<'a> {
         }
         self.stats.busy_s += t0.elapsed().as_secs_f64();
         self.h.end_epoch();
+        self.stats.avoided = self.silence.avoided() as u64;
         self.feed_cancel.cancel();
         let node = self.w.node;
         let mut outbox = self.outbox;
@@ -479,5 +574,35 @@ impl<'a> Training<'a> {
             node.metrics.set_loss("train", loss);
         }
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restarted stage-0 miner continues one past the highest counter it used, skipped
+    /// counters or not.
+    #[test]
+    fn the_counter_continues_past_skipped_samples() {
+        let spec = sliver_common::testing::tiny_spec(
+            &[[0, 1], [1, 2]],
+            8,
+            sliver_common::codec::CodecKind::Int8,
+            false,
+        );
+        let me = sliver_common::artifact::Hotkey([7; 32]);
+        let key = |c| {
+            let id = routing::sample_id(&spec.name, Epoch(2), &me, c);
+            format!("runs/x/e2/s0/me/act/{id}")
+        };
+        assert_eq!(next_counter(&spec, Epoch(2), &me, &[]), 0);
+        let keys: Vec<String> = [0, 1, 4, 9].into_iter().map(key).collect();
+        assert_eq!(next_counter(&spec, Epoch(2), &me, &keys), 10);
+        // An id of another epoch is not this one's.
+        let other = routing::sample_id(&spec.name, Epoch(3), &me, 20);
+        let mut keys = keys;
+        keys.push(format!("runs/x/e2/s0/me/act/{other}"));
+        assert_eq!(next_counter(&spec, Epoch(2), &me, &keys), 10);
     }
 }

@@ -80,6 +80,8 @@ impl Worker {
         let node = &self.node;
         let schedule = node.spec().swarm.schedule();
         let mut conduct = Conduct::new(self.adversary);
+        // The peers this miner routes around, kept from epoch to epoch ([`crate::silence`]).
+        let mut silence = crate::silence::Silence::default();
         // The epoch this process last merged: once its merge is done it starts the next epoch
         // at once instead of idling until the epoch's first block (the roster of `e + 1` is
         // fixed when `e`'s merge window opens).
@@ -181,7 +183,8 @@ impl Worker {
                 slowdown: self.slowdown,
             };
             conduct.enter(node, &roster, epoch, h.index);
-            let trained = crate::step::train_epoch(&env, h, &mut conduct, epoch, &roster);
+            let trained =
+                crate::step::train_epoch(&env, h, &mut conduct, &mut silence, epoch, &roster);
             node.metrics.set_training(false);
             let mut stats = trained?;
             if node.cancelled() {

@@ -34,11 +34,7 @@ fn f(v: &serde_json::Value, key: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quarter_speed_miner_gets_a_quarter_share_and_its_stage_keeps_pace() {
     let _serial = SERIAL.lock().await;
-    let tmp = tempfile::Builder::new()
-        .disable_cleanup(std::env::var_os("SLIVER_KEEP_TEST_DIR").is_some())
-        .tempdir()
-        .unwrap();
-    eprintln!("test directory: {}", tmp.path().display());
+    let tmp = short_run::test_dir();
     // Samples of 16 sequences: enough compute that the throttled miner's pace holds its stage
     // at even shares.
     let mut spec = short_run::spec("rates-test", &[[0, 1], [1, 2]], 42);

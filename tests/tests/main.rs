@@ -12,5 +12,6 @@ mod release;
 mod scale;
 mod shipped_specs;
 mod short_run;
+mod silent_peer;
 mod standalone;
 mod swarm;

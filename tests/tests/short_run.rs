@@ -58,3 +58,14 @@ pub(crate) fn options(dir: &Path, spec: PathBuf) -> Options {
         slowdowns: Vec::new(),
     }
 }
+
+/// A test's directory: removed when the test ends, unless `SLIVER_KEEP_TEST_DIR` is set (then
+/// kept, its logs to read). Its path is printed.
+pub(crate) fn test_dir() -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("SLIVER_KEEP_TEST_DIR").is_some())
+        .tempdir()
+        .unwrap();
+    eprintln!("test directory: {}", tmp.path().display());
+    tmp
+}
