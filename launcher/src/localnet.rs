@@ -92,6 +92,8 @@ pub struct Options {
     /// Miners (by index) that play a machine this many times slower (`btminer
     /// --sim.slowdown`): tests and benchmarks of routing by work rate.
     pub slowdowns: Vec<(usize, f64)>,
+    /// More `btminer` flags for some miners (by index), e.g. `--availability`.
+    pub miner_flags: Vec<(usize, Vec<String>)>,
 }
 
 /// The flags of `btsubnet` and `bench-swarm` that shape each process's emulated link to the
@@ -390,9 +392,12 @@ impl Localnet {
                 net.start_miner(i)?;
             }
         } else {
-            if !net.opts.adversaries.is_empty() || !net.opts.slowdowns.is_empty() {
+            if !net.opts.adversaries.is_empty()
+                || !net.opts.slowdowns.is_empty()
+                || !net.opts.miner_flags.is_empty()
+            {
                 bail!(
-                    "adversaries and slowed miners run one miner per process: set miners_per_process to 1"
+                    "adversaries, slowed miners and miners' own flags run one miner per process: set miners_per_process to 1"
                 );
             }
             let n = net.miners.len();
@@ -497,6 +502,9 @@ impl Localnet {
         }
         if let Some((_, f)) = self.opts.slowdowns.iter().find(|(m, _)| *m == i) {
             cmd.args(["--sim.slowdown", &f.to_string()]);
+        }
+        for (_, flags) in self.opts.miner_flags.iter().filter(|(m, _)| *m == i) {
+            cmd.args(flags);
         }
         let log = self
             .opts

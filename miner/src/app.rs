@@ -129,7 +129,14 @@ pub async fn run(config: Config) -> Result<()> {
         poll: config.poll,
         adversary: config.adversary,
         slowdown: config.slowdown,
-        rates: crate::rate::Announcer::new(neuron.hotkey.clone(), neuron.announcement.clone()),
+        announcer: crate::commitment::Announcer::new(
+            neuron.hotkey.clone(),
+            neuron.announcement.clone(),
+        ),
+        availability: config
+            .availability
+            .clone()
+            .map(crate::availability::Planner::new),
     };
     let threads = config.threads;
     let stopper = shutdown.clone();

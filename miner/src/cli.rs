@@ -90,6 +90,13 @@ pub struct MinerArgs {
     /// a distant store, where each put waits more on round trips than on bandwidth.
     #[arg(long = "miner.uploads_at_once", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub uploads_at_once: u64,
+    /// The hours this miner trains, as windows of the day in local time (or UTC, ending in UTC):
+    /// `22:00-06:00`, `22:00-06:00,12:00-13:30`, `09:00:00-17:30:00 UTC`. It trains the whole
+    /// epochs that end in a window, announces the epochs it will be away so that no peer routes
+    /// to it, and out of a window sleeps until the first epoch of the next, which it joins from
+    /// its stage's latest merged weights. Unset: always.
+    #[arg(long, value_parser = parse_availability)]
+    pub availability: Option<crate::availability::Availability>,
     /// For the validator's tests and benchmarks only: cheat in this way (see `adversary.rs`).
     #[arg(long, hide = true)]
     pub adversary: Option<crate::adversary::Adversary>,
@@ -113,6 +120,11 @@ pub struct MinerArgs {
     /// as compute), so that a throttled miner measures, declares and is routed as a slow one.
     #[arg(long = "sim.slowdown", hide = true, default_value_t = 1.0, value_parser = parse_slowdown)]
     pub sim_slowdown: f64,
+}
+
+fn parse_availability(s: &str) -> Result<crate::availability::Availability, String> {
+    s.parse()
+        .map_err(|e: crate::availability::ParseError| e.to_string())
 }
 
 fn parse_slowdown(s: &str) -> Result<f64, String> {

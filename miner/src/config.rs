@@ -48,6 +48,8 @@ pub struct Config {
     pub adversary_front: Option<String>,
     /// How many times slower than this machine to play (`--sim.slowdown`; 1 outside tests).
     pub slowdown: f64,
+    /// The hours it trains (`--availability`; `None`: always).
+    pub availability: Option<crate::availability::Availability>,
 }
 
 impl Config {
@@ -100,6 +102,7 @@ impl Config {
             adversary: args.adversary,
             adversary_front: args.adversary_front.clone(),
             slowdown: args.sim_slowdown,
+            availability: args.availability.clone(),
         })
     }
 }

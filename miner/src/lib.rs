@@ -19,6 +19,8 @@
 //! - [`merge`]: the epoch's butterfly all-reduce through storage (scatter, reduce, assemble).
 //! - [`stats`]: what each epoch did (`epochs.jsonl`); [`rate`]: the work rate it measured, announced
 //!   so that its share of its stage's samples follows its speed.
+//! - [`availability`]: the hours it trains (`--availability`), planned as whole epochs and the
+//!   epochs away; [`commitment`]: the rate and the epochs away, announced on chain.
 //! - `archive`: every weight version an artifact claimed, and the answers to validators' spot
 //!   checks.
 //! - [`stage_checkpoint`]: the miner's own crash-safe checkpoint.
@@ -31,7 +33,9 @@
 pub mod adversary;
 pub mod app;
 mod archive;
+pub mod availability;
 pub mod cli;
+pub mod commitment;
 pub mod config;
 pub mod feed;
 mod held;

@@ -1,6 +1,6 @@
 //! This miner's work rate: measured on each epoch's training, and announced on chain when it
 //! has moved, so that its share of its stage's samples follows its speed
-//! ([`sliver_common::assignment::Declared`]).
+//! ([`sliver_common::assignment::Declared`]); [`crate::commitment`] announces it.
 //!
 //! The rate is the work of the samples it trained ([`sizing::work_per_sample`]: parameters a
 //! token passes through, times a sample's tokens) over the seconds its forwards and backwards
@@ -12,17 +12,8 @@
 //! one announced, on the stage announced, is not announced again: a commitment is a
 //! transaction, and rates measured on a busy machine wander.
 
-use std::sync::{Arc, Mutex};
-
-use sliver_chain::wallet::Keypair;
-use sliver_common::assignment::Declared;
 use sliver_common::sizing;
 use sliver_common::{RunSpec, StageIndex};
-use sliver_subnet::announce::Announcement;
-use sliver_subnet::run;
-use tracing::{info, warn};
-
-use crate::node::Node;
 
 /// An epoch with fewer trained samples than this measures no rate.
 pub const MIN_SAMPLES: u64 = 8;
@@ -45,59 +36,6 @@ pub fn worth_announcing(announced: Option<f64>, measured: f64) -> bool {
         let ratio = measured / a;
         !(1.0 / ANNOUNCE_FACTOR..ANNOUNCE_FACTOR).contains(&ratio)
     })
-}
-
-/// Announces this miner's measured rate, keeping the rest of its announcement.
-pub struct Announcer {
-    keypair: Keypair,
-    announced: Arc<Mutex<Announcement>>,
-}
-
-impl Announcer {
-    /// An announcer for the miner whose hotkey is `keypair` and which announced `announced`.
-    pub fn new(keypair: Keypair, announced: Announcement) -> Self {
-        Self {
-            keypair,
-            announced: Arc::new(Mutex::new(announced)),
-        }
-    }
-
-    /// Announces the rate `measured` on `stage` when it is worth it ([`worth_announcing`], or
-    /// another stage) against what this process announced, or else against `declared` (what the
-    /// roster holds for it, which a restart keeps): on the runtime, off the epoch's work; a
-    /// failure is a warning, and the next epoch tries again.
-    pub fn offer(&self, node: &Node, declared: Declared, (measured, stage): (f64, StageIndex)) {
-        let current = self
-            .announced
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let moved = current.stage.or(declared.stage) != Some(stage);
-        if !moved && !worth_announcing(current.rate.or(declared.rate), measured) {
-            return;
-        }
-        let next = Announcement {
-            rate: Some(measured),
-            stage: Some(stage),
-            ..current
-        };
-        let (client, netuid) = (node.view.client.clone(), node.view.netuid);
-        let (keypair, announced) = (self.keypair.clone(), self.announced.clone());
-        let cancel = node.cancel.clone();
-        node.shutdown.spawn("rate announcement", async move {
-            tokio::select! {
-                r = run::announce(&client, netuid, &keypair, &next) => match r {
-                    Ok(()) => {
-                        info!(rate = format!("{measured:.3e}"), %stage, "announced this miner's measured work rate and stage");
-                        *announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
-                    }
-                    Err(e) => warn!(error = %format!("{e:#}"), "cannot announce the measured work rate; trying again next epoch"),
-                },
-                () = cancel.cancelled() => {}
-            }
-            Ok::<(), std::convert::Infallible>(())
-        });
-    }
 }
 
 #[cfg(test)]

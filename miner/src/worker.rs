@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 use crate::adversary::{Adversary, Conduct};
 use crate::archive::{self, Archive};
+use crate::availability::Plan;
 use crate::held::Held;
 use crate::node::Node;
 use crate::stage_checkpoint::{self, Saved};
@@ -48,8 +49,10 @@ pub struct Worker {
     pub adversary: Option<Adversary>,
     /// How many times slower than this machine to play (`--sim.slowdown`; 1 outside tests).
     pub slowdown: f64,
-    /// Announces the work rate each epoch measures, when it has moved.
-    pub rates: crate::rate::Announcer,
+    /// Announces the work rate each epoch measures, when it has moved, and the epochs away.
+    pub announcer: crate::commitment::Announcer,
+    /// The hours it trains (`--availability`; `None`: always).
+    pub availability: Option<crate::availability::Planner>,
 }
 
 impl Worker {
@@ -125,6 +128,39 @@ impl Worker {
                     return Ok(());
                 }
                 continue;
+            }
+            match &self.availability {
+                // Always available: an absence a past run announced is withdrawn.
+                None => self.announcer.away(node, None, true),
+                Some(planner) => {
+                    let paced = planner.paced_at(node.block());
+                    if node.block() < paced {
+                        // The chain's pace is measured over a few blocks before the first plan.
+                        if !node.wait_for_block(paced) {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    match planner.plan(&schedule, epoch, node.block()) {
+                        Plan::Train { away } => self.announcer.away(node, away, false),
+                        Plan::Away { away, back } => {
+                            self.announcer.away(node, Some(away), true);
+                            if held.take().is_some() {
+                                info!(%epoch, "the availability window closes: let the stage go");
+                            }
+                            merged = None;
+                            node.metrics.set_stage(None);
+                            info!(
+                                %epoch, back = %back, windows = %planner.windows(),
+                                "outside the availability windows: away until epoch {back}, which it joins from the stage's latest merged weights"
+                            );
+                            if !node.wait_for_block(schedule.epoch_start(back)) {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
+                }
             }
             if checked != Some(epoch) {
                 self.check_release()?;
@@ -245,7 +281,7 @@ impl Worker {
             stats.rate =
                 crate::rate::measure(node.spec(), h.index, stats.backwards, stats.compute_s);
             if let Some(rate) = stats.rate {
-                self.rates.offer(node, declared, (rate, h.index));
+                self.announcer.offer(node, declared, (rate, h.index));
             }
             let saved = Saved {
                 epoch,

@@ -1,10 +1,12 @@
 //! Announcements: what each participant publishes with `Commitments.set_commitment`.
 //!
 //! One line of text,
-//! `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>[;rate=<work rate>;stage=<stage>];loc=<location>`:
+//! `sliver/1;role=<owner|validator|miner>;spec=<blake3 hex>[;rate=<work rate>;stage=<stage>][;away=<epoch>-<epoch>];loc=<location>`:
 //! the participant's role, the BLAKE3 of the run spec it holds, a miner's measured work rate and
 //! the stage it trains once it has trained (`sliver_common::assignment::Declared`: its share of
-//! its stage's samples follows the rate, and it keeps the stage), and where its artifacts can be
+//! its stage's samples follows the rate, and it keeps the stage), the epochs (inclusive) a miner
+//! working in availability windows will not train (no roster of those epochs holds it, so no
+//! peer routes to it), and where its artifacts can be
 //! read (a storage location, see `StoreConfig::to_location`; last, since a location may hold
 //! anything). Fields between `spec` and `loc` that this release does not know are skipped, so a
 //! later release may add some. The subnet owner's announcement
@@ -14,7 +16,7 @@
 
 use std::fmt;
 
-use sliver_common::StageIndex;
+use sliver_common::{Epoch, StageIndex};
 
 /// Prefix of every announcement: the format and its version.
 pub const PREFIX: &str = "sliver/1";
@@ -52,6 +54,8 @@ pub struct Announcement {
     pub rate: Option<f64>,
     /// The stage a miner trains, announced with its rate: it keeps it in later rosters.
     pub stage: Option<StageIndex>,
+    /// The epochs, first and last, a miner will not train (outside its availability windows).
+    pub away: Option<(Epoch, Epoch)>,
     /// Where its artifacts can be read.
     pub location: String,
 }
@@ -74,6 +78,9 @@ impl fmt::Display for Announcement {
         }
         if let Some(stage) = self.stage {
             write!(f, ";stage={stage}")?;
+        }
+        if let Some((first, last)) = self.away {
+            write!(f, ";away={first}-{last}")?;
         }
         write!(f, ";loc={}", self.location)
     }
@@ -103,7 +110,7 @@ impl Announcement {
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or(ParseError("spec hash"))?;
         let mut rest = parts.next().unwrap_or_default();
-        let (mut rate, mut stage) = (None, None);
+        let (mut rate, mut stage, mut away) = (None, None, None);
         while !rest.starts_with("loc=") {
             let (field, tail) = rest.split_once(';').ok_or(ParseError("location"))?;
             if let Some(value) = field.strip_prefix("rate=") {
@@ -118,6 +125,13 @@ impl Announcement {
                 stage = Some(StageIndex(
                     value.parse::<u16>().map_err(|_| ParseError("stage"))?,
                 ));
+            } else if let Some(value) = field.strip_prefix("away=") {
+                let (first, last) = value
+                    .split_once('-')
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .filter(|(a, b): &(u64, u64)| a <= b)
+                    .ok_or(ParseError("away"))?;
+                away = Some((Epoch(first), Epoch(last)));
             }
             rest = tail;
         }
@@ -131,8 +145,15 @@ impl Announcement {
             spec,
             rate,
             stage,
+            away,
             location,
         })
+    }
+
+    /// Whether the miner said it will not train `epoch`.
+    pub fn away_in(&self, epoch: Epoch) -> bool {
+        self.away
+            .is_some_and(|(first, last)| (first..=last).contains(&epoch))
     }
 }
 
@@ -147,6 +168,7 @@ mod tests {
             spec: [7; 32],
             rate: None,
             stage: None,
+            away: None,
             location: "s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A1".into(),
         };
         assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
@@ -157,6 +179,11 @@ mod tests {
             "{a}"
         );
         assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
+        a.away = Some((Epoch(12), Epoch(40)));
+        assert!(a.to_string().contains(";stage=3;away=12-40;loc="), "{a}");
+        assert_eq!(Announcement::parse(a.to_string().as_bytes()).unwrap(), a);
+        assert!(!a.away_in(Epoch(11)) && a.away_in(Epoch(12)) && a.away_in(Epoch(40)));
+        assert!(!a.away_in(Epoch(41)));
         // A field a later release adds is skipped.
         let later = a.to_string().replace(";loc=", ";colour=blue;loc=");
         assert_eq!(Announcement::parse(later.as_bytes()).unwrap(), a);
@@ -173,6 +200,14 @@ mod tests {
             (
                 format!("sliver/1;role=miner;spec={spec};rate=1"),
                 "location",
+            ),
+            (
+                format!("sliver/1;role=miner;spec={spec};away=9-3;loc=x"),
+                "away",
+            ),
+            (
+                format!("sliver/1;role=miner;spec={spec};away=soon;loc=x"),
+                "away",
             ),
         ] {
             assert_eq!(

@@ -368,9 +368,10 @@ pub async fn start_with_routes(
         spec: spec.hash(),
         rate: None,
         stage: None,
+        away: None,
         location,
     };
-    run::announce(&client, cfg.netuid, &hotkey, &announcement).await?;
+    let announcement = run::announce_start(&client, cfg.netuid, &hotkey, &announcement).await?;
     let corpus = Arc::new(load_text(&spec, cfg.data).await?);
     let metrics = Metrics::new(if cfg.role == Role::Miner {
         "miner"

@@ -35,9 +35,7 @@ use crate::announce::{Announcement, Role};
 /// The largest run spec read from storage.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 
-/// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that, or that
-/// with a work rate and stage where `announcement` has none (a restarted miner keeps them):
-/// a restart does not move the commitment's block and drop the participant for an epoch.
+/// Sets `keypair`'s commitment to `announcement`, unless it already says exactly that.
 ///
 /// # Errors
 /// A chain error.
@@ -47,25 +45,74 @@ pub async fn announce(
     keypair: &Keypair,
     announcement: &Announcement,
 ) -> Result<()> {
-    let text = announcement.to_string();
+    let current = current_announcement(client, netuid, keypair).await?;
+    if current.as_ref() != Some(announcement) {
+        set_announcement(client, netuid, keypair, announcement).await?;
+    }
+    Ok(())
+}
+
+/// A participant's announcement at its start: sets `keypair`'s commitment to `announcement`
+/// unless it already says that with the work rate, stage and epochs away the chain holds (a
+/// restarted miner keeps them until it measures and plans anew), so that a restart does not
+/// move the commitment's block and drop the participant for an epoch. Returns the announcement
+/// in effect.
+///
+/// # Errors
+/// A chain error.
+pub async fn announce_start(
+    client: &Client,
+    netuid: NetUid,
+    keypair: &Keypair,
+    announcement: &Announcement,
+) -> Result<Announcement> {
+    let current = current_announcement(client, netuid, keypair).await?;
+    if let Some(a) = current {
+        let carried = Announcement {
+            rate: a.rate,
+            stage: a.stage,
+            away: a.away,
+            ..announcement.clone()
+        };
+        if a == carried {
+            return Ok(a);
+        }
+    }
+    set_announcement(client, netuid, keypair, announcement).await?;
+    Ok(announcement.clone())
+}
+
+/// `keypair`'s announcement on chain, if its commitment is one.
+async fn current_announcement(
+    client: &Client,
+    netuid: NetUid,
+    keypair: &Keypair,
+) -> Result<Option<Announcement>> {
     let current = client
         .commitment(netuid, &keypair.account_id())
         .await
         .context("reading our commitment")?;
-    let same = |c: &[u8]| {
-        c == text.as_bytes()
-            || (announcement.rate.is_none()
-                && Announcement::parse(c)
-                    .is_ok_and(|a| Announcement { rate: None, ..a } == *announcement))
-    };
-    if current.is_some_and(|c| same(&c.data)) {
-        return Ok(());
-    }
+    Ok(current.and_then(|c| Announcement::parse(&c.data).ok()))
+}
+
+async fn set_announcement(
+    client: &Client,
+    netuid: NetUid,
+    keypair: &Keypair,
+    announcement: &Announcement,
+) -> Result<()> {
     client
-        .set_commitment(netuid, keypair, text.as_bytes())
+        .set_commitment(netuid, keypair, announcement.to_string().as_bytes())
         .await
         .context("publishing our storage location (Commitments.set_commitment)")?;
-    info!(role = ?announcement.role, location = %redact(&announcement.location), rate = ?announcement.rate, "announced");
+    info!(
+        role = ?announcement.role,
+        location = %redact(&announcement.location),
+        rate = announcement.rate.map(|r| format!("{r:.3e}")),
+        stage = announcement.stage.map(|s| s.to_string()),
+        away = announcement.away.map(|(a, b)| format!("{a}-{b}")),
+        "announced"
+    );
     Ok(())
 }
 
@@ -348,7 +395,11 @@ impl RunView {
             let Ok(a) = Announcement::parse(&c.data) else {
                 continue;
             };
-            if a.role != Role::Miner || a.spec != self.run.spec || c.block.0 > start {
+            if a.role != Role::Miner
+                || a.spec != self.run.spec
+                || c.block.0 > start
+                || a.away_in(epoch)
+            {
                 continue;
             }
             let hotkey = Hotkey(account.0);

@@ -15,3 +15,4 @@ mod short_run;
 mod silent_peer;
 mod standalone;
 mod swarm;
+mod windows;

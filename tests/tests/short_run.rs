@@ -56,6 +56,7 @@ pub(crate) fn options(dir: &Path, spec: PathBuf) -> Options {
         miners_per_process: 1,
         adversaries: Vec::new(),
         slowdowns: Vec::new(),
+        miner_flags: Vec::new(),
     }
 }
 

@@ -4,12 +4,10 @@
 //! it in the epochs after while it stays on the roster; its stage's other miner takes its
 //! samples.
 
-use std::collections::BTreeMap;
-
 use sliver_launcher::localnet::{Localnet, Options};
 
 use crate::short_run;
-use crate::swarm::{SERIAL, next, recorded_epochs, wait_recorded};
+use crate::swarm::{SERIAL, count, epochs_by_number, next, wait_recorded};
 
 /// Scored epochs.
 const EPOCHS: usize = 5;
@@ -20,10 +18,6 @@ const KILLED_AFTER: usize = 1;
 const PEER: usize = 0;
 /// The stage-0 miners: their samples go through the silent one.
 const ORIGINS: [usize; 2] = [1, 3];
-
-fn u(v: &serde_json::Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_miner_costs_its_stage_one_sample_timeout() {
@@ -48,27 +42,22 @@ async fn a_silent_miner_costs_its_stage_one_sample_timeout() {
     let last = reports.last().unwrap().epoch.get();
     wait_recorded(&net, &[PEER, ORIGINS[0], ORIGINS[1]], last).await;
     let logs = net.dir().join("logs");
-    let by_epoch = |m: usize| -> BTreeMap<u64, serde_json::Value> {
-        recorded_epochs(&net, m)
-            .into_iter()
-            .map(|v| (v["epoch"].as_u64().unwrap(), v))
-            .collect()
-    };
+    let by_epoch = |m: usize| epochs_by_number(&net, m);
     let silent_last = *by_epoch(SILENT).keys().last().unwrap();
     let (peer, origins) = (by_epoch(PEER), ORIGINS.map(by_epoch));
     let mut table = format!("the silent miner's last recorded epoch: {silent_last}\n");
     for (e, p) in &peer {
         table += &format!(
             "epoch {e}: stage-1 peer backwards {} | stage 0 (backwards, dropped, rerouted, skipped, avoided) {:?}\n",
-            u(p, "backwards"),
+            count(p, "backwards"),
             origins
                 .iter()
                 .map(|o| o.get(e).map(|v| (
-                    u(v, "backwards"),
-                    u(v, "dropped"),
-                    u(v, "rerouted"),
-                    u(v, "skipped"),
-                    u(v, "avoided")
+                    count(v, "backwards"),
+                    count(v, "dropped"),
+                    count(v, "rerouted"),
+                    count(v, "skipped"),
+                    count(v, "avoided")
                 )))
                 .collect::<Vec<_>>()
         );
@@ -97,7 +86,7 @@ async fn a_silent_miner_costs_its_stage_one_sample_timeout() {
     for o in &origins {
         let found = o
             .iter()
-            .find(|(_, v)| u(v, "avoided") > 0)
+            .find(|(_, v)| count(v, "avoided") > 0)
             .map(|(&e, _)| e)
             .unwrap_or(u64::MAX);
         assert!(
@@ -107,12 +96,12 @@ async fn a_silent_miner_costs_its_stage_one_sample_timeout() {
         let usual = o
             .iter()
             .filter(|(e, _)| **e != found)
-            .map(|(_, v)| u(v, "dropped"))
+            .map(|(_, v)| count(v, "dropped"))
             .max()
             .unwrap_or(0);
         let v = &o[&found];
         assert!(
-            u(v, "rerouted") + u(v, "dropped") <= in_flight + usual,
+            count(v, "rerouted") + count(v, "dropped") <= in_flight + usual,
             "epoch {found}: a stage-0 miner lost more than its window to the silent miner:\n{table}"
         );
         for (e, v) in o.range(found + 1..) {
@@ -121,8 +110,8 @@ async fn a_silent_miner_costs_its_stage_one_sample_timeout() {
                 .and_then(|p| p["share"].as_f64())
                 .is_some_and(|s| s < 1.0);
             assert!(
-                u(v, "rerouted") == 0
-                    && (!on_roster || (u(v, "avoided") >= 1 && u(v, "skipped") > 0)),
+                count(v, "rerouted") == 0
+                    && (!on_roster || (count(v, "avoided") >= 1 && count(v, "skipped") > 0)),
                 "epoch {e}: a stage-0 miner still routes to the silent one:\n{table}"
             );
         }
@@ -133,20 +122,20 @@ async fn a_silent_miner_costs_its_stage_one_sample_timeout() {
         .iter()
         .map(|o| {
             o.range(..silent_epoch)
-                .map(|(_, v)| u(v, "backwards"))
+                .map(|(_, v)| count(v, "backwards"))
                 .max()
                 .unwrap_or(0)
         })
         .sum();
     for &e in &after {
         let (a, b) = (&origins[0][&e], &origins[1][&e]);
-        let trained = u(a, "backwards") + u(b, "backwards");
+        let trained = count(a, "backwards") + count(b, "backwards");
         assert!(
             trained * 2 >= before,
             "epoch {e}: stage 0 trained {trained} samples, against {before} before:\n{table}"
         );
         assert!(
-            u(&peer[&e], "backwards") >= trained,
+            count(&peer[&e], "backwards") >= trained,
             "epoch {e}: the peer trains every sample stage 0 trained:\n{table}"
         );
     }

@@ -63,6 +63,22 @@ pub(crate) fn recorded_epochs(net: &Localnet, miner: usize) -> Vec<serde_json::V
         .collect()
 }
 
+/// Every epoch a miner recorded, by epoch number.
+pub(crate) fn epochs_by_number(
+    net: &Localnet,
+    miner: usize,
+) -> std::collections::BTreeMap<u64, serde_json::Value> {
+    recorded_epochs(net, miner)
+        .into_iter()
+        .filter_map(|v| Some((v["epoch"].as_u64()?, v)))
+        .collect()
+}
+
+/// A count of a recorded epoch (`epochs.jsonl`), 0 when absent.
+pub(crate) fn count(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
 /// `(epoch, merged_blake3)` of every epoch a miner finished.
 fn merged_hashes(net: &Localnet, miner: usize) -> Vec<(u64, String)> {
     recorded_epochs(net, miner)

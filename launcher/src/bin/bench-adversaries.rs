@@ -225,6 +225,7 @@ async fn one_run(
         miners_per_process: 1,
         adversaries: adversaries.clone(),
         slowdowns: Vec::new(),
+        miner_flags: Vec::new(),
     })
     .await?;
     let epoch_s = spec.swarm.epoch_blocks as f64 * cli.block_time_ms as f64 / 1000.0;

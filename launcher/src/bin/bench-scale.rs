@@ -136,6 +136,7 @@ async fn one(cli: &Cli, spec: &RunSpec, per_stage: usize) -> Result<ScaleRun> {
         miners_per_process: cli.miners_per_process,
         adversaries: Vec::new(),
         slowdowns: Vec::new(),
+        miner_flags: Vec::new(),
     })
     .await?;
     let miners = net.miners.len();

@@ -123,6 +123,7 @@ async fn swarm(cli: &Cli, spec: &RunSpec, latency_ms: u64) -> Result<SwarmRun> {
         miners_per_process: 1,
         adversaries: Vec::new(),
         slowdowns: Vec::new(),
+        miner_flags: Vec::new(),
     })
     .await?;
     let epoch_s = spec.swarm.epoch_blocks as f64 * cli.block_time_ms as f64 / 1000.0;

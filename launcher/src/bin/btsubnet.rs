@@ -110,6 +110,7 @@ async fn run(cli: Cli) -> Result<()> {
         miners_per_process: 1,
         adversaries: cli.adversary.clone(),
         slowdowns: Vec::new(),
+        miner_flags: Vec::new(),
     };
     println!("starting the local subnet in {} ...", cli.dir.display());
     let mut net = Localnet::start(opts).await?;
