@@ -11,8 +11,9 @@
 //!   accepts any counter), and every miner drops the samples it has in flight through it rather
 //!   than wait out their timeouts. A stage-0 miner's freed window starts new samples, routed
 //!   around it: the work is done again elsewhere, not waited on.
-//! - One deadline later the same artifact is looked at again. There: the miner was slow, not
-//!   silent, and samples go to it again. Still missing: it is *silent*, avoided for the rest of
+//! - One deadline later the same artifact is looked at again, and the folder it belongs in
+//!   counted before and after. There, or the folder grew: the miner was slow, not silent, and
+//!   samples go to it again. Still missing and no progress: it is *silent*, avoided for the rest of
 //!   the epoch and the next ones until it shows it is back: its merge contribution to an epoch
 //!   (looked for once an epoch, at its start).
 //!
@@ -239,14 +240,29 @@ impl Silence {
         let cancel = node.cancel.clone();
         node.shutdown
             .spawn("look again at what a suspect peer owed", async move {
+                // Progress, not one artifact, tells slow from silent: a slow peer with a deep
+                // queue still puts artifacts of the kind it owed while this one is late.
+                let folder = o
+                    .key
+                    .rsplit_once('/')
+                    .map_or(o.key.clone(), |(f, _)| format!("{f}/"));
+                let count = || async {
+                    match tokio::time::timeout(deadline, store.list(&folder)).await {
+                        Ok(Ok(keys)) => Some(keys.len()),
+                        _ => None,
+                    }
+                };
+                let before = count().await;
                 tokio::select! {
                     () = tokio::time::sleep(deadline) => {}
                     () = cancel.cancelled() => return Ok(()),
                 }
-                let there = matches!(
+                let owed_there = matches!(
                     tokio::time::timeout(deadline, store.exists(&o.key)).await,
                     Ok(Ok(true))
                 );
+                let after = count().await;
+                let there = owed_there || matches!((before, after), (Some(b), Some(a)) if a > b);
                 let _ = tx.send(Finding::Relooked {
                     peer: o.peer,
                     there,
